@@ -1,0 +1,206 @@
+/*
+ * base.c: logging, ids, hashing and dates. Randomness and SHA-256 come from
+ * libsodium; dates are plain integer arithmetic so they never depend on the
+ * process time zone.
+ */
+#include "base/base.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static log_level g_log_level = LOG_INFO;
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int base_init(void) { return sodium_init() < 0 ? -1 : 0; }
+
+void log_set_level(log_level lvl) { g_log_level = lvl; }
+
+void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (lvl < g_log_level) return;
+    char ts[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), ts);
+    char extra[2048] = "";
+    if (fmt && *fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(extra, sizeof extra, fmt, ap);
+        va_end(ap);
+    }
+    /* Quote the message; it may contain spaces but never a newline. */
+    char qmsg[512];
+    size_t j = 0;
+    for (size_t i = 0; msg[i] && j + 3 < sizeof qmsg; i++) {
+        char c = msg[i];
+        if (c == '\n' || c == '\r') c = ' ';
+        if (c == '"' || c == '\\') qmsg[j++] = '\\';
+        qmsg[j++] = c;
+    }
+    qmsg[j] = 0;
+    pthread_mutex_lock(&g_log_mu);
+    fprintf(stderr, "ts=%s level=%s msg=\"%s\"%s\n", ts, names[lvl], qmsg, extra);
+    fflush(stderr);
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void id_new(const char *prefix, char out[ID_MAX])
+{
+    uint8_t raw[16];
+    uint64_t ms = (uint64_t)time_now_ms();
+    for (int i = 0; i < 6; i++) raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
+    randombytes_buf(raw + 6, 10);
+    size_t p = strlen(prefix);
+    if (p > ID_MAX - 27) p = ID_MAX - 27;
+    memcpy(out, prefix, p);
+    /* 128 bits -> 26 base32 digits, most significant first. */
+    for (int i = 0; i < 26; i++) {
+        int bit = i * 5 - 2; /* the first digit carries only 3 bits */
+        int v = 0;
+        for (int b = 0; b < 5; b++, bit++) {
+            v <<= 1;
+            if (bit >= 0) v |= (raw[bit / 8] >> (7 - bit % 8)) & 1;
+        }
+        out[p + (size_t)i] = crockford[v];
+    }
+    out[p + 26] = 0;
+}
+
+void token_new(char out[TOKEN_MAX])
+{
+    uint8_t raw[32];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(out, "sy_", 3);
+    sodium_bin2base64(out + 3, TOKEN_MAX - 3, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, data, len);
+    sodium_bin2hex(out, SHA256_HEX, h, sizeof h);
+}
+
+void request_id_new(char out[33])
+{
+    uint8_t raw[16];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, 33, raw, sizeof raw);
+}
+
+int64_t time_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void time_rfc3339(int64_t ms, char out[RFC3339_MAX])
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int64_t rem = secs - days * 86400;
+    int y, m, d;
+    date_from_days(days, &y, &m, &d);
+    snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+             (int)(ms - secs * 1000));
+}
+
+void date_today_kst(int *y, int *m, int *d)
+{
+    int64_t secs = time_now_ms() / 1000 + 9 * 3600;
+    date_from_days(secs / 86400, y, m, d);
+}
+
+static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+bool date_valid(int y, int m, int d)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1800 || y > 9999 || m < 1 || m > 12 || d < 1) return false;
+    int md = mdays[m - 1] + (m == 2 && leap(y));
+    return d <= md;
+}
+
+bool date_parse(const char *s, int *y, int *m, int *d)
+{
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return false;
+    *y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    *m = (s[5] - '0') * 10 + (s[6] - '0');
+    *d = (s[8] - '0') * 10 + (s[9] - '0');
+    return date_valid(*y, *m, *d);
+}
+
+/* Howard Hinnant's days_from_civil / civil_from_days. */
+int64_t date_to_days(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void date_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yy + (*m <= 2));
+}
+
+int age_on(int by, int bm, int bd, int y, int m, int d)
+{
+    int age = y - by;
+    if (m < bm || (m == bm && d < bd)) age--;
+    return age < 0 ? 0 : age;
+}
+
+bool utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c == 0) return false;
+        if (c < 0x80) { i++; continue; }
+        size_t n;
+        unsigned min;
+        if ((c & 0xE0) == 0xC0) { n = 1; min = 0x80; c &= 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { n = 2; min = 0x800; c &= 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { n = 3; min = 0x10000; c &= 0x07; }
+        else return false;
+        if (i + n >= len) return false; /* truncated sequence */
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+            c = (c << 6) | (s[i + k] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return false;
+        i += n + 1;
+    }
+    return true;
+}

@@ -1,0 +1,63 @@
+/*
+ * base: small utilities every other unit of the core relies on — structured
+ * one-line logging, random ids and tokens, SHA-256, dates and times.
+ * It depends on libsodium (randomness, hashing) and nothing else in sarye.
+ */
+#ifndef SARYE_BASE_H
+#define SARYE_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Must be called once before anything else (initialises libsodium). */
+int base_init(void);
+
+/* ---- logging: one line per record, logfmt ("ts=.. level=.. msg=.. k=v") ---- */
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+void log_set_level(log_level lvl);
+/* fmt is a series of extra " key=value" pairs already formatted by the caller;
+ * msg is quoted for the reader. */
+void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- ids and secrets ---- */
+/* A time-ordered opaque id: prefix + 26 Crockford base32 characters
+ * (48-bit milliseconds + 80 random bits), so ids sort by creation. */
+#define ID_MAX 40
+void id_new(const char *prefix, char out[ID_MAX]);
+/* A bearer token: "sy_" + 43 base64url characters (256 random bits). */
+#define TOKEN_MAX 64
+void token_new(char out[TOKEN_MAX]);
+/* Lower-case hex SHA-256 of data. */
+#define SHA256_HEX 65
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX]);
+/* Random request id: 32 hex characters. */
+void request_id_new(char out[33]);
+
+/* ---- time ---- */
+/* Milliseconds since the epoch (wall clock) and a monotonic clock. */
+int64_t time_now_ms(void);
+int64_t time_mono_ns(void);
+/* RFC 3339 UTC with milliseconds: "2026-11-23T18:50:19.123Z" (25 bytes). */
+#define RFC3339_MAX 32
+void time_rfc3339(int64_t ms, char out[RFC3339_MAX]);
+/* Today's civil date in Korea (UTC+9, no DST) as y/m/d. */
+void date_today_kst(int *y, int *m, int *d);
+
+/* ---- dates (proleptic Gregorian) ---- */
+bool date_valid(int y, int m, int d);
+/* Parses exactly "YYYY-MM-DD". */
+bool date_parse(const char *s, int *y, int *m, int *d);
+/* Days since 1970-01-01 and back. */
+int64_t date_to_days(int y, int m, int d);
+void date_from_days(int64_t days, int *y, int *m, int *d);
+/* Full years from the birth date to the given date (international age). */
+int age_on(int by, int bm, int bd, int y, int m, int d);
+
+/* ---- text ---- */
+/* True if s (len bytes) is well-formed UTF-8 without NUL. */
+bool utf8_valid(const char *s, size_t len);
+
+#endif

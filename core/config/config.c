@@ -1,0 +1,324 @@
+/*
+ * config.c: a table of known keys drives parsing, validation and the
+ * environment mapping, so adding a setting is one row here and one field in
+ * config.h.
+ */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+typedef enum { K_STR, K_INT, K_LONG, K_ENUM_BOOL } key_type;
+
+typedef struct {
+    const char *name;
+    key_type type;
+    size_t off, size;
+    long min, max;
+    const char *on, *off_word; /* for K_ENUM_BOOL: the two accepted words */
+} key_def;
+
+#define F(field) offsetof(config, field), sizeof(((config *)0)->field)
+static const key_def keys[] = {
+    {"listen", K_STR, F(listen), 0, 0, NULL, NULL},
+    {"db", K_STR, F(db), 0, 0, NULL, NULL},
+    {"plugins", K_STR, F(plugins), 0, 0, NULL, NULL},
+    {"threads", K_INT, F(threads), 1, 1024, NULL, NULL},
+    {"max_body_bytes", K_LONG, F(max_body_bytes), 64, 64L * 1024 * 1024, NULL, NULL},
+    {"durability", K_ENUM_BOOL, F(durability_full), 0, 0, "full", "normal"},
+    {"request_timeout_ms", K_INT, F(request_timeout_ms), 100, 600000, NULL, NULL},
+    {"busy_timeout_ms", K_INT, F(busy_timeout_ms), 10, 600000, NULL, NULL},
+    {"drain_timeout_ms", K_INT, F(drain_timeout_ms), 0, 600000, NULL, NULL},
+    {"log_level", K_STR, F(log_level), 0, 0, NULL, NULL},
+    {"plugins.watch", K_ENUM_BOOL, F(plugins_watch), 0, 0, "on", "off"},
+    {"lua.memory_mb", K_INT, F(lua_memory_mb), 4, 4096, NULL, NULL},
+    {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
+    {"reload.timeout_ms", K_INT, F(reload_timeout_ms), 100, 600000, NULL, NULL},
+};
+#undef F
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->db, sizeof c->db, "data/sarye.db");
+    snprintf(c->plugins, sizeof c->plugins, "plugins");
+    c->threads = 64;
+    c->max_body_bytes = 1024 * 1024;
+    c->durability_full = true;
+    c->request_timeout_ms = 30000;
+    c->busy_timeout_ms = 5000;
+    c->drain_timeout_ms = 10000;
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->plugins_watch = false;
+    c->lua_memory_mb = 64;
+    c->lua_timeout_ms = 250;
+    c->reload_timeout_ms = 10000;
+}
+
+static int fail(char *err, size_t errlen, const char *key, const char *value,
+                const char *source, const char *why)
+{
+    snprintf(err, errlen, "invalid value for '%s': '%s' (%s)%s%s", key, value, why,
+             source ? " from " : "", source ? source : "");
+    return -1;
+}
+
+static int parse_long(const char *v, long *out)
+{
+    if (!*v) return -1;
+    errno = 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (errno || *end) return -1;
+    *out = x;
+    return 0;
+}
+
+static int check_listen(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v) return -1;
+    long port;
+    if (parse_long(colon + 1, &port) || port < 0 || port > 65535) return -1;
+    for (const char *p = v; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '[' && *p != ']' && *p != ':')
+            return -1;
+    return 0;
+}
+
+static int set_agency(config *c, const char *key, const char *value, const char *source,
+                      char *err, size_t errlen)
+{
+    const char *id = key + strlen("agency.");
+    const char *dot = strrchr(id, '.');
+    if (!dot || dot == id || (size_t)(dot - id) >= sizeof c->agencies[0].id) {
+        snprintf(err, errlen, "unknown configuration key '%s'%s%s", key,
+                 source ? " from " : "", source ? source : "");
+        return -1;
+    }
+    char aid[48];
+    memcpy(aid, id, (size_t)(dot - id));
+    aid[dot - id] = 0;
+    for (const char *p = aid; *p; p++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+            return fail(err, errlen, key, value, source, "agency id must be [a-z0-9_]");
+    const char *field = dot + 1;
+    config_agency *a = (config_agency *)config_agency_find(c, aid);
+    if (!a) {
+        if (c->n_agencies == CONFIG_MAX_AGENCIES)
+            return fail(err, errlen, key, value, source, "too many agencies");
+        a = &c->agencies[c->n_agencies++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->id, sizeof a->id, "%s", aid);
+        a->timeout_ms = 5000;
+    }
+    if (!strcmp(field, "url")) {
+        if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
+            return fail(err, errlen, key, value, source, "expected an http:// or https:// URL");
+        if (strlen(value) >= sizeof a->url) return fail(err, errlen, key, value, source, "too long");
+        snprintf(a->url, sizeof a->url, "%s", value);
+    } else if (!strcmp(field, "timeout_ms")) {
+        long x;
+        if (parse_long(value, &x) || x < 1 || x > 600000)
+            return fail(err, errlen, key, value, source, "expected an integer 1..600000");
+        a->timeout_ms = (int)x;
+    } else if (!strcmp(field, "token")) {
+        if (strlen(value) >= sizeof a->token) return fail(err, errlen, key, value, source, "too long");
+        snprintf(a->token, sizeof a->token, "%s", value);
+    } else {
+        snprintf(err, errlen, "unknown configuration key '%s' (agency keys are url, timeout_ms, token)%s%s",
+                 key, source ? " from " : "", source ? source : "");
+        return -1;
+    }
+    return 0;
+}
+
+int config_set(config *c, const char *key, const char *value, const char *source,
+               char *err, size_t errlen)
+{
+    if (!strncmp(key, "agency.", 7)) return set_agency(c, key, value, source, err, errlen);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const key_def *k = &keys[i];
+        if (strcmp(k->name, key)) continue;
+        char *field = (char *)c + k->off;
+        char why[96];
+        switch (k->type) {
+        case K_STR:
+            if (!*value) return fail(err, errlen, key, value, source, "must not be empty");
+            if (strlen(value) >= k->size) return fail(err, errlen, key, value, source, "too long");
+            if (!strcmp(key, "listen") && check_listen(value))
+                return fail(err, errlen, key, value, source, "expected HOST:PORT");
+            if (!strcmp(key, "log_level") && strcmp(value, "debug") && strcmp(value, "info") &&
+                strcmp(value, "warn") && strcmp(value, "error"))
+                return fail(err, errlen, key, value, source, "expected debug, info, warn or error");
+            snprintf(field, k->size, "%s", value);
+            return 0;
+        case K_INT:
+        case K_LONG: {
+            long x;
+            if (parse_long(value, &x) || x < k->min || x > k->max) {
+                snprintf(why, sizeof why, "expected an integer %ld..%ld", k->min, k->max);
+                return fail(err, errlen, key, value, source, why);
+            }
+            if (k->type == K_INT) *(int *)field = (int)x;
+            else *(long *)field = x;
+            return 0;
+        }
+        case K_ENUM_BOOL:
+            if (!strcmp(value, k->on)) *(bool *)field = true;
+            else if (!strcmp(value, k->off_word)) *(bool *)field = false;
+            else {
+                snprintf(why, sizeof why, "expected %s or %s", k->on, k->off_word);
+                return fail(err, errlen, key, value, source, why);
+            }
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "unknown configuration key '%s'%s%s", key, source ? " from " : "",
+             source ? source : "");
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+int config_parse_text(config *c, const char *text, const char *name, char *err, size_t errlen)
+{
+    char *copy = strdup(text);
+    if (!copy) { snprintf(err, errlen, "out of memory"); return -1; }
+    int rc = 0, lineno = 0;
+    char *save = NULL;
+    /* strtok_r would skip empty lines and so miscount; walk by hand. */
+    char *line = copy;
+    (void)save;
+    while (line) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *t = trim(line);
+        if (*t) {
+            char source[300];
+            snprintf(source, sizeof source, "%s:%d", name, lineno);
+            char *eq = strchr(t, '=');
+            if (!eq) {
+                snprintf(err, errlen, "%s: expected 'key = value'", source);
+                rc = -1;
+                break;
+            }
+            *eq = 0;
+            char *k = trim(t), *v = trim(eq + 1);
+            if (config_set(c, k, v, source, err, errlen)) { rc = -1; break; }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(copy);
+    return rc;
+}
+
+int config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read configuration file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
+            buf = nb;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!buf) return 0;
+    buf[len] = 0;
+    int rc = config_parse_text(c, buf, path, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* "SARYE_LUA_MEMORY_MB" -> the key whose env form matches. */
+static void env_name(const char *key, char *out, size_t n)
+{
+    size_t j = (size_t)snprintf(out, n, "SARYE_");
+    for (size_t i = 0; key[i] && j + 1 < n; i++)
+        out[j++] = key[i] == '.' ? '_' : (char)toupper((unsigned char)key[i]);
+    out[j] = 0;
+}
+
+int config_apply_env(config *c, char *err, size_t errlen)
+{
+    int warned = 0;
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "SARYE_", 6)) continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq) continue;
+        char name[256];
+        size_t nlen = (size_t)(eq - *e);
+        if (nlen >= sizeof name) continue;
+        memcpy(name, *e, nlen);
+        name[nlen] = 0;
+        const char *value = eq + 1;
+        char source[300];
+        snprintf(source, sizeof source, "environment %s", name);
+        const char *match = NULL;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char en[128];
+            env_name(keys[i].name, en, sizeof en);
+            if (!strcmp(en, name)) { match = keys[i].name; break; }
+        }
+        if (match) {
+            if (config_set(c, match, value, source, err, errlen)) return -1;
+            continue;
+        }
+        /* SARYE_AGENCY_<ID>_<FIELD>: the field is one of a known few, the id the rest. */
+        static const char *fields[] = {"_URL", "_TIMEOUT_MS", "_TOKEN"};
+        if (!strncmp(name, "SARYE_AGENCY_", 13)) {
+            int done = 0;
+            for (size_t f = 0; f < 3 && !done; f++) {
+                size_t fl = strlen(fields[f]);
+                if (nlen > 13 + fl && !strcmp(name + nlen - fl, fields[f])) {
+                    char key[256];
+                    size_t j = (size_t)snprintf(key, sizeof key, "agency.");
+                    for (size_t i = 13; i < nlen - fl; i++) key[j++] = (char)tolower((unsigned char)name[i]);
+                    key[j++] = '.';
+                    for (size_t i = nlen - fl + 1; i < nlen; i++) key[j++] = (char)tolower((unsigned char)name[i]);
+                    key[j] = 0;
+                    if (config_set(c, key, value, source, err, errlen)) return -1;
+                    done = 1;
+                }
+            }
+            if (done) continue;
+        }
+        if (!warned) snprintf(err, errlen, "ignoring unknown environment variable %s", name);
+        warned = 1;
+    }
+    return warned;
+}
+
+const config_agency *config_agency_find(const config *c, const char *id)
+{
+    for (int i = 0; i < c->n_agencies; i++)
+        if (!strcmp(c->agencies[i].id, id)) return &c->agencies[i];
+    return NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * config: the server's settings. Sources in rising precedence: built-in
+ * defaults, a "key = value" file, SARYE_* environment variables, then
+ * command-line options. Every value is validated when it is set; an invalid
+ * one is refused with a message naming the key, the value and its source.
+ */
+#ifndef SARYE_CONFIG_H
+#define SARYE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_AGENCIES 32
+
+typedef struct {
+    char id[48];
+    char url[512];
+    int timeout_ms;
+    char token[256];
+} config_agency;
+
+typedef struct {
+    char listen[128];        /* HOST:PORT; port 0 picks a free port */
+    char db[1024];           /* SQLite file */
+    char plugins[1024];      /* plugin directory */
+    int threads;             /* HTTP worker threads */
+    long max_body_bytes;     /* request body limit (413 above) */
+    bool durability_full;    /* synchronous=FULL (true) or NORMAL */
+    int request_timeout_ms;  /* per-request socket timeout */
+    int busy_timeout_ms;     /* SQLite busy timeout */
+    int drain_timeout_ms;    /* graceful shutdown: wait this long for in-flight requests */
+    char log_level[8];       /* debug | info | warn | error */
+    bool plugins_watch;      /* reload when plugin files change */
+    int lua_memory_mb;       /* per-VM memory cap */
+    int lua_timeout_ms;      /* per-call CPU budget for plugin code */
+    int reload_timeout_ms;   /* time budget for loading a new plugin set */
+    config_agency agencies[CONFIG_MAX_AGENCIES];
+    int n_agencies;
+} config;
+
+/* Fills c with the built-in defaults. */
+void config_defaults(config *c);
+
+/* Sets one key from a named source ("file:12", "env SARYE_X", "option").
+ * Returns 0, or -1 with a message in err naming key, value and source. */
+int config_set(config *c, const char *key, const char *value, const char *source,
+               char *err, size_t errlen);
+
+/* Parses "key = value" text (# comments, blank lines). name is used in errors. */
+int config_parse_text(config *c, const char *text, const char *name, char *err, size_t errlen);
+int config_load_file(config *c, const char *path, char *err, size_t errlen);
+
+/* Applies SARYE_* variables from the environment. Unknown SARYE_ variables
+ * are reported in err as a warning but not refused (returns 1 then). */
+int config_apply_env(config *c, char *err, size_t errlen);
+
+/* Finds an agency block by id, or NULL. */
+const config_agency *config_agency_find(const config *c, const char *id);
+
+#endif

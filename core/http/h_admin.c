@@ -1,0 +1,78 @@
+/* h_admin.c: organisations and tokens (admin only). */
+#include <ctype.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "process/process.h"
+
+
+static bool plain_id(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return false;
+    return true;
+}
+
+static int work_org(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    reply->status = 201;
+    return store_org_insert(tx, arg, &reply->body, e);
+}
+
+void h_orgs_create(req *r)
+{
+    static const char *const known[] = {"id", "name", "type", "region", "programs", NULL};
+    err_t e = {0};
+    org_in in = {0};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "id", false, 64, &in.id, &e) ||
+        field_string(r->json, "name", true, 200, &in.name, &e) ||
+        field_enum(r->json, "type", true, process_org_types, &in.type, &e) ||
+        field_string(r->json, "region", true, 10, &in.region, &e) ||
+        field_string_array(r->json, "programs", 64, 64, &in.programs, &e))
+        return respond_error(r, &e);
+    if (in.id && !plain_id(in.id)) {
+        respond_err(r, 400, "validation_failed", "id: use letters, digits, '_', '-' or '.'");
+        return;
+    }
+    for (const char *s = in.region; *s; s++)
+        if (!isdigit((unsigned char)*s)) {
+            respond_err(r, 400, "validation_failed",
+                        "region: a numeric region code such as 11590 (Seoul Dongjak-gu)");
+            return;
+        }
+    store_idem ib;
+    store_reply reply = {0};
+    if (store_write(req_idem(r, &ib), work_org, &in, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+typedef struct {
+    const char *user, *role, *org, *by;
+} token_arg;
+
+static int work_token(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    token_arg *a = arg;
+    reply->status = 201;
+    if (store_token_insert(tx, a->user, a->role, a->org, a->by, &reply->body, e)) return -1;
+    /* A token is a secret shown once: a replay answers without it. */
+    reply->record = json_deep_copy(reply->body);
+    json_object_set_new(reply->record, "token", json_null());
+    return 0;
+}
+
+void h_tokens_create(req *r)
+{
+    static const char *const known[] = {"user", "role", "org", NULL};
+    err_t e = {0};
+    token_arg a = {.by = r->who.user};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "user", true, 120, &a.user, &e) ||
+        field_enum(r->json, "role", true, process_roles, &a.role, &e) ||
+        field_string(r->json, "org", true, 64, &a.org, &e))
+        return respond_error(r, &e);
+    store_idem ib;
+    store_reply reply = {0};
+    if (store_write(req_idem(r, &ib), work_token, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}

@@ -1,0 +1,203 @@
+/* h_people.c: persons and households. */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/rrn.h"
+#include "http/internal.h"
+
+static const char *const SEXES[] = {"M", "F", NULL};
+
+typedef struct {
+    const principal *p;
+    const void *in;
+    const char *id;
+    const char *address;
+    json_t *members;
+} people_arg;
+
+static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 201;
+    return store_person_insert(tx, a->p, a->in, &reply->body, e);
+}
+
+static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 200;
+    return store_person_get(tx, a->p, a->id, &reply->body, e);
+}
+
+static int work_person_search(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 200;
+    return store_person_search(tx, a->p, a->in, &reply->body, e);
+}
+
+static int work_household_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 201;
+    return store_household_insert(tx, a->p, a->address, a->members, &reply->body, e);
+}
+
+static int work_household_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 200;
+    return store_household_get(tx, a->p, a->id, &reply->body, e);
+}
+
+static void refuse(req *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(req *r, const char *field, const char *fmt, ...)
+{
+    err_t e = {0};
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err_set(&e, 422, "validation_failed", "%s: %s", field, msg);
+    err_detail(&e, "field", json_string(field));
+    respond_error(r, &e);
+}
+
+void h_persons_create(req *r)
+{
+    static const char *const known[] = {"name",    "birth_date",   "sex",      "rrn",  "phone",
+                                        "address", "household_id", "relation", "tags", NULL};
+    err_t e = {0};
+    person_in in = {0};
+    const char *rrn = NULL;
+    if (fields_known(r->json, known, &e) || field_string(r->json, "name", true, 200, &in.name, &e) ||
+        field_string(r->json, "rrn", false, 14, &rrn, &e) ||
+        field_date(r->json, "birth_date", rrn == NULL, &in.birth_date, &e) ||
+        field_enum(r->json, "sex", rrn == NULL, SEXES, &in.sex, &e) ||
+        field_string(r->json, "phone", false, 32, &in.phone, &e) ||
+        field_string(r->json, "address", false, 300, &in.address, &e) ||
+        field_string(r->json, "household_id", false, 64, &in.household_id, &e) ||
+        field_string(r->json, "relation", false, 32, &in.relation, &e) ||
+        field_string_array(r->json, "tags", 32, 64, &in.tags, &e))
+        return respond_error(r, &e);
+    char digits[14], birth[11];
+    if (rrn) {
+        bool male;
+        rrn_status st = rrn_parse(rrn, digits, birth, &male);
+        if (st != RRN_OK) return refuse(r, "rrn", "%s", rrn_status_text(st));
+        if (in.birth_date && strcmp(in.birth_date, birth))
+            return refuse(r, "birth_date", "does not match the birth date in rrn (%s)", birth);
+        if (in.sex && strcmp(in.sex, male ? "M" : "F"))
+            return refuse(r, "sex", "does not match the sex digit of rrn (%s)", male ? "M" : "F");
+        if (!in.birth_date) in.birth_date = birth;
+        if (!in.sex) in.sex = male ? "M" : "F";
+        in.rrn = digits;
+    }
+    int y, m, d, ty, tm, td;
+    date_parse(in.birth_date, &y, &m, &d);
+    date_today_kst(&ty, &tm, &td);
+    if (date_to_days(y, m, d) > date_to_days(ty, tm, td))
+        return refuse(r, "birth_date", "'%s' is in the future", in.birth_date);
+    store_idem ib;
+    store_reply reply = {0};
+    people_arg a = {.p = &r->who, .in = &in};
+    int rc = store_write(req_idem(r, &ib), work_person_insert, &a, &reply, &e);
+    sodium_memzero(digits, sizeof digits);
+    if (rc) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_persons_get(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    people_arg a = {.p = &r->who, .id = r->params[0]};
+    if (store_read(work_person_get, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_persons_search(req *r)
+{
+    char name[256], birth[32], rrn[64], after[128], digits[14], rbirth[11];
+    person_query q = {0};
+    bool has_after;
+    int rc;
+    if ((rc = query_get(r, "name", name, sizeof name)) < 0) return;
+    if (rc) q.name = name;
+    if ((rc = query_get(r, "birth_date", birth, sizeof birth)) < 0) return;
+    if (rc) {
+        int y, m, d;
+        if (!date_parse(birth, &y, &m, &d)) {
+            respond_err(r, 400, "invalid_query", "birth_date must be a date (YYYY-MM-DD)");
+            return;
+        }
+        q.birth_date = birth;
+    }
+    if ((rc = query_get(r, "rrn", rrn, sizeof rrn)) < 0) return;
+    if (rc) {
+        bool male;
+        rrn_status st = rrn_parse(rrn, digits, rbirth, &male);
+        if (st != RRN_OK) {
+            respond_err(r, 400, "invalid_query", "rrn %s", rrn_status_text(st));
+            return;
+        }
+        q.rrn = digits;
+    }
+    if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
+    q.after = has_after ? after : NULL;
+    err_t e = {0};
+    store_reply reply = {0};
+    people_arg a = {.p = &r->who, .in = &q};
+    rc = store_read(work_person_search, &a, &reply, &e);
+    sodium_memzero(digits, sizeof digits);
+    sodium_memzero(rrn, sizeof rrn);
+    if (rc) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_households_create(req *r)
+{
+    static const char *const known[] = {"address", "members", NULL};
+    static const char *const member_known[] = {"person_id", "relation", NULL};
+    err_t e = {0};
+    people_arg a = {.p = &r->who};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "address", true, 300, &a.address, &e))
+        return respond_error(r, &e);
+    json_t *members = json_object_get(r->json, "members");
+    if (members && !json_is_null(members)) {
+        if (!json_is_array(members) || json_array_size(members) > 50) {
+            respond_err(r, 400, "validation_failed", "members: an array of at most 50 {person_id, relation}");
+            return;
+        }
+        size_t i;
+        json_t *m;
+        json_array_foreach(members, i, m) {
+            const char *pid, *rel;
+            if (!json_is_object(m) || fields_known(m, member_known, &e) ||
+                field_string(m, "person_id", true, 64, &pid, &e) ||
+                field_string(m, "relation", false, 32, &rel, &e)) {
+                if (!e.status) err_set(&e, 400, "validation_failed", "members[%zu]: must be an object", i);
+                err_detail(&e, "index", json_integer((json_int_t)i));
+                return respond_error(r, &e);
+            }
+        }
+        a.members = members;
+    }
+    store_idem ib;
+    store_reply reply = {0};
+    if (store_write(req_idem(r, &ib), work_household_insert, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_households_get(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    people_arg a = {.p = &r->who, .id = r->params[0]};
+    if (store_read(work_household_get, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}

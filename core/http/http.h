@@ -1,0 +1,28 @@
+/*
+ * http: the HTTP/JSON API on CivetWeb. Routing, authentication, body limits,
+ * idempotency, request ids, metrics, structured access logs and graceful
+ * draining live here; handlers parse, authorise, call one core function and
+ * render. Nothing in the core below includes this header.
+ */
+#ifndef SARYE_HTTP_H
+#define SARYE_HTTP_H
+
+#include "config/config.h"
+
+/* Starts serving per cfg. Returns 0, or -1 with a message in err. The bound
+ * address (with the real port when cfg->listen asked for port 0) is logged
+ * as `msg="listening" addr=HOST:PORT`. */
+int http_start(const config *cfg, char *err, size_t errlen);
+/* Stops accepting work: new requests get 503 while requests in flight
+ * finish (up to drain_timeout_ms), then the server stops. */
+void http_stop(void);
+
+/* The registered routes, for the OpenAPI cross-check: method and pattern of
+ * route i, or NULL past the end. */
+const char *http_route_method(int i);
+const char *http_route_pattern(int i);
+
+/* The embedded OpenAPI 3.1 description. */
+const char *http_openapi_json(void);
+
+#endif

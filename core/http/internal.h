@@ -1,0 +1,115 @@
+/*
+ * internal.h: what the server core shares with its handler files: the
+ * request context, route table entries and response helpers.
+ */
+#ifndef SARYE_HTTP_INTERNAL_H
+#define SARYE_HTTP_INTERNAL_H
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "base/err.h"
+#include "config/config.h"
+#include "store/records.h"
+
+#define MAX_PARAMS 4
+
+/* Roles as a bit set, so a route can allow several. */
+enum {
+    ROLE_WORKER = 1 << 0,
+    ROLE_SUPERVISOR = 1 << 1,
+    ROLE_AGENCY = 1 << 2,
+    ROLE_AUDITOR = 1 << 3,
+    ROLE_ADMIN = 1 << 4,
+    ROLES_STAFF = ROLE_WORKER | ROLE_SUPERVISOR | ROLE_ADMIN,
+    ROLES_ANY = 0x1f,
+    ROLES_PUBLIC = 0, /* no authentication at all */
+};
+int role_bit(const char *role); /* 0 for an unknown role */
+
+struct req;
+typedef void (*handler_fn)(struct req *r);
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* "/v1/persons/{id}" */
+    handler_fn fn;
+    int roles;           /* ROLES_PUBLIC or a set of ROLE_* */
+    bool body;           /* expects a JSON object body */
+} route;
+
+typedef struct req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    const config *cfg;
+    char id[72];              /* X-Request-Id */
+    const route *route;
+    int route_index;
+    char params[MAX_PARAMS][128];
+    int n_params;
+    principal who;            /* valid when route->roles != ROLES_PUBLIC */
+    json_t *json;             /* the parsed body (routes with body) */
+    char *body;
+    size_t body_len;
+    char idem_key[256];       /* Idempotency-Key, or "" */
+    char idem_scope[256];
+    char idem_hash[SHA256_HEX];
+    int status;               /* what was answered */
+    char err_code[48];        /* for the access log */
+} req;
+
+/* ---- responses (each writes a complete response with Content-Length) ---- */
+void respond_json(req *r, int status, json_t *body); /* steals body */
+void respond_text(req *r, int status, const char *content_type, const char *body, size_t len);
+void respond_error(req *r, err_t *e);                /* clears e */
+void respond_err(req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Answers a store reply (status + body; a replay is marked with the
+ * Idempotent-Replayed header). Clears the reply. */
+void respond_reply(req *r, store_reply *reply);
+
+/* The store_idem for this request, or NULL without an Idempotency-Key. */
+const store_idem *req_idem(req *r, store_idem *buf);
+
+/* ---- query parameters ---- */
+/* Copies the decoded query parameter into out. Returns 1 if present, 0 if
+ * absent, -1 (and answers 400) when malformed or too long. */
+int query_get(req *r, const char *name, char *out, size_t outlen);
+/* limit (default 50, 1..500) and cursor; -1 after answering 400. */
+int query_page(req *r, int *limit, char *after, size_t afterlen, bool *has_after);
+
+/* ---- body fields: each returns 0, or -1 after filling e with a 400/422
+ * naming the field ---- */
+int field_string(json_t *obj, const char *name, bool required, size_t max, const char **out, err_t *e);
+int field_enum(json_t *obj, const char *name, bool required, const char *const *allowed,
+               const char **out, err_t *e);
+int field_date(json_t *obj, const char *name, bool required, const char **out, err_t *e);
+int field_string_array(json_t *obj, const char *name, size_t max_items, size_t max_len,
+                       json_t **out, err_t *e);
+/* Refuses members not in the allowed list (NULL-terminated). */
+int fields_known(json_t *obj, const char *const *allowed, err_t *e);
+
+/* ---- handlers, one file per resource ---- */
+void h_healthz(req *r);
+void h_readyz(req *r);
+void h_metrics(req *r);
+void h_openapi(req *r);
+void h_orgs_create(req *r);
+void h_tokens_create(req *r);
+void h_households_create(req *r);
+void h_households_get(req *r);
+void h_persons_create(req *r);
+void h_persons_get(req *r);
+void h_persons_search(req *r);
+void h_cases_create(req *r);
+void h_cases_get(req *r);
+void h_cases_list(req *r);
+void h_cases_events(req *r);
+
+/* Metrics text and the draining flag (server.c). */
+char *metrics_render(void);
+bool http_draining(void);
+
+#endif

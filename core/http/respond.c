@@ -1,0 +1,220 @@
+/*
+ * respond.c: writing responses (always with Content-Length and
+ * X-Request-Id), reading query parameters, and validating body fields with
+ * errors that name the field.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/internal.h"
+
+static void write_response(req *r, int status, const char *ctype, const char *body, size_t len,
+                           const char *extra_header)
+{
+    char clen[32];
+    snprintf(clen, sizeof clen, "%zu", len);
+    mg_response_header_start(r->conn, status);
+    mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+    mg_response_header_add(r->conn, "Content-Length", clen, -1);
+    mg_response_header_add(r->conn, "X-Request-Id", r->id, -1);
+    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+    if (extra_header) mg_response_header_add_lines(r->conn, extra_header);
+    mg_response_header_send(r->conn);
+    if (len) mg_write(r->conn, body, len);
+    r->status = status;
+}
+
+void respond_text(req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    write_response(r, status, content_type, body, len, NULL);
+}
+
+static void respond_json_hdr(req *r, int status, json_t *body, const char *extra)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\",\"details\":{}}}";
+        write_response(r, 500, "application/json; charset=utf-8", oom, sizeof oom - 1, NULL);
+        return;
+    }
+    write_response(r, status, "application/json; charset=utf-8", text, strlen(text), extra);
+    free(text);
+}
+
+void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status, body, NULL); }
+
+void respond_error(req *r, err_t *e)
+{
+    int status = e->status ? e->status : 500;
+    snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
+    if (status >= 500)
+        log_msg(LOG_ERROR, "request failed", " req=%s code=%s detail=\"%s\"", r->id, e->code, e->message);
+    respond_json(r, status, err_json(e));
+    err_clear(e);
+}
+
+void respond_err(req *r, int status, const char *code, const char *fmt, ...)
+{
+    err_t e = {0};
+    e.status = status;
+    snprintf(e.code, sizeof e.code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    respond_error(r, &e);
+}
+
+void respond_reply(req *r, store_reply *reply)
+{
+    json_t *body = reply->body ? reply->body : json_object();
+    reply->body = NULL;
+    respond_json_hdr(r, reply->status ? reply->status : 200, body,
+                     reply->replayed ? "Idempotent-Replayed: true" : NULL);
+    store_reply_clear(reply);
+}
+
+/* ---- query parameters ---- */
+int query_get(req *r, const char *name, char *out, size_t outlen)
+{
+    const char *qs = r->ri->query_string;
+    if (!qs) return 0;
+    int n = mg_get_var(qs, strlen(qs), name, out, outlen);
+    if (n == -1) return 0;
+    if (n < 0) {
+        respond_err(r, 400, "invalid_query", "query parameter '%s' is too long", name);
+        return -1;
+    }
+    if (!utf8_valid(out, (size_t)n)) {
+        respond_err(r, 400, "invalid_query", "query parameter '%s' is not valid UTF-8", name);
+        return -1;
+    }
+    return n ? 1 : 0;
+}
+
+int query_page(req *r, int *limit, char *after, size_t afterlen, bool *has_after)
+{
+    char buf[256];
+    *limit = 50;
+    *has_after = false;
+    int rc = query_get(r, "limit", buf, sizeof buf);
+    if (rc < 0) return -1;
+    if (rc) {
+        char *end;
+        long v = strtol(buf, &end, 10);
+        if (*end || v < 1 || v > 500) {
+            respond_err(r, 400, "invalid_query", "limit must be an integer from 1 to 500, not '%s'", buf);
+            return -1;
+        }
+        *limit = (int)v;
+    }
+    rc = query_get(r, "cursor", buf, sizeof buf);
+    if (rc < 0) return -1;
+    if (rc) {
+        if (cursor_decode(buf, after, afterlen)) {
+            respond_err(r, 400, "invalid_cursor", "cursor is not one this server gave out");
+            return -1;
+        }
+        *has_after = true;
+    }
+    return 0;
+}
+
+/* ---- body fields ---- */
+static int bad_field(err_t *e, int status, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad_field(err_t *e, int status, const char *name, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err_set(e, status, "validation_failed", "%s: %s", name, msg);
+    err_detail(e, "field", json_string(name));
+    return -1;
+}
+
+int field_string(json_t *obj, const char *name, bool required, size_t max, const char **out, err_t *e)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required) return bad_field(e, 400, name, "%s", "is required");
+        return 0;
+    }
+    if (!json_is_string(v)) return bad_field(e, 400, name, "%s", "must be a string");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len) return bad_field(e, 400, name, "%s", "must not contain NUL characters");
+    if (required && len == 0) return bad_field(e, 400, name, "%s", "must not be empty");
+    if (len > max) {
+        return bad_field(e, 400, name, "must be at most %zu bytes", max);
+    }
+    *out = s;
+    return 0;
+}
+
+int field_enum(json_t *obj, const char *name, bool required, const char *const *allowed,
+               const char **out, err_t *e)
+{
+    if (field_string(obj, name, required, 64, out, e)) return -1;
+    if (!*out) return 0;
+    for (const char *const *a = allowed; *a; a++)
+        if (!strcmp(*a, *out)) return 0;
+    json_t *list = json_array();
+    for (const char *const *a = allowed; *a; a++) json_array_append_new(list, json_string(*a));
+    char *joined = json_dumps(list, JSON_COMPACT);
+    bad_field(e, 400, name, "must be one of %s", joined ? joined : "the allowed values");
+    err_detail(e, "allowed", list);
+    free(joined);
+    return -1;
+}
+
+int field_date(json_t *obj, const char *name, bool required, const char **out, err_t *e)
+{
+    if (field_string(obj, name, required, 10, out, e)) return -1;
+    int y, m, d;
+    if (*out && !date_parse(*out, &y, &m, &d))
+        return bad_field(e, 400, name, "'%s' is not a date (YYYY-MM-DD)", *out);
+    return 0;
+}
+
+int field_string_array(json_t *obj, const char *name, size_t max_items, size_t max_len,
+                       json_t **out, err_t *e)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_array(v)) return bad_field(e, 400, name, "%s", "must be an array of strings");
+    if (json_array_size(v) > max_items) return bad_field(e, 400, name, "%s", "has too many items");
+    size_t i;
+    json_t *it;
+    json_array_foreach(v, i, it) {
+        if (!json_is_string(it) || json_string_length(it) == 0 || json_string_length(it) > max_len ||
+            strlen(json_string_value(it)) != json_string_length(it))
+            return bad_field(e, 400, name, "%s", "must be an array of non-empty strings");
+    }
+    *out = v;
+    return 0;
+}
+
+int fields_known(json_t *obj, const char *const *allowed, err_t *e)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
+        if (!ok) {
+            err_set(e, 400, "validation_failed", "unknown field '%s'", key);
+            err_detail(e, "field", json_string(key));
+            return -1;
+        }
+    }
+    return 0;
+}

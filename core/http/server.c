@@ -1,0 +1,480 @@
+/*
+ * server.c: the CivetWeb server and the path of every request — request id,
+ * routing, draining, authentication, roles, body limits and JSON parsing,
+ * Idempotency-Key hashing, then the handler, then metrics and one access-log
+ * line. Handlers live in h_*.c; this file knows none of their resources.
+ */
+#include <civetweb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/http.h"
+#include "http/internal.h"
+#include "process/process.h"
+
+/* ---- the route table: the single place routes are registered ---- */
+static const route ROUTES[] = {
+    {"GET", "/healthz", h_healthz, ROLES_PUBLIC, false},
+    {"GET", "/readyz", h_readyz, ROLES_PUBLIC, false},
+    {"GET", "/metrics", h_metrics, ROLES_PUBLIC, false},
+    {"GET", "/openapi.json", h_openapi, ROLES_PUBLIC, false},
+    {"POST", "/v1/orgs", h_orgs_create, ROLE_ADMIN, true},
+    {"POST", "/v1/tokens", h_tokens_create, ROLE_ADMIN, true},
+    {"POST", "/v1/households", h_households_create, ROLES_STAFF, true},
+    {"GET", "/v1/households/{id}", h_households_get, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"POST", "/v1/persons", h_persons_create, ROLES_STAFF, true},
+    {"GET", "/v1/persons", h_persons_search, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"GET", "/v1/persons/{id}", h_persons_get, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"POST", "/v1/cases", h_cases_create, ROLES_STAFF, true},
+    {"GET", "/v1/cases", h_cases_list, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"GET", "/v1/cases/{id}", h_cases_get, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"GET", "/v1/cases/{id}/events", h_cases_events, ROLES_STAFF | ROLE_AUDITOR, false},
+};
+#define N_ROUTES ((int)(sizeof ROUTES / sizeof ROUTES[0]))
+
+const char *http_route_method(int i) { return i >= 0 && i < N_ROUTES ? ROUTES[i].method : NULL; }
+const char *http_route_pattern(int i) { return i >= 0 && i < N_ROUTES ? ROUTES[i].pattern : NULL; }
+
+int role_bit(const char *role)
+{
+    static const char *names[] = {"worker", "supervisor", "agency", "auditor", "admin"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(role, names[i])) return 1 << i;
+    return 0;
+}
+
+/* ---- server state ---- */
+static struct {
+    struct mg_context *ctx;
+    const config *cfg;
+    atomic_int draining;
+    atomic_int inflight;
+} SRV;
+
+/* ---- metrics: counters by route and status, a latency histogram ---- */
+static const int STATUSES[] = {200, 201, 204, 400, 401, 403, 404, 405, 409,
+                               412, 413, 415, 422, 429, 500, 503};
+#define N_STATUS ((int)(sizeof STATUSES / sizeof STATUSES[0]) + 1) /* + other */
+static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define N_BUCKETS ((int)(sizeof BUCKETS / sizeof BUCKETS[0]))
+#define ROUTE_SLOTS (N_ROUTES + 1) /* + unmatched */
+static atomic_ulong m_requests[ROUTE_SLOTS][N_STATUS];
+static atomic_ulong m_latency[ROUTE_SLOTS][N_BUCKETS + 1];
+static atomic_ulong m_latency_sum_us[ROUTE_SLOTS];
+
+static void metrics_observe(int route_index, int status, int64_t ns)
+{
+    int slot = route_index < 0 ? N_ROUTES : route_index;
+    int si = N_STATUS - 1;
+    for (int i = 0; i < N_STATUS - 1; i++)
+        if (STATUSES[i] == status) { si = i; break; }
+    atomic_fetch_add_explicit(&m_requests[slot][si], 1, memory_order_relaxed);
+    double secs = (double)ns / 1e9;
+    int b = 0;
+    while (b < N_BUCKETS && secs > BUCKETS[b]) b++;
+    atomic_fetch_add_explicit(&m_latency[slot][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m_latency_sum_us[slot], (unsigned long)(ns / 1000), memory_order_relaxed);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf;
+
+static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *s, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n < s->cap - s->len) { s->len += (size_t)n; return; }
+        size_t cap = (s->cap + (size_t)n + 1) * 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) return;
+        s->buf = nb;
+        s->cap = cap;
+    }
+}
+
+char *metrics_render(void)
+{
+    sbuf s = {malloc(8192), 0, 8192};
+    if (!s.buf) return NULL;
+    s.buf[0] = 0;
+    sb_printf(&s, "# HELP sarye_http_requests_total HTTP requests by route and status.\n"
+                  "# TYPE sarye_http_requests_total counter\n");
+    for (int r = 0; r < ROUTE_SLOTS; r++) {
+        const char *pat = r < N_ROUTES ? ROUTES[r].pattern : "unmatched";
+        const char *meth = r < N_ROUTES ? ROUTES[r].method : "";
+        for (int i = 0; i < N_STATUS; i++) {
+            unsigned long v = atomic_load_explicit(&m_requests[r][i], memory_order_relaxed);
+            if (!v) continue;
+            char st[8];
+            if (i < N_STATUS - 1) snprintf(st, sizeof st, "%d", STATUSES[i]);
+            else snprintf(st, sizeof st, "other");
+            sb_printf(&s, "sarye_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %lu\n",
+                      meth, pat, st, v);
+        }
+    }
+    sb_printf(&s, "# HELP sarye_http_request_duration_seconds Request latency by route.\n"
+                  "# TYPE sarye_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < ROUTE_SLOTS; r++) {
+        unsigned long total = 0;
+        for (int b = 0; b <= N_BUCKETS; b++) total += atomic_load(&m_latency[r][b]);
+        if (!total) continue;
+        const char *pat = r < N_ROUTES ? ROUTES[r].pattern : "unmatched";
+        const char *meth = r < N_ROUTES ? ROUTES[r].method : "";
+        unsigned long cum = 0;
+        for (int b = 0; b < N_BUCKETS; b++) {
+            cum += atomic_load(&m_latency[r][b]);
+            sb_printf(&s,
+                      "sarye_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
+                      meth, pat, BUCKETS[b], cum);
+        }
+        sb_printf(&s,
+                  "sarye_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n"
+                  "sarye_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+                  "sarye_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %lu\n",
+                  meth, pat, total, meth, pat, (double)atomic_load(&m_latency_sum_us[r]) / 1e6, meth,
+                  pat, total);
+    }
+    sb_printf(&s, "# HELP sarye_http_inflight Requests being served.\n# TYPE sarye_http_inflight gauge\n"
+                  "sarye_http_inflight %d\n", atomic_load(&SRV.inflight));
+    char *extra = process_metrics();
+    if (extra) {
+        sb_printf(&s, "%s", extra);
+        free(extra);
+    }
+    return s.buf;
+}
+
+/* ---- routing ---- */
+/* Matches path against pattern, capturing {params}. */
+static bool match(const char *pattern, const char *path, req *r)
+{
+    int n = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *end = strchr(s, '/');
+            size_t len = end ? (size_t)(end - s) : strlen(s);
+            if (!len || len >= sizeof r->params[0] || n == MAX_PARAMS) return false;
+            memcpy(r->params[n], s, len);
+            r->params[n++][len] = 0;
+            p = close + 1;
+            s += len;
+        } else if (*p++ != *s++) {
+            return false;
+        }
+    }
+    if (*p || *s) return false;
+    r->n_params = n;
+    return true;
+}
+
+/* Request ids from the client are kept when they are short and plain. */
+static void request_id(req *r)
+{
+    const char *h = mg_get_header(r->conn, "X-Request-Id");
+    if (h) {
+        size_t n = strlen(h);
+        bool ok = n > 0 && n < sizeof r->id;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z') ||
+                 (h[i] >= 'A' && h[i] <= 'Z') || h[i] == '-' || h[i] == '_' || h[i] == '.';
+        if (ok) { memcpy(r->id, h, n + 1); return; }
+    }
+    request_id_new(r->id);
+}
+
+static int authenticate(req *r)
+{
+    const char *h = mg_get_header(r->conn, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) || !h[7]) {
+        respond_err(r, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)");
+        return -1;
+    }
+    const char *tok = h + 7;
+    while (*tok == ' ') tok++;
+    if (strlen(tok) > 200) {
+        respond_err(r, 401, "unauthorized", "unknown or revoked bearer token");
+        return -1;
+    }
+    err_t e = {0};
+    if (process_authenticate(tok, &r->who, &e)) {
+        respond_error(r, &e);
+        return -1;
+    }
+    if (!(role_bit(r->who.role) & r->route->roles)) {
+        respond_err(r, 403, "forbidden", "role '%s' may not %s %s", r->who.role, r->route->method,
+                    r->route->pattern);
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct) return false;
+    while (*ct == ' ') ct++;
+    if (strncasecmp(ct, "application/json", 16)) return false;
+    ct += 16;
+    while (*ct == ' ') ct++;
+    return !*ct || *ct == ';';
+}
+
+/* Reads and parses the JSON body, enforcing max_body_bytes (CivetWeb's
+ * max_request_size bounds headers only). */
+static int read_body(req *r)
+{
+    long long cl = r->ri->content_length;
+    const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+    bool has_body = cl > 0 || (te && strcasecmp(te, "identity"));
+    if (!has_body) {
+        respond_err(r, 400, "body_required", "this request needs a JSON object body");
+        return -1;
+    }
+    if (!is_json_type(mg_get_header(r->conn, "Content-Type"))) {
+        respond_err(r, 415, "unsupported_media_type",
+                    "the body must be application/json; charset=utf-8");
+        return -1;
+    }
+    long max = r->cfg->max_body_bytes;
+    if (cl > max) {
+        mg_disable_keep_alive(r->conn); /* the unread body must not be taken for a request */
+        respond_err(r, 413, "body_too_large", "the body is %lld bytes; the limit is %ld", cl, max);
+        return -1;
+    }
+    size_t cap = cl > 0 ? (size_t)cl : 8192;
+    r->body = malloc(cap + 1);
+    if (!r->body) {
+        respond_err(r, 503, "overloaded", "out of memory");
+        return -1;
+    }
+    for (;;) {
+        if (r->body_len == cap) {
+            if (cap >= (size_t)max + 1) break;
+            size_t ncap = cap * 2 > (size_t)max + 1 ? (size_t)max + 1 : cap * 2;
+            char *nb = realloc(r->body, ncap + 1);
+            if (!nb) break;
+            r->body = nb;
+            cap = ncap;
+        }
+        int n = mg_read(r->conn, r->body + r->body_len, cap - r->body_len);
+        if (n <= 0) break;
+        r->body_len += (size_t)n;
+        if (r->body_len > (size_t)max) break;
+    }
+    if (r->body_len > (size_t)max) {
+        mg_disable_keep_alive(r->conn);
+        respond_err(r, 413, "body_too_large", "the body exceeds the limit of %ld bytes", max);
+        return -1;
+    }
+    if (cl > 0 && r->body_len != (size_t)cl) {
+        mg_disable_keep_alive(r->conn);
+        respond_err(r, 400, "incomplete_body", "the body ended after %zu of %lld bytes", r->body_len, cl);
+        return -1;
+    }
+    r->body[r->body_len] = 0;
+    json_error_t je;
+    r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!r->json) {
+        err_t e = {0};
+        err_set(&e, 400, "malformed_json", "the body is not valid JSON: %s", je.text);
+        err_detail(&e, "line", json_integer(je.line));
+        err_detail(&e, "column", json_integer(je.column));
+        respond_error(r, &e);
+        return -1;
+    }
+    if (!json_is_object(r->json)) {
+        respond_err(r, 400, "malformed_json", "the body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+static int idempotency(req *r)
+{
+    const char *k = mg_get_header(r->conn, "Idempotency-Key");
+    if (!k) return 0;
+    size_t n = strlen(k);
+    bool ok = n > 0 && n < sizeof r->idem_key;
+    for (size_t i = 0; ok && i < n; i++) ok = k[i] > 0x20 && k[i] < 0x7f;
+    if (!ok) {
+        respond_err(r, 400, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        return -1;
+    }
+    memcpy(r->idem_key, k, n + 1);
+    snprintf(r->idem_scope, sizeof r->idem_scope, "%s/%s", r->who.org, r->who.user);
+    /* The request's identity: method, path and exact body bytes. */
+    size_t plen = strlen(r->ri->local_uri) + strlen(r->ri->request_method) + 2;
+    char *buf = malloc(plen + r->body_len);
+    if (!buf) {
+        respond_err(r, 503, "overloaded", "out of memory");
+        return -1;
+    }
+    int m = snprintf(buf, plen, "%s %s", r->ri->request_method, r->ri->local_uri);
+    buf[m] = '\n';
+    if (r->body_len) memcpy(buf + m + 1, r->body, r->body_len);
+    sha256_hex(buf, (size_t)m + 1 + r->body_len, r->idem_hash);
+    free(buf);
+    return 0;
+}
+
+const store_idem *req_idem(req *r, store_idem *buf)
+{
+    if (!r->idem_key[0]) return NULL;
+    buf->scope = r->idem_scope;
+    buf->key = r->idem_key;
+    buf->request_hash = r->idem_hash;
+    return buf;
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    int64_t t0 = time_mono_ns();
+    req r;
+    memset(&r, 0, sizeof r);
+    r.conn = conn;
+    r.ri = mg_get_request_info(conn);
+    r.cfg = SRV.cfg;
+    r.route_index = -1;
+    request_id(&r);
+    atomic_fetch_add(&SRV.inflight, 1);
+
+    const char *path = r.ri->local_uri ? r.ri->local_uri : "";
+    const char *method = r.ri->request_method;
+    bool path_known = false;
+    for (int i = 0; i < N_ROUTES; i++) {
+        if (!match(ROUTES[i].pattern, path, &r)) continue;
+        path_known = true;
+        if (!strcmp(ROUTES[i].method, method)) {
+            r.route = &ROUTES[i];
+            r.route_index = i;
+            break;
+        }
+    }
+    if (atomic_load(&SRV.draining) && !(r.route && r.route->fn == h_healthz)) {
+        mg_disable_keep_alive(conn);
+        respond_err(&r, 503, "shutting_down", "the server is shutting down; retry elsewhere");
+    } else if (!r.route) {
+        if (path_known) respond_err(&r, 405, "method_not_allowed", "%s is not allowed on %s", method, path);
+        else respond_err(&r, 404, "not_found", "no such endpoint: %s", path);
+    } else if (r.route->roles != ROLES_PUBLIC && authenticate(&r)) {
+        /* answered */
+    } else if (r.route->body && read_body(&r)) {
+        /* answered */
+    } else if (!strcmp(method, "POST") && idempotency(&r)) {
+        /* answered */
+    } else {
+        r.route->fn(&r);
+        if (!r.status) respond_err(&r, 500, "internal_error", "the handler gave no answer");
+    }
+
+    int64_t ns = time_mono_ns() - t0;
+    metrics_observe(r.route_index, r.status, ns);
+    log_msg(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f user=%s org=%s%s%s",
+            r.id, method, path, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6,
+            r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-",
+            r.err_code[0] ? " error=" : "", r.err_code);
+    json_decref(r.json);
+    free(r.body);
+    atomic_fetch_sub(&SRV.inflight, 1);
+    return r.status ? r.status : 500;
+}
+
+/* ---- thread lifecycle: each worker owns its store connection and its
+ * plugin VM; both are created on the thread and die with it ---- */
+static void *on_init_thread(const struct mg_context *ctx, int type)
+{
+    (void)ctx;
+    if (type == 1) process_thread_enter();
+    return NULL;
+}
+
+static void on_exit_thread(const struct mg_context *ctx, int type, void *ptr)
+{
+    (void)ctx;
+    (void)ptr;
+    if (type == 1) process_thread_leave();
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    log_msg(LOG_WARN, "civetweb", " detail=\"%.300s\"", message);
+    return 1;
+}
+
+int http_start(const config *cfg, char *err, size_t errlen)
+{
+    SRV.cfg = cfg;
+    atomic_store(&SRV.draining, 0);
+    char threads[16], timeout[16];
+    snprintf(threads, sizeof threads, "%d", cfg->threads);
+    snprintf(timeout, sizeof timeout, "%d", cfg->request_timeout_ms);
+    const char *opts[] = {
+        "listening_ports", cfg->listen,
+        "num_threads", threads,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "5000",
+        "tcp_nodelay", "1",
+        "request_timeout_ms", timeout,
+        "max_request_size", "16384",
+        "enable_directory_listing", "no",
+        "decode_url", "yes",
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.init_thread = on_init_thread;
+    cb.exit_thread = on_exit_thread;
+    cb.log_message = on_log_message;
+    struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
+    char msg[256] = "";
+    struct mg_error_data ed = {.text = msg, .text_buffer_size = sizeof msg};
+    SRV.ctx = mg_start2(&init, &ed);
+    if (!SRV.ctx) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, msg[0] ? msg : "unknown error");
+        return -1;
+    }
+    mg_set_request_handler(SRV.ctx, "/", dispatch, NULL);
+    struct mg_server_port ports[4];
+    int n = mg_get_server_ports(SRV.ctx, 4, ports);
+    char host[128];
+    snprintf(host, sizeof host, "%s", cfg->listen);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = 0;
+    log_msg(LOG_INFO, "listening", " addr=%s:%d threads=%d", host, n > 0 ? ports[0].port : -1,
+            cfg->threads);
+    return 0;
+}
+
+void http_stop(void)
+{
+    if (!SRV.ctx) return;
+    atomic_store(&SRV.draining, 1);
+    log_msg(LOG_INFO, "draining", " inflight=%d", atomic_load(&SRV.inflight));
+    int64_t deadline = time_mono_ns() + (int64_t)SRV.cfg->drain_timeout_ms * 1000000;
+    while (atomic_load(&SRV.inflight) > 0 && time_mono_ns() < deadline) usleep(5000);
+    mg_stop(SRV.ctx);
+    SRV.ctx = NULL;
+    log_msg(LOG_INFO, "stopped", "%s", "");
+}
+
+bool http_draining(void) { return atomic_load(&SRV.draining) != 0; }
+
+extern const unsigned char embedded_openapi_json[];
+const char *http_openapi_json(void) { return (const char *)embedded_openapi_json; }

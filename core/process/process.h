@@ -1,0 +1,56 @@
+/*
+ * process: the standard case-management process. It owns the rules every
+ * program shares (stages, statuses, invariants, the event log) and asks the
+ * plugin host for what programs and regions add. Each call is one unit of
+ * work in the store; HTTP handlers call these and render the reply.
+ */
+#ifndef SARYE_PROCESS_H
+#define SARYE_PROCESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/err.h"
+#include "config/config.h"
+#include "store/records.h"
+
+/* Starts the process layer (and the plugin host) for serving or tooling. */
+int process_init(const config *cfg, char *err, size_t errlen);
+void process_shutdown(void);
+/* Asks for a plugin reload (SIGHUP); returns at once. */
+void process_reload_signal(void);
+/* Per-thread state (store connection, plugin VM): created on the thread
+ * that serves, destroyed when it exits. */
+void process_thread_enter(void);
+void process_thread_leave(void);
+/* Ready to serve: the store is migrated and a plugin generation is loaded. */
+bool process_ready(void);
+/* Extra Prometheus text (transitions, plugin generation); caller frees. */
+char *process_metrics(void);
+
+/* The accepted organisation types and roles (NULL-terminated). */
+extern const char *const process_org_types[];
+extern const char *const process_roles[];
+/* True if v is in the NULL-terminated list. */
+bool process_one_of(const char *v, const char *const *list);
+
+/* Resolves a bearer token (401 when unknown). */
+int process_authenticate(const char *token, principal *p, err_t *e);
+
+/* The ten standard stages, in order; NULL past the end. */
+const char *process_stage_id(int i);
+bool process_stage_known(const char *stage);
+
+typedef struct {
+    const char *person_id, *program, *org, *source, *referral_id;
+} case_open_in;
+
+/* Opens a case in the program's first stage and appends its first event. */
+int process_case_open(const principal *p, const case_open_in *in, const store_idem *idem,
+                      store_reply *reply, err_t *e);
+int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e);
+int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e);
+int process_case_events(const principal *p, const char *id, int limit, const char *after,
+                        store_reply *reply, err_t *e);
+
+#endif

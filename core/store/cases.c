@@ -1,0 +1,200 @@
+/* cases.c: case rows (optimistic versioning) and the append-only event log. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+
+#define CASE_COLS                                                                          \
+    "id, person_id, program, org_id, region, source, referral_id, stage, status, version," \
+    " assigned_to, opened_at, plugin_generation"
+
+static const char SQL_CASE_INSERT[] =
+    "INSERT INTO cases (id, person_id, program, org_id, region, source, referral_id, stage, status,"
+    " version, assigned_to, opened_at, updated_at, plugin_generation)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
+static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND org_id = ?2";
+static const char SQL_CASE_UPDATE[] =
+    "UPDATE cases SET stage = ?1, status = ?2, version = version + 1, plugin_generation = ?3,"
+    " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
+static const char SQL_CASE_LIST[] =
+    "SELECT " CASE_COLS " FROM cases WHERE org_id = ?1"
+    " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
+    " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
+    " ORDER BY id LIMIT ?6";
+static const char SQL_EVENT_INSERT[] =
+    "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
+    " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
+    " FROM case_events WHERE case_id = ?2";
+static const char SQL_EVENT_LIST[] =
+    "SELECT id, seq, at, actor, type, from_stage, to_stage, data, note, generation FROM case_events"
+    " WHERE case_id = ?1 AND (?2 IS NULL OR seq > CAST(?2 AS INTEGER)) ORDER BY seq LIMIT ?3";
+
+static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const char *s = TEXT(st, i);
+    snprintf(dst, n, "%s", s ? s : "");
+}
+
+static void case_from_row(sqlite3_stmt *st, case_row *c)
+{
+    copy_col(st, 0, c->id, sizeof c->id);
+    copy_col(st, 1, c->person_id, sizeof c->person_id);
+    copy_col(st, 2, c->program, sizeof c->program);
+    copy_col(st, 3, c->org, sizeof c->org);
+    copy_col(st, 4, c->region, sizeof c->region);
+    copy_col(st, 5, c->source, sizeof c->source);
+    copy_col(st, 6, c->referral_id, sizeof c->referral_id);
+    copy_col(st, 7, c->stage, sizeof c->stage);
+    copy_col(st, 8, c->status, sizeof c->status);
+    c->version = sqlite3_column_int(st, 9);
+    copy_col(st, 10, c->assigned_to, sizeof c->assigned_to);
+    copy_col(st, 11, c->opened_at, sizeof c->opened_at);
+    copy_col(st, 12, c->generation, sizeof c->generation);
+}
+
+static json_t *opt_str(const char *s) { return s && *s ? json_string(s) : json_null(); }
+
+json_t *store_case_json(const case_row *c)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:o, s:s, s:o}", "id", c->id,
+                     "person_id", c->person_id, "program", c->program, "org", c->org, "region",
+                     c->region, "source", c->source, "referral_id", opt_str(c->referral_id),
+                     "stage", c->stage, "status", c->status, "version", c->version, "assigned_to",
+                     opt_str(c->assigned_to), "opened_at", c->opened_at, "plugin_generation",
+                     opt_str(c->generation));
+}
+
+int store_case_insert(store_tx *tx, const case_row *c, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_INSERT, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->program, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, c->region, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, c->source, -1, SQLITE_STATIC);
+    store_bind_opt(st, 7, c->referral_id);
+    sqlite3_bind_text(st, 8, c->stage, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, c->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, c->version);
+    store_bind_opt(st, 11, c->assigned_to);
+    sqlite3_bind_text(st, 12, c->opened_at, -1, SQLITE_STATIC);
+    store_bind_opt(st, 13, c->generation);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case insert");
+}
+
+int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        err_set(e, 404, "not_found", "no case '%s'", id);
+        return -1;
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "case get");
+    case_from_row(st, c);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_case_update(store_tx *tx, case_row *c, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_UPDATE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, c->stage, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->status, -1, SQLITE_STATIC);
+    store_bind_opt(st, 3, c->generation);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    store_bind_opt(st, 5, c->assigned_to);
+    sqlite3_bind_text(st, 6, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, c->version);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "case update");
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 412, "version_mismatch", "the case changed since version %d; reload it", c->version);
+        err_detail(e, "version", json_integer(c->version));
+        return -1;
+    }
+    c->version++;
+    return 0;
+}
+
+static json_t *case_list_row(sqlite3_stmt *st)
+{
+    case_row c;
+    case_from_row(st, &c);
+    return store_case_json(&c);
+}
+
+int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_t **out, err_t *e)
+{
+    if (q->org && strcmp(q->org, p->org)) { /* other organisations' cases are not visible yet */
+        *out = json_pack("{s:[], s:n}", "items", "next_cursor");
+        return 0;
+    }
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LIST, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, q->program);
+    store_bind_opt(st, 3, q->stage);
+    store_bind_opt(st, 4, q->status);
+    store_bind_opt(st, 5, q->after);
+    sqlite3_bind_int(st, 6, q->limit + 1);
+    return store_page(tx, st, q->limit, case_list_row, 0, out, e);
+}
+
+int store_event_append(store_tx *tx, const event_in *ev, err_t *e)
+{
+    char id[ID_MAX], now[RFC3339_MAX];
+    id_new("evt_", id);
+    time_rfc3339(time_now_ms(), now);
+    char *data = ev->data ? json_dumps(ev->data, JSON_COMPACT) : strdup("{}");
+    if (!data) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_INSERT, e);
+    if (!st) { free(data); return -1; }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ev->case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ev->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, ev->type, -1, SQLITE_STATIC);
+    store_bind_opt(st, 6, ev->from_stage);
+    store_bind_opt(st, 7, ev->to_stage);
+    sqlite3_bind_text(st, 8, data, -1, SQLITE_STATIC);
+    store_bind_opt(st, 9, ev->note);
+    store_bind_opt(st, 10, ev->generation);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(data);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "event append");
+}
+
+static json_t *event_row(sqlite3_stmt *st)
+{
+    json_t *data = json_loads(TEXT(st, 7), 0, NULL);
+    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", TEXT(st, 0), "seq",
+                     sqlite3_column_int(st, 1), "at", TEXT(st, 2), "actor", TEXT(st, 3), "type",
+                     TEXT(st, 4), "from", OPT(st, 5), "to", OPT(st, 6), "data",
+                     data ? data : json_object(), "note", OPT(st, 8), "plugin_generation", OPT(st, 9));
+}
+
+int store_event_list(store_tx *tx, const char *case_id, int limit, const char *after, json_t **out,
+                     err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_LIST, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, after);
+    sqlite3_bind_int(st, 3, limit + 1);
+    return store_page(tx, st, limit, event_row, 1, out, e);
+}

@@ -1,0 +1,243 @@
+/* people.c: persons and households. A person's resident registration number
+ * is kept only as a hash (for search) and its masked form (for display). */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+
+static const char SQL_PERSON_INSERT[] =
+    "INSERT INTO persons (id, org_id, name, birth_date, sex, rrn_hash, rrn_masked, phone, address,"
+    " household_id, relation, tags, created_at, created_by, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13)";
+static const char SQL_PERSON_GET[] =
+    "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
+    " tags, created_at, updated_at FROM persons WHERE id = ?1 AND org_id = ?2";
+static const char SQL_PERSON_SEARCH[] =
+    "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
+    " tags, created_at, updated_at FROM persons WHERE org_id = ?1"
+    " AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')"
+    " AND (?3 IS NULL OR birth_date = ?3)"
+    " AND (?4 IS NULL OR rrn_hash = ?4)"
+    " AND (?5 IS NULL OR id > ?5)"
+    " ORDER BY id LIMIT ?6";
+static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AND org_id = ?2";
+static const char SQL_HOUSEHOLD_INSERT[] =
+    "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_HOUSEHOLD_GET[] =
+    "SELECT id, address, created_at FROM households WHERE id = ?1 AND org_id = ?2";
+static const char SQL_HOUSEHOLD_MEMBERS[] =
+    "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND org_id = ?2 ORDER BY id";
+static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
+    "UPDATE persons SET household_id = ?1, relation = ?2, updated_at = ?3"
+    " WHERE id = ?4 AND org_id = ?5";
+
+/* The hash that lets a search find a person by RRN without keeping it.
+ * TODO(issue 7): key it with a server secret (HMAC) once key management lands. */
+static void rrn_hash(const char *rrn, char out[SHA256_HEX])
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "sarye-rrn:%s", rrn);
+    sha256_hex(buf, (size_t)n, out);
+    sodium_memzero(buf, sizeof buf);
+}
+
+static json_t *person_row(sqlite3_stmt *st)
+{
+    int by, bm, bd, y, m, d;
+    json_t *age = json_null();
+    if (date_parse(TEXT(st, 3), &by, &bm, &bd)) {
+        date_today_kst(&y, &m, &d);
+        age = json_integer(age_on(by, bm, bd, y, m, d));
+    }
+    json_t *tags = json_loads(TEXT(st, 10), 0, NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
+                     "id", TEXT(st, 0), "org", TEXT(st, 1), "name", TEXT(st, 2), "birth_date",
+                     TEXT(st, 3), "sex", TEXT(st, 4), "age", age, "rrn", OPT(st, 5), "phone",
+                     OPT(st, 6), "address", OPT(st, 7), "household_id", OPT(st, 8), "relation",
+                     OPT(st, 9), "tags", tags ? tags : json_array(), "created_at", TEXT(st, 11),
+                     "updated_at", TEXT(st, 12));
+}
+
+static int household_visible(store_tx *tx, const principal *p, const char *id, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "household get");
+    err_set(e, 422, "unknown_household", "no household '%s'", id);
+    err_detail(e, "field", json_string("household_id"));
+    return -1;
+}
+
+int store_person_insert(store_tx *tx, const principal *p, const person_in *in, json_t **out, err_t *e)
+{
+    if (in->household_id && household_visible(tx, p, in->household_id, e)) return -1;
+    char id[ID_MAX], now[RFC3339_MAX], hash[SHA256_HEX], masked[16];
+    id_new("per_", id);
+    time_rfc3339(time_now_ms(), now);
+    char *tags = in->tags ? json_dumps(in->tags, JSON_COMPACT) : strdup("[]");
+    if (!tags) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_INSERT, e);
+    if (!st) { free(tags); return -1; }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->birth_date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, in->sex, -1, SQLITE_STATIC);
+    if (in->rrn) {
+        rrn_hash(in->rrn, hash);
+        snprintf(masked, sizeof masked, "%.6s-%c******", in->rrn, in->rrn[6]);
+        sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, masked, -1, SQLITE_STATIC);
+    }
+    store_bind_opt(st, 8, in->phone);
+    store_bind_opt(st, 9, in->address);
+    store_bind_opt(st, 10, in->household_id);
+    store_bind_opt(st, 11, in->relation);
+    sqlite3_bind_text(st, 12, tags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, p->user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(tags);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person insert");
+    return store_person_get(tx, p, id, out, e);
+}
+
+int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        err_set(e, 404, "not_found", "no person '%s'", id);
+        return -1;
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "person get");
+    *out = person_row(st);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_person_visible(store_tx *tx, const principal *p, const char *person_id, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_VISIBLE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person visible");
+    err_set(e, 404, "not_found", "no person '%s'", person_id);
+    return -1;
+}
+
+int store_person_search(store_tx *tx, const principal *p, const person_query *q, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_SEARCH, e);
+    if (!st) return -1;
+    char like[512], hash[SHA256_HEX];
+    sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
+    if (q->name) { /* prefix match; escape LIKE's own characters */
+        size_t j = 0;
+        for (const char *s = q->name; *s && j + 3 < sizeof like; s++) {
+            if (*s == '%' || *s == '_' || *s == '\\') like[j++] = '\\';
+            like[j++] = *s;
+        }
+        like[j++] = '%';
+        like[j] = 0;
+        sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
+    }
+    store_bind_opt(st, 3, q->birth_date);
+    if (q->rrn) {
+        rrn_hash(q->rrn, hash);
+        sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
+    }
+    store_bind_opt(st, 5, q->after);
+    sqlite3_bind_int(st, 6, q->limit + 1);
+    return store_page(tx, st, q->limit, person_row, 0, out, e);
+}
+
+int store_household_insert(store_tx *tx, const principal *p, const char *address, json_t *members,
+                           json_t **out, err_t *e)
+{
+    char id[ID_MAX], now[RFC3339_MAX];
+    id_new("hh_", id);
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_INSERT, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, p->user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "household insert");
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m) {
+        const char *pid = json_string_value(json_object_get(m, "person_id"));
+        const char *rel = json_string_value(json_object_get(m, "relation"));
+        if (!(st = store_stmt(tx, SQL_PERSON_JOIN_HOUSEHOLD, e))) return -1;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        store_bind_opt(st, 2, rel);
+        sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->org, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) return store_fail(tx, e, "household member");
+        if (sqlite3_changes(tx->db) != 1) {
+            err_set(e, 422, "unknown_person", "no person '%s'", pid);
+            err_detail(e, "field", json_sprintf("members[%zu].person_id", i));
+            return -1;
+        }
+    }
+    return store_household_get(tx, p, id, out, e);
+}
+
+int store_household_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        err_set(e, 404, "not_found", "no household '%s'", id);
+        return -1;
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "household get");
+    json_t *h = json_pack("{s:s, s:s, s:s, s:s}", "id", TEXT(st, 0), "org", p->org, "address",
+                          TEXT(st, 1), "created_at", TEXT(st, 2));
+    sqlite3_reset(st);
+    json_t *members = json_array();
+    if (!(st = store_stmt(tx, SQL_HOUSEHOLD_MEMBERS, e))) goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(members, json_pack("{s:s, s:s, s:o}", "person_id", TEXT(st, 0), "name",
+                                                 TEXT(st, 1), "relation", OPT(st, 2)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) { store_fail(tx, e, "household members"); goto fail; }
+    json_object_set_new(h, "members", members);
+    *out = h;
+    return 0;
+fail:
+    json_decref(members);
+    json_decref(h);
+    return -1;
+}
+

@@ -1,0 +1,116 @@
+/*
+ * records: the resources of the case store, read and written inside a unit
+ * of work (store_write / store_read). Rows come back rendered as the JSON
+ * the API shows, so that there is one rendering of each resource.
+ * Visibility: a principal sees persons, households and cases of its own
+ * organisation; anything else is "not found" (404), never "forbidden".
+ */
+#ifndef SARYE_RECORDS_H
+#define SARYE_RECORDS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "base/err.h"
+#include "store/store.h"
+
+/* Who is asking: resolved from a bearer token. */
+typedef struct {
+    char token_id[ID_MAX];
+    char user[128];
+    char role[16];
+    char org[64];
+    char region[16];
+} principal;
+
+/* ---- organisations and tokens ---- */
+typedef struct {
+    const char *id; /* NULL: generated */
+    const char *name, *type, *region;
+    json_t *programs; /* array of strings, may be NULL */
+} org_in;
+
+int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e);
+int store_org_get(store_tx *tx, const char *id, json_t **out, err_t *e);
+/* Creates a token; out gets {id, token, user, role, org} (the only time the
+ * token is shown). created_by may be NULL (command line). */
+int store_token_insert(store_tx *tx, const char *user, const char *role, const char *org,
+                       const char *created_by, json_t **out, err_t *e);
+/* Resolves a bearer token to its principal; 401 when unknown or revoked. */
+int store_principal_by_token(store_tx *tx, const char *token, principal *p, err_t *e);
+
+/* ---- persons and households ---- */
+typedef struct {
+    const char *name, *birth_date, *sex;
+    const char *rrn; /* 13 digits, already validated, or NULL */
+    const char *phone, *address, *household_id, *relation;
+    json_t *tags; /* array of strings or NULL */
+} person_in;
+
+int store_person_insert(store_tx *tx, const principal *p, const person_in *in, json_t **out, err_t *e);
+int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
+
+typedef struct {
+    const char *name, *birth_date, *rrn; /* each optional; rrn as 13 digits */
+    int limit;
+    const char *after; /* decoded cursor: the last id seen, or NULL */
+} person_query;
+int store_person_search(store_tx *tx, const principal *p, const person_query *q, json_t **out, err_t *e);
+
+int store_household_insert(store_tx *tx, const principal *p, const char *address, json_t *members,
+                           json_t **out, err_t *e);
+int store_household_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
+
+/* ---- cases and their event log ---- */
+typedef struct {
+    char id[ID_MAX];
+    char person_id[ID_MAX];
+    char program[64];
+    char org[64];
+    char region[16];
+    char source[32];
+    char referral_id[ID_MAX];
+    char stage[32];
+    char status[16];
+    int version;
+    char assigned_to[128];
+    char opened_at[RFC3339_MAX];
+    char generation[72];
+} case_row;
+
+/* True if org offers program (org_programs). */
+int store_org_offers(store_tx *tx, const char *org, const char *program, bool *offers, err_t *e);
+/* Whether the person exists and is visible to p (404 otherwise). */
+int store_person_visible(store_tx *tx, const principal *p, const char *person_id, err_t *e);
+int store_case_insert(store_tx *tx, const case_row *c, err_t *e);
+/* Loads a case visible to p; 404 otherwise. */
+int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e);
+/* Updates stage/status/generation and bumps the version, only if the stored
+ * version is still c->version (412 otherwise). c->version is bumped. */
+int store_case_update(store_tx *tx, case_row *c, err_t *e);
+/* Renders a case row as the API shows it; new reference. */
+json_t *store_case_json(const case_row *c);
+
+typedef struct {
+    const char *program, *stage, *org, *status;
+    int limit;
+    const char *after;
+} case_query;
+int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_t **out, err_t *e);
+
+typedef struct {
+    const char *case_id, *actor, *type, *from_stage, *to_stage, *note, *generation;
+    json_t *data; /* object or NULL */
+} event_in;
+int store_event_append(store_tx *tx, const event_in *ev, err_t *e);
+int store_event_list(store_tx *tx, const char *case_id, int limit, const char *after, json_t **out,
+                     err_t *e);
+
+/* ---- list helpers ---- */
+/* Cursors are opaque to clients: base64url of the last id of a page. */
+void cursor_encode(const char *last_id, char *out, size_t outlen);
+/* Returns 0 and the id, or -1 for a malformed cursor. */
+int cursor_decode(const char *cursor, char *id, size_t idlen);
+
+#endif
