@@ -81,3 +81,36 @@ void h_cases_events(req *r)
         return respond_error(r, &e);
     respond_reply(r, &reply);
 }
+
+void h_cases_transition(req *r)
+{
+    static const char *const known[] = {"to", "version", "data", "note", "reopen", NULL};
+    err_t e = {0};
+    transition_in in = {0};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "to", true, 32, &in.to, &e) ||
+        field_string(r->json, "note", false, 4000, &in.note, &e))
+        return respond_error(r, &e);
+    json_t *v = json_object_get(r->json, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 2147483647) {
+        respond_err(r, 400, "validation_failed", "version: the case version you last saw (a positive integer) is required");
+        return;
+    }
+    in.version = (int)json_integer_value(v);
+    json_t *data = json_object_get(r->json, "data");
+    if (data && !json_is_null(data) && !json_is_object(data)) {
+        respond_err(r, 400, "validation_failed", "data: must be an object");
+        return;
+    }
+    in.data = json_is_object(data) ? data : NULL;
+    json_t *reopen = json_object_get(r->json, "reopen");
+    if (reopen && !json_is_boolean(reopen)) {
+        respond_err(r, 400, "validation_failed", "reopen: must be true or false");
+        return;
+    }
+    in.reopen = json_is_true(reopen);
+    store_idem ib;
+    store_reply reply = {0};
+    if (process_case_transition(&r->who, r->params[0], &in, req_idem(r, &ib), &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}

@@ -107,6 +107,11 @@ void h_cases_create(req *r);
 void h_cases_get(req *r);
 void h_cases_list(req *r);
 void h_cases_events(req *r);
+void h_cases_transition(req *r);
+void h_programs_list(req *r);
+void h_programs_get(req *r);
+void h_plugins_list(req *r);
+void h_plugins_reload(req *r);
 
 /* Metrics text and the draining flag (server.c). */
 char *metrics_render(void);

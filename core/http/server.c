@@ -33,6 +33,11 @@ static const route ROUTES[] = {
     {"GET", "/v1/cases", h_cases_list, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/cases/{id}", h_cases_get, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/cases/{id}/events", h_cases_events, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"POST", "/v1/cases/{id}/transitions", h_cases_transition, ROLES_STAFF, true},
+    {"GET", "/v1/programs", h_programs_list, ROLES_ANY, false},
+    {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
+    {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_ADMIN, false},
+    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, false},
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof ROUTES[0]))
 
@@ -148,6 +153,15 @@ char *metrics_render(void)
     }
     sb_printf(&s, "# HELP sarye_http_inflight Requests being served.\n# TYPE sarye_http_inflight gauge\n"
                   "sarye_http_inflight %d\n", atomic_load(&SRV.inflight));
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    sb_printf(&s, "# HELP sarye_process_resident_bytes Resident memory of the server.\n"
+                  "# TYPE sarye_process_resident_bytes gauge\nsarye_process_resident_bytes %ld\n",
+              resident * sysconf(_SC_PAGESIZE));
     char *extra = process_metrics();
     if (extra) {
         sb_printf(&s, "%s", extra);

@@ -6,11 +6,13 @@
  */
 #include "process/process.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "lua/host.h"
 #include "store/store.h"
 
 static const char *const STAGES[] = {
@@ -38,25 +40,39 @@ bool process_stage_known(const char *stage)
     return false;
 }
 
-int process_init(const config *cfg, char *err, size_t errlen)
-{
-    (void)cfg;
-    (void)err;
-    (void)errlen;
-    return 0;
-}
+static atomic_ulong m_transitions_ok, m_transitions_refused, m_transitions_conflict;
 
-void process_shutdown(void) {}
+int process_init(const config *cfg, char *err, size_t errlen) { return luahost_init(cfg, err, errlen); }
 
-void process_reload_signal(void) {}
+void process_shutdown(void) { luahost_shutdown(); }
+
+void process_reload_signal(void) { luahost_reload_async(); }
 
 void process_thread_enter(void) {}
 
-void process_thread_leave(void) { store_thread_done(); }
+void process_thread_leave(void)
+{
+    luahost_thread_done();
+    store_thread_done();
+}
 
-bool process_ready(void) { return store_ready(); }
+bool process_ready(void) { return store_ready() && luahost_ready(); }
 
-char *process_metrics(void) { return NULL; }
+char *process_metrics(void)
+{
+    char *lua = luahost_metrics(), *s = NULL;
+    if (asprintf(&s,
+                 "# HELP sarye_transitions_total Case transitions by outcome.\n"
+                 "# TYPE sarye_transitions_total counter\n"
+                 "sarye_transitions_total{outcome=\"applied\"} %lu\n"
+                 "sarye_transitions_total{outcome=\"refused\"} %lu\n"
+                 "sarye_transitions_total{outcome=\"conflict\"} %lu\n%s",
+                 atomic_load(&m_transitions_ok), atomic_load(&m_transitions_refused),
+                 atomic_load(&m_transitions_conflict), lua ? lua : "") < 0)
+        s = NULL;
+    free(lua);
+    return s;
+}
 
 typedef struct {
     const char *token;
@@ -77,9 +93,38 @@ int process_authenticate(const char *token, principal *p, err_t *e)
     return store_read(work_auth, &a, &reply, e);
 }
 
+static void today_str(char out[16])
+{
+    int y, m, d;
+    date_today_kst(&y, &m, &d);
+    snprintf(out, 16, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
+}
+
+/* The case as the API shows it: the row, its stage's label under the
+ * case's program and region, and its open deadlines. */
+static int case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e)
+{
+    json_t *j = store_case_json(c), *labels = NULL, *due = NULL;
+    json_t *arg = json_pack("{s:s, s:s}", "program", c->program, "region", c->region);
+    int rc = luavm_call(vm, "labels_of", arg, &labels, e);
+    json_decref(arg);
+    if (rc) goto fail;
+    json_t *label = json_object_get(labels, c->stage);
+    json_object_set_new(j, "stage_label", json_is_string(label) ? json_incref(label) : json_null());
+    json_decref(labels);
+    if (store_case_due(tx, c->id, &due, e)) goto fail;
+    json_object_set_new(j, "due", due);
+    *out = j;
+    return 0;
+fail:
+    json_decref(j);
+    return -1;
+}
+
 typedef struct {
     const principal *p;
     const case_open_in *in;
+    luavm *vm;
 } open_arg;
 
 static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -99,6 +144,18 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         err_detail(e, "field", json_string("program"));
         return -1;
     }
+    json_t *first = NULL;
+    json_t *farg = json_pack("{s:s, s:s}", "program", in->program, "region", a->p->region);
+    int rc = luavm_call(a->vm, "first_stage_of", farg, &first, e);
+    json_decref(farg);
+    if (rc) return -1;
+    const char *stage = json_string_value(json_object_get(first, "stage"));
+    if (!stage) {
+        json_decref(first);
+        err_set(e, 422, "unknown_program", "no plugin defines program '%s'", in->program);
+        err_detail(e, "field", json_string("program"));
+        return -1;
+    }
     case_row c;
     memset(&c, 0, sizeof c);
     id_new("cas_", c.id);
@@ -108,8 +165,10 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     snprintf(c.region, sizeof c.region, "%s", a->p->region);
     snprintf(c.source, sizeof c.source, "%s", in->source);
     if (in->referral_id) snprintf(c.referral_id, sizeof c.referral_id, "%s", in->referral_id);
-    snprintf(c.stage, sizeof c.stage, "%s", STAGES[0]);
+    snprintf(c.stage, sizeof c.stage, "%s", stage);
+    json_decref(first);
     snprintf(c.status, sizeof c.status, "open");
+    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(a->vm));
     c.version = 1;
     time_rfc3339(time_now_ms(), c.opened_at);
     if (store_case_insert(tx, &c, e)) return -1;
@@ -117,12 +176,11 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
                              in->referral_id ? json_string(in->referral_id) : json_null());
     event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "opened", .to_stage = c.stage,
                    .data = data, .generation = c.generation};
-    int rc = store_event_append(tx, &ev, e);
+    rc = store_event_append(tx, &ev, e);
     json_decref(data);
     if (rc) return -1;
     reply->status = 201;
-    reply->body = store_case_json(&c);
-    return 0;
+    return case_render(tx, a->vm, &c, &reply->body, e);
 }
 
 int process_case_open(const principal *p, const case_open_in *in, const store_idem *idem,
@@ -134,16 +192,189 @@ int process_case_open(const principal *p, const case_open_in *in, const store_id
         err_detail(e, "field", json_string("org"));
         return -1;
     }
-    open_arg a = {p, in};
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    open_arg a = {p, in, vm};
     return store_write(idem, work_open, &a, reply, e);
 }
 
+/* ---- transitions ---- */
+typedef struct {
+    const principal *p;
+    const char *id;
+    const transition_in *in;
+    luavm *vm;
+} transition_arg;
+
+/* Completes a 409 the caller has set: the stages that are allowed. */
+static int conflict(err_t *e, json_t *allowed)
+{
+    err_detail(e, "allowed", allowed ? allowed : json_array());
+    atomic_fetch_add(&m_transitions_conflict, 1);
+    return -1;
+}
+
+/* Applies the effects the rules asked for: deadlines cleared and set. */
+static int apply_effects(store_tx *tx, const case_row *c, json_t *effects, err_t *e)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(effects, "clear"), i, x) {
+        if (json_is_string(x) && store_deadline_clear(tx, c->id, json_string_value(x), e)) return -1;
+    }
+    json_array_foreach(json_object_get(effects, "set"), i, x) {
+        const char *kind = json_string_value(json_object_get(x, "kind"));
+        const char *due = json_string_value(json_object_get(x, "due_on"));
+        const char *label = json_string_value(json_object_get(x, "label"));
+        const char *plugin = json_string_value(json_object_get(x, "plugin"));
+        if (!kind || !due) continue;
+        if (store_deadline_set(tx, c, kind, label ? label : kind, due, plugin, e)) return -1;
+    }
+    return 0;
+}
+
+static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    transition_arg *a = arg;
+    const transition_in *in = a->in;
+    case_row c;
+    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (c.version != in->version) {
+        err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version,
+                in->version);
+        err_detail(e, "version", json_integer(c.version));
+        atomic_fetch_add(&m_transitions_conflict, 1);
+        return -1;
+    }
+    /* Core invariants: no plugin can switch these off. */
+    bool end = !strcmp(in->to, "end");
+    if (!strcmp(c.status, "ended") && !in->reopen)
+        return (err_set(e, 409, "case_ended", "case %s has ended; only an explicit reopen moves it", c.id), conflict(e, NULL));
+    if (in->reopen && (end || !strcmp(c.status, "open")))
+        return (err_set(e, 409, "transition_not_allowed", "only a case in follow-up or ended can be reopened (case %s is %s)", c.id, c.status), conflict(e, NULL));
+    if (end) {
+        if (strcmp(c.stage, "closure") && strcmp(c.stage, "follow_up")) {
+            json_t *allowed = json_array();
+            return (err_set(e, 409, "transition_not_allowed", "a case ends only from closure or follow-up, not from '%s'", c.stage), conflict(e, allowed));
+        }
+    } else if (!strcmp(in->to, "closure")) {
+        json_t *reason = json_object_get(in->data, "reason");
+        if (!json_is_string(reason) || json_string_length(reason) == 0) {
+            err_set(e, 422, "reason_required", "closing a case needs data.reason (목표달성, 사망, 전출, 거부, 연락두절, 이관 ...)");
+            err_detail(e, "field", json_string("data.reason"));
+            err_detail(e, "plugin", json_string("core"));
+            atomic_fetch_add(&m_transitions_refused, 1);
+            return -1;
+        }
+    }
+
+    char today[16];
+    today_str(today);
+    json_t *result = NULL;
+    const char *event_type = in->reopen ? "reopened" : end ? "ended" : "transition";
+    const char *to_stage = end ? c.stage : in->to;
+    if (!end) {
+        json_t *args = json_pack("{s:o, s:s, s:b, s:O, s:s?, s:s}", "case", store_case_json(&c), "to", in->to,
+                                 "reopen", in->reopen, "data", in->data ? in->data : json_object(), "note",
+                                 in->note, "today", today);
+        json_object_set_new(json_object_get(args, "case"), "region", json_string(c.region));
+        luavm_bind(a->vm, tx, a->p);
+        int rc = luavm_call(a->vm, "transition", args, &result, e);
+        luavm_bind(a->vm, NULL, NULL);
+        json_decref(args);
+        if (rc) return -1;
+        if (!json_is_true(json_object_get(result, "ok"))) {
+            const char *kind = json_string_value(json_object_get(result, "kind"));
+            json_t *allowed = json_incref(json_object_get(result, "allowed"));
+            if (!kind) kind = "?";
+            if (!strcmp(kind, "refused")) {
+                err_set(e, 422, "guard_refused", "%s refused: %s",
+                        json_string_value(json_object_get(result, "plugin")),
+                        json_string_value(json_object_get(result, "reason")));
+                err_detail(e, "plugin", json_incref(json_object_get(result, "plugin")));
+                err_detail(e, "version", json_incref(json_object_get(result, "version")));
+                err_detail(e, "reason", json_incref(json_object_get(result, "reason")));
+                json_decref(allowed);
+                json_decref(result);
+                atomic_fetch_add(&m_transitions_refused, 1);
+                return -1;
+            }
+            if (!strcmp(kind, "plugin_error")) {
+                err_set(e, 500, "plugin_error", "plugin '%s' failed: %s",
+                        json_string_value(json_object_get(result, "plugin")),
+                        json_string_value(json_object_get(result, "message")));
+                err_detail(e, "plugin", json_incref(json_object_get(result, "plugin")));
+                err_detail(e, "version", json_incref(json_object_get(result, "version")));
+                err_detail(e, "message", json_incref(json_object_get(result, "message")));
+                json_decref(allowed);
+                json_decref(result);
+                return -1;
+            }
+            int r2;
+            if (!strcmp(kind, "stage_unused"))
+                r2 = (err_set(e, 409, "transition_not_allowed", "program '%s' does not use stage '%s'", c.program, in->to), conflict(e, allowed));
+            else if (!strcmp(kind, "unknown_program"))
+                r2 = (err_set(e, 409, "program_unavailable", "no loaded plugin defines program '%s' (case %s)", c.program, c.id), conflict(e, allowed));
+            else
+                r2 = (err_set(e, 409, "transition_not_allowed", "%s cannot move to '%s' from here", c.id, in->to), conflict(e, allowed));
+            if (!strcmp(kind, "not_allowed") || !strcmp(kind, "stage_unused"))
+                err_detail(e, "from", json_string(c.stage));
+            json_decref(result);
+            return r2;
+        }
+    }
+    char from[32], to_buf[32];
+    snprintf(from, sizeof from, "%s", c.stage);
+    snprintf(to_buf, sizeof to_buf, "%s", to_stage);
+    to_stage = to_buf;
+    snprintf(c.stage, sizeof c.stage, "%s", to_buf);
+    if (end) snprintf(c.status, sizeof c.status, "ended");
+    else if (!strcmp(to_stage, "follow_up")) snprintf(c.status, sizeof c.status, "follow_up");
+    else snprintf(c.status, sizeof c.status, "open");
+    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(a->vm));
+    int rc = store_case_update(tx, &c, e);
+    if (!rc) {
+        event_in ev = {.case_id = c.id, .actor = a->p->user, .type = event_type, .from_stage = from,
+                       .to_stage = to_stage, .data = in->data, .note = in->note, .generation = c.generation};
+        rc = store_event_append(tx, &ev, e);
+    }
+    if (!rc && result) rc = apply_effects(tx, &c, json_object_get(result, "effects"), e);
+    json_decref(result);
+    if (rc) return -1;
+    reply->status = 200;
+    return case_render(tx, a->vm, &c, &reply->body, e);
+}
+
+int process_case_transition(const principal *p, const char *id, const transition_in *in,
+                            const store_idem *idem, store_reply *reply, err_t *e)
+{
+    if (strcmp(in->to, "end") && !process_stage_known(in->to)) {
+        err_set(e, 400, "validation_failed", "to: '%s' is not a standard stage (or \"end\")", in->to);
+        err_detail(e, "field", json_string("to"));
+        json_t *stages = json_array();
+        for (int i = 0; i < N_STAGES; i++) json_array_append_new(stages, json_string(STAGES[i]));
+        json_array_append_new(stages, json_string("end"));
+        err_detail(e, "allowed", stages);
+        return -1;
+    }
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    /* Outbound look-ups a rule needs happen here, before the transaction,
+     * bounded by the request's deadline; inside it everything is local. */
+    transition_arg a = {p, id, in, vm};
+    int rc = store_write(idem, work_transition, &a, reply, e);
+    if (!rc && !reply->replayed) atomic_fetch_add(&m_transitions_ok, 1);
+    return rc;
+}
+
+/* ---- reads ---- */
 typedef struct {
     const principal *p;
     const char *id;
     const case_query *q;
     int limit;
     const char *after;
+    luavm *vm;
 } read_arg;
 
 static int work_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -152,13 +383,14 @@ static int work_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     case_row c;
     if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
     reply->status = 200;
-    reply->body = store_case_json(&c);
-    return 0;
+    return case_render(tx, a->vm, &c, &reply->body, e);
 }
 
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e)
 {
-    read_arg a = {.p = p, .id = id};
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    read_arg a = {.p = p, .id = id, .vm = vm};
     return store_read(work_get, &a, reply, e);
 }
 
@@ -166,12 +398,37 @@ static int work_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     read_arg *a = arg;
     reply->status = 200;
-    return store_case_list(tx, a->p, a->q, &reply->body, e);
+    if (store_case_list(tx, a->p, a->q, &reply->body, e)) return -1;
+    /* Labels: one call per (program, region) on the page. */
+    json_t *cache = json_object();
+    size_t i;
+    json_t *item;
+    int rc = 0;
+    json_array_foreach(json_object_get(reply->body, "items"), i, item) {
+        const char *prog = json_string_value(json_object_get(item, "program"));
+        const char *region = json_string_value(json_object_get(item, "region"));
+        char key[128];
+        snprintf(key, sizeof key, "%s@%s", prog, region);
+        json_t *labels = json_object_get(cache, key);
+        if (!labels) {
+            json_t *arg2 = json_pack("{s:s, s:s}", "program", prog, "region", region);
+            rc = luavm_call(a->vm, "labels_of", arg2, &labels, e);
+            json_decref(arg2);
+            if (rc) break;
+            json_object_set_new(cache, key, labels);
+        }
+        json_t *label = json_object_get(labels, json_string_value(json_object_get(item, "stage")));
+        json_object_set_new(item, "stage_label", json_is_string(label) ? json_incref(label) : json_null());
+    }
+    json_decref(cache);
+    return rc;
 }
 
 int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e)
 {
-    read_arg a = {.p = p, .q = q};
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    read_arg a = {.p = p, .q = q, .vm = vm};
     return store_read(work_list, &a, reply, e);
 }
 
@@ -189,4 +446,47 @@ int process_case_events(const principal *p, const char *id, int limit, const cha
 {
     read_arg a = {.p = p, .id = id, .limit = limit, .after = after};
     return store_read(work_events, &a, reply, e);
+}
+
+/* ---- programs and plugins ---- */
+int process_programs(store_reply *reply, err_t *e)
+{
+    (void)e;
+    reply->status = 200;
+    reply->body = luahost_programs_json();
+    return 0;
+}
+
+int process_program(const char *id, const char *region, store_reply *reply, err_t *e)
+{
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    json_t *arg = json_pack("{s:s, s:s?}", "program", id, "region", region), *out = NULL;
+    int rc = luavm_call(vm, "describe_of", arg, &out, e);
+    json_decref(arg);
+    if (rc) return -1;
+    if (!json_is_object(out)) {
+        json_decref(out);
+        err_set(e, 404, "not_found", "no program '%s'", id);
+        return -1;
+    }
+    json_object_set_new(out, "generation", json_string(luavm_generation(vm)));
+    reply->status = 200;
+    reply->body = out;
+    return 0;
+}
+
+int process_plugins(store_reply *reply, err_t *e)
+{
+    (void)e;
+    reply->status = 200;
+    reply->body = luahost_plugins_json();
+    return 0;
+}
+
+int process_plugins_reload(store_reply *reply, err_t *e)
+{
+    if (luahost_reload(&reply->body, e)) return -1;
+    reply->status = 200;
+    return 0;
 }

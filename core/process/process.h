@@ -48,6 +48,27 @@ typedef struct {
 /* Opens a case in the program's first stage and appends its first event. */
 int process_case_open(const principal *p, const case_open_in *in, const store_idem *idem,
                       store_reply *reply, err_t *e);
+typedef struct {
+    const char *to;   /* a standard stage, or "end" to end a case after closure / follow-up */
+    int version;      /* the version the client last saw */
+    json_t *data;     /* object or NULL */
+    const char *note;
+    bool reopen;      /* moving an ended (or follow-up) case back into the process */
+} transition_in;
+
+/* Moves a case: core invariants, then the program's and region's rules,
+ * then the case update, its event and its deadlines in one transaction.
+ * 404 unknown case, 412 stale version, 409 not allowed (details.allowed),
+ * 422 refused by a rule (details.plugin, details.reason). */
+int process_case_transition(const principal *p, const char *id, const transition_in *in,
+                            const store_idem *idem, store_reply *reply, err_t *e);
+
+/* Programs and plugins of the serving generation. */
+int process_programs(store_reply *reply, err_t *e);
+int process_program(const char *id, const char *region, store_reply *reply, err_t *e);
+int process_plugins(store_reply *reply, err_t *e);
+int process_plugins_reload(store_reply *reply, err_t *e);
+
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e);
 int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e);
 int process_case_events(const principal *p, const char *id, int limit, const char *after,

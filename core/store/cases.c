@@ -22,6 +22,9 @@ static const char SQL_CASE_LIST[] =
     " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
     " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
     " ORDER BY id LIMIT ?6";
+static const char SQL_PERSON_CASES[] =
+    "SELECT id, program, org_id, stage, status, opened_at FROM cases WHERE person_id = ?1 AND org_id = ?2"
+    " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
     " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
@@ -197,4 +200,94 @@ int store_event_list(store_tx *tx, const char *case_id, int limit, const char *a
     store_bind_opt(st, 2, after);
     sqlite3_bind_int(st, 3, limit + 1);
     return store_page(tx, st, limit, event_row, 1, out, e);
+}
+
+int store_person_cases(store_tx *tx, const principal *p, const char *person_id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_CASES, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    json_t *items = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", TEXT(st, 0),
+                                               "program", TEXT(st, 1), "org", TEXT(st, 2), "stage",
+                                               TEXT(st, 3), "status", TEXT(st, 4), "opened_at", TEXT(st, 5)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(items);
+        return store_fail(tx, e, "person cases");
+    }
+    *out = items;
+    return 0;
+}
+
+static const char SQL_DEADLINE_CLEAR[] =
+    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND kind = ?2 AND cleared_at IS NULL";
+static const char SQL_DEADLINE_INSERT[] =
+    "INSERT INTO deadlines (id, case_id, org_id, kind, label, due_on, plugin, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_DEADLINES_OF_CASE[] =
+    "SELECT kind, label, due_on, plugin FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL"
+    " ORDER BY due_on, kind";
+
+int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_CLEAR, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline clear");
+}
+
+int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
+                       const char *due_on, const char *plugin, err_t *e)
+{
+    if (store_deadline_clear(tx, c->id, kind, e)) return -1;
+    char id[ID_MAX], now[RFC3339_MAX];
+    id_new("ddl_", id);
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_INSERT, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, due_on, -1, SQLITE_STATIC);
+    store_bind_opt(st, 7, plugin);
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline insert");
+}
+
+int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINES_OF_CASE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int y, m, d;
+    char today[16];
+    date_today_kst(&y, &m, &d);
+    snprintf(today, sizeof today, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
+    json_t *items = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:o, s:b}", "kind", TEXT(st, 0), "label",
+                                               TEXT(st, 1), "due_on", TEXT(st, 2), "plugin", OPT(st, 3),
+                                               "overdue", strcmp(TEXT(st, 2), today) < 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(items);
+        return store_fail(tx, e, "case deadlines");
+    }
+    *out = items;
+    return 0;
 }

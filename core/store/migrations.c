@@ -97,6 +97,20 @@ const char *const migrations[] = {
     "  body TEXT NOT NULL,"
     "  created_at TEXT NOT NULL,"
     "  PRIMARY KEY (scope, key));",
+
+    /* 2: deadlines set and cleared by the process and its plugins. */
+    "CREATE TABLE deadlines ("
+    "  id TEXT PRIMARY KEY,"
+    "  case_id TEXT NOT NULL REFERENCES cases(id),"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  kind TEXT NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  due_on TEXT NOT NULL,"
+    "  plugin TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  cleared_at TEXT);"
+    "CREATE INDEX deadlines_open ON deadlines (org_id, due_on) WHERE cleared_at IS NULL;"
+    "CREATE INDEX deadlines_case ON deadlines (case_id, kind);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -83,6 +83,8 @@ typedef struct {
 int store_org_offers(store_tx *tx, const char *org, const char *program, bool *offers, err_t *e);
 /* Whether the person exists and is visible to p (404 otherwise). */
 int store_person_visible(store_tx *tx, const principal *p, const char *person_id, err_t *e);
+/* The cases of a person visible to p: [{id, program, org, stage, status, opened_at}]. */
+int store_person_cases(store_tx *tx, const principal *p, const char *person_id, json_t **out, err_t *e);
 int store_case_insert(store_tx *tx, const case_row *c, err_t *e);
 /* Loads a case visible to p; 404 otherwise. */
 int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e);
@@ -106,6 +108,14 @@ typedef struct {
 int store_event_append(store_tx *tx, const event_in *ev, err_t *e);
 int store_event_list(store_tx *tx, const char *case_id, int limit, const char *after, json_t **out,
                      err_t *e);
+
+/* ---- deadlines ---- */
+/* Sets (replacing an open one of the same kind) or clears a case deadline. */
+int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
+                       const char *due_on, const char *plugin, err_t *e);
+int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e);
+/* The open deadlines of a case: [{kind, label, due_on, plugin, overdue}]. */
+int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e);
 
 /* ---- list helpers ---- */
 /* Cursors are opaque to clients: base64url of the last id of a page. */

@@ -1,0 +1,651 @@
+-- host.lua: the trusted half of the plugin host, compiled into sarye and run
+-- in every plugin VM before any plugin. It builds the sandbox plugins run in,
+-- loads and validates a plugin set, merges program rules with region
+-- overlays, and evaluates transitions. It knows no program or region: that
+-- knowledge comes only from the plugin files it is handed.
+--
+-- It relies on the C side (core/lua/vm.c) for: C.load_text (text-only
+-- chunks), C.set_current (which plugin is running, for errors and budget
+-- kills), date arithmetic, JSON, logging, and the lazy read-only views of
+-- the store (person, history, named queries) valid during one call.
+
+local C = ...
+local API_VERSION = 1
+
+local STAGES = { "discovery", "initial_counseling", "intake", "assessment", "selection",
+                 "planning", "delivery", "monitoring", "closure", "follow_up" }
+local STAGE_INDEX = {}
+for i, s in ipairs(STAGES) do STAGE_INDEX[s] = i end
+
+local array = C.array -- marks a table as a JSON array (even when empty)
+
+-- Everything below is captured now: plugins cannot reach or change it.
+local pairs, ipairs, type, tostring, setfenv, pcall, error, select, next, setmetatable =
+      pairs, ipairs, type, tostring, setfenv, pcall, error, select, next, setmetatable
+local sort, concat, insert = table.sort, table.concat, table.insert
+local fmt, match, find = string.format, string.match, string.find
+
+---------------------------------------------------------------------------
+-- The sandbox: an allow-list of globals; shared tables are read-only.
+---------------------------------------------------------------------------
+
+local function readonly(t, name)
+  local proxy = {}
+  local mt = {
+    __index = t,
+    __newindex = function(_, k)
+      error(fmt("%s is read-only (cannot set '%s')", name, tostring(k)), 2)
+    end,
+    __metatable = false,
+  }
+  return setmetatable(proxy, mt)
+end
+
+local function copy_shallow(t, except)
+  local c = {}
+  for k, v in pairs(t) do if not (except and except[k]) then c[k] = v end end
+  return c
+end
+
+local function frozen_copy(t, name)
+  local c = {}
+  for k, v in pairs(t) do
+    if type(v) == "table" then c[k] = frozen_copy(v, name .. "." .. tostring(k)) else c[k] = v end
+  end
+  return readonly(c, name)
+end
+
+-- The host module plugins see as `sarye`.
+local date = {
+  today = C.today,                 -- "YYYY-MM-DD" in Korea (UTC+9)
+  valid = C.date_valid,            -- (s) -> bool
+  add_days = C.date_add_days,      -- (date, n) -> date
+  add_months = C.date_add_months,  -- (date, n) -> date (end of month clamps)
+  diff_days = C.date_diff_days,    -- (a, b) -> b - a in days
+}
+local sarye_api = {
+  api = API_VERSION,
+  stages = STAGES,
+  date = date,
+  json = { encode = C.json_encode, decode = C.json_decode },
+  log = C.log,                     -- (level, message)
+}
+
+local safe_os = { time = os.time, date = os.date, clock = os.clock }
+
+local globals = readonly({
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
+  select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+  xpcall = xpcall, rawequal = rawequal, rawget = rawget, setmetatable = setmetatable,
+  getmetatable = getmetatable,
+  string = readonly(copy_shallow(string, { dump = true }), "string"),
+  table = readonly(copy_shallow(table), "table"),
+  math = readonly(copy_shallow(math), "math"),
+  os = readonly(safe_os, "os"),
+  sarye = frozen_copy(sarye_api, "sarye"),
+  _VERSION = _VERSION,
+}, "the global environment")
+
+-- A fresh environment per plugin: its own globals, everything else read-only.
+local function plugin_env()
+  return setmetatable({}, { __index = globals, __metatable = false })
+end
+
+---------------------------------------------------------------------------
+-- Loading and validating a plugin set.
+---------------------------------------------------------------------------
+
+local programs, regions, region_of_code, plugin_list = {}, {}, {}, {}
+local errors = {}
+
+local function add_error(plugin, file, message, line)
+  local l, m = match(tostring(message), "^[^:]*:(%d+): (.*)$")
+  if l then line, message = line or tonumber(l), m end
+  errors[#errors + 1] = { plugin = plugin, file = file, line = line, message = tostring(message) }
+end
+
+local function is_semver(v)
+  return type(v) == "string" and match(v, "^%d+%.%d+%.%d+[%-+%w%.]*$") ~= nil
+end
+
+local function check_fn(p, file, what, v)
+  if type(v) ~= "function" then
+    add_error(p, file, fmt("%s must be a function, not %s", what, type(v)))
+    return false
+  end
+  return true
+end
+
+-- Validates the parts shared by a program and a region overlay. `uses` is
+-- the program's set of stages.
+local function check_rules(pid, file, where, r, uses)
+  local ok = true
+  local function stage_ok(s, what)
+    if not STAGE_INDEX[s] then
+      add_error(pid, file, fmt("%s: '%s' is not a standard stage", what, tostring(s)))
+      ok = false
+    elseif uses and not uses[s] then
+      add_error(pid, file, fmt("%s: stage '%s' is not used by program '%s'", what, s, where))
+      ok = false
+    end
+  end
+  if r.labels ~= nil then
+    if type(r.labels) ~= "table" then add_error(pid, file, "labels must be a table"); ok = false
+    else
+      for s, l in pairs(r.labels) do
+        stage_ok(s, "labels")
+        if type(l) ~= "string" then add_error(pid, file, fmt("labels.%s must be a string", tostring(s))); ok = false end
+      end
+    end
+  end
+  if r.transitions ~= nil then
+    if type(r.transitions) ~= "table" then add_error(pid, file, "transitions must be a table"); ok = false
+    else
+      for from, tos in pairs(r.transitions) do
+        stage_ok(from, "transitions")
+        if type(tos) ~= "table" then add_error(pid, file, fmt("transitions.%s must be a list", tostring(from))); ok = false
+        else for _, to in ipairs(tos) do stage_ok(to, "transitions." .. tostring(from)) end end
+      end
+    end
+  end
+  if r.guards ~= nil then
+    if type(r.guards) ~= "table" then add_error(pid, file, "guards must be a table"); ok = false
+    else
+      for key, fn in pairs(r.guards) do
+        local from, to = match(tostring(key), "^([%w_*]+)%->([%w_]+)$")
+        if not from then
+          add_error(pid, file, fmt("guards: key '%s' must be 'from->to' or '*->to'", tostring(key))); ok = false
+        else
+          if from ~= "*" then stage_ok(from, "guards") end
+          stage_ok(to, "guards")
+          ok = check_fn(pid, file, "guards['" .. key .. "']", fn) and ok
+        end
+      end
+    end
+  end
+  if r.hooks ~= nil then
+    if type(r.hooks) ~= "table" then add_error(pid, file, "hooks must be a table"); ok = false
+    else
+      for phase, list in pairs(r.hooks) do
+        if phase ~= "enter" and phase ~= "leave" then
+          add_error(pid, file, fmt("hooks.%s: only 'enter' and 'leave' hooks exist", tostring(phase))); ok = false
+        elseif type(list) ~= "table" then add_error(pid, file, fmt("hooks.%s must be a table", phase)); ok = false
+        else
+          for s, fn in pairs(list) do
+            stage_ok(s, "hooks." .. phase)
+            ok = check_fn(pid, file, fmt("hooks.%s.%s", phase, tostring(s)), fn) and ok
+          end
+        end
+      end
+    end
+  end
+  if r.deadlines ~= nil then
+    if type(r.deadlines) ~= "table" then add_error(pid, file, "deadlines must be a table"); ok = false
+    else
+      for kind, d in pairs(r.deadlines) do
+        if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then
+          add_error(pid, file, fmt("deadlines: '%s' is not a deadline kind (lower_snake_case)", tostring(kind))); ok = false
+        elseif type(d) ~= "table" then add_error(pid, file, fmt("deadlines.%s must be a table", kind)); ok = false
+        else
+          stage_ok(d.start, "deadlines." .. kind .. ".start")
+          local off = d.offset
+          if type(off) ~= "table" or (type(off.days) ~= "number" and type(off.months) ~= "number") then
+            add_error(pid, file, fmt("deadlines.%s.offset must be {days = n} or {months = n}", kind)); ok = false
+          end
+          local stop = d.stop
+          if type(stop) == "string" then stop = { stop } end
+          if stop ~= nil then
+            if type(stop) ~= "table" then add_error(pid, file, fmt("deadlines.%s.stop must be a stage or a list", kind)); ok = false
+            else for _, s in ipairs(stop) do stage_ok(s, "deadlines." .. kind .. ".stop") end end
+          end
+          if d.label ~= nil and type(d.label) ~= "string" then
+            add_error(pid, file, fmt("deadlines.%s.label must be a string", kind)); ok = false
+          end
+        end
+      end
+    end
+  end
+  return ok
+end
+
+local function check_tests(pid, file, tests)
+  if tests == nil then return true end
+  if type(tests) ~= "table" then add_error(pid, file, "tests must be a list"); return false end
+  for i, t in ipairs(tests) do
+    if type(t) ~= "table" or type(t.name) ~= "string" or type(t.run) ~= "function" then
+      add_error(pid, file, fmt("tests[%d] must be {name = string, run = function(t) ... end}", i))
+      return false
+    end
+  end
+  return true
+end
+
+local function check_program(p, file)
+  local ok = true
+  if type(p.name) ~= "string" then add_error(p.id, file, "name must be a string (the program's Korean name)"); ok = false end
+  if type(p.stages) ~= "table" or #p.stages == 0 then
+    add_error(p.id, file, "stages must be a non-empty list of {id = standard stage, label = local name}")
+    return false
+  end
+  local uses, order, last = {}, {}, 0
+  for i, s in ipairs(p.stages) do
+    if type(s) ~= "table" or type(s.id) ~= "string" or type(s.label) ~= "string" then
+      add_error(p.id, file, fmt("stages[%d] must be {id = standard stage, label = string}", i)); ok = false
+    elseif not STAGE_INDEX[s.id] then
+      add_error(p.id, file, fmt("stages[%d]: '%s' is not a standard stage", i, s.id)); ok = false
+    elseif uses[s.id] then
+      add_error(p.id, file, fmt("stages[%d]: '%s' is listed twice", i, s.id)); ok = false
+    elseif STAGE_INDEX[s.id] < last then
+      add_error(p.id, file, fmt("stages[%d]: '%s' comes before '%s' in the standard process", i, s.id, STAGES[last])); ok = false
+    else
+      uses[s.id] = s; order[#order + 1] = s.id; last = STAGE_INDEX[s.id]
+    end
+  end
+  if not ok then return false end
+  if type(p.transitions) ~= "table" then add_error(p.id, file, "transitions must be a table"); return false end
+  ok = check_rules(p.id, file, p.id, p, uses) and ok
+  if p.reopen_to ~= nil then
+    if type(p.reopen_to) ~= "table" then add_error(p.id, file, "reopen_to must be a list of stages"); ok = false
+    else for _, s in ipairs(p.reopen_to) do
+      if not uses[s] then add_error(p.id, file, fmt("reopen_to: stage '%s' is not used by the program", tostring(s))); ok = false end
+    end end
+  end
+  p._uses, p._order = uses, order
+  return ok
+end
+
+local function check_region(r, file)
+  local ok = true
+  if type(r.name) ~= "string" then add_error(r.id, file, "name must be a string (the authority's Korean name)"); ok = false end
+  if type(r.regions) ~= "table" or #r.regions == 0 then
+    add_error(r.id, file, "regions must be a non-empty list of region codes, e.g. {'11590'}"); ok = false
+  else
+    for _, code in ipairs(r.regions) do
+      if type(code) ~= "string" or not match(code, "^%d+$") then
+        add_error(r.id, file, fmt("regions: '%s' is not a numeric region code", tostring(code))); ok = false
+      end
+    end
+  end
+  if r.programs ~= nil and type(r.programs) ~= "table" then
+    add_error(r.id, file, "programs must be a table of program id -> overlay"); ok = false
+  end
+  return ok
+end
+
+-- Loads the files: { {path=, text=}, ... }. Fills programs/regions; returns
+-- the errors (empty when the set is valid, tests not yet run).
+function load_set(files)
+  programs, regions, region_of_code, plugin_list, errors = {}, {}, {}, {}, array({})
+  local seen = {}
+  for _, f in ipairs(files) do
+    local fn, lerr = C.load_text(f.text, "=" .. f.path)
+    if not fn then
+      add_error(match(f.path, "([^/]+)%.lua$"), f.path, lerr)
+    else
+      setfenv(fn, plugin_env())
+      C.set_current(f.path, "?")
+      local ok, p = pcall(fn)
+      C.set_current(nil, nil)
+      if not ok then add_error(match(f.path, "([^/]+)%.lua$"), f.path, p)
+      elseif type(p) ~= "table" then add_error(match(f.path, "([^/]+)%.lua$"), f.path, "the file must return a table (the plugin)")
+      else
+        local id = p.id
+        local expected_kind = match(f.path, "^(%w+)/") -- programs/, regions/, agencies/
+        if type(id) ~= "string" or not match(id, "^[%w][%w_%-]*$") then
+          add_error(tostring(id), f.path, "id must be a string of letters, digits, '_' or '-'")
+        elseif not is_semver(p.version) then
+          add_error(id, f.path, fmt("version must be semver (e.g. '1.0.0'), not '%s'", tostring(p.version)))
+        elseif p.api ~= API_VERSION then
+          add_error(id, f.path, fmt("api must be %d (the host contract version), not %s", API_VERSION, tostring(p.api)))
+        elseif p.kind ~= "program" and p.kind ~= "region" and p.kind ~= "agency" then
+          add_error(id, f.path, "kind must be 'program', 'region' or 'agency'")
+        elseif expected_kind and expected_kind ~= p.kind .. "s" then
+          add_error(id, f.path, fmt("a %s plugin belongs under %ss/, not %s/", p.kind, p.kind, expected_kind))
+        elseif seen[p.kind .. ":" .. id] then
+          add_error(id, f.path, fmt("duplicate %s id '%s' (also in %s)", p.kind, id, seen[p.kind .. ":" .. id]))
+        else
+          seen[p.kind .. ":" .. id] = f.path
+          p._file = f.path
+          local valid
+          if p.kind == "program" then valid = check_program(p, f.path) and check_tests(id, f.path, p.tests)
+          elseif p.kind == "region" then valid = check_region(p, f.path) and check_tests(id, f.path, p.tests)
+          else valid = check_tests(id, f.path, p.tests) end
+          if valid then
+            if p.kind == "program" then programs[id] = p elseif p.kind == "region" then regions[id] = p end
+            plugin_list[#plugin_list + 1] = p
+          end
+        end
+      end
+    end
+  end
+  -- Region overlays: known programs only, stages the program uses, one
+  -- region plugin per code.
+  for rid, r in pairs(regions) do
+    for _, code in ipairs(r.regions) do
+      if region_of_code[code] then
+        add_error(rid, r._file, fmt("region code %s is also claimed by '%s'", code, region_of_code[code].id))
+      else region_of_code[code] = r end
+    end
+    for pid, ov in pairs(r.programs or {}) do
+      local prog = programs[pid]
+      if not prog then
+        add_error(rid, r._file, fmt("programs.%s: overlay of an unknown program", tostring(pid)))
+      elseif type(ov) ~= "table" then
+        add_error(rid, r._file, fmt("programs.%s must be a table", pid))
+      else
+        check_rules(rid, r._file, pid, ov, prog._uses)
+      end
+    end
+  end
+  return errors
+end
+
+---------------------------------------------------------------------------
+-- Effective rules: core < program < region.
+---------------------------------------------------------------------------
+
+local effective_cache = {}
+
+local function layer_list(prog, region)
+  local l = { { plugin = prog.id, version = prog.version, rules = prog } }
+  local ov = region and region.programs and region.programs[prog.id]
+  if ov then l[2] = { plugin = region.id, version = region.version, rules = ov } end
+  return l
+end
+
+local function effective(pid, code)
+  local key = pid .. "@" .. tostring(code)
+  local e = effective_cache[key]
+  if e ~= nil then return e or nil end
+  local prog = programs[pid]
+  if not prog then effective_cache[key] = false; return nil end
+  local region = code and region_of_code[code] or nil
+  e = { program = prog, region = region, uses = prog._uses, order = prog._order,
+        labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} },
+        deadlines = {}, layers = layer_list(prog, region) }
+  for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
+  for _, layer in ipairs(e.layers) do
+    local r = layer.rules
+    for s, l in pairs(r.labels or {}) do e.labels[s] = l end
+    for from, tos in pairs(r.transitions or {}) do
+      local set = e.transitions[from] or {}
+      e.transitions[from] = set
+      for _, to in ipairs(tos) do set[to] = true end
+    end
+    for key2, fn in pairs(r.guards or {}) do
+      local list = e.guards[key2] or {}
+      e.guards[key2] = list
+      list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
+    end
+    for phase, hs in pairs(r.hooks or {}) do
+      for s, fn in pairs(hs) do
+        local list = e.hooks[phase][s] or {}
+        e.hooks[phase][s] = list
+        list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
+      end
+    end
+    for kind, d in pairs(r.deadlines or {}) do
+      e.deadlines[kind] = { plugin = layer.plugin, start = d.start, offset = d.offset,
+                            stop = type(d.stop) == "string" and { d.stop } or d.stop or {},
+                            label = d.label or kind }
+    end
+  end
+  effective_cache[key] = e
+  return e
+end
+
+local function allowed_from(e, from)
+  local list = {}
+  for _, s in ipairs(e.order) do if e.transitions[from] and e.transitions[from][s] then list[#list + 1] = s end end
+  return array(list)
+end
+
+-- Public description of the effective rules (GET /v1/programs/{id}).
+function describe(pid, code)
+  local e = effective(pid, code)
+  if not e then return nil end
+  local stages = array({})
+  for _, s in ipairs(e.order) do
+    stages[#stages + 1] = { id = s, label = e.labels[s], standard_index = STAGE_INDEX[s] }
+  end
+  local transitions = {}
+  for _, s in ipairs(e.order) do transitions[s] = allowed_from(e, s) end
+  local deadlines = array({})
+  local kinds = {}
+  for k in pairs(e.deadlines) do kinds[#kinds + 1] = k end
+  sort(kinds)
+  for _, k in ipairs(kinds) do
+    local d = e.deadlines[k]
+    deadlines[#deadlines + 1] = { kind = k, label = d.label, start = d.start, stop = array(copy_shallow(d.stop)),
+                                  offset = copy_shallow(d.offset), plugin = d.plugin }
+  end
+  local guards = array({})
+  local gkeys = {}
+  for k in pairs(e.guards) do gkeys[#gkeys + 1] = k end
+  sort(gkeys)
+  for _, k in ipairs(gkeys) do
+    for _, g in ipairs(e.guards[k]) do guards[#guards + 1] = { on = k, plugin = g.plugin } end
+  end
+  local layers = array({})
+  for _, l in ipairs(e.layers) do layers[#layers + 1] = { plugin = l.plugin, version = l.version } end
+  return {
+    id = e.program.id, name = e.program.name, version = e.program.version,
+    region = code, region_plugin = e.region and e.region.id or nil,
+    first_stage = e.order[1], stages = stages, transitions = transitions,
+    guards = guards, deadlines = deadlines, layers = layers,
+  }
+end
+
+-- Summary of the loaded set (GET /v1/programs, GET /v1/admin/plugins).
+function summary()
+  local out = { programs = array({}), plugins = array({}) }
+  local ids = {}
+  for id in pairs(programs) do ids[#ids + 1] = id end
+  sort(ids)
+  for _, id in ipairs(ids) do out.programs[#out.programs + 1] = describe(id, nil) end
+  for _, p in ipairs(plugin_list) do
+    local entry = { id = p.id, kind = p.kind, version = p.version, file = p._file, name = p.name }
+    if p.kind == "region" then entry.regions = array(copy_shallow(p.regions)) end
+    out.plugins[#out.plugins + 1] = entry
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- Evaluating a transition.
+---------------------------------------------------------------------------
+
+local function copy_deep(v, depth)
+  if type(v) ~= "table" then return v end
+  depth = (depth or 0) + 1
+  if depth > 32 then error("value nested too deeply", 0) end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy_deep(x, depth) end
+  return c
+end
+
+-- ctx: what guards and hooks get besides the case and the input.
+local function new_ctx(a, e, effects, allow_effects)
+  local ctx = {
+    today = a.today,
+    region = a.case.region,
+    program = a.case.program,
+  }
+  function ctx.person() return a.person or C.person(a.case.person_id) end
+  function ctx.history() return a.history or C.history(a.case.id) end
+  function ctx.query(name, params) return C.query(name, params or {}) end
+  function ctx.label(stage) return e.labels[stage] end
+  function ctx.set_deadline(kind, due, label)
+    if not allow_effects then error("deadlines can be set only from hooks", 2) end
+    if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then error("deadline kind must be lower_snake_case", 2) end
+    if not C.date_valid(due) then error("deadline due date must be YYYY-MM-DD", 2) end
+    effects.set[#effects.set + 1] = { kind = kind, due_on = due, label = label and tostring(label) or kind,
+                                      plugin = C.current() }
+  end
+  function ctx.clear_deadline(kind)
+    if not allow_effects then error("deadlines can be cleared only from hooks", 2) end
+    effects.clear[#effects.clear + 1] = tostring(kind)
+  end
+  return ctx
+end
+
+-- Calls one plugin function; a plugin error becomes a result, not a crash.
+local function call_plugin(g, ...)
+  C.set_current(g.plugin, g.version)
+  local res = { pcall(g.fn, ...) }
+  C.set_current(nil, nil)
+  return res
+end
+
+-- a = { case = {...}, to = stage, reopen = bool, data = {...}, note = s,
+--       today = date, person = optional fixture, history = optional fixture }
+function transition(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  if not e then return { ok = false, kind = "unknown_program" } end
+  local from, to = c.stage, a.to
+  if not e.uses[to] then
+    return { ok = false, kind = "stage_unused", allowed = allowed_from(e, from) }
+  end
+  if a.reopen then
+    local targets = e.program.reopen_to or {}
+    local okto = false
+    if #targets == 0 then okto = STAGE_INDEX[to] < STAGE_INDEX.closure
+    else for _, s in ipairs(targets) do if s == to then okto = true end end end
+    if not okto then
+      local list = array({})
+      if #targets == 0 then
+        for _, s in ipairs(e.order) do if STAGE_INDEX[s] < STAGE_INDEX.closure then list[#list + 1] = s end end
+      else for _, s in ipairs(targets) do list[#list + 1] = s end end
+      return { ok = false, kind = "not_allowed", allowed = list }
+    end
+  elseif not (e.transitions[from] and e.transitions[from][to]) then
+    return { ok = false, kind = "not_allowed", allowed = allowed_from(e, from) }
+  end
+
+  local effects = { set = array({}), clear = array({}) }
+  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
+  local guard_ctx = new_ctx(a, e, effects, false)
+  for _, key in ipairs({ from .. "->" .. to, "*->" .. to }) do
+    for _, g in ipairs(e.guards[key] or {}) do
+      local r = call_plugin(g, copy_deep(c), input, guard_ctx)
+      if not r[1] then
+        return { ok = false, kind = "plugin_error", plugin = g.plugin, version = g.version, message = tostring(r[2]) }
+      end
+      if r[2] ~= true then
+        return { ok = false, kind = "refused", plugin = g.plugin, version = g.version,
+                 reason = r[3] ~= nil and tostring(r[3]) or "refused by a rule" }
+      end
+    end
+  end
+
+  local hook_ctx = new_ctx(a, e, effects, true)
+  local calls = {}
+  for _, h in ipairs(e.hooks.leave[from] or {}) do calls[#calls + 1] = h end
+  for _, h in ipairs(e.hooks.enter[to] or {}) do calls[#calls + 1] = h end
+  for _, h in ipairs(calls) do
+    local r = call_plugin(h, copy_deep(c), input, hook_ctx)
+    if not r[1] then
+      return { ok = false, kind = "plugin_error", plugin = h.plugin, version = h.version, message = tostring(r[2]) }
+    end
+  end
+
+  -- Declared deadlines: started on entering `start`, stopped on entering a `stop` stage.
+  local kinds = {}
+  for k in pairs(e.deadlines) do kinds[#kinds + 1] = k end
+  sort(kinds)
+  for _, k in ipairs(kinds) do
+    local d = e.deadlines[k]
+    for _, s in ipairs(d.stop) do if s == to then effects.clear[#effects.clear + 1] = k end end
+    if d.start == to then
+      local due = a.today
+      if d.offset.months then due = C.date_add_months(due, d.offset.months) end
+      if d.offset.days then due = C.date_add_days(due, d.offset.days) end
+      effects.set[#effects.set + 1] = { kind = k, due_on = due, label = d.label, plugin = d.plugin }
+    end
+  end
+  return { ok = true, label = e.labels[to], effects = effects }
+end
+
+-- The first stage of a program, and its label under a region.
+function first_stage(pid, code)
+  local e = effective(pid, code)
+  if not e then return nil end
+  return { stage = e.order[1], label = e.labels[e.order[1]] }
+end
+
+function labels(pid, code)
+  local e = effective(pid, code)
+  if not e then return nil end
+  return e.labels
+end
+
+---------------------------------------------------------------------------
+-- Plugins' own tests, run in this sandbox exactly as a reload runs them.
+---------------------------------------------------------------------------
+
+local function describe_value(v)
+  if type(v) == "string" then return fmt("%q", v) end
+  return tostring(v)
+end
+
+local function deep_equal(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function test_api(today)
+  local t = {}
+  function t.eq(actual, expected, msg)
+    if not deep_equal(actual, expected) then
+      error(fmt("%sexpected %s, got %s", msg and (msg .. ": ") or "", describe_value(expected), describe_value(actual)), 2)
+    end
+  end
+  function t.ok(v, msg) if not v then error(msg or "expected a true value", 2) end end
+  -- Evaluates a transition against the loaded set, as the server would.
+  function t.transition(spec)
+    local c = copy_deep(spec.case or {})
+    c.id = c.id or "cas_TEST"
+    c.person_id = c.person_id or "per_TEST"
+    c.program = c.program or spec.program
+    c.region = c.region or spec.region
+    c.status = c.status or "open"
+    return transition({ case = c, to = spec.to, reopen = spec.reopen, data = spec.data, note = spec.note,
+                        today = spec.today or today, person = spec.person or {}, history = spec.history or {} })
+  end
+  function t.rules(pid, code) return describe(pid, code) end
+  t.date = date
+  return readonly(t, "t")
+end
+
+-- Runs the tests of every plugin (or of the one whose file is `only`).
+-- Returns a list of {plugin, file, name, ok, message, line}.
+function run_tests(only, today)
+  local results = array({})
+  for _, p in ipairs(plugin_list) do
+    if (not only or p._file == only) and p.tests then
+      for _, tc in ipairs(p.tests) do
+        C.set_current(p.id, p.version)
+        local ok, err = pcall(tc.run, test_api(today))
+        C.set_current(nil, nil)
+        local r = { plugin = p.id, file = p._file, name = tc.name, ok = ok }
+        if not ok then
+          local l, m = match(tostring(err), "^[^:]*:(%d+): (.*)$")
+          r.line = tonumber(l)
+          r.message = m or tostring(err)
+        end
+        results[#results + 1] = r
+      end
+    end
+  end
+  return results
+end
+
+function run_tests_json(a) return run_tests(a.only, a.today) end
+
+-- Single-argument entry points for C (luavm_call passes one JSON value).
+function labels_of(a) return labels(a.program, a.region) or {} end
+function first_stage_of(a) return first_stage(a.program, a.region) or {} end
+function describe_of(a) return describe(a.program, a.region) end

@@ -1,0 +1,699 @@
+/*
+ * plugins.c: plugin sets and their generations. A reload reads every file
+ * of the plugin directory, hashes the set, and — unless the hash is the one
+ * serving — loads and validates it (structure, references, every plugin's
+ * own tests) in a throwaway VM under a time budget. Only a valid set is
+ * published, by swapping one pointer. Each serving thread notices the new
+ * generation at its next request boundary and rebuilds its whole VM; old
+ * VMs are handed to the reaper thread and closed off the request path.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "lua/vm.h"
+
+#define MAX_FILE_BYTES (1024 * 1024)
+#define MAX_FILES 512
+
+typedef struct {
+    char *path; /* relative to the plugin directory: "programs/integrated.lua" */
+    char *text;
+    size_t len;
+    char hash[SHA256_HEX];
+} plugin_file;
+
+typedef struct gen {
+    atomic_int refs;
+    char hash[SHA256_HEX]; /* of the whole set */
+    char id[17];           /* its first 16 hex characters: the generation */
+    plugin_file *files;
+    int n_files;
+    json_t *summary;       /* {programs, plugins} from host.lua's summary() */
+    char loaded_at[RFC3339_MAX];
+} gen;
+
+static struct {
+    config cfg;
+    pthread_mutex_t mu;        /* guards current */
+    gen *current;
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    json_t *last_errors;       /* of the last refused reload, or NULL */
+    atomic_ulong reloads_published, reloads_unchanged, reloads_refused;
+    /* the reaper and the reloader */
+    pthread_t reaper, reloader;
+    bool threads_started;
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    luavm *dead;
+    bool stop, reload_wanted;
+} H = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .reload_mu = PTHREAD_MUTEX_INITIALIZER,
+       .bg_mu = PTHREAD_MUTEX_INITIALIZER,
+       .bg_cv = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local luavm *tl_vm;
+
+/* ---- generations ---- */
+static void files_free(plugin_file *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(f[i].path);
+        free(f[i].text);
+    }
+    free(f);
+}
+
+static void gen_unref(gen *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
+    files_free(g->files, g->n_files);
+    json_decref(g->summary);
+    free(g);
+}
+
+static gen *gen_current_ref(void)
+{
+    pthread_mutex_lock(&H.mu);
+    gen *g = H.current;
+    if (g) atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&H.mu);
+    return g;
+}
+
+/* ---- reading a plugin directory ---- */
+static int cmp_files(const void *a, const void *b)
+{
+    return strcmp(((const plugin_file *)a)->path, ((const plugin_file *)b)->path);
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(MAX_FILE_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (n > MAX_FILE_BYTES) {
+        free(buf);
+        snprintf(err, errlen, "larger than %d bytes", MAX_FILE_BYTES);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* Reads DIR/{programs,regions,agencies}/ *.lua, sorted. Files that cannot
+ * be read become errors. */
+static int read_set(const char *dir, plugin_file **out, int *n_out, json_t *errors)
+{
+    static const char *const kinds[] = {"programs", "regions", "agencies"};
+    plugin_file *files = calloc(MAX_FILES, sizeof *files);
+    if (!files) return -1;
+    int n = 0;
+    for (int k = 0; k < 3; k++) {
+        char sub[1200];
+        snprintf(sub, sizeof sub, "%s/%s", dir, kinds[k]);
+        DIR *d = opendir(sub);
+        if (!d) continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".lua")) continue;
+            char rel[600], full[1900], err[200];
+            snprintf(rel, sizeof rel, "%s/%s", kinds[k], de->d_name);
+            snprintf(full, sizeof full, "%s/%s", dir, rel);
+            if (n == MAX_FILES) {
+                json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", rel, "message",
+                                                        "too many plugin files"));
+                break;
+            }
+            size_t len = 0;
+            char *text = read_file(full, &len, err, sizeof err);
+            if (!text) {
+                json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", rel, "message", err));
+                continue;
+            }
+            files[n].path = strdup(rel);
+            files[n].text = text;
+            files[n].len = len;
+            sha256_hex(text, len, files[n].hash);
+            n++;
+        }
+        closedir(d);
+    }
+    qsort(files, (size_t)n, sizeof *files, cmp_files);
+    *out = files;
+    *n_out = n;
+    return 0;
+}
+
+static void set_hash(const plugin_file *f, int n, char out[SHA256_HEX])
+{
+    size_t cap = 1 + (size_t)n * 700, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        memset(out, '0', SHA256_HEX - 1);
+        out[SHA256_HEX - 1] = 0;
+        return;
+    }
+    for (int i = 0; i < n; i++) len += (size_t)snprintf(buf + len, cap - len, "%s\n%s\n", f[i].path, f[i].hash);
+    sha256_hex(buf, len, out);
+    free(buf);
+}
+
+static json_t *files_json(const plugin_file *f, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s%}", "path", f[i].path, "text", f[i].text, f[i].len));
+    return a;
+}
+
+/* Loads files into a VM; the load errors (array) in *errors. */
+static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, err_t *e)
+{
+    json_t *arg = files_json(f, n);
+    int rc = luavm_call_budget(vm, "load_set", arg, errors, budget_ms, e);
+    json_decref(arg);
+    return rc;
+}
+
+static void today_str(char out[16])
+{
+    int y, m, d;
+    date_today_kst(&y, &m, &d);
+    snprintf(out, 16, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
+}
+
+/* The whole validation of a set, in a throwaway VM: load, structure,
+ * references, then every plugin's tests. 0 valid (summary in *summary),
+ * 1 invalid (errors array in *errors), -1 could not run (e). With results,
+ * the individual test results are returned too. */
+static int validate(const config *cfg, const plugin_file *f, int n, const char *only, json_t **summary,
+                    json_t **errors, json_t **results, err_t *e)
+{
+    char err[512];
+    *errors = NULL;
+    if (summary) *summary = NULL;
+    luavm *vm = luavm_new((size_t)cfg->lua_memory_mb << 20, cfg->lua_timeout_ms, err, sizeof err);
+    if (!vm) {
+        err_set(e, 500, "internal_error", "%s", err);
+        return -1;
+    }
+    int64_t deadline = time_mono_ns() + (int64_t)cfg->reload_timeout_ms * 1000000;
+    int rc = -1;
+    json_t *errs = NULL, *res = NULL;
+    if (vm_load(vm, f, n, cfg->reload_timeout_ms, &errs, e)) goto done;
+    if (json_array_size(errs) == 0) {
+        int left = (int)((deadline - time_mono_ns()) / 1000000);
+        char today[16];
+        today_str(today);
+        json_t *targ = json_pack("{s:o, s:s}", "only", only ? json_string(only) : json_null(), "today", today);
+        rc = luavm_call_budget(vm, "run_tests_json", targ, &res, left > 1 ? left : 1, e);
+        json_decref(targ);
+        if (rc) {
+            /* A test that hangs or bombs is the plugin's error, not the server's. */
+            json_array_append_new(errs, json_pack("{s:O, s:s, s:s}", "plugin",
+                                                  json_object_get(e->details, "plugin"), "file", "?",
+                                                  "message", e->message));
+            err_clear(e);
+        } else {
+            size_t i;
+            json_t *r;
+            json_array_foreach(res, i, r) {
+                if (json_is_true(json_object_get(r, "ok"))) continue;
+                json_t *er = json_pack("{s:O, s:O, s:s}", "plugin", json_object_get(r, "plugin"), "file",
+                                       json_object_get(r, "file"), "message", "");
+                char msg[700];
+                snprintf(msg, sizeof msg, "test '%s' failed: %s",
+                         json_string_value(json_object_get(r, "name")),
+                         json_string_value(json_object_get(r, "message")) ? json_string_value(json_object_get(r, "message")) : "?");
+                json_object_set_new(er, "message", json_string(msg));
+                if (json_object_get(r, "line")) json_object_set(er, "line", json_object_get(r, "line"));
+                json_array_append_new(errs, er);
+            }
+        }
+    }
+    if (json_array_size(errs) == 0 && summary) {
+        if (luavm_call_budget(vm, "summary", NULL, summary, cfg->lua_timeout_ms * 4, e)) goto done;
+    }
+    rc = json_array_size(errs) ? 1 : 0;
+    *errors = errs;
+    errs = NULL;
+    if (results) {
+        *results = res;
+        res = NULL;
+    }
+done:
+    json_decref(errs);
+    json_decref(res);
+    luavm_free(vm);
+    return rc;
+}
+
+/* ---- publishing ---- */
+static json_t *reload_result(const gen *g, bool changed)
+{
+    return json_pack("{s:s, s:s, s:b, s:O}", "generation", g->id, "hash", g->hash, "changed", changed,
+                     "plugins", json_object_get(g->summary, "plugins"));
+}
+
+int luahost_reload(json_t **out, err_t *e)
+{
+    pthread_mutex_lock(&H.reload_mu);
+    int rc = -1;
+    plugin_file *files = NULL;
+    int n = 0;
+    json_t *errors = json_array(), *summary = NULL, *verrors = NULL;
+    if (read_set(H.cfg.plugins, &files, &n, errors)) {
+        err_set(e, 500, "internal_error", "out of memory");
+        goto done;
+    }
+    char hash[SHA256_HEX];
+    set_hash(files, n, hash);
+    gen *cur = gen_current_ref();
+    if (cur && !strcmp(cur->hash, hash) && json_array_size(errors) == 0) {
+        *out = reload_result(cur, false);
+        gen_unref(cur);
+        atomic_fetch_add(&H.reloads_unchanged, 1);
+        rc = 0;
+        goto done;
+    }
+    gen_unref(cur);
+    if (n == 0 && json_array_size(errors) == 0)
+        json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", H.cfg.plugins, "message",
+                                                "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
+    if (json_array_size(errors) == 0) {
+        int v = validate(&H.cfg, files, n, NULL, &summary, &verrors, NULL, e);
+        if (v < 0) goto done;
+        json_array_extend(errors, verrors);
+    }
+    if (json_array_size(errors)) {
+        err_set(e, 422, "plugin_invalid", "the plugin set is invalid (%zu errors); the serving generation is unchanged",
+                json_array_size(errors));
+        err_detail(e, "errors", json_incref(errors));
+        pthread_mutex_lock(&H.mu);
+        json_decref(H.last_errors);
+        H.last_errors = json_incref(errors);
+        pthread_mutex_unlock(&H.mu);
+        atomic_fetch_add(&H.reloads_refused, 1);
+        log_msg(LOG_WARN, "plugins: reload refused", " errors=%zu", json_array_size(errors));
+        goto done;
+    }
+    gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        err_set(e, 500, "internal_error", "out of memory");
+        goto done;
+    }
+    atomic_init(&g->refs, 1);
+    memcpy(g->hash, hash, sizeof hash);
+    memcpy(g->id, hash, 16);
+    g->id[16] = 0;
+    g->files = files;
+    g->n_files = n;
+    files = NULL;
+    g->summary = summary;
+    summary = NULL;
+    time_rfc3339(time_now_ms(), g->loaded_at);
+    pthread_mutex_lock(&H.mu);
+    gen *old = H.current;
+    H.current = g;
+    json_decref(H.last_errors);
+    H.last_errors = NULL;
+    pthread_mutex_unlock(&H.mu);
+    gen_unref(old);
+    atomic_fetch_add(&H.reloads_published, 1);
+    log_msg(LOG_INFO, "plugins: generation published", " generation=%s files=%d", g->id, g->n_files);
+    *out = reload_result(g, true);
+    rc = 0;
+done:
+    if (files) files_free(files, n);
+    json_decref(errors);
+    json_decref(verrors);
+    json_decref(summary);
+    pthread_mutex_unlock(&H.reload_mu);
+    return rc;
+}
+
+/* ---- per-thread VMs ---- */
+static void reap(luavm *vm)
+{
+    if (!vm) return;
+    if (!H.threads_started) {
+        gen_unref(vm->gen);
+        luavm_free(vm);
+        return;
+    }
+    pthread_mutex_lock(&H.bg_mu);
+    vm->next_dead = H.dead;
+    H.dead = vm;
+    pthread_cond_signal(&H.bg_cv);
+    pthread_mutex_unlock(&H.bg_mu);
+}
+
+luavm *luahost_vm(err_t *e)
+{
+    luavm *vm = tl_vm;
+    pthread_mutex_lock(&H.mu);
+    gen *cur = H.current;
+    bool fresh = vm && vm->gen == cur && !vm->poisoned;
+    if (!fresh && cur) atomic_fetch_add(&cur->refs, 1);
+    pthread_mutex_unlock(&H.mu);
+    if (fresh) return vm;
+    if (!cur) {
+        err_set(e, 503, "not_ready", "no plugin generation is loaded");
+        return NULL;
+    }
+    char err[512];
+    luavm *nvm = luavm_new((size_t)H.cfg.lua_memory_mb << 20, H.cfg.lua_timeout_ms, err, sizeof err);
+    json_t *errors = NULL;
+    if (nvm && vm_load(nvm, cur->files, cur->n_files, H.cfg.reload_timeout_ms, &errors, e) == 0 &&
+        json_array_size(errors) == 0) {
+        json_decref(errors);
+        nvm->gen = cur;
+        tl_vm = nvm;
+        reap(vm);
+        return nvm;
+    }
+    /* A published set loaded before; failing now means memory or a bug. */
+    log_msg(LOG_ERROR, "plugins: cannot build a VM", " generation=%s error=\"%s\"", cur->id,
+            nvm ? (e->message[0] ? e->message : "load errors") : err);
+    json_decref(errors);
+    luavm_free(nvm);
+    gen_unref(cur);
+    err_clear(e);
+    if (vm && !vm->poisoned) return vm; /* keep serving on the previous generation */
+    err_set(e, 503, "not_ready", "the plugin VM cannot be built");
+    return NULL;
+}
+
+void luahost_thread_done(void)
+{
+    luavm *vm = tl_vm;
+    tl_vm = NULL;
+    if (vm) {
+        gen_unref(vm->gen);
+        luavm_free(vm);
+    }
+}
+
+const char *luavm_generation(const luavm *vm) { return vm->gen ? vm->gen->id : ""; }
+
+void luavm_bind(luavm *vm, store_tx *tx, const principal *p)
+{
+    vm->tx = tx;
+    if (p) vm->who = *p;
+    else memset(&vm->who, 0, sizeof vm->who);
+}
+
+int luavm_call(luavm *vm, const char *fn, json_t *arg, json_t **out, err_t *e)
+{
+    return luavm_call_budget(vm, fn, arg, out, H.cfg.lua_timeout_ms, e);
+}
+
+/* ---- background: the reaper closes old VMs; the reloader serves SIGHUP
+ * and, with plugins.watch = on, polls the directory for changes ---- */
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&H.bg_mu);
+    for (;;) {
+        while (!H.dead && !H.stop) pthread_cond_wait(&H.bg_cv, &H.bg_mu);
+        luavm *list = H.dead;
+        H.dead = NULL;
+        pthread_mutex_unlock(&H.bg_mu);
+        while (list) {
+            luavm *next = list->next_dead;
+            gen_unref(list->gen);
+            luavm_free(list);
+            list = next;
+        }
+        pthread_mutex_lock(&H.bg_mu);
+        if (H.stop && !H.dead) break;
+    }
+    pthread_mutex_unlock(&H.bg_mu);
+    return NULL;
+}
+
+/* A cheap signature of the directory: names, sizes, modification times. */
+static void dir_signature(char out[SHA256_HEX])
+{
+    static const char *const kinds[] = {"programs", "regions", "agencies"};
+    char buf[65536];
+    size_t len = 0;
+    for (int k = 0; k < 3; k++) {
+        char sub[1200];
+        snprintf(sub, sizeof sub, "%s/%s", H.cfg.plugins, kinds[k]);
+        struct dirent **list = NULL;
+        int n = scandir(sub, &list, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+            char full[2400];
+            struct stat st;
+            snprintf(full, sizeof full, "%s/%s", sub, list[i]->d_name);
+            if (list[i]->d_name[0] != '.' && stat(full, &st) == 0 && len + 600 < sizeof buf)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s %lld %lld.%09ld\n", full,
+                                        (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+            free(list[i]);
+        }
+        free(list);
+    }
+    sha256_hex(buf, len, out);
+}
+
+static void *reloader_main(void *arg)
+{
+    (void)arg;
+    char sig[SHA256_HEX] = "";
+    if (H.cfg.plugins_watch) dir_signature(sig);
+    pthread_mutex_lock(&H.bg_mu);
+    while (!H.stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (!H.reload_wanted) pthread_cond_timedwait(&H.bg_cv, &H.bg_mu, &ts);
+        if (H.stop) break;
+        bool want = H.reload_wanted;
+        H.reload_wanted = false;
+        pthread_mutex_unlock(&H.bg_mu);
+        if (!want && H.cfg.plugins_watch) {
+            char now[SHA256_HEX];
+            dir_signature(now);
+            if (strcmp(now, sig)) {
+                memcpy(sig, now, sizeof sig);
+                want = true;
+                log_msg(LOG_INFO, "plugins: files changed", "%s", "");
+            }
+        }
+        if (want) {
+            json_t *out = NULL;
+            err_t e = {0};
+            if (luahost_reload(&out, &e) == 0)
+                log_msg(LOG_INFO, "plugins: reload done", " generation=%s changed=%s",
+                        json_string_value(json_object_get(out, "generation")),
+                        json_is_true(json_object_get(out, "changed")) ? "true" : "false");
+            json_decref(out);
+            err_clear(&e);
+        }
+        pthread_mutex_lock(&H.bg_mu);
+    }
+    pthread_mutex_unlock(&H.bg_mu);
+    return NULL;
+}
+
+void luahost_reload_async(void)
+{
+    pthread_mutex_lock(&H.bg_mu);
+    H.reload_wanted = true;
+    pthread_cond_broadcast(&H.bg_cv);
+    pthread_mutex_unlock(&H.bg_mu);
+}
+
+static void errors_text(json_t *errors, char *err, size_t errlen)
+{
+    size_t len = (size_t)snprintf(err, errlen, "the plugin set is invalid:");
+    size_t i;
+    json_t *x;
+    json_array_foreach(errors, i, x) {
+        if (len >= errlen) break;
+        json_t *line = json_object_get(x, "line");
+        char lbuf[24] = "";
+        if (json_is_integer(line)) snprintf(lbuf, sizeof lbuf, ":%lld", (long long)json_integer_value(line));
+        len += (size_t)snprintf(err + len, errlen - len, "\n  %s%s: %s: %s",
+                                json_string_value(json_object_get(x, "file")) ? json_string_value(json_object_get(x, "file")) : "?",
+                                lbuf,
+                                json_string_value(json_object_get(x, "plugin")) ? json_string_value(json_object_get(x, "plugin")) : "?",
+                                json_string_value(json_object_get(x, "message")));
+    }
+}
+
+int luahost_init(const config *cfg, char *err, size_t errlen)
+{
+    H.cfg = *cfg;
+    H.stop = false;
+    json_t *out = NULL;
+    err_t e = {0};
+    if (luahost_reload(&out, &e)) {
+        if (e.status == 422) errors_text(json_object_get(e.details, "errors"), err, errlen);
+        else snprintf(err, errlen, "plugins: %s", e.message);
+        err_clear(&e);
+        return -1;
+    }
+    json_decref(out);
+    pthread_create(&H.reaper, NULL, reaper_main, NULL);
+    pthread_create(&H.reloader, NULL, reloader_main, NULL);
+    H.threads_started = true;
+    return 0;
+}
+
+void luahost_shutdown(void)
+{
+    if (H.threads_started) {
+        pthread_mutex_lock(&H.bg_mu);
+        H.stop = true;
+        pthread_cond_broadcast(&H.bg_cv);
+        pthread_mutex_unlock(&H.bg_mu);
+        pthread_join(H.reloader, NULL);
+        pthread_join(H.reaper, NULL);
+        H.threads_started = false;
+    }
+    luahost_thread_done();
+    pthread_mutex_lock(&H.mu);
+    gen *g = H.current;
+    H.current = NULL;
+    json_decref(H.last_errors);
+    H.last_errors = NULL;
+    pthread_mutex_unlock(&H.mu);
+    gen_unref(g);
+}
+
+bool luahost_ready(void)
+{
+    pthread_mutex_lock(&H.mu);
+    bool ok = H.current != NULL;
+    pthread_mutex_unlock(&H.mu);
+    return ok;
+}
+
+/* ---- listings ---- */
+json_t *luahost_plugins_json(void)
+{
+    gen *g = gen_current_ref();
+    pthread_mutex_lock(&H.mu);
+    json_t *last = H.last_errors ? json_incref(H.last_errors) : NULL;
+    pthread_mutex_unlock(&H.mu);
+    json_t *items = json_array();
+    if (g) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(g->summary, "plugins"), i, p) {
+            json_t *item = json_deep_copy(p);
+            const char *file = json_string_value(json_object_get(p, "file"));
+            for (int k = 0; k < g->n_files; k++)
+                if (file && !strcmp(g->files[k].path, file))
+                    json_object_set_new(item, "content_hash", json_string(g->files[k].hash));
+            json_object_set_new(item, "generation", json_string(g->id));
+            json_t *lerr = json_null();
+            size_t j;
+            json_t *x;
+            json_array_foreach(last, j, x) {
+                const char *xf = json_string_value(json_object_get(x, "file"));
+                if (xf && file && !strcmp(xf, file)) { json_decref(lerr); lerr = json_incref(x); }
+            }
+            json_object_set_new(item, "last_load_error", lerr);
+            json_array_append_new(items, item);
+        }
+    }
+    json_t *out = json_pack("{s:o, s:s?, s:s?, s:o}", "items", items, "generation", g ? g->id : NULL,
+                            "loaded_at", g ? g->loaded_at : NULL, "last_reload_errors", last ? last : json_null());
+    gen_unref(g);
+    return out;
+}
+
+json_t *luahost_programs_json(void)
+{
+    gen *g = gen_current_ref();
+    json_t *out = json_pack("{s:O, s:s?}", "items", g ? json_object_get(g->summary, "programs") : json_array(),
+                            "generation", g ? g->id : NULL);
+    gen_unref(g);
+    return out;
+}
+
+char *luahost_metrics(void)
+{
+    gen *g = gen_current_ref();
+    char *s = NULL;
+    if (asprintf(&s,
+                 "# HELP sarye_plugin_generation_info The serving plugin generation.\n"
+                 "# TYPE sarye_plugin_generation_info gauge\n"
+                 "sarye_plugin_generation_info{generation=\"%s\"} 1\n"
+                 "# HELP sarye_plugin_reloads_total Plugin reloads by result.\n"
+                 "# TYPE sarye_plugin_reloads_total counter\n"
+                 "sarye_plugin_reloads_total{result=\"published\"} %lu\n"
+                 "sarye_plugin_reloads_total{result=\"unchanged\"} %lu\n"
+                 "sarye_plugin_reloads_total{result=\"refused\"} %lu\n",
+                 g ? g->id : "", atomic_load(&H.reloads_published), atomic_load(&H.reloads_unchanged),
+                 atomic_load(&H.reloads_refused)) < 0)
+        s = NULL;
+    gen_unref(g);
+    return s;
+}
+
+/* ---- tooling ---- */
+static int tool_run(const config *cfg, const char *dir, const char *only, json_t **errors, json_t **results)
+{
+    plugin_file *files = NULL;
+    int n = 0;
+    json_t *errs = json_array();
+    *errors = NULL;
+    if (results) *results = NULL;
+    if (read_set(dir, &files, &n, errs)) {
+        json_decref(errs);
+        return -1;
+    }
+    if (n == 0 && json_array_size(errs) == 0)
+        json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", dir, "message",
+                                              "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
+    int rc = 1;
+    if (json_array_size(errs) == 0) {
+        err_t e = {0};
+        json_t *verrs = NULL;
+        rc = validate(cfg, files, n, only, NULL, &verrs, results, &e);
+        if (rc < 0) {
+            json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", dir, "message", e.message));
+            err_clear(&e);
+            rc = 1;
+        } else {
+            json_array_extend(errs, verrs);
+        }
+        json_decref(verrs);
+    }
+    files_free(files, n);
+    *errors = errs;
+    return json_array_size(errs) ? 1 : rc;
+}
+
+int luahost_check_dir(const config *cfg, const char *dir, json_t **errors)
+{
+    return tool_run(cfg, dir, NULL, errors, NULL);
+}
+
+int luahost_test_dir(const config *cfg, const char *dir, const char *only, json_t **errors, json_t **results)
+{
+    return tool_run(cfg, dir, only, errors, results);
+}

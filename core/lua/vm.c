@@ -1,0 +1,575 @@
+/*
+ * vm.c: one sandboxed LuaJIT VM. Creation (counting allocator, panic
+ * handler, JIT off, only the base/table/string/math/os libraries, then the
+ * trusted host.lua), the per-call CPU watchdog, JSON <-> Lua conversion and
+ * the C functions host.lua hands to plugins through the `sarye` module.
+ *
+ * Why the JIT is off: compiled traces do not run count hooks, so a JIT-hot
+ * `while true do end` would never be stopped. The interpreter always runs
+ * them, and plugin rules are small enough that it is plenty fast.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "lua/vm.h"
+
+extern const unsigned char embedded_host_lua[];
+extern const size_t embedded_host_lua_len;
+
+#define HOOK_EVERY 1000 /* instructions between clock checks */
+#define MAX_DEPTH 32    /* JSON <-> Lua nesting */
+
+static const char ARRAY_MT = 0; /* registry key (its address) of the array marker */
+
+/* ---- allocator: counts bytes and refuses growth past the cap ---- */
+static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    luavm *vm = ud;
+    if (nsize == 0) {
+        if (ptr) vm->mem_used -= osize;
+        free(ptr);
+        return NULL;
+    }
+    size_t old = ptr ? osize : 0;
+    if (nsize > old && vm->mem_used + (nsize - old) > vm->mem_limit) {
+        vm->mem_exceeded = true;
+        return NULL;
+    }
+    void *np = realloc(ptr, nsize);
+    if (np) vm->mem_used = vm->mem_used - old + nsize;
+    return np;
+}
+
+static int vm_panic(lua_State *L)
+{
+    /* Every call into Lua is protected, so this is a bug in sarye itself. */
+    log_msg(LOG_ERROR, "lua: unprotected error (panic)", " error=\"%s\"",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    abort();
+}
+
+static luavm *vm_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/* ---- CPU budget: a count hook checks the clock; once past the deadline
+ * it re-arms itself at every instruction, so a plugin's pcall cannot
+ * swallow the kill: the error is raised again until the call unwinds. */
+static void vm_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luavm *vm = vm_of(L);
+    if (!vm->killed) {
+        if (time_mono_ns() < vm->deadline_ns) return;
+        vm->killed = true;
+        snprintf(vm->killed_plugin, sizeof vm->killed_plugin, "%s", vm->current_plugin);
+        snprintf(vm->killed_version, sizeof vm->killed_version, "%s", vm->current_version);
+        lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
+    }
+    luaL_error(L, "CPU budget of %d ms exceeded", vm->budget_ms);
+}
+
+/* ---- JSON <-> Lua ---- */
+static int push_json(lua_State *L, json_t *j, int depth)
+{
+    if (depth > MAX_DEPTH || !lua_checkstack(L, 4)) return -1;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        lua_createtable(L, 0, (int)json_object_size(j));
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            if (push_json(L, v, depth + 1)) return -1;
+            lua_setfield(L, -2, k);
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        lua_createtable(L, (int)json_array_size(j), 0);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            if (push_json(L, v, depth + 1)) return -1;
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        lua_pushlightuserdata(L, (void *)&ARRAY_MT);
+        lua_rawget(L, LUA_REGISTRYINDEX);
+        lua_setmetatable(L, -2);
+        return 0;
+    }
+    case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); return 0;
+    case JSON_INTEGER: lua_pushnumber(L, (lua_Number)json_integer_value(j)); return 0;
+    case JSON_REAL: lua_pushnumber(L, json_real_value(j)); return 0;
+    case JSON_TRUE: lua_pushboolean(L, 1); return 0;
+    case JSON_FALSE: lua_pushboolean(L, 0); return 0;
+    case JSON_NULL: lua_pushnil(L); return 0;
+    }
+    return -1;
+}
+
+static bool is_array_marked(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx)) return false;
+    lua_pushlightuserdata(L, (void *)&ARRAY_MT);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    bool yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return yes;
+}
+
+/* Converts the value at idx; NULL with a message in why. */
+static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
+{
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: return json_null();
+    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (d == (double)(json_int_t)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+            return json_integer((json_int_t)d);
+        if (d != d || d == 1.0 / 0.0 || d == -1.0 / 0.0) { *why = "cannot encode NaN or infinity"; return NULL; }
+        return json_real(d);
+    }
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        json_t *j = json_stringn(s, n);
+        if (!j) *why = "a string is not valid UTF-8";
+        return j;
+    }
+    case LUA_TTABLE: {
+        if (depth > MAX_DEPTH || !lua_checkstack(L, 4)) { *why = "value nested too deeply (or cyclic)"; return NULL; }
+        size_t n = lua_objlen(L, idx);
+        bool arr = is_array_marked(L, idx);
+        if (!arr && n > 0) { /* a sequence with no other keys is an array */
+            size_t count = 0;
+            lua_pushnil(L);
+            while (lua_next(L, idx)) { count++; lua_pop(L, 1); }
+            arr = count == n;
+        }
+        if (arr) {
+            json_t *a = json_array();
+            for (size_t i = 1; i <= n; i++) {
+                lua_rawgeti(L, idx, (int)i);
+                json_t *v = to_json(L, -1, depth + 1, why);
+                lua_pop(L, 1);
+                if (!v) { json_decref(a); return NULL; }
+                json_array_append_new(a, v);
+            }
+            return a;
+        }
+        json_t *o = json_object();
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            char numkey[32];
+            const char *k;
+            if (lua_type(L, -2) == LUA_TSTRING) k = lua_tostring(L, -2);
+            else if (lua_type(L, -2) == LUA_TNUMBER) {
+                snprintf(numkey, sizeof numkey, "%.14g", lua_tonumber(L, -2));
+                k = numkey;
+            } else { lua_pop(L, 2); json_decref(o); *why = "table keys must be strings or numbers"; return NULL; }
+            json_t *v = to_json(L, -1, depth + 1, why);
+            if (!v) { lua_pop(L, 2); json_decref(o); return NULL; }
+            if (json_object_set_new(o, k, v)) { lua_pop(L, 2); json_decref(o); *why = "a key is not valid UTF-8"; return NULL; }
+            lua_pop(L, 1);
+        }
+        return o;
+    }
+    default:
+        *why = "cannot encode a function, userdata or thread";
+        return NULL;
+    }
+}
+
+/* ---- the C functions host.lua receives as `C` ---- */
+static int c_load_text(lua_State *L)
+{
+    size_t n;
+    const char *text = luaL_checklstring(L, 1, &n);
+    const char *name = luaL_checkstring(L, 2);
+    /* "t": text only; precompiled bytecode is refused. */
+    if (luaL_loadbufferx(L, text, n, name, "t") != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return 1;
+}
+
+static int c_set_current(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *p = lua_isstring(L, 1) ? lua_tostring(L, 1) : "";
+    const char *v = lua_isstring(L, 2) ? lua_tostring(L, 2) : "";
+    snprintf(vm->current_plugin, sizeof vm->current_plugin, "%s", p);
+    snprintf(vm->current_version, sizeof vm->current_version, "%s", v);
+    return 0;
+}
+
+static int c_current(lua_State *L)
+{
+    lua_pushstring(L, vm_of(L)->current_plugin);
+    return 1;
+}
+
+static int c_array(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushlightuserdata(L, (void *)&ARRAY_MT);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int c_today(lua_State *L)
+{
+    int y, m, d;
+    char buf[16];
+    date_today_kst(&y, &m, &d);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int64_t check_date(lua_State *L, int arg)
+{
+    int y, m, d;
+    const char *s = luaL_checkstring(L, arg);
+    if (!date_parse(s, &y, &m, &d)) luaL_argerror(L, arg, "expected a date YYYY-MM-DD");
+    return date_to_days(y, m, d);
+}
+
+static void push_days(lua_State *L, int64_t days)
+{
+    int y, m, d;
+    char buf[16];
+    date_from_days(days, &y, &m, &d);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
+    lua_pushstring(L, buf);
+}
+
+static int c_date_valid(lua_State *L)
+{
+    int y, m, d;
+    lua_pushboolean(L, lua_type(L, 1) == LUA_TSTRING && date_parse(lua_tostring(L, 1), &y, &m, &d));
+    return 1;
+}
+
+static int c_date_add_days(lua_State *L)
+{
+    int64_t days = check_date(L, 1);
+    lua_Number n = luaL_checknumber(L, 2);
+    if (n < -3650000 || n > 3650000) luaL_argerror(L, 2, "out of range");
+    push_days(L, days + (int64_t)n);
+    return 1;
+}
+
+static int c_date_add_months(lua_State *L)
+{
+    int y, m, d;
+    const char *s = luaL_checkstring(L, 1);
+    if (!date_parse(s, &y, &m, &d)) luaL_argerror(L, 1, "expected a date YYYY-MM-DD");
+    lua_Number n = luaL_checknumber(L, 2);
+    if (n < -120000 || n > 120000) luaL_argerror(L, 2, "out of range");
+    int64_t total = (int64_t)y * 12 + (m - 1) + (int64_t)n;
+    int ny = (int)(total / 12), nm = (int)(total % 12) + 1;
+    while (!date_valid(ny, nm, d) && d > 28) d--; /* 1-31 + 1 month = end of February */
+    if (!date_valid(ny, nm, d)) luaL_argerror(L, 2, "the result is out of range");
+    push_days(L, date_to_days(ny, nm, d));
+    return 1;
+}
+
+static int c_date_diff_days(lua_State *L)
+{
+    int64_t a = check_date(L, 1), b = check_date(L, 2);
+    lua_pushnumber(L, (lua_Number)(b - a));
+    return 1;
+}
+
+static int c_json_encode(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    const char *why = "cannot encode";
+    json_t *j = to_json(L, 1, 0, &why);
+    if (!j) return luaL_error(L, "json.encode: %s", why);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!s) return luaL_error(L, "json.encode: out of memory");
+    lua_pushstring(L, s);
+    free(s);
+    return 1;
+}
+
+static int c_json_decode(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    json_error_t je;
+    json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &je);
+    if (!j) {
+        lua_pushnil(L);
+        lua_pushstring(L, je.text);
+        return 2;
+    }
+    int rc = push_json(L, j, 0);
+    json_decref(j);
+    if (rc) return luaL_error(L, "json.decode: nested too deeply");
+    return 1;
+}
+
+static int c_log(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *level = luaL_checkstring(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    log_level lvl = !strcmp(level, "error") ? LOG_ERROR : !strcmp(level, "warn") ? LOG_WARN
+                    : !strcmp(level, "debug") ? LOG_DEBUG : LOG_INFO;
+    log_msg(lvl, msg, " plugin=%s", vm->current_plugin[0] ? vm->current_plugin : "-");
+    return 0;
+}
+
+/* Pushes a store reply body, or nil when no transaction is bound. */
+static int push_store_json(lua_State *L, json_t *j, err_t *e)
+{
+    if (!j) {
+        const char *msg = e->message[0] ? e->message : "not found";
+        lua_pushnil(L);
+        lua_pushstring(L, msg);
+        err_clear(e);
+        return 2;
+    }
+    int rc = push_json(L, j, 0);
+    json_decref(j);
+    if (rc) return luaL_error(L, "store view nested too deeply");
+    return 1;
+}
+
+static int c_person(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *id = luaL_checkstring(L, 1);
+    if (!vm->tx) { lua_pushnil(L); return 1; }
+    err_t e = {0};
+    json_t *j = NULL;
+    store_person_get(vm->tx, &vm->who, id, &j, &e);
+    return push_store_json(L, j, &e);
+}
+
+static int c_history(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *id = luaL_checkstring(L, 1);
+    if (!vm->tx) { lua_newtable(L); return 1; }
+    err_t e = {0};
+    json_t *page = NULL;
+    store_event_list(vm->tx, id, 500, NULL, &page, &e);
+    json_t *items = page ? json_incref(json_object_get(page, "items")) : NULL;
+    json_decref(page);
+    return push_store_json(L, items, &e);
+}
+
+/* Named read-only queries: the only way a plugin reads beyond its case. */
+static int c_query(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!vm->tx) { lua_newtable(L); return 1; }
+    err_t e = {0};
+    json_t *j = NULL;
+    if (!strcmp(name, "cases_of_person")) {
+        lua_getfield(L, 2, "person_id");
+        const char *pid = lua_tostring(L, -1);
+        if (!pid) return luaL_error(L, "query cases_of_person needs {person_id = ...}");
+        store_person_cases(vm->tx, &vm->who, pid, &j, &e);
+        lua_pop(L, 1);
+    } else {
+        return luaL_error(L, "unknown query '%s' (known: cases_of_person)", name);
+    }
+    return push_store_json(L, j, &e);
+}
+
+static const luaL_Reg C_FUNCS[] = {
+    {"load_text", c_load_text},     {"set_current", c_set_current},
+    {"current", c_current},         {"array", c_array},
+    {"today", c_today},             {"date_valid", c_date_valid},
+    {"date_add_days", c_date_add_days}, {"date_add_months", c_date_add_months},
+    {"date_diff_days", c_date_diff_days}, {"json_encode", c_json_encode},
+    {"json_decode", c_json_decode}, {"log", c_log},
+    {"person", c_person},           {"history", c_history},
+    {"query", c_query},             {NULL, NULL},
+};
+
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(error object is not a string)";
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Arms the CPU budget for one call from C. */
+static void arm(luavm *vm, int budget_ms)
+{
+    vm->budget_ms = budget_ms;
+    vm->deadline_ns = time_mono_ns() + (int64_t)budget_ms * 1000000;
+    vm->killed = false;
+    vm->mem_exceeded = false;
+    lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+static void disarm(luavm *vm) { lua_sethook(vm->L, NULL, 0, 0); }
+
+/* Turns a failed pcall (error message on the stack) into e; a plugin whose
+ * call was killed or ran out of memory poisons the VM, which is rebuilt. */
+static void call_error(luavm *vm, int rc, err_t *e)
+{
+    const char *msg = lua_tostring(vm->L, -1);
+    const char *plugin = vm->killed ? vm->killed_plugin : vm->current_plugin;
+    const char *version = vm->killed ? vm->killed_version : vm->current_version;
+    if (vm->killed) {
+        err_set(e, 500, "plugin_timeout", "plugin '%s' exceeded its CPU budget of %d ms",
+                plugin[0] ? plugin : "?", vm->budget_ms);
+        vm->poisoned = true;
+    } else if (rc == LUA_ERRMEM || vm->mem_exceeded) {
+        err_set(e, 500, "plugin_memory", "plugin '%s' exceeded the memory cap of %zu MiB",
+                plugin[0] ? plugin : "?", vm->mem_limit >> 20);
+        vm->poisoned = true;
+    } else {
+        err_set(e, 500, "plugin_error", "plugin '%s' failed: %s", plugin[0] ? plugin : "?",
+                msg ? msg : "unknown error");
+    }
+    err_detail(e, "plugin", json_string(plugin[0] ? plugin : "?"));
+    err_detail(e, "version", json_string(version[0] ? version : "?"));
+    if (msg) err_detail(e, "message", json_string(msg));
+    lua_pop(vm->L, 1);
+    vm->current_plugin[0] = vm->current_version[0] = 0;
+}
+
+luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
+{
+    luavm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    vm->mem_limit = mem_limit;
+    vm->budget_ms = budget_ms;
+    lua_State *L = vm->L = lua_newstate(vm_alloc, vm);
+    if (!L) {
+        snprintf(err, errlen, "cannot create a Lua VM (memory cap %zu bytes)", mem_limit);
+        free(vm);
+        return NULL;
+    }
+    lua_atpanic(L, vm_panic);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    static const luaL_Reg libs[] = {{"", luaopen_base},       {LUA_TABLIBNAME, luaopen_table},
+                                    {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_OSLIBNAME, luaopen_os},     {NULL, NULL}};
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        lua_pushcfunction(L, lib->func);
+        lua_pushstring(L, lib->name);
+        lua_call(L, 1, 0);
+    }
+    /* The array marker metatable. */
+    lua_pushlightuserdata(L, (void *)&ARRAY_MT);
+    lua_newtable(L);
+    lua_pushstring(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    /* Protect the string metatable and take string.dump away even from
+     * method calls ("x"):dump(). */
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_pushstring(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+
+    lua_pushcfunction(L, traceback);
+    if (luaL_loadbufferx(L, (const char *)embedded_host_lua, embedded_host_lua_len, "=host.lua", "t")) {
+        snprintf(err, errlen, "host.lua: %s", lua_tostring(L, -1));
+        goto fail;
+    }
+    lua_newtable(L);
+    luaL_register(L, NULL, C_FUNCS);
+    arm(vm, 5000);
+    int rc = lua_pcall(L, 1, 0, -3);
+    disarm(vm);
+    if (rc) {
+        snprintf(err, errlen, "host.lua: %s", lua_tostring(L, -1));
+        goto fail;
+    }
+    lua_pop(L, 1); /* traceback */
+    /* Defence in depth: what host.lua captured it keeps; nothing dangerous
+     * stays reachable by name. */
+    static const char *const gone[] = {"os", "load", "loadstring", "loadfile", "dofile", "require",
+                                       "module", "collectgarbage", "getfenv", "setfenv", "newproxy",
+                                       "print", "rawset", "gcinfo", NULL};
+    for (const char *const *g = gone; *g; g++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *g);
+    }
+    return vm;
+fail:
+    lua_close(L);
+    free(vm);
+    return NULL;
+}
+
+void luavm_free(luavm *vm)
+{
+    if (!vm) return;
+    lua_close(vm->L);
+    free(vm);
+}
+
+int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e)
+{
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    *out = NULL;
+    lua_pushcfunction(L, traceback);
+    lua_getglobal(L, fn);
+    if (!lua_isfunction(L, -1)) {
+        lua_settop(L, top);
+        err_set(e, 500, "internal_error", "host function '%s' is missing", fn);
+        return -1;
+    }
+    if (push_json(L, arg ? arg : json_null(), 0)) {
+        lua_settop(L, top);
+        err_set(e, 400, "validation_failed", "input nested too deeply");
+        return -1;
+    }
+    arm(vm, budget_ms);
+    int rc = lua_pcall(L, 1, 1, top + 1);
+    disarm(vm);
+    if (rc) {
+        call_error(vm, rc, e);
+        lua_settop(L, top);
+        return -1;
+    }
+    const char *why = "cannot encode";
+    *out = to_json(L, -1, 0, &why);
+    lua_settop(L, top);
+    if (!*out) {
+        err_set(e, 500, "plugin_error", "a plugin returned a value that is not JSON: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+size_t luavm_memory(const luavm *vm) { return vm->mem_used; }
