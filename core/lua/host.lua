@@ -497,6 +497,11 @@ local function call_plugin(g, ...)
   return res
 end
 
+local function plugin_failure(g, err)
+  local kind = C.memory_exceeded() and "plugin_memory" or "plugin_error"
+  return { ok = false, kind = kind, plugin = g.plugin, version = g.version, message = tostring(err) }
+end
+
 -- a = { case = {...}, to = stage, reopen = bool, data = {...}, note = s,
 --       today = date, person = optional fixture, history = optional fixture }
 function transition(a)
@@ -529,9 +534,7 @@ function transition(a)
   for _, key in ipairs({ from .. "->" .. to, "*->" .. to }) do
     for _, g in ipairs(e.guards[key] or {}) do
       local r = call_plugin(g, copy_deep(c), input, guard_ctx)
-      if not r[1] then
-        return { ok = false, kind = "plugin_error", plugin = g.plugin, version = g.version, message = tostring(r[2]) }
-      end
+      if not r[1] then return plugin_failure(g, r[2]) end
       if r[2] ~= true then
         return { ok = false, kind = "refused", plugin = g.plugin, version = g.version,
                  reason = r[3] ~= nil and tostring(r[3]) or "refused by a rule" }
@@ -545,9 +548,7 @@ function transition(a)
   for _, h in ipairs(e.hooks.enter[to] or {}) do calls[#calls + 1] = h end
   for _, h in ipairs(calls) do
     local r = call_plugin(h, copy_deep(c), input, hook_ctx)
-    if not r[1] then
-      return { ok = false, kind = "plugin_error", plugin = h.plugin, version = h.version, message = tostring(r[2]) }
-    end
+    if not r[1] then return plugin_failure(h, r[2]) end
   end
 
   -- Declared deadlines: started on entering `start`, stopped on entering a `stop` stage.

@@ -221,6 +221,12 @@ static int c_current(lua_State *L)
     return 1;
 }
 
+static int c_memory_exceeded(lua_State *L)
+{
+    lua_pushboolean(L, vm_of(L)->mem_exceeded);
+    return 1;
+}
+
 static int c_array(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -402,6 +408,7 @@ static int c_query(lua_State *L)
 static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
+    {"memory_exceeded", c_memory_exceeded},
     {"today", c_today},             {"date_valid", c_date_valid},
     {"date_add_days", c_date_add_days}, {"date_add_months", c_date_add_months},
     {"date_diff_days", c_date_diff_days}, {"json_encode", c_json_encode},
@@ -562,6 +569,9 @@ int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int 
         lua_settop(L, top);
         return -1;
     }
+    /* A plugin that hit the memory cap and caught the error leaves a VM in
+     * an unknown state: rebuild it before the next request. */
+    if (vm->mem_exceeded) vm->poisoned = true;
     const char *why = "cannot encode";
     *out = to_json(L, -1, 0, &why);
     lua_settop(L, top);

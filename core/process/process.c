@@ -299,8 +299,8 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
                 atomic_fetch_add(&m_transitions_refused, 1);
                 return -1;
             }
-            if (!strcmp(kind, "plugin_error")) {
-                err_set(e, 500, "plugin_error", "plugin '%s' failed: %s",
+            if (!strcmp(kind, "plugin_error") || !strcmp(kind, "plugin_memory")) {
+                err_set(e, 500, kind, "plugin '%s' failed: %s",
                         json_string_value(json_object_get(result, "plugin")),
                         json_string_value(json_object_get(result, "message")));
                 err_detail(e, "plugin", json_incref(json_object_get(result, "plugin")));
