@@ -219,7 +219,14 @@ static int validate(const config *cfg, const plugin_file *f, int n, const char *
     int64_t deadline = time_mono_ns() + (int64_t)cfg->reload_timeout_ms * 1000000;
     int rc = -1;
     json_t *errs = NULL, *res = NULL;
-    if (vm_load(vm, f, n, cfg->reload_timeout_ms, &errs, e)) goto done;
+    if (vm_load(vm, f, n, cfg->reload_timeout_ms, &errs, e)) {
+        /* A file whose top level never ends or eats all memory: its own
+         * error (while loading, the "plugin" running is the file's path). */
+        if (!e->details) goto done;
+        const char *file = json_string_value(json_object_get(e->details, "plugin"));
+        errs = json_pack("[{s:n, s:s, s:s}]", "plugin", "file", file ? file : "?", "message", e->message);
+        err_clear(e);
+    }
     if (json_array_size(errs) == 0) {
         int left = (int)((deadline - time_mono_ns()) / 1000000);
         char today[16];

@@ -339,6 +339,7 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
         rc = store_event_append(tx, &ev, e);
     }
     if (!rc && result) rc = apply_effects(tx, &c, json_object_get(result, "effects"), e);
+    if (!rc && end) rc = store_deadline_clear(tx, c.id, NULL, e); /* nothing is due on an ended case */
     json_decref(result);
     if (rc) return -1;
     reply->status = 200;

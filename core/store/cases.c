@@ -224,7 +224,8 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
 }
 
 static const char SQL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND kind = ?2 AND cleared_at IS NULL";
+    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND (?2 IS NULL OR kind = ?2)"
+    " AND cleared_at IS NULL";
 static const char SQL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, case_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -239,7 +240,7 @@ int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, er
     sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_CLEAR, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, kind);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

@@ -110,7 +110,8 @@ int store_event_list(store_tx *tx, const char *case_id, int limit, const char *a
                      err_t *e);
 
 /* ---- deadlines ---- */
-/* Sets (replacing an open one of the same kind) or clears a case deadline. */
+/* Sets (replacing an open one of the same kind) or clears a case deadline
+ * (every open one of the case when kind is NULL). */
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
                        const char *due_on, const char *plugin, err_t *e);
 int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e);

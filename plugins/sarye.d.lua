@@ -1,0 +1,127 @@
+---@meta
+-- LuaLS annotations of the sarye plugin host (api = 1). Not loaded by the
+-- server: it is here so that an editor completes and checks plugin code.
+-- Point LuaLS at this folder (see .luarc.json at the repository root).
+
+---@alias sarye.Stage "discovery"|"initial_counseling"|"intake"|"assessment"|"selection"|"planning"|"delivery"|"monitoring"|"closure"|"follow_up"
+---@alias sarye.Date string  # "YYYY-MM-DD"
+
+---@class sarye.Case
+---@field id string
+---@field person_id string
+---@field program string
+---@field org string
+---@field region string
+---@field stage sarye.Stage
+---@field status "open"|"follow_up"|"ended"
+---@field version integer
+---@field source "walk_in"|"outreach"|"referral"|"gov_referral"|"data_match"
+---@field referral_id string|nil
+---@field opened_at string
+
+---@class sarye.Input
+---@field data table     the transition's `data` object
+---@field note string|nil
+---@field reopen boolean
+
+---@class sarye.Ctx
+---@field today sarye.Date
+---@field program string
+---@field region string
+---@field person fun(): table|nil                      the case's person
+---@field history fun(): table[]                      the case's events
+---@field query fun(name: "cases_of_person", params: table): table[]
+---@field label fun(stage: sarye.Stage): string|nil
+---@field set_deadline fun(kind: string, due: sarye.Date, label?: string)   hooks only
+---@field clear_deadline fun(kind: string)                                 hooks only
+
+---@alias sarye.Guard fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx): boolean, string?
+---@alias sarye.Hook fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx)
+
+---@class sarye.StageDef
+---@field id sarye.Stage
+---@field label string
+
+---@class sarye.Deadline
+---@field start sarye.Stage
+---@field offset {days: integer?, months: integer?}
+---@field stop? sarye.Stage|sarye.Stage[]
+---@field label? string
+
+---@class sarye.Rules
+---@field labels? table<sarye.Stage, string>
+---@field transitions? table<sarye.Stage, sarye.Stage[]>
+---@field guards? table<string, sarye.Guard>            "from->to" or "*->to"
+---@field hooks? {enter: table<sarye.Stage, sarye.Hook>?, leave: table<sarye.Stage, sarye.Hook>?}
+---@field deadlines? table<string, sarye.Deadline>
+
+---@class sarye.TestResult
+---@field ok boolean
+---@field kind? "not_allowed"|"refused"|"stage_unused"|"plugin_error"|"plugin_memory"|"unknown_program"
+---@field allowed? sarye.Stage[]
+---@field plugin? string
+---@field reason? string
+---@field label? string
+---@field effects? {set: {kind: string, due_on: sarye.Date, label: string, plugin: string}[], clear: string[]}
+
+---@class sarye.T
+---@field transition fun(spec: {program: string, region?: string, case?: table, to: sarye.Stage, data?: table, today?: sarye.Date, reopen?: boolean}): sarye.TestResult
+---@field rules fun(program: string, region?: string): table
+---@field eq fun(actual: any, expected: any, msg?: string)
+---@field ok fun(v: any, msg?: string)
+
+---@class sarye.Test
+---@field name string
+---@field run fun(t: sarye.T)
+
+---@class sarye.Plugin
+---@field id string
+---@field kind "program"|"region"|"agency"
+---@field version string
+---@field api 1
+---@field name string
+---@field tests? sarye.Test[]
+
+---@class sarye.Program: sarye.Plugin, sarye.Rules
+---@field stages sarye.StageDef[]
+---@field reopen_to? sarye.Stage[]
+
+---@class sarye.Region: sarye.Plugin
+---@field regions string[]
+---@field programs? table<string, sarye.Rules>
+
+---@class sarye.module
+sarye = {
+  api = 1,
+  ---@type sarye.Stage[]
+  stages = {},
+  date = {
+    ---@return sarye.Date
+    today = function() end,
+    ---@param s any
+    ---@return boolean
+    valid = function(s) end,
+    ---@param d sarye.Date
+    ---@param n integer
+    ---@return sarye.Date
+    add_days = function(d, n) end,
+    ---@param d sarye.Date
+    ---@param n integer
+    ---@return sarye.Date
+    add_months = function(d, n) end,
+    ---@param a sarye.Date
+    ---@param b sarye.Date
+    ---@return integer
+    diff_days = function(a, b) end,
+  },
+  json = {
+    ---@return string
+    encode = function(v) end,
+    ---@param s string
+    ---@return any, string?
+    decode = function(s) end,
+  },
+  ---@param level "debug"|"info"|"warn"|"error"
+  ---@param message string
+  log = function(level, message) end,
+}

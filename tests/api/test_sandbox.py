@@ -1,0 +1,154 @@
+"""The plugin sandbox under attack, over HTTP: a probe program whose guard
+runs the attack named in the transition's data. Each attack is refused
+with a JSON error naming the plugin; the server keeps serving, other
+cases keep moving, and nothing escapes to the machine."""
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+from harness import ORG1, SOURCE, ApiTest
+
+PROBE = r'''
+local attacks = {
+  os_execute = function() return os.execute("touch " .. MARK) end,
+  io_open = function() return io.open(MARK, "w") end,
+  require_ffi = function() return require("ffi") end,
+  dump_load = function() return load(string.dump(function() end)) end,
+  method_dump = function() return ("x"):dump() end,
+  loadstring = function() return loadstring("return 1")() end,
+  debug_registry = function() return debug.getregistry() end,
+  setfenv = function() return setfenv(1, {}) end,
+  getfenv = function() return getfenv(0) end,
+  jit_off = function() return jit.off() end,
+  collectgarbage = function() return collectgarbage("count") end,
+  newproxy = function() return newproxy(true) end,
+  string_metatable = function() local mt = getmetatable(""); mt.__index.upper = nil end,
+  shared_string = function() string.format = nil end,
+  shared_sarye = function() sarye.date.add_days = function() return "1970-01-01" end end,
+  rawset_shared = function() rawset(string, "format", nil) end,
+  setmetatable_shared = function() setmetatable(sarye, {}) end,
+  jit_hot_loop = function() local x = 0 while true do x = x + 1 end end,
+  pcall_loop = function() while true do pcall(function() while true do end end) end end,
+  rep_bomb = function() local s = string.rep("x", 2^30) return #s end,
+  table_bomb = function() local t = {} for i = 1, 1e9 do t[i] = i end end,
+  raise = function() error("boom from the guard") end,
+}
+MARK = "__MARK__"
+return {
+  id = "probe", kind = "program", version = "0.0.7", api = 1, name = "샌드박스 시험",
+  stages = { { id = "discovery", label = "발굴" }, { id = "intake", label = "접수" } },
+  transitions = { discovery = { "intake" } },
+  guards = {
+    ["discovery->intake"] = function(case, input)
+      local a = input.data.attack
+      if a then attacks[a]() end
+      return true
+    end,
+  },
+  hooks = { enter = { intake = function(case, input)
+    if input.data.hook_error then error("boom from the hook") end
+  end } },
+}
+'''
+
+EXPECT = {
+    "os_execute": "plugin_error", "io_open": "plugin_error", "require_ffi": "plugin_error",
+    "dump_load": "plugin_error", "method_dump": "plugin_error", "loadstring": "plugin_error",
+    "debug_registry": "plugin_error", "setfenv": "plugin_error", "getfenv": "plugin_error",
+    "jit_off": "plugin_error", "collectgarbage": "plugin_error", "newproxy": "plugin_error",
+    "string_metatable": "plugin_error", "shared_string": "plugin_error",
+    "shared_sarye": "plugin_error", "rawset_shared": "plugin_error",
+    "setmetatable_shared": "plugin_error",
+    "jit_hot_loop": "plugin_timeout", "pcall_loop": "plugin_timeout",
+    "rep_bomb": "plugin_memory", "table_bomb": "plugin_memory", "raise": "plugin_error",
+}
+
+
+class SandboxTest(ApiTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.plugdir = tempfile.mkdtemp(prefix="sarye-sandbox-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
+        cls.mark = os.path.join(cls.plugdir, "ESCAPED")
+        with open(os.path.join(cls.plugdir, "programs", "probe.lua"), "w") as f:
+            f.write(PROBE.replace("__MARK__", cls.mark))
+        cls.server_args = ("--plugins", cls.plugdir)
+        super().setUpClass()
+        # org 1 runs the probe too
+        cls.server_org = ORG1
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+
+    def probe_case(self):
+        oid, tok = getattr(self, "_probe_org", (None, None))
+        if not oid:
+            oid, tok = self.make_org_with_worker(programs=("probe", "integrated"))
+            type(self)._probe_org = (oid, tok)
+        p = self.make_person(token=tok)
+        return self.make_case(p["id"], token=tok, program="probe"), tok
+
+    def attack(self, name):
+        c, tok = self.probe_case()
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "intake", "version": 1, "data": {"attack": name}}, token=tok)
+        return c, tok, r
+
+    def test_every_attack_is_refused_and_the_server_is_unharmed(self):
+        for name, code in EXPECT.items():
+            with self.subTest(attack=name):
+                c, tok, r = self.attack(name)
+                err = self.assertError(r, 500, code)
+                self.assertEqual(err["details"]["plugin"], "probe")
+                self.assertEqual(err["details"]["version"], "0.0.7")
+                # rolled back: the case did not move
+                now = self.client.get("/v1/cases/" + c["id"], token=tok).json
+                self.assertEqual((now["stage"], now["version"]), ("discovery", 1))
+                # and the same VM (or its rebuilt successor) serves the next call
+                r2 = self.client.post("/v1/cases/%s/transitions" % c["id"], {"to": "intake", "version": 1},
+                                      token=tok)
+                self.assertEqual(r2.status, 200, r2.text)
+        self.assertFalse(os.path.exists(self.mark), "a plugin reached the file system")
+        self.assertEqual(self.client.get("/healthz").status, 200)
+
+    def test_hook_error_rolls_back(self):
+        c, tok = self.probe_case()
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "intake", "version": 1, "data": {"hook_error": True}}, token=tok)
+        err = self.assertError(r, 500, "plugin_error")
+        self.assertIn("boom from the hook", err["message"])
+        ev = self.client.get("/v1/cases/%s/events" % c["id"], token=tok).json["items"]
+        self.assertEqual(len(ev), 1)
+
+    def test_other_requests_unaffected_during_a_runaway_plugin(self):
+        stop = threading.Event()
+        statuses = []
+
+        def normal_traffic():
+            cl = self.new_client()
+            while not stop.is_set():
+                p = cl.post("/v1/persons", {"name": "김영희", "birth_date": "1990-01-01", "sex": "F"},
+                            token=self.worker1)
+                statuses.append(p.status)
+            cl.close()
+        t = threading.Thread(target=normal_traffic)
+        t.start()
+        try:
+            for _ in range(3):
+                _, _, r = self.attack("jit_hot_loop")
+                self.assertError(r, 500, "plugin_timeout")
+        finally:
+            stop.set()
+            t.join()
+        self.assertTrue(statuses)
+        self.assertEqual(set(statuses), {201})
+
+
+if __name__ == "__main__":
+    unittest.main()
