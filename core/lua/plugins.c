@@ -47,6 +47,7 @@ static struct {
     pthread_mutex_t reload_mu; /* one reload at a time */
     json_t *last_errors;       /* of the last refused reload, or NULL */
     atomic_ulong reloads_published, reloads_unchanged, reloads_refused;
+    atomic_int gens_live;
     /* the reaper and the reloader */
     pthread_t reaper, reloader;
     bool threads_started;
@@ -74,6 +75,7 @@ static void files_free(plugin_file *f, int n)
 static void gen_unref(gen *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
+    atomic_fetch_sub(&H.gens_live, 1);
     files_free(g->files, g->n_files);
     json_decref(g->summary);
     free(g);
@@ -236,7 +238,7 @@ static int validate(const config *cfg, const plugin_file *f, int n, const char *
         json_decref(targ);
         if (rc) {
             /* A test that hangs or bombs is the plugin's error, not the server's. */
-            json_array_append_new(errs, json_pack("{s:O, s:s, s:s}", "plugin",
+            json_array_append_new(errs, json_pack("{s:O?, s:s, s:s}", "plugin",
                                                   json_object_get(e->details, "plugin"), "file", "?",
                                                   "message", e->message));
             err_clear(e);
@@ -245,7 +247,7 @@ static int validate(const config *cfg, const plugin_file *f, int n, const char *
             json_t *r;
             json_array_foreach(res, i, r) {
                 if (json_is_true(json_object_get(r, "ok"))) continue;
-                json_t *er = json_pack("{s:O, s:O, s:s}", "plugin", json_object_get(r, "plugin"), "file",
+                json_t *er = json_pack("{s:O?, s:O?, s:s}", "plugin", json_object_get(r, "plugin"), "file",
                                        json_object_get(r, "file"), "message", "");
                 char msg[700];
                 snprintf(msg, sizeof msg, "test '%s' failed: %s",
@@ -329,6 +331,7 @@ int luahost_reload(json_t **out, err_t *e)
         goto done;
     }
     atomic_init(&g->refs, 1);
+    atomic_fetch_add(&H.gens_live, 1);
     memcpy(g->hash, hash, sizeof hash);
     memcpy(g->id, hash, 16);
     g->id[16] = 0;
@@ -635,7 +638,7 @@ json_t *luahost_plugins_json(void)
 json_t *luahost_programs_json(void)
 {
     gen *g = gen_current_ref();
-    json_t *out = json_pack("{s:O, s:s?}", "items", g ? json_object_get(g->summary, "programs") : json_array(),
+    json_t *out = json_pack("{s:o, s:s?}", "items", g ? json_incref(json_object_get(g->summary, "programs")) : json_array(),
                             "generation", g ? g->id : NULL);
     gen_unref(g);
     return out;
@@ -653,9 +656,15 @@ char *luahost_metrics(void)
                  "# TYPE sarye_plugin_reloads_total counter\n"
                  "sarye_plugin_reloads_total{result=\"published\"} %lu\n"
                  "sarye_plugin_reloads_total{result=\"unchanged\"} %lu\n"
-                 "sarye_plugin_reloads_total{result=\"refused\"} %lu\n",
+                 "sarye_plugin_reloads_total{result=\"refused\"} %lu\n"
+                 "# HELP sarye_plugin_generations_live Generations still referenced (serving or draining).\n"
+                 "# TYPE sarye_plugin_generations_live gauge\n"
+                 "sarye_plugin_generations_live %d\n"
+                 "# HELP sarye_plugin_vms_live Plugin VMs alive (one per serving thread, plus reloads).\n"
+                 "# TYPE sarye_plugin_vms_live gauge\n"
+                 "sarye_plugin_vms_live %d\n",
                  g ? g->id : "", atomic_load(&H.reloads_published), atomic_load(&H.reloads_unchanged),
-                 atomic_load(&H.reloads_refused)) < 0)
+                 atomic_load(&H.reloads_refused), atomic_load(&H.gens_live), luavm_live()) < 0)
         s = NULL;
     gen_unref(g);
     return s;

@@ -12,6 +12,7 @@
 #include <lua.h>
 #include <luajit.h>
 #include <lualib.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,9 @@ extern const size_t embedded_host_lua_len;
 #define MAX_DEPTH 32    /* JSON <-> Lua nesting */
 
 static const char ARRAY_MT = 0; /* registry key (its address) of the array marker */
+static atomic_int vms_live;       /* VMs created and not yet closed */
+
+int luavm_live(void) { return atomic_load(&vms_live); }
 
 /* ---- allocator: counts bytes and refuses growth past the cap ---- */
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -478,6 +482,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         free(vm);
         return NULL;
     }
+    atomic_fetch_add(&vms_live, 1);
     lua_atpanic(L, vm_panic);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     static const luaL_Reg libs[] = {{"", luaopen_base},       {LUA_TABLIBNAME, luaopen_table},
@@ -534,6 +539,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
 fail:
     lua_close(L);
     free(vm);
+    atomic_fetch_sub(&vms_live, 1);
     return NULL;
 }
 
@@ -542,6 +548,7 @@ void luavm_free(luavm *vm)
     if (!vm) return;
     lua_close(vm->L);
     free(vm);
+    atomic_fetch_sub(&vms_live, 1);
 }
 
 int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e)

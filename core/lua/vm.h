@@ -34,5 +34,7 @@ void luavm_free(luavm *vm);
 /* Calls host.lua's global fn(arg) under a CPU budget. */
 int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e);
 size_t luavm_memory(const luavm *vm);
+/* VMs alive in the process (for metrics and leak tests). */
+int luavm_live(void);
 
 #endif

@@ -274,9 +274,9 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
     const char *event_type = in->reopen ? "reopened" : end ? "ended" : "transition";
     const char *to_stage = end ? c.stage : in->to;
     if (!end) {
-        json_t *args = json_pack("{s:o, s:s, s:b, s:O, s:s?, s:s}", "case", store_case_json(&c), "to", in->to,
-                                 "reopen", in->reopen, "data", in->data ? in->data : json_object(), "note",
-                                 in->note, "today", today);
+        json_t *args = json_pack("{s:o, s:s, s:b, s:o, s:s?, s:s}", "case", store_case_json(&c), "to", in->to,
+                                 "reopen", in->reopen, "data", in->data ? json_incref(in->data) : json_object(),
+                                 "note", in->note, "today", today);
         json_object_set_new(json_object_get(args, "case"), "region", json_string(c.region));
         luavm_bind(a->vm, tx, a->p);
         int rc = luavm_call(a->vm, "transition", args, &result, e);
