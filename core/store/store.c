@@ -36,7 +36,12 @@ static struct {
     bool open, migrated;
     pthread_mutex_t mu;
     conn *all;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    /* One writer at a time, queued here rather than in SQLite's busy
+     * handler, which sleeps and retries and so starves some writers for
+     * hundreds of milliseconds under load. Other processes on the same file
+     * still meet the busy timeout. */
+    pthread_mutex_t write_mu;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .write_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static _Thread_local conn *tl_conn;
 
@@ -292,13 +297,18 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
     conn *c = conn_get(e);
     if (!c) return -1;
     store_tx tx = {c->db, true};
-    if (tx_exec(c->db, "BEGIN IMMEDIATE") != SQLITE_OK) return store_fail(&tx, e, "begin");
+    pthread_mutex_lock(&S.write_mu);
     int rc = 0;
+    if (tx_exec(c->db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        rc = store_fail(&tx, e, "begin");
+        goto out;
+    }
     if (idem) {
         rc = idem_lookup(&tx, idem, reply, e);
         if (rc != 0) {
             tx_exec(c->db, "ROLLBACK");
-            return rc > 0 ? 0 : -1;
+            rc = rc > 0 ? 0 : -1;
+            goto out;
         }
     }
     rc = fn(&tx, arg, reply, e);
@@ -308,9 +318,11 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
     if (rc != 0) {
         if (!sqlite3_get_autocommit(c->db)) tx_exec(c->db, "ROLLBACK");
         store_reply_clear(reply);
-        return -1;
+        rc = -1;
     }
-    return 0;
+out:
+    pthread_mutex_unlock(&S.write_mu);
+    return rc;
 }
 
 int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e)
