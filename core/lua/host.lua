@@ -179,6 +179,15 @@ local function check_rules(pid, file, where, r, uses)
       end
     end
   end
+  if r.prepare ~= nil then
+    if type(r.prepare) ~= "table" then add_error(pid, file, "prepare must be a table of stage -> function"); ok = false
+    else
+      for s, fn in pairs(r.prepare) do
+        stage_ok(s, "prepare")
+        ok = check_fn(pid, file, "prepare." .. tostring(s), fn) and ok
+      end
+    end
+  end
   if r.deadlines ~= nil then
     if type(r.deadlines) ~= "table" then add_error(pid, file, "deadlines must be a table"); ok = false
     else
@@ -272,6 +281,21 @@ local function check_region(r, file)
   return ok
 end
 
+-- A plugin's rules are what it returned while loading: a deep copy (without
+-- metatables) is kept, so code that later changes its own tables cannot
+-- register or alter guards and hooks at run time.
+function snapshot(v, depth, seen)
+  if type(v) ~= "table" then return v end
+  depth, seen = depth or 0, seen or {}
+  if depth > 16 then error("plugin table nested too deeply (or cyclic)", 0) end
+  if seen[v] then error("plugin table is cyclic", 0) end
+  seen[v] = true
+  local c = {}
+  for k, x in next, v do c[k] = snapshot(x, depth + 1, seen) end
+  seen[v] = nil
+  return c
+end
+
 -- Loads the files: { {path=, text=}, ... }. Fills programs/regions; returns
 -- the errors (empty when the set is valid, tests not yet run).
 function load_set(files)
@@ -286,6 +310,7 @@ function load_set(files)
       C.set_current(f.path, "?")
       local ok, p = pcall(fn)
       C.set_current(nil, nil)
+      if ok and type(p) == "table" then ok, p = pcall(snapshot, p) end
       if not ok then add_error(match(f.path, "([^/]+)%.lua$"), f.path, p)
       elseif type(p) ~= "table" then add_error(match(f.path, "([^/]+)%.lua$"), f.path, "the file must return a table (the plugin)")
       else
@@ -361,7 +386,7 @@ local function effective(pid, code)
   if not prog then effective_cache[key] = false; return nil end
   local region = code and region_of_code[code] or nil
   e = { program = prog, region = region, uses = prog._uses, order = prog._order,
-        labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} },
+        labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} }, prepare = {},
         deadlines = {}, layers = layer_list(prog, region) }
   for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
   for _, layer in ipairs(e.layers) do
@@ -383,6 +408,11 @@ local function effective(pid, code)
         e.hooks[phase][s] = list
         list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
       end
+    end
+    for st, fn in pairs(r.prepare or {}) do
+      local list = e.prepare[st] or {}
+      e.prepare[st] = list
+      list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
     end
     for kind, d in pairs(r.deadlines or {}) do
       e.deadlines[kind] = { plugin = layer.plugin, start = d.start, offset = d.offset,
@@ -529,7 +559,8 @@ function transition(a)
   end
 
   local effects = { set = array({}), clear = array({}) }
-  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
+  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false,
+                  prepared = copy_deep(a.prepared or {}) }
   local guard_ctx = new_ctx(a, e, effects, false)
   for _, key in ipairs({ from .. "->" .. to, "*->" .. to }) do
     for _, g in ipairs(e.guards[key] or {}) do
@@ -650,3 +681,34 @@ function run_tests_json(a) return run_tests(a.only, a.today) end
 function labels_of(a) return labels(a.program, a.region) or {} end
 function first_stage_of(a) return first_stage(a.program, a.region) or {} end
 function describe_of(a) return describe(a.program, a.region) end
+
+-- The phase before the transaction: `prepare[to]` functions may look things
+-- up (agency calls come through ctx later) and return a value that guards and
+-- hooks then find in input.prepared[plugin id]. They run outside the
+-- database transaction, so they must not expect the store views.
+local any_prepare_cache
+function any_prepare()
+  if any_prepare_cache == nil then
+    any_prepare_cache = false
+    for _, p in pairs(programs) do if p.prepare and next(p.prepare) then any_prepare_cache = true end end
+    for _, r in pairs(regions) do
+      for _, ov in pairs(r.programs or {}) do if ov.prepare and next(ov.prepare) then any_prepare_cache = true end end
+    end
+  end
+  return any_prepare_cache
+end
+
+function prepare(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  local out = {}
+  if not e then return { ok = true, prepared = out } end
+  local ctx = { today = a.today, program = c.program, region = c.region }
+  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
+  for _, h in ipairs(e.prepare[a.to] or {}) do
+    local r = call_plugin(h, copy_deep(c), input, ctx)
+    if not r[1] then return plugin_failure(h, r[2]) end
+    out[h.plugin] = r[2]
+  end
+  return { ok = true, prepared = out }
+end

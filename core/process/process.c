@@ -204,7 +204,20 @@ typedef struct {
     const char *id;
     const transition_in *in;
     luavm *vm;
+    json_t *prepared; /* what the prepare phase looked up, or NULL */
 } transition_arg;
+
+/* A plugin function failed (host.lua caught it): 500 naming the plugin. */
+static void plugin_failed(json_t *result, err_t *e)
+{
+    const char *kind = json_string_value(json_object_get(result, "kind"));
+    err_set(e, 500, kind && !strcmp(kind, "plugin_memory") ? "plugin_memory" : "plugin_error",
+            "plugin '%s' failed: %s", json_string_value(json_object_get(result, "plugin")),
+            json_string_value(json_object_get(result, "message")));
+    err_detail(e, "plugin", json_incref(json_object_get(result, "plugin")));
+    err_detail(e, "version", json_incref(json_object_get(result, "version")));
+    err_detail(e, "message", json_incref(json_object_get(result, "message")));
+}
 
 /* Completes a 409 the caller has set: the stages that are allowed. */
 static int conflict(err_t *e, json_t *allowed)
@@ -278,6 +291,7 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
                                  "reopen", in->reopen, "data", in->data ? json_incref(in->data) : json_object(),
                                  "note", in->note, "today", today);
         json_object_set_new(json_object_get(args, "case"), "region", json_string(c.region));
+        if (a->prepared) json_object_set(args, "prepared", a->prepared);
         luavm_bind(a->vm, tx, a->p);
         int rc = luavm_call(a->vm, "transition", args, &result, e);
         luavm_bind(a->vm, NULL, NULL);
@@ -300,12 +314,7 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
                 return -1;
             }
             if (!strcmp(kind, "plugin_error") || !strcmp(kind, "plugin_memory")) {
-                err_set(e, 500, kind, "plugin '%s' failed: %s",
-                        json_string_value(json_object_get(result, "plugin")),
-                        json_string_value(json_object_get(result, "message")));
-                err_detail(e, "plugin", json_incref(json_object_get(result, "plugin")));
-                err_detail(e, "version", json_incref(json_object_get(result, "version")));
-                err_detail(e, "message", json_incref(json_object_get(result, "message")));
+                plugin_failed(result, e);
                 json_decref(allowed);
                 json_decref(result);
                 return -1;
@@ -346,6 +355,49 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
     return case_render(tx, a->vm, &c, &reply->body, e);
 }
 
+static int work_load(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    transition_arg *a = arg;
+    case_row c;
+    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    reply->body = store_case_json(&c);
+    json_object_set_new(reply->body, "region", json_string(c.region));
+    return 0;
+}
+
+/* The phase before the transaction: rules that must look something up
+ * (an agency, later) do it here, bounded by the plugin budget, so that no
+ * outbound call ever runs while the database is locked. The transaction
+ * re-checks the version, so a case that moved meanwhile gets its 412. */
+static int prepare_phase(transition_arg *a, err_t *e)
+{
+    json_t *any = NULL;
+    if (luavm_call(a->vm, "any_prepare", NULL, &any, e)) return -1;
+    bool needed = json_is_true(any);
+    json_decref(any);
+    if (!needed) return 0;
+    store_reply loaded = {0};
+    if (store_read(work_load, a, &loaded, e)) return -1;
+    char today[16];
+    today_str(today);
+    json_t *args = json_pack("{s:o, s:s, s:o, s:s?, s:b, s:s}", "case", loaded.body, "to", a->in->to, "data",
+                             a->in->data ? json_incref(a->in->data) : json_object(), "note", a->in->note,
+                             "reopen", a->in->reopen, "today", today);
+    loaded.body = NULL;
+    json_t *result = NULL;
+    int rc = luavm_call(a->vm, "prepare", args, &result, e);
+    json_decref(args);
+    if (rc) return -1;
+    if (!json_is_true(json_object_get(result, "ok"))) {
+        plugin_failed(result, e);
+        json_decref(result);
+        return -1;
+    }
+    a->prepared = json_incref(json_object_get(result, "prepared"));
+    json_decref(result);
+    return 0;
+}
+
 int process_case_transition(const principal *p, const char *id, const transition_in *in,
                             const store_idem *idem, store_reply *reply, err_t *e)
 {
@@ -360,10 +412,10 @@ int process_case_transition(const principal *p, const char *id, const transition
     }
     luavm *vm = luahost_vm(e);
     if (!vm) return -1;
-    /* Outbound look-ups a rule needs happen here, before the transaction,
-     * bounded by the request's deadline; inside it everything is local. */
-    transition_arg a = {p, id, in, vm};
+    transition_arg a = {p, id, in, vm, NULL};
+    if (prepare_phase(&a, e)) return -1;
     int rc = store_write(idem, work_transition, &a, reply, e);
+    json_decref(a.prepared);
     if (!rc && !reply->replayed) atomic_fetch_add(&m_transitions_ok, 1);
     return rc;
 }

@@ -36,7 +36,8 @@ local attacks = {
   raise = function() error("boom from the guard") end,
 }
 MARK = "__MARK__"
-return {
+local P
+P = {
   id = "probe", kind = "program", version = "0.0.7", api = 1, name = "샌드박스 시험",
   stages = { { id = "discovery", label = "발굴" }, { id = "intake", label = "접수" } },
   transitions = { discovery = { "intake" } },
@@ -44,13 +45,22 @@ return {
     ["discovery->intake"] = function(case, input)
       local a = input.data.attack
       if a then attacks[a]() end
+      if input.data.late_hook then
+        -- registering a hook after loading must have no effect
+        P.hooks.enter.intake = function() error("a late hook ran") end
+      end
+      if input.data.check_prepared and input.prepared.probe.looked_up ~= case.id then
+        return false, "prepare phase result missing"
+      end
       return true
     end,
   },
+  prepare = { intake = function(case, input, ctx) return { looked_up = case.id } end },
   hooks = { enter = { intake = function(case, input)
     if input.data.hook_error then error("boom from the hook") end
   end } },
 }
+return P
 '''
 
 EXPECT = {
@@ -125,6 +135,25 @@ class SandboxTest(ApiTest):
         self.assertIn("boom from the hook", err["message"])
         ev = self.client.get("/v1/cases/%s/events" % c["id"], token=tok).json["items"]
         self.assertEqual(len(ev), 1)
+
+    def test_prepare_phase_result_reaches_the_guard(self):
+        c, tok = self.probe_case()
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "intake", "version": 1, "data": {"check_prepared": True}}, token=tok)
+        self.assertEqual(r.status, 200, r.text)
+
+    def test_hooks_cannot_be_registered_after_loading(self):
+        c, tok = self.probe_case()
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "intake", "version": 1, "data": {"late_hook": True}}, token=tok)
+        self.assertEqual(r.status, 200, r.text)
+        # Rules of another region are merged only now, after the attempt: they
+        # must still be the ones loaded.
+        oid, tok2 = self.make_org_with_worker(programs=("probe",), region="11110")
+        p = self.make_person(token=tok2)
+        c2 = self.make_case(p["id"], token=tok2, program="probe")
+        r = self.client.post("/v1/cases/%s/transitions" % c2["id"], {"to": "intake", "version": 1}, token=tok2)
+        self.assertEqual(r.status, 200, r.text)
 
     def test_other_requests_unaffected_during_a_runaway_plugin(self):
         stop = threading.Event()
