@@ -1,0 +1,82 @@
+"""`sarye plugin check` and `sarye plugin test`: a plugin author's one
+command, in the real sandbox, exactly as a reload would load the set."""
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+from harness import SOURCE, run_cli
+
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
+
+
+class PluginCliTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sarye-plugins-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), self.dir, dirs_exist_ok=True)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, rel, text):
+        with open(os.path.join(self.dir, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def test_bundled_plugins_pass_their_tests(self):
+        p = run_cli("plugin", "test", self.dir, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        m = SUMMARY.search(p.stdout)
+        self.assertTrue(m, p.stdout)
+        self.assertGreater(int(m.group(1)), 5)
+        self.assertEqual(m.group(2), "0")
+        self.assertIn("ok 1 - integrated:", p.stdout)
+        self.assertIn("kr-11590:", p.stdout)
+
+    def test_one_file_runs_only_its_tests_with_its_set_loaded(self):
+        p = run_cli("plugin", "test", os.path.join(self.dir, "regions", "kr-11590.lua"), check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        lines = [l for l in p.stdout.splitlines() if l.startswith("ok ")]
+        self.assertTrue(lines)
+        self.assertTrue(all("kr-11590:" in l for l in lines), lines)
+
+    def test_failing_test_exits_1_with_its_message(self):
+        with open(os.path.join(self.dir, "regions", "kr-11590.lua"), encoding="utf-8") as f:
+            text = f.read()
+        self.write("regions/kr-11590.lua", text.replace('"2027-02-28"', '"2027-03-01"'))
+        p = run_cli("plugin", "test", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stdout, r"not ok \d+ - kr-11590: follow-up twice")
+        self.assertIn('expected "2027-03-01", got "2027-02-28"', p.stdout)
+        self.assertRegex(p.stdout, re.compile(r"^\d+ passed, 1 failed$", re.M))
+
+    def test_check_valid_and_invalid(self):
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.write("programs/broken.lua", "return {\n  id = 'broken',\n  kind = 'program' version = '1'\n}\n")
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stderr, r"programs/broken\.lua:3: broken: .*'}' expected")
+
+    def test_check_reports_every_error(self):
+        self.write("programs/a.lua", "return { id = 'a', kind = 'program', version = 'x', api = 1 }")
+        self.write("regions/kr-1.lua", "return { id = 'kr-1', kind = 'region', version = '1.0.0', api = 1, "
+                                       "name = 'x', regions = {'1'}, programs = { nope = {} } }")
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("programs/a.lua: a: version must be semver", p.stderr)
+        self.assertIn("regions/kr-1.lua: kr-1: programs.nope: overlay of an unknown program", p.stderr)
+
+    def test_usage_errors(self):
+        p = run_cli("plugin", "test", self.dir, "extra", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("usage:", p.stderr)
+        p = run_cli("plugin", "check", os.path.join(self.dir, "nowhere"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nowhere", p.stderr)
+        p = run_cli("plugin", "frobnicate", check=False)
+        self.assertEqual(p.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
