@@ -75,7 +75,7 @@ void h_persons_create(req *r)
     person_in in = {0};
     const char *rrn = NULL;
     if (fields_known(r->json, known, &e) || field_string(r->json, "name", true, 200, &in.name, &e) ||
-        field_string(r->json, "rrn", false, 14, &rrn, &e) ||
+        field_string(r->json, "rrn", false, 64, &rrn, &e) ||
         field_date(r->json, "birth_date", rrn == NULL, &in.birth_date, &e) ||
         field_enum(r->json, "sex", rrn == NULL, SEXES, &in.sex, &e) ||
         field_string(r->json, "phone", false, 32, &in.phone, &e) ||

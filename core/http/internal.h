@@ -64,6 +64,7 @@ typedef struct req {
 void respond_json(req *r, int status, json_t *body); /* steals body */
 void respond_text(req *r, int status, const char *content_type, const char *body, size_t len);
 void respond_error(req *r, err_t *e);                /* clears e */
+void respond_error_hdr(req *r, err_t *e, const char *extra_header);
 void respond_err(req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Answers a store reply (status + body; a replay is marked with the

@@ -47,15 +47,17 @@ static void respond_json_hdr(req *r, int status, json_t *body, const char *extra
 
 void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status, body, NULL); }
 
-void respond_error(req *r, err_t *e)
+void respond_error_hdr(req *r, err_t *e, const char *extra_header)
 {
     int status = e->status ? e->status : 500;
     snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
     if (status >= 500)
         log_msg(LOG_ERROR, "request failed", " req=%s code=%s detail=\"%s\"", r->id, e->code, e->message);
-    respond_json(r, status, err_json(e));
+    respond_json_hdr(r, status, err_json(e), extra_header);
     err_clear(e);
 }
+
+void respond_error(req *r, err_t *e) { respond_error_hdr(r, e, NULL); }
 
 void respond_err(req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -106,7 +108,7 @@ int query_page(req *r, int *limit, char *after, size_t afterlen, bool *has_after
     if (rc) {
         char *end;
         long v = strtol(buf, &end, 10);
-        if (*end || v < 1 || v > 500) {
+        if (*end || buf[0] < '0' || buf[0] > '9' || v < 1 || v > 500) {
             respond_err(r, 400, "invalid_query", "limit must be an integer from 1 to 500, not '%s'", buf);
             return -1;
         }

@@ -354,6 +354,25 @@ const store_idem *req_idem(req *r, store_idem *buf)
     return buf;
 }
 
+/* 405 with the Allow header RFC 9110 asks for. */
+static void respond_405(req *r, const char *method, const char *path)
+{
+    char allow[128] = "";
+    size_t n = 0;
+    req probe;
+    for (int i = 0; i < N_ROUTES; i++) {
+        memset(&probe, 0, sizeof probe);
+        if (match(ROUTES[i].pattern, path, &probe) && n + 10 < sizeof allow)
+            n += (size_t)snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", ROUTES[i].method);
+    }
+    err_t e = {0};
+    err_set(&e, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, path, allow);
+    err_detail(&e, "allowed", json_string(allow));
+    char hdr[160];
+    snprintf(hdr, sizeof hdr, "Allow: %s", allow);
+    respond_error_hdr(r, &e, hdr);
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
@@ -383,7 +402,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         mg_disable_keep_alive(conn);
         respond_err(&r, 503, "shutting_down", "the server is shutting down; retry elsewhere");
     } else if (!r.route) {
-        if (path_known) respond_err(&r, 405, "method_not_allowed", "%s is not allowed on %s", method, path);
+        if (path_known) respond_405(&r, method, path);
         else respond_err(&r, 404, "not_found", "no such endpoint: %s", path);
     } else if (r.route->roles != ROLES_PUBLIC && authenticate(&r)) {
         /* answered */
@@ -425,6 +444,31 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *ptr)
     if (type == 1) process_thread_leave();
 }
 
+/* Errors CivetWeb answers itself (a malformed request line, headers over
+ * the limit ...) get the API's error shape and a request id too. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    char id[33];
+    request_id_new(id);
+    err_t e = {0};
+    err_set(&e, status, status == 413 || status == 431 ? "headers_too_large" : "malformed_request", "%s",
+            errmsg && *errmsg ? errmsg : "the request could not be parsed");
+    json_t *body = err_json(&e);
+    err_clear(&e);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) return 1;
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+              "X-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+              status, mg_get_response_code_text(conn, status), strlen(text), id, text);
+    free(text);
+    metrics_observe(-1, status, 0);
+    log_msg(LOG_INFO, "request", " req=%s status=%d error=malformed_request detail=\"%.200s\"", id, status,
+            errmsg ? errmsg : "");
+    return 0;
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -456,6 +500,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
     cb.log_message = on_log_message;
+    cb.http_error = on_http_error;
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
     char msg[256] = "";
     struct mg_error_data ed = {.text = msg, .text_buffer_size = sizeof msg};
