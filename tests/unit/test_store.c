@@ -1,1 +1,1253 @@
-int main(void){return 0;}
+/*
+ * test_store.c: store/store.h and store/records.h on a real SQLite file in
+ * a temporary folder — migrations, connection settings, the unit of work
+ * (commit, rollback, Idempotency-Key replays), the resources (orgs, tokens,
+ * persons, households, cases, events) and the append-only event log.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "base/base.h"
+#include "base/err.h"
+#include "store/records.h"
+#include "store/store.h"
+
+static char g_dir[64];
+static char g_sub[128];
+static char g_db[192];
+static int g_version;
+
+static principal PA, PB; /* workers of org A and org B */
+
+#define ORG_A "test_emd_a"
+#define ORG_B "test_emd_b"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void open_store(bool full)
+{
+    store_opts o = {.path = g_db, .durability_full = full, .busy_timeout_ms = 2000};
+    char err[512] = "";
+    if (store_open(&o, err, sizeof err)) fail_msg("store_open: %s", err);
+    int v = 0;
+    if (store_migrate(&v, err, sizeof err)) fail_msg("store_migrate: %s", err);
+    assert_int_equal(v, g_version);
+}
+
+static int work_org_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    reply->status = 201;
+    return store_org_insert(tx, arg, &reply->body, e);
+}
+
+static int work_org_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    reply->status = 200;
+    return store_org_get(tx, arg, &reply->body, e);
+}
+
+/* The SQL of a one-integer query; sql must be static (the statement cache key). */
+typedef struct {
+    const char *sql;
+    const char *bind1; /* optional text for ?1 */
+    long long value;
+    char text[256];
+} scalar_arg;
+
+static int work_scalar(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    scalar_arg *a = arg;
+    sqlite3_stmt *st = store_stmt(tx, a->sql, e);
+    if (!st) return -1;
+    if (a->bind1) sqlite3_bind_text(st, 1, a->bind1, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        err_set(e, 500, "internal_error", "%s: %s", a->sql, sqlite3_errmsg(tx->db));
+        return -1;
+    }
+    a->value = sqlite3_column_int64(st, 0);
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    snprintf(a->text, sizeof a->text, "%s", t ? (const char *)t : "");
+    sqlite3_reset(st);
+    return 0;
+}
+
+static long long scalar(const char *sql, const char *bind1, char *text, size_t textlen)
+{
+    scalar_arg a = {.sql = sql, .bind1 = bind1};
+    store_reply r = {0};
+    err_t e = {0};
+    if (store_read(work_scalar, &a, &r, &e)) fail_msg("%s: %s", sql, e.message);
+    store_reply_clear(&r);
+    if (text && textlen) {
+        size_t n = strlen(a.text);
+        if (n >= textlen) n = textlen - 1;
+        memcpy(text, a.text, n);
+        text[n] = 0;
+    }
+    return a.value;
+}
+
+static const char SQL_COUNT_ORGS_BY_ID[] = "SELECT COUNT(*) FROM orgs WHERE id = ?1";
+static const char SQL_COUNT_EVENTS[] = "SELECT COUNT(*) FROM case_events WHERE case_id = ?1";
+static const char SQL_COUNT_EVENT_NOTES[] =
+    "SELECT COUNT(*) FROM case_events WHERE case_id = ?1 AND note = 'rewritten'";
+static const char SQL_CASE_VERSION[] = "SELECT version FROM cases WHERE id = ?1";
+static const char SQL_CASE_STAGE[] = "SELECT stage FROM cases WHERE id = ?1";
+
+static bool org_exists(const char *id) { return scalar(SQL_COUNT_ORGS_BY_ID, id, NULL, 0) == 1; }
+
+static void make_org(const char *id, const char *region, const char *program)
+{
+    if (org_exists(id)) return;
+    json_t *progs = json_pack("[s]", program);
+    org_in in = {.id = id, .name = "테스트 행정복지센터", .type = "emd", .region = region, .programs = progs};
+    store_reply r = {0};
+    err_t e = {0};
+    if (store_write(NULL, work_org_insert, &in, &r, &e)) fail_msg("org insert %s: %s", id, e.message);
+    store_reply_clear(&r);
+    json_decref(progs);
+}
+
+static void make_principal(principal *p, const char *org, const char *user, const char *region)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->token_id, sizeof p->token_id, "tok_test");
+    snprintf(p->user, sizeof p->user, "%s", user);
+    snprintf(p->role, sizeof p->role, "worker");
+    snprintf(p->org, sizeof p->org, "%s", org);
+    snprintf(p->region, sizeof p->region, "%s", region);
+}
+
+typedef struct {
+    const principal *p;
+    const person_in *in;
+    const person_query *q;
+    const char *id;
+    const char *address;
+    json_t *members;
+} person_arg;
+
+static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    person_arg *a = arg;
+    reply->status = 201;
+    return store_person_insert(tx, a->p, a->in, &reply->body, e);
+}
+
+static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    person_arg *a = arg;
+    reply->status = 200;
+    return store_person_get(tx, a->p, a->id, &reply->body, e);
+}
+
+static int work_person_search(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    person_arg *a = arg;
+    reply->status = 200;
+    return store_person_search(tx, a->p, a->q, &reply->body, e);
+}
+
+static int work_person_visible(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    person_arg *a = arg;
+    return store_person_visible(tx, a->p, a->id, e);
+}
+
+static int work_household_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    person_arg *a = arg;
+    reply->status = 201;
+    return store_household_insert(tx, a->p, a->address, a->members, &reply->body, e);
+}
+
+static int work_household_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    person_arg *a = arg;
+    reply->status = 200;
+    return store_household_get(tx, a->p, a->id, &reply->body, e);
+}
+
+/* Inserts a person for p; returns its id in out. */
+static void make_person(const principal *p, const char *name, const char *rrn, char out[ID_MAX])
+{
+    person_in in = {.name = name, .birth_date = "1990-01-01", .sex = "M", .rrn = rrn};
+    person_arg a = {.p = p, .in = &in};
+    store_reply r = {0};
+    err_t e = {0};
+    if (store_write(NULL, work_person_insert, &a, &r, &e)) fail_msg("person insert: %s", e.message);
+    snprintf(out, ID_MAX, "%s", json_string_value(json_object_get(r.body, "id")));
+    store_reply_clear(&r);
+}
+
+typedef struct {
+    case_row *c;
+    const principal *p;
+    const char *id;
+    int stale_version;
+    bool update_ok;
+    const char *note;
+} case_arg;
+
+static int work_case_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    case_arg *a = arg;
+    if (store_case_insert(tx, a->c, e)) return -1;
+    event_in ev = {.case_id = a->c->id, .actor = "tester", .type = "opened", .to_stage = a->c->stage,
+                   .generation = a->c->generation};
+    if (store_event_append(tx, &ev, e)) return -1;
+    reply->status = 201;
+    reply->body = store_case_json(a->c);
+    return 0;
+}
+
+static void make_case(const principal *p, const char *person_id, case_row *c)
+{
+    memset(c, 0, sizeof *c);
+    id_new("cas_", c->id);
+    snprintf(c->person_id, sizeof c->person_id, "%s", person_id);
+    snprintf(c->program, sizeof c->program, "integrated");
+    snprintf(c->org, sizeof c->org, "%s", p->org);
+    snprintf(c->region, sizeof c->region, "%s", p->region);
+    snprintf(c->source, sizeof c->source, "walk_in");
+    snprintf(c->stage, sizeof c->stage, "discovery");
+    snprintf(c->status, sizeof c->status, "open");
+    snprintf(c->generation, sizeof c->generation, "0123456789abcdef");
+    c->version = 1;
+    time_rfc3339(time_now_ms(), c->opened_at);
+    case_arg a = {.c = c, .p = p};
+    store_reply r = {0};
+    err_t e = {0};
+    if (store_write(NULL, work_case_open, &a, &r, &e)) fail_msg("case insert: %s", e.message);
+    store_reply_clear(&r);
+}
+
+static long long count_events(const char *case_id) { return scalar(SQL_COUNT_EVENTS, case_id, NULL, 0); }
+
+/* ---------------------------------------------------------------- fixture */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (base_init()) return -1;
+    log_set_level(LOG_ERROR);
+    snprintf(g_dir, sizeof g_dir, "/tmp/sarye-unit-store-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    /* A folder that does not exist yet: store_open creates it. */
+    snprintf(g_sub, sizeof g_sub, "%s/data", g_dir);
+    snprintf(g_db, sizeof g_db, "%s/sarye.db", g_sub);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    store_close();
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", NULL};
+    for (const char *const *s = suffixes; *s; s++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s%s", g_db, *s);
+        unlink(p);
+    }
+    rmdir(g_sub);
+    rmdir(g_dir);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static const char SQL_MIGRATIONS[] = "SELECT COUNT(*) FROM schema_migrations";
+static const char SQL_MAX_MIGRATION[] = "SELECT MAX(version) FROM schema_migrations";
+static const char SQL_TABLES[] =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+    " ('orgs', 'org_programs', 'tokens', 'households', 'persons', 'cases', 'case_events', 'idempotency',"
+    " 'deadlines')";
+
+static void test_open_and_migrate(void **state)
+{
+    (void)state;
+    assert_false(store_ready());
+    store_opts o = {.path = g_db, .durability_full = true, .busy_timeout_ms = 2000};
+    char err[512] = "";
+    assert_int_equal(store_open(&o, err, sizeof err), 0);
+    assert_int_equal(access(g_db, F_OK), 0); /* the folder was made and the file created */
+    assert_false(store_ready());             /* open, not migrated yet */
+    int v = -1;
+    assert_int_equal(store_migrate(&v, err, sizeof err), 0);
+    assert_true(v > 0);
+    g_version = v;
+    assert_true(store_ready());
+    /* Idempotent: the second run applies nothing and says the same version. */
+    int v2 = -1;
+    assert_int_equal(store_migrate(&v2, err, sizeof err), 0);
+    assert_int_equal(v2, v);
+    assert_int_equal(scalar(SQL_MIGRATIONS, NULL, NULL, 0), v);
+    assert_int_equal(scalar(SQL_MAX_MIGRATION, NULL, NULL, 0), v);
+    assert_int_equal(scalar(SQL_TABLES, NULL, NULL, 0), 9);
+}
+
+static const char SQL_JOURNAL[] = "PRAGMA journal_mode";
+static const char SQL_FK[] = "PRAGMA foreign_keys";
+static const char SQL_SYNC[] = "PRAGMA synchronous";
+
+static void test_pragmas_full(void **state)
+{
+    (void)state;
+    char text[64];
+    scalar(SQL_JOURNAL, NULL, text, sizeof text);
+    assert_string_equal(text, "wal");
+    assert_int_equal(scalar(SQL_FK, NULL, NULL, 0), 1);
+    assert_int_equal(scalar(SQL_SYNC, NULL, NULL, 0), 2); /* FULL */
+}
+
+static void test_pragmas_normal(void **state)
+{
+    (void)state;
+    store_close();
+    assert_false(store_ready());
+    open_store(false);
+    char text[64];
+    scalar(SQL_JOURNAL, NULL, text, sizeof text);
+    assert_string_equal(text, "wal");
+    assert_int_equal(scalar(SQL_FK, NULL, NULL, 0), 1);
+    assert_int_equal(scalar(SQL_SYNC, NULL, NULL, 0), 1); /* NORMAL */
+    /* Back to full for the rest; the data survived the reopen. */
+    store_close();
+    open_store(true);
+    assert_int_equal(scalar(SQL_SYNC, NULL, NULL, 0), 2);
+    assert_int_equal(scalar(SQL_MIGRATIONS, NULL, NULL, 0), g_version);
+}
+
+static void test_org_insert_and_duplicate(void **state)
+{
+    (void)state;
+    json_t *progs = json_pack("[sss]", "integrated", "dream_start", "integrated");
+    org_in in = {.id = "org_dup_test", .name = "상도1동 행정복지센터", .type = "emd", .region = "11590",
+                 .programs = progs};
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_write(NULL, work_org_insert, &in, &r, &e), 0);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(json_string_value(json_object_get(r.body, "id")), "org_dup_test");
+    assert_string_equal(json_string_value(json_object_get(r.body, "name")), "상도1동 행정복지센터");
+    assert_string_equal(json_string_value(json_object_get(r.body, "type")), "emd");
+    assert_string_equal(json_string_value(json_object_get(r.body, "region")), "11590");
+    assert_non_null(json_string_value(json_object_get(r.body, "created_at")));
+    json_t *got = json_object_get(r.body, "programs");
+    assert_int_equal(json_array_size(got), 2); /* listed twice, kept once */
+    assert_string_equal(json_string_value(json_array_get(got, 0)), "dream_start");
+    assert_string_equal(json_string_value(json_array_get(got, 1)), "integrated");
+    store_reply_clear(&r);
+
+    /* The same id again: 409, and the first one is untouched. */
+    in.name = "another name";
+    assert_int_equal(store_write(NULL, work_org_insert, &in, &r, &e), -1);
+    assert_int_equal(e.status, 409);
+    assert_string_equal(e.code, "duplicate");
+    assert_string_equal(json_string_value(json_object_get(e.details, "id")), "org_dup_test");
+    assert_null(r.body);
+    err_clear(&e);
+    assert_int_equal(store_read(work_org_get, "org_dup_test", &r, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(r.body, "name")), "상도1동 행정복지센터");
+    store_reply_clear(&r);
+
+    /* Without an id, one is made. */
+    org_in gen = {.name = "generated", .type = "district", .region = "11590"};
+    assert_int_equal(store_write(NULL, work_org_insert, &gen, &r, &e), 0);
+    const char *gid = json_string_value(json_object_get(r.body, "id"));
+    assert_non_null(gid);
+    assert_int_equal(strncmp(gid, "org_", 4), 0);
+    assert_int_equal(strlen(gid), 4 + 26);
+    assert_int_equal(json_array_size(json_object_get(r.body, "programs")), 0);
+    store_reply_clear(&r);
+
+    /* Unknown org: 404. */
+    assert_int_equal(store_read(work_org_get, "no_such_org", &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    assert_string_equal(e.code, "not_found");
+    err_clear(&e);
+    json_decref(progs);
+}
+
+typedef struct {
+    const char *user, *role, *org, *token;
+    principal p;
+} token_arg;
+
+static int work_token_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    token_arg *a = arg;
+    reply->status = 201;
+    return store_token_insert(tx, a->user, a->role, a->org, "admin", &reply->body, e);
+}
+
+static int work_principal(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    token_arg *a = arg;
+    return store_principal_by_token(tx, a->token, &a->p, e);
+}
+
+typedef struct {
+    const char *bind1; /* text for ?1, or NULL */
+    const char *sql;
+    int rc;
+    char msg[256];
+} raw_arg;
+
+static int work_raw(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    raw_arg *a = arg;
+    sqlite3_stmt *st = store_stmt(tx, a->sql, e);
+    if (!st) return -1;
+    if (a->bind1) sqlite3_bind_text(st, 1, a->bind1, -1, SQLITE_STATIC);
+    a->rc = sqlite3_step(st);
+    snprintf(a->msg, sizeof a->msg, "%s", sqlite3_errmsg(tx->db));
+    sqlite3_reset(st);
+    reply->status = 200;
+    return 0; /* commit whatever happened */
+}
+
+static const char SQL_REVOKE_TOKEN[] = "UPDATE tokens SET revoked_at = '2000-01-01T00:00:00.000Z' WHERE id = ?1";
+static const char SQL_TOKEN_BY_HASH[] = "SELECT COUNT(*) FROM tokens WHERE hash = ?1";
+
+static void test_tokens(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    token_arg a = {.user = "kim.worker", .role = "supervisor", .org = ORG_A};
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_write(NULL, work_token_insert, &a, &r, &e), 0);
+    const char *tok = json_string_value(json_object_get(r.body, "token"));
+    assert_non_null(tok);
+    assert_int_equal(strncmp(tok, "sy_", 3), 0);
+    assert_int_equal(strlen(tok), 46);
+    assert_int_equal(strncmp(json_string_value(json_object_get(r.body, "id")), "tok_", 4), 0);
+    assert_string_equal(json_string_value(json_object_get(r.body, "user")), "kim.worker");
+    assert_string_equal(json_string_value(json_object_get(r.body, "role")), "supervisor");
+    assert_string_equal(json_string_value(json_object_get(r.body, "org")), ORG_A);
+    char token[TOKEN_MAX];
+    snprintf(token, sizeof token, "%s", tok);
+    char tok_id[ID_MAX];
+    snprintf(tok_id, sizeof tok_id, "%s", json_string_value(json_object_get(r.body, "id")));
+    store_reply_clear(&r);
+
+    /* Only the hash is stored. */
+    char hash[SHA256_HEX];
+    sha256_hex(token, strlen(token), hash);
+    assert_int_equal(scalar(SQL_TOKEN_BY_HASH, hash, NULL, 0), 1);
+    assert_int_equal(scalar(SQL_TOKEN_BY_HASH, token, NULL, 0), 0);
+
+    /* The token resolves to its principal. */
+    token_arg q = {.token = token};
+    assert_int_equal(store_read(work_principal, &q, &r, &e), 0);
+    assert_string_equal(q.p.token_id, tok_id);
+    assert_string_equal(q.p.user, "kim.worker");
+    assert_string_equal(q.p.role, "supervisor");
+    assert_string_equal(q.p.org, ORG_A);
+    assert_string_equal(q.p.region, "11590");
+    store_reply_clear(&r);
+
+    /* Unknown tokens: 401. */
+    static const char *const unknown[] = {"sy_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", "not-a-token", NULL};
+    for (const char *const *u = unknown; *u; u++) {
+        token_arg x = {.token = *u};
+        assert_int_equal(store_read(work_principal, &x, &r, &e), -1);
+        assert_int_equal(e.status, 401);
+        assert_string_equal(e.code, "unauthorized");
+        err_clear(&e);
+    }
+    /* One character off: 401 too. */
+    char off[TOKEN_MAX];
+    snprintf(off, sizeof off, "%s", token);
+    off[10] = off[10] == 'A' ? 'B' : 'A';
+    token_arg x = {.token = off};
+    assert_int_equal(store_read(work_principal, &x, &r, &e), -1);
+    assert_int_equal(e.status, 401);
+    err_clear(&e);
+
+    /* A revoked token no longer resolves. */
+    raw_arg rv = {.bind1 = tok_id, .sql = SQL_REVOKE_TOKEN};
+    assert_int_equal(store_write(NULL, work_raw, &rv, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_equal(rv.rc, SQLITE_DONE);
+    assert_int_equal(store_read(work_principal, &q, &r, &e), -1);
+    assert_int_equal(e.status, 401);
+    err_clear(&e);
+
+    /* A token for an organisation that does not exist: 422. */
+    token_arg bad = {.user = "u", .role = "worker", .org = "no_such_org"};
+    assert_int_equal(store_write(NULL, work_token_insert, &bad, &r, &e), -1);
+    assert_int_equal(e.status, 422);
+    assert_string_equal(e.code, "unknown_org");
+    err_clear(&e);
+}
+
+static void test_persons(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_org(ORG_B, "11680", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    make_principal(&PB, ORG_B, "worker.b", "11680");
+
+    json_t *tags = json_pack("[ss]", "기초생활수급", "독거");
+    person_in in = {.name = "홍길동", .birth_date = "1990-01-01", .sex = "M", .rrn = "9001011234568",
+                    .phone = "010-1234-5678", .address = "서울특별시 동작구 상도로 1", .tags = tags};
+    person_arg a = {.p = &PA, .in = &in};
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_write(NULL, work_person_insert, &a, &r, &e), 0);
+    assert_int_equal(r.status, 201);
+    json_t *p = r.body;
+    char id[ID_MAX];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(p, "id")));
+    assert_int_equal(strncmp(id, "per_", 4), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "org")), ORG_A);
+    assert_string_equal(json_string_value(json_object_get(p, "name")), "홍길동");
+    assert_string_equal(json_string_value(json_object_get(p, "birth_date")), "1990-01-01");
+    assert_string_equal(json_string_value(json_object_get(p, "sex")), "M");
+    assert_string_equal(json_string_value(json_object_get(p, "rrn")), "900101-1******");
+    assert_string_equal(json_string_value(json_object_get(p, "phone")), "010-1234-5678");
+    assert_string_equal(json_string_value(json_object_get(p, "address")), "서울특별시 동작구 상도로 1");
+    assert_true(json_is_null(json_object_get(p, "household_id")));
+    assert_true(json_is_null(json_object_get(p, "relation")));
+    assert_true(json_equal(json_object_get(p, "tags"), tags));
+    json_t *age = json_object_get(p, "age");
+    assert_true(json_is_integer(age));
+    int ty, tm, td;
+    date_today_kst(&ty, &tm, &td);
+    assert_int_equal(json_integer_value(age), age_on(1990, 1, 1, ty, tm, td));
+    assert_true(json_integer_value(age) >= 34);
+    /* The whole number is nowhere in the answer. */
+    char *dump = json_dumps(p, JSON_COMPACT);
+    assert_null(strstr(dump, "9001011234568"));
+    assert_null(strstr(dump, "1234568"));
+    free(dump);
+    store_reply_clear(&r);
+    json_decref(tags);
+
+    /* The owner reads it back the same; another organisation gets 404. */
+    person_arg g = {.p = &PA, .id = id};
+    assert_int_equal(store_read(work_person_get, &g, &r, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(r.body, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(r.body, "rrn")), "900101-1******");
+    store_reply_clear(&r);
+    g.p = &PB;
+    assert_int_equal(store_read(work_person_get, &g, &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    assert_string_equal(e.code, "not_found");
+    assert_null(r.body);
+    err_clear(&e);
+    g.p = &PA;
+    g.id = "per_does_not_exist";
+    assert_int_equal(store_read(work_person_get, &g, &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    err_clear(&e);
+
+    /* Without an rrn: null. */
+    person_in in2 = {.name = "김영희", .birth_date = "2000-02-29", .sex = "F"};
+    a.in = &in2;
+    assert_int_equal(store_write(NULL, work_person_insert, &a, &r, &e), 0);
+    assert_true(json_is_null(json_object_get(r.body, "rrn")));
+    assert_true(json_is_null(json_object_get(r.body, "phone")));
+    assert_int_equal(json_array_size(json_object_get(r.body, "tags")), 0);
+    store_reply_clear(&r);
+
+    /* The visibility check agrees. */
+    person_arg v = {.p = &PA, .id = id};
+    assert_int_equal(store_read(work_person_visible, &v, &r, &e), 0);
+    v.p = &PB;
+    assert_int_equal(store_read(work_person_visible, &v, &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    err_clear(&e);
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+static void test_person_search_and_pages(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_org(ORG_B, "11680", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    make_principal(&PB, ORG_B, "worker.b", "11680");
+    char ids[3][ID_MAX], other[ID_MAX];
+    make_person(&PA, "박_검색%대상 일", "8501011234566", ids[0]);
+    make_person(&PA, "박_검색%대상 이", NULL, ids[1]);
+    make_person(&PA, "박_검색%대상 삼", NULL, ids[2]);
+    make_person(&PB, "박_검색%대상 타기관", NULL, other);
+
+    /* Pages are in id order; ids made within one millisecond are in no
+     * particular order among themselves, so compare with the sorted ids. */
+    char sorted[3][ID_MAX];
+    memcpy(sorted, ids, sizeof sorted);
+    qsort(sorted, 3, ID_MAX, cmp_id);
+
+    store_reply r = {0};
+    err_t e = {0};
+    person_query q = {.name = "박_검색%대상", .limit = 2};
+    person_arg a = {.p = &PA, .q = &q};
+    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
+    json_t *items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), sorted[0]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "id")), sorted[1]);
+    const char *cur = json_string_value(json_object_get(r.body, "next_cursor"));
+    assert_non_null(cur);
+    char after[ID_MAX];
+    assert_int_equal(cursor_decode(cur, after, sizeof after), 0);
+    assert_string_equal(after, sorted[1]);
+    store_reply_clear(&r);
+
+    q.after = after;
+    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
+    items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), sorted[2]);
+    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
+    store_reply_clear(&r);
+
+    /* LIKE's own characters are matched literally: "박_" does not match "박x". */
+    person_query q2 = {.name = "박x검색", .limit = 10};
+    a.q = &q2;
+    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
+    store_reply_clear(&r);
+
+    /* By resident registration number (hash match). */
+    person_query q3 = {.rrn = "8501011234566", .limit = 10};
+    a.q = &q3;
+    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
+    items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[0]);
+    store_reply_clear(&r);
+
+    /* Another organisation sees only its own. */
+    a.p = &PB;
+    a.q = &q;
+    q.after = NULL;
+    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
+    items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), other);
+    store_reply_clear(&r);
+}
+
+static void test_households(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    make_principal(&PB, ORG_B, "worker.b", "11680");
+    char pid[ID_MAX];
+    make_person(&PA, "가구원", NULL, pid);
+    json_t *members = json_pack("[{s:s, s:s}]", "person_id", pid, "relation", "본인");
+    person_arg a = {.p = &PA, .address = "서울 동작구", .members = members};
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_write(NULL, work_household_insert, &a, &r, &e), 0);
+    char hid[ID_MAX];
+    snprintf(hid, sizeof hid, "%s", json_string_value(json_object_get(r.body, "id")));
+    assert_int_equal(strncmp(hid, "hh_", 3), 0);
+    json_t *m = json_object_get(r.body, "members");
+    assert_int_equal(json_array_size(m), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "person_id")), pid);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "relation")), "본인");
+    store_reply_clear(&r);
+    json_decref(members);
+
+    person_arg g = {.p = &PB, .id = hid};
+    assert_int_equal(store_read(work_household_get, &g, &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    err_clear(&e);
+
+    /* A member the organisation does not have: 422, and no household was left. */
+    json_t *bad = json_pack("[{s:s}]", "person_id", "per_nobody");
+    a.members = bad;
+    assert_int_equal(store_write(NULL, work_household_insert, &a, &r, &e), -1);
+    assert_int_equal(e.status, 422);
+    assert_string_equal(e.code, "unknown_person");
+    err_clear(&e);
+    json_decref(bad);
+}
+
+static int work_case_update(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    case_arg *a = arg;
+    case_row c;
+    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    int loaded = c.version;
+    if (a->stale_version) c.version = a->stale_version;
+    snprintf(c.stage, sizeof c.stage, "initial_counseling");
+    int rc = store_case_update(tx, &c, e);
+    a->update_ok = rc == 0;
+    if (rc) {
+        assert_int_equal(c.version, a->stale_version); /* not bumped on failure */
+        return -1;
+    }
+    assert_int_equal(c.version, loaded + 1);
+    event_in ev = {.case_id = c.id, .actor = "tester", .type = "transition", .from_stage = "discovery",
+                   .to_stage = c.stage, .note = a->note};
+    if (store_event_append(tx, &ev, e)) return -1;
+    reply->status = 200;
+    reply->body = store_case_json(&c);
+    return 0;
+}
+
+static int work_case_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    case_arg *a = arg;
+    case_row c;
+    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    reply->status = 200;
+    reply->body = store_case_json(&c);
+    return 0;
+}
+
+typedef struct {
+    const char *case_id;
+    int limit;
+    const char *after;
+} events_arg;
+
+static int work_events(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    events_arg *a = arg;
+    reply->status = 200;
+    return store_event_list(tx, a->case_id, a->limit, a->after, &reply->body, e);
+}
+
+static void test_cases_events_and_versions(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    make_principal(&PB, ORG_B, "worker.b", "11680");
+    char pid[ID_MAX];
+    make_person(&PA, "사례 대상자", NULL, pid);
+    case_row c;
+    make_case(&PA, pid, &c);
+
+    store_reply r = {0};
+    err_t e = {0};
+    case_arg g = {.p = &PA, .id = c.id};
+    assert_int_equal(store_read(work_case_get, &g, &r, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(r.body, "id")), c.id);
+    assert_string_equal(json_string_value(json_object_get(r.body, "person_id")), pid);
+    assert_string_equal(json_string_value(json_object_get(r.body, "stage")), "discovery");
+    assert_string_equal(json_string_value(json_object_get(r.body, "status")), "open");
+    assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 1);
+    assert_true(json_is_null(json_object_get(r.body, "referral_id")));
+    assert_true(json_is_null(json_object_get(r.body, "assigned_to")));
+    assert_string_equal(json_string_value(json_object_get(r.body, "plugin_generation")), "0123456789abcdef");
+    store_reply_clear(&r);
+    /* Another organisation: 404. */
+    g.p = &PB;
+    assert_int_equal(store_read(work_case_get, &g, &r, &e), -1);
+    assert_int_equal(e.status, 404);
+    err_clear(&e);
+
+    /* A move with the right version: version 2, one more event. */
+    case_arg u = {.p = &PA, .id = c.id, .note = "첫 상담"};
+    assert_int_equal(store_write(NULL, work_case_update, &u, &r, &e), 0);
+    assert_true(u.update_ok);
+    assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 2);
+    store_reply_clear(&r);
+    assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
+    assert_int_equal(count_events(c.id), 2);
+
+    /* A stale version: 412, and nothing changed — not the row, not the log. */
+    case_arg s = {.p = &PA, .id = c.id, .stale_version = 1};
+    assert_int_equal(store_write(NULL, work_case_update, &s, &r, &e), -1);
+    assert_false(s.update_ok);
+    assert_int_equal(e.status, 412);
+    assert_string_equal(e.code, "version_mismatch");
+    assert_int_equal(json_integer_value(json_object_get(e.details, "version")), 1);
+    err_clear(&e);
+    assert_null(r.body);
+    assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
+    char stage[64];
+    scalar(SQL_CASE_STAGE, c.id, stage, sizeof stage);
+    assert_string_equal(stage, "initial_counseling");
+    assert_int_equal(count_events(c.id), 2);
+    /* A version from the future is stale too. */
+    s.stale_version = 3;
+    assert_int_equal(store_write(NULL, work_case_update, &s, &r, &e), -1);
+    assert_int_equal(e.status, 412);
+    err_clear(&e);
+    assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
+
+    /* The history, in order, in pages. */
+    events_arg ev = {.case_id = c.id, .limit = 1};
+    assert_int_equal(store_read(work_events, &ev, &r, &e), 0);
+    json_t *items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 1);
+    json_t *e1 = json_array_get(items, 0);
+    assert_int_equal(json_integer_value(json_object_get(e1, "seq")), 1);
+    assert_string_equal(json_string_value(json_object_get(e1, "type")), "opened");
+    assert_true(json_is_null(json_object_get(e1, "from")));
+    assert_string_equal(json_string_value(json_object_get(e1, "to")), "discovery");
+    assert_string_equal(json_string_value(json_object_get(e1, "actor")), "tester");
+    assert_true(json_is_object(json_object_get(e1, "data")));
+    char after[64];
+    assert_int_equal(cursor_decode(json_string_value(json_object_get(r.body, "next_cursor")), after, sizeof after), 0);
+    store_reply_clear(&r);
+    ev.after = after;
+    ev.limit = 10;
+    assert_int_equal(store_read(work_events, &ev, &r, &e), 0);
+    items = json_object_get(r.body, "items");
+    assert_int_equal(json_array_size(items), 1);
+    json_t *e2 = json_array_get(items, 0);
+    assert_int_equal(json_integer_value(json_object_get(e2, "seq")), 2);
+    assert_string_equal(json_string_value(json_object_get(e2, "type")), "transition");
+    assert_string_equal(json_string_value(json_object_get(e2, "from")), "discovery");
+    assert_string_equal(json_string_value(json_object_get(e2, "to")), "initial_counseling");
+    assert_string_equal(json_string_value(json_object_get(e2, "note")), "첫 상담");
+    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
+    store_reply_clear(&r);
+}
+
+/* ---- the unit of work ---- */
+
+static int work_insert_then_fail(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    const char *case_id = arg;
+    org_in in = {.id = "rollback_org", .name = "x", .type = "emd", .region = "11590"};
+    json_t *out = NULL;
+    if (store_org_insert(tx, &in, &out, e)) return -1;
+    json_decref(out);
+    event_in ev = {.case_id = case_id, .actor = "tester", .type = "note"};
+    if (store_event_append(tx, &ev, e)) return -1;
+    reply->status = 201;
+    reply->body = json_pack("{s:s}", "half", "done");
+    err_set(e, 422, "refused_late", "refused after writing");
+    return -1;
+}
+
+static int work_read_tries_write(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)arg;
+    org_in in = {.id = "read_only_org", .name = "x", .type = "emd", .region = "11590"};
+    reply->status = 200;
+    return store_org_insert(tx, &in, &reply->body, e);
+}
+
+static void test_write_rollback(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    char pid[ID_MAX];
+    make_person(&PA, "롤백", NULL, pid);
+    case_row c;
+    make_case(&PA, pid, &c);
+    long long before = count_events(c.id);
+
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_write(NULL, work_insert_then_fail, c.id, &r, &e), -1);
+    assert_int_equal(e.status, 422);
+    assert_string_equal(e.code, "refused_late");
+    assert_null(r.body); /* the half-made answer is dropped */
+    assert_int_equal(r.status, 0);
+    err_clear(&e);
+    assert_false(org_exists("rollback_org"));
+    assert_int_equal(count_events(c.id), before);
+
+    /* The connection is usable afterwards (no transaction left open). */
+    make_org("after_rollback_org", "11590", "integrated");
+    assert_true(org_exists("after_rollback_org"));
+
+    /* A read unit of work never keeps a write. */
+    assert_int_equal(store_read(work_read_tries_write, NULL, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_false(org_exists("read_only_org"));
+}
+
+typedef struct {
+    int runs;
+    const char *org_id;
+    bool secret;
+} idem_arg;
+
+static int work_idem(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    idem_arg *a = arg;
+    a->runs++;
+    org_in in = {.id = a->org_id, .name = "멱등", .type = "emd", .region = "11590"};
+    reply->status = 201;
+    if (store_org_insert(tx, &in, &reply->body, e)) return -1;
+    json_object_set_new(reply->body, "secret", json_string("shown-once"));
+    if (a->secret) {
+        reply->record = json_deep_copy(reply->body);
+        json_object_set_new(reply->record, "secret", json_null());
+    }
+    return 0;
+}
+
+static int work_status_422(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)tx;
+    (void)e;
+    idem_arg *a = arg;
+    a->runs++;
+    reply->status = 422;
+    reply->body = json_pack("{s:s}", "note", "not a success");
+    return 0;
+}
+
+static const char SQL_IDEM_COUNT[] = "SELECT COUNT(*) FROM idempotency WHERE key = ?1";
+
+static void test_idempotency(void **state)
+{
+    (void)state;
+    store_reply r = {0};
+    err_t e = {0};
+    idem_arg a = {.org_id = "idem_org_1"};
+    store_idem k = {.scope = ORG_A "/worker.a", .key = "key-1", .request_hash = "hash-1"};
+    assert_int_equal(store_write(&k, work_idem, &a, &r, &e), 0);
+    assert_int_equal(a.runs, 1);
+    assert_false(r.replayed);
+    assert_int_equal(r.status, 201);
+    json_t *first = json_incref(r.body);
+    store_reply_clear(&r);
+
+    /* Same key, same request: the first answer, and the work is not run. */
+    assert_int_equal(store_write(&k, work_idem, &a, &r, &e), 0);
+    assert_int_equal(a.runs, 1);
+    assert_true(r.replayed);
+    assert_int_equal(r.status, 201);
+    assert_true(json_equal(r.body, first));
+    store_reply_clear(&r);
+    json_decref(first);
+
+    /* Same key, another request: 409, nothing runs. */
+    store_idem k2 = {.scope = k.scope, .key = "key-1", .request_hash = "hash-2"};
+    assert_int_equal(store_write(&k2, work_idem, &a, &r, &e), -1);
+    assert_int_equal(a.runs, 1);
+    assert_int_equal(e.status, 409);
+    assert_string_equal(e.code, "idempotency_key_reused");
+    assert_string_equal(json_string_value(json_object_get(e.details, "idempotency_key")), "key-1");
+    err_clear(&e);
+
+    /* The same key in another scope is another key. */
+    idem_arg b = {.org_id = "idem_org_2"};
+    store_idem k3 = {.scope = ORG_B "/worker.b", .key = "key-1", .request_hash = "hash-2"};
+    assert_int_equal(store_write(&k3, work_idem, &b, &r, &e), 0);
+    assert_int_equal(b.runs, 1);
+    assert_false(r.replayed);
+    store_reply_clear(&r);
+
+    /* A failed write records nothing: the key stays free. */
+    idem_arg c = {.org_id = "idem_org_1"}; /* duplicate id: 409 */
+    store_idem k4 = {.scope = k.scope, .key = "key-fail", .request_hash = "hash-x"};
+    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e), -1);
+    assert_int_equal(e.status, 409);
+    assert_string_equal(e.code, "duplicate");
+    err_clear(&e);
+    assert_int_equal(scalar(SQL_IDEM_COUNT, "key-fail", NULL, 0), 0);
+    c.org_id = "idem_org_3";
+    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e), 0);
+    assert_false(r.replayed);
+    assert_int_equal(c.runs, 2);
+    store_reply_clear(&r);
+
+    /* A non-2xx answer is not recorded: a repeat runs again. */
+    idem_arg d = {0};
+    store_idem k5 = {.scope = k.scope, .key = "key-422", .request_hash = "h"};
+    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e), 0);
+    assert_false(r.replayed);
+    assert_int_equal(d.runs, 2);
+    store_reply_clear(&r);
+
+    /* reply.record: what a replay shows instead of the body (secrets once). */
+    idem_arg s = {.org_id = "idem_org_4", .secret = true};
+    store_idem k6 = {.scope = k.scope, .key = "key-secret", .request_hash = "h"};
+    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(r.body, "secret")), "shown-once");
+    store_reply_clear(&r);
+    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e), 0);
+    assert_true(r.replayed);
+    assert_int_equal(s.runs, 1);
+    assert_true(json_is_null(json_object_get(r.body, "secret")));
+    assert_string_equal(json_string_value(json_object_get(r.body, "id")), "idem_org_4");
+    store_reply_clear(&r);
+}
+
+/* ---- the event log is append-only ---- */
+
+static const char SQL_RAW_UPDATE[] = "UPDATE case_events SET note = 'rewritten' WHERE case_id = ?1";
+static const char SQL_RAW_DELETE[] = "DELETE FROM case_events WHERE case_id = ?1";
+
+static void test_event_log_append_only(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    char pid[ID_MAX];
+    make_person(&PA, "이력", NULL, pid);
+    case_row c;
+    make_case(&PA, pid, &c);
+    long long n = count_events(c.id);
+    assert_true(n >= 1);
+
+    store_reply r = {0};
+    err_t e = {0};
+    raw_arg up = {.bind1 = c.id, .sql = SQL_RAW_UPDATE};
+    assert_int_equal(store_write(NULL, work_raw, &up, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_not_equal(up.rc, SQLITE_DONE);
+    assert_int_equal(up.rc & 0xff, SQLITE_CONSTRAINT);
+    assert_non_null(strstr(up.msg, "append-only"));
+    assert_int_equal(scalar(SQL_COUNT_EVENT_NOTES, c.id, NULL, 0), 0);
+
+    raw_arg del = {.bind1 = c.id, .sql = SQL_RAW_DELETE};
+    assert_int_equal(store_write(NULL, work_raw, &del, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_not_equal(del.rc, SQLITE_DONE);
+    assert_int_equal(del.rc & 0xff, SQLITE_CONSTRAINT);
+    assert_non_null(strstr(del.msg, "append-only"));
+    assert_int_equal(count_events(c.id), n);
+}
+
+static const char SQL_ORPHAN_PERSON[] =
+    "INSERT INTO persons (id, org_id, name, birth_date, sex, tags, created_at, created_by, updated_at)"
+    " VALUES ('per_orphan', 'no_such_org', 'x', '2000-01-01', 'M', '[]', 't', 'u', 't')";
+
+static void test_foreign_keys_enforced(void **state)
+{
+    (void)state;
+    store_reply r = {0};
+    err_t e = {0};
+    raw_arg a = {.sql = SQL_ORPHAN_PERSON};
+    assert_int_equal(store_write(NULL, work_raw, &a, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_equal(a.rc & 0xff, SQLITE_CONSTRAINT);
+    assert_int_equal(a.rc, SQLITE_CONSTRAINT_FOREIGNKEY);
+}
+
+/* ---- a schema newer than this binary is refused ---- */
+
+static const char SQL_FUTURE_MIGRATION[] = "INSERT INTO schema_migrations VALUES (999, 'from the future')";
+static const char SQL_FORGET_FUTURE[] = "DELETE FROM schema_migrations WHERE version = 999";
+
+static void test_migrate_refuses_newer_schema(void **state)
+{
+    (void)state;
+    store_reply r = {0};
+    err_t e = {0};
+    raw_arg a = {.sql = SQL_FUTURE_MIGRATION};
+    assert_int_equal(store_write(NULL, work_raw, &a, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_equal(a.rc, SQLITE_DONE);
+    char err[512] = "";
+    int v = -1;
+    assert_int_equal(store_migrate(&v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "999"));
+    raw_arg b = {.sql = SQL_FORGET_FUTURE};
+    assert_int_equal(store_write(NULL, work_raw, &b, &r, &e), 0);
+    store_reply_clear(&r);
+    assert_int_equal(b.rc, SQLITE_DONE);
+    assert_int_equal(store_migrate(&v, err, sizeof err), 0);
+    assert_int_equal(v, g_version);
+}
+
+/* ---- deadlines of a case ---- */
+
+typedef struct {
+    case_row *c;
+    const char *kind, *due_on; /* NULL due_on: clear */
+} deadline_arg;
+
+static int work_deadline(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    deadline_arg *a = arg;
+    int rc = a->due_on ? store_deadline_set(tx, a->c, a->kind, "계획 수립 기한", a->due_on, "integrated", e)
+                       : store_deadline_clear(tx, a->c->id, a->kind, e);
+    if (rc) return -1;
+    reply->status = 200;
+    return store_case_due(tx, a->c->id, &reply->body, e);
+}
+
+static void test_deadlines(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    char pid[ID_MAX];
+    make_person(&PA, "기한", NULL, pid);
+    case_row c;
+    make_case(&PA, pid, &c);
+    store_reply r = {0};
+    err_t e = {0};
+
+    deadline_arg a = {.c = &c, .kind = "plan_due", .due_on = "2000-01-01"};
+    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
+    assert_int_equal(json_array_size(r.body), 1);
+    json_t *d = json_array_get(r.body, 0);
+    assert_string_equal(json_string_value(json_object_get(d, "kind")), "plan_due");
+    assert_string_equal(json_string_value(json_object_get(d, "due_on")), "2000-01-01");
+    assert_string_equal(json_string_value(json_object_get(d, "plugin")), "integrated");
+    assert_true(json_is_true(json_object_get(d, "overdue")));
+    store_reply_clear(&r);
+
+    /* Setting the same kind again replaces it. */
+    a.due_on = "9999-12-31";
+    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
+    assert_int_equal(json_array_size(r.body), 1);
+    d = json_array_get(r.body, 0);
+    assert_string_equal(json_string_value(json_object_get(d, "due_on")), "9999-12-31");
+    assert_true(json_is_false(json_object_get(d, "overdue")));
+    store_reply_clear(&r);
+
+    /* Another kind adds one; clearing removes only its kind. */
+    deadline_arg b = {.c = &c, .kind = "first_contact", .due_on = "2100-01-01"};
+    assert_int_equal(store_write(NULL, work_deadline, &b, &r, &e), 0);
+    assert_int_equal(json_array_size(r.body), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.body, 0), "kind")), "first_contact");
+    store_reply_clear(&r);
+    a.due_on = NULL;
+    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
+    assert_int_equal(json_array_size(r.body), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.body, 0), "kind")), "first_contact");
+    store_reply_clear(&r);
+}
+
+/* ---- one connection per thread; concurrent writers serialise ---- */
+
+enum { WRITERS = 4, WRITES_EACH = 25 };
+
+static const char SQL_COUNT_THREAD_ORGS[] = "SELECT COUNT(*) FROM orgs WHERE id LIKE 'thr\\_%' ESCAPE '\\'";
+
+static void *writer_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    long failures = 0;
+    for (int i = 0; i < WRITES_EACH; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "thr_%d_%d", t, i);
+        org_in in = {.id = id, .name = "동시", .type = "emd", .region = "11590"};
+        store_reply r = {0};
+        err_t e = {0};
+        if (store_write(NULL, work_org_insert, &in, &r, &e)) {
+            failures++;
+            err_clear(&e);
+        }
+        store_reply_clear(&r);
+    }
+    store_thread_done();
+    return (void *)(intptr_t)failures;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    pthread_t th[WRITERS];
+    for (int t = 0; t < WRITERS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, writer_thread, (void *)(intptr_t)t), 0);
+    long failures = 0;
+    for (int t = 0; t < WRITERS; t++) {
+        void *ret = NULL;
+        assert_int_equal(pthread_join(th[t], &ret), 0);
+        failures += (long)(intptr_t)ret;
+    }
+    assert_int_equal(failures, 0);
+    assert_int_equal(scalar(SQL_COUNT_THREAD_ORGS, NULL, NULL, 0), WRITERS * WRITES_EACH);
+}
+
+/* ---- cursors ---- */
+
+static void test_cursor_round_trip(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"per_01JD7XK3M4N5P6Q7R8S9T0VWXY", "1", "42", "a-b_c", "cas_0", NULL};
+    for (const char *const *id = ids; *id; id++) {
+        char cur[96], back[ID_MAX];
+        cursor_encode(*id, cur, sizeof cur);
+        assert_true(strlen(cur) > 0);
+        for (const char *p = cur; *p; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+                  *p == '_'))
+                fail_msg("cursor %s is not URL-safe", cur);
+        assert_int_equal(cursor_decode(cur, back, sizeof back), 0);
+        assert_string_equal(back, *id);
+    }
+    /* Fresh ids round-trip too. */
+    for (int i = 0; i < 100; i++) {
+        char id[ID_MAX], cur[96], back[ID_MAX];
+        id_new("evt_", id);
+        cursor_encode(id, cur, sizeof cur);
+        assert_int_equal(cursor_decode(cur, back, sizeof back), 0);
+        assert_string_equal(back, id);
+    }
+}
+
+static void test_cursor_garbage(void **state)
+{
+    (void)state;
+    char id[ID_MAX];
+    assert_int_equal(cursor_decode(NULL, id, sizeof id), -1);
+    assert_int_equal(cursor_decode("", id, sizeof id), -1);
+    assert_int_equal(cursor_decode("!!!!", id, sizeof id), -1);
+    assert_int_equal(cursor_decode("a", id, sizeof id), -1);        /* not a base64 length */
+    assert_int_equal(cursor_decode("cGVy+/8", id, sizeof id), -1);  /* standard, not URL-safe, alphabet */
+    assert_int_equal(cursor_decode("cGVyXzE=", id, sizeof id), -1); /* padding is not used */
+    assert_int_equal(cursor_decode("cGVy XzE", id, sizeof id), -1);
+    /* Well-formed base64 of something that is not an id. */
+    char cur[256];
+    cursor_encode("per_1; DROP TABLE persons", cur, sizeof cur);
+    assert_int_equal(cursor_decode(cur, id, sizeof id), -1);
+    cursor_encode("per\n1", cur, sizeof cur);
+    assert_int_equal(cursor_decode(cur, id, sizeof id), -1);
+    cursor_encode("홍길동", cur, sizeof cur);
+    assert_int_equal(cursor_decode(cur, id, sizeof id), -1);
+    /* Longer than the caller's buffer: refused, not truncated or overflowed. */
+    char small[8];
+    cursor_encode("per_0123456789", cur, sizeof cur);
+    assert_int_equal(cursor_decode(cur, small, sizeof small), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_and_migrate),
+        cmocka_unit_test(test_pragmas_full),
+        cmocka_unit_test(test_pragmas_normal),
+        cmocka_unit_test(test_org_insert_and_duplicate),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_persons),
+        cmocka_unit_test(test_person_search_and_pages),
+        cmocka_unit_test(test_households),
+        cmocka_unit_test(test_cases_events_and_versions),
+        cmocka_unit_test(test_write_rollback),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_event_log_append_only),
+        cmocka_unit_test(test_foreign_keys_enforced),
+        cmocka_unit_test(test_migrate_refuses_newer_schema),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_cursor_round_trip),
+        cmocka_unit_test(test_cursor_garbage),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
