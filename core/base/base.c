@@ -49,12 +49,28 @@ void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/* Monotonic within a millisecond: the next id of the same millisecond is
+ * the previous random part plus one, so ids sort by creation. */
+static pthread_mutex_t g_id_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t g_id_ms;
+static uint8_t g_id_rand[10];
+
 void id_new(const char *prefix, char out[ID_MAX])
 {
     uint8_t raw[16];
     uint64_t ms = (uint64_t)time_now_ms();
+    pthread_mutex_lock(&g_id_mu);
+    if (ms <= g_id_ms) {
+        ms = g_id_ms; /* same millisecond, or the clock stepped back */
+        for (int i = 9; i >= 0 && ++g_id_rand[i] == 0; i--) {}
+    } else {
+        g_id_ms = ms;
+        randombytes_buf(g_id_rand, sizeof g_id_rand);
+        g_id_rand[0] &= 0x7f; /* room to count up without wrapping */
+    }
+    memcpy(raw + 6, g_id_rand, 10);
+    pthread_mutex_unlock(&g_id_mu);
     for (int i = 0; i < 6; i++) raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
-    randombytes_buf(raw + 6, 10);
     size_t p = strlen(prefix);
     if (p > ID_MAX - 27) p = ID_MAX - 27;
     memcpy(out, prefix, p);

@@ -24,7 +24,8 @@ void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
 
 /* ---- ids and secrets ---- */
 /* A time-ordered opaque id: prefix + 26 Crockford base32 characters
- * (48-bit milliseconds + 80 random bits), so ids sort by creation. */
+ * (48-bit milliseconds + 80 bits, random per millisecond and counting up
+ * within one), so ids made in this process sort by creation. */
 #define ID_MAX 40
 void id_new(const char *prefix, char out[ID_MAX]);
 /* A bearer token: "sy_" + 43 base64url characters (256 random bits). */

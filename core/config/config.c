@@ -109,6 +109,21 @@ static int set_agency(config *c, const char *key, const char *value, const char 
         if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
             return fail(err, errlen, key, value, source, "agency id must be [a-z0-9_]");
     const char *field = dot + 1;
+    long x = 0;
+    if (!strcmp(field, "url")) {
+        if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
+            return fail(err, errlen, key, value, source, "expected an http:// or https:// URL");
+        if (strlen(value) >= sizeof c->agencies[0].url) return fail(err, errlen, key, value, source, "too long");
+    } else if (!strcmp(field, "timeout_ms")) {
+        if (parse_long(value, &x) || x < 1 || x > 600000)
+            return fail(err, errlen, key, value, source, "expected an integer 1..600000");
+    } else if (!strcmp(field, "token")) {
+        if (strlen(value) >= sizeof c->agencies[0].token) return fail(err, errlen, key, value, source, "too long");
+    } else {
+        snprintf(err, errlen, "unknown configuration key '%s' (agency keys are url, timeout_ms, token)%s%s",
+                 key, source ? " from " : "", source ? source : "");
+        return -1;
+    }
     config_agency *a = (config_agency *)config_agency_find(c, aid);
     if (!a) {
         if (c->n_agencies == CONFIG_MAX_AGENCIES)
@@ -118,24 +133,9 @@ static int set_agency(config *c, const char *key, const char *value, const char 
         snprintf(a->id, sizeof a->id, "%s", aid);
         a->timeout_ms = 5000;
     }
-    if (!strcmp(field, "url")) {
-        if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
-            return fail(err, errlen, key, value, source, "expected an http:// or https:// URL");
-        if (strlen(value) >= sizeof a->url) return fail(err, errlen, key, value, source, "too long");
-        snprintf(a->url, sizeof a->url, "%s", value);
-    } else if (!strcmp(field, "timeout_ms")) {
-        long x;
-        if (parse_long(value, &x) || x < 1 || x > 600000)
-            return fail(err, errlen, key, value, source, "expected an integer 1..600000");
-        a->timeout_ms = (int)x;
-    } else if (!strcmp(field, "token")) {
-        if (strlen(value) >= sizeof a->token) return fail(err, errlen, key, value, source, "too long");
-        snprintf(a->token, sizeof a->token, "%s", value);
-    } else {
-        snprintf(err, errlen, "unknown configuration key '%s' (agency keys are url, timeout_ms, token)%s%s",
-                 key, source ? " from " : "", source ? source : "");
-        return -1;
-    }
+    if (!strcmp(field, "url")) snprintf(a->url, sizeof a->url, "%s", value);
+    else if (!strcmp(field, "timeout_ms")) a->timeout_ms = (int)x;
+    else snprintf(a->token, sizeof a->token, "%s", value);
     return 0;
 }
 
@@ -206,8 +206,13 @@ int config_parse_text(config *c, const char *text, const char *name, char *err, 
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
+        /* A comment starts with '#' at the start of the line or after a
+         * blank; a '#' inside a value (a token, a URL fragment) is kept. */
+        for (char *h = line; *h; h++)
+            if (*h == '#' && (h == line || h[-1] == ' ' || h[-1] == '\t')) {
+                *h = 0;
+                break;
+            }
         char *t = trim(line);
         if (*t) {
             char source[300];

@@ -360,14 +360,17 @@ static void respond_405(req *r, const char *method, const char *path)
     char allow[128] = "";
     size_t n = 0;
     req probe;
+    json_t *methods = json_array();
     for (int i = 0; i < N_ROUTES; i++) {
         memset(&probe, 0, sizeof probe);
-        if (match(ROUTES[i].pattern, path, &probe) && n + 10 < sizeof allow)
+        if (match(ROUTES[i].pattern, path, &probe) && n + 10 < sizeof allow) {
             n += (size_t)snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", ROUTES[i].method);
+            json_array_append_new(methods, json_string(ROUTES[i].method));
+        }
     }
     err_t e = {0};
     err_set(&e, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, path, allow);
-    err_detail(&e, "allowed", json_string(allow));
+    err_detail(&e, "allowed", methods);
     char hdr[160];
     snprintf(hdr, sizeof hdr, "Allow: %s", allow);
     respond_error_hdr(r, &e, hdr);

@@ -272,6 +272,20 @@ static void test_id_new_unique(void **state)
     free(ids);
 }
 
+/* Ids made back to back (most in the same millisecond) sort in the order
+ * they were made. */
+static void test_id_new_monotonic(void **state)
+{
+    (void)state;
+    char prev[ID_MAX], cur[ID_MAX];
+    id_new("x_", prev);
+    for (int i = 0; i < 20000; i++) {
+        id_new("x_", cur);
+        assert_true(strcmp(prev, cur) < 0);
+        memcpy(prev, cur, sizeof cur);
+    }
+}
+
 static void test_id_new_sorted_by_time(void **state)
 {
     (void)state;
@@ -649,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_id_new_shape),
         cmocka_unit_test(test_id_new_unique),
         cmocka_unit_test(test_id_new_sorted_by_time),
+        cmocka_unit_test(test_id_new_monotonic),
         cmocka_unit_test(test_token_new),
         cmocka_unit_test(test_sha256_hex),
         cmocka_unit_test(test_request_id_new),

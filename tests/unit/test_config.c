@@ -265,6 +265,17 @@ static void test_unknown_key_refused(void **state)
     assert_contains(err, "agency..url");
 }
 
+/* '#' begins a comment only at the start of a line or after a blank. */
+static void test_hash_inside_value_is_kept(void **state)
+{
+    (void)state;
+    config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(config_parse_text(&c, "agency.x.token = ab#cd # the token\n", "t", err, sizeof err), 0);
+    assert_string_equal(config_agency_find(&c, "x")->token, "ab#cd");
+}
+
 static void test_agencies(void **state)
 {
     (void)state;
@@ -431,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_empty_values_refused),
         cmocka_unit_test(test_unknown_key_refused),
         cmocka_unit_test(test_agencies),
+        cmocka_unit_test(test_hash_inside_value_is_kept),
         cmocka_unit_test(test_agency_limit),
         cmocka_unit_test_setup(test_env, setup_env),
         cmocka_unit_test_setup(test_env_beats_file, setup_env),
