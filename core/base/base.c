@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,10 +138,22 @@ void time_rfc3339(int64_t ms, char out[RFC3339_MAX])
              (int)(ms - secs * 1000));
 }
 
+static atomic_int g_clock_offset_days;
+
+void clock_set_offset_days(int days) { atomic_store(&g_clock_offset_days, days); }
+int clock_offset_days(void) { return atomic_load(&g_clock_offset_days); }
+
 void date_today_kst(int *y, int *m, int *d)
 {
     int64_t secs = time_now_ms() / 1000 + 9 * 3600;
-    date_from_days(secs / 86400, y, m, d);
+    date_from_days(secs / 86400 + atomic_load(&g_clock_offset_days), y, m, d);
+}
+
+void date_today_str(char out[11])
+{
+    int y, m, d;
+    date_today_kst(&y, &m, &d);
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u, (unsigned)d % 100u);
 }
 
 static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }

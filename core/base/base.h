@@ -44,8 +44,15 @@ int64_t time_mono_ns(void);
 /* RFC 3339 UTC with milliseconds: "2026-11-23T18:50:19.123Z" (25 bytes). */
 #define RFC3339_MAX 32
 void time_rfc3339(int64_t ms, char out[RFC3339_MAX]);
-/* Today's civil date in Korea (UTC+9, no DST) as y/m/d. */
+/* Today's civil date in Korea (UTC+9, no DST) as y/m/d, moved by the
+ * business-date offset (0 unless a test shifted the clock). Timestamps
+ * (time_now_ms) are never shifted. */
 void date_today_kst(int *y, int *m, int *d);
+/* The same as "YYYY-MM-DD". */
+void date_today_str(char out[11]);
+/* Shifts the business date by days (tests; clock.adjustable = on). */
+void clock_set_offset_days(int days);
+int clock_offset_days(void);
 
 /* ---- dates (proleptic Gregorian) ---- */
 bool date_valid(int y, int m, int d);

@@ -39,6 +39,7 @@ static const key_def keys[] = {
     {"lua.memory_mb", K_INT, F(lua_memory_mb), 4, 4096, NULL, NULL},
     {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
     {"reload.timeout_ms", K_INT, F(reload_timeout_ms), 100, 600000, NULL, NULL},
+    {"clock.adjustable", K_ENUM_BOOL, F(clock_adjustable), 0, 0, "on", "off"},
 };
 #undef F
 

@@ -34,6 +34,7 @@ typedef struct {
     int lua_memory_mb;       /* per-VM memory cap */
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
     int reload_timeout_ms;   /* time budget for loading a new plugin set */
+    bool clock_adjustable;   /* tests: PUT /v1/admin/clock may move the business date */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

@@ -61,6 +61,17 @@ void h_cases_list(req *r)
         }
         q.status = status;
     }
+    char overdue[8], today[11];
+    if ((rc = query_get(r, "overdue", overdue, sizeof overdue)) < 0) return;
+    if (rc) {
+        if (strcmp(overdue, "true") && strcmp(overdue, "false")) {
+            respond_err(r, 400, "invalid_query", "overdue must be true or false");
+            return;
+        }
+        q.overdue = !strcmp(overdue, "true");
+        date_today_str(today);
+        q.today = today;
+    }
     if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
     q.after = has_after ? after : NULL;
     err_t e = {0};

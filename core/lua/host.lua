@@ -116,6 +116,71 @@ local function check_fn(p, file, what, v)
   return true
 end
 
+-- The kinds of case-work record the core posts (and plugins may rule on).
+local RECORD_KINDS = { counseling = true, assessment = true, plan = true, plan_approval = true, service = true,
+                       check = true, closure = true, follow_up = true, meeting = true }
+
+local function is_string_list(t)
+  if type(t) ~= "table" then return false end
+  for _, v in ipairs(t) do if type(v) ~= "string" then return false end end
+  return true
+end
+
+-- records, instruments, on_record, closure_reasons, case_types.
+function check_casework(pid, file, r)
+  local ok = true
+  local function bad(msg, ...) add_error(pid, file, fmt(msg, ...)); ok = false end
+  local function kind_ok(k, what)
+    if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting)", what, tostring(k)) return false end
+    return true
+  end
+  if r.records ~= nil then
+    if type(r.records) ~= "table" then bad("records must be a table of kind -> {required, validate}")
+    else for k, spec in pairs(r.records) do
+      if kind_ok(k, "records") then
+        if type(spec) ~= "table" then bad("records.%s must be a table", k)
+        else
+          if spec.required ~= nil and not is_string_list(spec.required) then bad("records.%s.required must be a list of field names", k) end
+          if spec.validate ~= nil and type(spec.validate) ~= "function" then bad("records.%s.validate must be a function", k) end
+        end
+      end
+    end end
+  end
+  if r.instruments ~= nil then
+    if type(r.instruments) ~= "table" then bad("instruments must be a table of kind -> {domains, scale}")
+    else for k, inst in pairs(r.instruments) do
+      if type(k) ~= "string" or not match(k, "^[a-z][a-z0-9_]*$") then bad("instruments: '%s' is not an instrument id", tostring(k))
+      elseif type(inst) ~= "table" or not is_string_list(inst.domains) or #inst.domains == 0 then
+        bad("instruments.%s.domains must be a non-empty list of domain ids", k)
+      elseif inst.scale ~= nil and (type(inst.scale) ~= "table" or type(inst.scale.min) ~= "number"
+                                    or type(inst.scale.max) ~= "number" or inst.scale.min > inst.scale.max) then
+        bad("instruments.%s.scale must be {min = n, max = m}", k)
+      end
+    end end
+  end
+  if r.on_record ~= nil then
+    if type(r.on_record) ~= "table" then bad("on_record must be a table of kind -> function")
+    else for k, fn in pairs(r.on_record) do
+      if kind_ok(k, "on_record") then ok = check_fn(pid, file, "on_record." .. k, fn) and ok end
+    end end
+  end
+  if r.closure_reasons ~= nil then
+    if type(r.closure_reasons) ~= "table" then bad("closure_reasons must be a table of id -> label")
+    else for k, l in pairs(r.closure_reasons) do
+      if type(k) ~= "string" or type(l) ~= "string" then bad("closure_reasons: id and label must be strings") end
+    end end
+  end
+  if r.case_types ~= nil then
+    if type(r.case_types) ~= "table" then bad("case_types must be a table of id -> {label, lead}")
+    else for k, t in pairs(r.case_types) do
+      if type(t) ~= "table" or type(t.label) ~= "string" or type(t.lead) ~= "string" then
+        bad("case_types.%s must be {label = string, lead = org type}", tostring(k))
+      end
+    end end
+  end
+  return ok
+end
+
 -- Validates the parts shared by a program and a region overlay. `uses` is
 -- the program's set of stages.
 local function check_rules(pid, file, where, r, uses)
@@ -214,6 +279,7 @@ local function check_rules(pid, file, where, r, uses)
       end
     end
   end
+  ok = check_casework(pid, file, r) and ok
   return ok
 end
 
@@ -387,6 +453,7 @@ local function effective(pid, code)
   local region = code and region_of_code[code] or nil
   e = { program = prog, region = region, uses = prog._uses, order = prog._order,
         labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} }, prepare = {},
+        records = {}, instruments = {}, on_record = {}, closure_reasons = {}, case_types = {},
         deadlines = {}, layers = layer_list(prog, region) }
   for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
   for _, layer in ipairs(e.layers) do
@@ -409,6 +476,20 @@ local function effective(pid, code)
         list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
       end
     end
+    for k, spec in pairs(r.records or {}) do
+      local m = e.records[k] or { required = {}, validate = {} }
+      e.records[k] = m
+      for _, f in ipairs(spec.required or {}) do m.required[#m.required + 1] = { field = f, plugin = layer.plugin } end
+      if spec.validate then m.validate[#m.validate + 1] = { plugin = layer.plugin, version = layer.version, fn = spec.validate } end
+    end
+    for k, inst in pairs(r.instruments or {}) do e.instruments[k] = inst end
+    for k, fn in pairs(r.on_record or {}) do
+      local list = e.on_record[k] or {}
+      e.on_record[k] = list
+      list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
+    end
+    for k, l in pairs(r.closure_reasons or {}) do e.closure_reasons[k] = l end
+    for k, t in pairs(r.case_types or {}) do e.case_types[k] = t end
     for st, fn in pairs(r.prepare or {}) do
       local list = e.prepare[st] or {}
       e.prepare[st] = list
@@ -503,7 +584,10 @@ local function new_ctx(a, e, effects, allow_effects)
   }
   function ctx.person() return a.person or C.person(a.case.person_id) end
   function ctx.history() return a.history or C.history(a.case.id) end
-  function ctx.query(name, params) return C.query(name, params or {}) end
+  function ctx.query(name, params)
+    if a.queries then return copy_deep(a.queries[name] or {}) end -- test fixtures
+    return C.query(name, params or {})
+  end
   function ctx.label(stage) return e.labels[stage] end
   function ctx.set_deadline(kind, due, label)
     if not allow_effects then error("deadlines can be set only from hooks", 2) end
@@ -645,9 +729,23 @@ local function test_api(today)
     c.region = c.region or spec.region
     c.status = c.status or "open"
     return transition({ case = c, to = spec.to, reopen = spec.reopen, data = spec.data, note = spec.note,
-                        today = spec.today or today, person = spec.person or {}, history = spec.history or {} })
+                        today = spec.today or today, person = spec.person or {}, history = spec.history or {},
+                        queries = spec.queries })
   end
   function t.rules(pid, code) return describe(pid, code) end
+  -- Evaluates a case-work record (assessment, follow-up ...) as the server would.
+  function t.record(spec)
+    local c = copy_deep(spec.case or {})
+    c.id = c.id or "cas_TEST"
+    c.person_id = c.person_id or "per_TEST"
+    c.program = c.program or spec.program
+    c.region = c.region or spec.region
+    c.status = c.status or "open"
+    c.stage = c.stage or "assessment"
+    return record({ case = c, kind = spec.kind, subkind = spec.subkind, record = spec.record or {},
+                    today = spec.today or today, person = spec.person or {}, history = spec.history or {},
+                    queries = spec.queries })
+  end
   t.date = date
   return readonly(t, "t")
 end
@@ -711,4 +809,111 @@ function prepare(a)
     out[h.plugin] = r[2]
   end
   return { ok = true, prepared = out }
+end
+
+---------------------------------------------------------------------------
+-- Case-work records: counseling, assessments, plans, services, checks,
+-- closure, follow-ups, conferences. The core stores them; the rules say
+-- what a record must hold, may refuse it, and may answer (a recommendation,
+-- the lead organisation), set deadlines, move or end the case.
+---------------------------------------------------------------------------
+
+local function sorted_keys(t)
+  local ks = array({})
+  for k in pairs(t) do ks[#ks + 1] = k end
+  sort(ks)
+  return ks
+end
+
+local function invalid(field, reason, plugin, allowed)
+  return { ok = false, kind = "invalid", field = field, reason = reason, plugin = plugin or "core", allowed = allowed }
+end
+
+local function check_instrument(e, subkind, rec)
+  local inst = e.instruments[subkind]
+  if not inst then return invalid("kind", fmt("'%s' is not an assessment instrument of this program", tostring(subkind)),
+                                   nil, sorted_keys(e.instruments)) end
+  local domains = rec.domains
+  if type(domains) ~= "table" then return invalid("domains", "domains must be an object of domain -> {score, note}") end
+  local known = {}
+  for _, d in ipairs(inst.domains) do known[d] = true end
+  for d, v in pairs(domains) do
+    if not known[d] then
+      return invalid("domains." .. tostring(d), fmt("'%s' is not a domain of %s", tostring(d), subkind), nil, array(copy_shallow(inst.domains)))
+    end
+    if type(v) ~= "table" then return invalid("domains." .. d, "each domain is an object {score?, note?}") end
+    if inst.scale then
+      local sc = v.score
+      if type(sc) ~= "number" or sc % 1 ~= 0 or sc < inst.scale.min or sc > inst.scale.max then
+        return invalid("domains." .. d .. ".score", fmt("score must be an integer from %d to %d", inst.scale.min, inst.scale.max))
+      end
+    elseif v.score ~= nil then
+      return invalid("domains." .. d .. ".score", fmt("%s is not scored", subkind))
+    end
+  end
+  if inst.all_domains then
+    for _, d in ipairs(inst.domains) do
+      if domains[d] == nil then return invalid("domains." .. d, fmt("%s needs every domain; '%s' is missing", subkind, d)) end
+    end
+  end
+  return nil
+end
+
+-- a = { case, kind, subkind?, record, today }
+function record(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  if not e then return { ok = false, kind = "unknown_program" } end
+  local rec = a.record or {}
+  local spec = e.records[a.kind]
+  for _, req in ipairs(spec and spec.required or {}) do
+    local v = rec[req.field]
+    if v == nil or v == "" or (type(v) == "table" and next(v) == nil) then
+      return invalid(req.field, fmt("%s is required", req.field), req.plugin)
+    end
+  end
+  if a.kind == "assessment" then
+    local bad = check_instrument(e, a.subkind, rec)
+    if bad then return bad end
+  elseif a.kind == "counseling" and rec.case_type ~= nil and next(e.case_types) and not e.case_types[rec.case_type] then
+    return invalid("case_type", fmt("'%s' is not a case type", tostring(rec.case_type)), nil, sorted_keys(e.case_types))
+  elseif a.kind == "closure" and next(e.closure_reasons) and not e.closure_reasons[rec.reason] then
+    return invalid("reason", fmt("'%s' is not a closure reason of this program", tostring(rec.reason)), nil,
+                   sorted_keys(e.closure_reasons))
+  end
+  local effects = { set = array({}), clear = array({}) }
+  local result = {}
+  local guard_ctx = new_ctx(a, e, effects, false)
+  for _, v in ipairs(spec and spec.validate or {}) do
+    local r = call_plugin(v, copy_deep(c), copy_deep(rec), guard_ctx)
+    if not r[1] then return plugin_failure(v, r[2]) end
+    if r[2] ~= true then
+      return { ok = false, kind = "refused", plugin = v.plugin, version = v.version,
+               reason = r[3] ~= nil and tostring(r[3]) or "refused by a rule" }
+    end
+  end
+  if a.kind == "counseling" and rec.case_type and e.case_types[rec.case_type] then
+    local t = e.case_types[rec.case_type]
+    result.case_type = { id = rec.case_type, label = t.label, lead = t.lead }
+  elseif a.kind == "closure" then
+    result.reason_label = e.closure_reasons[rec.reason]
+  end
+  local ctx = new_ctx(a, e, effects, true)
+  ctx.result = result
+  function ctx.move(stage)
+    if not STAGE_INDEX[stage] then error("ctx.move: '" .. tostring(stage) .. "' is not a standard stage", 2) end
+    effects.move = stage
+  end
+  function ctx.end_case() effects.end_case = true end
+  for _, h in ipairs(e.on_record[a.kind] or {}) do
+    local r = call_plugin(h, copy_deep(c), copy_deep(rec), ctx)
+    if not r[1] then return plugin_failure(h, r[2]) end
+    if type(r[2]) == "table" then for k, v in pairs(r[2]) do result[k] = v end end
+  end
+  return { ok = true, result = result, effects = effects, move = effects.move, end_case = effects.end_case or false }
+end
+
+function closure_reasons_of(a)
+  local e = effective(a.program, a.region)
+  return e and e.closure_reasons or {}
 end

@@ -196,13 +196,6 @@ static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t
     return rc;
 }
 
-static void today_str(char out[16])
-{
-    int y, m, d;
-    date_today_kst(&y, &m, &d);
-    snprintf(out, 16, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
-}
-
 /* The whole validation of a set, in a throwaway VM: load, structure,
  * references, then every plugin's tests. 0 valid (summary in *summary),
  * 1 invalid (errors array in *errors), -1 could not run (e). With results,
@@ -231,8 +224,8 @@ static int validate(const config *cfg, const plugin_file *f, int n, const char *
     }
     if (json_array_size(errs) == 0) {
         int left = (int)((deadline - time_mono_ns()) / 1000000);
-        char today[16];
-        today_str(today);
+        char today[11];
+        date_today_str(today);
         json_t *targ = json_pack("{s:o, s:s}", "only", only ? json_string(only) : json_null(), "today", today);
         rc = luavm_call_budget(vm, "run_tests_json", targ, &res, left > 1 ? left : 1, e);
         json_decref(targ);

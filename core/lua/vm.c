@@ -243,10 +243,8 @@ static int c_array(lua_State *L)
 
 static int c_today(lua_State *L)
 {
-    int y, m, d;
-    char buf[16];
-    date_today_kst(&y, &m, &d);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    char buf[11];
+    date_today_str(buf);
     lua_pushstring(L, buf);
     return 1;
 }
@@ -403,9 +401,28 @@ static int c_query(lua_State *L)
         if (!pid) return luaL_error(L, "query cases_of_person needs {person_id = ...}");
         store_person_cases(vm->tx, &vm->who, pid, &j, &e);
         lua_pop(L, 1);
-    } else {
-        return luaL_error(L, "unknown query '%s' (known: cases_of_person)", name);
+        return push_store_json(L, j, &e);
     }
+    static const char *const per_case[] = {"plans_of_case", "records_of_case", "meetings_of_case",
+                                           "deadlines_of_case", NULL};
+    int which = -1;
+    for (int i = 0; per_case[i]; i++)
+        if (!strcmp(name, per_case[i])) which = i;
+    if (which < 0)
+        return luaL_error(L, "unknown query '%s' (known: cases_of_person, plans_of_case, records_of_case,"
+                             " meetings_of_case, deadlines_of_case)", name);
+    lua_getfield(L, 2, "case_id");
+    lua_getfield(L, 2, "kind");
+    const char *cid = lua_tostring(L, -2), *kind = lua_tostring(L, -1);
+    if (!cid) return luaL_error(L, "query %s needs {case_id = ...}", name);
+    case_row c;
+    if (store_case_load(vm->tx, &vm->who, cid, &c, &e) == 0) { /* only cases the principal may see */
+        if (which == 0) store_record_list(vm->tx, cid, "plan", &j, &e);
+        else if (which == 1) store_record_list(vm->tx, cid, kind, &j, &e);
+        else if (which == 2) store_meetings_of_case(vm->tx, cid, &j, &e);
+        else store_case_due(vm->tx, cid, &j, &e);
+    }
+    lua_pop(L, 2);
     return push_store_json(L, j, &e);
 }
 

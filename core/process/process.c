@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "lua/host.h"
+#include "process/internal.h"
 #include "store/store.h"
 
 static const char *const STAGES[] = {
@@ -60,17 +61,18 @@ bool process_ready(void) { return store_ready() && luahost_ready(); }
 
 char *process_metrics(void)
 {
-    char *lua = luahost_metrics(), *s = NULL;
+    char *lua = luahost_metrics(), *overdue = process_overdue_metrics(), *s = NULL;
     if (asprintf(&s,
                  "# HELP sarye_transitions_total Case transitions by outcome.\n"
                  "# TYPE sarye_transitions_total counter\n"
                  "sarye_transitions_total{outcome=\"applied\"} %lu\n"
                  "sarye_transitions_total{outcome=\"refused\"} %lu\n"
-                 "sarye_transitions_total{outcome=\"conflict\"} %lu\n%s",
+                 "sarye_transitions_total{outcome=\"conflict\"} %lu\n%s%s",
                  atomic_load(&m_transitions_ok), atomic_load(&m_transitions_refused),
-                 atomic_load(&m_transitions_conflict), lua ? lua : "") < 0)
+                 atomic_load(&m_transitions_conflict), lua ? lua : "", overdue ? overdue : "") < 0)
         s = NULL;
     free(lua);
+    free(overdue);
     return s;
 }
 
@@ -93,16 +95,9 @@ int process_authenticate(const char *token, principal *p, err_t *e)
     return store_read(work_auth, &a, &reply, e);
 }
 
-static void today_str(char out[16])
-{
-    int y, m, d;
-    date_today_kst(&y, &m, &d);
-    snprintf(out, 16, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
-}
-
 /* The case as the API shows it: the row, its stage's label under the
  * case's program and region, and its open deadlines. */
-static int case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e)
+int process_case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e)
 {
     json_t *j = store_case_json(c), *labels = NULL, *due = NULL;
     json_t *arg = json_pack("{s:s, s:s}", "program", c->program, "region", c->region);
@@ -180,7 +175,7 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     json_decref(data);
     if (rc) return -1;
     reply->status = 201;
-    return case_render(tx, a->vm, &c, &reply->body, e);
+    return process_case_render(tx, a->vm, &c, &reply->body, e);
 }
 
 int process_case_open(const principal *p, const case_open_in *in, const store_idem *idem,
@@ -208,7 +203,7 @@ typedef struct {
 } transition_arg;
 
 /* A plugin function failed (host.lua caught it): 500 naming the plugin. */
-static void plugin_failed(json_t *result, err_t *e)
+void process_plugin_failed(json_t *result, err_t *e)
 {
     const char *kind = json_string_value(json_object_get(result, "kind"));
     err_set(e, 500, kind && !strcmp(kind, "plugin_memory") ? "plugin_memory" : "plugin_error",
@@ -246,19 +241,10 @@ static int apply_effects(store_tx *tx, const case_row *c, json_t *effects, err_t
     return 0;
 }
 
-static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_row *cp, const transition_in *in,
+                             json_t *prepared, err_t *e)
 {
-    transition_arg *a = arg;
-    const transition_in *in = a->in;
-    case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
-    if (c.version != in->version) {
-        err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version,
-                in->version);
-        err_detail(e, "version", json_integer(c.version));
-        atomic_fetch_add(&m_transitions_conflict, 1);
-        return -1;
-    }
+    case_row c = *cp;
     /* Core invariants: no plugin can switch these off. */
     bool end = !strcmp(in->to, "end");
     if (!strcmp(c.status, "ended") && !in->reopen)
@@ -281,8 +267,8 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
         }
     }
 
-    char today[16];
-    today_str(today);
+    char today[11];
+    date_today_str(today);
     json_t *result = NULL;
     const char *event_type = in->reopen ? "reopened" : end ? "ended" : "transition";
     const char *to_stage = end ? c.stage : in->to;
@@ -291,10 +277,10 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
                                  "reopen", in->reopen, "data", in->data ? json_incref(in->data) : json_object(),
                                  "note", in->note, "today", today);
         json_object_set_new(json_object_get(args, "case"), "region", json_string(c.region));
-        if (a->prepared) json_object_set(args, "prepared", a->prepared);
-        luavm_bind(a->vm, tx, a->p);
-        int rc = luavm_call(a->vm, "transition", args, &result, e);
-        luavm_bind(a->vm, NULL, NULL);
+        if (prepared) json_object_set(args, "prepared", prepared);
+        luavm_bind(vm, tx, p);
+        int rc = luavm_call(vm, "transition", args, &result, e);
+        luavm_bind(vm, NULL, NULL);
         json_decref(args);
         if (rc) return -1;
         if (!json_is_true(json_object_get(result, "ok"))) {
@@ -314,7 +300,7 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
                 return -1;
             }
             if (!strcmp(kind, "plugin_error") || !strcmp(kind, "plugin_memory")) {
-                plugin_failed(result, e);
+                process_plugin_failed(result, e);
                 json_decref(allowed);
                 json_decref(result);
                 return -1;
@@ -340,10 +326,10 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
     if (end) snprintf(c.status, sizeof c.status, "ended");
     else if (!strcmp(to_stage, "follow_up")) snprintf(c.status, sizeof c.status, "follow_up");
     else snprintf(c.status, sizeof c.status, "open");
-    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(a->vm));
+    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(vm));
     int rc = store_case_update(tx, &c, e);
     if (!rc) {
-        event_in ev = {.case_id = c.id, .actor = a->p->user, .type = event_type, .from_stage = from,
+        event_in ev = {.case_id = c.id, .actor = p->user, .type = event_type, .from_stage = from,
                        .to_stage = to_stage, .data = in->data, .note = in->note, .generation = c.generation};
         rc = store_event_append(tx, &ev, e);
     }
@@ -351,8 +337,25 @@ static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e
     if (!rc && end) rc = store_deadline_clear(tx, c.id, NULL, e); /* nothing is due on an ended case */
     json_decref(result);
     if (rc) return -1;
+    *cp = c;
+    return 0;
+}
+
+static int work_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    transition_arg *a = arg;
+    case_row c;
+    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (c.version != a->in->version) {
+        err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version,
+                a->in->version);
+        err_detail(e, "version", json_integer(c.version));
+        atomic_fetch_add(&m_transitions_conflict, 1);
+        return -1;
+    }
+    if (process_apply_transition(tx, a->vm, a->p, &c, a->in, a->prepared, e)) return -1;
     reply->status = 200;
-    return case_render(tx, a->vm, &c, &reply->body, e);
+    return process_case_render(tx, a->vm, &c, &reply->body, e);
 }
 
 static int work_load(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -378,8 +381,8 @@ static int prepare_phase(transition_arg *a, err_t *e)
     if (!needed) return 0;
     store_reply loaded = {0};
     if (store_read(work_load, a, &loaded, e)) return -1;
-    char today[16];
-    today_str(today);
+    char today[11];
+    date_today_str(today);
     json_t *args = json_pack("{s:o, s:s, s:o, s:s?, s:b, s:s}", "case", loaded.body, "to", a->in->to, "data",
                              a->in->data ? json_incref(a->in->data) : json_object(), "note", a->in->note,
                              "reopen", a->in->reopen, "today", today);
@@ -389,7 +392,7 @@ static int prepare_phase(transition_arg *a, err_t *e)
     json_decref(args);
     if (rc) return -1;
     if (!json_is_true(json_object_get(result, "ok"))) {
-        plugin_failed(result, e);
+        process_plugin_failed(result, e);
         json_decref(result);
         return -1;
     }
@@ -436,7 +439,7 @@ static int work_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     case_row c;
     if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
     reply->status = 200;
-    return case_render(tx, a->vm, &c, &reply->body, e);
+    return process_case_render(tx, a->vm, &c, &reply->body, e);
 }
 
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e)

@@ -63,6 +63,36 @@ typedef struct {
 int process_case_transition(const principal *p, const char *id, const transition_in *in,
                             const store_idem *idem, store_reply *reply, err_t *e);
 
+/* ---- case work (casework.c) ---- */
+typedef struct {
+    const char *kind;    /* counseling, assessment, plan, service, check, closure, follow_up */
+    const char *subkind; /* the assessment instrument, or NULL */
+    const char *status;  /* plans start as "draft"; NULL otherwise */
+    json_t *data;        /* the record as posted (validated in shape by the handler) */
+    const char *move_to; /* closure: the stage the record moves the case into, or NULL */
+    const char *note;
+} record_post;
+
+/* Records case work on an open case: 201 {record..., case}. The rules may
+ * refuse it (422 naming the field or plugin), answer it (record.result),
+ * set deadlines, move or end the case, in the same transaction. */
+int process_record(const principal *p, const char *case_id, const record_post *in, const store_idem *idem,
+                   store_reply *reply, err_t *e);
+/* Approves a draft plan (supervisors); the approved plan before it is
+ * superseded. 409 if the plan is not a draft. */
+int process_plan_approve(const principal *p, const char *case_id, const char *plan_id, const store_idem *idem,
+                         store_reply *reply, err_t *e);
+/* A case conference on one or more of the principal's cases. */
+int process_meeting(const principal *p, const meeting_in *m, const store_idem *idem, store_reply *reply, err_t *e);
+/* The records of a case (one kind, or all). */
+int process_records(const principal *p, const char *case_id, const char *kind, store_reply *reply, err_t *e);
+/* Open deadlines of the principal's organisation, soonest first. */
+int process_deadlines(const principal *p, deadline_query *q, store_reply *reply, err_t *e);
+/* The person, household and every visible case with its plans, services and deadlines. */
+int process_one_screen(const principal *p, const char *person_id, store_reply *reply, err_t *e);
+/* Prometheus lines: overdue deadlines by kind; caller frees. */
+char *process_overdue_metrics(void);
+
 /* Programs and plugins of the serving generation. */
 int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);

@@ -21,6 +21,8 @@ static const char SQL_CASE_LIST[] =
     "SELECT " CASE_COLS " FROM cases WHERE org_id = ?1"
     " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
     " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
+    " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
+    "      AND d.cleared_at IS NULL AND d.due_on < ?7))"
     " ORDER BY id LIMIT ?6";
 static const char SQL_PERSON_CASES[] =
     "SELECT id, program, org_id, stage, status, opened_at FROM cases WHERE person_id = ?1 AND org_id = ?2"
@@ -154,6 +156,7 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_
     store_bind_opt(st, 4, q->status);
     store_bind_opt(st, 5, q->after);
     sqlite3_bind_int(st, 6, q->limit + 1);
+    store_bind_opt(st, 7, q->overdue ? q->today : NULL);
     return store_page(tx, st, q->limit, case_list_row, 0, out, e);
 }
 
@@ -274,10 +277,8 @@ int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e)
     sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINES_OF_CASE, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    int y, m, d;
-    char today[16];
-    date_today_kst(&y, &m, &d);
-    snprintf(today, sizeof today, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
+    char today[11];
+    date_today_str(today);
     json_t *items = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)

@@ -51,7 +51,7 @@ int cursor_decode(const char *cursor, char *id, size_t idlen)
     id[n] = 0;
     for (size_t i = 0; i < n; i++)
         if (!(id[i] == '_' || (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'Z') ||
-              (id[i] >= 'a' && id[i] <= 'z') || id[i] == '-'))
+              (id[i] >= 'a' && id[i] <= 'z') || id[i] == '-' || id[i] == '.'))
             return -1;
     return n ? 0 : -1;
 }

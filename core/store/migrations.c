@@ -111,6 +111,40 @@ const char *const migrations[] = {
     "  cleared_at TEXT);"
     "CREATE INDEX deadlines_open ON deadlines (org_id, due_on) WHERE cleared_at IS NULL;"
     "CREATE INDEX deadlines_case ON deadlines (case_id, kind);",
+
+    /* 3: case work records (counseling, assessments, plans, services,
+     * checks, closure, follow-ups) and case conferences. */
+    "CREATE TABLE case_records ("
+    "  id TEXT PRIMARY KEY,"
+    "  case_id TEXT NOT NULL REFERENCES cases(id),"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  kind TEXT NOT NULL,"
+    "  subkind TEXT,"
+    "  status TEXT,"
+    "  data TEXT NOT NULL,"
+    "  result TEXT,"
+    "  supersedes TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  decided_at TEXT,"
+    "  decided_by TEXT);"
+    "CREATE INDEX case_records_case ON case_records (case_id, kind, id);"
+    "CREATE TABLE meetings ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  type TEXT NOT NULL,"
+    "  held_on TEXT NOT NULL,"
+    "  written INTEGER NOT NULL,"
+    "  participants TEXT NOT NULL,"
+    "  decisions TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL);"
+    "CREATE TABLE meeting_cases ("
+    "  meeting_id TEXT NOT NULL REFERENCES meetings(id),"
+    "  case_id TEXT NOT NULL REFERENCES cases(id),"
+    "  PRIMARY KEY (meeting_id, case_id));"
+    "CREATE INDEX meeting_cases_case ON meeting_cases (case_id);"
+    "CREATE INDEX deadlines_open_kind ON deadlines (kind, due_on) WHERE cleared_at IS NULL;",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

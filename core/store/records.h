@@ -96,6 +96,8 @@ json_t *store_case_json(const case_row *c);
 
 typedef struct {
     const char *program, *stage, *org, *status;
+    bool overdue;       /* only cases with an open deadline before today */
+    const char *today;  /* YYYY-MM-DD, for overdue */
     int limit;
     const char *after;
 } case_query;
@@ -117,6 +119,40 @@ int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const 
 int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e);
 /* The open deadlines of a case: [{kind, label, due_on, plugin, overdue}]. */
 int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e);
+
+/* ---- case work records and conferences ---- */
+typedef struct {
+    const char *case_id, *org, *kind, *subkind, *status, *supersedes, *by;
+    json_t *data, *result; /* result: what the rules answered (recommendation ...) */
+} record_in;
+
+int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_t *e);
+int store_record_get(store_tx *tx, const char *case_id, const char *id, json_t **out, err_t *e);
+/* Every record of a case (of one kind, or all with kind NULL), oldest first. */
+int store_record_list(store_tx *tx, const char *case_id, const char *kind, json_t **out, err_t *e);
+/* Sets a record's status (a plan approved) with who and when. */
+int store_record_decide(store_tx *tx, const char *id, const char *status, const char *by, err_t *e);
+/* Marks the case's records of kind in status as superseded, but except_id. */
+int store_record_supersede(store_tx *tx, const char *case_id, const char *kind, const char *status,
+                           const char *except_id, err_t *e);
+
+typedef struct {
+    const char *org, *type, *held_on, *by;
+    bool written;
+    json_t *participants, *decisions, *case_ids;
+} meeting_in;
+int store_meeting_insert(store_tx *tx, const meeting_in *in, json_t **out, err_t *e);
+int store_meetings_of_case(store_tx *tx, const char *case_id, json_t **out, err_t *e);
+
+typedef struct {
+    const char *org, *due_before, *kind, *today;
+    int limit;
+    const char *after; /* decoded cursor "due_on.id" */
+} deadline_query;
+/* Open deadlines of an organisation, soonest first, from the indexed rows. */
+int store_deadline_list(store_tx *tx, const deadline_query *q, json_t **out, err_t *e);
+/* Overdue open deadlines by kind, over every organisation: {kind: n}. */
+int store_overdue_counts(store_tx *tx, const char *today, json_t **out, err_t *e);
 
 /* ---- list helpers ---- */
 /* Cursors are opaque to clients: base64url of the last id of a page. */

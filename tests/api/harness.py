@@ -585,6 +585,53 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r.text)
         return oid, r.json["token"]
 
+    def make_org_with_staff(self, programs=("integrated",), region=REGION):
+        """A fresh org with a worker and a supervisor token: (org, worker, supervisor)."""
+        oid, worker = self.make_org_with_worker(programs, region)
+        r = self.client.post("/v1/tokens", {"user": "s-" + oid, "role": "supervisor", "org": oid},
+                             token=self.admin1)
+        self.assertEqual(r.status, 201, r.text)
+        return oid, worker, r.json["token"]
+
+    INTEGRATED_PATH = ["discovery", "initial_counseling", "intake", "assessment", "selection", "planning",
+                       "delivery", "monitoring"]
+
+    def move(self, case, to, expect=200, token=None, **body):
+        """One transition from the version the case is at; returns the response."""
+        body = dict(body)
+        body.setdefault("version", case["version"])
+        body["to"] = to
+        r = self.client.post("/v1/cases/%s/transitions" % case["id"], body, token=token or self.worker1)
+        self.assertEqual(r.status, expect, r.text)
+        return r
+
+    def advance(self, case, target, token=None, supervisor=None):
+        """Walks an integrated case forward to `target`, doing the work each
+        step asks for: an assessment before selection, selection as a
+        case-management household, an approved plan before delivery."""
+        token = token or self.worker1
+        supervisor = supervisor or self.supervisor1
+        path = self.INTEGRATED_PATH
+        for to in path[path.index(case["stage"]) + 1:path.index(target) + 1]:
+            data = None
+            if to == "selection":
+                r = self.client.post("/v1/cases/%s/assessments" % case["id"],
+                                     {"kind": "needs", "domains": {"economy": {"note": "생계 곤란"}},
+                                      "expected_intervention_months": 3}, token=token)
+                self.assertEqual(r.status, 201, r.text)
+            if to == "planning":
+                data = {"selection": "case_management"}
+            if to == "delivery":
+                r = self.client.post("/v1/cases/%s/plans" % case["id"], {"goals": [
+                    {"term": "short", "text": "체납 공과금 해소", "services": [
+                        {"type": "cash", "method": "linkage", "content": "긴급지원 연계",
+                         "start": "2026-01-01", "end": "2026-03-31"}]}]}, token=token)
+                self.assertEqual(r.status, 201, r.text)
+                a = self.client.post("/v1/cases/%s/plans/%s/approve" % (case["id"], r.json["id"]), token=supervisor)
+                self.assertEqual(a.status, 200, a.text)
+            case = self.move(case, to, token=token, **({"data": data} if data else {})).json
+        return case
+
     def list_all(self, path, token, limit=500, query=None):
         """Walks every page of a list; returns the items."""
         items, cursor = [], None

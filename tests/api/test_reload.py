@@ -195,7 +195,7 @@ class ReloadTest(ApiTest):
         g_a = self.reload().json["generation"]
         self.write(REGION_FILE, self.variant(200))
         g_b = self.reload().json["generation"]
-        oid, tok = self.make_org_with_worker()
+        oid, tok, sup = self.make_org_with_staff()
         stop = threading.Event()
         failures, served = [], []
         case_ids = []
@@ -211,9 +211,25 @@ class ReloadTest(ApiTest):
                 plan = [("initial_counseling", None), ("intake", None), ("assessment", None), ("selection", None),
                         ("planning", {"selection": "case_management"}), ("delivery", None)]
                 i = 0
+                work = {
+                    "selection": ("/assessments", {"kind": "crisis", "domains": {"safety": {"score": 3}}}, tok),
+                    "delivery": ("/plans", {"goals": [{"term": "short", "text": "주거 안정"}]}, tok),
+                }
                 while not stop.is_set() or i < len(plan):
                     to, data = plan[i] if i < len(plan) else (("monitoring", None) if c["stage"] == "delivery"
                                                                else ("delivery", None))
+                    if i < len(plan) and to in work:
+                        path, wbody, wtok = work[to]
+                        w = cl.post("/v1/cases/%s%s" % (c["id"], path), wbody, token=wtok)
+                        if w.status != 201:
+                            failures.append((w.status, w.text))
+                            return
+                        if path == "/plans":
+                            a = cl.post("/v1/cases/%s/plans/%s/approve" % (c["id"], w.json["id"]), token=sup)
+                            if a.status != 200:
+                                failures.append((a.status, a.text))
+                                return
+                        c["version"] = w.json["case"]["version"]
                     body = {"to": to, "version": c["version"]}
                     if data:
                         body["data"] = data
