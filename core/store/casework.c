@@ -8,16 +8,16 @@
 
 #define RECORD_COLS                                                                             \
     "id, case_id, kind, subkind, status, data, result, supersedes, created_at, created_by," \
-    " decided_at, decided_by"
+    " decided_at, decided_by, recorded_on, decided_on"
 
 static const char SQL_RECORD_INSERT[] =
     "INSERT INTO case_records (id, case_id, org_id, kind, subkind, status, data, result, supersedes,"
-    " created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    " created_at, created_by, recorded_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char SQL_RECORD_GET[] = "SELECT " RECORD_COLS " FROM case_records WHERE id = ?1 AND case_id = ?2";
 static const char SQL_RECORD_LIST[] =
     "SELECT " RECORD_COLS " FROM case_records WHERE case_id = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY id";
 static const char SQL_RECORD_DECIDE[] =
-    "UPDATE case_records SET status = ?2, decided_at = ?3, decided_by = ?4 WHERE id = ?1";
+    "UPDATE case_records SET status = ?2, decided_at = ?3, decided_by = ?4, decided_on = ?5 WHERE id = ?1";
 static const char SQL_RECORD_SUPERSEDE[] =
     "UPDATE case_records SET status = 'superseded' WHERE case_id = ?1 AND kind = ?2 AND status = ?3"
     " AND id <> ?4";
@@ -49,10 +49,11 @@ static json_t *json_col(sqlite3_stmt *st, int i)
 
 static json_t *record_row(sqlite3_stmt *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o}", "id", TEXT(st, 0), "case_id",
-                     TEXT(st, 1), "kind", TEXT(st, 2), "subkind", OPT(st, 3), "status", OPT(st, 4), "data",
-                     json_col(st, 5), "result", json_col(st, 6), "supersedes", OPT(st, 7), "created_at",
-                     TEXT(st, 8), "created_by", TEXT(st, 9), "decided_at", OPT(st, 10), "decided_by", OPT(st, 11));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:s, s:o}", "id", TEXT(st, 0),
+                     "case_id", TEXT(st, 1), "kind", TEXT(st, 2), "subkind", OPT(st, 3), "status", OPT(st, 4),
+                     "data", json_col(st, 5), "result", json_col(st, 6), "supersedes", OPT(st, 7), "created_at",
+                     TEXT(st, 8), "created_by", TEXT(st, 9), "decided_at", OPT(st, 10), "decided_by", OPT(st, 11),
+                     "recorded_on", TEXT(st, 12), "decided_on", OPT(st, 13));
 }
 
 int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_t *e)
@@ -76,6 +77,9 @@ int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_
     store_bind_opt(st, 9, in->supersedes);
     sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, in->by, -1, SQLITE_STATIC);
+    char today[11];
+    date_today_str(today);
+    sqlite3_bind_text(st, 12, today, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_reset(st);
     rc = s == SQLITE_DONE ? 0 : store_fail(tx, e, "record insert");
@@ -132,6 +136,9 @@ int store_record_decide(store_tx *tx, const char *id, const char *status, const 
     sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+    char today[11];
+    date_today_str(today);
+    sqlite3_bind_text(st, 5, today, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "record decide");

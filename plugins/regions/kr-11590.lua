@@ -16,14 +16,13 @@ local NO_NOTICE = { death = true, moved = true, refused = true, lost_contact = t
 local FOLLOW_UPS = { "follow_up_1", "follow_up_2" }
 local SOLUTION_AFTER = 2 -- conferences without a change of plan
 
-local function date_of(timestamp) return string.sub(timestamp or "", 1, 10) end
-
--- The last change of plan: the newest plan written or approved.
+-- The last change of plan: the newest plan written or approved (the
+-- business dates it was recorded and decided on).
 local function last_plan_change(ctx, case)
   local last = ""
   for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
-    for _, at in ipairs({ date_of(p.created_at), date_of(p.decided_at) }) do
-      if at > last then last = at end
+    for _, on in ipairs({ p.recorded_on or "", p.decided_on or "" }) do
+      if on > last then last = on end
     end
   end
   return last
@@ -52,8 +51,11 @@ return {
           start = "intake", offset = { days = 30 }, stop = { "delivery", "closure" },
           label = "서비스 제공계획 수립 기한 (접수일로부터 30일)",
         },
-        follow_up_1 = { start = "follow_up", offset = { months = 6 }, label = "1차 사후관리 (종결 후 6개월)" },
-        follow_up_2 = { start = "follow_up", offset = { months = 12 }, label = "2차 사후관리 (종결 후 12개월)" },
+        -- a reopened case (재개입) leaves the follow-up schedule
+        follow_up_1 = { start = "follow_up", offset = { months = 6 }, stop = { "intake", "assessment" },
+                        label = "1차 사후관리 (종결 후 6개월)" },
+        follow_up_2 = { start = "follow_up", offset = { months = 12 }, stop = { "intake", "assessment" },
+                        label = "2차 사후관리 (종결 후 12개월)" },
       },
 
       records = {
@@ -207,14 +209,14 @@ return {
     { name = "two conferences without a plan change suggest a solution conference", run = function(t)
         local r = t.record { program = "integrated", region = "11590", kind = "meeting", today = "2026-05-01",
                              record = { type = "integrated" },
-                             queries = { plans_of_case = { { created_at = "2026-03-01T00:00:00Z", decided_at = "2026-03-02T00:00:00Z" } },
+                             queries = { plans_of_case = { { recorded_on = "2026-03-01", decided_on = "2026-03-02" } },
                                          meetings_of_case = { { type = "internal", held_on = "2026-04-01" },
                                                               { type = "integrated", held_on = "2026-05-01" } } } }
         t.ok(r.ok, r.reason)
         t.eq(r.effects.set[1].kind, "solution_conference")
         t.eq(r.effects.set[1].due_on, "2026-05-15")
         r = t.record { program = "integrated", region = "11590", kind = "meeting", record = { type = "internal" },
-                       queries = { plans_of_case = { { created_at = "2026-04-15T00:00:00Z" } },
+                       queries = { plans_of_case = { { recorded_on = "2026-04-15" } },
                                    meetings_of_case = { { type = "internal", held_on = "2026-04-01" },
                                                         { type = "internal", held_on = "2026-05-01" } } } }
         t.eq(#r.effects.set, 0)
