@@ -270,6 +270,20 @@ done:
 }
 
 /* ---- publishing ---- */
+/* Makes g the serving generation (NULL: none) in one pointer swap; the old
+ * one lives on while threads still hold it. A publish forgets the errors
+ * of earlier refused reloads. */
+static void publish(gen *g)
+{
+    pthread_mutex_lock(&H.mu);
+    gen *old = H.current;
+    H.current = g;
+    json_decref(H.last_errors);
+    H.last_errors = NULL;
+    pthread_mutex_unlock(&H.mu);
+    gen_unref(old);
+}
+
 static json_t *reload_result(const gen *g, bool changed)
 {
     return json_pack("{s:s, s:s, s:b, s:O}", "generation", g->id, "hash", g->hash, "changed", changed,
@@ -334,13 +348,7 @@ int luahost_reload(json_t **out, err_t *e)
     g->summary = summary;
     summary = NULL;
     time_rfc3339(time_now_ms(), g->loaded_at);
-    pthread_mutex_lock(&H.mu);
-    gen *old = H.current;
-    H.current = g;
-    json_decref(H.last_errors);
-    H.last_errors = NULL;
-    pthread_mutex_unlock(&H.mu);
-    gen_unref(old);
+    publish(g);
     atomic_fetch_add(&H.reloads_published, 1);
     log_msg(LOG_INFO, "plugins: generation published", " generation=%s files=%d", g->id, g->n_files);
     *out = reload_result(g, true);
@@ -576,13 +584,7 @@ void luahost_shutdown(void)
         H.threads_started = false;
     }
     luahost_thread_done();
-    pthread_mutex_lock(&H.mu);
-    gen *g = H.current;
-    H.current = NULL;
-    json_decref(H.last_errors);
-    H.last_errors = NULL;
-    pthread_mutex_unlock(&H.mu);
-    gen_unref(g);
+    publish(NULL);
 }
 
 bool luahost_ready(void)

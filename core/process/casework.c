@@ -18,7 +18,7 @@
 #include "store/store.h"
 
 /* Applies deadline effects of a rule result (set and clear). */
-static int apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, err_t *e)
+int process_apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, err_t *e)
 {
     size_t i;
     json_t *x;
@@ -91,7 +91,7 @@ static int ask_rules(store_tx *tx, luavm *vm, const principal *p, const case_row
 static int follow_through(store_tx *tx, luavm *vm, const principal *p, case_row *c, json_t *res,
                           const char *record_id, err_t *e)
 {
-    if (apply_deadlines(tx, c, json_object_get(res, "effects"), e)) return -1;
+    if (process_apply_deadlines(tx, c, json_object_get(res, "effects"), e)) return -1;
     const char *move = json_string_value(json_object_get(res, "move"));
     bool end = json_is_true(json_object_get(res, "end_case"));
     if (!move && !end) return 0;

@@ -13,6 +13,8 @@ int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_r
                              json_t *prepared, err_t *e);
 /* The case as the API shows it (stage label, open deadlines). */
 int process_case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e);
+/* Applies the deadline effects a rule asked for ({set: [...], clear: [...]}). */
+int process_apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, err_t *e);
 /* Completes a 500 from a plugin failure result of host.lua. */
 void process_plugin_failed(json_t *result, err_t *e);
 

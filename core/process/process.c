@@ -222,25 +222,6 @@ static int conflict(err_t *e, json_t *allowed)
     return -1;
 }
 
-/* Applies the effects the rules asked for: deadlines cleared and set. */
-static int apply_effects(store_tx *tx, const case_row *c, json_t *effects, err_t *e)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(json_object_get(effects, "clear"), i, x) {
-        if (json_is_string(x) && store_deadline_clear(tx, c->id, json_string_value(x), e)) return -1;
-    }
-    json_array_foreach(json_object_get(effects, "set"), i, x) {
-        const char *kind = json_string_value(json_object_get(x, "kind"));
-        const char *due = json_string_value(json_object_get(x, "due_on"));
-        const char *label = json_string_value(json_object_get(x, "label"));
-        const char *plugin = json_string_value(json_object_get(x, "plugin"));
-        if (!kind || !due) continue;
-        if (store_deadline_set(tx, c, kind, label ? label : kind, due, plugin, e)) return -1;
-    }
-    return 0;
-}
-
 int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_row *cp, const transition_in *in,
                              json_t *prepared, err_t *e)
 {
@@ -333,7 +314,7 @@ int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_r
                        .to_stage = to_stage, .data = in->data, .note = in->note, .generation = c.generation};
         rc = store_event_append(tx, &ev, e);
     }
-    if (!rc && result) rc = apply_effects(tx, &c, json_object_get(result, "effects"), e);
+    if (!rc && result) rc = process_apply_deadlines(tx, &c, json_object_get(result, "effects"), e);
     if (!rc && end) rc = store_deadline_clear(tx, c.id, NULL, e); /* nothing is due on an ended case */
     json_decref(result);
     if (rc) return -1;
