@@ -52,6 +52,51 @@ static int work_household_get(store_tx *tx, void *arg, store_reply *reply, err_t
     return store_household_get(tx, a->p, a->id, &reply->body, e);
 }
 
+/* Eligibility facts: an object of at most 50 facts, each a boolean, a
+ * number, a short text, or a list of short texts. What they mean is for the
+ * program rules (elderly care reads ltc_grade, basic_pension ...). */
+static int eligibility_valid(json_t *v, err_t *e)
+{
+    if (!v || json_is_null(v)) return 0;
+    const char *k;
+    json_t *x;
+    if (!json_is_object(v) || json_object_size(v) > 50) goto bad;
+    json_object_foreach(v, k, x) {
+        if (strlen(k) > 64) goto bad;
+        if (json_is_boolean(x) || json_is_number(x) || (json_is_string(x) && json_string_length(x) <= 200)) continue;
+        if (json_is_array(x) && json_array_size(x) <= 50) {
+            size_t i;
+            json_t *it;
+            json_array_foreach(x, i, it) if (!json_is_string(it) || json_string_length(it) > 200) goto bad;
+            continue;
+        }
+        goto bad;
+    }
+    return 0;
+bad:
+    err_set(e, 400, "validation_failed",
+            "eligibility: an object of at most 50 facts, each true/false, a number, a text or a list of texts");
+    err_detail(e, "field", json_string("eligibility"));
+    return -1;
+}
+
+static int work_eligibility(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    people_arg *a = arg;
+    reply->status = 200;
+    return store_person_set_eligibility(tx, a->p, a->id, a->members, &reply->body, e);
+}
+
+void h_persons_eligibility(req *r)
+{
+    err_t e = {0};
+    if (eligibility_valid(r->json, &e)) return respond_error(r, &e);
+    store_reply reply = {0};
+    people_arg a = {.p = &r->who, .id = r->params[0], .members = r->json};
+    if (store_write(NULL, work_eligibility, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
 static void refuse(req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void refuse(req *r, const char *field, const char *fmt, ...)
@@ -70,7 +115,7 @@ static void refuse(req *r, const char *field, const char *fmt, ...)
 void h_persons_create(req *r)
 {
     static const char *const known[] = {"name",    "birth_date",   "sex",      "rrn",  "phone",
-                                        "address", "household_id", "relation", "tags", NULL};
+                                        "address", "household_id", "relation", "tags", "eligibility", NULL};
     err_t e = {0};
     person_in in = {0};
     const char *rrn = NULL;
@@ -82,8 +127,10 @@ void h_persons_create(req *r)
         field_string(r->json, "address", false, 300, &in.address, &e) ||
         field_string(r->json, "household_id", false, 64, &in.household_id, &e) ||
         field_string(r->json, "relation", false, 32, &in.relation, &e) ||
-        field_string_array(r->json, "tags", 32, 64, &in.tags, &e))
+        field_string_array(r->json, "tags", 32, 64, &in.tags, &e) ||
+        eligibility_valid(json_object_get(r->json, "eligibility"), &e))
         return respond_error(r, &e);
+    in.eligibility = json_object_get(r->json, "eligibility");
     char digits[14], birth[11];
     if (rrn) {
         bool male;

@@ -104,6 +104,7 @@ void h_households_get(req *r);
 void h_persons_create(req *r);
 void h_persons_get(req *r);
 void h_persons_search(req *r);
+void h_persons_eligibility(req *r);
 void h_cases_create(req *r);
 void h_cases_get(req *r);
 void h_cases_list(req *r);

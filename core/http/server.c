@@ -29,6 +29,7 @@ static const route ROUTES[] = {
     {"POST", "/v1/persons", h_persons_create, ROLES_STAFF, true},
     {"GET", "/v1/persons", h_persons_search, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/persons/{id}", h_persons_get, ROLES_STAFF | ROLE_AUDITOR, false},
+    {"PUT", "/v1/persons/{id}/eligibility", h_persons_eligibility, ROLES_STAFF, true},
     {"POST", "/v1/cases", h_cases_create, ROLES_STAFF, true},
     {"GET", "/v1/cases", h_cases_list, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/cases/{id}", h_cases_get, ROLES_STAFF | ROLE_AUDITOR, false},

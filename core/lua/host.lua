@@ -170,6 +170,9 @@ function check_casework(pid, file, r)
       if type(k) ~= "string" or type(l) ~= "string" then bad("closure_reasons: id and label must be strings") end
     end end
   end
+  if r.eligibility ~= nil and type(r.eligibility) ~= "function" then
+    bad("eligibility must be a function(person, case, ctx) returning true or false, reason")
+  end
   if r.case_types ~= nil then
     if type(r.case_types) ~= "table" then bad("case_types must be a table of id -> {label, lead}")
     else for k, t in pairs(r.case_types) do
@@ -453,7 +456,7 @@ local function effective(pid, code)
   local region = code and region_of_code[code] or nil
   e = { program = prog, region = region, uses = prog._uses, order = prog._order,
         labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} }, prepare = {},
-        records = {}, instruments = {}, on_record = {}, closure_reasons = {}, case_types = {},
+        records = {}, instruments = {}, on_record = {}, closure_reasons = {}, case_types = {}, eligibility = {},
         deadlines = {}, layers = layer_list(prog, region) }
   for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
   for _, layer in ipairs(e.layers) do
@@ -490,6 +493,9 @@ local function effective(pid, code)
     end
     for k, l in pairs(r.closure_reasons or {}) do e.closure_reasons[k] = l end
     for k, t in pairs(r.case_types or {}) do e.case_types[k] = t end
+    if r.eligibility then
+      e.eligibility[#e.eligibility + 1] = { plugin = layer.plugin, version = layer.version, fn = r.eligibility }
+    end
     for st, fn in pairs(r.prepare or {}) do
       local list = e.prepare[st] or {}
       e.prepare[st] = list
@@ -683,13 +689,6 @@ function transition(a)
   return { ok = true, label = e.labels[to], effects = effects }
 end
 
--- The first stage of a program, and its label under a region.
-function first_stage(pid, code)
-  local e = effective(pid, code)
-  if not e then return nil end
-  return { stage = e.order[1], label = e.labels[e.order[1]] }
-end
-
 function labels(pid, code)
   local e = effective(pid, code)
   if not e then return nil end
@@ -733,6 +732,12 @@ local function test_api(today)
                         queries = spec.queries })
   end
   function t.rules(pid, code) return describe(pid, code) end
+  -- Whether a case may open for a person, as the server checks it.
+  function t.open(spec)
+    local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
+                stage = "discovery", status = "open", source = spec.source or "walk_in" }
+    return open_check({ case = c, person = spec.person or {}, today = spec.today or today, queries = spec.queries })
+  end
   -- Evaluates a case-work record (assessment, follow-up ...) as the server would.
   function t.record(spec)
     local c = copy_deep(spec.case or {})
@@ -777,7 +782,6 @@ function run_tests_json(a) return run_tests(a.only, a.today) end
 
 -- Single-argument entry points for C (luavm_call passes one JSON value).
 function labels_of(a) return labels(a.program, a.region) or {} end
-function first_stage_of(a) return first_stage(a.program, a.region) or {} end
 function describe_of(a) return describe(a.program, a.region) end
 
 -- The phase before the transaction: `prepare[to]` functions may look things
@@ -916,4 +920,22 @@ end
 function closure_reasons_of(a)
   local e = effective(a.program, a.region)
   return e and e.closure_reasons or {}
+end
+
+-- Who a program is for: each layer's eligibility(person, case, ctx) must
+-- answer true before a case opens. a = { case, person, today }
+function open_check(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  if not e then return { ok = false, kind = "unknown_program" } end
+  local ctx = new_ctx(a, e, { set = {}, clear = {} }, false)
+  for _, g in ipairs(e.eligibility) do
+    local r = call_plugin(g, copy_deep(a.person or {}), copy_deep(c), ctx)
+    if not r[1] then return plugin_failure(g, r[2]) end
+    if r[2] ~= true then
+      return { ok = false, kind = "refused", plugin = g.plugin, version = g.version,
+               reason = r[3] ~= nil and tostring(r[3]) or "not eligible" }
+    end
+  end
+  return { ok = true, first_stage = e.order[1] }
 end

@@ -139,16 +139,35 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         err_detail(e, "field", json_string("program"));
         return -1;
     }
-    json_t *first = NULL;
-    json_t *farg = json_pack("{s:s, s:s}", "program", in->program, "region", a->p->region);
-    int rc = luavm_call(a->vm, "first_stage_of", farg, &first, e);
+    /* Who the program is for: its (and the region's) eligibility rules. */
+    json_t *person = NULL, *first = NULL;
+    if (store_person_get(tx, a->p, in->person_id, &person, e)) return -1;
+    char today[11];
+    date_today_str(today);
+    json_t *farg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:s}", "case", "program", in->program, "region",
+                             a->p->region, "person_id", in->person_id, "source", in->source, "status", "open",
+                             "person", person, "today", today);
+    luavm_bind(a->vm, tx, a->p);
+    int rc = luavm_call(a->vm, "open_check", farg, &first, e);
+    luavm_bind(a->vm, NULL, NULL);
     json_decref(farg);
     if (rc) return -1;
-    const char *stage = json_string_value(json_object_get(first, "stage"));
-    if (!stage) {
+    const char *stage = json_string_value(json_object_get(first, "first_stage"));
+    if (!json_is_true(json_object_get(first, "ok")) || !stage) {
+        const char *kind = json_string_value(json_object_get(first, "kind"));
+        if (kind && !strcmp(kind, "refused")) {
+            err_set(e, 422, "not_eligible", "%s: %s", json_string_value(json_object_get(first, "plugin")),
+                    json_string_value(json_object_get(first, "reason")));
+            err_detail(e, "plugin", json_incref(json_object_get(first, "plugin")));
+            err_detail(e, "version", json_incref(json_object_get(first, "version")));
+            err_detail(e, "reason", json_incref(json_object_get(first, "reason")));
+        } else if (kind && !strcmp(kind, "unknown_program")) {
+            err_set(e, 422, "unknown_program", "no plugin defines program '%s'", in->program);
+            err_detail(e, "field", json_string("program"));
+        } else {
+            process_plugin_failed(first, e);
+        }
         json_decref(first);
-        err_set(e, 422, "unknown_program", "no plugin defines program '%s'", in->program);
-        err_detail(e, "field", json_string("program"));
         return -1;
     }
     case_row c;

@@ -146,7 +146,9 @@ const char *const migrations[] = {
     "  case_id TEXT NOT NULL REFERENCES cases(id),"
     "  PRIMARY KEY (meeting_id, case_id));"
     "CREATE INDEX meeting_cases_case ON meeting_cases (case_id);"
-    "CREATE INDEX deadlines_open_kind ON deadlines (kind, due_on) WHERE cleared_at IS NULL;",
+    "CREATE INDEX deadlines_open_kind ON deadlines (kind, due_on) WHERE cleared_at IS NULL;"
+    /* eligibility facts a worker records (수급, 차상위, 기초연금, 장기요양등급 ...) */
+    "ALTER TABLE persons ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -9,14 +9,14 @@
 
 static const char SQL_PERSON_INSERT[] =
     "INSERT INTO persons (id, org_id, name, birth_date, sex, rrn_hash, rrn_masked, phone, address,"
-    " household_id, relation, tags, created_at, created_by, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13)";
+    " household_id, relation, tags, created_at, created_by, updated_at, eligibility)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15)";
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at FROM persons WHERE id = ?1 AND org_id = ?2";
+    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND org_id = ?2";
 static const char SQL_PERSON_SEARCH[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at FROM persons WHERE org_id = ?1"
+    " tags, created_at, updated_at, eligibility FROM persons WHERE org_id = ?1"
     " AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')"
     " AND (?3 IS NULL OR birth_date = ?3)"
     " AND (?4 IS NULL OR rrn_hash = ?4)"
@@ -52,12 +52,15 @@ static json_t *person_row(sqlite3_stmt *st)
         age = json_integer(age_on(by, bm, bd, y, m, d));
     }
     json_t *tags = json_loads(TEXT(st, 10), 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
+    json_t *elig = json_loads(TEXT(st, 13), 0, NULL);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
                      "id", TEXT(st, 0), "org", TEXT(st, 1), "name", TEXT(st, 2), "birth_date",
                      TEXT(st, 3), "sex", TEXT(st, 4), "age", age, "rrn", OPT(st, 5), "phone",
                      OPT(st, 6), "address", OPT(st, 7), "household_id", OPT(st, 8), "relation",
                      OPT(st, 9), "tags", tags ? tags : json_array(), "created_at", TEXT(st, 11),
                      "updated_at", TEXT(st, 12));
+    json_object_set_new(p, "eligibility", elig ? elig : json_object());
+    return p;
 }
 
 static int household_visible(store_tx *tx, const principal *p, const char *id, err_t *e)
@@ -82,9 +85,18 @@ int store_person_insert(store_tx *tx, const principal *p, const person_in *in, j
     id_new("per_", id);
     time_rfc3339(time_now_ms(), now);
     char *tags = in->tags ? json_dumps(in->tags, JSON_COMPACT) : strdup("[]");
-    if (!tags) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    char *elig = in->eligibility ? json_dumps(in->eligibility, JSON_COMPACT) : strdup("{}");
+    if (!tags || !elig) {
+        free(tags);
+        free(elig);
+        return err_set(e, 500, "internal_error", "out of memory"), -1;
+    }
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_INSERT, e);
-    if (!st) { free(tags); return -1; }
+    if (!st) {
+        free(tags);
+        free(elig);
+        return -1;
+    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, in->name, -1, SQLITE_STATIC);
@@ -103,9 +115,11 @@ int store_person_insert(store_tx *tx, const principal *p, const person_in *in, j
     sqlite3_bind_text(st, 12, tags, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 13, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 14, p->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, elig, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(tags);
+    free(elig);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person insert");
     return store_person_get(tx, p, id, out, e);
 }
@@ -241,3 +255,33 @@ fail:
     return -1;
 }
 
+
+static const char SQL_PERSON_ELIGIBILITY[] =
+    "UPDATE persons SET eligibility = ?1, updated_at = ?2 WHERE id = ?3 AND org_id = ?4";
+
+int store_person_set_eligibility(store_tx *tx, const principal *p, const char *id, json_t *eligibility,
+                                 json_t **out, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    char *text = json_dumps(eligibility, JSON_COMPACT);
+    if (!text) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_ELIGIBILITY, e);
+    if (!st) {
+        free(text);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(text);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person eligibility");
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 404, "not_found", "no person '%s'", id);
+        return -1;
+    }
+    return store_person_get(tx, p, id, out, e);
+}

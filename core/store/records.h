@@ -46,10 +46,14 @@ typedef struct {
     const char *rrn; /* 13 digits, already validated, or NULL */
     const char *phone, *address, *household_id, *relation;
     json_t *tags; /* array of strings or NULL */
+    json_t *eligibility; /* object of facts (수급, 차상위, 장기요양등급 ...) or NULL */
 } person_in;
 
 int store_person_insert(store_tx *tx, const principal *p, const person_in *in, json_t **out, err_t *e);
 int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
+/* Replaces the eligibility facts of a person visible to p. */
+int store_person_set_eligibility(store_tx *tx, const principal *p, const char *id, json_t *eligibility,
+                                 json_t **out, err_t *e);
 
 typedef struct {
     const char *name, *birth_date, *rrn; /* each optional; rrn as 13 digits */
