@@ -117,8 +117,8 @@ local function check_fn(p, file, what, v)
 end
 
 -- The kinds of case-work record the core posts (and plugins may rule on).
-local RECORD_KINDS = { counseling = true, assessment = true, plan = true, plan_approval = true, service = true,
-                       check = true, closure = true, follow_up = true, meeting = true }
+local RECORD_KINDS = { open = true, counseling = true, assessment = true, plan = true, plan_approval = true,
+                       service = true, check = true, closure = true, follow_up = true, meeting = true }
 
 local function is_string_list(t)
   if type(t) ~= "table" then return false end
@@ -131,7 +131,7 @@ function check_casework(pid, file, r)
   local ok = true
   local function bad(msg, ...) add_error(pid, file, fmt(msg, ...)); ok = false end
   local function kind_ok(k, what)
-    if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting)", what, tostring(k)) return false end
+    if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (open, counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting)", what, tostring(k)) return false end
     return true
   end
   if r.records ~= nil then
@@ -901,6 +901,17 @@ function record(a)
     result.case_type = { id = rec.case_type, label = t.label, lead = t.lead }
   elseif a.kind == "closure" then
     result.reason_label = e.closure_reasons[rec.reason]
+  end
+  if a.kind == "open" then -- deadlines declared to start at the first stage start when the case opens
+    for _, k in ipairs(sorted_keys(e.deadlines)) do
+      local d = e.deadlines[k]
+      if d.start == e.order[1] then
+        local due = a.today
+        if d.offset.months then due = C.date_add_months(due, d.offset.months) end
+        if d.offset.days then due = C.date_add_days(due, d.offset.days) end
+        effects.set[#effects.set + 1] = { kind = k, due_on = due, label = d.label, plugin = d.plugin }
+      end
+    end
   end
   local ctx = new_ctx(a, e, effects, true)
   ctx.result = result

@@ -191,6 +191,19 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "opened", .to_stage = c.stage,
                    .data = data, .generation = c.generation};
     rc = store_event_append(tx, &ev, e);
+    /* The rules' say on opening: deadlines that start with the case. */
+    json_t *res = NULL;
+    if (!rc) {
+        json_t *rargs = json_pack("{s:o, s:s, s:O, s:s}", "case", store_case_json(&c), "kind", "open", "record", data,
+                                  "today", today);
+        luavm_bind(a->vm, tx, a->p);
+        rc = luavm_call(a->vm, "record", rargs, &res, e);
+        luavm_bind(a->vm, NULL, NULL);
+        json_decref(rargs);
+        if (!rc && !json_is_true(json_object_get(res, "ok"))) rc = (process_plugin_failed(res, e), -1);
+        if (!rc) rc = process_apply_deadlines(tx, &c, json_object_get(res, "effects"), e);
+        json_decref(res);
+    }
     json_decref(data);
     if (rc) return -1;
     reply->status = 201;
