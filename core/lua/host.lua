@@ -170,6 +170,10 @@ function check_casework(pid, file, r)
       if type(k) ~= "string" or type(l) ~= "string" then bad("closure_reasons: id and label must be strings") end
     end end
   end
+  if r.referral ~= nil and (type(r.referral) ~= "table" or (r.referral.answer_days ~= nil and
+      (type(r.referral.answer_days) ~= "number" or r.referral.answer_days < 1))) then
+    bad("referral must be {answer_days = n}: the days a receiver has to answer a referral")
+  end
   if r.eligibility ~= nil and type(r.eligibility) ~= "function" then
     bad("eligibility must be a function(person, case, ctx) returning true or false, reason")
   end
@@ -493,6 +497,7 @@ local function effective(pid, code)
     end
     for k, l in pairs(r.closure_reasons or {}) do e.closure_reasons[k] = l end
     for k, t in pairs(r.case_types or {}) do e.case_types[k] = t end
+    if r.referral then e.referral = r.referral end
     if r.eligibility then
       e.eligibility[#e.eligibility + 1] = { plugin = layer.plugin, version = layer.version, fn = r.eligibility }
     end
@@ -949,4 +954,10 @@ function open_check(a)
     end
   end
   return { ok = true, first_stage = e.order[1] }
+end
+
+-- How a program receives referrals: { answer_days = n } (core default 14).
+function referral_rules_of(a)
+  local e = effective(a.program, a.region)
+  return e and e.referral or {}
 end

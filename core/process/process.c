@@ -122,11 +122,10 @@ typedef struct {
     luavm *vm;
 } open_arg;
 
-static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_open_in *in, case_row *out,
+                       err_t *e)
 {
-    open_arg *a = arg;
-    const case_open_in *in = a->in;
-    if (store_person_visible(tx, a->p, in->person_id, e)) {
+    if (store_person_visible(tx, p, in->person_id, e)) {
         err_set(e, 422, "unknown_person", "no person '%s'", in->person_id);
         err_detail(e, "field", json_string("person_id"));
         return -1;
@@ -141,15 +140,15 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     /* Who the program is for: its (and the region's) eligibility rules. */
     json_t *person = NULL, *first = NULL;
-    if (store_person_get(tx, a->p, in->person_id, &person, e)) return -1;
+    if (store_person_get(tx, p, in->person_id, &person, e)) return -1;
     char today[11];
     date_today_str(today);
     json_t *farg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:s}", "case", "program", in->program, "region",
-                             a->p->region, "person_id", in->person_id, "source", in->source, "status", "open",
+                             p->region, "person_id", in->person_id, "source", in->source, "status", "open",
                              "person", person, "today", today);
-    luavm_bind(a->vm, tx, a->p);
-    int rc = luavm_call(a->vm, "open_check", farg, &first, e);
-    luavm_bind(a->vm, NULL, NULL);
+    luavm_bind(vm, tx, p);
+    int rc = luavm_call(vm, "open_check", farg, &first, e);
+    luavm_bind(vm, NULL, NULL);
     json_decref(farg);
     if (rc) return -1;
     const char *stage = json_string_value(json_object_get(first, "first_stage"));
@@ -176,19 +175,19 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     snprintf(c.person_id, sizeof c.person_id, "%s", in->person_id);
     snprintf(c.program, sizeof c.program, "%s", in->program);
     snprintf(c.org, sizeof c.org, "%s", in->org);
-    snprintf(c.region, sizeof c.region, "%s", a->p->region);
+    snprintf(c.region, sizeof c.region, "%s", p->region);
     snprintf(c.source, sizeof c.source, "%s", in->source);
     if (in->referral_id) snprintf(c.referral_id, sizeof c.referral_id, "%s", in->referral_id);
     snprintf(c.stage, sizeof c.stage, "%s", stage);
     json_decref(first);
     snprintf(c.status, sizeof c.status, "open");
-    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(a->vm));
+    snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(vm));
     c.version = 1;
     time_rfc3339(time_now_ms(), c.opened_at);
     if (store_case_insert(tx, &c, e)) return -1;
     json_t *data = json_pack("{s:s, s:o}", "source", in->source, "referral_id",
                              in->referral_id ? json_string(in->referral_id) : json_null());
-    event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "opened", .to_stage = c.stage,
+    event_in ev = {.case_id = c.id, .actor = p->user, .type = "opened", .to_stage = c.stage,
                    .data = data, .generation = c.generation};
     rc = store_event_append(tx, &ev, e);
     /* The rules' say on opening: deadlines that start with the case. */
@@ -196,9 +195,9 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (!rc) {
         json_t *rargs = json_pack("{s:o, s:s, s:O, s:s}", "case", store_case_json(&c), "kind", "open", "record", data,
                                   "today", today);
-        luavm_bind(a->vm, tx, a->p);
-        rc = luavm_call(a->vm, "record", rargs, &res, e);
-        luavm_bind(a->vm, NULL, NULL);
+        luavm_bind(vm, tx, p);
+        rc = luavm_call(vm, "record", rargs, &res, e);
+        luavm_bind(vm, NULL, NULL);
         json_decref(rargs);
         if (!rc && !json_is_true(json_object_get(res, "ok"))) rc = (process_plugin_failed(res, e), -1);
         if (!rc) rc = process_apply_deadlines(tx, &c, json_object_get(res, "effects"), e);
@@ -206,6 +205,15 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     json_decref(data);
     if (rc) return -1;
+    *out = c;
+    return 0;
+}
+
+static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    open_arg *a = arg;
+    case_row c;
+    if (process_open_in_tx(tx, a->vm, a->p, a->in, &c, e)) return -1;
     reply->status = 201;
     return process_case_render(tx, a->vm, &c, &reply->body, e);
 }
@@ -348,6 +356,8 @@ int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_r
     }
     if (!rc && result) rc = process_apply_deadlines(tx, &c, json_object_get(result, "effects"), e);
     if (!rc && end) rc = store_deadline_clear(tx, c.id, NULL, e); /* nothing is due on an ended case */
+    if (!rc && !end && !in->reopen && !strcmp(to_stage, "closure") && c.referral_id[0])
+        rc = process_referral_case_closed(tx, &c, e);
     json_decref(result);
     if (rc) return -1;
     *cp = c;

@@ -93,6 +93,41 @@ int process_one_screen(const principal *p, const char *person_id, store_reply *r
 /* Prometheus lines: overdue deadlines by kind; caller frees. */
 char *process_overdue_metrics(void);
 
+/* ---- consents and referrals (referrals.c) ---- */
+/* Records a consent; valid_from defaults to today and valid_until by
+ * purpose (counseling 7 days, case_management and referral 3 months, also
+ * the longest allowed). */
+int process_consent_create(const principal *p, consent_in *in, const store_idem *idem, store_reply *reply, err_t *e);
+int process_consents(const principal *p, const char *person_id, store_reply *reply, err_t *e);
+int process_consent_revoke(const principal *p, const char *person_id, const char *id, store_reply *reply, err_t *e);
+
+typedef struct {
+    const char *person_id, *from_case_id, *to_org, *to_program, *reason, *opinion, *consent_id;
+    const char *const *attach; /* record kinds of the from case to carry (counseling, assessment), NULL-ended */
+} referral_post;
+typedef struct {
+    const char *case_id; /* link to the receiver's existing case, or NULL to open one */
+    const char *program; /* when the referral names none */
+    const char *note;
+} referral_accept;
+
+/* 201 pending; 422 unknown_person / unknown_case / unknown_org /
+ * program_not_offered / consent_invalid. The receiver gets a
+ * referral_answer deadline. */
+int process_referral_create(const principal *p, const referral_post *in, const store_idem *idem, store_reply *reply,
+                            err_t *e);
+/* The receiver accepts: its own copy of the person and a case at the
+ * program's first stage (source referral), or a link to its case. */
+int process_referral_accept(const principal *p, const char *id, const referral_accept *in, const store_idem *idem,
+                            store_reply *reply, err_t *e);
+int process_referral_reject(const principal *p, const char *id, const char *note, const store_idem *idem,
+                            store_reply *reply, err_t *e);
+/* The referrer's review of the closure of the case its referral opened. */
+int process_referral_review(const principal *p, const char *id, bool appropriate, const char *note,
+                            store_reply *reply, err_t *e);
+int process_referral_get(const principal *p, const char *id, store_reply *reply, err_t *e);
+int process_referrals(const principal *p, const referral_query *q, store_reply *reply, err_t *e);
+
 /* Programs and plugins of the serving generation. */
 int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);

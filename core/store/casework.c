@@ -31,8 +31,9 @@ static const char SQL_MEETINGS_OF_CASE[] =
     " ORDER BY m.held_on, m.id";
 static const char SQL_MEETING_CASES[] = "SELECT case_id FROM meeting_cases WHERE meeting_id = ?1 ORDER BY case_id";
 static const char SQL_DEADLINE_LIST[] =
-    "SELECT d.id, d.case_id, d.kind, d.label, d.due_on, d.plugin, c.person_id, c.program, c.stage"
-    " FROM deadlines d JOIN cases c ON c.id = d.case_id"
+    "SELECT d.id, d.case_id, d.kind, d.label, d.due_on, d.plugin, c.person_id,"
+    " COALESCE(c.program, r.to_program), c.stage, d.referral_id"
+    " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id LEFT JOIN referrals r ON r.id = d.referral_id"
     " WHERE d.org_id = ?1 AND d.cleared_at IS NULL"
     " AND (?2 IS NULL OR d.due_on < ?2) AND (?3 IS NULL OR d.kind = ?3)"
     " AND (?4 IS NULL OR d.due_on || '.' || d.id > ?4)"
@@ -246,9 +247,9 @@ int store_meetings_of_case(store_tx *tx, const char *case_id, json_t **out, err_
 
 static json_t *deadline_row(sqlite3_stmt *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "id", TEXT(st, 0), "case_id", TEXT(st, 1),
-                     "kind", TEXT(st, 2), "label", TEXT(st, 3), "due_on", TEXT(st, 4), "plugin", OPT(st, 5),
-                     "person_id", TEXT(st, 6), "program", TEXT(st, 7), "stage", TEXT(st, 8));
+    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", TEXT(st, 0), "case_id", OPT(st, 1),
+                     "referral_id", OPT(st, 9), "kind", TEXT(st, 2), "label", TEXT(st, 3), "due_on", TEXT(st, 4),
+                     "plugin", OPT(st, 5), "person_id", OPT(st, 6), "program", OPT(st, 7), "stage", OPT(st, 8));
 }
 
 int store_deadline_list(store_tx *tx, const deadline_query *q, json_t **out, err_t *e)

@@ -101,7 +101,8 @@ const char *const migrations[] = {
     /* 2: deadlines set and cleared by the process and its plugins. */
     "CREATE TABLE deadlines ("
     "  id TEXT PRIMARY KEY,"
-    "  case_id TEXT NOT NULL REFERENCES cases(id),"
+    "  case_id TEXT REFERENCES cases(id),"
+    "  referral_id TEXT,"
     "  org_id TEXT NOT NULL REFERENCES orgs(id),"
     "  kind TEXT NOT NULL,"
     "  label TEXT NOT NULL,"
@@ -148,7 +149,47 @@ const char *const migrations[] = {
     "CREATE INDEX meeting_cases_case ON meeting_cases (case_id);"
     "CREATE INDEX deadlines_open_kind ON deadlines (kind, due_on) WHERE cleared_at IS NULL;"
     /* eligibility facts a worker records (수급, 차상위, 기초연금, 장기요양등급 ...) */
-    "ALTER TABLE persons ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}';",
+    "ALTER TABLE persons ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}';"
+    /* consents of a person (purpose, organisations, period, revocation) */
+    "CREATE TABLE consents ("
+    "  id TEXT PRIMARY KEY,"
+    "  person_id TEXT NOT NULL REFERENCES persons(id),"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  purpose TEXT NOT NULL,"
+    "  scope TEXT NOT NULL,"
+    "  valid_from TEXT NOT NULL,"
+    "  valid_until TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  revoked_at TEXT,"
+    "  revoked_by TEXT);"
+    "CREATE INDEX consents_person ON consents (person_id);"
+    /* referrals between programs and organisations */
+    "CREATE TABLE referrals ("
+    "  id TEXT PRIMARY KEY,"
+    "  person_id TEXT NOT NULL REFERENCES persons(id),"
+    "  from_org TEXT NOT NULL REFERENCES orgs(id),"
+    "  from_case_id TEXT REFERENCES cases(id),"
+    "  to_org TEXT NOT NULL REFERENCES orgs(id),"
+    "  to_program TEXT,"
+    "  reason TEXT NOT NULL,"
+    "  opinion TEXT NOT NULL,"
+    "  consent_id TEXT NOT NULL REFERENCES consents(id),"
+    "  snapshot TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  answer_note TEXT,"
+    "  answered_at TEXT,"
+    "  answered_by TEXT,"
+    "  case_id TEXT REFERENCES cases(id),"
+    "  closed_at TEXT,"
+    "  closure_review TEXT,"
+    "  closure_note TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL);"
+    "CREATE INDEX referrals_to ON referrals (to_org, status, id);"
+    "CREATE INDEX referrals_from ON referrals (from_org, status, id);"
+    "CREATE INDEX referrals_case ON referrals (case_id);"
+    "CREATE INDEX deadlines_referral ON deadlines (referral_id, kind);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -285,3 +285,32 @@ int store_person_set_eligibility(store_tx *tx, const principal *p, const char *i
     }
     return store_person_get(tx, p, id, out, e);
 }
+
+static const char SQL_PERSON_CLONE[] =
+    "INSERT INTO persons (id, org_id, name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags,"
+    " created_at, created_by, updated_at, eligibility)"
+    " SELECT ?1, ?2, name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags, ?3, ?4, ?3, eligibility"
+    " FROM persons WHERE id = ?5";
+
+int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
+                       err_t *e)
+{
+    char now[RFC3339_MAX];
+    id_new("per_", id);
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_CLONE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to_org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, src_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person clone");
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 404, "not_found", "no person '%s'", src_id);
+        return -1;
+    }
+    return 0;
+}

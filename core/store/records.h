@@ -158,6 +158,46 @@ int store_deadline_list(store_tx *tx, const deadline_query *q, json_t **out, err
 /* Overdue open deadlines by kind, over every organisation: {kind: n}. */
 int store_overdue_counts(store_tx *tx, const char *today, json_t **out, err_t *e);
 
+/* ---- consents and referrals (referrals.c) ---- */
+typedef struct {
+    const char *person_id, *purpose, *valid_from, *valid_until;
+    json_t *scope; /* array of org ids */
+} consent_in;
+int store_consent_insert(store_tx *tx, const principal *p, const consent_in *in, json_t **out, err_t *e);
+int store_consent_get(store_tx *tx, const char *person_id, const char *id, json_t **out, err_t *e);
+int store_consent_list(store_tx *tx, const char *person_id, json_t **out, err_t *e);
+/* 409 consent_revoked when already revoked. */
+int store_consent_revoke(store_tx *tx, const principal *p, const char *person_id, const char *id, json_t **out,
+                         err_t *e);
+
+typedef struct {
+    const char *person_id, *from_org, *from_case_id, *to_org, *to_program, *reason, *opinion, *consent_id, *by;
+    json_t *snapshot; /* what the receiver sees of the person until it accepts */
+} referral_in;
+int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], err_t *e);
+/* A referral p sends or receives; 404 for anyone else. */
+int store_referral_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
+/* The referral a case was opened from, or *out NULL. */
+int store_referral_of_case(store_tx *tx, const char *case_id, json_t **out, err_t *e);
+typedef struct {
+    bool inbound;
+    const char *status;
+    int limit;
+    const char *after;
+} referral_query;
+int store_referral_list(store_tx *tx, const principal *p, const referral_query *q, json_t **out, err_t *e);
+/* pending -> accepted|rejected (409 referral_answered if not pending). */
+int store_referral_answer(store_tx *tx, const char *id, const char *status, const char *note, const char *by,
+                          const char *case_id, err_t *e);
+int store_referral_closed(store_tx *tx, const char *id, err_t *e);
+int store_referral_review(store_tx *tx, const char *id, const char *review, const char *note, err_t *e);
+int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
+                                const char *label, const char *due_on, const char *plugin, err_t *e);
+int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e);
+/* Copies a person into another organisation (a referral accepted); new id in id. */
+int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
+                       err_t *e);
+
 /* ---- list helpers ---- */
 /* Cursors are opaque to clients: base64url of the last id of a page. */
 void cursor_encode(const char *last_id, char *out, size_t outlen);

@@ -1,0 +1,440 @@
+/*
+ * referrals.c: consents and case-management referrals (seed 001 II,
+ * seed 003 "사례관리 간 연계"). A referral carries the person's data, the
+ * referrer, a reason and an opinion, optionally counseling and assessment
+ * results, and needs the person's valid consent that names the receiving
+ * organisation. The receiver sees the person only through the referral
+ * until it accepts; accepting opens the receiver's own case at its
+ * program's first stage while the referring case goes on; a rejection
+ * carries a note the referrer sees. When a case opened from a referral
+ * reaches closure, the referrer is told and reviews it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "process/internal.h"
+#include "store/store.h"
+
+#define ANSWER_DAYS_DEFAULT 14 /* a referral unanswered this long is overdue */
+#define REVIEW_DAYS 14         /* the referrer's review of a closure */
+
+static void add_days(const char *date, int days, char out[11])
+{
+    int y, m, d;
+    date_parse(date, &y, &m, &d);
+    date_from_days(date_to_days(y, m, d) + days, &y, &m, &d);
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u, (unsigned)d % 100u);
+}
+
+static void add_months(const char *date, int months, char out[11])
+{
+    int y, m, d;
+    date_parse(date, &y, &m, &d);
+    int total = y * 12 + (m - 1) + months;
+    y = total / 12;
+    m = total % 12 + 1;
+    while (!date_valid(y, m, d) && d > 28) d--;
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u, (unsigned)d % 100u);
+}
+
+/* ---- consents ---- */
+typedef struct {
+    const principal *p;
+    const void *in;
+    const char *person_id, *id, *note;
+    bool flag;
+    luavm *vm;
+    const referral_query *q;
+} ref_arg;
+
+static int work_consent(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const consent_in *in = a->in;
+    size_t i;
+    json_t *org;
+    json_array_foreach(in->scope, i, org) {
+        json_t *o = NULL;
+        if (store_org_get(tx, json_string_value(org), &o, e)) {
+            err_set(e, 422, "unknown_org", "scope[%zu]: no organisation '%s'", i, json_string_value(org));
+            err_detail(e, "field", json_sprintf("scope[%zu]", i));
+            return -1;
+        }
+        json_decref(o);
+    }
+    reply->status = 201;
+    return store_consent_insert(tx, a->p, in, &reply->body, e);
+}
+
+int process_consent_create(const principal *p, consent_in *in, const store_idem *idem, store_reply *reply, err_t *e)
+{
+    /* Periods by purpose (seed 003 원스크린 정보공유 동의: counseling a week,
+     * case management up to three months). */
+    int max_days = !strcmp(in->purpose, "counseling") ? 7 : 0;
+    char today[11], from[11], until[11], limit[11];
+    date_today_str(today);
+    snprintf(from, sizeof from, "%s", in->valid_from ? in->valid_from : today);
+    if (max_days) add_days(from, max_days, limit);
+    else add_months(from, 3, limit);
+    snprintf(until, sizeof until, "%s", in->valid_until ? in->valid_until : limit);
+    if (strcmp(until, from) < 0) {
+        err_set(e, 422, "validation_failed", "valid_until: %s is before valid_from %s", until, from);
+        err_detail(e, "field", json_string("valid_until"));
+        return -1;
+    }
+    if (strcmp(until, limit) > 0) {
+        err_set(e, 422, "validation_failed", "valid_until: a %s consent lasts at most %s (until %s)", in->purpose,
+                max_days ? "7 days" : "3 months", limit);
+        err_detail(e, "field", json_string("valid_until"));
+        return -1;
+    }
+    in->valid_from = from;
+    in->valid_until = until;
+    ref_arg a = {.p = p, .in = in};
+    return store_write(idem, work_consent, &a, reply, e);
+}
+
+static int work_consents(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    json_t *items = NULL;
+    if (store_person_visible(tx, a->p, a->person_id, e) || store_consent_list(tx, a->person_id, &items, e)) return -1;
+    reply->status = 200;
+    reply->body = json_pack("{s:o, s:n}", "items", items, "next_cursor");
+    return 0;
+}
+
+int process_consents(const principal *p, const char *person_id, store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .person_id = person_id};
+    return store_read(work_consents, &a, reply, e);
+}
+
+static int work_revoke(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    reply->status = 200;
+    return store_consent_revoke(tx, a->p, a->person_id, a->id, &reply->body, e);
+}
+
+int process_consent_revoke(const principal *p, const char *person_id, const char *id, store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .person_id = person_id, .id = id};
+    return store_write(NULL, work_revoke, &a, reply, e);
+}
+
+/* Whether consent allows referring the person to org today; the reason why
+ * not in e (422 consent_invalid). */
+static int consent_allows(store_tx *tx, const char *person_id, const char *consent_id, const char *org, err_t *e)
+{
+    json_t *c = NULL;
+    if (store_consent_get(tx, person_id, consent_id, &c, e)) {
+        err_set(e, 422, "consent_invalid", "no consent '%s' of this person", consent_id);
+        err_detail(e, "field", json_string("consent_id"));
+        return -1;
+    }
+    char today[11];
+    date_today_str(today);
+    const char *why = NULL;
+    const char *purpose = json_string_value(json_object_get(c, "purpose"));
+    bool in_scope = false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(c, "scope"), i, o) in_scope |= !strcmp(json_string_value(o), org);
+    if (!json_is_null(json_object_get(c, "revoked_at"))) why = "it was revoked";
+    else if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0) why = "it is not valid yet";
+    else if (strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0) why = "it has expired";
+    else if (!strcmp(purpose, "counseling")) why = "a counseling consent does not cover referrals";
+    else if (!in_scope) why = "its scope does not name the receiving organisation";
+    json_decref(c);
+    if (!why) return 0;
+    err_set(e, 422, "consent_invalid", "consent %s does not allow this referral: %s", consent_id, why);
+    err_detail(e, "field", json_string("consent_id"));
+    err_detail(e, "reason", json_string(why));
+    return -1;
+}
+
+/* ---- referrals ---- */
+static void event_on(store_tx *tx, const char *case_id, const char *actor, const char *type, json_t *data,
+                     luavm *vm, int *rc, err_t *e)
+{
+    if (*rc || !case_id || !*case_id) return;
+    event_in ev = {.case_id = case_id, .actor = actor, .type = type, .data = data,
+                   .generation = vm ? luavm_generation(vm) : NULL};
+    *rc = store_event_append(tx, &ev, e);
+}
+
+static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const referral_post *in = a->in;
+    json_t *person = NULL, *org = NULL;
+    if (store_person_get(tx, a->p, in->person_id, &person, e)) {
+        err_set(e, 422, "unknown_person", "no person '%s'", in->person_id);
+        err_detail(e, "field", json_string("person_id"));
+        return -1;
+    }
+    int rc = -1;
+    json_t *snapshot = json_pack("{s:O}", "person", person);
+    if (in->from_case_id) {
+        case_row c;
+        if (store_case_load(tx, a->p, in->from_case_id, &c, e) || strcmp(c.person_id, in->person_id)) {
+            err_set(e, 422, "unknown_case", "no case '%s' of this person", in->from_case_id);
+            err_detail(e, "field", json_string("from_case_id"));
+            goto done;
+        }
+        /* What the referral may carry of the case's work (seed 001: 상담·사정 결과). */
+        for (const char *const *k = in->attach; k && *k; k++) {
+            json_t *recs = NULL;
+            if (store_record_list(tx, c.id, *k, &recs, e)) goto done;
+            json_object_set_new(snapshot, *k, recs);
+        }
+        json_object_set_new(snapshot, "from_case", json_pack("{s:s, s:s, s:s}", "id", c.id, "program", c.program,
+                                                             "stage", c.stage));
+    }
+    if (store_org_get(tx, in->to_org, &org, e)) {
+        err_set(e, 422, "unknown_org", "no organisation '%s'", in->to_org);
+        err_detail(e, "field", json_string("to_org"));
+        goto done;
+    }
+    if (in->to_program) {
+        bool offers = false;
+        if (store_org_offers(tx, in->to_org, in->to_program, &offers, e)) goto done;
+        if (!offers) {
+            err_set(e, 422, "program_not_offered", "organisation '%s' does not run program '%s'", in->to_org,
+                    in->to_program);
+            err_detail(e, "field", json_string("to_program"));
+            goto done;
+        }
+    }
+    if (consent_allows(tx, in->person_id, in->consent_id, in->to_org, e)) goto done;
+    referral_in r = {.person_id = in->person_id, .from_org = a->p->org, .from_case_id = in->from_case_id,
+                     .to_org = in->to_org, .to_program = in->to_program, .reason = in->reason,
+                     .opinion = in->opinion, .consent_id = in->consent_id, .by = a->p->user,
+                     .snapshot = snapshot};
+    char id[ID_MAX], today[11], due[11];
+    if (store_referral_insert(tx, &r, id, e)) goto done;
+    /* The receiver's deadline to answer (the receiving program may set its own). */
+    int days = ANSWER_DAYS_DEFAULT;
+    if (in->to_program && a->vm) {
+        json_t *rules = NULL, *arg2 = json_pack("{s:s, s:s}", "program", in->to_program, "region",
+                                                json_string_value(json_object_get(org, "region")));
+        if (luavm_call(a->vm, "referral_rules_of", arg2, &rules, e) == 0) {
+            json_t *d = json_object_get(rules, "answer_days");
+            if (json_is_integer(d) && json_integer_value(d) > 0 && json_integer_value(d) < 3650)
+                days = (int)json_integer_value(d);
+        } else {
+            err_clear(e);
+        }
+        json_decref(arg2);
+        json_decref(rules);
+    }
+    date_today_str(today);
+    add_days(today, days, due);
+    char label[96];
+    snprintf(label, sizeof label, "의뢰 접수 회신 (%d일 이내)", days);
+    if (store_referral_deadline_set(tx, in->to_org, id, "referral_answer", label, due, NULL, e)) goto done;
+    json_t *ed = json_pack("{s:s, s:s, s:s?}", "referral_id", id, "to_org", in->to_org, "to_program", in->to_program);
+    rc = 0;
+    event_on(tx, in->from_case_id, a->p->user, "referred", ed, a->vm, &rc, e);
+    json_decref(ed);
+    if (!rc) {
+        reply->status = 201;
+        rc = store_referral_get(tx, a->p, id, &reply->body, e);
+    }
+done:
+    json_decref(person);
+    json_decref(org);
+    json_decref(snapshot);
+    return rc;
+}
+
+int process_referral_create(const principal *p, const referral_post *in, const store_idem *idem, store_reply *reply,
+                            err_t *e)
+{
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    ref_arg a = {.p = p, .in = in, .vm = vm};
+    return store_write(idem, work_refer, &a, reply, e);
+}
+
+/* Loads a referral addressed to p for an answer. */
+static int load_inbound(store_tx *tx, const principal *p, const char *id, json_t **r, err_t *e)
+{
+    if (store_referral_get(tx, p, id, r, e)) return -1;
+    if (strcmp(json_string_value(json_object_get(*r, "to_org")), p->org)) {
+        json_decref(*r);
+        err_set(e, 403, "forbidden", "only the receiving organisation answers referral %s", id);
+        return -1;
+    }
+    if (strcmp(json_string_value(json_object_get(*r, "status")), "pending")) {
+        err_set(e, 409, "referral_answered", "referral %s is already %s", id,
+                json_string_value(json_object_get(*r, "status")));
+        json_decref(*r);
+        return -1;
+    }
+    return 0;
+}
+
+static int work_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const referral_accept *in = a->in;
+    json_t *r = NULL;
+    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
+    int rc = -1;
+    case_row c;
+    if (in->case_id) { /* the receiver already has the person's case */
+        if (store_case_load(tx, a->p, in->case_id, &c, e)) {
+            err_set(e, 422, "unknown_case", "no case '%s'", in->case_id);
+            err_detail(e, "field", json_string("case_id"));
+            goto done;
+        }
+    } else {
+        const char *program = in->program ? in->program : json_string_value(json_object_get(r, "to_program"));
+        if (!program) {
+            err_set(e, 422, "validation_failed", "program: the referral names no program; give program or case_id");
+            err_detail(e, "field", json_string("program"));
+            goto done;
+        }
+        /* The receiver's own record of the person, from the referrer's. */
+        char pid[ID_MAX];
+        if (store_person_clone(tx, json_string_value(json_object_get(r, "person_id")), a->p->org, a->p->user, pid, e))
+            goto done;
+        case_open_in open = {.person_id = pid, .program = program, .org = a->p->org, .source = "referral",
+                             .referral_id = a->id};
+        if (process_open_in_tx(tx, a->vm, a->p, &open, &c, e)) goto done;
+    }
+    if (store_referral_answer(tx, a->id, "accepted", in->note, a->p->user, c.id, e) ||
+        store_referral_deadline_clear(tx, a->id, NULL, e))
+        goto done;
+    json_t *ed = json_pack("{s:s, s:s, s:s?}", "referral_id", a->id, "case_id", c.id, "note", in->note);
+    rc = 0;
+    event_on(tx, json_string_value(json_object_get(r, "from_case_id")), a->p->user, "referral_accepted", ed, a->vm,
+             &rc, e);
+    json_decref(ed);
+    json_t *ref = NULL, *cj = NULL;
+    if (!rc) rc = store_referral_get(tx, a->p, a->id, &ref, e);
+    if (!rc) rc = process_case_render(tx, a->vm, &c, &cj, e);
+    if (!rc) {
+        json_object_set_new(ref, "case", cj);
+        reply->status = 200;
+        reply->body = ref;
+    } else {
+        json_decref(ref);
+    }
+done:
+    json_decref(r);
+    return rc;
+}
+
+int process_referral_accept(const principal *p, const char *id, const referral_accept *in, const store_idem *idem,
+                            store_reply *reply, err_t *e)
+{
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    ref_arg a = {.p = p, .id = id, .in = in, .vm = vm};
+    return store_write(idem, work_accept, &a, reply, e);
+}
+
+static int work_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    json_t *r = NULL;
+    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
+    int rc = store_referral_answer(tx, a->id, "rejected", a->note, a->p->user, NULL, e);
+    if (!rc) rc = store_referral_deadline_clear(tx, a->id, NULL, e);
+    json_t *ed = json_pack("{s:s, s:s}", "referral_id", a->id, "note", a->note);
+    event_on(tx, json_string_value(json_object_get(r, "from_case_id")), a->p->user, "referral_rejected", ed, NULL,
+             &rc, e);
+    json_decref(ed);
+    json_decref(r);
+    if (rc) return -1;
+    reply->status = 200;
+    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+}
+
+int process_referral_reject(const principal *p, const char *id, const char *note, const store_idem *idem,
+                            store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .id = id, .note = note};
+    return store_write(idem, work_reject, &a, reply, e);
+}
+
+static int work_review(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    json_t *r = NULL;
+    if (store_referral_get(tx, a->p, a->id, &r, e)) return -1;
+    int rc = -1;
+    if (strcmp(json_string_value(json_object_get(r, "from_org")), a->p->org)) {
+        err_set(e, 403, "forbidden", "only the referring organisation reviews the closure of referral %s", a->id);
+    } else if (json_is_null(json_object_get(r, "closed_at"))) {
+        err_set(e, 409, "referral_not_closed", "the case opened from referral %s has not been closed", a->id);
+    } else {
+        rc = store_referral_review(tx, a->id, a->flag ? "appropriate" : "inappropriate", a->note, e);
+        if (!rc) rc = store_referral_deadline_clear(tx, a->id, "referral_closure_review", e);
+    }
+    json_decref(r);
+    if (rc) return -1;
+    reply->status = 200;
+    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+}
+
+int process_referral_review(const principal *p, const char *id, bool appropriate, const char *note,
+                            store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .id = id, .flag = appropriate, .note = note};
+    return store_write(NULL, work_review, &a, reply, e);
+}
+
+static int work_referral_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    reply->status = 200;
+    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+}
+
+int process_referral_get(const principal *p, const char *id, store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .id = id};
+    return store_read(work_referral_get, &a, reply, e);
+}
+
+static int work_referrals(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    reply->status = 200;
+    return store_referral_list(tx, a->p, a->q, &reply->body, e);
+}
+
+int process_referrals(const principal *p, const referral_query *q, store_reply *reply, err_t *e)
+{
+    ref_arg a = {.p = p, .q = q};
+    return store_read(work_referrals, &a, reply, e);
+}
+
+/* seed 001: 연계된 사례가 종결되면 의뢰기관에 알리고, 의뢰기관은 종결이
+ * 적절했는지 확인한다. */
+int process_referral_case_closed(store_tx *tx, const case_row *c, err_t *e)
+{
+    json_t *r = NULL;
+    if (store_referral_of_case(tx, c->id, &r, e)) return -1;
+    if (!r) return 0;
+    const char *id = json_string_value(json_object_get(r, "id"));
+    char today[11], due[11];
+    date_today_str(today);
+    add_days(today, REVIEW_DAYS, due);
+    int rc = store_referral_closed(tx, id, e);
+    if (!rc)
+        rc = store_referral_deadline_set(tx, json_string_value(json_object_get(r, "from_org")), id,
+                                         "referral_closure_review", "의뢰 사례 종결 확인", due, NULL, e);
+    json_t *ed = json_pack("{s:s, s:s}", "referral_id", id, "case_id", c->id);
+    event_on(tx, json_string_value(json_object_get(r, "from_case_id")), "sarye", "referred_case_closed", ed, NULL, &rc,
+             e);
+    json_decref(ed);
+    json_decref(r);
+    return rc;
+}

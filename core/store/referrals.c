@@ -1,0 +1,323 @@
+/* referrals.c: consents of persons, and referrals between organisations and
+ * programs, with the deadlines that belong to a referral rather than to a
+ * case (an answer due from the receiver, a closure to review). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+static const char SQL_CONSENT_INSERT[] =
+    "INSERT INTO consents (id, person_id, org_id, purpose, scope, valid_from, valid_until, created_at, created_by)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char SQL_CONSENT_GET[] =
+    "SELECT id, person_id, purpose, scope, valid_from, valid_until, created_at, created_by, revoked_at,"
+    " revoked_by FROM consents WHERE id = ?1 AND person_id = ?2";
+static const char SQL_CONSENT_LIST[] =
+    "SELECT id, person_id, purpose, scope, valid_from, valid_until, created_at, created_by, revoked_at,"
+    " revoked_by FROM consents WHERE person_id = ?1 ORDER BY id";
+static const char SQL_CONSENT_REVOKE[] =
+    "UPDATE consents SET revoked_at = ?3, revoked_by = ?4 WHERE id = ?1 AND person_id = ?2 AND revoked_at IS NULL";
+
+#define REFERRAL_COLS                                                                                     \
+    "id, person_id, from_org, from_case_id, to_org, to_program, reason, opinion, consent_id, snapshot,"  \
+    " status, answer_note, answered_at, answered_by, case_id, closed_at, closure_review, closure_note," \
+    " created_at, created_by"
+
+static const char SQL_REFERRAL_INSERT[] =
+    "INSERT INTO referrals (id, person_id, from_org, from_case_id, to_org, to_program, reason, opinion,"
+    " consent_id, snapshot, status, created_at, created_by)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12)";
+static const char SQL_REFERRAL_GET[] = "SELECT " REFERRAL_COLS " FROM referrals WHERE id = ?1";
+static const char SQL_REFERRAL_LIST[] =
+    "SELECT " REFERRAL_COLS " FROM referrals WHERE (CASE WHEN ?2 = 'in' THEN to_org ELSE from_org END) = ?1"
+    " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5";
+static const char SQL_REFERRAL_ANSWER[] =
+    "UPDATE referrals SET status = ?2, answer_note = ?3, answered_at = ?4, answered_by = ?5, case_id = ?6"
+    " WHERE id = ?1 AND status = 'pending'";
+static const char SQL_REFERRAL_OF_CASE[] = "SELECT " REFERRAL_COLS " FROM referrals WHERE case_id = ?1";
+static const char SQL_REFERRAL_CLOSED[] =
+    "UPDATE referrals SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL";
+static const char SQL_REFERRAL_REVIEW[] =
+    "UPDATE referrals SET closure_review = ?2, closure_note = ?3 WHERE id = ?1";
+static const char SQL_REFERRAL_DEADLINE_SET[] =
+    "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_REFERRAL_DEADLINE_CLEAR[] =
+    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND (?2 IS NULL OR kind = ?2)"
+    " AND cleared_at IS NULL";
+
+static json_t *json_col(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    json_t *j = json_loads(TEXT(st, i), JSON_DECODE_ANY, NULL);
+    return j ? j : json_null();
+}
+
+static int step_done(store_tx *tx, sqlite3_stmt *st, const char *what, err_t *e)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, what);
+}
+
+/* ---- consents ---- */
+static json_t *consent_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o}", "id", TEXT(st, 0), "person_id",
+                     TEXT(st, 1), "purpose", TEXT(st, 2), "scope", json_col(st, 3), "valid_from", TEXT(st, 4),
+                     "valid_until", TEXT(st, 5), "created_at", TEXT(st, 6), "created_by", TEXT(st, 7),
+                     "revoked_at", OPT(st, 8), "revoked_by", OPT(st, 9));
+}
+
+int store_consent_insert(store_tx *tx, const principal *p, const consent_in *in, json_t **out, err_t *e)
+{
+    if (store_person_visible(tx, p, in->person_id, e)) return -1;
+    char id[ID_MAX], now[RFC3339_MAX];
+    id_new("cns_", id);
+    time_rfc3339(time_now_ms(), now);
+    char *scope = json_dumps(in->scope, JSON_COMPACT);
+    if (!scope) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_CONSENT_INSERT, e);
+    if (!st) {
+        free(scope);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->purpose, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->valid_from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->valid_until, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, p->user, -1, SQLITE_STATIC);
+    int rc = step_done(tx, st, "consent insert", e);
+    free(scope);
+    return rc ? -1 : store_consent_get(tx, in->person_id, id, out, e);
+}
+
+int store_consent_get(store_tx *tx, const char *person_id, const char *id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CONSENT_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, person_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        err_set(e, 404, "not_found", "no consent '%s' of this person", id);
+        return -1;
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "consent get");
+    *out = consent_row(st);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_consent_list(store_tx *tx, const char *person_id, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CONSENT_LIST, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
+    json_t *items = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(items, consent_row(st));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(items);
+        return store_fail(tx, e, "consent list");
+    }
+    *out = items;
+    return 0;
+}
+
+int store_consent_revoke(store_tx *tx, const principal *p, const char *person_id, const char *id, json_t **out,
+                         err_t *e)
+{
+    json_t *c = NULL;
+    if (store_person_visible(tx, p, person_id, e) || store_consent_get(tx, person_id, id, &c, e)) return -1;
+    bool already = !json_is_null(json_object_get(c, "revoked_at"));
+    json_decref(c);
+    if (already) {
+        err_set(e, 409, "consent_revoked", "consent %s is already revoked", id);
+        return -1;
+    }
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_CONSENT_REVOKE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->user, -1, SQLITE_STATIC);
+    if (step_done(tx, st, "consent revoke", e)) return -1;
+    return store_consent_get(tx, person_id, id, out, e);
+}
+
+/* ---- referrals ---- */
+static json_t *referral_row(sqlite3_stmt *st)
+{
+    json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+                          TEXT(st, 0), "person_id", TEXT(st, 1), "from_org", TEXT(st, 2), "from_case_id", OPT(st, 3),
+                          "to_org", TEXT(st, 4), "to_program", OPT(st, 5), "reason", TEXT(st, 6), "opinion",
+                          TEXT(st, 7), "consent_id", TEXT(st, 8), "person", json_col(st, 9), "status", TEXT(st, 10),
+                          "answer_note", OPT(st, 11), "answered_at", OPT(st, 12), "answered_by", OPT(st, 13),
+                          "case_id", OPT(st, 14));
+    json_object_set_new(r, "closed_at", OPT(st, 15));
+    json_object_set_new(r, "closure_review", OPT(st, 16));
+    json_object_set_new(r, "closure_note", OPT(st, 17));
+    json_object_set_new(r, "created_at", json_string(TEXT(st, 18)));
+    json_object_set_new(r, "created_by", json_string(TEXT(st, 19)));
+    return r;
+}
+
+int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], err_t *e)
+{
+    char now[RFC3339_MAX];
+    id_new("ref_", id);
+    time_rfc3339(time_now_ms(), now);
+    char *snap = json_dumps(in->snapshot, JSON_COMPACT);
+    if (!snap) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_INSERT, e);
+    if (!st) {
+        free(snap);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->from_org, -1, SQLITE_STATIC);
+    store_bind_opt(st, 4, in->from_case_id);
+    sqlite3_bind_text(st, 5, in->to_org, -1, SQLITE_STATIC);
+    store_bind_opt(st, 6, in->to_program);
+    sqlite3_bind_text(st, 7, in->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, in->opinion, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, in->consent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, snap, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, in->by, -1, SQLITE_STATIC);
+    int rc = step_done(tx, st, "referral insert", e);
+    free(snap);
+    return rc;
+}
+
+static int referral_one(store_tx *tx, const char *sql, const char *key, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, sql, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        *out = NULL;
+        return 0;
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "referral get");
+    *out = referral_row(st);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_referral_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e)
+{
+    if (referral_one(tx, SQL_REFERRAL_GET, id, out, e)) return -1;
+    /* Only the two ends of a referral know it exists. */
+    if (!*out || (strcmp(json_string_value(json_object_get(*out, "from_org")), p->org) &&
+                  strcmp(json_string_value(json_object_get(*out, "to_org")), p->org))) {
+        json_decref(*out);
+        *out = NULL;
+        err_set(e, 404, "not_found", "no referral '%s'", id);
+        return -1;
+    }
+    return 0;
+}
+
+int store_referral_of_case(store_tx *tx, const char *case_id, json_t **out, err_t *e)
+{
+    return referral_one(tx, SQL_REFERRAL_OF_CASE, case_id, out, e);
+}
+
+int store_referral_list(store_tx *tx, const principal *p, const referral_query *q, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_LIST, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->inbound ? "in" : "out", -1, SQLITE_STATIC);
+    store_bind_opt(st, 3, q->status);
+    store_bind_opt(st, 4, q->after);
+    sqlite3_bind_int(st, 5, q->limit + 1);
+    return store_page(tx, st, q->limit, referral_row, 0, out, e);
+}
+
+int store_referral_answer(store_tx *tx, const char *id, const char *status, const char *note, const char *by,
+                          const char *case_id, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_ANSWER, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    store_bind_opt(st, 3, note);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
+    store_bind_opt(st, 6, case_id);
+    if (step_done(tx, st, "referral answer", e)) return -1;
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 409, "referral_answered", "referral %s was already answered", id);
+        return -1;
+    }
+    return 0;
+}
+
+int store_referral_closed(store_tx *tx, const char *id, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_CLOSED, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+    return step_done(tx, st, "referral closed", e);
+}
+
+int store_referral_review(store_tx *tx, const char *id, const char *review, const char *note, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_REVIEW, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, review, -1, SQLITE_STATIC);
+    store_bind_opt(st, 3, note);
+    return step_done(tx, st, "referral review", e);
+}
+
+int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
+                                const char *label, const char *due_on, const char *plugin, err_t *e)
+{
+    if (store_referral_deadline_clear(tx, referral_id, kind, e)) return -1;
+    char id[ID_MAX], now[RFC3339_MAX];
+    id_new("ddl_", id);
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_DEADLINE_SET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, referral_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, due_on, -1, SQLITE_STATIC);
+    store_bind_opt(st, 7, plugin);
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    return step_done(tx, st, "referral deadline", e);
+}
+
+int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_DEADLINE_CLEAR, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, referral_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, kind);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    return step_done(tx, st, "referral deadline clear", e);
+}
