@@ -30,12 +30,25 @@
 ---@field region string
 ---@field person fun(): table|nil                      the case's person
 ---@field history fun(): table[]                      the case's events
----@field query fun(name: "cases_of_person", params: table): table[]
+---@field query fun(name: "cases_of_person"|"plans_of_case"|"records_of_case"|"meetings_of_case"|"deadlines_of_case", params: table): table[]
 ---@field label fun(stage: sarye.Stage): string|nil
 ---@field set_deadline fun(kind: string, due: sarye.Date, label?: string)   hooks only
 ---@field clear_deadline fun(kind: string)                                 hooks only
 
+---@class sarye.RecordCtx: sarye.Ctx
+---@field result table                      what earlier on_record hooks answered
+---@field move fun(stage: sarye.Stage)      move the case after the record (a transition, with its rules)
+---@field end_case fun()                    end the case after the record
+
 ---@alias sarye.Guard fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx): boolean, string?
+---@alias sarye.Eligibility fun(person: table, case: sarye.Case, ctx: sarye.Ctx): boolean, string?
+---@alias sarye.RecordHook fun(case: sarye.Case, record: table, ctx: sarye.RecordCtx): table?
+---@alias sarye.RecordKind "open"|"counseling"|"assessment"|"plan"|"plan_approval"|"service"|"check"|"closure"|"follow_up"|"meeting"
+
+---@class sarye.Instrument
+---@field domains string[]
+---@field scale? {min: integer, max: integer}
+---@field all_domains? boolean
 ---@alias sarye.Hook fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx)
 
 ---@class sarye.StageDef
@@ -54,6 +67,14 @@
 ---@field guards? table<string, sarye.Guard>            "from->to" or "*->to"
 ---@field hooks? {enter: table<sarye.Stage, sarye.Hook>?, leave: table<sarye.Stage, sarye.Hook>?}
 ---@field deadlines? table<string, sarye.Deadline>
+---@field prepare? table<sarye.Stage, fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx): any>  before the transaction
+---@field eligibility? sarye.Eligibility
+---@field instruments? table<string, sarye.Instrument>
+---@field records? table<sarye.RecordKind, {required: string[]?, validate: (fun(case: sarye.Case, record: table, ctx: sarye.Ctx): boolean, string?)?}>
+---@field on_record? table<sarye.RecordKind, sarye.RecordHook>
+---@field closure_reasons? table<string, string>
+---@field case_types? table<string, {label: string, lead: string}>
+---@field referral? {answer_days: integer}
 
 ---@class sarye.TestResult
 ---@field ok boolean
@@ -67,6 +88,8 @@
 ---@class sarye.T
 ---@field transition fun(spec: {program: string, region?: string, case?: table, to: sarye.Stage, data?: table, today?: sarye.Date, reopen?: boolean}): sarye.TestResult
 ---@field rules fun(program: string, region?: string): table
+---@field record fun(spec: {program: string, region?: string, kind: sarye.RecordKind, subkind?: string, case?: table, record?: table, today?: sarye.Date, queries?: table}): table
+---@field open fun(spec: {program: string, region?: string, person?: table, today?: sarye.Date, queries?: table}): table
 ---@field eq fun(actual: any, expected: any, msg?: string)
 ---@field ok fun(v: any, msg?: string)
 
