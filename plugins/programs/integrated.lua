@@ -117,6 +117,29 @@ return {
       end,
     },
     closure = { required = { "reason", "evaluation" } },
+    -- 통합사례회의 참석 (seed 001 부록 통합사례관리 996-1026):
+    --   정신보건·건강서비스가 주요 서비스인 대상자 → 보건소 또는 정신건강복지센터 담당자 반드시 참석
+    --   의료급여 수급권자의 입·퇴원 관련 사례회의 → 의료급여관리사 반드시 참석
+    --   종결심사 필요 시 서면으로 가능 (서면 회의는 종결회의만)
+    meeting = {
+      validate = function(case, m, ctx)
+        if m.written and m.type ~= "closure" then
+          return false, "서면 사례회의는 종결심사에만 허용됩니다"
+        end
+        local roles = {}
+        for _, p in ipairs(m.participants or {}) do roles[p.role] = true end
+        for _, d in ipairs(m.decisions or {}) do
+          local topic = type(d) == "table" and d.topic or nil
+          if topic == "admission_discharge" and not roles.medical_aid_manager then
+            return false, "입·퇴원 관련 사례회의에는 의료급여관리사(medical_aid_manager)가 반드시 참석해야 합니다"
+          end
+          if topic == "health_service" and not (roles.health_center or roles.mental_health_center) then
+            return false, "정신보건·건강서비스가 주요 서비스인 경우 보건소(health_center) 또는 정신건강복지센터(mental_health_center) 담당자가 반드시 참석해야 합니다"
+          end
+        end
+        return true
+      end,
+    },
   },
 
   on_record = {
@@ -236,6 +259,22 @@ return {
         local r = t.record { program = "integrated", kind = "check", case = { stage = "monitoring" },
                              record = { needs_reassessment = true } }
         t.eq(r.move, "assessment")
+      end },
+    { name = "who must attend which conference", run = function(t)
+        local base = { type = "integrated", participants = { { org = "dong", role = "case_worker" } } }
+        local function meeting(extra)
+          local m = { type = base.type, participants = base.participants }
+          for k, v in pairs(extra) do m[k] = v end
+          return t.record { program = "integrated", kind = "meeting", record = m }
+        end
+        t.eq(meeting({ written = true }).kind, "refused")
+        t.ok(meeting({ written = true, type = "closure" }).ok)
+        t.eq(meeting({ decisions = { { topic = "admission_discharge" } } }).kind, "refused")
+        t.ok(meeting({ decisions = { { topic = "admission_discharge" } },
+                       participants = { { org = "gu", role = "medical_aid_manager" } } }).ok)
+        t.eq(meeting({ decisions = { { topic = "health_service" } } }).kind, "refused")
+        t.ok(meeting({ decisions = { { topic = "health_service" } },
+                       participants = { { org = "mhc", role = "mental_health_center" } } }).ok)
       end },
     { name = "closure reasons come from the list", run = function(t)
         local r = t.record { program = "integrated", kind = "closure", record = { reason = "bored", evaluation = "x" } }

@@ -298,6 +298,20 @@ class CaseworkTest(ApiTest):
         kinds = [x["kind"] for x in self.client.get("/v1/cases/%s/records" % c["id"], token=self.worker1).json["items"]]
         self.assertEqual(kinds, ["assessment", "plan"])
 
+    def test_conference_attendance_rules(self):
+        self.today("2026-04-01")
+        c = self.fresh_case()
+        body = {"type": "integrated", "case_ids": [c["id"]], "held_on": "2026-04-01",
+                "participants": [{"org": "dj-sangdo1", "role": "case_worker"}]}
+        r = self.client.post("/v1/meetings", dict(body, written=True), token=self.worker1)
+        self.assertIn("서면", self.assertError(r, 422, "guard_refused")["details"]["reason"])
+        r = self.client.post("/v1/meetings", dict(body, decisions=[{"topic": "admission_discharge", "text": "퇴원 결정"}]),
+                             token=self.worker1)
+        self.assertIn("의료급여관리사", self.assertError(r, 422, "guard_refused")["details"]["reason"])
+        ok = dict(body, decisions=[{"topic": "admission_discharge", "text": "퇴원 결정"}],
+                  participants=body["participants"] + [{"org": "dongjak-gu", "role": "medical_aid_manager"}])
+        self.assertEqual(self.client.post("/v1/meetings", ok, token=self.worker1).status, 201)
+
     def test_records_on_other_orgs_and_ended_cases(self):
         self.today("2026-04-01")
         c = self.fresh_case()
