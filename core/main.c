@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "lua/host.h"
+#include "outbound/outbound.h"
 #include "process/process.h"
 #include "store/records.h"
 #include "store/store.h"
@@ -31,7 +32,7 @@ static const char USAGE[] =
     "        run the server (defaults: config/sarye.conf, data/sarye.db, plugins/)\n"
     "  migrate [--config FILE] [--db PATH]\n"
     "        create or upgrade the database schema\n"
-    "  org create --id ID --name NAME --type TYPE --region CODE [--program P]... [--db PATH]\n"
+    "  org create --id ID --name NAME --type TYPE --region CODE [--program P]... [--area DONG_CODE] [--db PATH]\n"
     "        bootstrap an organisation (TYPE: emd, district, program, provider, agency)\n"
     "  token create --user U --role ROLE --org ORG [--db PATH]\n"
     "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin)\n"
@@ -50,12 +51,12 @@ static int usage(const char *why)
 
 typedef struct {
     const char *config, *listen, *db, *plugins;
-    const char *id, *name, *type, *region, *user, *role, *org;
+    const char *id, *name, *type, *region, *user, *role, *org, *area;
     const char *programs[64];
     int n_programs;
 } options;
 
-enum { O_CONFIG = 1, O_LISTEN, O_DB, O_PLUGINS, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_USER, O_ROLE, O_ORG };
+enum { O_CONFIG = 1, O_LISTEN, O_DB, O_PLUGINS, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_USER, O_ROLE, O_ORG, O_AREA };
 
 /* Parses the options that `allowed` names (a string of O_* codes). */
 static int parse_options(int argc, char **argv, const char *allowed, options *o)
@@ -67,6 +68,7 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         {"type", required_argument, NULL, O_TYPE},     {"region", required_argument, NULL, O_REGION},
         {"program", required_argument, NULL, O_PROGRAM}, {"user", required_argument, NULL, O_USER},
         {"role", required_argument, NULL, O_ROLE},     {"org", required_argument, NULL, O_ORG},
+        {"area", required_argument, NULL, O_AREA},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -91,6 +93,7 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         case O_USER: o->user = optarg; break;
         case O_ROLE: o->role = optarg; break;
         case O_ORG: o->org = optarg; break;
+        case O_AREA: o->area = optarg; break;
         case O_PROGRAM:
             if (o->n_programs == 64) return usage("too many --program options");
             o->programs[o->n_programs++] = optarg;
@@ -164,8 +167,15 @@ static int cmd_serve(const config *cfg)
         store_close();
         return 1;
     }
+    if (outbound_start(cfg, err, sizeof err)) {
+        fprintf(stderr, "sarye: %s\n", err);
+        process_shutdown();
+        store_close();
+        return 1;
+    }
     if (http_start(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
+        outbound_stop();
         process_shutdown();
         store_close();
         return 1;
@@ -182,6 +192,7 @@ static int cmd_serve(const config *cfg)
         break;
     }
     http_stop();
+    outbound_stop();
     process_shutdown();
     store_close();
     log_msg(LOG_INFO, "exit", "%s", "");
@@ -240,7 +251,7 @@ static int cmd_org_create(const config *cfg, options *o)
         if (!isdigit((unsigned char)*s)) return usage("--region must be a numeric region code, e.g. 11590");
     json_t *progs = json_array();
     for (int i = 0; i < o->n_programs; i++) json_array_append_new(progs, json_string(o->programs[i]));
-    org_in in = {o->id, o->name, o->type, o->region, progs};
+    org_in in = {o->id, o->name, o->type, o->region, progs, o->area};
     int rc = cmd_write(cfg, work_org, &in, NULL);
     json_decref(progs);
     return rc;
@@ -336,7 +347,7 @@ int main(int argc, char **argv)
     config cfg;
     char all[] = {O_CONFIG, O_LISTEN, O_DB, O_PLUGINS, 0};
     char dbonly[] = {O_CONFIG, O_DB, 0};
-    char org[] = {O_CONFIG, O_DB, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, 0};
+    char org[] = {O_CONFIG, O_DB, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_AREA, 0};
     char tok[] = {O_CONFIG, O_DB, O_USER, O_ROLE, O_ORG, 0};
     int rc;
     if (!strcmp(cmd, "serve")) {

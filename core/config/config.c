@@ -40,6 +40,11 @@ static const key_def keys[] = {
     {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
     {"reload.timeout_ms", K_INT, F(reload_timeout_ms), 100, 600000, NULL, NULL},
     {"clock.adjustable", K_ENUM_BOOL, F(clock_adjustable), 0, 0, "on", "off"},
+    {"outbox.retry_base_ms", K_INT, F(outbox_retry_base_ms), 10, 3600000, NULL, NULL},
+    {"outbox.retry_max_ms", K_INT, F(outbox_retry_max_ms), 10, 86400000, NULL, NULL},
+    {"outbox.breaker_failures", K_INT, F(outbox_breaker_failures), 1, 1000, NULL, NULL},
+    {"outbox.breaker_open_ms", K_INT, F(outbox_breaker_open_ms), 10, 3600000, NULL, NULL},
+    {"outbox.concurrency", K_INT, F(outbox_concurrency), 1, 1024, NULL, NULL},
 };
 #undef F
 
@@ -60,6 +65,11 @@ void config_defaults(config *c)
     c->lua_memory_mb = 64;
     c->lua_timeout_ms = 250;
     c->reload_timeout_ms = 10000;
+    c->outbox_retry_base_ms = 1000;
+    c->outbox_retry_max_ms = 300000;
+    c->outbox_breaker_failures = 5;
+    c->outbox_breaker_open_ms = 30000;
+    c->outbox_concurrency = 32;
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value,

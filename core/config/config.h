@@ -35,6 +35,11 @@ typedef struct {
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
     int reload_timeout_ms;   /* time budget for loading a new plugin set */
     bool clock_adjustable;   /* tests: PUT /v1/admin/clock may move the business date */
+    int outbox_retry_base_ms;   /* first retry delay; doubles each attempt */
+    int outbox_retry_max_ms;    /* longest retry delay */
+    int outbox_breaker_failures;/* consecutive failures that open an agency's circuit */
+    int outbox_breaker_open_ms; /* how long an open circuit waits before one probe */
+    int outbox_concurrency;     /* messages in flight at once */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

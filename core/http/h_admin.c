@@ -22,14 +22,15 @@ static int work_org(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 
 void h_orgs_create(req *r)
 {
-    static const char *const known[] = {"id", "name", "type", "region", "programs", NULL};
+    static const char *const known[] = {"id", "name", "type", "region", "programs", "area", NULL};
     err_t e = {0};
     org_in in = {0};
     if (fields_known(r->json, known, &e) || field_string(r->json, "id", false, 64, &in.id, &e) ||
         field_string(r->json, "name", true, 200, &in.name, &e) ||
         field_enum(r->json, "type", true, process_org_types, &in.type, &e) ||
         field_string(r->json, "region", true, 10, &in.region, &e) ||
-        field_string_array(r->json, "programs", 64, 64, &in.programs, &e))
+        field_string_array(r->json, "programs", 64, 64, &in.programs, &e) ||
+        field_string(r->json, "area", false, 16, &in.area, &e))
         return respond_error(r, &e);
     if (in.id && !plain_id(in.id)) {
         respond_err(r, 400, "validation_failed", "id: use letters, digits, '_', '-' or '.'");

@@ -97,58 +97,73 @@ void h_persons_eligibility(req *r)
     respond_reply(r, &reply);
 }
 
-static void refuse(req *r, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void refuse(req *r, const char *field, const char *fmt, ...)
+static int invalid(err_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int invalid(err_t *e, const char *field, const char *fmt, ...)
 {
-    err_t e = {0};
     char msg[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    err_set(&e, 422, "validation_failed", "%s: %s", field, msg);
-    err_detail(&e, "field", json_string(field));
-    respond_error(r, &e);
+    err_set(e, 422, "validation_failed", "%s: %s", field, msg);
+    err_detail(e, "field", json_string(field));
+    return -1;
+}
+
+/* Validates a person body (create, or inside an agency's referral) into
+ * in; digits and birth hold what the RRN gives. 0, or -1 with e set. */
+int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11], err_t *e)
+{
+    static const char *const known[] = {"name",    "birth_date",   "sex",      "rrn",  "phone",
+                                        "address", "household_id", "relation", "tags", "eligibility", NULL};
+    static const char *const known_plain[] = {"name", "birth_date", "sex", "rrn", "phone", "address", "tags",
+                                              "eligibility", NULL};
+    const char *rrn = NULL;
+    memset(in, 0, sizeof *in);
+    if (!json_is_object(obj)) {
+        err_set(e, 400, "validation_failed", "person: must be an object");
+        err_detail(e, "field", json_string("person"));
+        return -1;
+    }
+    if (fields_known(obj, household_fields ? known : known_plain, e) ||
+        field_string(obj, "name", true, 200, &in->name, e) || field_string(obj, "rrn", false, 64, &rrn, e) ||
+        field_date(obj, "birth_date", rrn == NULL, &in->birth_date, e) ||
+        field_enum(obj, "sex", rrn == NULL, SEXES, &in->sex, e) || field_string(obj, "phone", false, 32, &in->phone, e) ||
+        field_string(obj, "address", false, 300, &in->address, e) ||
+        (household_fields && (field_string(obj, "household_id", false, 64, &in->household_id, e) ||
+                              field_string(obj, "relation", false, 32, &in->relation, e))) ||
+        field_string_array(obj, "tags", 32, 64, &in->tags, e) || eligibility_valid(json_object_get(obj, "eligibility"), e))
+        return -1;
+    in->eligibility = json_object_get(obj, "eligibility");
+    if (rrn) {
+        bool male;
+        rrn_status st = rrn_parse(rrn, digits, birth, &male);
+        if (st != RRN_OK) return invalid(e, "rrn", "%s", rrn_status_text(st));
+        if (in->birth_date && strcmp(in->birth_date, birth))
+            return invalid(e, "birth_date", "does not match the birth date in rrn (%s)", birth);
+        if (in->sex && strcmp(in->sex, male ? "M" : "F"))
+            return invalid(e, "sex", "does not match the sex digit of rrn (%s)", male ? "M" : "F");
+        if (!in->birth_date) in->birth_date = birth;
+        if (!in->sex) in->sex = male ? "M" : "F";
+        in->rrn = digits;
+    }
+    int y, m, d, ty, tm, td;
+    date_parse(in->birth_date, &y, &m, &d);
+    date_today_kst(&ty, &tm, &td);
+    if (date_to_days(y, m, d) > date_to_days(ty, tm, td))
+        return invalid(e, "birth_date", "'%s' is in the future", in->birth_date);
+    return 0;
 }
 
 void h_persons_create(req *r)
 {
-    static const char *const known[] = {"name",    "birth_date",   "sex",      "rrn",  "phone",
-                                        "address", "household_id", "relation", "tags", "eligibility", NULL};
     err_t e = {0};
-    person_in in = {0};
-    const char *rrn = NULL;
-    if (fields_known(r->json, known, &e) || field_string(r->json, "name", true, 200, &in.name, &e) ||
-        field_string(r->json, "rrn", false, 64, &rrn, &e) ||
-        field_date(r->json, "birth_date", rrn == NULL, &in.birth_date, &e) ||
-        field_enum(r->json, "sex", rrn == NULL, SEXES, &in.sex, &e) ||
-        field_string(r->json, "phone", false, 32, &in.phone, &e) ||
-        field_string(r->json, "address", false, 300, &in.address, &e) ||
-        field_string(r->json, "household_id", false, 64, &in.household_id, &e) ||
-        field_string(r->json, "relation", false, 32, &in.relation, &e) ||
-        field_string_array(r->json, "tags", 32, 64, &in.tags, &e) ||
-        eligibility_valid(json_object_get(r->json, "eligibility"), &e))
+    person_in in;
+    char digits[14] = "", birth[11];
+    if (person_from_json(r->json, true, &in, digits, birth, &e)) {
+        sodium_memzero(digits, sizeof digits);
         return respond_error(r, &e);
-    in.eligibility = json_object_get(r->json, "eligibility");
-    char digits[14], birth[11];
-    if (rrn) {
-        bool male;
-        rrn_status st = rrn_parse(rrn, digits, birth, &male);
-        if (st != RRN_OK) return refuse(r, "rrn", "%s", rrn_status_text(st));
-        if (in.birth_date && strcmp(in.birth_date, birth))
-            return refuse(r, "birth_date", "does not match the birth date in rrn (%s)", birth);
-        if (in.sex && strcmp(in.sex, male ? "M" : "F"))
-            return refuse(r, "sex", "does not match the sex digit of rrn (%s)", male ? "M" : "F");
-        if (!in.birth_date) in.birth_date = birth;
-        if (!in.sex) in.sex = male ? "M" : "F";
-        in.rrn = digits;
     }
-    int y, m, d, ty, tm, td;
-    date_parse(in.birth_date, &y, &m, &d);
-    date_today_kst(&ty, &tm, &td);
-    if (date_to_days(y, m, d) > date_to_days(ty, tm, td))
-        return refuse(r, "birth_date", "'%s' is in the future", in.birth_date);
     store_idem ib;
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .in = &in};

@@ -1,5 +1,7 @@
 /* h_referrals.c: consents of a person and referrals between programs and
  * organisations. */
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "http/internal.h"
@@ -45,8 +47,90 @@ void h_consents_revoke(req *r)
     respond_reply(r, &reply);
 }
 
+/* A government-wide referral from an agency (agency token). */
+static void referral_from_agency(req *r)
+{
+    static const char *const known[] = {"person", "to_org", "dong_code", "region", "reason", "opinion", "agency_ref",
+                                        NULL};
+    err_t e = {0};
+    referral_inbound in = {0};
+    person_in person;
+    char digits[14] = "", birth[11];
+    if (fields_known(r->json, known, &e) || field_string(r->json, "to_org", false, 64, &in.to_org, &e) ||
+        field_string(r->json, "dong_code", false, 16, &in.dong_code, &e) ||
+        field_string(r->json, "region", false, 10, &in.region, &e) ||
+        field_string(r->json, "reason", true, 2000, &in.reason, &e) ||
+        field_string(r->json, "opinion", true, 4000, &in.opinion, &e) ||
+        field_string(r->json, "agency_ref", false, 128, &in.agency_ref, &e))
+        return respond_error(r, &e);
+    if (!in.to_org && !in.dong_code) {
+        err_set(&e, 400, "validation_failed", "dong_code: the dong of the person's address (or to_org) is required");
+        err_detail(&e, "field", json_string("dong_code"));
+        return respond_error(r, &e);
+    }
+    if (person_from_json(json_object_get(r->json, "person"), false, &person, digits, birth, &e)) {
+        json_t *f = json_object_get(e.details, "field");
+        if (f && strcmp(json_string_value(f), "person")) {
+            char nested[96];
+            snprintf(nested, sizeof nested, "person.%s", json_string_value(f));
+            err_detail(&e, "field", json_string(nested));
+        }
+        return respond_error(r, &e);
+    }
+    in.person = &person;
+    store_idem ib;
+    store_reply reply = {0};
+    int rc = process_referral_inbound(&r->who, &in, req_idem(r, &ib), &reply, &e);
+    sodium_memzero(digits, sizeof digits);
+    if (rc) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_referrals_agency_status(req *r)
+{
+    static const char *const known[] = {"status", "reason", NULL};
+    err_t e = {0};
+    agency_update in = {0};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "status", true, 32, &in.status, &e) ||
+        field_string(r->json, "reason", false, 2000, &in.reason, &e))
+        return respond_error(r, &e);
+    store_idem ib;
+    store_reply reply = {0};
+    if (process_referral_agency_status(&r->who, r->params[0], &in, req_idem(r, &ib), &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_outbox_list(req *r)
+{
+    char status[16], after[128];
+    int limit;
+    bool has_after;
+    int rc = query_get(r, "status", status, sizeof status);
+    if (rc < 0) return;
+    if (rc && strcmp(status, "queued") && strcmp(status, "delivered") && strcmp(status, "dead")) {
+        respond_err(r, 400, "invalid_query", "status must be queued, delivered or dead");
+        return;
+    }
+    if (query_page(r, &limit, after, sizeof after, &has_after)) return;
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_outbox_list(rc ? status : NULL, limit, has_after ? after : NULL, &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_outbox_retry(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_outbox_retry(r->params[0], &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
 void h_referrals_create(req *r)
 {
+    if (!strcmp(r->who.role, "agency")) return referral_from_agency(r);
     static const char *const known[] = {"person_id", "from_case_id", "to_program", "to_org", "to_agency", "reason",
                                         "opinion", "consent_id", "attach", NULL};
     err_t e = {0};
@@ -63,11 +147,12 @@ void h_referrals_create(req *r)
         field_string(r->json, "consent_id", true, 64, &in.consent_id, &e) ||
         field_string_array(r->json, "attach", 2, 32, &attach, &e))
         return respond_error(r, &e);
-    if (agency) {
-        err_set(&e, 422, "agency_unavailable", "to_agency: no agency connector is configured for '%s'", agency);
+    if (agency && in.to_org) {
+        err_set(&e, 400, "validation_failed", "to_agency: give to_org or to_agency, not both");
         err_detail(&e, "field", json_string("to_agency"));
         return respond_error(r, &e);
     }
+    if (agency) in.to_org = agency; /* agencies are organisations of type agency */
     if (!in.to_org) {
         err_set(&e, 400, "validation_failed", "to_org: the receiving organisation is required");
         err_detail(&e, "field", json_string("to_org"));

@@ -92,6 +92,10 @@ int field_string_array(json_t *obj, const char *name, size_t max_items, size_t m
 /* Refuses members not in the allowed list (NULL-terminated). */
 int fields_known(json_t *obj, const char *const *allowed, err_t *e);
 
+/* A person body validated into in (h_people.c); digits and birth are what
+ * an RRN gives. household_fields: household_id and relation are allowed. */
+int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11], err_t *e);
+
 /* ---- handlers, one file per resource ---- */
 void h_healthz(req *r);
 void h_readyz(req *r);
@@ -135,6 +139,9 @@ void h_referrals_get(req *r);
 void h_referrals_accept(req *r);
 void h_referrals_reject(req *r);
 void h_referrals_review(req *r);
+void h_referrals_agency_status(req *r);
+void h_outbox_list(req *r);
+void h_outbox_retry(req *r);
 void h_programs_get(req *r);
 void h_plugins_list(req *r);
 void h_plugins_reload(req *r);

@@ -33,12 +33,13 @@ static const route ROUTES[] = {
     {"POST", "/v1/persons/{id}/consents", h_consents_create, ROLES_STAFF, true},
     {"GET", "/v1/persons/{id}/consents", h_consents_list, ROLES_STAFF | ROLE_AUDITOR, false},
     {"POST", "/v1/persons/{id}/consents/{consent_id}/revoke", h_consents_revoke, ROLES_STAFF, false},
-    {"POST", "/v1/referrals", h_referrals_create, ROLES_STAFF, true},
+    {"POST", "/v1/referrals", h_referrals_create, ROLES_STAFF | ROLE_AGENCY, true},
     {"GET", "/v1/referrals", h_referrals_list, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/referrals/{id}", h_referrals_get, ROLES_STAFF | ROLE_AUDITOR, false},
     {"POST", "/v1/referrals/{id}/accept", h_referrals_accept, ROLES_STAFF, true},
     {"POST", "/v1/referrals/{id}/reject", h_referrals_reject, ROLES_STAFF, true},
     {"POST", "/v1/referrals/{id}/closure-review", h_referrals_review, ROLES_STAFF, true},
+    {"POST", "/v1/referrals/{id}/agency-status", h_referrals_agency_status, ROLE_AGENCY, true},
     {"POST", "/v1/cases", h_cases_create, ROLES_STAFF, true},
     {"GET", "/v1/cases", h_cases_list, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/cases/{id}", h_cases_get, ROLES_STAFF | ROLE_AUDITOR, false},
@@ -63,6 +64,8 @@ static const route ROUTES[] = {
     {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
     {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_ADMIN, false},
     {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, false},
+    {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN, false},
+    {"POST", "/v1/admin/outbox/{id}/retry", h_outbox_retry, ROLE_ADMIN, false},
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof ROUTES[0]))
 

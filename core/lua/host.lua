@@ -95,7 +95,7 @@ end
 -- Loading and validating a plugin set.
 ---------------------------------------------------------------------------
 
-local programs, regions, region_of_code, plugin_list = {}, {}, {}, {}
+local programs, regions, region_of_code, plugin_list, agencies = {}, {}, {}, {}, {}
 local errors = {}
 
 local function add_error(plugin, file, message, line)
@@ -369,10 +369,37 @@ function snapshot(v, depth, seen)
   return c
 end
 
+-- An agency connector: how messages to it look, and what its answers mean.
+local AGENCY_MESSAGES = { referral = true, answer = true, progress = true }
+local AGENCY_STATUSES = { received = true, in_progress = true, rejected = true, completed = true }
+function check_agency(p, file)
+  local ok = true
+  if type(p.name) ~= "string" then add_error(p.id, file, "name must be a string (the agency's Korean name)"); ok = false end
+  if p.direction ~= "two_way" and p.direction ~= "inbound" then
+    add_error(p.id, file, "direction must be 'two_way' or 'inbound' (one-way agencies only refer to local government)"); ok = false
+  end
+  if p.messages ~= nil then
+    if type(p.messages) ~= "table" then add_error(p.id, file, "messages must be a table of kind -> function"); ok = false
+    else for k, fn in pairs(p.messages) do
+      if not AGENCY_MESSAGES[k] then add_error(p.id, file, fmt("messages.%s: kinds are referral, answer, progress", tostring(k))); ok = false
+      else ok = check_fn(p.id, file, "messages." .. k, fn) and ok end
+    end end
+  end
+  if p.statuses ~= nil then
+    if type(p.statuses) ~= "table" then add_error(p.id, file, "statuses must map the agency's codes to received, in_progress, rejected, completed"); ok = false
+    else for code, st in pairs(p.statuses) do
+      if not AGENCY_STATUSES[st] then add_error(p.id, file, fmt("statuses.%s: '%s' is not received, in_progress, rejected or completed", tostring(code), tostring(st))); ok = false end
+    end end
+  end
+  return ok
+end
+
+local FOLDER_OF = { program = "programs", region = "regions", agency = "agencies" }
+
 -- Loads the files: { {path=, text=}, ... }. Fills programs/regions; returns
 -- the errors (empty when the set is valid, tests not yet run).
 function load_set(files)
-  programs, regions, region_of_code, plugin_list, errors = {}, {}, {}, {}, array({})
+  programs, regions, region_of_code, plugin_list, errors, agencies = {}, {}, {}, {}, array({}), {}
   local seen = {}
   for _, f in ipairs(files) do
     local fn, lerr = C.load_text(f.text, "=" .. f.path)
@@ -397,8 +424,8 @@ function load_set(files)
           add_error(id, f.path, fmt("api must be %d (the host contract version), not %s", API_VERSION, tostring(p.api)))
         elseif p.kind ~= "program" and p.kind ~= "region" and p.kind ~= "agency" then
           add_error(id, f.path, "kind must be 'program', 'region' or 'agency'")
-        elseif expected_kind and expected_kind ~= p.kind .. "s" then
-          add_error(id, f.path, fmt("a %s plugin belongs under %ss/, not %s/", p.kind, p.kind, expected_kind))
+        elseif expected_kind and expected_kind ~= FOLDER_OF[p.kind] then
+          add_error(id, f.path, fmt("a %s plugin belongs under %s/, not %s/", p.kind, FOLDER_OF[p.kind], expected_kind))
         elseif seen[p.kind .. ":" .. id] then
           add_error(id, f.path, fmt("duplicate %s id '%s' (also in %s)", p.kind, id, seen[p.kind .. ":" .. id]))
         else
@@ -407,9 +434,10 @@ function load_set(files)
           local valid
           if p.kind == "program" then valid = check_program(p, f.path) and check_tests(id, f.path, p.tests)
           elseif p.kind == "region" then valid = check_region(p, f.path) and check_tests(id, f.path, p.tests)
-          else valid = check_tests(id, f.path, p.tests) end
+          else valid = check_agency(p, f.path) and check_tests(id, f.path, p.tests) end
           if valid then
-            if p.kind == "program" then programs[id] = p elseif p.kind == "region" then regions[id] = p end
+            if p.kind == "program" then programs[id] = p elseif p.kind == "region" then regions[id] = p
+            else agencies[id] = p end
             plugin_list[#plugin_list + 1] = p
           end
         end
@@ -737,6 +765,8 @@ local function test_api(today)
                         queries = spec.queries })
   end
   function t.rules(pid, code) return describe(pid, code) end
+  -- The message an agency plugin builds.
+  function t.message(spec) return agency_message({ agency = spec.agency, kind = spec.kind, data = spec.data or {} }) end
   -- Whether a case may open for a person, as the server checks it.
   function t.open(spec)
     local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
@@ -960,4 +990,38 @@ end
 function referral_rules_of(a)
   local e = effective(a.program, a.region)
   return e and e.referral or {}
+end
+
+---------------------------------------------------------------------------
+-- Agencies: the message for a kind (referral, answer, progress) built by
+-- the agency's plugin, and an agency's status code read back.
+---------------------------------------------------------------------------
+
+-- a = { agency, kind, data }
+function agency_message(a)
+  local p = agencies[a.agency]
+  if not p then return { ok = false, kind = "unknown_agency" } end
+  if p.direction == "inbound" and a.kind == "referral" then return { ok = false, kind = "inbound_only" } end
+  local fn = p.messages and p.messages[a.kind]
+  if not fn then return { ok = true, payload = { type = a.kind, data = a.data } } end
+  local r = call_plugin({ plugin = p.id, version = p.version, fn = fn }, copy_deep(a.data))
+  if not r[1] then return plugin_failure({ plugin = p.id, version = p.version }, r[2]) end
+  if type(r[2]) ~= "table" then
+    return { ok = false, kind = "plugin_error", plugin = p.id, version = p.version, message = "messages." .. a.kind .. " must return a table" }
+  end
+  return { ok = true, payload = r[2] }
+end
+
+-- a = { agency, status } -> { status = received|in_progress|rejected|completed } or {}
+function agency_status_of(a)
+  local p = agencies[a.agency]
+  if not p then return {} end
+  local st = (p.statuses or {})[a.status]
+  if not st and AGENCY_STATUSES[a.status] then st = a.status end
+  return { status = st }
+end
+
+function agency_known(a)
+  local p = agencies[a.agency]
+  return { known = p ~= nil, direction = p and p.direction or nil, name = p and p.name or nil }
 end

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "outbound/outbound.h"
 #include "process/internal.h"
 #include "store/store.h"
 
@@ -166,7 +167,9 @@ int process_record(const principal *p, const char *case_id, const record_post *i
     luavm *vm = luahost_vm(e);
     if (!vm) return -1;
     cw_arg a = {.p = p, .in = in, .vm = vm, .case_id = case_id};
-    return store_write(idem, work_record, &a, reply, e);
+    int rc = store_write(idem, work_record, &a, reply, e);
+    if (!rc) outbound_kick();
+    return rc;
 }
 
 static int work_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)

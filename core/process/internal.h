@@ -15,8 +15,9 @@ int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_r
  * eligibility, the first stage, the "opened" event, opening deadlines. */
 int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_open_in *in, case_row *out,
                        err_t *e);
-/* A case opened from a referral reached closure: tell the referrer. */
-int process_referral_case_closed(store_tx *tx, const case_row *c, err_t *e);
+/* A case opened from a referral moved (c is the case after the move): a
+ * referring agency hears of every step; at closure the referrer is told. */
+int process_referral_case_moved(store_tx *tx, luavm *vm, const case_row *c, err_t *e);
 /* The case as the API shows it (stage label, open deadlines). */
 int process_case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e);
 /* Applies the deadline effects a rule asked for ({set: [...], clear: [...]}). */

@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "lua/host.h"
+#include "outbound/outbound.h"
 #include "process/internal.h"
 #include "store/store.h"
 
@@ -61,18 +62,19 @@ bool process_ready(void) { return store_ready() && luahost_ready(); }
 
 char *process_metrics(void)
 {
-    char *lua = luahost_metrics(), *overdue = process_overdue_metrics(), *s = NULL;
+    char *lua = luahost_metrics(), *overdue = process_overdue_metrics(), *outbox = outbound_metrics(), *s = NULL;
     if (asprintf(&s,
                  "# HELP sarye_transitions_total Case transitions by outcome.\n"
                  "# TYPE sarye_transitions_total counter\n"
                  "sarye_transitions_total{outcome=\"applied\"} %lu\n"
                  "sarye_transitions_total{outcome=\"refused\"} %lu\n"
-                 "sarye_transitions_total{outcome=\"conflict\"} %lu\n%s%s",
+                 "sarye_transitions_total{outcome=\"conflict\"} %lu\n%s%s%s",
                  atomic_load(&m_transitions_ok), atomic_load(&m_transitions_refused),
-                 atomic_load(&m_transitions_conflict), lua ? lua : "", overdue ? overdue : "") < 0)
+                 atomic_load(&m_transitions_conflict), lua ? lua : "", overdue ? overdue : "", outbox ? outbox : "") < 0)
         s = NULL;
     free(lua);
     free(overdue);
+    free(outbox);
     return s;
 }
 
@@ -356,8 +358,7 @@ int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_r
     }
     if (!rc && result) rc = process_apply_deadlines(tx, &c, json_object_get(result, "effects"), e);
     if (!rc && end) rc = store_deadline_clear(tx, c.id, NULL, e); /* nothing is due on an ended case */
-    if (!rc && !end && !in->reopen && !strcmp(to_stage, "closure") && c.referral_id[0])
-        rc = process_referral_case_closed(tx, &c, e);
+    if (!rc && c.referral_id[0]) rc = process_referral_case_moved(tx, vm, &c, e);
     json_decref(result);
     if (rc) return -1;
     *cp = c;
@@ -443,6 +444,7 @@ int process_case_transition(const principal *p, const char *id, const transition
     int rc = store_write(idem, work_transition, &a, reply, e);
     json_decref(a.prepared);
     if (!rc && !reply->replayed) atomic_fetch_add(&m_transitions_ok, 1);
+    if (!rc) outbound_kick(); /* a referred case's step may have queued a message */
     return rc;
 }
 

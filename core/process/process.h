@@ -128,6 +128,27 @@ int process_referral_review(const principal *p, const char *id, bool appropriate
 int process_referral_get(const principal *p, const char *id, store_reply *reply, err_t *e);
 int process_referrals(const principal *p, const referral_query *q, store_reply *reply, err_t *e);
 
+/* ---- agencies (referrals.c) ---- */
+typedef struct {
+    const person_in *person; /* validated by the handler */
+    const char *to_org, *dong_code, *region, *reason, *opinion, *agency_ref;
+} referral_inbound;
+/* A government-wide referral from an agency (agency token): the person is
+ * registered at the dong (to_org, or the dong whose area is dong_code),
+ * with a 14-day first-contact deadline. */
+int process_referral_inbound(const principal *p, const referral_inbound *in, const store_idem *idem,
+                             store_reply *reply, err_t *e);
+typedef struct {
+    const char *status; /* the agency's own code; its plugin maps it */
+    const char *reason;
+} agency_update;
+/* An agency's status of a referral sent to it. */
+int process_referral_agency_status(const principal *p, const char *id, const agency_update *in,
+                                   const store_idem *idem, store_reply *reply, err_t *e);
+int process_outbox_list(const char *status, int limit, const char *after, store_reply *reply, err_t *e);
+/* A dead message sent again. */
+int process_outbox_retry(const char *id, store_reply *reply, err_t *e);
+
 /* Programs and plugins of the serving generation. */
 int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);

@@ -15,6 +15,7 @@
 
 #include "base/base.h"
 #include "process/internal.h"
+#include "outbound/outbound.h"
 #include "store/store.h"
 
 #define ANSWER_DAYS_DEFAULT 14 /* a referral unanswered this long is overdue */
@@ -166,6 +167,48 @@ static void event_on(store_tx *tx, const char *case_id, const char *actor, const
     *rc = store_event_append(tx, &ev, e);
 }
 
+static bool org_is_agency(store_tx *tx, const char *org)
+{
+    json_t *o = NULL;
+    err_t e = {0};
+    if (!org || store_org_get(tx, org, &o, &e)) {
+        err_clear(&e);
+        return false;
+    }
+    bool yes = !strcmp(json_string_value(json_object_get(o, "type")), "agency");
+    json_decref(o);
+    return yes;
+}
+
+/* Queues a message of kind to an agency about a referral, as the agency's
+ * plugin builds it, in the caller's transaction. */
+static int enqueue_agency(store_tx *tx, luavm *vm, const char *agency, const char *kind, const char *referral_id,
+                          json_t *data, err_t *e)
+{
+    json_t *args = json_pack("{s:s, s:s, s:O}", "agency", agency, "kind", kind, "data", data), *res = NULL;
+    int rc = luavm_call(vm, "agency_message", args, &res, e);
+    json_decref(args);
+    if (rc) return -1;
+    if (!json_is_true(json_object_get(res, "ok"))) {
+        const char *k = json_string_value(json_object_get(res, "kind"));
+        if (k && !strcmp(k, "unknown_agency")) {
+            err_set(e, 422, "agency_unavailable", "no agency plugin connects to '%s'", agency);
+        } else if (k && !strcmp(k, "inbound_only")) {
+            err_set(e, 422, "agency_unavailable", "'%s' only refers people to local government; it takes no referrals",
+                    agency);
+        } else {
+            process_plugin_failed(res, e);
+        }
+        err_detail(e, "agency", json_string(agency));
+        json_decref(res);
+        return -1;
+    }
+    char id[ID_MAX];
+    rc = store_outbox_enqueue(tx, agency, referral_id, kind, json_object_get(res, "payload"), id, e);
+    json_decref(res);
+    return rc;
+}
+
 static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     ref_arg *a = arg;
@@ -199,6 +242,12 @@ static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         err_detail(e, "field", json_string("to_org"));
         goto done;
     }
+    bool to_agency = !strcmp(json_string_value(json_object_get(org, "type")), "agency");
+    if (to_agency && in->to_program) {
+        err_set(e, 422, "validation_failed", "to_program: an agency runs its own services; leave to_program out");
+        err_detail(e, "field", json_string("to_program"));
+        goto done;
+    }
     if (in->to_program) {
         bool offers = false;
         if (store_org_offers(tx, in->to_org, in->to_program, &offers, e)) goto done;
@@ -216,6 +265,13 @@ static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
                      .snapshot = snapshot};
     char id[ID_MAX], today[11], due[11];
     if (store_referral_insert(tx, &r, id, e)) goto done;
+    if (to_agency) { /* delivered through the outbox, in this transaction */
+        json_t *full = NULL;
+        if (store_referral_get(tx, a->p, id, &full, e)) goto done;
+        int qrc = enqueue_agency(tx, a->vm, in->to_org, "referral", id, full, e);
+        json_decref(full);
+        if (qrc) goto done;
+    }
     /* The receiver's deadline to answer (the receiving program may set its own). */
     int days = ANSWER_DAYS_DEFAULT;
     if (in->to_program && a->vm) {
@@ -235,7 +291,8 @@ static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     add_days(today, days, due);
     char label[96];
     snprintf(label, sizeof label, "의뢰 접수 회신 (%d일 이내)", days);
-    if (store_referral_deadline_set(tx, in->to_org, id, "referral_answer", label, due, NULL, e)) goto done;
+    if (!to_agency && store_referral_deadline_set(tx, in->to_org, id, "referral_answer", label, due, NULL, e))
+        goto done;
     json_t *ed = json_pack("{s:s, s:s, s:s?}", "referral_id", id, "to_org", in->to_org, "to_program", in->to_program);
     rc = 0;
     event_on(tx, in->from_case_id, a->p->user, "referred", ed, a->vm, &rc, e);
@@ -257,7 +314,9 @@ int process_referral_create(const principal *p, const referral_post *in, const s
     luavm *vm = luahost_vm(e);
     if (!vm) return -1;
     ref_arg a = {.p = p, .in = in, .vm = vm};
-    return store_write(idem, work_refer, &a, reply, e);
+    int rc = store_write(idem, work_refer, &a, reply, e);
+    if (!rc) outbound_kick();
+    return rc;
 }
 
 /* Loads a referral addressed to p for an answer. */
@@ -286,6 +345,7 @@ static int work_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
     int rc = -1;
     case_row c;
+    bool from_agency = org_is_agency(tx, json_string_value(json_object_get(r, "from_org")));
     if (in->case_id) { /* the receiver already has the person's case */
         if (store_case_load(tx, a->p, in->case_id, &c, e)) {
             err_set(e, 422, "unknown_case", "no case '%s'", in->case_id);
@@ -303,8 +363,8 @@ static int work_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         char pid[ID_MAX];
         if (store_person_clone(tx, json_string_value(json_object_get(r, "person_id")), a->p->org, a->p->user, pid, e))
             goto done;
-        case_open_in open = {.person_id = pid, .program = program, .org = a->p->org, .source = "referral",
-                             .referral_id = a->id};
+        case_open_in open = {.person_id = pid, .program = program, .org = a->p->org,
+                             .source = from_agency ? "gov_referral" : "referral", .referral_id = a->id};
         if (process_open_in_tx(tx, a->vm, a->p, &open, &c, e)) goto done;
     }
     if (store_referral_answer(tx, a->id, "accepted", in->note, a->p->user, c.id, e) ||
@@ -317,6 +377,9 @@ static int work_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     json_decref(ed);
     json_t *ref = NULL, *cj = NULL;
     if (!rc) rc = store_referral_get(tx, a->p, a->id, &ref, e);
+    /* seed 001: the registration (접수) and the opinion go back to the agency */
+    if (!rc && from_agency)
+        rc = enqueue_agency(tx, a->vm, json_string_value(json_object_get(r, "from_org")), "answer", a->id, ref, e);
     if (!rc) rc = process_case_render(tx, a->vm, &c, &cj, e);
     if (!rc) {
         json_object_set_new(ref, "case", cj);
@@ -336,7 +399,9 @@ int process_referral_accept(const principal *p, const char *id, const referral_a
     luavm *vm = luahost_vm(e);
     if (!vm) return -1;
     ref_arg a = {.p = p, .id = id, .in = in, .vm = vm};
-    return store_write(idem, work_accept, &a, reply, e);
+    int rc = store_write(idem, work_accept, &a, reply, e);
+    if (!rc) outbound_kick();
+    return rc;
 }
 
 static int work_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -350,17 +415,27 @@ static int work_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     event_on(tx, json_string_value(json_object_get(r, "from_case_id")), a->p->user, "referral_rejected", ed, NULL,
              &rc, e);
     json_decref(ed);
-    json_decref(r);
-    if (rc) return -1;
+    if (rc) {
+        json_decref(r);
+        return -1;
+    }
     reply->status = 200;
-    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+    rc = store_referral_get(tx, a->p, a->id, &reply->body, e);
+    const char *from = json_string_value(json_object_get(r, "from_org"));
+    if (!rc && org_is_agency(tx, from)) rc = enqueue_agency(tx, a->vm, from, "answer", a->id, reply->body, e);
+    json_decref(r);
+    return rc;
 }
 
 int process_referral_reject(const principal *p, const char *id, const char *note, const store_idem *idem,
                             store_reply *reply, err_t *e)
 {
-    ref_arg a = {.p = p, .id = id, .note = note};
-    return store_write(idem, work_reject, &a, reply, e);
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    ref_arg a = {.p = p, .id = id, .note = note, .vm = vm};
+    int rc = store_write(idem, work_reject, &a, reply, e);
+    if (!rc) outbound_kick();
+    return rc;
 }
 
 static int work_review(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -416,14 +491,29 @@ int process_referrals(const principal *p, const referral_query *q, store_reply *
     return store_read(work_referrals, &a, reply, e);
 }
 
-/* seed 001: 연계된 사례가 종결되면 의뢰기관에 알리고, 의뢰기관은 종결이
+/* seed 001: 범정부 서비스 의뢰 — each processing step goes back to the
+ * agency; 연계된 사례가 종결되면 의뢰기관에 알리고, 의뢰기관은 종결이
  * 적절했는지 확인한다. */
-int process_referral_case_closed(store_tx *tx, const case_row *c, err_t *e)
+int process_referral_case_moved(store_tx *tx, luavm *vm, const case_row *c, err_t *e)
 {
     json_t *r = NULL;
     if (store_referral_of_case(tx, c->id, &r, e)) return -1;
     if (!r) return 0;
     const char *id = json_string_value(json_object_get(r, "id"));
+    const char *from = json_string_value(json_object_get(r, "from_org"));
+    if (org_is_agency(tx, from)) {
+        json_t *data = json_pack("{s:s, s:O, s:s, s:s, s:s}", "referral_id", id, "agency_ref",
+                                 json_object_get(r, "agency_ref"), "case_id", c->id, "stage", c->stage, "status",
+                                 c->status);
+        int rc = enqueue_agency(tx, vm, from, "progress", id, data, e);
+        json_decref(data);
+        json_decref(r);
+        return rc;
+    }
+    if (strcmp(c->stage, "closure") || strcmp(c->status, "open")) {
+        json_decref(r);
+        return 0;
+    }
     char today[11], due[11];
     date_today_str(today);
     add_days(today, REVIEW_DAYS, due);
@@ -436,5 +526,159 @@ int process_referral_case_closed(store_tx *tx, const case_row *c, err_t *e)
              e);
     json_decref(ed);
     json_decref(r);
+    return rc;
+}
+
+/* ---- government-wide referrals from agencies (seed 001 부록3) ---- */
+static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const referral_inbound *in = a->in;
+    json_t *args = json_pack("{s:s}", "agency", a->p->org), *known = NULL;
+    int rc = luavm_call(a->vm, "agency_known", args, &known, e);
+    json_decref(args);
+    if (rc) return -1;
+    bool ok = json_is_true(json_object_get(known, "known"));
+    json_decref(known);
+    if (!ok) {
+        err_set(e, 403, "forbidden", "no agency plugin connects '%s'; it cannot refer", a->p->org);
+        return -1;
+    }
+    char to_org[64];
+    json_t *org = NULL;
+    if (in->to_org) snprintf(to_org, sizeof to_org, "%s", in->to_org);
+    else if (store_org_by_area(tx, in->dong_code, to_org, e)) return -1;
+    if (store_org_get(tx, to_org, &org, e)) {
+        err_set(e, 422, "unknown_org", "no organisation '%s'", to_org);
+        err_detail(e, "field", json_string("to_org"));
+        return -1;
+    }
+    const char *type = json_string_value(json_object_get(org, "type"));
+    bool local = !strcmp(type, "emd") || !strcmp(type, "district");
+    bool region_ok = !in->region || !strcmp(in->region, json_string_value(json_object_get(org, "region")));
+    json_decref(org);
+    if (!local || !region_ok) {
+        err_set(e, 422, "unknown_org", "'%s' is not a local government office%s", to_org,
+                region_ok ? "" : " of that region");
+        err_detail(e, "field", json_string(in->to_org ? "to_org" : "dong_code"));
+        return -1;
+    }
+    /* The person becomes known to the receiving dong only. */
+    principal as_dong = *a->p;
+    snprintf(as_dong.org, sizeof as_dong.org, "%s", to_org);
+    json_t *person = NULL, *snapshot = NULL;
+    if (store_person_insert(tx, &as_dong, in->person, &person, e)) return -1;
+    snapshot = json_pack("{s:O, s:{s:s}}", "person", person, "agency", "id", a->p->org);
+    referral_in r = {.person_id = json_string_value(json_object_get(person, "id")), .from_org = a->p->org,
+                     .to_org = to_org, .reason = in->reason, .opinion = in->opinion, .by = a->p->user,
+                     .agency_ref = in->agency_ref, .snapshot = snapshot};
+    char id[ID_MAX], today[11], due[11];
+    rc = store_referral_insert(tx, &r, id, e);
+    /* seed 001: 의뢰를 받은 지자체는 14일 이내에 대상자에게 연락 */
+    date_today_str(today);
+    add_days(today, 14, due);
+    if (!rc) rc = store_referral_deadline_set(tx, to_org, id, "first_contact", "범정부 의뢰 초기 연락 (14일 이내)", due,
+                                              NULL, e);
+    json_decref(person);
+    json_decref(snapshot);
+    if (rc) return -1;
+    reply->status = 201;
+    return store_referral_get(tx, a->p, id, &reply->body, e);
+}
+
+int process_referral_inbound(const principal *p, const referral_inbound *in, const store_idem *idem,
+                             store_reply *reply, err_t *e)
+{
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    ref_arg a = {.p = p, .in = in, .vm = vm};
+    return store_write(idem, work_inbound, &a, reply, e);
+}
+
+/* An agency's news about a referral sent to it: received, in progress,
+ * rejected (with a reason) or completed, in its own codes. */
+static int work_agency_status(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const agency_update *in = a->in;
+    json_t *r = NULL;
+    if (store_referral_get(tx, a->p, a->id, &r, e)) return -1;
+    int rc = -1;
+    if (strcmp(json_string_value(json_object_get(r, "to_org")), a->p->org)) {
+        err_set(e, 404, "not_found", "no referral '%s' sent to %s", a->id, a->p->org);
+        goto done;
+    }
+    json_t *args = json_pack("{s:s, s:s}", "agency", a->p->org, "status", in->status), *st = NULL;
+    rc = luavm_call(a->vm, "agency_status_of", args, &st, e);
+    json_decref(args);
+    if (rc) goto done;
+    const char *status = json_string_value(json_object_get(st, "status"));
+    if (!status) {
+        err_set(e, 422, "validation_failed", "status: '%s' means nothing to the %s connector", in->status, a->p->org);
+        err_detail(e, "field", json_string("status"));
+        json_decref(st);
+        rc = -1;
+        goto done;
+    }
+    char mapped[24];
+    snprintf(mapped, sizeof mapped, "%s", status);
+    json_decref(st);
+    rc = store_referral_agency_status(tx, a->id, mapped, e);
+    if (!rc && !strcmp(json_string_value(json_object_get(r, "status")), "pending")) {
+        bool rejected = !strcmp(mapped, "rejected");
+        rc = store_referral_answer(tx, a->id, rejected ? "rejected" : "accepted", in->reason, a->p->user, NULL, e);
+        if (!rc) rc = store_referral_deadline_clear(tx, a->id, NULL, e);
+    }
+    json_t *ed = json_pack("{s:s, s:s, s:s, s:s?}", "referral_id", a->id, "agency", a->p->org, "status", mapped,
+                           "reason", in->reason);
+    event_on(tx, json_string_value(json_object_get(r, "from_case_id")), a->p->user, "agency_status", ed, a->vm, &rc,
+             e);
+    json_decref(ed);
+    if (!rc) {
+        reply->status = 200;
+        rc = store_referral_get(tx, a->p, a->id, &reply->body, e);
+    }
+done:
+    json_decref(r);
+    return rc;
+}
+
+int process_referral_agency_status(const principal *p, const char *id, const agency_update *in,
+                                   const store_idem *idem, store_reply *reply, err_t *e)
+{
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    ref_arg a = {.p = p, .id = id, .in = in, .vm = vm};
+    return store_write(idem, work_agency_status, &a, reply, e);
+}
+
+/* ---- the outbox, for administrators ---- */
+static int work_outbox_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    const referral_query *q = a->q;
+    reply->status = 200;
+    return store_outbox_list(tx, q->status, q->limit, q->after, &reply->body, e);
+}
+
+int process_outbox_list(const char *status, int limit, const char *after, store_reply *reply, err_t *e)
+{
+    referral_query q = {.status = status, .limit = limit, .after = after};
+    ref_arg a = {.q = &q};
+    return store_read(work_outbox_list, &a, reply, e);
+}
+
+static int work_outbox_retry(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    ref_arg *a = arg;
+    reply->status = 200;
+    return store_outbox_retry(tx, a->id, &reply->body, e);
+}
+
+int process_outbox_retry(const char *id, store_reply *reply, err_t *e)
+{
+    ref_arg a = {.id = id};
+    int rc = store_write(NULL, work_outbox_retry, &a, reply, e);
+    if (!rc) outbound_kick();
     return rc;
 }

@@ -174,7 +174,9 @@ const char *const migrations[] = {
     "  to_program TEXT,"
     "  reason TEXT NOT NULL,"
     "  opinion TEXT NOT NULL,"
-    "  consent_id TEXT NOT NULL REFERENCES consents(id),"
+    "  consent_id TEXT REFERENCES consents(id),"
+    "  agency_ref TEXT,"
+    "  agency_status TEXT,"
     "  snapshot TEXT NOT NULL,"
     "  status TEXT NOT NULL,"
     "  answer_note TEXT,"
@@ -189,7 +191,29 @@ const char *const migrations[] = {
     "CREATE INDEX referrals_to ON referrals (to_org, status, id);"
     "CREATE INDEX referrals_from ON referrals (from_org, status, id);"
     "CREATE INDEX referrals_case ON referrals (case_id);"
-    "CREATE INDEX deadlines_referral ON deadlines (referral_id, kind);",
+    "CREATE INDEX deadlines_referral ON deadlines (referral_id, kind);"
+    /* the dong code of an organisation, for routing inbound referrals */
+    "ALTER TABLE orgs ADD COLUMN area TEXT;"
+    "CREATE INDEX orgs_area ON orgs (area);"
+    /* the outbox: messages to agencies, written with the change that causes
+     * them and delivered by the outbound worker until delivered or dead */
+    "CREATE TABLE outbox ("
+    "  id TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL UNIQUE,"
+    "  agency TEXT NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  idempotency_key TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  delivered_at TEXT);"
+    "CREATE INDEX outbox_due ON outbox (status, next_at);"
+    "CREATE INDEX outbox_topic ON outbox (agency, topic, seq);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -6,9 +6,9 @@
 #include "store/internal.h"
 
 static const char SQL_ORG_INSERT[] =
-    "INSERT INTO orgs (id, name, type, region, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO orgs (id, name, type, region, created_at, area) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_ORG_PROGRAM[] = "INSERT INTO org_programs (org_id, program) VALUES (?1, ?2)";
-static const char SQL_ORG_GET[] = "SELECT id, name, type, region, created_at FROM orgs WHERE id = ?1";
+static const char SQL_ORG_GET[] = "SELECT id, name, type, region, created_at, area FROM orgs WHERE id = ?1";
 static const char SQL_ORG_PROGRAMS[] =
     "SELECT program FROM org_programs WHERE org_id = ?1 ORDER BY program";
 static const char SQL_ORG_OFFERS[] =
@@ -34,6 +34,7 @@ int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e)
     sqlite3_bind_text(st, 3, in->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, in->region, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    store_bind_opt(st, 6, in->area);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -69,6 +70,7 @@ int store_org_get(store_tx *tx, const char *id, json_t **out, err_t *e)
     if (rc != SQLITE_ROW) return store_fail(tx, e, "org get");
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", TEXT(st, 0), "name", TEXT(st, 1),
                           "type", TEXT(st, 2), "region", TEXT(st, 3), "created_at", TEXT(st, 4));
+    json_object_set_new(o, "area", OPT(st, 5));
     sqlite3_reset(st);
     json_t *progs = json_array();
     if (!(st = store_stmt(tx, SQL_ORG_PROGRAMS, e))) goto fail;

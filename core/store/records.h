@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/base.h"
 #include "base/err.h"
@@ -29,6 +30,7 @@ typedef struct {
     const char *id; /* NULL: generated */
     const char *name, *type, *region;
     json_t *programs; /* array of strings, may be NULL */
+    const char *area; /* dong code (행정동 코드) or NULL */
 } org_in;
 
 int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e);
@@ -172,7 +174,8 @@ int store_consent_revoke(store_tx *tx, const principal *p, const char *person_id
 
 typedef struct {
     const char *person_id, *from_org, *from_case_id, *to_org, *to_program, *reason, *opinion, *consent_id, *by;
-    json_t *snapshot; /* what the receiver sees of the person until it accepts */
+    const char *agency_ref; /* the agency's own reference (inbound government referrals) */
+    json_t *snapshot;       /* what the receiver sees of the person until it accepts */
 } referral_in;
 int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], err_t *e);
 /* A referral p sends or receives; 404 for anyone else. */
@@ -190,6 +193,10 @@ int store_referral_list(store_tx *tx, const principal *p, const referral_query *
 int store_referral_answer(store_tx *tx, const char *id, const char *status, const char *note, const char *by,
                           const char *case_id, err_t *e);
 int store_referral_closed(store_tx *tx, const char *id, err_t *e);
+/* The agency's own status of a referral (received, in_progress, rejected, completed). */
+int store_referral_agency_status(store_tx *tx, const char *id, const char *status, err_t *e);
+/* The dong community centre (emd org) whose area code is area; 422 unknown_area. */
+int store_org_by_area(store_tx *tx, const char *area, char id[64], err_t *e);
 int store_referral_review(store_tx *tx, const char *id, const char *review, const char *note, err_t *e);
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
                                 const char *label, const char *due_on, const char *plugin, err_t *e);
@@ -197,6 +204,28 @@ int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const c
 /* Copies a person into another organisation (a referral accepted); new id in id. */
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
                        err_t *e);
+
+/* ---- the outbox (outbox.c) ---- */
+/* Queues a message to agency about topic; its id is also its
+ * Idempotency-Key, the same on every retry. */
+int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, const char *kind, json_t *payload,
+                         char id[ID_MAX], err_t *e);
+/* Queued messages due by now_ms, the oldest first, at most one per topic. */
+int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, json_t **out, err_t *e);
+typedef struct {
+    const char *id, *status; /* queued (retry later), delivered, dead */
+    int attempts;
+    int64_t next_at_ms;
+    int http_status;         /* 0: none (a connection error or timeout) */
+    const char *error;
+} outbox_result;
+int store_outbox_result(store_tx *tx, const outbox_result *r, err_t *e);
+int store_outbox_get(store_tx *tx, const char *id, json_t **out, err_t *e);
+int store_outbox_list(store_tx *tx, const char *status, int limit, const char *after, json_t **out, err_t *e);
+/* dead -> queued, attempts reset (409 not_dead otherwise). */
+int store_outbox_retry(store_tx *tx, const char *id, json_t **out, err_t *e);
+/* {agency: {status: n}} */
+int store_outbox_counts(store_tx *tx, json_t **out, err_t *e);
 
 /* ---- list helpers ---- */
 /* Cursors are opaque to clients: base64url of the last id of a page. */

@@ -21,12 +21,13 @@ static const char SQL_CONSENT_REVOKE[] =
 #define REFERRAL_COLS                                                                                     \
     "id, person_id, from_org, from_case_id, to_org, to_program, reason, opinion, consent_id, snapshot,"  \
     " status, answer_note, answered_at, answered_by, case_id, closed_at, closure_review, closure_note," \
-    " created_at, created_by"
+    " created_at, created_by, agency_ref, agency_status"
 
 static const char SQL_REFERRAL_INSERT[] =
     "INSERT INTO referrals (id, person_id, from_org, from_case_id, to_org, to_program, reason, opinion,"
-    " consent_id, snapshot, status, created_at, created_by)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12)";
+    " consent_id, snapshot, status, created_at, created_by, agency_ref)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)";
+static const char SQL_REFERRAL_AGENCY_STATUS[] = "UPDATE referrals SET agency_status = ?2 WHERE id = ?1";
 static const char SQL_REFERRAL_GET[] = "SELECT " REFERRAL_COLS " FROM referrals WHERE id = ?1";
 static const char SQL_REFERRAL_LIST[] =
     "SELECT " REFERRAL_COLS " FROM referrals WHERE (CASE WHEN ?2 = 'in' THEN to_org ELSE from_org END) = ?1"
@@ -157,10 +158,10 @@ int store_consent_revoke(store_tx *tx, const principal *p, const char *person_id
 /* ---- referrals ---- */
 static json_t *referral_row(sqlite3_stmt *st)
 {
-    json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+    json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
                           TEXT(st, 0), "person_id", TEXT(st, 1), "from_org", TEXT(st, 2), "from_case_id", OPT(st, 3),
                           "to_org", TEXT(st, 4), "to_program", OPT(st, 5), "reason", TEXT(st, 6), "opinion",
-                          TEXT(st, 7), "consent_id", TEXT(st, 8), "person", json_col(st, 9), "status", TEXT(st, 10),
+                          TEXT(st, 7), "consent_id", OPT(st, 8), "person", json_col(st, 9), "status", TEXT(st, 10),
                           "answer_note", OPT(st, 11), "answered_at", OPT(st, 12), "answered_by", OPT(st, 13),
                           "case_id", OPT(st, 14));
     json_object_set_new(r, "closed_at", OPT(st, 15));
@@ -168,6 +169,9 @@ static json_t *referral_row(sqlite3_stmt *st)
     json_object_set_new(r, "closure_note", OPT(st, 17));
     json_object_set_new(r, "created_at", json_string(TEXT(st, 18)));
     json_object_set_new(r, "created_by", json_string(TEXT(st, 19)));
+    json_object_set_new(r, "agency_ref", OPT(st, 20));
+    json_object_set_new(r, "agency_status", OPT(st, 21));
+    json_object_set_new(r, "consent_id", OPT(st, 8));
     return r;
 }
 
@@ -191,10 +195,11 @@ int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], 
     store_bind_opt(st, 6, in->to_program);
     sqlite3_bind_text(st, 7, in->reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, in->opinion, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, in->consent_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 9, in->consent_id);
     sqlite3_bind_text(st, 10, snap, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, in->by, -1, SQLITE_STATIC);
+    store_bind_opt(st, 13, in->agency_ref);
     int rc = step_done(tx, st, "referral insert", e);
     free(snap);
     return rc;
@@ -320,4 +325,30 @@ int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const c
     store_bind_opt(st, 2, kind);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     return step_done(tx, st, "referral deadline clear", e);
+}
+
+int store_referral_agency_status(store_tx *tx, const char *id, const char *status, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_AGENCY_STATUS, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    return step_done(tx, st, "referral agency status", e);
+}
+
+static const char SQL_ORG_BY_AREA[] = "SELECT id FROM orgs WHERE area = ?1 AND type = 'emd' ORDER BY id LIMIT 1";
+
+int store_org_by_area(store_tx *tx, const char *area, char id[64], err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_ORG_BY_AREA, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, area, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(id, 64, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "org by area");
+    err_set(e, 422, "unknown_area", "no dong community centre serves area '%s'", area);
+    err_detail(e, "field", json_string("dong_code"));
+    return -1;
 }

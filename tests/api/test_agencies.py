@@ -1,0 +1,274 @@
+"""External agencies over real HTTP: sarye's outbox delivers through libcurl
+to a mock agency the test starts (scripts/mock-agency), which can be down,
+slow, hanging or answer any status. Nothing is lost, each message has one
+effect per Idempotency-Key, and the API never waits for an agency."""
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import unittest
+import urllib.request
+
+from harness import ORG1, SCALE, SOURCE, ApiTest
+
+DONG_CODE = "1159051000"  # 상도1동
+
+
+class MockAgency:
+    def __init__(self):
+        self.proc = subprocess.Popen(["python3", os.path.join(SOURCE, "scripts", "mock-agency"), "--port", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"listening on ([0-9.]+):(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("mock agency did not start: %r" % line)
+        self.url = "http://%s:%s" % m.groups()
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def mode(self, mode, **kw):
+        self.call("POST", "/_control", dict(kw, mode=mode))
+
+    def state(self):
+        return self.call("GET", "/_state")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def wait_until(cond, timeout=20, what="condition"):
+    deadline = time.monotonic() + timeout * SCALE
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class AgencyTest(ApiTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = MockAgency()
+        cls.server_env = {
+            "SARYE_CLOCK_ADJUSTABLE": "on",
+            "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/microfinance/referrals",
+            "SARYE_AGENCY_MICROFINANCE_TOKEN": "mf-secret",
+            "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "1000",
+            "SARYE_AGENCY_PENSION_URL": cls.mock.url + "/pension/answers",
+            "SARYE_AGENCY_PENSION_TIMEOUT_MS": "1000",
+            "SARYE_OUTBOX_RETRY_BASE_MS": "50",
+            "SARYE_OUTBOX_RETRY_MAX_MS": "300",
+            "SARYE_OUTBOX_BREAKER_FAILURES": "3",
+            "SARYE_OUTBOX_BREAKER_OPEN_MS": "200",
+        }
+        try:
+            super().setUpClass()
+            s = cls.server
+            s.org_create("microfinance", "서민금융진흥원", "agency", "11590")
+            s.org_create("pension", "국민연금공단", "agency", "11590")
+            s.run_cli("org", "create", "--id", "dj-sangdo1-area", "--name", "상도1동 (행정동)", "--type", "emd",
+                      "--region", "11590", "--program", "integrated", "--area", DONG_CODE)
+            cls.dong_worker = s.token_create("dong-w", "worker", "dj-sangdo1-area")
+            cls.mf_token = s.token_create("mf", "agency", "microfinance")
+            cls.pension_token = s.token_create("nps", "agency", "pension")
+        except BaseException:
+            cls.mock.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.mock.close()
+
+    def setUp(self):
+        self.mock.call("POST", "/_reset")
+
+    # ---- helpers ----
+    def refer_to_microfinance(self, token=None):
+        token = token or self.worker1
+        p = self.make_person(token=token, name="김민수", birth_date="1975-01-01", sex="M")
+        c = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "referral", "scope": ["microfinance"]},
+                             token=token)
+        self.assertEqual(c.status, 201, c.text)
+        r = self.client.post("/v1/referrals", {"person_id": p["id"], "to_agency": "microfinance",
+                                               "reason": "고금리 대출 상환 곤란", "opinion": "채무조정 상담 필요",
+                                               "consent_id": c.json["id"]}, token=token)
+        self.assertEqual(r.status, 201, r.text)
+        return r.json
+
+    def outbox(self, status=None):
+        q = {"limit": 500}
+        if status:
+            q["status"] = status
+        r = self.client.get("/v1/admin/outbox", token=self.admin1, query=q)
+        self.assertEqual(r.status, 200, r.text)
+        return r.json["items"]
+
+    def delivered_keys(self):
+        return set(self.mock.state()["effects"])
+
+    # ---- tests ----
+    def test_referral_delivered_with_a_stable_idempotency_key(self):
+        ref = self.refer_to_microfinance()
+        st = wait_until(lambda: (lambda s: s if s["received"] else None)(self.mock.state()), what="delivery")
+        msg = st["received"][0]
+        self.assertEqual(msg["path"], "/microfinance/referrals")
+        self.assertEqual(msg["authorization"], "Bearer mf-secret")
+        self.assertEqual(msg["kind"], "referral")
+        self.assertEqual(msg["body"]["type"], "service_referral")
+        self.assertEqual(msg["body"]["referral_id"], ref["id"])
+        self.assertEqual(msg["body"]["person"]["name"], "김민수")
+        out = [m for m in self.outbox() if m["topic"] == ref["id"]]
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0]["idempotency_key"], msg["key"])
+        wait_until(lambda: [m for m in self.outbox("delivered") if m["topic"] == ref["id"]], what="delivered status")
+
+    def test_agency_down_then_up_delivers_everything_once(self):
+        self.mock.mode("down")
+        refs = [self.refer_to_microfinance() for _ in range(5)]
+        wait_until(lambda: self.mock.state()["attempts"] >= 10, what="retries")
+        self.assertEqual(self.mock.state()["effects"], {})
+        metrics = self.client.get("/metrics").text
+        self.assertRegex(metrics, r'sarye_outbox_retried_total\{agency="microfinance"\} [1-9]')
+        self.mock.mode("up")
+        ids = {r["id"] for r in refs}
+        wait_until(lambda: ids <= {m["body"]["referral_id"] for m in self.mock.state()["received"]}, timeout=30,
+                   what="all delivered after the agency came back")
+        st = self.mock.state()
+        self.assertTrue(all(n == 1 for n in st["effects"].values()), st["effects"])
+        wait_until(lambda: ids <= {m["topic"] for m in self.outbox("delivered")}, what="delivered status")
+
+    def test_client_error_is_dead_lettered_and_retried_by_an_admin(self):
+        self.mock.mode("status", status=400)
+        ref = self.refer_to_microfinance()
+        dead = wait_until(lambda: [m for m in self.outbox("dead") if m["topic"] == ref["id"]], what="dead letter")
+        self.assertEqual(dead[0]["last_status"], 400)
+        self.assertEqual(self.mock.state()["effects"], {})
+        self.mock.mode("up")
+        self.assertError(self.client.post("/v1/admin/outbox/%s/retry" % dead[0]["id"], token=self.worker1), 403)
+        r = self.client.post("/v1/admin/outbox/%s/retry" % dead[0]["id"], token=self.admin1)
+        self.assertEqual(r.status, 200, r.text)
+        wait_until(lambda: dead[0]["idempotency_key"] in self.delivered_keys(), what="sent again")
+        r = self.client.post("/v1/admin/outbox/%s/retry" % dead[0]["id"], token=self.admin1)
+        self.assertError(r, 409, "not_dead")
+
+    def test_retry_after_is_honoured_and_429_retried(self):
+        self.mock.mode("status", status=429, retry_after="1")
+        ref = self.refer_to_microfinance()
+        wait_until(lambda: self.mock.state()["attempts"] >= 1, what="first attempt")
+        time.sleep(0.3)
+        self.assertEqual(self.mock.state()["attempts"], 1, "Retry-After: 1 was not waited for")
+        self.mock.mode("up")
+        wait_until(lambda: ref["id"] in {m["body"]["referral_id"] for m in self.mock.state()["received"]},
+                   what="delivery after Retry-After")
+
+    def test_api_keeps_answering_while_an_agency_hangs(self):
+        self.mock.mode("hang")
+        self.refer_to_microfinance()
+        wait_until(lambda: self.mock.state()["attempts"] >= 1, what="a hanging attempt")
+        statuses = []
+        for i in range(20):
+            r = self.client.post("/v1/persons", {"name": "이영희", "birth_date": "1990-01-01", "sex": "F"},
+                                 token=self.worker1)
+            statuses.append(r.status)
+        self.assertEqual(set(statuses), {201})
+        self.mock.mode("up")
+
+    def test_inbound_government_referral_first_contact_and_answers(self):
+        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-01"}, token=self.admin1)
+        body = {"person": {"name": "정순례", "birth_date": "1950-04-05", "sex": "F", "address": "서울 동작구 상도동"},
+                "dong_code": DONG_CODE, "region": "11590", "reason": "연금 수급 상담 중 생계 곤란 확인",
+                "opinion": "긴급복지 검토 요청", "agency_ref": "NPS-2026-0001"}
+        r = self.client.post("/v1/referrals", body, token=self.pension_token)
+        self.assertEqual(r.status, 201, r.text)
+        ref = r.json
+        self.assertEqual((ref["to_org"], ref["from_org"], ref["agency_ref"]), ("dj-sangdo1-area", "pension",
+                                                                              "NPS-2026-0001"))
+        dl = self.client.get("/v1/deadlines", token=self.dong_worker, query={"kind": "first_contact"}).json["items"]
+        self.assertEqual([d["due_on"] for d in dl if d["referral_id"] == ref["id"]], ["2026-10-15"])
+        # nobody registers it: overdue (the 53 % problem of seed 003)
+        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-16"}, token=self.admin1)
+        dl = self.client.get("/v1/deadlines", token=self.dong_worker, query={"kind": "first_contact"}).json["items"]
+        self.assertTrue([d for d in dl if d["referral_id"] == ref["id"]][0]["overdue"])
+        # the agency cannot see what it did not send, nor answer for the dong
+        self.assertError(self.client.post("/v1/referrals/%s/accept" % ref["id"], {"note": "x"},
+                                          token=self.pension_token), 403)
+        self.mock.mode("down")
+        r = self.client.post("/v1/referrals/%s/accept" % ref["id"], {"program": "integrated", "note": "유선 연락 완료"},
+                             token=self.dong_worker)
+        self.assertEqual(r.status, 200, r.text)
+        case = r.json["case"]
+        self.assertEqual(case["source"], "gov_referral")
+        c = self.client.post("/v1/cases/%s/transitions" % case["id"], {"to": "initial_counseling", "version": 1},
+                             token=self.dong_worker)
+        self.assertEqual(c.status, 200, c.text)
+        c = self.client.post("/v1/cases/%s/transitions" % case["id"], {"to": "intake", "version": 2},
+                             token=self.dong_worker)
+        self.assertEqual(c.status, 200, c.text)
+        # the agency comes back: the answer, then each step, in order
+        self.mock.mode("up")
+        got = wait_until(lambda: (lambda m: m if len(m) >= 3 else None)(
+            [x for x in self.mock.state()["received"] if x["path"] == "/pension/answers"]), what="answers in order")
+        self.assertEqual([m["body"]["type"] for m in got], ["referral_answer", "referral_progress", "referral_progress"])
+        self.assertEqual(got[0]["body"]["result"], "접수")
+        self.assertEqual(got[0]["body"]["agency_ref"], "NPS-2026-0001")
+        self.assertEqual([m["body"].get("stage") for m in got[1:]], ["initial_counseling", "intake"])
+        self.assertError(self.client.post("/v1/referrals", {"person_id": "x", "to_agency": "pension", "reason": "r",
+                                                            "opinion": "o", "consent_id": "c"}, token=self.worker1),
+                         422)
+
+    def test_agency_status_reply_reaches_the_worker(self):
+        p = self.make_person()
+        case = self.make_case(p["id"])
+        c = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "referral", "scope": ["microfinance"]},
+                             token=self.worker1).json
+        ref = self.client.post("/v1/referrals", {"person_id": p["id"], "from_case_id": case["id"],
+                                                 "to_agency": "microfinance", "reason": "채무", "opinion": "상담 필요",
+                                                 "consent_id": c["id"]}, token=self.worker1).json
+        out = self.mock.call("POST", "/_reply", {"sarye": self.server.url, "token": self.mf_token,
+                                                "referral_id": ref["id"], "status": "접수"})
+        self.assertEqual(out["status"], 200, out)
+        self.assertEqual((out["body"]["agency_status"], out["body"]["status"]), ("received", "accepted"))
+        out = self.mock.call("POST", "/_reply", {"sarye": self.server.url, "token": self.mf_token,
+                                                "referral_id": ref["id"], "status": "완료"})
+        self.assertEqual(out["body"]["agency_status"], "completed")
+        ev = self.list_all("/v1/cases/%s/events" % case["id"], self.worker1)
+        self.assertEqual([e["data"]["status"] for e in ev if e["type"] == "agency_status"], ["received", "completed"])
+        out = self.mock.call("POST", "/_reply", {"sarye": self.server.url, "token": self.mf_token,
+                                                "referral_id": ref["id"], "status": "weird"})
+        self.assertEqual(out["status"], 422)
+        out = self.mock.call("POST", "/_reply", {"sarye": self.server.url, "token": self.pension_token,
+                                                "referral_id": ref["id"], "status": "접수"})
+        self.assertEqual(out["status"], 404)
+
+    def test_sigkill_with_messages_in_flight_loses_nothing(self):
+        self.mock.mode("slow", delay_ms=1500)
+        refs = [self.refer_to_microfinance() for _ in range(3)]
+        wait_until(lambda: self.mock.state()["attempts"] >= 1, what="messages in flight")
+        self.server.proc.send_signal(signal.SIGKILL)
+        self.server.proc.wait(30)
+        self.mock.mode("up")
+        self.server.start()
+        self.client.close()
+        ids = {r["id"] for r in refs}
+        wait_until(lambda: ids <= {m["body"]["referral_id"] for m in self.mock.state()["received"]}, timeout=30,
+                   what="every message after the restart")
+        st = self.mock.state()
+        self.assertTrue(all(n == 1 for n in st["effects"].values()), st["effects"])
+
+
+if __name__ == "__main__":
+    unittest.main()
