@@ -50,6 +50,13 @@ void luavm_bind(luavm *vm, store_tx *tx, const principal *p);
  * memory cap) is -1 with e = 500 plugin_error naming plugin and version. */
 int luavm_call(luavm *vm, const char *fn, json_t *arg, json_t **out, err_t *e);
 
+/* Calls fn with sarye.http allowed (the phase before the transaction),
+ * within budget_ms. When the call failed because an agency did not answer,
+ * e is that agency's error (503 agency_unavailable naming it). */
+int luavm_call_lookup(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e);
+/* Moves the error of the last failed sarye.http call into e; false if none. */
+bool luavm_take_http_error(luavm *vm, err_t *e);
+
 /* Admin listing: every plugin of the serving generation with its file,
  * content hash, and the last load error. New reference. */
 json_t *luahost_plugins_json(void);

@@ -68,6 +68,9 @@ local sarye_api = {
   stages = STAGES,
   date = date,
   json = { encode = C.json_encode, decode = C.json_decode },
+  -- look-ups of configured agencies, only in prepare functions:
+  -- sarye.http.post(agency_id, "/path", body) -> decoded JSON answer
+  http = { post = C.http_post },
   log = C.log,                     -- (level, message)
 }
 

@@ -18,6 +18,7 @@
 
 #include "base/base.h"
 #include "lua/vm.h"
+#include "outbound/outbound.h"
 
 extern const unsigned char embedded_host_lua[];
 extern const size_t embedded_host_lua_len;
@@ -426,6 +427,35 @@ static int c_query(lua_State *L)
     return push_store_json(L, j, &e);
 }
 
+/* sarye.http.post(agency, path, body): a look-up of a configured agency,
+ * only before the transaction; the URL is the agency's from configuration,
+ * so a plugin cannot reach any other host. */
+static int c_http_post(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    const char *agency = luaL_checkstring(L, 1);
+    const char *path = luaL_optstring(L, 2, "");
+    if (!vm->allow_http)
+        return luaL_error(L, "sarye.http is available only in prepare functions (before the transaction)");
+    json_t *body = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        const char *why = "cannot encode";
+        body = to_json(L, 3, 0, &why);
+        if (!body) return luaL_error(L, "sarye.http.post: body %s", why);
+    }
+    int64_t left_ms = (vm->deadline_ns - time_mono_ns()) / 1000000;
+    json_t *out = NULL;
+    err_clear(&vm->http_err);
+    int rc = outbound_call(agency, *path ? path : NULL, body, left_ms > 0 ? (int)left_ms : 1, &out, &vm->http_err);
+    json_decref(body);
+    if (rc) return luaL_error(L, "%s", vm->http_err.message);
+    err_clear(&vm->http_err);
+    rc = push_json(L, out, 0);
+    json_decref(out);
+    if (rc) return luaL_error(L, "sarye.http.post: answer nested too deeply");
+    return 1;
+}
+
 static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
@@ -435,7 +465,8 @@ static const luaL_Reg C_FUNCS[] = {
     {"date_diff_days", c_date_diff_days}, {"json_encode", c_json_encode},
     {"json_decode", c_json_decode}, {"log", c_log},
     {"person", c_person},           {"history", c_history},
-    {"query", c_query},             {NULL, NULL},
+    {"query", c_query},             {"http_post", c_http_post},
+    {NULL, NULL},
 };
 
 static int traceback(lua_State *L)
@@ -563,6 +594,7 @@ fail:
 void luavm_free(luavm *vm)
 {
     if (!vm) return;
+    err_clear(&vm->http_err);
     lua_close(vm->L);
     free(vm);
     atomic_fetch_sub(&vms_live, 1);
@@ -607,3 +639,21 @@ int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int 
 }
 
 size_t luavm_memory(const luavm *vm) { return vm->mem_used; }
+
+int luavm_call_lookup(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e)
+{
+    vm->allow_http = true;
+    err_clear(&vm->http_err);
+    int rc = luavm_call_budget(vm, fn, arg, out, budget_ms, e);
+    vm->allow_http = false;
+    return rc;
+}
+
+bool luavm_take_http_error(luavm *vm, err_t *e)
+{
+    if (!vm->http_err.status) return false;
+    err_clear(e);
+    *e = vm->http_err;
+    memset(&vm->http_err, 0, sizeof vm->http_err);
+    return true;
+}

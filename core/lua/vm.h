@@ -23,6 +23,8 @@ struct luavm {
     char current_plugin[96], current_version[32];
     char killed_plugin[96], killed_version[32];
     store_tx *tx;      /* bound for the store views, or NULL */
+    bool allow_http;   /* sarye.http works only in the phase before the transaction */
+    err_t http_err;    /* why the last sarye.http call failed (agency down ...) */
     principal who;
     struct gen *gen;   /* the generation it was built from (plugins.c) */
     struct luavm *next_dead;

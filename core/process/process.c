@@ -44,7 +44,13 @@ bool process_stage_known(const char *stage)
 
 static atomic_ulong m_transitions_ok, m_transitions_refused, m_transitions_conflict;
 
-int process_init(const config *cfg, char *err, size_t errlen) { return luahost_init(cfg, err, errlen); }
+static config g_cfg;
+
+int process_init(const config *cfg, char *err, size_t errlen)
+{
+    g_cfg = *cfg;
+    return luahost_init(cfg, err, errlen);
+}
 
 void process_shutdown(void) { luahost_shutdown(); }
 
@@ -412,11 +418,13 @@ static int prepare_phase(transition_arg *a, err_t *e)
                              "reopen", a->in->reopen, "today", today);
     loaded.body = NULL;
     json_t *result = NULL;
-    int rc = luavm_call(a->vm, "prepare", args, &result, e);
+    /* Bounded by the request: look-ups may take what a request may. */
+    int rc = luavm_call_lookup(a->vm, "prepare", args, &result, g_cfg.request_timeout_ms / 2, e);
     json_decref(args);
     if (rc) return -1;
     if (!json_is_true(json_object_get(result, "ok"))) {
-        process_plugin_failed(result, e);
+        /* An agency that did not answer is the agency's fault, named: 503. */
+        if (!luavm_take_http_error(a->vm, e)) process_plugin_failed(result, e);
         json_decref(result);
         return -1;
     }

@@ -5,6 +5,8 @@ effect per Idempotency-Key, and the API never waits for an agency."""
 import json
 import os
 import re
+import shutil
+import tempfile
 import signal
 import subprocess
 import threading
@@ -12,7 +14,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import ORG1, SCALE, SOURCE, ApiTest
+from harness import ORG1, SCALE, SOURCE, ApiTest, Server
 
 DONG_CODE = "1159051000"  # 상도1동
 
@@ -268,6 +270,101 @@ class AgencyTest(ApiTest):
                    what="every message after the restart")
         st = self.mock.state()
         self.assertTrue(all(n == 1 for n in st["effects"].values()), st["effects"])
+
+
+LOOKUP_PROBE = r'''
+-- A program whose intake asks the eligibility agency (ssis) first.
+return {
+  id = "lookup_probe", kind = "program", version = "0.1.0", api = 1, name = "자격 조회 시험",
+  stages = { { id = "discovery", label = "발굴" }, { id = "intake", label = "접수" } },
+  transitions = { discovery = { "intake" } },
+  prepare = {
+    intake = function(case, input, ctx)
+      if input.data.elsewhere then return sarye.http.post(input.data.elsewhere, "/x", {}) end
+      return sarye.http.post("ssis", "/lookup", { person_id = case.person_id })
+    end,
+  },
+  guards = {
+    ["discovery->intake"] = function(case, input, ctx)
+      local facts = input.prepared.lookup_probe
+      if not facts.basic_pension then return false, "기초연금 수급자가 아님 (행복e음 조회)" end
+      return true
+    end,
+  },
+  hooks = { enter = { intake = function(case, input, ctx)
+    if input.data.http_in_tx then sarye.http.post("ssis", "/lookup", {}) end
+  end } },
+}
+'''
+
+
+class LookupTest(unittest.TestCase):
+    """sarye.http: a synchronous look-up before the transaction, bounded,
+    only to configured agencies."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = MockAgency()
+        cls.plugdir = tempfile.mkdtemp(prefix="sarye-lookup-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
+        with open(os.path.join(cls.plugdir, "programs", "lookup_probe.lua"), "w") as f:
+            f.write(LOOKUP_PROBE)
+        cls.server = Server(extra_args=("--plugins", cls.plugdir),
+                            env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500"})
+        cls.server.org_create("o1", "상도1동", "emd", "11590", ["lookup_probe"])
+        cls.tok = cls.server.token_create("w", "worker", "o1")
+        cls.client = cls.server.client(token=cls.tok)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        try:
+            rc = cls.server.stop()
+        finally:
+            cls.server.close()
+            cls.mock.close()
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+        assert rc == 0, rc
+
+    def case(self):
+        p = self.client.post("/v1/persons", {"name": "한노인", "birth_date": "1950-01-01", "sex": "F"}).json
+        return self.client.post("/v1/cases", {"person_id": p["id"], "program": "lookup_probe", "source": "walk_in"}).json
+
+    def move(self, c, data=None):
+        return self.client.post("/v1/cases/%s/transitions" % c["id"], {"to": "intake", "version": 1, "data": data or {}})
+
+    def test_lookup_answers_reach_the_guard(self):
+        self.mock.call("POST", "/_reset")
+        self.mock.mode("up", lookup={"basic_pension": True, "livelihood_recipient": False})
+        r = self.move(self.case())
+        self.assertEqual(r.status, 200, r.text)
+        self.mock.mode("up", lookup={"basic_pension": False})
+        r = self.move(self.case())
+        self.assertEqual(r.status, 422, r.text)
+        self.assertIn("행복e음", r.json["error"]["details"]["reason"])
+
+    def test_agency_timeout_is_503_and_changes_nothing(self):
+        self.mock.mode("hang")
+        c = self.case()
+        r = self.move(c)
+        self.assertEqual(r.status, 503, r.text)
+        self.assertEqual(r.json["error"]["code"], "agency_unavailable")
+        self.assertEqual(r.json["error"]["details"]["agency"], "ssis")
+        now = self.client.get("/v1/cases/" + c["id"]).json
+        self.assertEqual((now["stage"], now["version"]), ("discovery", 1))
+        self.mock.mode("up", lookup={"basic_pension": True})
+
+    def test_a_host_outside_the_configuration_is_refused(self):
+        for target in ("http://127.0.0.1:9/steal", "nowhere"):
+            r = self.move(self.case(), {"elsewhere": target})
+            self.assertEqual(r.status, 422, r.text)
+            self.assertEqual(r.json["error"]["code"], "agency_unavailable")
+
+    def test_no_lookups_inside_the_transaction(self):
+        self.mock.mode("up", lookup={"basic_pension": True})
+        r = self.move(self.case(), {"http_in_tx": True})
+        self.assertEqual(r.status, 500, r.text)
+        self.assertIn("only in prepare", r.json["error"]["message"])
 
 
 if __name__ == "__main__":
