@@ -1000,12 +1000,39 @@ end
 -- the agency's plugin, and an agency's status code read back.
 ---------------------------------------------------------------------------
 
+-- The messages of the government-wide service referral system (범정부
+-- 서비스 의뢰, seed 001 부록3), the same for every agency on it: 서비스 의뢰
+-- (who, why, the referrer's opinion; the RRN stays masked), 접수·반려 의견,
+-- and 처리단계별 처리내용. An agency plugin replaces one only when its
+-- agency differs.
+local STANDARD_MESSAGES = {
+  referral = function(r)
+    local p = r.person and r.person.person or {}
+    return { type = "service_referral", referral_id = r.id, from_org = r.from_org,
+             person = { name = p.name, birth_date = p.birth_date, sex = p.sex, phone = p.phone,
+                        address = p.address, rrn_masked = p.rrn },
+             reason = r.reason, opinion = r.opinion }
+  end,
+  answer = function(r)
+    return { type = "referral_answer", referral_id = r.id, agency_ref = r.agency_ref,
+             result = r.status == "accepted" and "접수" or "반려", opinion = r.answer_note, case_id = r.case_id }
+  end,
+  progress = function(s)
+    return { type = "referral_progress", referral_id = s.referral_id, agency_ref = s.agency_ref,
+             stage = s.stage, status = s.status }
+  end,
+}
+-- The system's status codes (접수, 진행, 반려, 완료), which an agency's own may extend.
+local STANDARD_STATUSES = { RECEIVED = "received", IN_PROGRESS = "in_progress", REJECTED = "rejected",
+                            COMPLETED = "completed", ["접수"] = "received", ["진행"] = "in_progress",
+                            ["반려"] = "rejected", ["완료"] = "completed" }
+
 -- a = { agency, kind, data }
 function agency_message(a)
   local p = agencies[a.agency]
   if not p then return { ok = false, kind = "unknown_agency" } end
   if p.direction == "inbound" and a.kind == "referral" then return { ok = false, kind = "inbound_only" } end
-  local fn = p.messages and p.messages[a.kind]
+  local fn = p.messages and p.messages[a.kind] or STANDARD_MESSAGES[a.kind]
   if not fn then return { ok = true, payload = { type = a.kind, data = a.data } } end
   local r = call_plugin({ plugin = p.id, version = p.version, fn = fn }, copy_deep(a.data))
   if not r[1] then return plugin_failure({ plugin = p.id, version = p.version }, r[2]) end
@@ -1019,7 +1046,7 @@ end
 function agency_status_of(a)
   local p = agencies[a.agency]
   if not p then return {} end
-  local st = (p.statuses or {})[a.status]
+  local st = (p.statuses or {})[a.status] or STANDARD_STATUSES[a.status]
   if not st and AGENCY_STATUSES[a.status] then st = a.status end
   return { status = st }
 end
