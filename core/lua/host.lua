@@ -399,11 +399,41 @@ end
 
 local FOLDER_OF = { program = "programs", region = "regions", agency = "agencies" }
 
+-- A program built on another (extends = "integrated"): maps of rules merge
+-- key by key, the extending program's keys winning; anything else it
+-- defines replaces the base's. Tests are the extending program's own.
+local MERGED_MAPS = { labels = true, transitions = true, guards = true, records = true, instruments = true,
+                      on_record = true, closure_reasons = true, case_types = true, deadlines = true,
+                      prepare = true }
+local OWN = { id = true, kind = true, version = true, api = true, name = true, tests = true, extends = true,
+              _file = true, _uses = true, _order = true }
+function extend_program(base, child)
+  local m = {}
+  for k, v in pairs(base) do if not OWN[k] then m[k] = v end end
+  for k, v in pairs(child) do
+    if MERGED_MAPS[k] and type(v) == "table" and type(m[k]) == "table" then
+      local t = copy_shallow(m[k])
+      for kk, vv in pairs(v) do t[kk] = vv end
+      m[k] = t
+    elseif k == "hooks" and type(v) == "table" and type(m.hooks) == "table" then
+      m.hooks = { enter = copy_shallow(m.hooks.enter or {}), leave = copy_shallow(m.hooks.leave or {}) }
+      for phase, hs in pairs(v) do
+        if type(hs) == "table" and m.hooks[phase] then for st, fn in pairs(hs) do m.hooks[phase][st] = fn end
+        else m.hooks[phase] = hs end
+      end
+    else
+      m[k] = v
+    end
+  end
+  m.extends = child.extends
+  return m
+end
+
 -- Loads the files: { {path=, text=}, ... }. Fills programs/regions; returns
 -- the errors (empty when the set is valid, tests not yet run).
 function load_set(files)
   programs, regions, region_of_code, plugin_list, errors, agencies = {}, {}, {}, {}, array({}), {}
-  local seen = {}
+  local seen, extending = {}, {}
   for _, f in ipairs(files) do
     local fn, lerr = C.load_text(f.text, "=" .. f.path)
     if not fn then
@@ -435,7 +465,12 @@ function load_set(files)
           seen[p.kind .. ":" .. id] = f.path
           p._file = f.path
           local valid
-          if p.kind == "program" then valid = check_program(p, f.path) and check_tests(id, f.path, p.tests)
+          if p.kind == "program" and p.extends ~= nil then
+            -- checked once merged with the program it extends (below)
+            valid = check_tests(id, f.path, p.tests)
+            if valid then extending[#extending + 1] = p end
+            valid = false
+          elseif p.kind == "program" then valid = check_program(p, f.path) and check_tests(id, f.path, p.tests)
           elseif p.kind == "region" then valid = check_region(p, f.path) and check_tests(id, f.path, p.tests)
           else valid = check_agency(p, f.path) and check_tests(id, f.path, p.tests) end
           if valid then
@@ -444,6 +479,20 @@ function load_set(files)
             plugin_list[#plugin_list + 1] = p
           end
         end
+      end
+    end
+  end
+  -- Programs that extend another: the base's rules, overridden key by key.
+  for _, p in ipairs(extending) do
+    local base = programs[p.extends]
+    if type(p.extends) ~= "string" or not base then
+      add_error(p.id, p._file, fmt("extends: '%s' is not a loaded program (a program extends one that does not extend another)",
+                                   tostring(p.extends)))
+    else
+      local merged = extend_program(base, p)
+      if check_program(merged, p._file) then
+        programs[p.id] = merged
+        plugin_list[#plugin_list + 1] = merged
       end
     end
   end
@@ -582,7 +631,7 @@ function describe(pid, code)
   local layers = array({})
   for _, l in ipairs(e.layers) do layers[#layers + 1] = { plugin = l.plugin, version = l.version } end
   return {
-    id = e.program.id, name = e.program.name, version = e.program.version,
+    id = e.program.id, name = e.program.name, version = e.program.version, extends = e.program.extends,
     region = code, region_plugin = e.region and e.region.id or nil,
     first_stage = e.order[1], stages = stages, transitions = transitions,
     guards = guards, deadlines = deadlines, layers = layers,

@@ -8,92 +8,29 @@
 -- 원스크린 조회 (the core's one-screen view, under the person's consent).
 -- Process rules: the national guideline part of seed 004 (II "사례관리 과정별
 -- 내용 (보건복지부 지침 근거)", III.1 초기상담지 필수 기록 사항), which this
--- program shares with 통합사례관리; seed 001 II.1 (사례관리 종결 시 의뢰 기관에
+-- program shares with 통합사례관리 — so it extends `integrated` and keeps only
+-- what differs; seed 001 II.1 (사례관리 종결 시 의뢰 기관에
 -- 종결 통보, 통보 받은 의뢰 기관은 종결의 적절성 확인). Nothing in the seeds
 -- limits who a 복지관 may serve, so there is no eligibility rule; the
 -- Dongjak-only rules (30일 내 계획, 종결 1개월 전 고지 …) stay in the region.
 
--- 초기상담 / 욕구조사 영역 (seed 004 초기상담지: 안전, 건강, 일상생활, 사회관계,
--- 경제, 교육, 취업, 인권)
-local DOMAINS = { "safety", "health", "daily_living", "social_relations", "economy", "education",
-                  "employment", "rights" }
-
--- 목표 설정시 좋지 않은 예: 삶의 질 향상, 정서적 안정 등 모호하거나 원대한 목표 (seed 004 II.5)
-local VAGUE_GOALS = { "삶의 질 향상", "삶의질 향상", "정서적 안정", "행복한 삶", "자립" }
-
 local REFERRED = { referral = true, gov_referral = true }
-
-local function span_months(start, finish)
-  return sarye.date.diff_days(start, finish) / 30.44
-end
-
--- The period of a goal: its own, or the span of its services.
-local function goal_period(goal)
-  if goal.start and goal["end"] then return goal.start, goal["end"] end
-  local s, e
-  for _, svc in ipairs(goal.services or {}) do
-    if svc.start and (not s or svc.start < s) then s = svc.start end
-    if svc["end"] and (not e or svc["end"] > e) then e = svc["end"] end
-  end
-  return s, e
-end
 
 ---@type sarye.Program
 return {
   id = "welfare_center",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "3대 복지관 사례관리",
-
-  stages = {
-    { id = "discovery",          label = "대상자 발굴" },
-    { id = "initial_counseling", label = "초기상담" },
-    { id = "intake",             label = "대상자 접수" },
-    { id = "assessment",         label = "욕구 및 위기도 조사" },
-    { id = "selection",          label = "대상자 구분 및 선정" },
-    { id = "planning",           label = "서비스 제공계획 수립" },
-    { id = "delivery",           label = "서비스 제공 및 점검" },
-    { id = "monitoring",         label = "서비스 제공 및 점검" },
-    { id = "closure",            label = "종결" },
-    { id = "follow_up",          label = "사후관리" },
-  },
-
-  -- 점검: 재사정 필요성 판단, 조정, 조기종결 (seed 004 II.6); closure from every step.
-  transitions = {
-    discovery          = { "initial_counseling", "closure" },
-    initial_counseling = { "intake", "closure" },
-    intake             = { "assessment", "closure" },
-    assessment         = { "selection", "closure" },
-    selection          = { "planning", "closure" },
-    planning           = { "delivery", "closure" },
-    delivery           = { "monitoring", "assessment", "closure" },
-    monitoring         = { "delivery", "planning", "assessment", "closure" },
-    closure            = { "follow_up" },
-  },
-
-  -- 사후관리 중 새로운 문제나 욕구 → 재개입 (seed 004 II.8)
-  reopen_to = { "intake", "assessment" },
-
-  -- 욕구조사 (by domain, with notes) and 위기도 조사 (each domain 1–3, 3 = 만점) (seed 004 II.2)
-  instruments = {
-    needs = { domains = DOMAINS },
-    crisis = { domains = DOMAINS, scale = { min = 1, max = 3 } },
-  },
-
-  closure_reasons = {
-    goal_achieved = "목표달성",
-    death = "사망",
-    moved = "전출",
-    refused = "거부",
-    lost_contact = "연락두절",
-    transferred = "이관",
-    other = "기타",
-  },
+  -- 대상자 발굴 → … → 사후관리, 욕구·위기도 조사, 선정 기준, 계획 수립·승인, 점검,
+  -- 종결 사유: the national process of 통합사례관리 (plugins/programs/integrated.lua)
+  extends = "integrated",
 
   records = {
     -- 초기상담지 필수 기록 사항 (seed 004 III.1): 상담내용, 주요문제 2가지,
-    -- 서비스 연계 현황 (기존 받고 있는 서비스), 상담자 종합의견
+    -- 서비스 연계 현황 (기존 받고 있는 서비스), 상담자 종합의견. The 사례 구분
+    -- (case type) is the dong's decision, not the 복지관's.
     counseling = {
       required = { "domains", "main_problems", "opinion" },
       validate = function(case, rec, ctx)
@@ -103,83 +40,15 @@ return {
         return true
       end,
     },
-    -- 서비스 제공계획: 대상자 스스로의 목표; 단기 3~6개월, 장기 6개월~1년 이상 (seed 004 II.5)
-    plan = {
-      validate = function(case, plan, ctx)
-        for i, goal in ipairs(plan.goals or {}) do
-          for _, vague in ipairs(VAGUE_GOALS) do
-            if goal.text == vague or string.find(goal.text, vague, 1, true) and #goal.text <= #vague + 6 then
-              return false, string.format("목표 %d: '%s'는 모호하거나 원대한 목표입니다. 대상자의 관점에서 구체적인 목표를 세워 주세요", i, goal.text)
-            end
-          end
-          local s, e = goal_period(goal)
-          if s and e then
-            local m = span_months(s, e)
-            if goal.term == "short" and m > 6.1 then
-              return false, string.format("목표 %d: 단기목표는 3~6개월 이내에 달성할 목표입니다 (%.1f개월)", i, m)
-            elseif goal.term == "long" and m < 5.9 then
-              return false, string.format("목표 %d: 장기목표는 6개월~1년 이상의 개입이 필요한 목표입니다 (%.1f개월)", i, m)
-            end
-          end
-        end
-        return true
-      end,
-    },
-    -- 종결: 목표달성정도, 욕구(위기)수준의 변화 등을 평가 (seed 004 II.7)
-    closure = { required = { "reason", "evaluation" } },
   },
 
   on_record = {
-    -- 대상자 구분: 개입 기간 1개월 이상 예상 시 사례관리 가구, 1개월 미만
-    -- 서비스 연계 가구, 그 밖에는 미선정 (seed 004 II.4)
-    assessment = function(case, a, ctx)
-      local months = a.expected_intervention_months
-      if months and months >= 1 then
-        return { recommendation = { selection = "case_management",
-                                    reasons = { string.format("개입 기간 %s개월 예상 (1개월 이상): 사례관리 가구", months) } } }
-      elseif months and months > 0 then
-        return { recommendation = { selection = "service_linkage",
-                                    reasons = { string.format("개입 기간 %s개월 예상 (1개월 미만): 서비스 연계 가구", months) } } }
-      end
-      return { recommendation = { selection = "not_selected", reasons = { "예상 개입 기간이 없음: 미선정" } } }
-    end,
-    -- 점검 결과 재사정이 필요하면 조사 단계로 (seed 004 II.6)
-    check = function(case, c, ctx)
-      if c.needs_reassessment and (case.stage == "delivery" or case.stage == "monitoring") then
-        ctx.move("assessment")
-      end
-    end,
     -- 사례관리 종결 시 의뢰 기관에 종결 통보, 통보 받은 의뢰 기관은 종결의
     -- 적절성 확인 (seed 001 II.1)
     closure = function(case, rec, ctx)
       if REFERRED[case.source] then
         return { referrer_notice = "의뢰 기관에 종결 통보: 의뢰 기관이 종결의 적절성을 확인합니다" }
       end
-    end,
-  },
-
-  guards = {
-    ["assessment->selection"] = function(case, input, ctx)
-      for _, r in ipairs(ctx.query("records_of_case", { case_id = case.id, kind = "assessment" })) do
-        if r.kind == nil or r.kind == "assessment" then return true end
-      end
-      return false, "욕구 및 위기도 조사를 기록한 뒤에 대상자를 구분·선정합니다"
-    end,
-    -- 대상자 구분: only a case-management household gets a service plan (seed 004 II.4)
-    ["selection->planning"] = function(case, input, ctx)
-      local sel = input.data.selection
-      if sel ~= "case_management" then
-        return false, string.format(
-          "서비스 제공계획은 사례관리 가구로 선정된 경우에만 수립합니다 (선정 결과: %s)", tostring(sel))
-      end
-      return true
-    end,
-    -- 서비스 제공계획 승인 후 제공 (seed 004 II.5 "서비스 제공계획 승인")
-    ["planning->delivery"] = function(case, input, ctx)
-      for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
-        if p.status == "approved" then return true end
-      end
-      return false, "서비스 제공계획이 승인되어야 서비스를 제공할 수 있습니다"
     end,
   },
 

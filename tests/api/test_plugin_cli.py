@@ -67,6 +67,13 @@ class PluginCliTest(unittest.TestCase):
         self.assertIn("programs/a.lua: a: version must be semver", p.stderr)
         self.assertIn("regions/kr-1.lua: kr-1: programs.nope: overlay of an unknown program", p.stderr)
 
+    def test_extends_unknown_program(self):
+        self.write("programs/child.lua", "return { id = 'child', kind = 'program', version = '1.0.0', api = 1, "
+                                         "name = 'x', extends = 'nothing_here' }")
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("programs/child.lua: child: extends: 'nothing_here' is not a loaded program", p.stderr)
+
     def test_usage_errors(self):
         p = run_cli("plugin", "test", self.dir, "extra", check=False)
         self.assertEqual(p.returncode, 2)
