@@ -21,6 +21,7 @@
 #include "outbound/outbound.h"
 #include "process/process.h"
 #include "store/records.h"
+#include "store/pii.h"
 #include "store/store.h"
 
 extern const unsigned char embedded_default_conf[];
@@ -143,6 +144,19 @@ static int open_store(const config *cfg)
     int version = 0;
     if (store_open(&so, err, sizeof err) || store_migrate(&version, err, sizeof err)) {
         fprintf(stderr, "sarye: store: %s\n", err);
+        return 1;
+    }
+    /* The key lives beside the database unless configured elsewhere. */
+    char key[1100];
+    if (cfg->key_file[0]) {
+        snprintf(key, sizeof key, "%s", cfg->key_file);
+    } else {
+        const char *slash = strrchr(cfg->db, '/');
+        snprintf(key, sizeof key, "%.*ssarye.key", slash ? (int)(slash - cfg->db + 1) : 0, cfg->db);
+    }
+    if (pii_init(key, err, sizeof err)) {
+        fprintf(stderr, "sarye: %s\n", err);
+        store_close();
         return 1;
     }
     return 0;

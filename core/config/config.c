@@ -28,6 +28,7 @@ static const key_def keys[] = {
     {"listen", K_STR, F(listen), 0, 0, NULL, NULL},
     {"db", K_STR, F(db), 0, 0, NULL, NULL},
     {"plugins", K_STR, F(plugins), 0, 0, NULL, NULL},
+    {"key_file", K_STR, F(key_file), 0, 0, NULL, NULL},
     {"threads", K_INT, F(threads), 1, 1024, NULL, NULL},
     {"max_body_bytes", K_LONG, F(max_body_bytes), 64, 64L * 1024 * 1024, NULL, NULL},
     {"durability", K_ENUM_BOOL, F(durability_full), 0, 0, "full", "normal"},

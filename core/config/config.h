@@ -23,6 +23,8 @@ typedef struct {
     char listen[128];        /* HOST:PORT; port 0 picks a free port */
     char db[1024];           /* SQLite file */
     char plugins[1024];      /* plugin directory */
+    char key_file[1024];     /* master key sealing personal identifiers (created 0600);
+                              * "" means sarye.key in the database's folder */
     int threads;             /* HTTP worker threads */
     long max_body_bytes;     /* request body limit (413 above) */
     bool durability_full;    /* synchronous=FULL (true) or NORMAL */

@@ -17,11 +17,23 @@ typedef struct {
     json_t *members;
 } people_arg;
 
+/* With an RRN, the answer says whether another organisation has registered
+ * the same person — only that (ask for the person's consent to know more). */
+static int known_elsewhere(store_tx *tx, const principal *p, const char *rrn, json_t *body, err_t *e)
+{
+    if (!rrn) return 0;
+    bool known = false;
+    if (store_rrn_known_elsewhere(tx, p, rrn, &known, e)) return -1;
+    json_object_set_new(body, "known_elsewhere", json_boolean(known));
+    return 0;
+}
+
 static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
     reply->status = 201;
-    return store_person_insert(tx, a->p, a->in, &reply->body, e);
+    if (store_person_insert(tx, a->p, a->in, &reply->body, e)) return -1;
+    return known_elsewhere(tx, a->p, ((const person_in *)a->in)->rrn, reply->body, e);
 }
 
 static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -35,7 +47,8 @@ static int work_person_search(store_tx *tx, void *arg, store_reply *reply, err_t
 {
     people_arg *a = arg;
     reply->status = 200;
-    return store_person_search(tx, a->p, a->in, &reply->body, e);
+    if (store_person_search(tx, a->p, a->in, &reply->body, e)) return -1;
+    return known_elsewhere(tx, a->p, ((const person_query *)a->in)->rrn, reply->body, e);
 }
 
 static int work_household_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)

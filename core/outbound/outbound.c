@@ -484,7 +484,7 @@ int outbound_call(const char *agency_id, const char *path, json_t *body, int bud
     if (timeout < 1) timeout = 1;
     CURL *easy = curl_easy_init();
     transfer t = {0};
-    char *text = json_dumps(body ? body : json_object(), JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json; charset=utf-8");
     char auth[300];
     if (conf->token[0]) {

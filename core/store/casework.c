@@ -62,7 +62,7 @@ int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_
     char now[RFC3339_MAX];
     id_new("rec_", id);
     time_rfc3339(time_now_ms(), now);
-    char *data = json_dumps(in->data ? in->data : json_object(), JSON_COMPACT);
+    char *data = in->data ? json_dumps(in->data, JSON_COMPACT) : strdup("{}");
     char *result = in->result ? json_dumps(in->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     int rc = -1;
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_INSERT, e);
@@ -172,7 +172,7 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, json_t **out, err_t
     id_new("mtg_", id);
     time_rfc3339(time_now_ms(), now);
     char *parts = json_dumps(in->participants, JSON_COMPACT);
-    char *dec = json_dumps(in->decisions ? in->decisions : json_array(), JSON_COMPACT);
+    char *dec = in->decisions ? json_dumps(in->decisions, JSON_COMPACT) : strdup("[]");
     int rc = -1;
     sqlite3_stmt *st = store_stmt(tx, SQL_MEETING_INSERT, e);
     if (!st || !parts || !dec) goto done;

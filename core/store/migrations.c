@@ -150,6 +150,8 @@ const char *const migrations[] = {
     "CREATE INDEX deadlines_open_kind ON deadlines (kind, due_on) WHERE cleared_at IS NULL;"
     /* eligibility facts a worker records (수급, 차상위, 기초연금, 장기요양등급 ...) */
     "ALTER TABLE persons ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}';"
+    /* the RRN sealed with an AEAD bound to the person (store/pii.c) */
+    "ALTER TABLE persons ADD COLUMN rrn_sealed TEXT;"
     /* consents of a person (purpose, organisations, period, revocation) */
     "CREATE TABLE consents ("
     "  id TEXT PRIMARY KEY,"

@@ -5,12 +5,13 @@
 #include <string.h>
 
 #include "store/internal.h"
+#include "store/pii.h"
 
 
 static const char SQL_PERSON_INSERT[] =
     "INSERT INTO persons (id, org_id, name, birth_date, sex, rrn_hash, rrn_masked, phone, address,"
-    " household_id, relation, tags, created_at, created_by, updated_at, eligibility)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15)";
+    " household_id, relation, tags, created_at, created_by, updated_at, eligibility, rrn_sealed)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15, ?16)";
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
     " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND org_id = ?2";
@@ -33,15 +34,8 @@ static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
     "UPDATE persons SET household_id = ?1, relation = ?2, updated_at = ?3"
     " WHERE id = ?4 AND org_id = ?5";
 
-/* The hash that lets a search find a person by RRN without keeping it.
- * TODO(issue 7): key it with a server secret (HMAC) once key management lands. */
-static void rrn_hash(const char *rrn, char out[SHA256_HEX])
-{
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "sarye-rrn:%s", rrn);
-    sha256_hex(buf, (size_t)n, out);
-    sodium_memzero(buf, sizeof buf);
-}
+/* The blind index that lets a search find a person by RRN (store/pii.c). */
+static void rrn_hash(const char *rrn, char out[SHA256_HEX]) { pii_rrn_index(rrn, out); }
 
 static json_t *person_row(sqlite3_stmt *st)
 {
@@ -102,11 +96,18 @@ int store_person_insert(store_tx *tx, const principal *p, const person_in *in, j
     sqlite3_bind_text(st, 3, in->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, in->birth_date, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, in->sex, -1, SQLITE_STATIC);
+    char sealed[128];
     if (in->rrn) {
         rrn_hash(in->rrn, hash);
         snprintf(masked, sizeof masked, "%.6s-%c******", in->rrn, in->rrn[6]);
+        if (pii_rrn_seal(in->rrn, id, sealed, sizeof sealed)) {
+            free(tags);
+            free(elig);
+            return err_set(e, 500, "internal_error", "cannot seal the identifier"), -1;
+        }
         sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, masked, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 16, sealed, -1, SQLITE_STATIC);
     }
     store_bind_opt(st, 8, in->phone);
     store_bind_opt(st, 9, in->address);
@@ -291,6 +292,8 @@ static const char SQL_PERSON_CLONE[] =
     " created_at, created_by, updated_at, eligibility)"
     " SELECT ?1, ?2, name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags, ?3, ?4, ?3, eligibility"
     " FROM persons WHERE id = ?5";
+static const char SQL_PERSON_SEALED[] = "SELECT rrn_sealed FROM persons WHERE id = ?1";
+static const char SQL_PERSON_RESEAL[] = "UPDATE persons SET rrn_sealed = ?2 WHERE id = ?1";
 
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
                        err_t *e)
@@ -312,5 +315,40 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
         err_set(e, 404, "not_found", "no person '%s'", src_id);
         return -1;
     }
+    /* The sealed RRN is bound to its person: open and seal it for the copy. */
+    if (!(st = store_stmt(tx, SQL_PERSON_SEALED, e))) return -1;
+    sqlite3_bind_text(st, 1, src_id, -1, SQLITE_STATIC);
+    char sealed[128] = "", digits[14];
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        snprintf(sealed, sizeof sealed, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (!sealed[0]) return 0;
+    if (pii_rrn_open(sealed, src_id, digits) || pii_rrn_seal(digits, id, sealed, sizeof sealed)) {
+        sodium_memzero(digits, sizeof digits);
+        return err_set(e, 500, "internal_error", "cannot reseal the identifier"), -1;
+    }
+    sodium_memzero(digits, sizeof digits);
+    if (!(st = store_stmt(tx, SQL_PERSON_RESEAL, e))) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sealed, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "person reseal");
+}
+
+static const char SQL_RRN_ELSEWHERE[] = "SELECT 1 FROM persons WHERE rrn_hash = ?1 AND org_id <> ?2 LIMIT 1";
+
+int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digits, bool *known, err_t *e)
+{
+    char hash[SHA256_HEX];
+    rrn_hash(digits, hash);
+    sqlite3_stmt *st = store_stmt(tx, SQL_RRN_ELSEWHERE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "rrn elsewhere");
+    *known = rc == SQLITE_ROW;
     return 0;
 }

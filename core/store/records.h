@@ -53,6 +53,9 @@ typedef struct {
 
 int store_person_insert(store_tx *tx, const principal *p, const person_in *in, json_t **out, err_t *e);
 int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
+/* Whether a person with this RRN is registered by another organisation:
+ * nothing more is revealed (ask for the person's consent to know more). */
+int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digits, bool *known, err_t *e);
 /* Replaces the eligibility facts of a person visible to p. */
 int store_person_set_eligibility(store_tx *tx, const principal *p, const char *id, json_t *eligibility,
                                  json_t **out, err_t *e);

@@ -21,6 +21,7 @@
 #include "base/base.h"
 #include "base/err.h"
 #include "store/records.h"
+#include "store/pii.h"
 #include "store/store.h"
 
 static char g_dir[64];
@@ -251,6 +252,10 @@ static int group_setup(void **state)
     /* A folder that does not exist yet: store_open creates it. */
     snprintf(g_sub, sizeof g_sub, "%s/data", g_dir);
     snprintf(g_db, sizeof g_db, "%s/sarye.db", g_sub);
+    /* The key that seals identifiers, created on first use. */
+    char key[600], err[300];
+    snprintf(key, sizeof key, "%s/sarye.key", g_dir);
+    if (pii_init(key, err, sizeof err)) return -1;
     return 0;
 }
 
@@ -258,6 +263,9 @@ static int group_teardown(void **state)
 {
     (void)state;
     store_close();
+    char key[600];
+    snprintf(key, sizeof key, "%s/sarye.key", g_dir);
+    unlink(key);
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", NULL};
     for (const char *const *s = suffixes; *s; s++) {
         char p[256];
@@ -1227,9 +1235,30 @@ static void test_cursor_garbage(void **state)
     assert_int_equal(cursor_decode(cur, small, sizeof small), -1);
 }
 
+/* RRNs at rest: sealed, bound to their person, found by a keyed index. */
+static void test_pii_seal(void **state)
+{
+    (void)state;
+    char sealed[128], digits[14], idx1[SHA256_HEX], idx2[SHA256_HEX];
+    assert_int_equal(pii_rrn_seal("9001011234568", "per_A", sealed, sizeof sealed), 0);
+    assert_null(strstr(sealed, "9001011234568"));
+    assert_int_equal(pii_rrn_open(sealed, "per_A", digits), 0);
+    assert_string_equal(digits, "9001011234568");
+    assert_int_equal(pii_rrn_open(sealed, "per_B", digits), -1); /* bound to its person */
+    sealed[30] = sealed[30] == 'A' ? 'B' : 'A';
+    assert_int_equal(pii_rrn_open(sealed, "per_A", digits), -1); /* tampered */
+    pii_rrn_index("9001011234568", idx1);
+    pii_rrn_index("9001011234568", idx2);
+    assert_string_equal(idx1, idx2);
+    char plain[SHA256_HEX];
+    sha256_hex("9001011234568", 13, plain);
+    assert_string_not_equal(idx1, plain); /* keyed: not a plain hash anyone can recompute */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pii_seal),
         cmocka_unit_test(test_open_and_migrate),
         cmocka_unit_test(test_pragmas_full),
         cmocka_unit_test(test_pragmas_normal),

@@ -1,0 +1,74 @@
+"""Personal identifiers: resident registration numbers sealed at rest,
+never answered, never logged, found only by a keyed index; another
+organisation learns only that a person is known elsewhere."""
+import datetime
+import glob
+import os
+import stat
+import unittest
+
+from harness import ORG2, ApiTest, make_rrn
+
+
+class PrivacyTest(ApiTest):
+    def test_rrn_is_sealed_at_rest_masked_in_answers_and_absent_from_logs(self):
+        rrn = make_rrn(datetime.date(1966, 6, 6), "F")
+        digits = rrn.replace("-", "")
+        r = self.client.post("/v1/persons", {"name": "비밀순", "rrn": rrn}, token=self.worker1)
+        self.assertEqual(r.status, 201, r.text)
+        self.assertEqual(r.json["rrn"], digits[:6] + "-" + digits[6] + "******")
+        self.assertNotIn(digits, r.text)
+        self.assertNotIn(rrn, r.text)
+        pid = r.json["id"]
+        for path in ("/v1/persons/" + pid, "/v1/persons?rrn=" + digits, "/v1/persons/%s/one-screen" % pid):
+            got = self.client.get(path, token=self.worker1)
+            self.assertEqual(got.status, 200, got.text)
+            self.assertNotIn(digits, got.text)
+            self.assertNotIn(digits[6:], got.text)
+        # a wrong RRN's error does not echo it either
+        bad = digits[:12] + str((int(digits[12]) + 1) % 10)
+        r = self.client.post("/v1/persons", {"name": "틀림", "rrn": bad}, token=self.worker1)
+        self.assertEqual(r.status, 422)
+        self.assertNotIn(bad, r.text)
+        # at rest: neither the number nor its tail is anywhere in the database files
+        for f in glob.glob(self.server.db + "*"):
+            with open(f, "rb") as fh:
+                data = fh.read()
+            self.assertNotIn(digits.encode(), data, f)
+            self.assertNotIn(digits[6:].encode(), data, f)
+        self.assertNotIn(digits, self.server.log)
+        self.assertNotIn(digits[6:], self.server.log)
+        # the key beside the database, readable by its owner only
+        key = os.path.join(os.path.dirname(self.server.db), "sarye.key")
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+
+    def test_known_elsewhere_reveals_only_that(self):
+        rrn = make_rrn(datetime.date(1944, 4, 4), "M")
+        r = self.client.post("/v1/persons", {"name": "중복씨", "rrn": rrn}, token=self.worker1)
+        self.assertFalse(r.json["known_elsewhere"])
+        r = self.client.post("/v1/persons", {"name": "중복씨", "rrn": rrn}, token=self.worker2)
+        self.assertEqual(r.status, 201, r.text)
+        self.assertTrue(r.json["known_elsewhere"])
+        found = self.client.get("/v1/persons", token=self.worker2, query={"rrn": rrn})
+        self.assertTrue(found.json["known_elsewhere"])
+        self.assertEqual([p["org"] for p in found.json["items"]], [ORG2])
+        other = make_rrn(datetime.date(1944, 4, 5), "M")
+        self.assertFalse(self.client.get("/v1/persons", token=self.worker2,
+                                         query={"rrn": other}).json["known_elsewhere"])
+
+    def test_a_referred_person_keeps_a_working_rrn_index(self):
+        rrn = make_rrn(datetime.date(1977, 7, 7), "M")
+        p = self.client.post("/v1/persons", {"name": "의뢰씨", "rrn": rrn}, token=self.worker1).json
+        c = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "referral", "scope": [ORG2]},
+                             token=self.worker1).json
+        ref = self.client.post("/v1/referrals", {"person_id": p["id"], "to_org": ORG2, "to_program": "integrated",
+                                                 "reason": "r", "opinion": "o", "consent_id": c["id"]},
+                               token=self.worker1).json
+        r = self.client.post("/v1/referrals/%s/accept" % ref["id"], {"note": "n"}, token=self.worker2)
+        self.assertEqual(r.status, 200, r.text)
+        found = self.client.get("/v1/persons", token=self.worker2, query={"rrn": rrn}).json["items"]
+        self.assertEqual([x["id"] for x in found], [r.json["case"]["person_id"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
