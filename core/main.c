@@ -37,6 +37,8 @@ static const char USAGE[] =
     "        bootstrap an organisation (TYPE: emd, district, program, provider, agency)\n"
     "  token create --user U --role ROLE --org ORG [--db PATH]\n"
     "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin)\n"
+    "  audit verify [--db PATH]\n"
+    "        check the hash chain of the audit trail; exit 1 if a record was changed or removed\n"
     "  plugin check [DIR]\n"
     "        load and validate a plugin set exactly as a reload would (default: plugins/)\n"
     "  plugin test [DIR or FILE]\n"
@@ -389,6 +391,25 @@ int main(int argc, char **argv)
         if (argc == 4 && argv[3][0] == '-') return usage("plugin check|test takes no options");
         if (load_config(&o, &cfg)) return 1;
         return cmd_plugin(&cfg, argv[2], argc == 4 ? argv[3] : NULL);
+    }
+    if (!strcmp(cmd, "audit") && argc >= 3 && !strcmp(argv[2], "verify")) {
+        if ((rc = parse_options(argc - 2, argv + 2, dbonly, &o))) return rc;
+        if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
+        long long records = 0, broken = 0;
+        err_t e = {0};
+        rc = process_audit_verify(&records, &broken, &e);
+        store_close();
+        if (rc) {
+            fprintf(stderr, "sarye: audit verify: %s\n", e.message);
+            err_clear(&e);
+            return 1;
+        }
+        if (broken) {
+            fprintf(stderr, "sarye: audit trail broken at record %lld (after %lld good records)\n", broken, records);
+            return 1;
+        }
+        printf("audit trail verified: %lld records\n", records);
+        return 0;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sarye %s\n", SARYE_VERSION);

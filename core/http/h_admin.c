@@ -1,5 +1,6 @@
 /* h_admin.c: organisations and tokens (admin only). */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "http/internal.h"
@@ -75,5 +76,36 @@ void h_tokens_create(req *r)
     store_idem ib;
     store_reply reply = {0};
     if (store_write(req_idem(r, &ib), work_token, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+/* The audit trail (auditors): who read or wrote whose data, when, why. */
+void h_audit_list(req *r)
+{
+    char person[128], actor[128], since[64], after[64];
+    audit_query q = {0};
+    bool has_after;
+    int rc;
+    if ((rc = query_get(r, "person_id", person, sizeof person)) < 0) return;
+    if (rc) q.person_id = person;
+    if ((rc = query_get(r, "actor", actor, sizeof actor)) < 0) return;
+    if (rc) q.actor = actor;
+    if ((rc = query_get(r, "since", since, sizeof since)) < 0) return;
+    if (rc) {
+        /* A date or an RFC 3339 time: both compare as text with the stored times. */
+        char date[11];
+        int y, m, d;
+        snprintf(date, sizeof date, "%.10s", since);
+        if (!date_parse(date, &y, &m, &d) || (since[10] && since[10] != 'T')) {
+            respond_err(r, 400, "invalid_query", "since must be a date (YYYY-MM-DD) or an RFC 3339 time");
+            return;
+        }
+        q.since = since;
+    }
+    if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
+    q.after = has_after ? after : NULL;
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_audit_list(&q, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "process/process.h"
 
 static void write_response(req *r, int status, const char *ctype, const char *body, size_t len,
                            const char *extra_header)
@@ -31,8 +32,60 @@ void respond_text(req *r, int status, const char *content_type, const char *body
     write_response(r, status, content_type, body, len, NULL);
 }
 
+static const char *id_with(json_t *o, const char *key, const char *prefix)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v && !strncmp(v, prefix, strlen(prefix)) ? v : NULL;
+}
+
+/* The persons and cases a personal-data answer is about, from the path and
+ * the answer itself; recorded before the answer leaves. */
+static int audit(req *r, int status, json_t *body)
+{
+    const char *pat = r->route ? r->route->pattern : "";
+    static const char *const personal[] = {"/v1/persons", "/v1/households", "/v1/cases", "/v1/referrals",
+                                           "/v1/meetings", "/v1/deadlines", NULL};
+    bool touches = false;
+    for (const char *const *p = personal; *p && !touches; p++) touches = !strncmp(pat, *p, strlen(*p));
+    if (!touches || status < 200 || status >= 300 || !r->who.user[0]) return 0;
+    audit_entry a = {.actor = r->who.user, .org = r->who.org, .role = r->who.role, .request_id = r->id,
+                     .status = status};
+    char action[160];
+    snprintf(action, sizeof action, "%s %s", r->route->method, pat);
+    a.action = action;
+    if (!strncmp(pat, "/v1/persons/{id}", 16)) a.person_id = r->params[0];
+    if (!strncmp(pat, "/v1/cases/{id}", 14)) a.case_id = r->params[0];
+    json_t *person = json_object_get(body, "person"), *kase = json_object_get(body, "case");
+    if (!a.person_id) a.person_id = json_string_value(json_object_get(body, "person_id"));
+    if (!a.person_id) a.person_id = id_with(body, "id", "per_");
+    if (!a.person_id) a.person_id = id_with(person, "id", "per_");
+    if (!a.person_id) a.person_id = json_string_value(json_object_get(kase, "person_id"));
+    if (!a.case_id) a.case_id = id_with(body, "id", "cas_");
+    if (!a.case_id) a.case_id = json_string_value(json_object_get(body, "case_id"));
+    if (!a.case_id) a.case_id = id_with(kase, "id", "cas_");
+    a.purpose = json_string_value(json_object_get(body, "consent_id"));
+    if (!a.purpose) a.purpose = a.case_id;
+    err_t e = {0};
+    if (process_audit(&a, &e)) {
+        log_msg(LOG_ERROR, "audit: cannot record", " req=%s error=\"%s\"", r->id, e.message);
+        err_clear(&e);
+        return -1;
+    }
+    return 0;
+}
+
 static void respond_json_hdr(req *r, int status, json_t *body, const char *extra)
 {
+    /* No personal data leaves without its audit record. */
+    if (audit(r, status, body)) {
+        json_decref(body);
+        status = 503;
+        err_t e = {0};
+        err_set(&e, 503, "audit_unavailable", "the audit trail cannot be written; nothing was disclosed");
+        body = err_json(&e);
+        err_clear(&e);
+        extra = NULL;
+    }
     char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(body);
     if (!text) {

@@ -149,6 +149,14 @@ int process_outbox_list(const char *status, int limit, const char *after, store_
 /* A dead message sent again. */
 int process_outbox_retry(const char *id, store_reply *reply, err_t *e);
 
+/* ---- the audit trail ---- */
+/* Appends one record of a read or write of personal data (its own small
+ * transaction, before the data leaves the server). */
+int process_audit(const audit_entry *a, err_t *e);
+int process_audit_list(const audit_query *q, store_reply *reply, err_t *e);
+/* Recomputes the whole chain (sarye audit verify). */
+int process_audit_verify(long long *records, long long *broken_at, err_t *e);
+
 /* Programs and plugins of the serving generation. */
 int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);

@@ -215,7 +215,24 @@ const char *const migrations[] = {
     "  created_at TEXT NOT NULL,"
     "  delivered_at TEXT);"
     "CREATE INDEX outbox_due ON outbox (status, next_at);"
-    "CREATE INDEX outbox_topic ON outbox (agency, topic, seq);",
+    "CREATE INDEX outbox_topic ON outbox (agency, topic, seq);"
+    /* every read and write of personal data, hash-chained (store/audit.c) */
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  org_id TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  person_id TEXT,"
+    "  case_id TEXT,"
+    "  purpose TEXT,"
+    "  request_id TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL);"
+    "CREATE INDEX audit_person ON audit (person_id, seq);"
+    "CREATE INDEX audit_actor ON audit (actor, seq);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -230,6 +230,24 @@ int store_outbox_retry(store_tx *tx, const char *id, json_t **out, err_t *e);
 /* {agency: {status: n}} */
 int store_outbox_counts(store_tx *tx, json_t **out, err_t *e);
 
+/* ---- the audit trail (audit.c) ---- */
+typedef struct {
+    const char *actor, *org, *role, *action; /* action: "GET /v1/persons/{id}" */
+    const char *person_id, *case_id, *purpose, *request_id;
+    int status;
+} audit_entry;
+/* Appends a record chained to the one before it. */
+int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e);
+typedef struct {
+    const char *person_id, *actor, *since; /* each optional */
+    int limit;
+    const char *after; /* decoded cursor: the last seq seen */
+} audit_query;
+int store_audit_list(store_tx *tx, const audit_query *q, json_t **out, err_t *e);
+/* Recomputes the chain: *broken_at is the first record that does not
+ * match (0 when the chain holds); *records the records that do. */
+int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, err_t *e);
+
 /* ---- list helpers ---- */
 /* Cursors are opaque to clients: base64url of the last id of a page. */
 void cursor_encode(const char *last_id, char *out, size_t outlen);

@@ -1,0 +1,119 @@
+/* audit.c: the audit trail of personal data. Each record carries the hash
+ * of the one before it, so a changed or deleted record breaks the chain;
+ * records are appended under the store's single writer, so the chain is a
+ * line, never a tree. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+static const char SQL_AUDIT_LAST[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+static const char SQL_AUDIT_INSERT[] =
+    "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
+    " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+static const char SQL_AUDIT_LIST[] =
+    "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
+    " FROM audit WHERE (?1 IS NULL OR person_id = ?1) AND (?2 IS NULL OR actor = ?2)"
+    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR seq > CAST(?4 AS INTEGER)) ORDER BY seq LIMIT ?5";
+static const char SQL_AUDIT_ALL[] =
+    "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
+    " FROM audit ORDER BY seq";
+
+#define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The hash of a record: every field, and the hash before it. */
+static void chain_hash(const char *prev, long long seq, const audit_entry *a, const char *at, char out[SHA256_HEX])
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "%s|%lld|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d", prev, seq, at, a->actor, a->org,
+                     a->role, a->action, a->person_id ? a->person_id : "", a->case_id ? a->case_id : "",
+                     a->purpose ? a->purpose : "", a->request_id, a->status);
+    sha256_hex(buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1), out);
+}
+
+int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LAST, e);
+    if (!st) return -1;
+    long long seq = 1;
+    char prev[SHA256_HEX] = GENESIS, at[RFC3339_MAX], hash[SHA256_HEX];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        seq = sqlite3_column_int64(st, 0) + 1;
+        snprintf(prev, sizeof prev, "%s", TEXT(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "audit last");
+    time_rfc3339(time_now_ms(), at);
+    chain_hash(prev, seq, a, at, hash);
+    if (!(st = store_stmt(tx, SQL_AUDIT_INSERT, e))) return -1;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, a->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, a->action, -1, SQLITE_STATIC);
+    store_bind_opt(st, 7, a->person_id);
+    store_bind_opt(st, 8, a->case_id);
+    store_bind_opt(st, 9, a->purpose);
+    sqlite3_bind_text(st, 10, a->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, a->status);
+    sqlite3_bind_text(st, 12, prev, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "audit append");
+}
+
+static json_t *audit_row(sqlite3_stmt *st)
+{
+    json_t *r = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:i}", "seq",
+                          (json_int_t)sqlite3_column_int64(st, 0), "at", TEXT(st, 1), "actor", TEXT(st, 2), "org",
+                          TEXT(st, 3), "role", TEXT(st, 4), "action", TEXT(st, 5), "person_id", OPT(st, 6), "case_id",
+                          OPT(st, 7), "purpose", OPT(st, 8), "request_id", TEXT(st, 9), "status",
+                          sqlite3_column_int(st, 10));
+    json_object_set_new(r, "hash", json_string(TEXT(st, 12)));
+    return r;
+}
+
+int store_audit_list(store_tx *tx, const audit_query *q, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
+    if (!st) return -1;
+    store_bind_opt(st, 1, q->person_id);
+    store_bind_opt(st, 2, q->actor);
+    store_bind_opt(st, 3, q->since);
+    store_bind_opt(st, 4, q->after);
+    sqlite3_bind_int(st, 5, q->limit + 1);
+    return store_page(tx, st, q->limit, audit_row, 0, out, e);
+}
+
+int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_ALL, e);
+    if (!st) return -1;
+    char prev[SHA256_HEX] = GENESIS, hash[SHA256_HEX];
+    long long expect = 1;
+    int rc;
+    *records = 0;
+    *broken_at = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        long long seq = sqlite3_column_int64(st, 0);
+        audit_entry a = {.actor = TEXT(st, 2), .org = TEXT(st, 3), .role = TEXT(st, 4), .action = TEXT(st, 5),
+                         .person_id = (const char *)sqlite3_column_text(st, 6),
+                         .case_id = (const char *)sqlite3_column_text(st, 7),
+                         .purpose = (const char *)sqlite3_column_text(st, 8), .request_id = TEXT(st, 9),
+                         .status = sqlite3_column_int(st, 10)};
+        chain_hash(prev, seq, &a, TEXT(st, 1), hash);
+        if (seq != expect || strcmp(prev, TEXT(st, 11)) || strcmp(hash, TEXT(st, 12))) {
+            *broken_at = seq != expect ? expect : seq;
+            break;
+        }
+        snprintf(prev, sizeof prev, "%s", TEXT(st, 12));
+        expect++;
+        (*records)++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "audit verify");
+    return 0;
+}

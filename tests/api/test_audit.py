@@ -1,0 +1,68 @@
+"""The audit trail: every read and write of personal data is recorded
+before the data leaves, hash-chained; auditors ask who looked at a person;
+`sarye audit verify` detects a changed or removed record."""
+import sqlite3
+import unittest
+
+from harness import ApiTest
+
+
+class AuditTest(ApiTest):
+    def test_reads_and_writes_are_recorded_with_request_ids(self):
+        p = self.client.post("/v1/persons", {"name": "감사대상", "birth_date": "1960-01-01", "sex": "F"},
+                             token=self.worker1)
+        c = self.make_case(p.json["id"])
+        g = self.client.get("/v1/persons/" + p.json["id"], token=self.supervisor1)
+        self.client.get("/v1/cases/" + c["id"], token=self.worker1)
+        r = self.client.get("/v1/audit", token=self.auditor1, query={"person_id": p.json["id"]})
+        self.assertEqual(r.status, 200, r.text)
+        rows = r.json["items"]
+        self.assertEqual([x["action"] for x in rows],
+                         ["POST /v1/persons", "POST /v1/cases", "GET /v1/persons/{id}", "GET /v1/cases/{id}"])
+        self.assertEqual(rows[0]["request_id"], p.header("X-Request-Id"))
+        self.assertEqual((rows[2]["actor"], rows[2]["role"], rows[2]["request_id"]),
+                         ("supervisor1", "supervisor", g.header("X-Request-Id")))
+        self.assertEqual(rows[3]["case_id"], c["id"])
+        self.assertEqual(rows[3]["purpose"], c["id"])
+        by_actor = self.client.get("/v1/audit", token=self.auditor1, query={"actor": "supervisor1"}).json["items"]
+        self.assertTrue(all(x["actor"] == "supervisor1" for x in by_actor))
+        self.assertIn(g.header("X-Request-Id"), [x["request_id"] for x in by_actor])
+        # refused requests disclose nothing and are not disclosures
+        self.client.get("/v1/persons/" + p.json["id"], token=self.worker2)
+        rows2 = self.client.get("/v1/audit", token=self.auditor1, query={"person_id": p.json["id"]}).json["items"]
+        self.assertEqual(len(rows2), 4)
+
+    def test_only_auditors_read_the_trail(self):
+        for tok in (self.worker1, self.supervisor1, self.admin1):
+            self.assertError(self.client.get("/v1/audit", token=tok), 403)
+        self.assertError(self.client.get("/v1/audit?since=yesterday", token=self.auditor1), 400)
+
+    def test_verify_detects_a_changed_and_a_removed_record(self):
+        p = self.make_person()
+        for _ in range(3):
+            self.client.get("/v1/persons/" + p["id"], token=self.worker1)
+        ok = self.server.run_cli("audit", "verify", check=False)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertRegex(ok.stdout, r"audit trail verified: \d+ records")
+        db = sqlite3.connect(self.server.db)
+        try:
+            seq = db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] - 1
+            db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = ?", (seq,))
+            db.commit()
+            bad = self.server.run_cli("audit", "verify", check=False)
+            self.assertEqual(bad.returncode, 1)
+            self.assertIn("broken at record %d" % seq, bad.stderr)
+            db.execute("UPDATE audit SET actor = 'worker1' WHERE seq = ?", (seq,))
+            db.commit()
+            self.assertEqual(self.server.run_cli("audit", "verify", check=False).returncode, 0)
+            db.execute("DELETE FROM audit WHERE seq = ?", (seq,))
+            db.commit()
+            gone = self.server.run_cli("audit", "verify", check=False)
+            self.assertEqual(gone.returncode, 1)
+            self.assertIn("broken at record %d" % seq, gone.stderr)
+        finally:
+            db.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
