@@ -46,6 +46,8 @@ static const key_def keys[] = {
     {"outbox.breaker_failures", K_INT, F(outbox_breaker_failures), 1, 1000, NULL, NULL},
     {"outbox.breaker_open_ms", K_INT, F(outbox_breaker_open_ms), 10, 3600000, NULL, NULL},
     {"outbox.concurrency", K_INT, F(outbox_concurrency), 1, 1024, NULL, NULL},
+    {"rate_limit.per_minute", K_INT, F(rate_per_minute), 0, 6000000, NULL, NULL},
+    {"rate_limit.burst", K_INT, F(rate_burst), 1, 1000000, NULL, NULL},
 };
 #undef F
 
@@ -71,6 +73,8 @@ void config_defaults(config *c)
     c->outbox_breaker_failures = 5;
     c->outbox_breaker_open_ms = 30000;
     c->outbox_concurrency = 32;
+    c->rate_per_minute = 6000;
+    c->rate_burst = 300;
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value,

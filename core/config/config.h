@@ -42,6 +42,8 @@ typedef struct {
     int outbox_breaker_failures;/* consecutive failures that open an agency's circuit */
     int outbox_breaker_open_ms; /* how long an open circuit waits before one probe */
     int outbox_concurrency;     /* messages in flight at once */
+    int rate_per_minute;        /* requests per token per minute (0: no limit) */
+    int rate_burst;             /* requests a token may send at once */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

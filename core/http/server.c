@@ -6,7 +6,9 @@
  */
 #include <civetweb.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +241,37 @@ static void request_id(req *r)
     request_id_new(r->id);
 }
 
+/* ---- rate limiting: a token bucket per bearer token, in a fixed table of
+ * buckets (a token's bucket may be shared with another's by hash, which
+ * only ever makes the limit stricter) ---- */
+#define RATE_BUCKETS 4096
+static struct {
+    pthread_mutex_t mu;
+    double tokens[RATE_BUCKETS];
+    int64_t at_ns[RATE_BUCKETS];
+} RL = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* 0 if the request may go on, else the seconds to wait. */
+static int rate_check(const char *token_id)
+{
+    if (SRV.cfg->rate_per_minute <= 0) return 0;
+    uint32_t h = 2166136261u;
+    for (const char *c = token_id; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    h %= RATE_BUCKETS;
+    double rate = SRV.cfg->rate_per_minute / 60e9; /* per nanosecond */
+    int64_t now = time_mono_ns();
+    int wait = 0;
+    pthread_mutex_lock(&RL.mu);
+    if (RL.at_ns[h] == 0) RL.tokens[h] = SRV.cfg->rate_burst;
+    else RL.tokens[h] += (double)(now - RL.at_ns[h]) * rate;
+    if (RL.tokens[h] > SRV.cfg->rate_burst) RL.tokens[h] = SRV.cfg->rate_burst;
+    RL.at_ns[h] = now;
+    if (RL.tokens[h] >= 1) RL.tokens[h] -= 1;
+    else wait = (int)((1 - RL.tokens[h]) / rate / 1e9) + 1;
+    pthread_mutex_unlock(&RL.mu);
+    return wait;
+}
+
 static int authenticate(req *r)
 {
     const char *h = mg_get_header(r->conn, "Authorization");
@@ -255,6 +288,15 @@ static int authenticate(req *r)
     err_t e = {0};
     if (process_authenticate(tok, &r->who, &e)) {
         respond_error(r, &e);
+        return -1;
+    }
+    int wait = rate_check(r->who.token_id);
+    if (wait) {
+        err_set(&e, 429, "rate_limited", "too many requests for this token; retry in %d s", wait);
+        err_detail(&e, "retry_after", json_integer(wait));
+        char hdr[48];
+        snprintf(hdr, sizeof hdr, "Retry-After: %d", wait);
+        respond_error_hdr(r, &e, hdr);
         return -1;
     }
     if (!(role_bit(r->who.role) & r->route->roles)) {

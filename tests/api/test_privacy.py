@@ -7,7 +7,7 @@ import os
 import stat
 import unittest
 
-from harness import ORG2, ApiTest, make_rrn
+from harness import ORG2, ApiTest, Server, make_rrn
 
 
 class PrivacyTest(ApiTest):
@@ -68,6 +68,27 @@ class PrivacyTest(ApiTest):
         self.assertEqual(r.status, 200, r.text)
         found = self.client.get("/v1/persons", token=self.worker2, query={"rrn": rrn}).json["items"]
         self.assertEqual([x["id"] for x in found], [r.json["case"]["person_id"]])
+
+
+class RateLimitTest(unittest.TestCase):
+    def test_a_token_past_its_rate_gets_429_with_retry_after(self):
+        srv = Server(env={"SARYE_RATE_LIMIT_PER_MINUTE": "60", "SARYE_RATE_LIMIT_BURST": "3"})
+        try:
+            srv.org_create("o1", "x", "emd", "11590", ["integrated"])
+            a = srv.client(token=srv.token_create("a", "worker", "o1"))
+            b = srv.client(token=srv.token_create("b", "worker", "o1"))
+            statuses = [a.get("/v1/cases").status for _ in range(4)]
+            self.assertEqual(statuses, [200, 200, 200, 429])
+            r = a.get("/v1/cases")
+            self.assertEqual(r.json["error"]["code"], "rate_limited")
+            self.assertTrue(1 <= int(r.header("Retry-After")) <= 2, r.header("Retry-After"))
+            self.assertEqual(b.get("/v1/cases").status, 200, "another token has its own budget")
+            self.assertEqual(srv.client().get("/healthz").status, 200)
+            a.close()
+            b.close()
+            self.assertEqual(srv.stop(), 0)
+        finally:
+            srv.close()
 
 
 if __name__ == "__main__":
