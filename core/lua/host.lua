@@ -174,8 +174,9 @@ function check_casework(pid, file, r)
     end end
   end
   if r.referral ~= nil and (type(r.referral) ~= "table" or (r.referral.answer_days ~= nil and
-      (type(r.referral.answer_days) ~= "number" or r.referral.answer_days < 1))) then
-    bad("referral must be {answer_days = n}: the days a receiver has to answer a referral")
+      (type(r.referral.answer_days) ~= "number" or r.referral.answer_days < 1))
+      or (r.referral.accepts_from ~= nil and not is_string_list(r.referral.accepts_from))) then
+    bad("referral must be {answer_days = n, accepts_from = {program ids}}: how this program receives referrals")
   end
   if r.eligibility ~= nil and type(r.eligibility) ~= "function" then
     bad("eligibility must be a function(person, case, ctx) returning true or false, reason")
@@ -1041,7 +1042,13 @@ end
 -- How a program receives referrals: { answer_days = n } (core default 14).
 function referral_rules_of(a)
   local e = effective(a.program, a.region)
-  return e and e.referral or {}
+  local r = e and e.referral or {}
+  local out = { answer_days = r.answer_days }
+  if r.accepts_from then
+    out.accepts_from = array(copy_shallow(r.accepts_from))
+    out.plugin = e.program.id
+  end
+  return out
 end
 
 ---------------------------------------------------------------------------

@@ -272,19 +272,35 @@ static int work_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         json_decref(full);
         if (qrc) goto done;
     }
-    /* The receiver's deadline to answer (the receiving program may set its own). */
+    /* The receiving program's rules: its deadline to answer, and which
+     * programs may refer to it (the cooperation models of seed 001 II). */
     int days = ANSWER_DAYS_DEFAULT;
     if (in->to_program && a->vm) {
         json_t *rules = NULL, *arg2 = json_pack("{s:s, s:s}", "program", in->to_program, "region",
                                                 json_string_value(json_object_get(org, "region")));
-        if (luavm_call(a->vm, "referral_rules_of", arg2, &rules, e) == 0) {
-            json_t *d = json_object_get(rules, "answer_days");
-            if (json_is_integer(d) && json_integer_value(d) > 0 && json_integer_value(d) < 3650)
-                days = (int)json_integer_value(d);
-        } else {
-            err_clear(e);
-        }
+        int rrc = luavm_call(a->vm, "referral_rules_of", arg2, &rules, e);
         json_decref(arg2);
+        if (rrc) goto done;
+        json_t *d = json_object_get(rules, "answer_days");
+        if (json_is_integer(d) && json_integer_value(d) > 0 && json_integer_value(d) < 3650)
+            days = (int)json_integer_value(d);
+        json_t *from = json_object_get(rules, "accepts_from");
+        const char *from_program = json_string_value(json_object_get(json_object_get(snapshot, "from_case"), "program"));
+        if (json_is_array(from) && from_program) {
+            bool ok = false;
+            size_t i;
+            json_t *x;
+            json_array_foreach(from, i, x) ok |= !strcmp(json_string_value(x), from_program) ||
+                                                 !strcmp(json_string_value(x), "*");
+            if (!ok) {
+                err_set(e, 422, "referral_not_allowed", "%s takes referrals from %s cases only, not from %s",
+                        in->to_program, "its partner programs'", from_program);
+                err_detail(e, "plugin", json_incref(json_object_get(rules, "plugin")));
+                err_detail(e, "allowed", json_incref(from));
+                json_decref(rules);
+                goto done;
+            }
+        }
         json_decref(rules);
     }
     date_today_str(today);

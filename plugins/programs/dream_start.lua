@@ -105,6 +105,12 @@ return {
     monitoring         = { "delivery", "planning", "assessment", "closure" },
   },
 
+  -- Who refers children here (seed 001 II.2 아동보호 연계 모델 — 읍·면·동,
+  -- 시·군·구, 드림스타트; II.1 희망복지지원단: 욕구 및 위기도 조사 이후 아동 관련
+  -- 의뢰 사유 발생 시 드림스타트로 의뢰). A walk-in referral without a case is
+  -- always welcome.
+  referral = { accepts_from = { "integrated", "child_protection", "foster_care", "welfare_center" } },
+
   closure_reasons = {
     goal_achieved = "목표달성",
     death = "사망",

@@ -155,6 +155,11 @@ return {
   -- 사후관리 중 재발·위기 → 재등록(초기상담) 또는 재사정
   reopen_to = { "intake", "assessment" },
 
+  -- Who refers people here (seed 001 II.3 보건복지 연계 모델 — 의료급여,
+  -- 방문건강, 정신건강, 복지; II.5 자활–정신건강 연계 모델; the dong gateway).
+  referral = { accepts_from = { "integrated", "medical_aid", "visiting_health", "self_sufficiency",
+                                "welfare_center", "suicide_crisis", "community_care", "elderly_care" } },
+
   closure_reasons = {
     goal_achieved = "목표달성",
     death = "사망",

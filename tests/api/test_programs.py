@@ -62,6 +62,28 @@ class ProgramsTest(ApiTest):
         self.assertEqual(self.client.get("/v1/cases/" + mcase["id"], token=self.worker1).json["status"], "open")
         self.assertEqual(self.client.get("/v1/cases/" + dcase["id"], token=self.dream).json["status"], "open")
 
+    def test_who_may_refer_to_whom(self):
+        # seed 001 II.2: the dong's integrated case refers a child to Dream Start
+        child = self.make_person(name="유아름", birth_date=years_ago(7), sex="F")
+        case = self.make_case(child["id"])
+        consent = self.client.post("/v1/persons/%s/consents" % child["id"],
+                                   {"purpose": "referral", "scope": ["dj-dreamstart", "dj-mhc"]},
+                                   token=self.worker1).json
+        body = {"person_id": child["id"], "from_case_id": case["id"], "to_org": "dj-dreamstart",
+                "to_program": "dream_start", "reason": "학습 지원", "opinion": "드림스타트 의뢰",
+                "consent_id": consent["id"]}
+        self.assertEqual(self.client.post("/v1/referrals", body, token=self.worker1).status, 201)
+        # an elderly-care case is not one of Dream Start's referrers
+        old = self.make_person(token=self.elderly, birth_date=years_ago(70), eligibility={"basic_pension": True})
+        ecase = self.make_case(old["id"], token=self.elderly, program="elderly_care")
+        c2 = self.client.post("/v1/persons/%s/consents" % old["id"], {"purpose": "referral", "scope": ["dj-dreamstart"]},
+                              token=self.elderly).json
+        r = self.client.post("/v1/referrals", dict(body, person_id=old["id"], from_case_id=ecase["id"],
+                                                   consent_id=c2["id"]), token=self.elderly)
+        err = self.assertError(r, 422, "referral_not_allowed")
+        self.assertEqual(err["details"]["plugin"], "dream_start")
+        self.assertIn("integrated", err["details"]["allowed"])
+
     def test_dream_start_refuses_an_adult(self):
         p = self.make_person(token=self.dream, birth_date=years_ago(20))
         r = self.client.post("/v1/cases", {"person_id": p["id"], "program": "dream_start", "source": "walk_in"},
