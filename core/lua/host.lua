@@ -178,6 +178,9 @@ function check_casework(pid, file, r)
       or (r.referral.accepts_from ~= nil and not is_string_list(r.referral.accepts_from))) then
     bad("referral must be {answer_days = n, accepts_from = {program ids}}: how this program receives referrals")
   end
+  if r.lookup ~= nil and type(r.lookup) ~= "function" then
+    bad("lookup must be a function(person, case, ctx) run before a case opens (sarye.http allowed)")
+  end
   if r.eligibility ~= nil and type(r.eligibility) ~= "function" then
     bad("eligibility must be a function(person, case, ctx) returning true or false, reason")
   end
@@ -542,6 +545,7 @@ local function effective(pid, code)
   e = { program = prog, region = region, uses = prog._uses, order = prog._order,
         labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} }, prepare = {},
         records = {}, instruments = {}, on_record = {}, closure_reasons = {}, case_types = {}, eligibility = {},
+        lookup = {},
         deadlines = {}, layers = layer_list(prog, region) }
   for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
   for _, layer in ipairs(e.layers) do
@@ -581,6 +585,9 @@ local function effective(pid, code)
     if r.referral then e.referral = r.referral end
     if r.eligibility then
       e.eligibility[#e.eligibility + 1] = { plugin = layer.plugin, version = layer.version, fn = r.eligibility }
+    end
+    if r.lookup then
+      e.lookup[#e.lookup + 1] = { plugin = layer.plugin, version = layer.version, fn = r.lookup }
     end
     for st, fn in pairs(r.prepare or {}) do
       local list = e.prepare[st] or {}
@@ -824,7 +831,8 @@ local function test_api(today)
   function t.open(spec)
     local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
                 stage = "discovery", status = "open", source = spec.source or "walk_in" }
-    return open_check({ case = c, person = spec.person or {}, today = spec.today or today, queries = spec.queries })
+    return open_check({ case = c, person = spec.person or {}, today = spec.today or today, queries = spec.queries,
+                        lookups = spec.lookups })
   end
   -- Evaluates a case-work record (assessment, follow-up ...) as the server would.
   function t.record(spec)
@@ -1028,6 +1036,7 @@ function open_check(a)
   local e = effective(c.program, c.region)
   if not e then return { ok = false, kind = "unknown_program" } end
   local ctx = new_ctx(a, e, { set = {}, clear = {} }, false)
+  ctx.lookups = copy_deep(a.lookups or {})
   for _, g in ipairs(e.eligibility) do
     local r = call_plugin(g, copy_deep(a.person or {}), copy_deep(c), ctx)
     if not r[1] then return plugin_failure(g, r[2]) end
@@ -1110,4 +1119,33 @@ end
 function agency_known(a)
   local p = agencies[a.agency]
   return { known = p ~= nil, direction = p and p.direction or nil, name = p and p.name or nil }
+end
+
+-- Before a case opens, outside any transaction: each layer's lookup(person,
+-- case, ctx) may ask an agency (sarye.http) when ctx.consent_allows(agency).
+-- Its answer reaches eligibility as ctx.lookups[plugin]; an answer
+-- {facts = {...}, cache_as = "ssis"} is also kept on the person, with its time.
+function open_lookup(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  local out, cache = {}, array({})
+  if not e or #e.lookup == 0 then return { ok = true, lookups = out, cache = cache } end
+  local ctx = { today = a.today, program = c.program, region = c.region }
+  function ctx.consent_allows(party) return C.consent_allows(c.person_id, tostring(party)) end
+  for _, g in ipairs(e.lookup) do
+    local r = call_plugin(g, copy_deep(a.person or {}), copy_deep(c), ctx)
+    if not r[1] then return plugin_failure(g, r[2]) end
+    if type(r[2]) == "table" then
+      out[g.plugin] = r[2]
+      if type(r[2].cache_as) == "string" and type(r[2].facts) == "table" then
+        cache[#cache + 1] = { key = r[2].cache_as, facts = r[2].facts }
+      end
+    end
+  end
+  return { ok = true, lookups = out, cache = cache }
+end
+
+function needs_open_lookup(a)
+  local e = effective(a.program, a.region)
+  return { needed = e ~= nil and #e.lookup > 0 }
 end

@@ -18,6 +18,7 @@
 
 #include "base/base.h"
 #include "lua/vm.h"
+#include "store/store.h"
 #include "outbound/outbound.h"
 
 extern const unsigned char embedded_host_lua[];
@@ -456,6 +457,49 @@ static int c_http_post(lua_State *L)
     return 1;
 }
 
+/* ctx.consent_allows(party) in look-ups: does the person's consent, valid
+ * today and unrevoked, name this organisation or agency? (its own read) */
+typedef struct {
+    const char *person_id, *party;
+    bool allows;
+} consent_arg;
+
+static int work_consent_allows(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    consent_arg *a = arg;
+    json_t *list = NULL;
+    if (store_consent_list(tx, a->person_id, &list, e)) return -1;
+    char today[11];
+    date_today_str(today);
+    size_t i, j;
+    json_t *c, *o;
+    json_array_foreach(list, i, c) {
+        if (!json_is_null(json_object_get(c, "revoked_at"))) continue;
+        if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0 ||
+            strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0)
+            continue;
+        json_array_foreach(json_object_get(c, "scope"), j, o) a->allows |= !strcmp(json_string_value(o), a->party);
+    }
+    json_decref(list);
+    return 0;
+}
+
+static int c_consent_allows(lua_State *L)
+{
+    luavm *vm = vm_of(L);
+    consent_arg a = {luaL_checkstring(L, 1), luaL_checkstring(L, 2), false};
+    if (!vm->allow_http) return luaL_error(L, "ctx.consent_allows is available only in look-ups");
+    err_t e = {0};
+    store_reply reply = {0};
+    if (store_read(work_consent_allows, &a, &reply, &e)) {
+        err_clear(&e);
+        return luaL_error(L, "consents cannot be read now");
+    }
+    lua_pushboolean(L, a.allows);
+    return 1;
+}
+
 static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
@@ -466,6 +510,7 @@ static const luaL_Reg C_FUNCS[] = {
     {"json_decode", c_json_decode}, {"log", c_log},
     {"person", c_person},           {"history", c_history},
     {"query", c_query},             {"http_post", c_http_post},
+    {"consent_allows", c_consent_allows},
     {NULL, NULL},
 };
 

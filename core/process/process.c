@@ -151,14 +151,18 @@ int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_o
     if (store_person_get(tx, p, in->person_id, &person, e)) return -1;
     char today[11];
     date_today_str(today);
-    json_t *farg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:o, s:s}", "case", "program", in->program, "region",
+    json_t *farg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:O, s:s}", "case", "program", in->program, "region",
                              p->region, "person_id", in->person_id, "source", in->source, "status", "open",
                              "person", person, "today", today);
+    if (in->lookups) json_object_set(farg, "lookups", in->lookups);
     luavm_bind(vm, tx, p);
     int rc = luavm_call(vm, "open_check", farg, &first, e);
     luavm_bind(vm, NULL, NULL);
     json_decref(farg);
-    if (rc) return -1;
+    if (rc) {
+        json_decref(person);
+        return -1;
+    }
     const char *stage = json_string_value(json_object_get(first, "first_stage"));
     if (!json_is_true(json_object_get(first, "ok")) || !stage) {
         const char *kind = json_string_value(json_object_get(first, "kind"));
@@ -175,6 +179,7 @@ int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_o
             process_plugin_failed(first, e);
         }
         json_decref(first);
+        json_decref(person);
         return -1;
     }
     case_row c;
@@ -192,7 +197,33 @@ int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_o
     snprintf(c.generation, sizeof c.generation, "%s", luavm_generation(vm));
     c.version = 1;
     time_rfc3339(time_now_ms(), c.opened_at);
-    if (store_case_insert(tx, &c, e)) return -1;
+    if (store_case_insert(tx, &c, e)) {
+        json_decref(person);
+        return -1;
+    }
+    /* Facts an agency answered before opening stay on the person, dated. */
+    if (json_array_size(in->cache)) {
+        json_t *elig = json_deep_copy(json_object_get(person, "eligibility")), *updated = NULL;
+        if (!json_is_object(elig)) {
+            json_decref(elig);
+            elig = json_object();
+        }
+        size_t ci;
+        json_t *entry;
+        json_array_foreach(in->cache, ci, entry) {
+            json_t *facts = json_deep_copy(json_object_get(entry, "facts"));
+            json_object_set_new(facts, "checked_on", json_string(today));
+            json_object_set_new(elig, json_string_value(json_object_get(entry, "key")), facts);
+        }
+        rc = store_person_set_eligibility(tx, p, in->person_id, elig, &updated, e);
+        json_decref(elig);
+        json_decref(updated);
+        if (rc) {
+            json_decref(person);
+            return -1;
+        }
+    }
+    json_decref(person);
     json_t *data = json_pack("{s:s, s:o}", "source", in->source, "referral_id",
                              in->referral_id ? json_string(in->referral_id) : json_null());
     event_in ev = {.case_id = c.id, .actor = p->user, .type = "opened", .to_stage = c.stage,
@@ -226,6 +257,51 @@ static int work_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     return process_case_render(tx, a->vm, &c, &reply->body, e);
 }
 
+static int work_person(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    const open_arg *a = arg;
+    return store_person_get(tx, a->p, a->in->person_id, &reply->body, e);
+}
+
+/* Before the transaction: the look-ups the program's rules ask for, each
+ * bounded by the request, none while the database is locked. */
+static int open_lookups(open_arg *a, case_open_in *in, err_t *e)
+{
+    json_t *q = json_pack("{s:s, s:s}", "program", in->program, "region", a->p->region), *need = NULL;
+    int rc = luavm_call(a->vm, "needs_open_lookup", q, &need, e);
+    json_decref(q);
+    bool needed = json_is_true(json_object_get(need, "needed"));
+    json_decref(need);
+    if (rc || !needed) return rc;
+    store_reply person = {0};
+    if (store_read(work_person, a, &person, e)) {
+        if (e->status == 404) {
+            err_set(e, 422, "unknown_person", "no person '%s'", in->person_id);
+            err_detail(e, "field", json_string("person_id"));
+        }
+        return -1;
+    }
+    char today[11];
+    date_today_str(today);
+    json_t *args = json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:s}", "case", "program", in->program, "region",
+                             a->p->region, "person_id", in->person_id, "source", in->source, "person", person.body,
+                             "today", today),
+           *res = NULL;
+    person.body = NULL;
+    rc = luavm_call_lookup(a->vm, "open_lookup", args, &res, g_cfg.request_timeout_ms / 2, e);
+    json_decref(args);
+    if (rc) return -1;
+    if (!json_is_true(json_object_get(res, "ok"))) {
+        if (!luavm_take_http_error(a->vm, e)) process_plugin_failed(res, e);
+        json_decref(res);
+        return -1;
+    }
+    in->lookups = json_incref(json_object_get(res, "lookups"));
+    in->cache = json_incref(json_object_get(res, "cache"));
+    json_decref(res);
+    return 0;
+}
+
 int process_case_open(const principal *p, const case_open_in *in, const store_idem *idem,
                       store_reply *reply, err_t *e)
 {
@@ -237,8 +313,13 @@ int process_case_open(const principal *p, const case_open_in *in, const store_id
     }
     luavm *vm = luahost_vm(e);
     if (!vm) return -1;
-    open_arg a = {p, in, vm};
-    return store_write(idem, work_open, &a, reply, e);
+    case_open_in with = *in;
+    open_arg a = {p, &with, vm};
+    int rc = open_lookups(&a, &with, e);
+    if (!rc) rc = store_write(idem, work_open, &a, reply, e);
+    json_decref(with.lookups);
+    json_decref(with.cache);
+    return rc;
 }
 
 /* ---- transitions ---- */

@@ -43,6 +43,8 @@ bool process_stage_known(const char *stage);
 
 typedef struct {
     const char *person_id, *program, *org, *source, *referral_id;
+    json_t *lookups; /* filled by process: what the rules looked up before opening */
+    json_t *cache;   /* filled by process: looked-up facts to keep on the person */
 } case_open_in;
 
 /* Opens a case in the program's first stage and appends its first event. */

@@ -114,13 +114,15 @@ local function check(person, case, today)
   return true
 end
 
+local FRESH_DAYS = 30 -- a 행복e음 answer is trusted this long
+
 local function noted(d, k) return type(d[k]) == "table" and type(d[k].note) == "string" and d[k].note ~= "" end
 
 ---@type sarye.Program
 return {
   id = "elderly_care",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "노인맞춤돌봄서비스",
 
@@ -168,7 +170,31 @@ return {
     other = "기타",
   },
 
+  -- 자격 확인: the 행복e음 qualification data (agency `ssis`) is asked before the
+  -- case opens, when the person's consent names it and no answer of the last
+  -- 30 days is on record; its facts (수급, 차상위, 기초연금, 장기요양등급 …)
+  -- then count with what the worker recorded.
+  lookup = function(person, case, ctx)
+    local cached = (person.eligibility or {}).ssis
+    if type(cached) == "table" and cached.checked_on
+       and sarye.date.diff_days(cached.checked_on, ctx.today) <= FRESH_DAYS then
+      return nil
+    end
+    if not ctx.consent_allows("ssis") then return nil end
+    local facts = sarye.http.post("ssis", "/lookup", { person_id = person.id, name = person.name,
+                                                       birth_date = person.birth_date })
+    return { facts = facts, cache_as = "ssis" }
+  end,
+
   eligibility = function(person, case, ctx)
+    local looked = ctx.lookups and ctx.lookups.elderly_care
+    local ssis = looked and looked.facts or (person.eligibility or {}).ssis
+    if type(ssis) == "table" then
+      local e = {}
+      for k, v in pairs(person.eligibility or {}) do e[k] = v end
+      for k, v in pairs(ssis) do e[k] = v end -- the national data wins over what was recorded
+      person = { birth_date = person.birth_date, age = person.age, eligibility = e }
+    end
     return check(person, case, ctx.today)
   end,
 
@@ -226,6 +252,16 @@ return {
   },
 
   tests = {
+    { name = "the national qualification data counts with the recorded facts", run = function(t)
+        local person = { birth_date = "1950-01-01", age = 76, eligibility = {} }
+        t.eq(t.open { program = "elderly_care", person = person, today = "2026-06-01" }.kind, "refused")
+        local r = t.open { program = "elderly_care", person = person, today = "2026-06-01",
+                           lookups = { elderly_care = { facts = { basic_pension = true } } } }
+        t.ok(r.ok, r.reason)
+        r = t.open { program = "elderly_care", person = person, today = "2026-06-01",
+                     lookups = { elderly_care = { facts = { basic_pension = true, ltc_grade = 3 } } } }
+        t.eq(r.kind, "refused")
+      end },
     { name = "first stage is 서비스 신청; 종결/사후관리 spans closure and follow-up", run = function(t)
         local rules = t.rules("elderly_care")
         t.eq(rules.first_stage, "discovery")

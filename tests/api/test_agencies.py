@@ -367,5 +367,83 @@ class LookupTest(unittest.TestCase):
         self.assertIn("only in prepare", r.json["error"]["message"])
 
 
+class ElderlyCareLookupTest(unittest.TestCase):
+    """노인맞춤돌봄: eligibility from the national qualification data (ssis),
+    asked before the case opens when the person's consent allows, cached on
+    the person with its date; the agency down is a 503 and nothing changes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = MockAgency()
+        cls.server = Server(env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500",
+                                 "SARYE_CLOCK_ADJUSTABLE": "on"})
+        s = cls.server
+        s.org_create("dj-elderly", "동작노인종합복지관", "provider", "11590", ["elderly_care"])
+        s.org_create("ssis", "사회보장정보원 (행복e음)", "agency", "11590")
+        cls.client = s.client(token=s.token_create("w", "worker", "dj-elderly"))
+        cls.admin = s.client(token=s.token_create("a", "admin", "dj-elderly"))
+        cls.admin.request("PUT", "/v1/admin/clock", {"today": "2026-06-01"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.admin.close()
+        try:
+            rc = cls.server.stop()
+        finally:
+            cls.server.close()
+            cls.mock.close()
+        assert rc == 0, rc
+
+    def person(self, consent=True):
+        p = self.client.post("/v1/persons", {"name": "나노인", "birth_date": "1948-03-03", "sex": "F"}).json
+        if consent:
+            r = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
+            assert r.status == 201, r.text
+        return p
+
+    def open(self, p):
+        return self.client.post("/v1/cases", {"person_id": p["id"], "program": "elderly_care", "source": "walk_in"})
+
+    def test_eligible_by_the_national_data_and_cached(self):
+        self.mock.call("POST", "/_reset")
+        self.mock.mode("up", lookup={"basic_pension": True, "ltc_grade": None})
+        p = self.person()
+        r = self.open(p)
+        self.assertEqual(r.status, 201, r.text)
+        person = self.client.get("/v1/persons/" + p["id"]).json
+        self.assertEqual(person["eligibility"]["ssis"]["basic_pension"], True)
+        self.assertEqual(person["eligibility"]["ssis"]["checked_on"], "2026-06-01")
+        # a second case within 30 days uses the cached answer: no new call
+        self.mock.mode("hang")
+        r = self.open(p)
+        self.assertEqual(r.status, 201, r.text)
+        self.mock.mode("up", lookup={})
+
+    def test_without_consent_only_recorded_facts_count(self):
+        self.mock.mode("up", lookup={"basic_pension": True})
+        p = self.person(consent=False)
+        r = self.open(p)
+        self.assertEqual(r.status, 422, r.text)
+        self.assertEqual(r.json["error"]["code"], "not_eligible")
+
+    def test_national_data_showing_a_care_grade_refuses(self):
+        self.mock.mode("up", lookup={"basic_pension": True, "ltc_grade": 2})
+        r = self.open(self.person())
+        self.assertEqual(r.status, 422, r.text)
+        self.assertIn("장기요양", r.json["error"]["details"]["reason"])
+
+    def test_agency_down_is_503_and_nothing_changes(self):
+        self.mock.mode("hang")
+        p = self.person()
+        r = self.open(p)
+        self.assertEqual(r.status, 503, r.text)
+        self.assertEqual(r.json["error"]["details"]["agency"], "ssis")
+        cases = self.client.get("/v1/cases", query={"limit": 500}).json["items"]
+        self.assertEqual([c for c in cases if c["person_id"] == p["id"]], [])
+        self.assertNotIn("ssis", self.client.get("/v1/persons/" + p["id"]).json["eligibility"])
+        self.mock.mode("up", lookup={})
+
+
 if __name__ == "__main__":
     unittest.main()
