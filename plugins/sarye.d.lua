@@ -69,12 +69,15 @@
 ---@field deadlines? table<string, sarye.Deadline>
 ---@field prepare? table<sarye.Stage, fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx): any>  before the transaction
 ---@field eligibility? sarye.Eligibility
+---@field lookup? fun(person: table, case: sarye.Case, ctx: {today: sarye.Date, program: string, region: string, consent_allows: fun(party: string): boolean}): table?
+---@field extends? string
+---@field referral? {answer_days: integer?, accepts_from: string[]?}
 ---@field instruments? table<string, sarye.Instrument>
 ---@field records? table<sarye.RecordKind, {required: string[]?, validate: (fun(case: sarye.Case, record: table, ctx: sarye.Ctx): boolean, string?)?}>
 ---@field on_record? table<sarye.RecordKind, sarye.RecordHook>
 ---@field closure_reasons? table<string, string>
 ---@field case_types? table<string, {label: string, lead: string}>
----@field referral? {answer_days: integer}
+
 
 ---@class sarye.TestResult
 ---@field ok boolean
@@ -147,4 +150,12 @@ sarye = {
   ---@param level "debug"|"info"|"warn"|"error"
   ---@param message string
   log = function(level, message) end,
+  http = {
+    --- A look-up of a configured agency (agency.<id>.url), only in prepare and lookup functions.
+    ---@param agency string
+    ---@param path string
+    ---@param body table?
+    ---@return table
+    post = function(agency, path, body) end,
+  },
 }
