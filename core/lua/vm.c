@@ -468,20 +468,9 @@ static int work_consent_allows(store_tx *tx, void *arg, store_reply *reply, err_
 {
     (void)reply;
     consent_arg *a = arg;
-    json_t *list = NULL;
-    if (store_consent_list(tx, a->person_id, &list, e)) return -1;
-    char today[11];
-    date_today_str(today);
-    size_t i, j;
-    json_t *c, *o;
-    json_array_foreach(list, i, c) {
-        if (!json_is_null(json_object_get(c, "revoked_at"))) continue;
-        if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0 ||
-            strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0)
-            continue;
-        json_array_foreach(json_object_get(c, "scope"), j, o) a->allows |= !strcmp(json_string_value(o), a->party);
-    }
-    json_decref(list);
+    char id[ID_MAX];
+    if (store_consent_valid_for(tx, a->person_id, a->party, NULL, id, e)) return -1;
+    a->allows = id[0] != 0;
     return 0;
 }
 

@@ -327,16 +327,34 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
 {
     view_arg *a = arg;
     json_t *person = NULL, *household = json_null(), *cases = NULL, *out = NULL;
-    if (store_person_get(tx, a->p, a->id, &person, e)) return -1;
+    /* Another organisation sees it only under the person's consent naming it
+     * (seed 003 원스크린: counseling a week, case management up to 3 months). */
+    static const char *const sharing[] = {"counseling", "case_management", NULL};
+    principal owner = *a->p;
+    const principal *as = a->p;
+    char consent[ID_MAX] = "";
+    if (store_person_visible(tx, a->p, a->id, e)) {
+        err_clear(e);
+        if (store_person_owner(tx, a->id, owner.org, e) ||
+            store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, e))
+            return -1;
+        if (!consent[0]) {
+            err_set(e, 403, "consent_required",
+                    "the person's one-screen is shared with %s only under a valid consent naming it", a->p->org);
+            return -1;
+        }
+        as = &owner;
+    }
+    if (store_person_get(tx, as, a->id, &person, e)) return -1;
     const char *hh = json_string_value(json_object_get(person, "household_id"));
-    if (hh && store_household_get(tx, a->p, hh, &household, e)) goto fail;
-    if (store_person_cases(tx, a->p, a->id, &cases, e)) goto fail;
+    if (hh && store_household_get(tx, as, hh, &household, e)) goto fail;
+    if (store_person_cases(tx, as, a->id, &cases, e)) goto fail;
     size_t i;
     json_t *cs;
     json_array_foreach(cases, i, cs) {
         case_row c;
         json_t *full = NULL, *records = NULL;
-        if (store_case_load(tx, a->p, json_string_value(json_object_get(cs, "id")), &c, e) ||
+        if (store_case_load(tx, as, json_string_value(json_object_get(cs, "id")), &c, e) ||
             process_case_render(tx, a->vm, &c, &full, e) || store_record_list(tx, c.id, NULL, &records, e)) {
             json_decref(full);
             goto fail;
@@ -355,6 +373,7 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
         json_array_set_new(cases, i, full);
     }
     out = json_pack("{s:o, s:o, s:o}", "person", person, "household", household, "cases", cases);
+    if (consent[0]) json_object_set_new(out, "consent_id", json_string(consent));
     reply->status = 200;
     reply->body = out;
     return 0;

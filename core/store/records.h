@@ -204,6 +204,12 @@ int store_referral_review(store_tx *tx, const char *id, const char *review, cons
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
                                 const char *label, const char *due_on, const char *plugin, err_t *e);
 int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e);
+/* The organisation that registered a person (404 if none). */
+int store_person_owner(store_tx *tx, const char *person_id, char org[64], err_t *e);
+/* A consent of the person valid today, unrevoked, for one of purposes (NULL:
+ * any), naming party in its scope: its id in id, or "" when there is none. */
+int store_consent_valid_for(store_tx *tx, const char *person_id, const char *party, const char *const *purposes,
+                            char id[ID_MAX], err_t *e);
 /* Copies a person into another organisation (a referral accepted); new id in id. */
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
                        err_t *e);

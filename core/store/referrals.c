@@ -352,3 +352,46 @@ int store_org_by_area(store_tx *tx, const char *area, char id[64], err_t *e)
     err_detail(e, "field", json_string("dong_code"));
     return -1;
 }
+
+static const char SQL_PERSON_OWNER[] = "SELECT org_id FROM persons WHERE id = ?1";
+
+int store_person_owner(store_tx *tx, const char *person_id, char org[64], err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_OWNER, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(org, 64, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person owner");
+    err_set(e, 404, "not_found", "no person '%s'", person_id);
+    return -1;
+}
+
+int store_consent_valid_for(store_tx *tx, const char *person_id, const char *party, const char *const *purposes,
+                            char id[ID_MAX], err_t *e)
+{
+    json_t *list = NULL;
+    if (store_consent_list(tx, person_id, &list, e)) return -1;
+    char today[11];
+    date_today_str(today);
+    size_t i, j;
+    json_t *c, *o;
+    id[0] = 0;
+    json_array_foreach(list, i, c) {
+        if (!json_is_null(json_object_get(c, "revoked_at"))) continue;
+        if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0 ||
+            strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0)
+            continue;
+        bool purpose_ok = !purposes;
+        for (const char *const *pp = purposes; pp && *pp && !purpose_ok; pp++)
+            purpose_ok = !strcmp(*pp, json_string_value(json_object_get(c, "purpose")));
+        if (!purpose_ok) continue;
+        json_array_foreach(json_object_get(c, "scope"), j, o) {
+            if (!strcmp(json_string_value(o), party)) snprintf(id, ID_MAX, "%s", json_string_value(json_object_get(c, "id")));
+        }
+    }
+    json_decref(list);
+    return 0;
+}

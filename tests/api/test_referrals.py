@@ -170,6 +170,34 @@ class ReferralTest(ApiTest):
         oid, tok = self.make_org_with_worker()
         self.assertError(self.client.get("/v1/referrals/" + ref["id"], token=tok), 404)
 
+    def test_one_screen_for_another_org_only_under_consent(self):
+        self.today("2026-06-01")
+        person = self.make_person(name="공유씨")
+        case = self.make_case(person["id"])
+        url = "/v1/persons/%s/one-screen" % person["id"]
+        self.assertError(self.client.get(url, token=self.worker2), 403, "consent_required")
+        self.assertError(self.client.get("/v1/persons/cas_nobody/one-screen", token=self.worker2), 404)
+        c = self.consent(person, purpose="counseling")  # a week, naming org 2
+        r = self.client.get(url, token=self.worker2)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json["consent_id"], c["id"])
+        self.assertEqual(r.json["person"]["name"], "공유씨")
+        self.assertEqual([x["id"] for x in r.json["cases"]], [case["id"]])
+        # the audit says why org 2 looked: the consent
+        rows = self.client.get("/v1/audit", token=self.auditor1, query={"person_id": person["id"]}).json["items"]
+        self.assertEqual(rows[-1]["purpose"], c["id"])
+        self.assertEqual(rows[-1]["org"], ORG2)
+        # the consent expires after a week: the view stops
+        self.today("2026-06-09")
+        self.assertError(self.client.get(url, token=self.worker2), 403, "consent_required")
+        self.today("2026-06-02")
+        self.assertEqual(self.client.get(url, token=self.worker2).status, 200)
+        self.client.post("/v1/persons/%s/consents/%s/revoke" % (person["id"], c["id"]), token=self.worker1)
+        self.assertError(self.client.get(url, token=self.worker2), 403, "consent_required")
+        # a referral consent does not open the one-screen
+        self.consent(person, purpose="referral")
+        self.assertError(self.client.get(url, token=self.worker2), 403, "consent_required")
+
     def test_unanswered_referral_is_overdue(self):
         self.today("2026-06-01")
         person = self.make_person()
