@@ -13,19 +13,19 @@ static const char SQL_CASE_INSERT[] =
     "INSERT INTO cases (id, person_id, program, org_id, region, source, referral_id, stage, status,"
     " version, assigned_to, opened_at, updated_at, plugin_generation)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
-static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND org_id = ?2";
+static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_CASE_UPDATE[] =
     "UPDATE cases SET stage = ?1, status = ?2, version = version + 1, plugin_generation = ?3,"
     " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
 static const char SQL_CASE_LIST[] =
-    "SELECT " CASE_COLS " FROM cases WHERE org_id = ?1"
+    "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id") " AND (?1 IS NULL OR org_id = ?1)"
     " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
     " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
     " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
     "      AND d.cleared_at IS NULL AND d.due_on < ?7))"
     " ORDER BY id LIMIT ?6";
 static const char SQL_PERSON_CASES[] =
-    "SELECT id, program, org_id, stage, status, opened_at FROM cases WHERE person_id = ?1 AND org_id = ?2"
+    "SELECT id, program, org_id, stage, status, opened_at FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id")
     " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
@@ -97,7 +97,7 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
@@ -144,13 +144,10 @@ static json_t *case_list_row(sqlite3_stmt *st)
 
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_t **out, err_t *e)
 {
-    if (q->org && strcmp(q->org, p->org)) { /* other organisations' cases are not visible yet */
-        *out = json_pack("{s:[], s:n}", "items", "next_cursor");
-        return 0;
-    }
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LIST, e);
     if (!st) return -1;
-    sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
+    store_bind_opt(st, 1, q->org); /* a filter within what p sees */
     store_bind_opt(st, 2, q->program);
     store_bind_opt(st, 3, q->stage);
     store_bind_opt(st, 4, q->status);
@@ -210,7 +207,7 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_CASES, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     json_t *items = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)

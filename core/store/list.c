@@ -11,6 +11,13 @@ void store_bind_opt(sqlite3_stmt *st, int i, const char *v)
     else sqlite3_bind_null(st, i);
 }
 
+void store_bind_viewer(sqlite3_stmt *st, const principal *p)
+{
+    sqlite3_bind_text(st, 20, p->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 21, !strcmp(p->org_type, "district"));
+    sqlite3_bind_text(st, 22, p->region, -1, SQLITE_TRANSIENT);
+}
+
 int store_page(store_tx *tx, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *),
                int cursor_col, json_t **out, err_t *e)
 {

@@ -17,7 +17,7 @@ static const char SQL_TOKEN_INSERT[] =
     "INSERT INTO tokens (id, hash, user_name, role, org_id, created_at, created_by)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_PRINCIPAL[] =
-    "SELECT t.id, t.user_name, t.role, t.org_id, o.region FROM tokens t"
+    "SELECT t.id, t.user_name, t.role, t.org_id, o.region, o.type FROM tokens t"
     " JOIN orgs o ON o.id = t.org_id WHERE t.hash = ?1 AND t.revoked_at IS NULL";
 
 
@@ -153,6 +153,7 @@ int store_principal_by_token(store_tx *tx, const char *token, principal *p, err_
     snprintf(p->role, sizeof p->role, "%s", TEXT(st, 2));
     snprintf(p->org, sizeof p->org, "%s", TEXT(st, 3));
     snprintf(p->region, sizeof p->region, "%s", TEXT(st, 4));
+    snprintf(p->org_type, sizeof p->org_type, "%s", TEXT(st, 5));
     sqlite3_reset(st);
     return 0;
 }

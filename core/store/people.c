@@ -14,22 +14,22 @@ static const char SQL_PERSON_INSERT[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15, ?16)";
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND org_id = ?2";
+    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_PERSON_SEARCH[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at, eligibility FROM persons WHERE org_id = ?1"
+    " tags, created_at, updated_at, eligibility FROM persons WHERE " VISIBLE_TO("org_id")
     " AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')"
     " AND (?3 IS NULL OR birth_date = ?3)"
     " AND (?4 IS NULL OR rrn_hash = ?4)"
     " AND (?5 IS NULL OR id > ?5)"
     " ORDER BY id LIMIT ?6";
-static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AND org_id = ?2";
+static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_INSERT[] =
     "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_HOUSEHOLD_GET[] =
-    "SELECT id, address, created_at FROM households WHERE id = ?1 AND org_id = ?2";
+    "SELECT id, address, created_at FROM households WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_MEMBERS[] =
-    "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND org_id = ?2 ORDER BY id";
+    "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
 static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
     "UPDATE persons SET household_id = ?1, relation = ?2, updated_at = ?3"
     " WHERE id = ?4 AND org_id = ?5";
@@ -62,7 +62,7 @@ static int household_visible(store_tx *tx, const principal *p, const char *id, e
     sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
@@ -130,7 +130,7 @@ int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
@@ -148,7 +148,7 @@ int store_person_visible(store_tx *tx, const principal *p, const char *person_id
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_VISIBLE, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
@@ -162,7 +162,7 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_SEARCH, e);
     if (!st) return -1;
     char like[512], hash[SHA256_HEX];
-    sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     if (q->name) { /* prefix match; escape LIKE's own characters */
         size_t j = 0;
         for (const char *s = q->name; *s && j + 3 < sizeof like; s++) {
@@ -227,7 +227,7 @@ int store_household_get(store_tx *tx, const principal *p, const char *id, json_t
     sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
@@ -241,7 +241,7 @@ int store_household_get(store_tx *tx, const principal *p, const char *id, json_t
     json_t *members = json_array();
     if (!(st = store_stmt(tx, SQL_HOUSEHOLD_MEMBERS, e))) goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(members, json_pack("{s:s, s:s, s:o}", "person_id", TEXT(st, 0), "name",
                                                  TEXT(st, 1), "relation", OPT(st, 2)));

@@ -23,6 +23,7 @@ typedef struct {
     char role[16];
     char org[64];
     char region[16];
+    char org_type[16]; /* emd, district, program, provider, agency */
 } principal;
 
 /* ---- organisations and tokens ---- */

@@ -70,6 +70,38 @@ class PrivacyTest(ApiTest):
         self.assertEqual([x["id"] for x in found], [r.json["case"]["person_id"]])
 
 
+class DistrictTest(ApiTest):
+    """A district (시·군·구 희망복지지원단) sees the cases of its region's dong
+    centres; a dong sees only its own; another region's district sees none."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        s.org_create("dj-hope", "동작구 희망복지지원단", "district", "11590", ["integrated"])
+        s.org_create("gn-hope", "강남구 희망복지지원단", "district", "11680", ["integrated"])
+        cls.district = s.token_create("hope-w", "worker", "dj-hope")
+        cls.other_district = s.token_create("gn-w", "worker", "gn-hope")
+
+    def test_district_sees_its_dongs(self):
+        p = self.make_person(name="동주민")
+        c = self.make_case(p["id"])
+        self.assertEqual(self.client.get("/v1/persons/" + p["id"], token=self.district).status, 200)
+        self.assertEqual(self.client.get("/v1/cases/" + c["id"], token=self.district).status, 200)
+        listed = self.list_all("/v1/cases", self.district, query={"org": "dj-sangdo1"})
+        self.assertIn(c["id"], [x["id"] for x in listed])
+        self.assertEqual({x["org"] for x in listed}, {"dj-sangdo1"})
+        self.assertError(self.client.get("/v1/persons/" + p["id"], token=self.other_district), 404)
+        self.assertError(self.client.get("/v1/cases/" + c["id"], token=self.other_district), 404)
+        # the district takes a crisis case of the dong's person as its own
+        dc = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "referral"},
+                              token=self.district)
+        self.assertEqual(dc.status, 201, dc.text)
+        self.assertEqual(dc.json["org"], "dj-hope")
+        # the dong does not see the district's case
+        self.assertError(self.client.get("/v1/cases/" + dc.json["id"], token=self.worker1), 404)
+
+
 class RateLimitTest(unittest.TestCase):
     def test_a_token_past_its_rate_gets_429_with_retry_after(self):
         srv = Server(env={"SARYE_RATE_LIMIT_PER_MINUTE": "60", "SARYE_RATE_LIMIT_BURST": "3"})
