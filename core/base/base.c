@@ -209,6 +209,26 @@ int age_on(int by, int bm, int bd, int y, int m, int d)
     return age < 0 ? 0 : age;
 }
 
+bool json_depth_ok(const char *s, size_t n, int max)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max) return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
 bool utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -65,6 +65,10 @@ void date_from_days(int64_t days, int *y, int *m, int *d);
 int age_on(int by, int bm, int bd, int y, int m, int d);
 
 /* ---- text ---- */
+/* True if JSON text s nests at most max levels of arrays and objects.
+ * Parsers recurse per level, and worker threads have small stacks: every
+ * JSON from outside (requests, agencies, plugins) is checked first. */
+bool json_depth_ok(const char *s, size_t len, int max);
 /* True if s (len bytes) is well-formed UTF-8 without NUL. */
 bool utf8_valid(const char *s, size_t len);
 

@@ -317,6 +317,8 @@ static bool is_json_type(const char *ct)
     return !*ct || *ct == ';';
 }
 
+#define MAX_JSON_DEPTH 32
+
 /* Reads and parses the JSON body, enforcing max_body_bytes (CivetWeb's
  * max_request_size bounds headers only). */
 static int read_body(req *r)
@@ -370,6 +372,10 @@ static int read_body(req *r)
         return -1;
     }
     r->body[r->body_len] = 0;
+    if (!json_depth_ok(r->body, r->body_len, MAX_JSON_DEPTH)) {
+        respond_err(r, 400, "malformed_json", "the body nests deeper than %d levels", MAX_JSON_DEPTH);
+        return -1;
+    }
     json_error_t je;
     r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!r->json) {

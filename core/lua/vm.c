@@ -324,6 +324,11 @@ static int c_json_decode(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
+    if (!json_depth_ok(s, n, MAX_DEPTH)) {
+        lua_pushnil(L);
+        lua_pushstring(L, "nested too deeply");
+        return 2;
+    }
     json_error_t je;
     json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &je);
     if (!j) {

@@ -515,7 +515,7 @@ int outbound_call(const char *agency_id, const char *path, json_t *body, int bud
         err_detail(e, "agency", json_string(agency_id));
         goto done;
     }
-    json_t *j = t.resp ? json_loads(t.resp, 0, NULL) : NULL;
+    json_t *j = t.resp && json_depth_ok(t.resp, t.resp_len, 32) ? json_loads(t.resp, 0, NULL) : NULL;
     if (http >= 300 || !j) {
         json_decref(j);
         err_set(e, 502, "agency_error", "agency '%s' answered HTTP %ld%s", agency_id, http,

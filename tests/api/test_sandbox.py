@@ -34,6 +34,22 @@ local attacks = {
   rep_bomb = function() local s = string.rep("x", 2^30) return #s end,
   table_bomb = function() local t = {} for i = 1, 1e9 do t[i] = i end end,
   raise = function() error("boom from the guard") end,
+  metamethod_recursion = function()
+    local mt = {}
+    mt.__index = function(t, k) return t[k] end
+    return setmetatable({}, mt).anything
+  end,
+  deep_json = function()
+    local v, err = sarye.json.decode(string.rep("[", 200000))
+    if v ~= nil or err ~= "nested too deeply" then error("deep JSON was parsed") end
+    error("survived deep JSON")
+  end,
+  deep_table_encode = function()
+    local t = {}
+    local cur = t
+    for i = 1, 100000 do cur.x = {} cur = cur.x end
+    return sarye.json.encode(t)
+  end,
 }
 MARK = "__MARK__"
 local P
@@ -73,6 +89,7 @@ EXPECT = {
     "setmetatable_shared": "plugin_error",
     "jit_hot_loop": "plugin_timeout", "pcall_loop": "plugin_timeout",
     "rep_bomb": "plugin_memory", "table_bomb": "plugin_memory", "raise": "plugin_error",
+    "metamethod_recursion": "plugin_error", "deep_json": "plugin_error", "deep_table_encode": "plugin_error",
 }
 
 
@@ -125,6 +142,13 @@ class SandboxTest(ApiTest):
                                       token=tok)
                 self.assertEqual(r2.status, 200, r2.text)
         self.assertFalse(os.path.exists(self.mark), "a plugin reached the file system")
+        self.assertEqual(self.client.get("/healthz").status, 200)
+
+    def test_deep_json_requests_are_refused_and_the_server_lives(self):
+        deep = "[" * 100000 + "]" * 100000
+        r = self.client.post("/v1/persons", raw=('{"name": "a", "tags": %s}' % deep).encode(),
+                             headers={"Content-Type": "application/json"}, token=self.worker1)
+        self.assertError(r, 400, "malformed_json")
         self.assertEqual(self.client.get("/healthz").status, 200)
 
     def test_hook_error_rolls_back(self):
