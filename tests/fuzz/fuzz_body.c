@@ -1,0 +1,48 @@
+/* libFuzzer: request bodies as the server reads them — the nesting bound,
+ * the JSON parser, then the validation of a person, an RRN, a date and a
+ * cursor. Nothing may crash, and an accepted person must be well formed. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/rrn.h"
+#include "http/internal.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return base_init();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data;
+    char buf[256];
+    size_t n = size < sizeof buf - 1 ? size : sizeof buf - 1;
+    memcpy(buf, data, n);
+    buf[n] = 0;
+    char digits[14], birth[11], id[128];
+    bool male;
+    int y, m, d;
+    if (rrn_parse(buf, digits, birth, &male) == RRN_OK && (strlen(digits) != 13 || !date_parse(birth, &y, &m, &d)))
+        abort();
+    date_parse(buf, &y, &m, &d);
+    cursor_decode(buf, id, sizeof id);
+    utf8_valid(s, size);
+    if (!json_depth_ok(s, size, 32)) return 0;
+    json_t *j = json_loadb(s, size, JSON_REJECT_DUPLICATES, NULL);
+    if (!j) return 0;
+    person_in in;
+    err_t e = {0};
+    if (person_from_json(j, true, &in, digits, birth, &e) == 0) {
+        if (!in.name || !in.birth_date || !in.sex || !date_parse(in.birth_date, &y, &m, &d)) abort();
+    } else if (e.status < 400 || e.status > 499) {
+        abort(); /* refusals are the caller's fault: a 4xx */
+    }
+    err_clear(&e);
+    json_decref(j);
+    return 0;
+}
