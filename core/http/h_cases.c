@@ -125,3 +125,16 @@ void h_cases_transition(req *r)
         return respond_error(r, &e);
     respond_reply(r, &reply);
 }
+
+/* Bulk export of cases, de-identified (RRN, name, contacts never leave). */
+void h_cases_export(req *r)
+{
+    char after[128];
+    int limit;
+    bool has_after;
+    if (query_page(r, &limit, after, sizeof after, &has_after)) return;
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_case_export(&r->who, limit, has_after ? after : NULL, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}

@@ -142,6 +142,7 @@ void h_referrals_review(req *r);
 void h_referrals_agency_status(req *r);
 void h_outbox_list(req *r);
 void h_audit_list(req *r);
+void h_cases_export(req *r);
 void h_outbox_retry(req *r);
 void h_programs_get(req *r);
 void h_plugins_list(req *r);

@@ -44,7 +44,7 @@ static int audit(req *r, int status, json_t *body)
 {
     const char *pat = r->route ? r->route->pattern : "";
     static const char *const personal[] = {"/v1/persons", "/v1/households", "/v1/cases", "/v1/referrals",
-                                           "/v1/meetings", "/v1/deadlines", NULL};
+                                           "/v1/meetings", "/v1/deadlines", "/v1/exports", NULL};
     bool touches = false;
     for (const char *const *p = personal; *p && !touches; p++) touches = !strncmp(pat, *p, strlen(*p));
     if (!touches || status < 200 || status >= 300 || !r->who.user[0]) return 0;

@@ -68,6 +68,7 @@ static const route ROUTES[] = {
     {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, false},
     {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN, false},
     {"GET", "/v1/audit", h_audit_list, ROLE_AUDITOR, false},
+    {"GET", "/v1/exports/cases", h_cases_export, ROLE_SUPERVISOR | ROLE_AUDITOR | ROLE_ADMIN, false},
     {"POST", "/v1/admin/outbox/{id}/retry", h_outbox_retry, ROLE_ADMIN, false},
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof ROUTES[0]))

@@ -705,3 +705,22 @@ int process_audit_verify(long long *records, long long *broken_at, err_t *e)
     *broken_at = v.broken_at;
     return rc;
 }
+
+typedef struct {
+    const principal *p;
+    int limit;
+    const char *after;
+} export_arg;
+
+static int work_export(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    export_arg *a = arg;
+    reply->status = 200;
+    return store_case_export(tx, a->p, a->limit, a->after, &reply->body, e);
+}
+
+int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e)
+{
+    export_arg a = {p, limit, after};
+    return store_read(work_export, &a, reply, e);
+}

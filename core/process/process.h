@@ -151,6 +151,9 @@ int process_outbox_list(const char *status, int limit, const char *after, store_
 /* A dead message sent again. */
 int process_outbox_retry(const char *id, store_reply *reply, err_t *e);
 
+/* A page of the principal's cases, de-identified. */
+int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e);
+
 /* ---- the audit trail ---- */
 /* Appends one record of a read or write of personal data (its own small
  * transaction, before the data leaves the server). */

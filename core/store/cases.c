@@ -157,6 +157,31 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_
     return store_page(tx, st, q->limit, case_list_row, 0, out, e);
 }
 
+static const char SQL_CASE_EXPORT[] =
+    "SELECT c.id, c.program, c.org_id, c.region, c.source, c.stage, c.status, c.opened_at, p.birth_date, p.sex"
+    " FROM cases c JOIN persons p ON p.id = c.person_id WHERE " VISIBLE_TO("c.org_id")
+    " AND (?1 IS NULL OR c.id > ?1) ORDER BY c.id LIMIT ?2";
+
+/* A bulk export de-identifies: the person is their birth date and sex,
+ * nothing that names them (seed 003). */
+static json_t *export_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "case_id", TEXT(st, 0), "program",
+                     TEXT(st, 1), "org", TEXT(st, 2), "region", TEXT(st, 3), "source", TEXT(st, 4), "stage",
+                     TEXT(st, 5), "status", TEXT(st, 6), "opened_at", TEXT(st, 7), "person", "birth_date",
+                     TEXT(st, 8), "sex", TEXT(st, 9));
+}
+
+int store_case_export(store_tx *tx, const principal *p, int limit, const char *after, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_EXPORT, e);
+    if (!st) return -1;
+    store_bind_viewer(st, p);
+    store_bind_opt(st, 1, after);
+    sqlite3_bind_int(st, 2, limit + 1);
+    return store_page(tx, st, limit, export_row, 0, out, e);
+}
+
 int store_event_append(store_tx *tx, const event_in *ev, err_t *e)
 {
     char id[ID_MAX], now[RFC3339_MAX];

@@ -113,6 +113,9 @@ typedef struct {
 } case_query;
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_t **out, err_t *e);
 
+/* Cases de-identified for bulk export: the person as birth date and sex. */
+int store_case_export(store_tx *tx, const principal *p, int limit, const char *after, json_t **out, err_t *e);
+
 typedef struct {
     const char *case_id, *actor, *type, *from_stage, *to_stage, *note, *generation;
     json_t *data; /* object or NULL */

@@ -56,6 +56,20 @@ class PrivacyTest(ApiTest):
         self.assertFalse(self.client.get("/v1/persons", token=self.worker2,
                                          query={"rrn": other}).json["known_elsewhere"])
 
+    def test_bulk_export_is_de_identified(self):
+        rrn = make_rrn(datetime.date(1955, 5, 5), "F")
+        p = self.client.post("/v1/persons", {"name": "내보내기", "rrn": rrn, "phone": "010-1234-5678",
+                                             "address": "서울 동작구"}, token=self.worker1).json
+        c = self.make_case(p["id"])
+        self.assertError(self.client.get("/v1/exports/cases", token=self.worker1), 403)
+        items = self.list_all("/v1/exports/cases", self.supervisor1)
+        mine = [x for x in items if x["case_id"] == c["id"]]
+        self.assertEqual(mine[0]["person"], {"birth_date": "1955-05-05", "sex": "F"})
+        text = self.client.get("/v1/exports/cases", token=self.supervisor1, query={"limit": 500}).text
+        for secret in ("내보내기", rrn.replace("-", ""), rrn[:6] + "-", "010-1234-5678", "동작구", p["id"]):
+            self.assertNotIn(secret, text)
+        self.assertNotIn(c["id"], [x["case_id"] for x in self.list_all("/v1/exports/cases", self.admin2)])
+
     def test_a_referred_person_keeps_a_working_rrn_index(self):
         rrn = make_rrn(datetime.date(1977, 7, 7), "M")
         p = self.client.post("/v1/persons", {"name": "의뢰씨", "rrn": rrn}, token=self.worker1).json
