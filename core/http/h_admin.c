@@ -109,3 +109,34 @@ void h_audit_list(req *r)
     if (process_audit_list(&q, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
+
+/* Sharing rights of a private-provider worker (정보공유 권한). */
+void h_sharing_right_set(req *r)
+{
+    static const char *const known[] = {"training_on", "pledge_on", NULL};
+    err_t e = {0};
+    const char *training, *pledge;
+    if (fields_known(r->json, known, &e) || field_date(r->json, "training_on", true, &training, &e) ||
+        field_date(r->json, "pledge_on", true, &pledge, &e))
+        return respond_error(r, &e);
+    store_reply reply = {0};
+    if (process_sharing_right_set(&r->who, r->params[0], r->params[1], training, pledge, &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_sharing_right_approve(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_sharing_right_approve(&r->who, r->params[0], r->params[1], &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_sharing_right_get(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_sharing_right_get(&r->who, r->params[0], r->params[1], &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}

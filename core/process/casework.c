@@ -330,6 +330,19 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
     /* Another organisation sees it only under the person's consent naming it
      * (seed 003 원스크린: counseling a week, case management up to 3 months). */
     static const char *const sharing[] = {"counseling", "case_management", NULL};
+    /* A private provider's worker needs a complete sharing right (seed 003). */
+    if (!strcmp(a->p->org_type, "provider")) {
+        json_t *right = NULL;
+        if (store_sharing_right_get(tx, a->p->org, a->p->user, &right, e)) return -1;
+        bool complete = json_is_true(json_object_get(right, "complete"));
+        json_decref(right);
+        if (!complete) {
+            err_set(e, 403, "sharing_right_required",
+                    "%s needs privacy training, a security pledge and the approval of %s and its district first",
+                    a->p->user, a->p->org);
+            return -1;
+        }
+    }
     principal owner = *a->p;
     const principal *as = a->p;
     char consent[ID_MAX] = "";

@@ -154,6 +154,16 @@ int process_outbox_retry(const char *id, store_reply *reply, err_t *e);
 /* A page of the principal's cases, de-identified. */
 int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e);
 
+/* ---- sharing rights of private-provider workers (referrals.c) ---- */
+/* The worker's organisation records privacy training and security pledge
+ * (its approval); the district of its region then approves. Until both, a
+ * provider worker cannot open the one-screen view. */
+int process_sharing_right_set(const principal *p, const char *org, const char *user, const char *training_on,
+                              const char *pledge_on, store_reply *reply, err_t *e);
+int process_sharing_right_approve(const principal *p, const char *org, const char *user, store_reply *reply,
+                                  err_t *e);
+int process_sharing_right_get(const principal *p, const char *org, const char *user, store_reply *reply, err_t *e);
+
 /* ---- the audit trail ---- */
 /* Appends one record of a read or write of personal data (its own small
  * transaction, before the data leaves the server). */

@@ -232,7 +232,18 @@ const char *const migrations[] = {
     "  prev_hash TEXT NOT NULL,"
     "  hash TEXT NOT NULL);"
     "CREATE INDEX audit_person ON audit (person_id, seq);"
-    "CREATE INDEX audit_actor ON audit (actor, seq);",
+    "CREATE INDEX audit_actor ON audit (actor, seq);"
+    /* rights of private-provider workers to see shared data (seed 003) */
+    "CREATE TABLE sharing_rights ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  user_name TEXT NOT NULL,"
+    "  training_on TEXT NOT NULL,"
+    "  pledge_on TEXT NOT NULL,"
+    "  org_approved_by TEXT NOT NULL,"
+    "  org_approved_at TEXT NOT NULL,"
+    "  district_approved_by TEXT,"
+    "  district_approved_at TEXT,"
+    "  PRIMARY KEY (org_id, user_name));",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

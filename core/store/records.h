@@ -214,6 +214,15 @@ int store_person_owner(store_tx *tx, const char *person_id, char org[64], err_t 
  * any), naming party in its scope: its id in id, or "" when there is none. */
 int store_consent_valid_for(store_tx *tx, const char *person_id, const char *party, const char *const *purposes,
                             char id[ID_MAX], err_t *e);
+/* Sharing rights of private-provider workers: training and pledge with the
+ * organisation's approval (set), then the district's (approve); *out NULL
+ * when none is on record. */
+int store_sharing_right_get(store_tx *tx, const char *org, const char *user, json_t **out, err_t *e);
+int store_sharing_right_set(store_tx *tx, const char *org, const char *user, const char *training_on,
+                            const char *pledge_on, const char *by, json_t **out, err_t *e);
+/* 409 sharing_right_incomplete before the organisation's approval. */
+int store_sharing_right_approve(store_tx *tx, const char *org, const char *user, const char *by, json_t **out,
+                                err_t *e);
 /* Copies a person into another organisation (a referral accepted); new id in id. */
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
                        err_t *e);

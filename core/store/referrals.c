@@ -395,3 +395,76 @@ int store_consent_valid_for(store_tx *tx, const char *person_id, const char *par
     json_decref(list);
     return 0;
 }
+
+/* ---- sharing rights of private-provider workers (seed 003 정보공유 권한:
+ * 개인정보보호 교육 이수 + 보안서약서, 소속기관 승인, 시·군·구 승인) ---- */
+static const char SQL_RIGHT_UPSERT[] =
+    "INSERT INTO sharing_rights (org_id, user_name, training_on, pledge_on, org_approved_by, org_approved_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (org_id, user_name) DO UPDATE SET training_on = ?3,"
+    " pledge_on = ?4, org_approved_by = ?5, org_approved_at = ?6";
+static const char SQL_RIGHT_APPROVE[] =
+    "UPDATE sharing_rights SET district_approved_by = ?3, district_approved_at = ?4 WHERE org_id = ?1"
+    " AND user_name = ?2";
+static const char SQL_RIGHT_GET[] =
+    "SELECT org_id, user_name, training_on, pledge_on, org_approved_by, org_approved_at, district_approved_by,"
+    " district_approved_at FROM sharing_rights WHERE org_id = ?1 AND user_name = ?2";
+
+static json_t *right_row(sqlite3_stmt *st)
+{
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "org", TEXT(st, 0), "user", TEXT(st, 1),
+                          "training_on", TEXT(st, 2), "pledge_on", TEXT(st, 3), "org_approved_by", TEXT(st, 4),
+                          "org_approved_at", TEXT(st, 5), "district_approved_by", OPT(st, 6), "district_approved_at",
+                          OPT(st, 7));
+    json_object_set_new(r, "complete", json_boolean(sqlite3_column_type(st, 6) != SQLITE_NULL));
+    return r;
+}
+
+int store_sharing_right_get(store_tx *tx, const char *org, const char *user, json_t **out, err_t *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_RIGHT_GET, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? right_row(st) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "sharing right");
+    return 0;
+}
+
+int store_sharing_right_set(store_tx *tx, const char *org, const char *user, const char *training_on,
+                            const char *pledge_on, const char *by, json_t **out, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_RIGHT_UPSERT, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, training_on, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, pledge_on, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    if (step_done(tx, st, "sharing right set", e)) return -1;
+    return store_sharing_right_get(tx, org, user, out, e);
+}
+
+int store_sharing_right_approve(store_tx *tx, const char *org, const char *user, const char *by, json_t **out,
+                                err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_RIGHT_APPROVE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    if (step_done(tx, st, "sharing right approve", e)) return -1;
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 409, "sharing_right_incomplete",
+                "%s of %s has no training and pledge approved by the organisation yet", user, org);
+        return -1;
+    }
+    return store_sharing_right_get(tx, org, user, out, e);
+}

@@ -16,6 +16,8 @@ MATRIX = {
     ("GET", "/healthz"): PUBLIC, ("GET", "/readyz"): PUBLIC, ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("POST", "/v1/orgs"): {D}, ("POST", "/v1/tokens"): {D},
+    ("GET", "/v1/orgs/{id}/sharing-rights/{user}"): {S, D}, ("PUT", "/v1/orgs/{id}/sharing-rights/{user}"): {S, D},
+    ("POST", "/v1/orgs/{id}/sharing-rights/{user}/approve"): {S, D},
     ("POST", "/v1/households"): STAFF, ("GET", "/v1/households/{id}"): STAFF | {A},
     ("POST", "/v1/persons"): STAFF, ("GET", "/v1/persons"): STAFF | {A},
     ("GET", "/v1/persons/{id}"): STAFF | {A}, ("PUT", "/v1/persons/{id}/eligibility"): STAFF,
@@ -59,7 +61,7 @@ class AuthzTest(ApiTest):
     def test_every_route_with_every_role(self):
         for (method, pattern), allowed in sorted(MATRIX.items()):
             path = pattern.replace("{id}", "x_nonexistent").replace("{plan_id}", "x_plan").replace(
-                "{consent_id}", "x_consent")
+                "{consent_id}", "x_consent").replace("{user}", "x_user")
             body = {} if method in ("POST", "PUT") else None
             for role in [None] + sorted(ALL):
                 with self.subTest(route="%s %s" % (method, pattern), role=role):

@@ -116,6 +116,50 @@ class DistrictTest(ApiTest):
         self.assertError(self.client.get("/v1/cases/" + dc.json["id"], token=self.worker1), 404)
 
 
+class SharingRightTest(ApiTest):
+    """A private provider's worker sees shared data only with privacy
+    training, a security pledge, and the approval of its organisation and
+    of the district (seed 003 정보공유 권한)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        s.org_create("sangdo-welfare", "상도종합사회복지관", "provider", "11590", ["integrated"])
+        s.org_create("dj-hope", "동작구 희망복지지원단", "district", "11590", ["integrated"])
+        s.org_create("gn-hope", "강남구 희망복지지원단", "district", "11680", ["integrated"])
+        cls.provider_worker = s.token_create("pw", "worker", "sangdo-welfare")
+        cls.provider_lead = s.token_create("pl", "supervisor", "sangdo-welfare")
+        cls.district_lead = s.token_create("dl", "supervisor", "dj-hope")
+        cls.other_district = s.token_create("gl", "supervisor", "gn-hope")
+
+    def test_one_screen_needs_a_complete_sharing_right(self):
+        p = self.make_person(name="공유대상")
+        c = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management",
+                                                                   "scope": ["sangdo-welfare"]}, token=self.worker1)
+        self.assertEqual(c.status, 201, c.text)
+        url = "/v1/persons/%s/one-screen" % p["id"]
+        self.assertError(self.client.get(url, token=self.provider_worker), 403, "sharing_right_required")
+        right = "/v1/orgs/sangdo-welfare/sharing-rights/pw"
+        self.assertError(self.client.post(right + "/approve", token=self.district_lead), 409, "sharing_right_incomplete")
+        self.assertError(self.client.request("PUT", right, {"training_on": "2026-01-10", "pledge_on": "2026-01-10"},
+                                             token=self.provider_worker), 403)
+        self.assertError(self.client.request("PUT", right, {"training_on": "2026-01-10", "pledge_on": "2026-01-10"},
+                                             token=self.district_lead), 403)
+        r = self.client.request("PUT", right, {"training_on": "2026-01-10", "pledge_on": "2026-01-11"},
+                                token=self.provider_lead)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertFalse(r.json["complete"])
+        self.assertError(self.client.get(url, token=self.provider_worker), 403, "sharing_right_required")
+        self.assertError(self.client.post(right + "/approve", token=self.other_district), 403)
+        r = self.client.post(right + "/approve", token=self.district_lead)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual((r.json["complete"], r.json["district_approved_by"]), (True, "dl"))
+        r = self.client.get(url, token=self.provider_worker)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json["person"]["name"], "공유대상")
+
+
 class RateLimitTest(unittest.TestCase):
     def test_a_token_past_its_rate_gets_429_with_retry_after(self):
         srv = Server(env={"SARYE_RATE_LIMIT_PER_MINUTE": "60", "SARYE_RATE_LIMIT_BURST": "3"})
