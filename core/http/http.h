@@ -22,6 +22,10 @@ void http_stop(void);
 const char *http_route_method(int i);
 const char *http_route_pattern(int i);
 
+/* The route a request would take: its index, -1 for no such path, -2 for a
+ * known path with another method. */
+int http_route_find(const char *method, const char *path);
+
 /* The embedded OpenAPI 3.1 description. */
 const char *http_openapi_json(void);
 

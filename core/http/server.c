@@ -231,6 +231,19 @@ static bool match(const char *pattern, const char *path, req *r)
     return true;
 }
 
+int http_route_find(const char *method, const char *path)
+{
+    req scratch;
+    bool known = false;
+    for (int i = 0; i < N_ROUTES; i++) {
+        memset(&scratch, 0, sizeof scratch);
+        if (!match(ROUTES[i].pattern, path, &scratch)) continue;
+        if (!strcmp(ROUTES[i].method, method)) return i;
+        known = true;
+    }
+    return known ? -2 : -1;
+}
+
 /* Request ids from the client are kept when they are short and plain. */
 static void request_id(req *r)
 {
