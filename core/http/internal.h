@@ -57,6 +57,7 @@ typedef struct req {
     char idem_scope[256];
     char idem_hash[SHA256_HEX];
     int status;               /* what was answered */
+    bool audited;             /* its audit record is written */
     char err_code[48];        /* for the access log */
 } req;
 
@@ -150,6 +151,10 @@ void h_outbox_retry(req *r);
 void h_programs_get(req *r);
 void h_plugins_list(req *r);
 void h_plugins_reload(req *r);
+
+/* The store write hook that records a write's audit in its own transaction
+ * (respond.c); ctx is the request. */
+int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e);
 
 /* Metrics text and the draining flag (server.c). */
 char *metrics_render(void);

@@ -38,39 +38,61 @@ static const char *id_with(json_t *o, const char *key, const char *prefix)
     return v && !strncmp(v, prefix, strlen(prefix)) ? v : NULL;
 }
 
-/* The persons and cases a personal-data answer is about, from the path and
- * the answer itself; recorded before the answer leaves. */
-static int audit(req *r, int status, json_t *body)
+/* The audit record of a personal-data answer: who, what, about which person
+ * and case, why — from the path and the answer itself. False when the
+ * answer is not one to record. */
+static bool audit_entry_for(req *r, int status, json_t *body, audit_entry *a, char action[160])
 {
     const char *pat = r->route ? r->route->pattern : "";
     static const char *const personal[] = {"/v1/persons", "/v1/households", "/v1/cases", "/v1/referrals",
                                            "/v1/meetings", "/v1/deadlines", "/v1/exports", NULL};
     bool touches = false;
     for (const char *const *p = personal; *p && !touches; p++) touches = !strncmp(pat, *p, strlen(*p));
-    if (!touches || status < 200 || status >= 300 || !r->who.user[0]) return 0;
-    audit_entry a = {.actor = r->who.user, .org = r->who.org, .role = r->who.role, .request_id = r->id,
-                     .status = status};
-    char action[160];
-    snprintf(action, sizeof action, "%s %s", r->route->method, pat);
-    a.action = action;
-    if (!strncmp(pat, "/v1/persons/{id}", 16)) a.person_id = r->params[0];
-    if (!strncmp(pat, "/v1/cases/{id}", 14)) a.case_id = r->params[0];
+    if (!touches || status < 200 || status >= 300 || !r->who.user[0]) return false;
+    *a = (audit_entry){.actor = r->who.user, .org = r->who.org, .role = r->who.role, .request_id = r->id,
+                       .status = status};
+    snprintf(action, 160, "%s %s", r->route->method, pat);
+    a->action = action;
+    if (!strncmp(pat, "/v1/persons/{id}", 16)) a->person_id = r->params[0];
+    if (!strncmp(pat, "/v1/cases/{id}", 14)) a->case_id = r->params[0];
     json_t *person = json_object_get(body, "person"), *kase = json_object_get(body, "case");
-    if (!a.person_id) a.person_id = json_string_value(json_object_get(body, "person_id"));
-    if (!a.person_id) a.person_id = id_with(body, "id", "per_");
-    if (!a.person_id) a.person_id = id_with(person, "id", "per_");
-    if (!a.person_id) a.person_id = json_string_value(json_object_get(kase, "person_id"));
-    if (!a.case_id) a.case_id = id_with(body, "id", "cas_");
-    if (!a.case_id) a.case_id = json_string_value(json_object_get(body, "case_id"));
-    if (!a.case_id) a.case_id = id_with(kase, "id", "cas_");
-    a.purpose = json_string_value(json_object_get(body, "consent_id"));
-    if (!a.purpose) a.purpose = a.case_id;
+    if (!a->person_id) a->person_id = json_string_value(json_object_get(body, "person_id"));
+    if (!a->person_id) a->person_id = id_with(body, "id", "per_");
+    if (!a->person_id) a->person_id = id_with(person, "id", "per_");
+    if (!a->person_id) a->person_id = json_string_value(json_object_get(kase, "person_id"));
+    if (!a->case_id) a->case_id = id_with(body, "id", "cas_");
+    if (!a->case_id) a->case_id = json_string_value(json_object_get(body, "case_id"));
+    if (!a->case_id) a->case_id = id_with(kase, "id", "cas_");
+    a->purpose = json_string_value(json_object_get(body, "consent_id"));
+    if (!a->purpose) a->purpose = a->case_id;
+    return true;
+}
+
+int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e)
+{
+    req *r = ctx;
+    audit_entry a;
+    char action[160];
+    if (r->audited || reply->replayed || !audit_entry_for(r, reply->status, reply->body, &a, action)) return 0;
+    if (store_audit_append(tx, &a, e)) return -1;
+    r->audited = true;
+    return 0;
+}
+
+/* Reads (and replays) are recorded in a transaction of their own, before
+ * the answer leaves; writes already were, inside their own transaction. */
+static int audit(req *r, int status, json_t *body)
+{
+    audit_entry a;
+    char action[160];
+    if (r->audited || !audit_entry_for(r, status, body, &a, action)) return 0;
     err_t e = {0};
     if (process_audit(&a, &e)) {
         log_msg(LOG_ERROR, "audit: cannot record", " req=%s error=\"%s\"", r->id, e.message);
         err_clear(&e);
         return -1;
     }
+    r->audited = true;
     return 0;
 }
 

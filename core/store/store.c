@@ -44,6 +44,14 @@ static struct {
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .write_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static _Thread_local conn *tl_conn;
+static _Thread_local store_write_hook tl_hook;
+static _Thread_local void *tl_hook_ctx;
+
+void store_set_write_hook(store_write_hook fn, void *ctx)
+{
+    tl_hook = fn;
+    tl_hook_ctx = ctx;
+}
 
 static int mkdir_parents(const char *path)
 {
@@ -314,6 +322,7 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
     rc = fn(&tx, arg, reply, e);
     if (rc == 0 && idem && reply->status >= 200 && reply->status < 300)
         rc = idem_record(&tx, idem, reply, e);
+    if (rc == 0 && tl_hook && reply->status >= 200 && reply->status < 300) rc = tl_hook(&tx, reply, tl_hook_ctx, e);
     if (rc == 0 && tx_exec(c->db, "COMMIT") != SQLITE_OK) rc = store_fail(&tx, e, "commit");
     if (rc != 0) {
         if (!sqlite3_get_autocommit(c->db)) tx_exec(c->db, "ROLLBACK");

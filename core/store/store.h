@@ -67,6 +67,13 @@ bool store_ready(void);
  * write, in the same transaction. Returns 0 or -1 with e set; on -1 nothing
  * was written. */
 int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+/* A hook the calling thread may set for its next writes: it runs inside the
+ * write's transaction, after a 2xx unit of work, and can veto the commit.
+ * The HTTP layer records the audit of a write this way, in the write's own
+ * transaction (one commit, one fsync). NULL clears it. */
+typedef int (*store_write_hook)(store_tx *tx, const store_reply *reply, void *ctx, err_t *e);
+void store_set_write_hook(store_write_hook fn, void *ctx);
+
 /* Runs fn in one read transaction (a consistent snapshot). */
 int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
 void store_reply_clear(store_reply *r);
