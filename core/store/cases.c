@@ -248,23 +248,31 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
     return 0;
 }
 
+/* Deadlines belong to a case or to a referral (an answer due, a closure to
+ * review); both kinds are set and cleared the same way. */
 static const char SQL_DEADLINE_CLEAR[] =
     "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND (?2 IS NULL OR kind = ?2)"
     " AND cleared_at IS NULL";
 static const char SQL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, case_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_REFERRAL_DEADLINE_CLEAR[] =
+    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND (?2 IS NULL OR kind = ?2)"
+    " AND cleared_at IS NULL";
+static const char SQL_REFERRAL_DEADLINE_INSERT[] =
+    "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char SQL_DEADLINES_OF_CASE[] =
     "SELECT kind, label, due_on, plugin FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL"
     " ORDER BY due_on, kind";
 
-int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e)
+static int deadline_clear(store_tx *tx, const char *sql, const char *owner, const char *kind, err_t *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_CLEAR, e);
+    sqlite3_stmt *st = store_stmt(tx, sql, e);
     if (!st) return -1;
-    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
     store_bind_opt(st, 2, kind);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -272,18 +280,20 @@ int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, er
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline clear");
 }
 
-int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
-                       const char *due_on, const char *plugin, err_t *e)
+/* Replaces the open deadline of kind of the owner by one due on due_on. */
+static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_sql, const char *owner,
+                        const char *org, const char *kind, const char *label, const char *due_on, const char *plugin,
+                        err_t *e)
 {
-    if (store_deadline_clear(tx, c->id, kind, e)) return -1;
+    if (deadline_clear(tx, clear_sql, owner, kind, e)) return -1;
     char id[ID_MAX], now[RFC3339_MAX];
     id_new("ddl_", id);
     time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_INSERT, e);
+    sqlite3_stmt *st = store_stmt(tx, insert_sql, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, c->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, label, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, due_on, -1, SQLITE_STATIC);
@@ -292,6 +302,29 @@ int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const 
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline insert");
+}
+
+int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e)
+{
+    return deadline_clear(tx, SQL_DEADLINE_CLEAR, case_id, kind, e);
+}
+
+int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
+                       const char *due_on, const char *plugin, err_t *e)
+{
+    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, c->org, kind, label, due_on, plugin, e);
+}
+
+int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
+                                const char *label, const char *due_on, const char *plugin, err_t *e)
+{
+    return deadline_put(tx, SQL_REFERRAL_DEADLINE_CLEAR, SQL_REFERRAL_DEADLINE_INSERT, referral_id, org, kind, label,
+                        due_on, plugin, e);
+}
+
+int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e)
+{
+    return deadline_clear(tx, SQL_REFERRAL_DEADLINE_CLEAR, referral_id, kind, e);
 }
 
 int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e)

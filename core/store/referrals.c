@@ -40,12 +40,6 @@ static const char SQL_REFERRAL_CLOSED[] =
     "UPDATE referrals SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL";
 static const char SQL_REFERRAL_REVIEW[] =
     "UPDATE referrals SET closure_review = ?2, closure_note = ?3 WHERE id = ?1";
-static const char SQL_REFERRAL_DEADLINE_SET[] =
-    "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-static const char SQL_REFERRAL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND (?2 IS NULL OR kind = ?2)"
-    " AND cleared_at IS NULL";
 
 static json_t *json_col(sqlite3_stmt *st, int i)
 {
@@ -293,38 +287,6 @@ int store_referral_review(store_tx *tx, const char *id, const char *review, cons
     sqlite3_bind_text(st, 2, review, -1, SQLITE_STATIC);
     store_bind_opt(st, 3, note);
     return step_done(tx, st, "referral review", e);
-}
-
-int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
-                                const char *label, const char *due_on, const char *plugin, err_t *e)
-{
-    if (store_referral_deadline_clear(tx, referral_id, kind, e)) return -1;
-    char id[ID_MAX], now[RFC3339_MAX];
-    id_new("ddl_", id);
-    time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_DEADLINE_SET, e);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, referral_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, label, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, due_on, -1, SQLITE_STATIC);
-    store_bind_opt(st, 7, plugin);
-    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
-    return step_done(tx, st, "referral deadline", e);
-}
-
-int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e)
-{
-    char now[RFC3339_MAX];
-    time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_DEADLINE_CLEAR, e);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, referral_id, -1, SQLITE_STATIC);
-    store_bind_opt(st, 2, kind);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    return step_done(tx, st, "referral deadline clear", e);
 }
 
 int store_referral_agency_status(store_tx *tx, const char *id, const char *status, err_t *e)
