@@ -34,6 +34,7 @@
 ---@field label fun(stage: sarye.Stage): string|nil
 ---@field set_deadline fun(kind: string, due: sarye.Date, label?: string)   hooks only
 ---@field clear_deadline fun(kind: string)                                 hooks only
+---@field enqueue fun(agency: string, payload: table)                      hooks only: a message to an agency
 
 ---@class sarye.RecordCtx: sarye.Ctx
 ---@field result table                      what earlier on_record hooks answered

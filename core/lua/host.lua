@@ -699,6 +699,17 @@ local function new_ctx(a, e, effects, allow_effects)
     if not allow_effects then error("deadlines can be cleared only from hooks", 2) end
     effects.clear[#effects.clear + 1] = tostring(kind)
   end
+  -- sarye.outbox.enqueue's form for hooks: a message to an agency, written
+  -- to the outbox in the hook's own transaction and delivered after it.
+  function ctx.enqueue(agency, payload)
+    if not allow_effects then error("messages can be queued only from hooks", 2) end
+    if type(agency) ~= "string" or not agencies[agency] then
+      error("ctx.enqueue: '" .. tostring(agency) .. "' is not an agency with a plugin", 2)
+    end
+    if type(payload) ~= "table" then error("ctx.enqueue: the payload must be a table", 2) end
+    effects.outbox = effects.outbox or array({})
+    effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload) }
+  end
   return ctx
 end
 

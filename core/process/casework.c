@@ -23,6 +23,13 @@ int process_apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, er
 {
     size_t i;
     json_t *x;
+    /* Messages the rules queued for agencies: same transaction, topic = the case. */
+    json_array_foreach(json_object_get(effects, "outbox"), i, x) {
+        char id[ID_MAX];
+        if (store_outbox_enqueue(tx, json_string_value(json_object_get(x, "agency")), c->id, "rule",
+                                 json_object_get(x, "payload"), id, e))
+            return -1;
+    }
     json_array_foreach(json_object_get(effects, "clear"), i, x) {
         if (json_is_string(x) && store_deadline_clear(tx, c->id, json_string_value(x), e)) return -1;
     }

@@ -20,7 +20,8 @@ int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_o
 int process_referral_case_moved(store_tx *tx, luavm *vm, const case_row *c, err_t *e);
 /* The case as the API shows it (stage label, open deadlines). */
 int process_case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e);
-/* Applies the deadline effects a rule asked for ({set: [...], clear: [...]}). */
+/* Applies the effects a rule asked for: deadlines ({set: [...], clear:
+ * [...]}) and messages to agencies ({outbox: [{agency, payload}]}). */
 int process_apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, err_t *e);
 /* Completes a 500 from a plugin failure result of host.lua. */
 void process_plugin_failed(json_t *result, err_t *e);

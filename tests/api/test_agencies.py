@@ -293,6 +293,7 @@ return {
   },
   hooks = { enter = { intake = function(case, input, ctx)
     if input.data.http_in_tx then sarye.http.post("ssis", "/lookup", {}) end
+    if input.data.notify then ctx.enqueue("microfinance", { type = "notice", case_id = case.id }) end
   end } },
 }
 '''
@@ -310,7 +311,8 @@ class LookupTest(unittest.TestCase):
         with open(os.path.join(cls.plugdir, "programs", "lookup_probe.lua"), "w") as f:
             f.write(LOOKUP_PROBE)
         cls.server = Server(extra_args=("--plugins", cls.plugdir),
-                            env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500"})
+                            env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500",
+                                 "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/notices"})
         cls.server.org_create("o1", "상도1동", "emd", "11590", ["lookup_probe"])
         cls.tok = cls.server.token_create("w", "worker", "o1")
         cls.client = cls.server.client(token=cls.tok)
@@ -359,6 +361,23 @@ class LookupTest(unittest.TestCase):
             r = self.move(self.case(), {"elsewhere": target})
             self.assertEqual(r.status, 422, r.text)
             self.assertEqual(r.json["error"]["code"], "agency_unavailable")
+
+    def test_a_hook_queues_a_message_with_its_transaction(self):
+        self.mock.call("POST", "/_reset")
+        self.mock.mode("up", lookup={"basic_pension": True})
+        c = self.case()
+        r = self.move(c, {"notify": True})
+        self.assertEqual(r.status, 200, r.text)
+        got = wait_until(lambda: [m for m in self.mock.state()["received"] if m["path"] == "/notices"],
+                         what="the hook's message")
+        self.assertEqual((got[0]["kind"], got[0]["body"]), ("rule", {"type": "notice", "case_id": c["id"]}))
+        # a refused move queues nothing
+        self.mock.mode("up", lookup={"basic_pension": False})
+        c2 = self.case()
+        self.assertEqual(self.move(c2, {"notify": True}).status, 422)
+        self.mock.mode("up", lookup={"basic_pension": True})
+        time.sleep(0.3)
+        self.assertFalse([m for m in self.mock.state()["received"] if m["body"].get("case_id") == c2["id"]])
 
     def test_no_lookups_inside_the_transaction(self):
         self.mock.mode("up", lookup={"basic_pension": True})
