@@ -130,6 +130,7 @@ int process_consent_revoke(const principal *p, const char *person_id, const char
  * not in e (422 consent_invalid). */
 static int consent_allows(store_tx *tx, const char *person_id, const char *consent_id, const char *org, err_t *e)
 {
+    static const char *const referral_purposes[] = {"referral", "case_management", NULL};
     json_t *c = NULL;
     if (store_consent_get(tx, person_id, consent_id, &c, e)) {
         err_set(e, 422, "consent_invalid", "no consent '%s' of this person", consent_id);
@@ -138,17 +139,7 @@ static int consent_allows(store_tx *tx, const char *person_id, const char *conse
     }
     char today[11];
     date_today_str(today);
-    const char *why = NULL;
-    const char *purpose = json_string_value(json_object_get(c, "purpose"));
-    bool in_scope = false;
-    size_t i;
-    json_t *o;
-    json_array_foreach(json_object_get(c, "scope"), i, o) in_scope |= !strcmp(json_string_value(o), org);
-    if (!json_is_null(json_object_get(c, "revoked_at"))) why = "it was revoked";
-    else if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0) why = "it is not valid yet";
-    else if (strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0) why = "it has expired";
-    else if (!strcmp(purpose, "counseling")) why = "a counseling consent does not cover referrals";
-    else if (!in_scope) why = "its scope does not name the receiving organisation";
+    const char *why = store_consent_refusal(c, org, referral_purposes, today); /* a static text */
     json_decref(c);
     if (!why) return 0;
     err_set(e, 422, "consent_invalid", "consent %s does not allow this referral: %s", consent_id, why);

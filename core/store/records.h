@@ -210,6 +210,10 @@ int store_referral_deadline_set(store_tx *tx, const char *org, const char *refer
 int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e);
 /* The organisation that registered a person (404 if none). */
 int store_person_owner(store_tx *tx, const char *person_id, char org[64], err_t *e);
+/* The one consent check: why consent c does not allow party to use the
+ * person's data for one of purposes (NULL: any) on today, or NULL when it
+ * does. */
+const char *store_consent_refusal(json_t *c, const char *party, const char *const *purposes, const char *today);
 /* A consent of the person valid today, unrevoked, for one of purposes (NULL:
  * any), naming party in its scope: its id in id, or "" when there is none. */
 int store_consent_valid_for(store_tx *tx, const char *person_id, const char *party, const char *const *purposes,

@@ -331,6 +331,22 @@ int store_person_owner(store_tx *tx, const char *person_id, char org[64], err_t 
     return -1;
 }
 
+const char *store_consent_refusal(json_t *c, const char *party, const char *const *purposes, const char *today)
+{
+    bool in_scope = false, purpose_ok = !purposes;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(c, "scope"), i, o) in_scope |= !strcmp(json_string_value(o), party);
+    for (const char *const *pp = purposes; pp && *pp && !purpose_ok; pp++)
+        purpose_ok = !strcmp(*pp, json_string_value(json_object_get(c, "purpose")));
+    if (!json_is_null(json_object_get(c, "revoked_at"))) return "it was revoked";
+    if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0) return "it is not valid yet";
+    if (strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0) return "it has expired";
+    if (!purpose_ok) return "its purpose does not cover this use";
+    if (!in_scope) return "its scope does not name the organisation";
+    return NULL;
+}
+
 int store_consent_valid_for(store_tx *tx, const char *person_id, const char *party, const char *const *purposes,
                             char id[ID_MAX], err_t *e)
 {
@@ -338,21 +354,12 @@ int store_consent_valid_for(store_tx *tx, const char *person_id, const char *par
     if (store_consent_list(tx, person_id, &list, e)) return -1;
     char today[11];
     date_today_str(today);
-    size_t i, j;
-    json_t *c, *o;
+    size_t i;
+    json_t *c;
     id[0] = 0;
     json_array_foreach(list, i, c) {
-        if (!json_is_null(json_object_get(c, "revoked_at"))) continue;
-        if (strcmp(today, json_string_value(json_object_get(c, "valid_from"))) < 0 ||
-            strcmp(today, json_string_value(json_object_get(c, "valid_until"))) > 0)
-            continue;
-        bool purpose_ok = !purposes;
-        for (const char *const *pp = purposes; pp && *pp && !purpose_ok; pp++)
-            purpose_ok = !strcmp(*pp, json_string_value(json_object_get(c, "purpose")));
-        if (!purpose_ok) continue;
-        json_array_foreach(json_object_get(c, "scope"), j, o) {
-            if (!strcmp(json_string_value(o), party)) snprintf(id, ID_MAX, "%s", json_string_value(json_object_get(c, "id")));
-        }
+        if (!store_consent_refusal(c, party, purposes, today))
+            snprintf(id, ID_MAX, "%s", json_string_value(json_object_get(c, "id")));
     }
     json_decref(list);
     return 0;

@@ -113,8 +113,8 @@ class ReferralTest(ApiTest):
         self.assertError(r, 422, "consent_invalid", field="consent_id")
         counseling = self.consent(person, purpose="counseling")
         self.assertEqual(counseling["valid_until"], "2026-06-08")
-        self.assertIn("counseling", self.assertError(self.refer(person, counseling, expect=422), 422,
-                                                     "consent_invalid")["message"])
+        self.assertIn("purpose", self.assertError(self.refer(person, counseling, expect=422), 422,
+                                                  "consent_invalid")["details"]["reason"])
         narrow = self.consent(person, scope=[ORG1])
         self.assertIn("scope", self.assertError(self.refer(person, narrow, expect=422), 422,
                                                 "consent_invalid")["details"]["reason"])
