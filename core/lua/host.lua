@@ -437,9 +437,14 @@ end
 -- the errors (empty when the set is valid, tests not yet run).
 function load_set(files)
   programs, regions, region_of_code, plugin_list, errors, agencies = {}, {}, {}, {}, array({}), {}
+  COMPILED = {}
   local seen, extending = {}, {}
   for _, f in ipairs(files) do
-    local fn, lerr = C.load_text(f.text, "=" .. f.path)
+    -- A serving thread gets the chunks the validating VM compiled from this
+    -- same, validated text (never bytecode from anywhere else).
+    local fn, lerr = PRECOMPILED and PRECOMPILED[f.path]
+    if not fn then fn, lerr = C.load_text(f.text, "=" .. f.path) end
+    COMPILED[f.path] = fn
     if not fn then
       add_error(match(f.path, "([^/]+)%.lua$"), f.path, lerr)
     else

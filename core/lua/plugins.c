@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include <lauxlib.h>
+
 #include "lua/vm.h"
 
 #define MAX_FILE_BYTES (1024 * 1024)
@@ -28,6 +30,8 @@ typedef struct {
     char *text;
     size_t len;
     char hash[SHA256_HEX];
+    char *bc;      /* LuaJIT bytecode the validating VM compiled from text */
+    size_t bc_len;
 } plugin_file;
 
 typedef struct gen {
@@ -68,6 +72,7 @@ static void files_free(plugin_file *f, int n)
     for (int i = 0; i < n; i++) {
         free(f[i].path);
         free(f[i].text);
+        free(f[i].bc);
     }
     free(f);
 }
@@ -187,9 +192,67 @@ static json_t *files_json(const plugin_file *f, int n)
     return a;
 }
 
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} dump_buf;
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+    (void)L;
+    dump_buf *b = ud;
+    if (b->len + sz > b->cap) {
+        size_t cap = (b->len + sz) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) return 1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, sz);
+    b->len += sz;
+    return 0;
+}
+
+/* Keeps the bytecode of every chunk a validating VM compiled, so that the
+ * serving threads load the set without parsing it again. */
+static void keep_bytecode(luavm *vm, plugin_file *f, int n)
+{
+    lua_State *L = vm->L;
+    lua_getglobal(L, "COMPILED");
+    for (int i = 0; i < n && lua_istable(L, -1); i++) {
+        lua_getfield(L, -1, f[i].path);
+        dump_buf b = {0};
+        if (lua_isfunction(L, -1) && lua_dump(L, dump_writer, &b) == 0) {
+            free(f[i].bc);
+            f[i].bc = b.buf;
+            f[i].bc_len = b.len;
+        } else {
+            free(b.buf);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Hands a new VM the chunks compiled for this set (PRECOMPILED). */
+static void give_bytecode(luavm *vm, const plugin_file *f, int n)
+{
+    lua_State *L = vm->L;
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        if (!f[i].bc) continue;
+        char name[600];
+        snprintf(name, sizeof name, "=%s", f[i].path);
+        if (luaL_loadbufferx(L, f[i].bc, f[i].bc_len, name, "b") == 0) lua_setfield(L, -2, f[i].path);
+        else lua_pop(L, 1);
+    }
+    lua_setglobal(L, "PRECOMPILED");
+}
+
 /* Loads files into a VM; the load errors (array) in *errors. */
 static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, err_t *e)
 {
+    give_bytecode(vm, f, n);
     json_t *arg = files_json(f, n);
     int rc = luavm_call_budget(vm, "load_set", arg, errors, budget_ms, e);
     json_decref(arg);
@@ -200,7 +263,7 @@ static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t
  * references, then every plugin's tests. 0 valid (summary in *summary),
  * 1 invalid (errors array in *errors), -1 could not run (e). With results,
  * the individual test results are returned too. */
-static int validate(const config *cfg, const plugin_file *f, int n, const char *only, json_t **summary,
+static int validate(const config *cfg, plugin_file *f, int n, const char *only, json_t **summary,
                     json_t **errors, json_t **results, err_t *e)
 {
     char err[512];
@@ -254,6 +317,7 @@ static int validate(const config *cfg, const plugin_file *f, int n, const char *
     }
     if (json_array_size(errs) == 0 && summary) {
         if (luavm_call_budget(vm, "summary", NULL, summary, cfg->lua_timeout_ms * 4, e)) goto done;
+        keep_bytecode(vm, f, n);
     }
     rc = json_array_size(errs) ? 1 : 0;
     *errors = errs;

@@ -12,6 +12,7 @@
 #include <lua.h>
 #include <luajit.h>
 #include <lualib.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,6 +555,44 @@ static void call_error(luavm *vm, int rc, err_t *e)
     vm->current_plugin[0] = vm->current_version[0] = 0;
 }
 
+/* host.lua is compiled once per process: every VM after the first loads its
+ * bytecode (made here from the embedded text, never read from anywhere). */
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static char *host_bc;
+static size_t host_bc_len;
+
+static int host_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+    (void)L;
+    (void)ud;
+    char *nb = realloc(host_bc, host_bc_len + sz);
+    if (!nb) return 1;
+    host_bc = nb;
+    memcpy(host_bc + host_bc_len, p, sz);
+    host_bc_len += sz;
+    return 0;
+}
+
+static void compile_host(void)
+{
+    lua_State *L = luaL_newstate();
+    if (!L) return;
+    if (luaL_loadbufferx(L, (const char *)embedded_host_lua, embedded_host_lua_len, "=host.lua", "t") == 0 &&
+        lua_dump(L, host_writer, NULL) != 0) {
+        free(host_bc);
+        host_bc = NULL;
+        host_bc_len = 0;
+    }
+    lua_close(L);
+}
+
+static int load_host(lua_State *L)
+{
+    pthread_once(&host_once, compile_host);
+    if (host_bc) return luaL_loadbufferx(L, host_bc, host_bc_len, "=host.lua", "b");
+    return luaL_loadbufferx(L, (const char *)embedded_host_lua, embedded_host_lua_len, "=host.lua", "t");
+}
+
 luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
 {
     luavm *vm = calloc(1, sizeof *vm);
@@ -599,7 +638,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     lua_pop(L, 2);
 
     lua_pushcfunction(L, traceback);
-    if (luaL_loadbufferx(L, (const char *)embedded_host_lua, embedded_host_lua_len, "=host.lua", "t")) {
+    if (load_host(L)) {
         snprintf(err, errlen, "host.lua: %s", lua_tostring(L, -1));
         goto fail;
     }
