@@ -97,6 +97,10 @@ class AgencyTest(ApiTest):
 
     def setUp(self):
         self.mock.call("POST", "/_reset")
+        # each test starts with the agencies answering and nothing left in flight from the one before,
+        # so what the mock counts is this test's traffic
+        wait_until(lambda: not self.outbox("queued"), what="the outbox to drain from the previous test")
+        self.mock.call("POST", "/_reset")
 
     # ---- helpers ----
     def refer_to_microfinance(self, token=None):
@@ -153,6 +157,23 @@ class AgencyTest(ApiTest):
         self.assertTrue(all(n == 1 for n in st["effects"].values()), st["effects"])
         wait_until(lambda: ids <= {m["topic"] for m in self.outbox("delivered")}, what="delivered status")
 
+    def breaker_state(self, agency):
+        m = re.search(r'sarye_outbox_breaker_state\{agency="%s"\} (\d)' % agency, self.client.get("/metrics").text)
+        return int(m.group(1)) if m else None
+
+    def test_circuit_opens_while_the_agency_is_down_and_closes_when_it_answers(self):
+        self.mock.mode("down")
+        ref = self.refer_to_microfinance()
+        # three failures in a row (SARYE_OUTBOX_BREAKER_FAILURES) open the circuit
+        wait_until(lambda: self.breaker_state("microfinance") == 1, what="circuit open")
+        self.assertGreaterEqual(self.mock.state()["attempts"], 3)
+        self.assertEqual(self.mock.state()["effects"], {})
+        self.mock.mode("up")
+        # after the open window one probe goes through; its success closes the circuit
+        wait_until(lambda: self.breaker_state("microfinance") == 0, what="circuit closed again")
+        wait_until(lambda: [m for m in self.outbox("delivered") if m["topic"] == ref["id"]], what="delivered")
+        self.assertEqual(list(self.mock.state()["effects"].values()), [1])
+
     def test_client_error_is_dead_lettered_and_retried_by_an_admin(self):
         self.mock.mode("status", status=400)
         ref = self.refer_to_microfinance()
@@ -172,7 +193,8 @@ class AgencyTest(ApiTest):
         ref = self.refer_to_microfinance()
         wait_until(lambda: self.mock.state()["attempts"] >= 1, what="first attempt")
         time.sleep(0.3)
-        self.assertEqual(self.mock.state()["attempts"], 1, "Retry-After: 1 was not waited for")
+        st = self.mock.state()
+        self.assertEqual(st["attempts"], 1, "Retry-After: 1 was not waited for: %r" % st)
         self.mock.mode("up")
         wait_until(lambda: ref["id"] in {m["body"]["referral_id"] for m in self.mock.state()["received"]},
                    what="delivery after Retry-After")
