@@ -40,7 +40,7 @@ void h_orgs_create(req *r)
     for (const char *s = in.region; *s; s++)
         if (!isdigit((unsigned char)*s)) {
             respond_err(r, 400, "validation_failed",
-                        "region: a numeric region code such as 11590 (Seoul Dongjak-gu)");
+                        "region: a numeric region code such as 11590");
             return;
         }
     store_idem ib;
