@@ -129,50 +129,44 @@ local function is_string_list(t)
   return true
 end
 
+-- An optional table field of rules: r[name] nil is fine, anything but a
+-- table is one error ("<name> must be <shape>"), and each entry goes to fn.
+local function each_entry(r, name, shape, bad, fn)
+  local t = r[name]
+  if t == nil then return end
+  if type(t) ~= "table" then bad("%s must be %s", name, shape) return end
+  for k, v in pairs(t) do fn(k, v) end
+end
+
 -- records, instruments, on_record, closure_reasons, case_types.
-function check_casework(pid, file, r)
+local function check_casework(pid, file, r)
   local ok = true
   local function bad(msg, ...) add_error(pid, file, fmt(msg, ...)); ok = false end
   local function kind_ok(k, what)
     if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (open, counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting)", what, tostring(k)) return false end
     return true
   end
-  if r.records ~= nil then
-    if type(r.records) ~= "table" then bad("records must be a table of kind -> {required, validate}")
-    else for k, spec in pairs(r.records) do
-      if kind_ok(k, "records") then
-        if type(spec) ~= "table" then bad("records.%s must be a table", k)
-        else
-          if spec.required ~= nil and not is_string_list(spec.required) then bad("records.%s.required must be a list of field names", k) end
-          if spec.validate ~= nil and type(spec.validate) ~= "function" then bad("records.%s.validate must be a function", k) end
-        end
-      end
-    end end
-  end
-  if r.instruments ~= nil then
-    if type(r.instruments) ~= "table" then bad("instruments must be a table of kind -> {domains, scale}")
-    else for k, inst in pairs(r.instruments) do
-      if type(k) ~= "string" or not match(k, "^[a-z][a-z0-9_]*$") then bad("instruments: '%s' is not an instrument id", tostring(k))
-      elseif type(inst) ~= "table" or not is_string_list(inst.domains) or #inst.domains == 0 then
-        bad("instruments.%s.domains must be a non-empty list of domain ids", k)
-      elseif inst.scale ~= nil and (type(inst.scale) ~= "table" or type(inst.scale.min) ~= "number"
-                                    or type(inst.scale.max) ~= "number" or inst.scale.min > inst.scale.max) then
-        bad("instruments.%s.scale must be {min = n, max = m}", k)
-      end
-    end end
-  end
-  if r.on_record ~= nil then
-    if type(r.on_record) ~= "table" then bad("on_record must be a table of kind -> function")
-    else for k, fn in pairs(r.on_record) do
-      if kind_ok(k, "on_record") then ok = check_fn(pid, file, "on_record." .. k, fn) and ok end
-    end end
-  end
-  if r.closure_reasons ~= nil then
-    if type(r.closure_reasons) ~= "table" then bad("closure_reasons must be a table of id -> label")
-    else for k, l in pairs(r.closure_reasons) do
-      if type(k) ~= "string" or type(l) ~= "string" then bad("closure_reasons: id and label must be strings") end
-    end end
-  end
+  each_entry(r, "records", "a table of kind -> {required, validate}", bad, function(k, spec)
+    if not kind_ok(k, "records") then return end
+    if type(spec) ~= "table" then bad("records.%s must be a table", k) return end
+    if spec.required ~= nil and not is_string_list(spec.required) then bad("records.%s.required must be a list of field names", k) end
+    if spec.validate ~= nil and type(spec.validate) ~= "function" then bad("records.%s.validate must be a function", k) end
+  end)
+  each_entry(r, "instruments", "a table of kind -> {domains, scale}", bad, function(k, inst)
+    if type(k) ~= "string" or not match(k, "^[a-z][a-z0-9_]*$") then bad("instruments: '%s' is not an instrument id", tostring(k))
+    elseif type(inst) ~= "table" or not is_string_list(inst.domains) or #inst.domains == 0 then
+      bad("instruments.%s.domains must be a non-empty list of domain ids", k)
+    elseif inst.scale ~= nil and (type(inst.scale) ~= "table" or type(inst.scale.min) ~= "number"
+                                  or type(inst.scale.max) ~= "number" or inst.scale.min > inst.scale.max) then
+      bad("instruments.%s.scale must be {min = n, max = m}", k)
+    end
+  end)
+  each_entry(r, "on_record", "a table of kind -> function", bad, function(k, fn)
+    if kind_ok(k, "on_record") then ok = check_fn(pid, file, "on_record." .. k, fn) and ok end
+  end)
+  each_entry(r, "closure_reasons", "a table of id -> label", bad, function(k, l)
+    if type(k) ~= "string" or type(l) ~= "string" then bad("closure_reasons: id and label must be strings") end
+  end)
   if r.referral ~= nil and (type(r.referral) ~= "table" or (r.referral.answer_days ~= nil and
       (type(r.referral.answer_days) ~= "number" or r.referral.answer_days < 1))
       or (r.referral.accepts_from ~= nil and not is_string_list(r.referral.accepts_from))) then
@@ -184,14 +178,11 @@ function check_casework(pid, file, r)
   if r.eligibility ~= nil and type(r.eligibility) ~= "function" then
     bad("eligibility must be a function(person, case, ctx) returning true or false, reason")
   end
-  if r.case_types ~= nil then
-    if type(r.case_types) ~= "table" then bad("case_types must be a table of id -> {label, lead}")
-    else for k, t in pairs(r.case_types) do
-      if type(t) ~= "table" or type(t.label) ~= "string" or type(t.lead) ~= "string" then
-        bad("case_types.%s must be {label = string, lead = org type}", tostring(k))
-      end
-    end end
-  end
+  each_entry(r, "case_types", "a table of id -> {label, lead}", bad, function(k, t)
+    if type(t) ~= "table" or type(t.label) ~= "string" or type(t.lead) ~= "string" then
+      bad("case_types.%s must be {label = string, lead = org type}", tostring(k))
+    end
+  end)
   return ok
 end
 
@@ -199,100 +190,63 @@ end
 -- the program's set of stages.
 local function check_rules(pid, file, where, r, uses)
   local ok = true
+  local function bad(msg, ...) add_error(pid, file, fmt(msg, ...)); ok = false end
   local function stage_ok(s, what)
     if not STAGE_INDEX[s] then
-      add_error(pid, file, fmt("%s: '%s' is not a standard stage", what, tostring(s)))
-      ok = false
+      bad("%s: '%s' is not a standard stage", what, tostring(s))
     elseif uses and not uses[s] then
-      add_error(pid, file, fmt("%s: stage '%s' is not used by program '%s'", what, s, where))
-      ok = false
+      bad("%s: stage '%s' is not used by program '%s'", what, s, where)
     end
   end
-  if r.labels ~= nil then
-    if type(r.labels) ~= "table" then add_error(pid, file, "labels must be a table"); ok = false
+  each_entry(r, "labels", "a table", bad, function(s, l)
+    stage_ok(s, "labels")
+    if type(l) ~= "string" then bad("labels.%s must be a string", tostring(s)) end
+  end)
+  each_entry(r, "transitions", "a table", bad, function(from, tos)
+    stage_ok(from, "transitions")
+    if type(tos) ~= "table" then bad("transitions.%s must be a list", tostring(from)) return end
+    for _, to in ipairs(tos) do stage_ok(to, "transitions." .. tostring(from)) end
+  end)
+  each_entry(r, "guards", "a table", bad, function(key, fn)
+    local from, to = match(tostring(key), "^([%w_*]+)%->([%w_]+)$")
+    if not from then bad("guards: key '%s' must be 'from->to' or '*->to'", tostring(key)) return end
+    if from ~= "*" then stage_ok(from, "guards") end
+    stage_ok(to, "guards")
+    ok = check_fn(pid, file, "guards['" .. key .. "']", fn) and ok
+  end)
+  each_entry(r, "hooks", "a table", bad, function(phase, list)
+    if phase ~= "enter" and phase ~= "leave" then
+      bad("hooks.%s: only 'enter' and 'leave' hooks exist", tostring(phase))
+    elseif type(list) ~= "table" then bad("hooks.%s must be a table", phase)
     else
-      for s, l in pairs(r.labels) do
-        stage_ok(s, "labels")
-        if type(l) ~= "string" then add_error(pid, file, fmt("labels.%s must be a string", tostring(s))); ok = false end
+      for s, fn in pairs(list) do
+        stage_ok(s, "hooks." .. phase)
+        ok = check_fn(pid, file, fmt("hooks.%s.%s", phase, tostring(s)), fn) and ok
       end
     end
-  end
-  if r.transitions ~= nil then
-    if type(r.transitions) ~= "table" then add_error(pid, file, "transitions must be a table"); ok = false
-    else
-      for from, tos in pairs(r.transitions) do
-        stage_ok(from, "transitions")
-        if type(tos) ~= "table" then add_error(pid, file, fmt("transitions.%s must be a list", tostring(from))); ok = false
-        else for _, to in ipairs(tos) do stage_ok(to, "transitions." .. tostring(from)) end end
-      end
+  end)
+  each_entry(r, "prepare", "a table of stage -> function", bad, function(s, fn)
+    stage_ok(s, "prepare")
+    ok = check_fn(pid, file, "prepare." .. tostring(s), fn) and ok
+  end)
+  each_entry(r, "deadlines", "a table", bad, function(kind, d)
+    if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then
+      bad("deadlines: '%s' is not a deadline kind (lower_snake_case)", tostring(kind)) return
     end
-  end
-  if r.guards ~= nil then
-    if type(r.guards) ~= "table" then add_error(pid, file, "guards must be a table"); ok = false
-    else
-      for key, fn in pairs(r.guards) do
-        local from, to = match(tostring(key), "^([%w_*]+)%->([%w_]+)$")
-        if not from then
-          add_error(pid, file, fmt("guards: key '%s' must be 'from->to' or '*->to'", tostring(key))); ok = false
-        else
-          if from ~= "*" then stage_ok(from, "guards") end
-          stage_ok(to, "guards")
-          ok = check_fn(pid, file, "guards['" .. key .. "']", fn) and ok
-        end
-      end
+    if type(d) ~= "table" then bad("deadlines.%s must be a table", kind) return end
+    stage_ok(d.start, "deadlines." .. kind .. ".start")
+    local off = d.offset
+    if type(off) ~= "table" or (type(off.days) ~= "number" and type(off.months) ~= "number") then
+      bad("deadlines.%s.offset must be {days = n} or {months = n}", kind)
     end
-  end
-  if r.hooks ~= nil then
-    if type(r.hooks) ~= "table" then add_error(pid, file, "hooks must be a table"); ok = false
-    else
-      for phase, list in pairs(r.hooks) do
-        if phase ~= "enter" and phase ~= "leave" then
-          add_error(pid, file, fmt("hooks.%s: only 'enter' and 'leave' hooks exist", tostring(phase))); ok = false
-        elseif type(list) ~= "table" then add_error(pid, file, fmt("hooks.%s must be a table", phase)); ok = false
-        else
-          for s, fn in pairs(list) do
-            stage_ok(s, "hooks." .. phase)
-            ok = check_fn(pid, file, fmt("hooks.%s.%s", phase, tostring(s)), fn) and ok
-          end
-        end
-      end
+    local stop = d.stop
+    if type(stop) == "string" then stop = { stop } end
+    if stop ~= nil then
+      if type(stop) ~= "table" then bad("deadlines.%s.stop must be a stage or a list", kind)
+      else for _, s in ipairs(stop) do stage_ok(s, "deadlines." .. kind .. ".stop") end end
     end
-  end
-  if r.prepare ~= nil then
-    if type(r.prepare) ~= "table" then add_error(pid, file, "prepare must be a table of stage -> function"); ok = false
-    else
-      for s, fn in pairs(r.prepare) do
-        stage_ok(s, "prepare")
-        ok = check_fn(pid, file, "prepare." .. tostring(s), fn) and ok
-      end
-    end
-  end
-  if r.deadlines ~= nil then
-    if type(r.deadlines) ~= "table" then add_error(pid, file, "deadlines must be a table"); ok = false
-    else
-      for kind, d in pairs(r.deadlines) do
-        if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then
-          add_error(pid, file, fmt("deadlines: '%s' is not a deadline kind (lower_snake_case)", tostring(kind))); ok = false
-        elseif type(d) ~= "table" then add_error(pid, file, fmt("deadlines.%s must be a table", kind)); ok = false
-        else
-          stage_ok(d.start, "deadlines." .. kind .. ".start")
-          local off = d.offset
-          if type(off) ~= "table" or (type(off.days) ~= "number" and type(off.months) ~= "number") then
-            add_error(pid, file, fmt("deadlines.%s.offset must be {days = n} or {months = n}", kind)); ok = false
-          end
-          local stop = d.stop
-          if type(stop) == "string" then stop = { stop } end
-          if stop ~= nil then
-            if type(stop) ~= "table" then add_error(pid, file, fmt("deadlines.%s.stop must be a stage or a list", kind)); ok = false
-            else for _, s in ipairs(stop) do stage_ok(s, "deadlines." .. kind .. ".stop") end end
-          end
-          if d.label ~= nil and type(d.label) ~= "string" then
-            add_error(pid, file, fmt("deadlines.%s.label must be a string", kind)); ok = false
-          end
-        end
-      end
-    end
-  end
+    if d.label ~= nil and type(d.label) ~= "string" then bad("deadlines.%s.label must be a string", kind) end
+  end)
   ok = check_casework(pid, file, r) and ok
   return ok
 end

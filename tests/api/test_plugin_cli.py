@@ -67,6 +67,40 @@ class PluginCliTest(unittest.TestCase):
         self.assertIn("programs/a.lua: a: version must be semver", p.stderr)
         self.assertIn("regions/kr-1.lua: kr-1: programs.nope: overlay of an unknown program", p.stderr)
 
+    def test_check_names_each_bad_rule(self):
+        self.write("programs/bad.lua", """return { id = 'bad', kind = 'program', version = '1.0.0', api = 1, name = 'x',
+  stages = { { id = 'discovery', label = '발굴' }, { id = 'intake', label = '접수' }, { id = 'closure', label = '종결' } },
+  transitions = { discovery = { 'intake', 'planning' }, intake = 'closure' },
+  labels = 'no',
+  guards = { ['intake'] = function() end, ['*->nowhere'] = function() end },
+  hooks = { enter = { intake = 1 }, during = {} },
+  prepare = { closure = 'f' },
+  deadlines = { Bad = {}, late = { start = 'intake', offset = { weeks = 1 }, stop = 7 } },
+  records = { plan = 3, gossip = {} },
+  instruments = { needs = { domains = {} } },
+  closure_reasons = { [1] = 'x' },
+  case_types = { a = { label = 'x' } },
+}""")
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        for msg in ["transitions.discovery: stage 'planning' is not used by program 'bad'",
+                    "transitions.intake must be a list",
+                    "labels must be a table",
+                    "guards: key 'intake' must be 'from->to' or '*->to'",
+                    "guards: 'nowhere' is not a standard stage",
+                    "hooks.enter.intake must be a function",
+                    "hooks.during: only 'enter' and 'leave' hooks exist",
+                    "prepare.closure must be a function",
+                    "deadlines: 'Bad' is not a deadline kind (lower_snake_case)",
+                    "deadlines.late.offset must be {days = n} or {months = n}",
+                    "deadlines.late.stop must be a stage or a list",
+                    "records.plan must be a table",
+                    "records: 'gossip' is not a record kind",
+                    "instruments.needs.domains must be a non-empty list of domain ids",
+                    "closure_reasons: id and label must be strings",
+                    "case_types.a must be {label = string, lead = org type}"]:
+            self.assertIn("programs/bad.lua: bad: " + msg, p.stderr)
+
     def test_extends_unknown_program(self):
         self.write("programs/child.lua", "return { id = 'child', kind = 'program', version = '1.0.0', api = 1, "
                                          "name = 'x', extends = 'nothing_here' }")
