@@ -58,6 +58,7 @@ typedef struct req {
     char idem_hash[SHA256_HEX];
     int status;               /* what was answered */
     bool audited;             /* its audit record is written */
+    bool close;               /* the connection closes after this answer */
     char err_code[48];        /* for the access log */
 } req;
 
@@ -71,6 +72,10 @@ void respond_err(req *r, int status, const char *code, const char *fmt, ...)
 /* Answers a store reply (status + body; a replay is marked with the
  * Idempotent-Replayed header). Clears the reply. */
 void respond_reply(req *r, store_reply *reply);
+
+/* The connection closes after the answer (CivetWeb is told, and the
+ * answer says Connection: close). */
+void req_close(req *r);
 
 /* The store_idem for this request, or NULL without an Idempotency-Key. */
 const store_idem *req_idem(req *r, store_idem *buf);

@@ -7,23 +7,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/internal.h"
 #include "process/process.h"
 
+/* Whether the connection stays open after this answer, as CivetWeb will
+ * decide it: HTTP/1.1 unless the client or the server said close; HTTP/1.0
+ * only when the client asked for keep-alive. */
+static bool keeps_alive(req *r)
+{
+    if (r->close) return false;
+    const char *c = mg_get_header(r->conn, "Connection");
+    bool v11 = r->ri->http_version && !strcmp(r->ri->http_version, "1.1");
+    if (c) return !strcasecmp(c, "keep-alive") || (v11 && strcasecmp(c, "close"));
+    return v11;
+}
+
+/* The whole response in one write: status line, headers and body leave in
+ * one send() (a response written header by header costs a system call
+ * each, the largest part of a small answer's time). */
 static void write_response(req *r, int status, const char *ctype, const char *body, size_t len,
                            const char *extra_header)
 {
-    char clen[32];
-    snprintf(clen, sizeof clen, "%zu", len);
-    mg_response_header_start(r->conn, status);
-    mg_response_header_add(r->conn, "Content-Type", ctype, -1);
-    mg_response_header_add(r->conn, "Content-Length", clen, -1);
-    mg_response_header_add(r->conn, "X-Request-Id", r->id, -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    if (extra_header) mg_response_header_add_lines(r->conn, extra_header);
-    mg_response_header_send(r->conn);
-    if (len) mg_write(r->conn, body, len);
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n"
+                     "Cache-Control: no-store\r\nConnection: %s\r\n%s%s\r\n",
+                     status, mg_get_response_code_text(r->conn, status), ctype, len, r->id,
+                     keeps_alive(r) ? "keep-alive" : "close", extra_header ? extra_header : "",
+                     extra_header ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof head) n = 0; /* cannot happen: headers are ours and short */
+    char stackbuf[8192];
+    char *buf = (size_t)n + len <= sizeof stackbuf ? stackbuf : malloc((size_t)n + len);
+    if (buf) {
+        memcpy(buf, head, (size_t)n);
+        if (len) memcpy(buf + n, body, len);
+        mg_write(r->conn, buf, (size_t)n + len);
+        if (buf != stackbuf) free(buf);
+    } else { /* out of memory for a large body: two writes */
+        mg_write(r->conn, head, (size_t)n);
+        if (len) mg_write(r->conn, body, len);
+    }
     r->status = status;
 }
 

@@ -244,6 +244,12 @@ int http_route_find(const char *method, const char *path)
     return known ? -2 : -1;
 }
 
+void req_close(req *r)
+{
+    mg_disable_keep_alive(r->conn);
+    r->close = true;
+}
+
 /* Request ids from the client are kept when they are short and plain. */
 static void request_id(req *r)
 {
@@ -355,7 +361,7 @@ static int read_body(req *r)
     }
     long max = r->cfg->max_body_bytes;
     if (cl > max) {
-        mg_disable_keep_alive(r->conn); /* the unread body must not be taken for a request */
+        req_close(r); /* the unread body must not be taken for a request */
         respond_err(r, 413, "body_too_large", "the body is %lld bytes; the limit is %ld", cl, max);
         return -1;
     }
@@ -380,12 +386,12 @@ static int read_body(req *r)
         if (r->body_len > (size_t)max) break;
     }
     if (r->body_len > (size_t)max) {
-        mg_disable_keep_alive(r->conn);
+        req_close(r);
         respond_err(r, 413, "body_too_large", "the body exceeds the limit of %ld bytes", max);
         return -1;
     }
     if (cl > 0 && r->body_len != (size_t)cl) {
-        mg_disable_keep_alive(r->conn);
+        req_close(r);
         respond_err(r, 400, "incomplete_body", "the body ended after %zu of %lld bytes", r->body_len, cl);
         return -1;
     }
@@ -497,7 +503,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         }
     }
     if (atomic_load(&SRV.draining) && !(r.route && r.route->fn == h_healthz)) {
-        mg_disable_keep_alive(conn);
+        req_close(&r);
         respond_err(&r, 503, "shutting_down", "the server is shutting down; retry elsewhere");
     } else if (!r.route) {
         if (path_known) respond_405(&r, method, path);

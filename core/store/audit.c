@@ -1,7 +1,8 @@
 /* audit.c: the audit trail of personal data. Each record carries the hash
  * of the one before it, so a changed or deleted record breaks the chain;
- * records are appended under the store's single writer, so the chain is a
- * line, never a tree. */
+ * records are appended by the store's one writer, so the chain is a line,
+ * never a tree. The writer keeps the chain's head while a batch runs (read
+ * once per batch, restored when a unit rolls back). */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,22 +32,39 @@ static void chain_hash(const char *prev, long long seq, const audit_entry *a, co
     sha256_hex(buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1), out);
 }
 
-int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
+/* The chain's head: cached in the writer's connection during a batch. */
+static int audit_head(store_tx *tx, store_audit_head *h, err_t *e)
 {
+    if (tx->conn->audit.valid) {
+        *h = tx->conn->audit;
+        return 0;
+    }
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LAST, e);
     if (!st) return -1;
-    long long seq = 1;
-    char prev[SHA256_HEX] = GENESIS, at[RFC3339_MAX], hash[SHA256_HEX];
+    h->seq = 0;
+    snprintf(h->hash, sizeof h->hash, "%s", GENESIS);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        seq = sqlite3_column_int64(st, 0) + 1;
-        snprintf(prev, sizeof prev, "%s", TEXT(st, 1));
+        h->seq = sqlite3_column_int64(st, 0);
+        snprintf(h->hash, sizeof h->hash, "%s", TEXT(st, 1));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "audit last");
+    h->valid = true;
+    return 0;
+}
+
+int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
+{
+    store_audit_head h;
+    if (audit_head(tx, &h, e)) return -1;
+    long long seq = h.seq + 1;
+    char prev[SHA256_HEX], at[RFC3339_MAX], hash[SHA256_HEX];
+    snprintf(prev, sizeof prev, "%s", h.hash);
     time_rfc3339(time_now_ms(), at);
     chain_hash(prev, seq, a, at, hash);
-    if (!(st = store_stmt(tx, SQL_AUDIT_INSERT, e))) return -1;
+    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_INSERT, e);
+    if (!st) return -1;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, a->actor, -1, SQLITE_STATIC);
@@ -60,9 +78,13 @@ int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
     sqlite3_bind_int(st, 11, a->status);
     sqlite3_bind_text(st, 12, prev, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 13, hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "audit append");
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "audit append");
+    tx->conn->audit.valid = true;
+    tx->conn->audit.seq = seq;
+    memcpy(tx->conn->audit.hash, hash, sizeof hash);
+    return 0;
 }
 
 static json_t *audit_row(sqlite3_stmt *st)

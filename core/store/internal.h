@@ -3,7 +3,45 @@
 #ifndef SARYE_STORE_INTERNAL_H
 #define SARYE_STORE_INTERNAL_H
 
+#include <sqlite3.h>
+
 #include "store/records.h"
+
+typedef struct {
+    const char *sql; /* the static string the statement was prepared from */
+    sqlite3_stmt *stmt;
+} cached_stmt;
+
+/* The head of the audit chain as the writer last wrote it, valid within one
+ * batch (another process may append between batches). */
+typedef struct {
+    bool valid;
+    long long seq;
+    char hash[SHA256_HEX];
+} store_audit_head;
+
+typedef struct store_conn {
+    sqlite3 *db;
+    bool writer;
+    cached_stmt *cache;
+    size_t n_cache, cap_cache;
+    store_audit_head audit; /* the writer's only */
+    struct store_conn *next;
+} store_conn;
+
+struct store_tx {
+    sqlite3 *db;
+    bool write;
+    store_conn *conn;
+};
+
+/* A cached prepared statement for sql on tx's connection, reset and with
+ * bindings cleared. sql must be a string with static storage: it is the
+ * cache key. NULL with e set (500) on a prepare error. */
+sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e);
+/* Sets e for a failed SQLite call (503 busy or I/O, else 500), logging the
+ * SQLite message. */
+int store_fail(store_tx *tx, err_t *e, const char *what);
 
 #define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 #define OPT(st, i) \

@@ -1,20 +1,20 @@
 /*
- * store: the SQLite case store. One connection per thread (opened lazily,
- * WAL, foreign keys, busy timeout, cached prepared statements), versioned
- * migrations compiled into the binary, and one function — store_write — that
- * runs every write as a unit of work in one BEGIN IMMEDIATE transaction,
- * together with its Idempotency-Key record. A later group-commit writer can
- * replace store_write's inside without touching callers.
+ * store: the SQLite case store. Reads run on the calling thread's own
+ * connection, in a snapshot (WAL); writes are units of work handed to the
+ * one writer thread, which commits many of them in one transaction (group
+ * commit: a savepoint per unit, one fsync per batch) and answers each only
+ * once its batch is durable. Versioned migrations are compiled into the
+ * binary. SQL, SQLite's types and its error codes stay inside core/store/:
+ * callers see store_tx (opaque), err_t and the record types of records.h.
  *
  * The resource functions (orgs, tokens, persons, households, cases, events)
  * are declared in store/records.h; they take a store_tx and run inside a
- * unit of work.
+ * unit of work or a read.
  */
 #ifndef SARYE_STORE_H
 #define SARYE_STORE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 
 #include "base/err.h"
@@ -25,11 +25,9 @@ typedef struct {
     int busy_timeout_ms;
 } store_opts;
 
-/* A transaction in progress on this thread's connection. */
-typedef struct store_tx {
-    sqlite3 *db;
-    bool write;
-} store_tx;
+/* A transaction in progress: a read snapshot, or a unit of work inside the
+ * writer's batch. */
+typedef struct store_tx store_tx;
 
 /* What a unit of work answers: an HTTP status and a JSON body (owned). */
 typedef struct {
@@ -61,12 +59,17 @@ void store_thread_done(void);
 /* True once the store is open and migrated. */
 bool store_ready(void);
 
-/* Runs fn in one write transaction. With idem set: a stored answer for the
- * same key and request hash is replayed (reply->replayed, nothing runs); the
- * same key with another hash is a 409; a new 2xx answer is recorded with the
- * write, in the same transaction. Returns 0 or -1 with e set; on -1 nothing
- * was written. */
+/* Runs fn as one unit of work on the writer thread, in the next batch, and
+ * returns once that batch is committed (durable at durability=full). fn
+ * must be quick C: it runs while every other write waits, so it never calls
+ * plugins, the network, or store_write. With idem set: a stored answer for
+ * the same key and request hash is replayed (reply->replayed, fn does not
+ * run); the same key with another hash is a 409; a new 2xx answer is
+ * recorded with the write, in the same unit. Returns 0 or -1 with e set; on
+ * -1 nothing of the unit was written. */
 int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+/* True on the writer thread (inside a unit of work). */
+bool store_on_writer(void);
 /* A hook the calling thread may set for its next writes: it runs inside the
  * write's transaction, after a 2xx unit of work, and can veto the commit.
  * The HTTP layer records the audit of a write this way, in the write's own
@@ -74,15 +77,15 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
 typedef int (*store_write_hook)(store_tx *tx, const store_reply *reply, void *ctx, err_t *e);
 void store_set_write_hook(store_write_hook fn, void *ctx);
 
-/* Runs fn in one read transaction (a consistent snapshot). */
+/* Runs fn in one read transaction (a consistent snapshot) on the calling
+ * thread's connection, which cannot write. */
 int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+/* The stored answer of an Idempotency-Key, read ahead of deciding a write
+ * (the unit checks again): 1 replayed into reply, 0 not seen, -1 with e
+ * (409 for the same key with another request). */
+int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, err_t *e);
 void store_reply_clear(store_reply *r);
-
-/* A cached prepared statement for sql on tx's connection, reset and with
- * bindings cleared. sql must be a string with static storage: it is the
- * cache key. NULL with e set (500) on a prepare error. */
-sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e);
-/* Sets e to a 500 for a failed SQLite call, logging the SQLite message. */
-int store_fail(store_tx *tx, err_t *e, const char *what);
+/* Prometheus lines of the writer (batches, units); caller frees. */
+char *store_metrics(void);
 
 #endif

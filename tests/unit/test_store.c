@@ -23,6 +23,7 @@
 #include "store/records.h"
 #include "store/pii.h"
 #include "store/store.h"
+#include "store/internal.h" /* white-box: raw SQL through the statement cache */
 
 static char g_dir[64];
 static char g_sub[128];
@@ -884,8 +885,10 @@ static void test_write_rollback(void **state)
     make_org("after_rollback_org", "11590", "integrated");
     assert_true(org_exists("after_rollback_org"));
 
-    /* A read unit of work never keeps a write. */
-    assert_int_equal(store_read(work_read_tries_write, NULL, &r, &e), 0);
+    /* A read cannot write at all: its connection is query-only. */
+    assert_int_equal(store_read(work_read_tries_write, NULL, &r, &e), -1);
+    assert_int_equal(e.status, 500);
+    err_clear(&e);
     store_reply_clear(&r);
     assert_false(org_exists("read_only_org"));
 }
@@ -1145,6 +1148,16 @@ static void test_deadlines(void **state)
 
 enum { WRITERS = 4, WRITES_EACH = 25 };
 
+/* records | broken_at << 32, for the group-commit test */
+static int work_verify(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    long long records = 0, broken = 0;
+    if (store_audit_verify(tx, &records, &broken, e)) return -1;
+    *(long long *)arg = records | (broken << 32);
+    return 0;
+}
+
 static const char SQL_COUNT_THREAD_ORGS[] = "SELECT COUNT(*) FROM orgs WHERE id LIKE 'thr\\_%' ESCAPE '\\'";
 
 static void *writer_thread(void *arg)
@@ -1181,6 +1194,91 @@ static void test_threads(void **state)
     }
     assert_int_equal(failures, 0);
     assert_int_equal(scalar(SQL_COUNT_THREAD_ORGS, NULL, NULL, 0), WRITERS * WRITES_EACH);
+}
+
+/* ---- group commit: a failing unit rolls back alone, the audit chain
+ * stays one line ---- */
+#define GC_THREADS 8
+#define GC_EACH 60
+
+typedef struct {
+    int t, i;
+} gc_arg;
+
+/* Appends an audit record and an org; every third unit then fails, after
+ * both were written, so the writer must roll back exactly that unit. */
+static int work_gc(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    gc_arg *a = arg;
+    char id[64], rid[64];
+    snprintf(id, sizeof id, "gc_%d_%d", a->t, a->i);
+    snprintf(rid, sizeof rid, "req_%d_%d", a->t, a->i);
+    audit_entry ae = {.actor = "gc", .org = ORG_A, .role = "worker", .action = "TEST", .request_id = rid,
+                      .status = 200};
+    if (store_audit_append(tx, &ae, e)) return -1;
+    org_in in = {.id = id, .name = "묶음", .type = "emd", .region = "11590"};
+    if (store_org_insert(tx, &in, &reply->body, e)) return -1;
+    if (a->i % 3 == 2) {
+        err_set(e, 422, "refused_late", "refused after writing");
+        return -1;
+    }
+    reply->status = 201;
+    return 0;
+}
+
+static void *gc_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    long wrong = 0;
+    for (int i = 0; i < GC_EACH; i++) {
+        gc_arg a = {t, i};
+        store_reply r = {0};
+        err_t e = {0};
+        int rc = store_write(NULL, work_gc, &a, &r, &e);
+        if ((i % 3 == 2) != (rc == -1)) wrong++;
+        if (rc == -1 && e.status != 422) wrong++;
+        err_clear(&e);
+        store_reply_clear(&r);
+    }
+    store_thread_done();
+    return (void *)(intptr_t)wrong;
+}
+
+static const char SQL_COUNT_GC_ORGS[] = "SELECT COUNT(*) FROM orgs WHERE id LIKE 'gc\\_%' ESCAPE '\\'";
+static const char SQL_COUNT_GC_AUDIT[] = "SELECT COUNT(*) FROM audit WHERE actor = 'gc'";
+static const char SQL_COUNT_GC_FAILED[] =
+    "SELECT COUNT(*) FROM audit WHERE actor = 'gc' AND CAST(substr(request_id, instr(substr(request_id, 5), '_') + 5)"
+    " AS INTEGER) % 3 = 2";
+
+static void test_group_commit(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    pthread_t th[GC_THREADS];
+    for (int t = 0; t < GC_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, gc_thread, (void *)(intptr_t)t), 0);
+    long wrong = 0;
+    for (int t = 0; t < GC_THREADS; t++) {
+        void *ret = NULL;
+        assert_int_equal(pthread_join(th[t], &ret), 0);
+        wrong += (long)(intptr_t)ret;
+    }
+    assert_int_equal(wrong, 0);
+    long long kept = GC_THREADS * (GC_EACH - GC_EACH / 3);
+    assert_int_equal(scalar(SQL_COUNT_GC_ORGS, NULL, NULL, 0), kept);
+    assert_int_equal(scalar(SQL_COUNT_GC_AUDIT, NULL, NULL, 0), kept);
+    assert_int_equal(scalar(SQL_COUNT_GC_FAILED, NULL, NULL, 0), 0); /* no trace of a failed unit */
+    /* Many units shared a batch, yet the chain is one unbroken line. */
+    long long records = 0, broken = -1;
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(store_read(work_verify, &records, &r, &e), 0);
+    broken = records >> 32;
+    assert_int_equal(broken, 0);
+    assert_true((records & 0xffffffff) >= kept);
+    char *m = store_metrics();
+    assert_non_null(strstr(m, "sarye_store_batches_total"));
+    free(m);
 }
 
 /* ---- cursors ---- */
@@ -1275,6 +1373,7 @@ int main(void)
         cmocka_unit_test(test_migrate_refuses_newer_schema),
         cmocka_unit_test(test_deadlines),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
     };
