@@ -202,6 +202,32 @@ void date_from_days(int64_t z, int *y, int *m, int *d)
     *y = (int)(yy + (*m <= 2));
 }
 
+static bool date_format(int y, int m, int d, char out[11])
+{
+    if (y < 0 || y > 9999 || !date_valid(y, m, d)) return false;
+    snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
+    return true;
+}
+
+bool date_add_days(const char *date, long n, char out[11])
+{
+    int y, m, d;
+    if (!date_parse(date, &y, &m, &d) || n < -3650000 || n > 3650000) return false;
+    date_from_days(date_to_days(y, m, d) + n, &y, &m, &d);
+    return date_format(y, m, d, out);
+}
+
+bool date_add_months(const char *date, long n, char out[11])
+{
+    int y, m, d;
+    if (!date_parse(date, &y, &m, &d) || n < -120000 || n > 120000) return false;
+    int64_t total = (int64_t)y * 12 + (m - 1) + n;
+    if (total < 0) return false;
+    int ny = (int)(total / 12), nm = (int)(total % 12) + 1;
+    while (!date_valid(ny, nm, d) && d > 28) d--; /* 1-31 + 1 month = end of February */
+    return date_format(ny, nm, d, out);
+}
+
 int age_on(int by, int bm, int bd, int y, int m, int d)
 {
     int age = y - by;

@@ -61,6 +61,11 @@ bool date_parse(const char *s, int *y, int *m, int *d);
 /* Days since 1970-01-01 and back. */
 int64_t date_to_days(int y, int m, int d);
 void date_from_days(int64_t days, int *y, int *m, int *d);
+/* "YYYY-MM-DD" moved by n days, or by n months (a day past the end of the
+ * month clamps to its last day: 01-31 + 1 month = end of February). False
+ * for an invalid date or a result outside years 0 to 9999. */
+bool date_add_days(const char *date, long n, char out[11]);
+bool date_add_months(const char *date, long n, char out[11]);
 /* Full years from the birth date to the given date (international age). */
 int age_on(int by, int bm, int bd, int y, int m, int d);
 

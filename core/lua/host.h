@@ -5,6 +5,10 @@
  * new one. Plugins run in an allow-list sandbox, off the JIT (so the
  * instruction-count watchdog always fires), with a memory cap per VM and a
  * CPU budget per call. Cross-thread state (the generations) lives in C.
+ *
+ * This header is the host's lifecycle, listings and tooling. Questions to
+ * the plugins go through core/rules/, the only C that calls into a VM
+ * (lua/vm.h).
  */
 #ifndef SARYE_LUA_HOST_H
 #define SARYE_LUA_HOST_H
@@ -14,7 +18,6 @@
 
 #include "base/err.h"
 #include "config/config.h"
-#include "store/records.h"
 
 typedef struct luavm luavm;
 
@@ -32,30 +35,8 @@ int luahost_reload(json_t **out, err_t *e);
 /* Asks the reloader thread to reload (SIGHUP); returns at once. */
 void luahost_reload_async(void);
 
-/* The calling thread's VM, rebuilt first if a newer generation is
- * published or the VM was poisoned by a killed call. NULL with e (503). */
-luavm *luahost_vm(err_t *e);
 /* Drops the calling thread's VM (thread exit). */
 void luahost_thread_done(void);
-
-/* The generation that VM was built from: 16 hex characters. */
-const char *luavm_generation(const luavm *vm);
-
-/* Binds the read-only store views (person, history, queries) that plugins
- * may use during the calls that follow, to tx and p; NULL unbinds. */
-void luavm_bind(luavm *vm, store_tx *tx, const principal *p);
-
-/* Calls host function fn (host.lua) with arg converted to Lua; the result
- * converted back to JSON in *out. A plugin failure (error, CPU budget,
- * memory cap) is -1 with e = 500 plugin_error naming plugin and version. */
-int luavm_call(luavm *vm, const char *fn, json_t *arg, json_t **out, err_t *e);
-
-/* Calls fn with sarye.http allowed (the phase before the transaction),
- * within budget_ms. When the call failed because an agency did not answer,
- * e is that agency's error (503 agency_unavailable naming it). */
-int luavm_call_lookup(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e);
-/* Moves the error of the last failed sarye.http call into e; false if none. */
-bool luavm_take_http_error(luavm *vm, err_t *e);
 
 /* Admin listing: every plugin of the serving generation with its file,
  * content hash, and the last load error. New reference. */

@@ -1,15 +1,24 @@
 -- host.lua: the trusted half of the plugin host, compiled into sarye and run
 -- in every plugin VM before any plugin. It builds the sandbox plugins run in,
 -- loads and validates a plugin set, merges program rules with region
--- overlays, and evaluates transitions. It knows no program or region: that
+-- overlays, and evaluates them. It knows no program or region: that
 -- knowledge comes only from the plugin files it is handed.
 --
--- It relies on the C side (core/lua/vm.c) for: C.load_text (text-only
--- chunks), C.set_current (which plugin is running, for errors and budget
--- kills), date arithmetic, JSON, logging, and the lazy read-only views of
--- the store (person, history, named queries) valid during one call.
+-- It is one module: it defines no globals, and returns the table of its
+-- entry points (M), which C keeps by reference (core/rules/ is the only C
+-- that calls them; core/lua/plugins.c loads and tests sets through them).
+-- Every entry point takes plain Lua values and returns a plain table: a
+-- verdict {ok, kind, plugin, version, reason, field, allowed, label,
+-- effects, result, move, end_case ...} that core/rules/ reads field by field.
+--
+-- It relies on the C side (core/lua/vm.c), handed in as C: C.load_text
+-- (text-only chunks), C.set_current (which plugin runs, for errors, logs
+-- and budget kills), date arithmetic, JSON, logging, and the views of the
+-- store a rules call is given (person, history, named queries, consents,
+-- agency look-ups), valid only during that call.
 
 local C = ...
+local M = {}
 local API_VERSION = 1
 
 local STAGES = { "discovery", "initial_counseling", "intake", "assessment", "selection",
@@ -20,10 +29,66 @@ for i, s in ipairs(STAGES) do STAGE_INDEX[s] = i end
 local array = C.array -- marks a table as a JSON array (even when empty)
 
 -- Everything below is captured now: plugins cannot reach or change it.
-local pairs, ipairs, type, tostring, setfenv, pcall, error, select, next, setmetatable =
-      pairs, ipairs, type, tostring, setfenv, pcall, error, select, next, setmetatable
-local sort, concat, insert = table.sort, table.concat, table.insert
-local fmt, match, find = string.format, string.match, string.find
+local pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack =
+      pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack
+local sort, concat, maxn = table.sort, table.concat, table.maxn
+local fmt, match, gmatch = string.format, string.match, string.gmatch
+
+---------------------------------------------------------------------------
+-- Phases: what plugin code is doing when it calls the host. Every host
+-- function a plugin can call names the phases it works in, here and
+-- nowhere else; a call anywhere else is the same error in `plugin check`,
+-- `plugin test` and the server.
+---------------------------------------------------------------------------
+
+local PHASE_TEXT = {
+  load = "a plugin file's top-level code", eligibility = "eligibility", lookup = "lookup",
+  prepare = "prepare", guard = "a guard", hook = "a hook", validate = "records.<kind>.validate",
+  on_record = "on_record", message = "an agency message", test = "a test body",
+}
+local function set_of(...)
+  local s = {}
+  for _, k in ipairs({ ... }) do s[k] = true end
+  return s
+end
+local READS = set_of("eligibility", "guard", "hook", "validate", "on_record")
+local EFFECTS = set_of("hook", "on_record")
+local HOST_CALLS = {
+  ["ctx.person"] = READS, ["ctx.history"] = READS, ["ctx.query"] = READS,
+  ["ctx.set_deadline"] = EFFECTS, ["ctx.clear_deadline"] = EFFECTS, ["ctx.enqueue"] = EFFECTS,
+  ["ctx.move"] = set_of("on_record"), ["ctx.end_case"] = set_of("on_record"),
+  ["ctx.consent_allows"] = set_of("lookup"),
+  ["sarye.http.post"] = set_of("lookup", "prepare"),
+}
+local phase = "load"
+
+local function phases_of(name)
+  local list = {}
+  for p in pairs(HOST_CALLS[name]) do list[#list + 1] = PHASE_TEXT[p] end
+  sort(list)
+  return concat(list, ", ")
+end
+
+-- Raises, at the plugin's own line, when name may not be called now.
+local function host_call(name)
+  if HOST_CALLS[name][phase] then return end
+  error(fmt("%s cannot be called in %s (only in: %s)", name, PHASE_TEXT[phase] or phase, phases_of(name)), 3)
+end
+
+-- The named read-only queries: the only way a plugin reads beyond its case.
+local QUERIES = {
+  cases_of_person = "person_id", plans_of_case = "case_id", records_of_case = "case_id",
+  meetings_of_case = "case_id", deadlines_of_case = "case_id",
+}
+local function query_names()
+  local l = {}
+  for k in pairs(QUERIES) do l[#l + 1] = k end
+  sort(l)
+  return concat(l, ", ")
+end
+local function unknown_query(name)
+  return fmt("unknown query '%s' (known: %s)", tostring(name), query_names())
+end
 
 ---------------------------------------------------------------------------
 -- The sandbox: an allow-list of globals; shared tables are read-only.
@@ -55,6 +120,18 @@ local function frozen_copy(t, name)
   return readonly(c, name)
 end
 
+-- pcall and xpcall as plugins get them. A budget kill cannot be swallowed
+-- by either (the watchdog raises again at the next instruction), and an
+-- xpcall handler runs as ordinary code after the failed call unwinds, so
+-- the watchdog stops a handler that never returns too (LuaJIT runs a real
+-- message handler with hooks off).
+local function safe_xpcall(f, handler, ...)
+  local r = { pcall(f, ...) }
+  if r[1] then return unpack(r, 1, maxn(r)) end
+  local ok, h = pcall(handler, r[2])
+  return false, ok and h or "error in error handling"
+end
+
 -- The host module plugins see as `sarye`.
 local date = {
   today = C.today,                 -- "YYYY-MM-DD" in Korea (UTC+9)
@@ -68,9 +145,9 @@ local sarye_api = {
   stages = STAGES,
   date = date,
   json = { encode = C.json_encode, decode = C.json_decode },
-  -- look-ups of configured agencies, only in prepare functions:
+  -- look-ups of configured agencies, in lookup and prepare functions only:
   -- sarye.http.post(agency_id, "/path", body) -> decoded JSON answer
-  http = { post = C.http_post },
+  http = { post = function(agency, path, body) host_call("sarye.http.post") return C.http_post(agency, path, body) end },
   log = C.log,                     -- (level, message)
 }
 
@@ -79,7 +156,7 @@ local safe_os = { time = os.time, date = os.date, clock = os.clock }
 local globals = readonly({
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
   select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-  xpcall = xpcall, rawequal = rawequal, rawget = rawget, setmetatable = setmetatable,
+  xpcall = safe_xpcall, rawequal = rawequal, rawget = rawget, setmetatable = setmetatable,
   getmetatable = getmetatable,
   string = readonly(copy_shallow(string, { dump = true }), "string"),
   table = readonly(copy_shallow(table), "table"),
@@ -318,7 +395,7 @@ end
 -- A plugin's rules are what it returned while loading: a deep copy (without
 -- metatables) is kept, so code that later changes its own tables cannot
 -- register or alter guards and hooks at run time.
-function snapshot(v, depth, seen)
+local function snapshot(v, depth, seen)
   if type(v) ~= "table" then return v end
   depth, seen = depth or 0, seen or {}
   if depth > 16 then error("plugin table nested too deeply (or cyclic)", 0) end
@@ -333,7 +410,7 @@ end
 -- An agency connector: how messages to it look, and what its answers mean.
 local AGENCY_MESSAGES = { referral = true, answer = true, progress = true }
 local AGENCY_STATUSES = { received = true, in_progress = true, rejected = true, completed = true }
-function check_agency(p, file)
+local function check_agency(p, file)
   local ok = true
   if type(p.name) ~= "string" then add_error(p.id, file, "name must be a string (the agency's Korean name)"); ok = false end
   if p.direction ~= "two_way" and p.direction ~= "inbound" then
@@ -355,6 +432,10 @@ function check_agency(p, file)
   return ok
 end
 
+
+-- Declared here, defined below: the effective rules of a (program, region).
+local effective, effective_cache = nil, {}
+
 local FOLDER_OF = { program = "programs", region = "regions", agency = "agencies" }
 
 -- A program built on another (extends = "integrated"): maps of rules merge
@@ -365,7 +446,7 @@ local MERGED_MAPS = { labels = true, transitions = true, guards = true, records 
                       prepare = true }
 local OWN = { id = true, kind = true, version = true, api = true, name = true, tests = true, extends = true,
               _file = true, _uses = true, _order = true }
-function extend_program(base, child)
+local function extend_program(base, child)
   local m = {}
   for k, v in pairs(base) do if not OWN[k] then m[k] = v end end
   for k, v in pairs(child) do
@@ -375,9 +456,9 @@ function extend_program(base, child)
       m[k] = t
     elseif k == "hooks" and type(v) == "table" and type(m.hooks) == "table" then
       m.hooks = { enter = copy_shallow(m.hooks.enter or {}), leave = copy_shallow(m.hooks.leave or {}) }
-      for phase, hs in pairs(v) do
-        if type(hs) == "table" and m.hooks[phase] then for st, fn in pairs(hs) do m.hooks[phase][st] = fn end
-        else m.hooks[phase] = hs end
+      for ph, hs in pairs(v) do
+        if type(hs) == "table" and m.hooks[ph] then for st, fn in pairs(hs) do m.hooks[ph][st] = fn end
+        else m.hooks[ph] = hs end
       end
     else
       m[k] = v
@@ -387,28 +468,44 @@ function extend_program(base, child)
   return m
 end
 
--- Loads the files: { {path=, text=}, ... }. Fills programs/regions; returns
--- the errors (empty when the set is valid, tests not yet run).
-function load_set(files)
+-- Query names are known when the set loads: every ctx.query("name" ...)
+-- written in a file is checked against the host's queries, at its line.
+local function check_query_names(plugin, file, text)
+  local line = 1
+  for l in gmatch(text .. "\n", "([^\n]*)\n") do
+    for name in gmatch(l, "[%.:]query%s*%(%s*[\"']([^\"']*)[\"']") do
+      if not QUERIES[name] then add_error(plugin, file, unknown_query(name), line) end
+    end
+    line = line + 1
+  end
+end
+
+local function base_name(path) return match(path, "([^/]+)%.lua$") end
+
+-- Loads the files { {path=, text=}, ... }: the chunks of precompiled
+-- (path -> function compiled by the validating VM from this same text) or
+-- the text itself. Fills programs/regions/agencies; returns the errors
+-- (empty when the set is valid, tests not yet run) and the compiled chunks.
+function M.load_set(files, precompiled)
   programs, regions, region_of_code, plugin_list, errors, agencies = {}, {}, {}, {}, array({}), {}
-  COMPILED = {}
+  effective_cache = {}
+  local compiled = {}
   local seen, extending = {}, {}
   for _, f in ipairs(files) do
-    -- A serving thread gets the chunks the validating VM compiled from this
-    -- same, validated text (never bytecode from anywhere else).
-    local fn, lerr = PRECOMPILED and PRECOMPILED[f.path]
+    local fn, lerr = precompiled and precompiled[f.path]
     if not fn then fn, lerr = C.load_text(f.text, "=" .. f.path) end
-    COMPILED[f.path] = fn
+    compiled[f.path] = fn
     if not fn then
-      add_error(match(f.path, "([^/]+)%.lua$"), f.path, lerr)
+      add_error(base_name(f.path), f.path, lerr)
     else
       setfenv(fn, plugin_env())
       C.set_current(f.path, "?")
+      phase = "load"
       local ok, p = pcall(fn)
       C.set_current(nil, nil)
       if ok and type(p) == "table" then ok, p = pcall(snapshot, p) end
-      if not ok then add_error(match(f.path, "([^/]+)%.lua$"), f.path, p)
-      elseif type(p) ~= "table" then add_error(match(f.path, "([^/]+)%.lua$"), f.path, "the file must return a table (the plugin)")
+      if not ok then add_error(base_name(f.path), f.path, p)
+      elseif type(p) ~= "table" then add_error(base_name(f.path), f.path, "the file must return a table (the plugin)")
       else
         local id = p.id
         local expected_kind = match(f.path, "^(%w+)/") -- programs/, regions/, agencies/
@@ -427,6 +524,7 @@ function load_set(files)
         else
           seen[p.kind .. ":" .. id] = f.path
           p._file = f.path
+          check_query_names(id, f.path, f.text)
           local valid
           if p.kind == "program" and p.extends ~= nil then
             -- checked once merged with the program it extends (below)
@@ -478,14 +576,12 @@ function load_set(files)
       end
     end
   end
-  return errors
+  return errors, compiled
 end
 
 ---------------------------------------------------------------------------
 -- Effective rules: core < program < region.
 ---------------------------------------------------------------------------
-
-local effective_cache = {}
 
 local function layer_list(prog, region)
   local l = { { plugin = prog.id, version = prog.version, rules = prog } }
@@ -494,8 +590,8 @@ local function layer_list(prog, region)
   return l
 end
 
-local function effective(pid, code)
-  local key = pid .. "@" .. tostring(code)
+effective = function(pid, code)
+  local key = tostring(pid) .. "@" .. tostring(code)
   local e = effective_cache[key]
   if e ~= nil then return e or nil end
   local prog = programs[pid]
@@ -520,10 +616,10 @@ local function effective(pid, code)
       e.guards[key2] = list
       list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
     end
-    for phase, hs in pairs(r.hooks or {}) do
+    for ph, hs in pairs(r.hooks or {}) do
       for s, fn in pairs(hs) do
-        local list = e.hooks[phase][s] or {}
-        e.hooks[phase][s] = list
+        local list = e.hooks[ph][s] or {}
+        e.hooks[ph][s] = list
         list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = fn }
       end
     end
@@ -569,8 +665,15 @@ local function allowed_from(e, from)
   return array(list)
 end
 
+local function sorted_keys(t)
+  local ks = array({})
+  for k in pairs(t) do ks[#ks + 1] = k end
+  sort(ks)
+  return ks
+end
+
 -- Public description of the effective rules (GET /v1/programs/{id}).
-function describe(pid, code)
+function M.describe(pid, code)
   local e = effective(pid, code)
   if not e then return nil end
   local stages = array({})
@@ -580,19 +683,13 @@ function describe(pid, code)
   local transitions = {}
   for _, s in ipairs(e.order) do transitions[s] = allowed_from(e, s) end
   local deadlines = array({})
-  local kinds = {}
-  for k in pairs(e.deadlines) do kinds[#kinds + 1] = k end
-  sort(kinds)
-  for _, k in ipairs(kinds) do
+  for _, k in ipairs(sorted_keys(e.deadlines)) do
     local d = e.deadlines[k]
     deadlines[#deadlines + 1] = { kind = k, label = d.label, start = d.start, stop = array(copy_shallow(d.stop)),
                                   offset = copy_shallow(d.offset), plugin = d.plugin }
   end
   local guards = array({})
-  local gkeys = {}
-  for k in pairs(e.guards) do gkeys[#gkeys + 1] = k end
-  sort(gkeys)
-  for _, k in ipairs(gkeys) do
+  for _, k in ipairs(sorted_keys(e.guards)) do
     for _, g in ipairs(e.guards[k]) do guards[#guards + 1] = { on = k, plugin = g.plugin } end
   end
   local layers = array({})
@@ -606,12 +703,9 @@ function describe(pid, code)
 end
 
 -- Summary of the loaded set (GET /v1/programs, GET /v1/admin/plugins).
-function summary()
+function M.summary()
   local out = { programs = array({}), plugins = array({}) }
-  local ids = {}
-  for id in pairs(programs) do ids[#ids + 1] = id end
-  sort(ids)
-  for _, id in ipairs(ids) do out.programs[#out.programs + 1] = describe(id, nil) end
+  for _, id in ipairs(sorted_keys(programs)) do out.programs[#out.programs + 1] = M.describe(id, nil) end
   for _, p in ipairs(plugin_list) do
     local entry = { id = p.id, kind = p.kind, version = p.version, file = p._file, name = p.name }
     if p.kind == "region" then entry.regions = array(copy_shallow(p.regions)) end
@@ -620,8 +714,14 @@ function summary()
   return out
 end
 
+-- The labels of a program's stages under a region's overlay.
+function M.labels(pid, code)
+  local e = effective(pid, code)
+  return e and e.labels or nil
+end
+
 ---------------------------------------------------------------------------
--- Evaluating a transition.
+-- Evaluating rules: what guards, hooks and record rules are called with.
 ---------------------------------------------------------------------------
 
 local function copy_deep(v, depth)
@@ -633,61 +733,116 @@ local function copy_deep(v, depth)
   return c
 end
 
--- ctx: what guards and hooks get besides the case and the input.
-local function new_ctx(a, e, effects, allow_effects)
-  local ctx = {
-    today = a.today,
-    region = a.case.region,
-    program = a.case.program,
-  }
-  function ctx.person() return a.person or C.person(a.case.person_id) end
-  function ctx.history() return a.history or C.history(a.case.id) end
+-- ctx: what plugin functions get besides their arguments. Every function
+-- of it says which phases it works in (HOST_CALLS); tests answer the views
+-- from fixtures (a.person, a.history, a.queries).
+local function new_ctx(a, e, effects)
+  local c = a.case
+  local ctx = { today = a.today, region = c.region, program = c.program,
+                actor = copy_deep(a.actor or {}) }
+  function ctx.person()
+    host_call("ctx.person")
+    if a.person ~= nil then return copy_deep(a.person) end
+    return C.person(c.person_id)
+  end
+  function ctx.history()
+    host_call("ctx.history")
+    if a.history ~= nil then return copy_deep(a.history) end
+    return C.history(c.id)
+  end
   function ctx.query(name, params)
+    host_call("ctx.query")
+    if not QUERIES[name] then error(unknown_query(name), 2) end
+    if params ~= nil and type(params) ~= "table" then error("ctx.query: params must be a table", 2) end
     if a.queries then return copy_deep(a.queries[name] or {}) end -- test fixtures
     return C.query(name, params or {})
   end
   function ctx.label(stage) return e.labels[stage] end
   function ctx.set_deadline(kind, due, label)
-    if not allow_effects then error("deadlines can be set only from hooks", 2) end
+    host_call("ctx.set_deadline")
     if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then error("deadline kind must be lower_snake_case", 2) end
     if not C.date_valid(due) then error("deadline due date must be YYYY-MM-DD", 2) end
     effects.set[#effects.set + 1] = { kind = kind, due_on = due, label = label and tostring(label) or kind,
                                       plugin = C.current() }
   end
   function ctx.clear_deadline(kind)
-    if not allow_effects then error("deadlines can be cleared only from hooks", 2) end
+    host_call("ctx.clear_deadline")
     effects.clear[#effects.clear + 1] = tostring(kind)
   end
-  -- sarye.outbox.enqueue's form for hooks: a message to an agency, written
-  -- to the outbox in the hook's own transaction and delivered after it.
+  -- A message to an agency, written to the outbox in the write that applies
+  -- the verdict, and delivered after it.
   function ctx.enqueue(agency, payload)
-    if not allow_effects then error("messages can be queued only from hooks", 2) end
+    host_call("ctx.enqueue")
     if type(agency) ~= "string" or not agencies[agency] then
       error("ctx.enqueue: '" .. tostring(agency) .. "' is not an agency with a plugin", 2)
     end
     if type(payload) ~= "table" then error("ctx.enqueue: the payload must be a table", 2) end
-    effects.outbox = effects.outbox or array({})
     effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload) }
+  end
+  function ctx.move(stage)
+    host_call("ctx.move")
+    if not STAGE_INDEX[stage] then error("ctx.move: '" .. tostring(stage) .. "' is not a standard stage", 2) end
+    effects.move = stage
+  end
+  function ctx.end_case()
+    host_call("ctx.end_case")
+    effects.end_case = true
+  end
+  function ctx.consent_allows(party)
+    host_call("ctx.consent_allows")
+    if a.consents ~= nil then return a.consents[tostring(party)] == true end -- test fixtures
+    return C.consent_allows(c.person_id, tostring(party))
   end
   return ctx
 end
 
--- Calls one plugin function; a plugin error becomes a result, not a crash.
-local function call_plugin(g, ...)
+local function new_effects() return { set = array({}), clear = array({}), outbox = array({}) } end
+
+-- Calls one plugin function in a phase; a plugin error becomes a result,
+-- not a crash.
+local function call_plugin(g, ph, ...)
+  local before = phase
+  phase = ph
   C.set_current(g.plugin, g.version)
   local res = { pcall(g.fn, ...) }
   C.set_current(nil, nil)
+  phase = before
   return res
 end
 
+-- A failed plugin function: which plugin, where in its file, and why (no
+-- stack of the host: that goes to the log, never to a client).
 local function plugin_failure(g, err)
   local kind = C.memory_exceeded() and "plugin_memory" or "plugin_error"
-  return { ok = false, kind = kind, plugin = g.plugin, version = g.version, message = tostring(err) }
+  local msg = tostring(err)
+  local file, line, text = match(msg, "^([^:\n]+%.lua):(%d+): (.*)$")
+  return { ok = false, kind = kind, plugin = g.plugin, version = g.version, message = text or msg,
+           file = file, line = tonumber(line) }
 end
 
--- a = { case = {...}, to = stage, reopen = bool, data = {...}, note = s,
---       today = date, person = optional fixture, history = optional fixture }
-function transition(a)
+local function refused(g, reason, rule)
+  return { ok = false, kind = "refused", plugin = g.plugin, version = g.version, rule = rule,
+           reason = reason ~= nil and tostring(reason) or "refused by a rule" }
+end
+
+-- Declared deadlines of a move into `to`: started on entering `start`,
+-- stopped on entering a `stop` stage.
+local function declared_deadlines(e, to, today, effects)
+  for _, k in ipairs(sorted_keys(e.deadlines)) do
+    local d = e.deadlines[k]
+    for _, s in ipairs(d.stop) do if s == to then effects.clear[#effects.clear + 1] = k end end
+    if d.start == to then
+      local due = today
+      if d.offset.months then due = C.date_add_months(due, d.offset.months) end
+      if d.offset.days then due = C.date_add_days(due, d.offset.days) end
+      effects.set[#effects.set + 1] = { kind = k, due_on = due, label = d.label, plugin = d.plugin }
+    end
+  end
+end
+
+-- A move: a = { case, to, reopen, data, note, prepared, today, actor }
+-- (tests add person, history, queries fixtures).
+function M.transition(a)
   local c = a.case
   local e = effective(c.program, c.region)
   if not e then return { ok = false, kind = "unknown_program" } end
@@ -711,188 +866,33 @@ function transition(a)
     return { ok = false, kind = "not_allowed", allowed = allowed_from(e, from) }
   end
 
-  local effects = { set = array({}), clear = array({}) }
+  local effects = new_effects()
   local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false,
                   prepared = copy_deep(a.prepared or {}) }
-  local guard_ctx = new_ctx(a, e, effects, false)
+  local ctx = new_ctx(a, e, effects)
   for _, key in ipairs({ from .. "->" .. to, "*->" .. to }) do
     for _, g in ipairs(e.guards[key] or {}) do
-      local r = call_plugin(g, copy_deep(c), input, guard_ctx)
+      local r = call_plugin(g, "guard", copy_deep(c), input, ctx)
       if not r[1] then return plugin_failure(g, r[2]) end
       if r[2] ~= true then
-        return { ok = false, kind = "refused", plugin = g.plugin, version = g.version,
-                 reason = r[3] ~= nil and tostring(r[3]) or "refused by a rule" }
+        if r[2] ~= false then
+          return plugin_failure(g, fmt("guards['%s'] must return true, or false and a reason (it returned %s)",
+                                       key, tostring(r[2])))
+        end
+        return refused(g, r[3], "guard")
       end
     end
   end
 
-  local hook_ctx = new_ctx(a, e, effects, true)
   local calls = {}
   for _, h in ipairs(e.hooks.leave[from] or {}) do calls[#calls + 1] = h end
   for _, h in ipairs(e.hooks.enter[to] or {}) do calls[#calls + 1] = h end
   for _, h in ipairs(calls) do
-    local r = call_plugin(h, copy_deep(c), input, hook_ctx)
+    local r = call_plugin(h, "hook", copy_deep(c), input, ctx)
     if not r[1] then return plugin_failure(h, r[2]) end
   end
-
-  -- Declared deadlines: started on entering `start`, stopped on entering a `stop` stage.
-  local kinds = {}
-  for k in pairs(e.deadlines) do kinds[#kinds + 1] = k end
-  sort(kinds)
-  for _, k in ipairs(kinds) do
-    local d = e.deadlines[k]
-    for _, s in ipairs(d.stop) do if s == to then effects.clear[#effects.clear + 1] = k end end
-    if d.start == to then
-      local due = a.today
-      if d.offset.months then due = C.date_add_months(due, d.offset.months) end
-      if d.offset.days then due = C.date_add_days(due, d.offset.days) end
-      effects.set[#effects.set + 1] = { kind = k, due_on = due, label = d.label, plugin = d.plugin }
-    end
-  end
+  declared_deadlines(e, to, a.today, effects)
   return { ok = true, label = e.labels[to], effects = effects }
-end
-
-function labels(pid, code)
-  local e = effective(pid, code)
-  if not e then return nil end
-  return e.labels
-end
-
----------------------------------------------------------------------------
--- Plugins' own tests, run in this sandbox exactly as a reload runs them.
----------------------------------------------------------------------------
-
-local function describe_value(v)
-  if type(v) == "string" then return fmt("%q", v) end
-  return tostring(v)
-end
-
-local function deep_equal(a, b)
-  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
-  for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
-local function test_api(today)
-  local t = {}
-  function t.eq(actual, expected, msg)
-    if not deep_equal(actual, expected) then
-      error(fmt("%sexpected %s, got %s", msg and (msg .. ": ") or "", describe_value(expected), describe_value(actual)), 2)
-    end
-  end
-  function t.ok(v, msg) if not v then error(msg or "expected a true value", 2) end end
-  -- Evaluates a transition against the loaded set, as the server would.
-  function t.transition(spec)
-    local c = copy_deep(spec.case or {})
-    c.id = c.id or "cas_TEST"
-    c.person_id = c.person_id or "per_TEST"
-    c.program = c.program or spec.program
-    c.region = c.region or spec.region
-    c.status = c.status or "open"
-    return transition({ case = c, to = spec.to, reopen = spec.reopen, data = spec.data, note = spec.note,
-                        today = spec.today or today, person = spec.person or {}, history = spec.history or {},
-                        queries = spec.queries })
-  end
-  function t.rules(pid, code) return describe(pid, code) end
-  -- The message an agency plugin builds.
-  function t.message(spec) return agency_message({ agency = spec.agency, kind = spec.kind, data = spec.data or {} }) end
-  -- Whether a case may open for a person, as the server checks it.
-  function t.open(spec)
-    local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
-                stage = "discovery", status = "open", source = spec.source or "walk_in" }
-    return open_check({ case = c, person = spec.person or {}, today = spec.today or today, queries = spec.queries,
-                        lookups = spec.lookups })
-  end
-  -- Evaluates a case-work record (assessment, follow-up ...) as the server would.
-  function t.record(spec)
-    local c = copy_deep(spec.case or {})
-    c.id = c.id or "cas_TEST"
-    c.person_id = c.person_id or "per_TEST"
-    c.program = c.program or spec.program
-    c.region = c.region or spec.region
-    c.status = c.status or "open"
-    c.stage = c.stage or "assessment"
-    return record({ case = c, kind = spec.kind, subkind = spec.subkind, record = spec.record or {},
-                    today = spec.today or today, person = spec.person or {}, history = spec.history or {},
-                    queries = spec.queries })
-  end
-  t.date = date
-  return readonly(t, "t")
-end
-
--- Runs the tests of every plugin (or of the one whose file is `only`).
--- Returns a list of {plugin, file, name, ok, message, line}.
-function run_tests(only, today)
-  local results = array({})
-  for _, p in ipairs(plugin_list) do
-    if (not only or p._file == only) and p.tests then
-      for _, tc in ipairs(p.tests) do
-        C.set_current(p.id, p.version)
-        local ok, err = pcall(tc.run, test_api(today))
-        C.set_current(nil, nil)
-        local r = { plugin = p.id, file = p._file, name = tc.name, ok = ok }
-        if not ok then
-          local l, m = match(tostring(err), "^[^:]*:(%d+): (.*)$")
-          r.line = tonumber(l)
-          r.message = m or tostring(err)
-        end
-        results[#results + 1] = r
-      end
-    end
-  end
-  return results
-end
-
-function run_tests_json(a) return run_tests(a.only, a.today) end
-
--- Single-argument entry points for C (luavm_call passes one JSON value).
-function labels_of(a) return labels(a.program, a.region) or {} end
-function describe_of(a) return describe(a.program, a.region) end
-
--- The phase before the transaction: `prepare[to]` functions may look things
--- up (agency calls come through ctx later) and return a value that guards and
--- hooks then find in input.prepared[plugin id]. They run outside the
--- database transaction, so they must not expect the store views.
-local any_prepare_cache
-function any_prepare()
-  if any_prepare_cache == nil then
-    any_prepare_cache = false
-    for _, p in pairs(programs) do if p.prepare and next(p.prepare) then any_prepare_cache = true end end
-    for _, r in pairs(regions) do
-      for _, ov in pairs(r.programs or {}) do if ov.prepare and next(ov.prepare) then any_prepare_cache = true end end
-    end
-  end
-  return any_prepare_cache
-end
-
-function prepare(a)
-  local c = a.case
-  local e = effective(c.program, c.region)
-  local out = {}
-  if not e then return { ok = true, prepared = out } end
-  local ctx = { today = a.today, program = c.program, region = c.region }
-  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
-  for _, h in ipairs(e.prepare[a.to] or {}) do
-    local r = call_plugin(h, copy_deep(c), input, ctx)
-    if not r[1] then return plugin_failure(h, r[2]) end
-    out[h.plugin] = r[2]
-  end
-  return { ok = true, prepared = out }
-end
-
----------------------------------------------------------------------------
--- Case-work records: counseling, assessments, plans, services, checks,
--- closure, follow-ups, conferences. The core stores them; the rules say
--- what a record must hold, may refuse it, and may answer (a recommendation,
--- the lead organisation), set deadlines, move or end the case.
----------------------------------------------------------------------------
-
-local function sorted_keys(t)
-  local ks = array({})
-  for k in pairs(t) do ks[#ks + 1] = k end
-  sort(ks)
-  return ks
 end
 
 local function invalid(field, reason, plugin, allowed)
@@ -929,11 +929,13 @@ local function check_instrument(e, subkind, rec)
   return nil
 end
 
--- a = { case, kind, subkind?, record, today }
-function record(a)
+-- Case-work records: counseling, assessments, plans, services, checks,
+-- closure, follow-ups, conferences (and "open"). The core stores them; the
+-- rules say what a record must hold, may refuse it, and may answer (a
+-- recommendation, the lead organisation), set deadlines, move or end the
+-- case. a = { case, kind, subkind?, record, today, actor }
+local function evaluate_record(a, e)
   local c = a.case
-  local e = effective(c.program, c.region)
-  if not e then return { ok = false, kind = "unknown_program" } end
   local rec = a.record or {}
   local spec = e.records[a.kind]
   for _, req in ipairs(spec and spec.required or {}) do
@@ -951,15 +953,18 @@ function record(a)
     return invalid("reason", fmt("'%s' is not a closure reason of this program", tostring(rec.reason)), nil,
                    sorted_keys(e.closure_reasons))
   end
-  local effects = { set = array({}), clear = array({}) }
+  local effects = new_effects()
   local result = {}
-  local guard_ctx = new_ctx(a, e, effects, false)
+  local ctx = new_ctx(a, e, effects)
   for _, v in ipairs(spec and spec.validate or {}) do
-    local r = call_plugin(v, copy_deep(c), copy_deep(rec), guard_ctx)
+    local r = call_plugin(v, "validate", copy_deep(c), copy_deep(rec), ctx)
     if not r[1] then return plugin_failure(v, r[2]) end
     if r[2] ~= true then
-      return { ok = false, kind = "refused", plugin = v.plugin, version = v.version,
-               reason = r[3] ~= nil and tostring(r[3]) or "refused by a rule" }
+      if r[2] ~= false then
+        return plugin_failure(v, fmt("records.%s.validate must return true, or false and a reason (it returned %s)",
+                                     a.kind, tostring(r[2])))
+      end
+      return refused(v, r[3], "validate")
     end
   end
   if a.kind == "counseling" and rec.case_type and e.case_types[rec.case_type] then
@@ -979,48 +984,63 @@ function record(a)
       end
     end
   end
-  local ctx = new_ctx(a, e, effects, true)
   ctx.result = result
-  function ctx.move(stage)
-    if not STAGE_INDEX[stage] then error("ctx.move: '" .. tostring(stage) .. "' is not a standard stage", 2) end
-    effects.move = stage
-  end
-  function ctx.end_case() effects.end_case = true end
   for _, h in ipairs(e.on_record[a.kind] or {}) do
-    local r = call_plugin(h, copy_deep(c), copy_deep(rec), ctx)
+    local r = call_plugin(h, "on_record", copy_deep(c), copy_deep(rec), ctx)
     if not r[1] then return plugin_failure(h, r[2]) end
     if type(r[2]) == "table" then for k, v in pairs(r[2]) do result[k] = v end end
   end
-  return { ok = true, result = result, effects = effects, move = effects.move, end_case = effects.end_case or false }
+  local move, end_case = effects.move, effects.end_case or false
+  effects.move, effects.end_case = nil, nil
+  return { ok = true, result = result, effects = effects, move = move, end_case = end_case }
 end
 
-function closure_reasons_of(a)
-  local e = effective(a.program, a.region)
-  return e and e.closure_reasons or {}
+function M.record(a)
+  local e = effective(a.case.program, a.case.region)
+  if not e then return { ok = false, kind = "unknown_program" } end
+  return evaluate_record(a, e)
 end
 
--- Who a program is for: each layer's eligibility(person, case, ctx) must
--- answer true before a case opens. a = { case, person, today }
-function open_check(a)
+-- Opening a case: who the program is for (each layer's eligibility must
+-- answer true), the first stage, and what the rules say on opening (the
+-- "open" record: its validation, on_record.open, deadlines that start at
+-- the first stage). a = { case, person, lookups, today, actor }
+function M.open(a)
   local c = a.case
   local e = effective(c.program, c.region)
   if not e then return { ok = false, kind = "unknown_program" } end
-  local ctx = new_ctx(a, e, { set = {}, clear = {} }, false)
+  local ctx = new_ctx(a, e, new_effects())
   ctx.lookups = copy_deep(a.lookups or {})
   for _, g in ipairs(e.eligibility) do
-    local r = call_plugin(g, copy_deep(a.person or {}), copy_deep(c), ctx)
+    local r = call_plugin(g, "eligibility", copy_deep(a.person or {}), copy_deep(c), ctx)
     if not r[1] then return plugin_failure(g, r[2]) end
     if r[2] ~= true then
-      return { ok = false, kind = "refused", plugin = g.plugin, version = g.version,
-               reason = r[3] ~= nil and tostring(r[3]) or "not eligible" }
+      if r[2] ~= false then
+        return plugin_failure(g, fmt("eligibility must return true, or false and a reason (it returned %s)", tostring(r[2])))
+      end
+      local v = refused(g, r[3], "eligibility")
+      if r[3] == nil then v.reason = "not eligible" end
+      return v
     end
   end
-  return { ok = true, first_stage = e.order[1] }
+  c.stage = e.order[1]
+  local v = evaluate_record({ case = c, kind = "open", record = a.record or {}, today = a.today, actor = a.actor,
+                              person = a.person, history = a.history, queries = a.queries }, e)
+  if v.ok then
+    v.first_stage = e.order[1]
+    v.label = e.labels[e.order[1]]
+  end
+  return v
+end
+
+function M.closure_reasons(pid, code)
+  local e = effective(pid, code)
+  return e and e.closure_reasons or {}
 end
 
 -- How a program receives referrals: { answer_days = n } (core default 14).
-function referral_rules_of(a)
-  local e = effective(a.program, a.region)
+function M.referral_rules(pid, code)
+  local e = effective(pid, code)
   local r = e and e.referral or {}
   local out = { answer_days = r.answer_days }
   if r.accepts_from then
@@ -1028,6 +1048,65 @@ function referral_rules_of(a)
     out.plugin = e.program.id
   end
   return out
+end
+
+-- The phase before the transaction: `prepare[to]` functions may look
+-- things up (sarye.http) and return a value that guards and hooks then
+-- find in input.prepared[plugin id]. They run before any snapshot, so the
+-- store views are not theirs.
+local any_prepare_cache
+function M.any_prepare()
+  if any_prepare_cache == nil then
+    any_prepare_cache = false
+    for _, p in pairs(programs) do if p.prepare and next(p.prepare) then any_prepare_cache = true end end
+    for _, r in pairs(regions) do
+      for _, ov in pairs(r.programs or {}) do if ov.prepare and next(ov.prepare) then any_prepare_cache = true end end
+    end
+  end
+  return any_prepare_cache
+end
+
+function M.prepare(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  local out = {}
+  if not e then return { ok = true, prepared = out } end
+  local ctx = new_ctx(a, e, new_effects())
+  local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
+  for _, h in ipairs(e.prepare[a.to] or {}) do
+    local r = call_plugin(h, "prepare", copy_deep(c), input, ctx)
+    if not r[1] then return plugin_failure(h, r[2]) end
+    out[h.plugin] = r[2]
+  end
+  return { ok = true, prepared = out }
+end
+
+-- Before a case opens, outside any transaction: each layer's lookup(person,
+-- case, ctx) may ask an agency (sarye.http) when ctx.consent_allows(agency).
+-- Its answer reaches eligibility as ctx.lookups[plugin]; an answer
+-- {facts = {...}, cache_as = "ssis"} is also kept on the person, with its time.
+function M.needs_lookup(pid, code)
+  local e = effective(pid, code)
+  return e ~= nil and #e.lookup > 0
+end
+
+function M.lookup(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  local out, cache = {}, array({})
+  if not e or #e.lookup == 0 then return { ok = true, lookups = out, cache = cache } end
+  local ctx = new_ctx(a, e, new_effects())
+  for _, g in ipairs(e.lookup) do
+    local r = call_plugin(g, "lookup", copy_deep(a.person or {}), copy_deep(c), ctx)
+    if not r[1] then return plugin_failure(g, r[2]) end
+    if type(r[2]) == "table" then
+      out[g.plugin] = r[2]
+      if type(r[2].cache_as) == "string" and type(r[2].facts) == "table" then
+        cache[#cache + 1] = { key = r[2].cache_as, facts = r[2].facts }
+      end
+    end
+  end
+  return { ok = true, lookups = out, cache = cache }
 end
 
 ---------------------------------------------------------------------------
@@ -1062,60 +1141,138 @@ local STANDARD_STATUSES = { RECEIVED = "received", IN_PROGRESS = "in_progress", 
                             COMPLETED = "completed", ["접수"] = "received", ["진행"] = "in_progress",
                             ["반려"] = "rejected", ["완료"] = "completed" }
 
--- a = { agency, kind, data }
-function agency_message(a)
+-- a = { agency, kind, data } -> { ok, payload } or a failure
+function M.agency_message(a)
   local p = agencies[a.agency]
   if not p then return { ok = false, kind = "unknown_agency" } end
   if p.direction == "inbound" and a.kind == "referral" then return { ok = false, kind = "inbound_only" } end
   local fn = p.messages and p.messages[a.kind] or STANDARD_MESSAGES[a.kind]
   if not fn then return { ok = true, payload = { type = a.kind, data = a.data } } end
-  local r = call_plugin({ plugin = p.id, version = p.version, fn = fn }, copy_deep(a.data))
-  if not r[1] then return plugin_failure({ plugin = p.id, version = p.version }, r[2]) end
-  if type(r[2]) ~= "table" then
-    return { ok = false, kind = "plugin_error", plugin = p.id, version = p.version, message = "messages." .. a.kind .. " must return a table" }
-  end
+  local g = { plugin = p.id, version = p.version, fn = fn }
+  local r = call_plugin(g, "message", copy_deep(a.data or {}))
+  if not r[1] then return plugin_failure(g, r[2]) end
+  if type(r[2]) ~= "table" then return plugin_failure(g, "messages." .. a.kind .. " must return a table") end
   return { ok = true, payload = r[2] }
 end
 
--- a = { agency, status } -> { status = received|in_progress|rejected|completed } or {}
-function agency_status_of(a)
-  local p = agencies[a.agency]
-  if not p then return {} end
-  local st = (p.statuses or {})[a.status] or STANDARD_STATUSES[a.status]
-  if not st and AGENCY_STATUSES[a.status] then st = a.status end
-  return { status = st }
+-- An agency's status code -> received|in_progress|rejected|completed, or nil.
+function M.agency_status(agency, status)
+  local p = agencies[agency]
+  if not p then return nil end
+  local st = (p.statuses or {})[status] or STANDARD_STATUSES[status]
+  if not st and AGENCY_STATUSES[status] then st = status end
+  return st
 end
 
-function agency_known(a)
-  local p = agencies[a.agency]
+function M.agency_known(agency)
+  local p = agencies[agency]
   return { known = p ~= nil, direction = p and p.direction or nil, name = p and p.name or nil }
 end
 
--- Before a case opens, outside any transaction: each layer's lookup(person,
--- case, ctx) may ask an agency (sarye.http) when ctx.consent_allows(agency).
--- Its answer reaches eligibility as ctx.lookups[plugin]; an answer
--- {facts = {...}, cache_as = "ssis"} is also kept on the person, with its time.
-function open_lookup(a)
-  local c = a.case
-  local e = effective(c.program, c.region)
-  local out, cache = {}, array({})
-  if not e or #e.lookup == 0 then return { ok = true, lookups = out, cache = cache } end
-  local ctx = { today = a.today, program = c.program, region = c.region }
-  function ctx.consent_allows(party) return C.consent_allows(c.person_id, tostring(party)) end
-  for _, g in ipairs(e.lookup) do
-    local r = call_plugin(g, copy_deep(a.person or {}), copy_deep(c), ctx)
-    if not r[1] then return plugin_failure(g, r[2]) end
-    if type(r[2]) == "table" then
-      out[g.plugin] = r[2]
-      if type(r[2].cache_as) == "string" and type(r[2].facts) == "table" then
-        cache[#cache + 1] = { key = r[2].cache_as, facts = r[2].facts }
+---------------------------------------------------------------------------
+-- Plugins' own tests, run in this sandbox exactly as a reload runs them.
+---------------------------------------------------------------------------
+
+local function describe_value(v)
+  if type(v) == "string" then return fmt("%q", v) end
+  return tostring(v)
+end
+
+local function deep_equal(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- A test's fixtures for ctx.query are checked like the plugin's own calls.
+local function check_fixtures(queries)
+  for name in pairs(queries or {}) do
+    if not QUERIES[name] then error(unknown_query(name), 3) end
+  end
+end
+
+local function fixture_case(spec, default_stage)
+  local c = copy_deep(spec.case or {})
+  c.id = c.id or "cas_TEST"
+  c.person_id = c.person_id or "per_TEST"
+  c.program = c.program or spec.program
+  c.region = c.region or spec.region
+  c.status = c.status or "open"
+  c.stage = c.stage or default_stage
+  return c
+end
+
+local function test_api(today)
+  local t = {}
+  function t.eq(actual, expected, msg)
+    if not deep_equal(actual, expected) then
+      error(fmt("%sexpected %s, got %s", msg and (msg .. ": ") or "", describe_value(expected), describe_value(actual)), 2)
+    end
+  end
+  function t.ok(v, msg) if not v then error(msg or "expected a true value", 2) end end
+  -- Evaluates a transition against the loaded set, as the server would.
+  function t.transition(spec)
+    check_fixtures(spec.queries)
+    return M.transition({ case = fixture_case(spec), to = spec.to, reopen = spec.reopen, data = spec.data,
+                          note = spec.note, today = spec.today or today, person = spec.person or {},
+                          history = spec.history or {}, queries = spec.queries, actor = spec.actor,
+                          prepared = spec.prepared })
+  end
+  function t.rules(pid, code) return M.describe(pid, code) end
+  -- The message an agency plugin builds.
+  function t.message(spec) return M.agency_message({ agency = spec.agency, kind = spec.kind, data = spec.data or {} }) end
+  -- Whether a case may open for a person, as the server checks it.
+  function t.open(spec)
+    check_fixtures(spec.queries)
+    local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
+                stage = "discovery", status = "open", source = spec.source or "walk_in" }
+    return M.open({ case = c, person = spec.person or {}, today = spec.today or today, queries = spec.queries,
+                    lookups = spec.lookups, actor = spec.actor, history = spec.history or {},
+                    record = { source = spec.source or "walk_in" } })
+  end
+  -- Evaluates a case-work record (assessment, follow-up ...) as the server would.
+  function t.record(spec)
+    check_fixtures(spec.queries)
+    return M.record({ case = fixture_case(spec, "assessment"), kind = spec.kind, subkind = spec.subkind,
+                      record = spec.record or {}, today = spec.today or today, person = spec.person or {},
+                      history = spec.history or {}, queries = spec.queries, actor = spec.actor })
+  end
+  -- A lookup before opening, with the agency's answer given (consents =
+  -- {[agency] = true}; sarye.http answers come from the test's agency).
+  function t.lookup(spec)
+    local c = { id = "cas_TEST", person_id = "per_TEST", program = spec.program, region = spec.region,
+                stage = "discovery", status = "open", source = spec.source or "walk_in" }
+    return M.lookup({ case = c, person = spec.person or {}, today = spec.today or today,
+                      consents = spec.consents or {}, actor = spec.actor })
+  end
+  t.date = date
+  return readonly(t, "t")
+end
+
+-- Runs the tests of every plugin (or of the one whose file is `only`).
+-- Returns a list of {plugin, file, name, ok, message, line}.
+function M.run_tests(only, today)
+  local results = array({})
+  for _, p in ipairs(plugin_list) do
+    if (not only or p._file == only) and p.tests then
+      for _, tc in ipairs(p.tests) do
+        C.set_current(p.id, p.version)
+        phase = "test"
+        local ok, err = pcall(tc.run, test_api(today))
+        phase = "load"
+        C.set_current(nil, nil)
+        local r = { plugin = p.id, file = p._file, name = tc.name, ok = ok }
+        if not ok then
+          local l, m = match(tostring(err), "^[^:]*:(%d+): (.*)$")
+          r.line = tonumber(l)
+          r.message = m or tostring(err)
+        end
+        results[#results + 1] = r
       end
     end
   end
-  return { ok = true, lookups = out, cache = cache }
+  return results
 end
 
-function needs_open_lookup(a)
-  local e = effective(a.program, a.region)
-  return { needed = e ~= nil and #e.lookup > 0 }
-end
+return M

@@ -213,12 +213,13 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
     return 0;
 }
 
-/* Keeps the bytecode of every chunk a validating VM compiled, so that the
- * serving threads load the set without parsing it again. */
-static void keep_bytecode(luavm *vm, plugin_file *f, int n)
+/* Keeps the bytecode of every chunk a validating VM compiled (the table
+ * load_set returned, at registry reference ref), so that the serving
+ * threads load the set without parsing it again. */
+static void keep_bytecode(luavm *vm, int ref, plugin_file *f, int n)
 {
     lua_State *L = vm->L;
-    lua_getglobal(L, "COMPILED");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     for (int i = 0; i < n && lua_istable(L, -1); i++) {
         lua_getfield(L, -1, f[i].path);
         dump_buf b = {0};
@@ -234,8 +235,8 @@ static void keep_bytecode(luavm *vm, plugin_file *f, int n)
     lua_pop(L, 1);
 }
 
-/* Hands a new VM the chunks compiled for this set (PRECOMPILED). */
-static void give_bytecode(luavm *vm, const plugin_file *f, int n)
+/* Pushes the chunks compiled for this set, for a new VM's load_set. */
+static void push_bytecode(luavm *vm, const plugin_file *f, int n)
 {
     lua_State *L = vm->L;
     lua_newtable(L);
@@ -246,17 +247,41 @@ static void give_bytecode(luavm *vm, const plugin_file *f, int n)
         if (luaL_loadbufferx(L, f[i].bc, f[i].bc_len, name, "b") == 0) lua_setfield(L, -2, f[i].path);
         else lua_pop(L, 1);
     }
-    lua_setglobal(L, "PRECOMPILED");
 }
 
-/* Loads files into a VM; the load errors (array) in *errors. */
-static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, err_t *e)
+/* Loads files into a VM; the load errors (array) in *errors. With
+ * compiled_ref, the table of compiled chunks is kept in the registry. */
+static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, int *compiled_ref,
+                   err_t *e)
 {
-    give_bytecode(vm, f, n);
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    luavm_push_entry(vm, LV_LOAD_SET);
     json_t *arg = files_json(f, n);
-    int rc = luavm_call_budget(vm, "load_set", arg, errors, budget_ms, e);
+    int rc = luavm_push_json(L, arg);
     json_decref(arg);
-    return rc;
+    if (rc) {
+        lua_settop(L, top);
+        err_set(e, 500, "internal_error", "cannot pass the plugin files");
+        return -1;
+    }
+    push_bytecode(vm, f, n);
+    if (luavm_pcall(vm, 2, 2, budget_ms, e)) {
+        lua_settop(L, top);
+        return -1;
+    }
+    const char *why = "cannot encode";
+    *errors = luavm_to_json(L, -2, &why);
+    if (compiled_ref) {
+        lua_pushvalue(L, -1);
+        *compiled_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_settop(L, top);
+    if (!*errors) {
+        err_set(e, 500, "internal_error", "load errors cannot be read: %s", why);
+        return -1;
+    }
+    return 0;
 }
 
 /* The whole validation of a set, in a throwaway VM: load, structure,
@@ -275,9 +300,9 @@ static int validate(const config *cfg, plugin_file *f, int n, const char *only, 
         return -1;
     }
     int64_t deadline = time_mono_ns() + (int64_t)cfg->reload_timeout_ms * 1000000;
-    int rc = -1;
+    int rc = -1, compiled = LUA_NOREF;
     json_t *errs = NULL, *res = NULL;
-    if (vm_load(vm, f, n, cfg->reload_timeout_ms, &errs, e)) {
+    if (vm_load(vm, f, n, cfg->reload_timeout_ms, &errs, &compiled, e)) {
         /* A file whose top level never ends or eats all memory: its own
          * error (while loading, the "plugin" running is the file's path). */
         if (!e->details) goto done;
@@ -289,9 +314,10 @@ static int validate(const config *cfg, plugin_file *f, int n, const char *only, 
         int left = (int)((deadline - time_mono_ns()) / 1000000);
         char today[11];
         date_today_str(today);
-        json_t *targ = json_pack("{s:o, s:s}", "only", only ? json_string(only) : json_null(), "today", today);
-        rc = luavm_call_budget(vm, "run_tests_json", targ, &res, left > 1 ? left : 1, e);
-        json_decref(targ);
+        json_t *jonly = only ? json_string(only) : json_null(), *jtoday = json_string(today);
+        rc = luavm_call_json(vm, LV_RUN_TESTS, left > 1 ? left : 1, &res, e, jonly, jtoday, NULL);
+        json_decref(jonly);
+        json_decref(jtoday);
         if (rc) {
             /* A test that hangs or bombs is the plugin's error, not the server's. */
             json_array_append_new(errs, json_pack("{s:O?, s:s, s:s}", "plugin",
@@ -316,8 +342,8 @@ static int validate(const config *cfg, plugin_file *f, int n, const char *only, 
         }
     }
     if (json_array_size(errs) == 0 && summary) {
-        if (luavm_call_budget(vm, "summary", NULL, summary, cfg->lua_timeout_ms * 4, e)) goto done;
-        keep_bytecode(vm, f, n);
+        if (luavm_call_json(vm, LV_SUMMARY, cfg->lua_timeout_ms * 4, summary, e, NULL)) goto done;
+        keep_bytecode(vm, compiled, f, n);
     }
     rc = json_array_size(errs) ? 1 : 0;
     *errors = errs;
@@ -458,7 +484,7 @@ luavm *luahost_vm(err_t *e)
     char err[512];
     luavm *nvm = luavm_new((size_t)H.cfg.lua_memory_mb << 20, H.cfg.lua_timeout_ms, err, sizeof err);
     json_t *errors = NULL;
-    if (nvm && vm_load(nvm, cur->files, cur->n_files, H.cfg.reload_timeout_ms, &errors, e) == 0 &&
+    if (nvm && vm_load(nvm, cur->files, cur->n_files, H.cfg.reload_timeout_ms, &errors, NULL, e) == 0 &&
         json_array_size(errors) == 0) {
         json_decref(errors);
         nvm->gen = cur;
@@ -490,17 +516,7 @@ void luahost_thread_done(void)
 
 const char *luavm_generation(const luavm *vm) { return vm->gen ? vm->gen->id : ""; }
 
-void luavm_bind(luavm *vm, store_tx *tx, const principal *p)
-{
-    vm->tx = tx;
-    if (p) vm->who = *p;
-    else memset(&vm->who, 0, sizeof vm->who);
-}
-
-int luavm_call(luavm *vm, const char *fn, json_t *arg, json_t **out, err_t *e)
-{
-    return luavm_call_budget(vm, fn, arg, out, H.cfg.lua_timeout_ms, e);
-}
+int luahost_budget_ms(void) { return H.cfg.lua_timeout_ms; }
 
 /* ---- background: the reaper closes old VMs; the reloader serves SIGHUP
  * and, with plugins.watch = on, polls the directory for changes ---- */

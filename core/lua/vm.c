@@ -1,8 +1,11 @@
 /*
  * vm.c: one sandboxed LuaJIT VM. Creation (counting allocator, panic
  * handler, JIT off, only the base/table/string/math/os libraries, then the
- * trusted host.lua), the per-call CPU watchdog, JSON <-> Lua conversion and
- * the C functions host.lua hands to plugins through the `sarye` module.
+ * trusted host.lua, whose entry points are kept by registry reference), the
+ * per-call CPU watchdog, JSON <-> Lua conversion and the C functions
+ * host.lua hands to plugins through the `sarye` module. What those
+ * functions read of the world (the store, consents, agencies) comes through
+ * the views core/rules binds for one call: this file knows no store.
  *
  * Why the JIT is off: compiled traces do not run count hooks, so a JIT-hot
  * `while true do end` would never be stopped. The interpreter always runs
@@ -13,20 +16,21 @@
 #include <luajit.h>
 #include <lualib.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
 #include "lua/vm.h"
-#include "store/store.h"
-#include "outbound/outbound.h"
 
 extern const unsigned char embedded_host_lua[];
 extern const size_t embedded_host_lua_len;
 
 #define HOOK_EVERY 1000 /* instructions between clock checks */
 #define MAX_DEPTH 32    /* JSON <-> Lua nesting */
+#define LOG_LINES_PER_CALL 20 /* what one plugin call may write to the log */
+#define LOG_BYTES 2000  /* of one plugin log message */
 
 static const char ARRAY_MT = 0; /* registry key (its address) of the array marker */
 static atomic_int vms_live;       /* VMs created and not yet closed */
@@ -85,6 +89,13 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
 }
 
 /* ---- JSON <-> Lua ---- */
+void luavm_mark_array(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&ARRAY_MT);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, -2);
+}
+
 static int push_json(lua_State *L, json_t *j, int depth)
 {
     if (depth > MAX_DEPTH || !lua_checkstack(L, 4)) return -1;
@@ -107,9 +118,7 @@ static int push_json(lua_State *L, json_t *j, int depth)
             if (push_json(L, v, depth + 1)) return -1;
             lua_rawseti(L, -2, (int)i + 1);
         }
-        lua_pushlightuserdata(L, (void *)&ARRAY_MT);
-        lua_rawget(L, LUA_REGISTRYINDEX);
-        lua_setmetatable(L, -2);
+        luavm_mark_array(L);
         return 0;
     }
     case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); return 0;
@@ -197,6 +206,10 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
     }
 }
 
+int luavm_push_json(lua_State *L, json_t *j) { return push_json(L, j ? j : json_null(), 0); }
+
+json_t *luavm_to_json(lua_State *L, int idx, const char **why) { return to_json(L, idx, 0, why); }
+
 /* ---- the C functions host.lua receives as `C` ---- */
 static int c_load_text(lua_State *L)
 {
@@ -238,9 +251,7 @@ static int c_array(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_pushlightuserdata(L, (void *)&ARRAY_MT);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_setmetatable(L, 1);
+    luavm_mark_array(L);
     return 1;
 }
 
@@ -260,15 +271,6 @@ static int64_t check_date(lua_State *L, int arg)
     return date_to_days(y, m, d);
 }
 
-static void push_days(lua_State *L, int64_t days)
-{
-    int y, m, d;
-    char buf[16];
-    date_from_days(days, &y, &m, &d);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y % 10000, m % 100, d % 100);
-    lua_pushstring(L, buf);
-}
-
 static int c_date_valid(lua_State *L)
 {
     int y, m, d;
@@ -278,25 +280,22 @@ static int c_date_valid(lua_State *L)
 
 static int c_date_add_days(lua_State *L)
 {
-    int64_t days = check_date(L, 1);
+    const char *s = luaL_checkstring(L, 1);
     lua_Number n = luaL_checknumber(L, 2);
-    if (n < -3650000 || n > 3650000) luaL_argerror(L, 2, "out of range");
-    push_days(L, days + (int64_t)n);
+    char out[11];
+    if (!date_add_days(s, (long)n, out)) luaL_argerror(L, 1, "expected a date YYYY-MM-DD and a day count in range");
+    lua_pushstring(L, out);
     return 1;
 }
 
 static int c_date_add_months(lua_State *L)
 {
-    int y, m, d;
     const char *s = luaL_checkstring(L, 1);
-    if (!date_parse(s, &y, &m, &d)) luaL_argerror(L, 1, "expected a date YYYY-MM-DD");
     lua_Number n = luaL_checknumber(L, 2);
-    if (n < -120000 || n > 120000) luaL_argerror(L, 2, "out of range");
-    int64_t total = (int64_t)y * 12 + (m - 1) + (int64_t)n;
-    int ny = (int)(total / 12), nm = (int)(total % 12) + 1;
-    while (!date_valid(ny, nm, d) && d > 28) d--; /* 1-31 + 1 month = end of February */
-    if (!date_valid(ny, nm, d)) luaL_argerror(L, 2, "the result is out of range");
-    push_days(L, date_to_days(ny, nm, d));
+    char out[11];
+    if (!date_add_months(s, (long)n, out))
+        luaL_argerror(L, 1, "expected a date YYYY-MM-DD and a month count in range");
+    lua_pushstring(L, out);
     return 1;
 }
 
@@ -343,26 +342,41 @@ static int c_json_decode(lua_State *L)
     return 1;
 }
 
+/* sarye.log(level, message): one line per call of it, at most
+ * LOG_LINES_PER_CALL per plugin call (then one line saying how many were
+ * dropped), each message cut at LOG_BYTES with a mark. */
 static int c_log(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *level = luaL_checkstring(L, 1);
-    const char *msg = luaL_checkstring(L, 2);
+    size_t n;
+    const char *msg = luaL_checklstring(L, 2, &n);
     log_level lvl = !strcmp(level, "error") ? LOG_ERROR : !strcmp(level, "warn") ? LOG_WARN
                     : !strcmp(level, "debug") ? LOG_DEBUG : LOG_INFO;
-    log_msg(lvl, msg, " plugin=%s", vm->current_plugin[0] ? vm->current_plugin : "-");
+    const char *plugin = vm->current_plugin[0] ? vm->current_plugin : "-";
+    if (++vm->log_lines > LOG_LINES_PER_CALL) {
+        if (vm->log_lines == LOG_LINES_PER_CALL + 1)
+            log_msg(LOG_WARN, "plugin log limit reached: further lines of this call are dropped",
+                    " plugin=%s limit=%d", plugin, LOG_LINES_PER_CALL);
+        return 0;
+    }
+    char cut[LOG_BYTES + 32];
+    if (n > LOG_BYTES) {
+        size_t k = LOG_BYTES;
+        while (k > 0 && ((unsigned char)msg[k] & 0xC0) == 0x80) k--; /* not inside a UTF-8 character */
+        snprintf(cut, sizeof cut, "%.*s ...[%zu bytes]", (int)k, msg, n);
+        msg = cut;
+    }
+    log_msg(lvl, msg, " plugin=%s", plugin);
     return 0;
 }
 
-/* Pushes a store reply body, or nil when no transaction is bound. */
-static int push_store_json(lua_State *L, json_t *j, err_t *e)
+/* Pushes a view's answer (a new reference, consumed), or nil. */
+static int push_view(lua_State *L, json_t *j)
 {
     if (!j) {
-        const char *msg = e->message[0] ? e->message : "not found";
         lua_pushnil(L);
-        lua_pushstring(L, msg);
-        err_clear(e);
-        return 2;
+        return 1;
     }
     int rc = push_json(L, j, 0);
     json_decref(j);
@@ -374,76 +388,55 @@ static int c_person(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *id = luaL_checkstring(L, 1);
-    if (!vm->tx) { lua_pushnil(L); return 1; }
-    err_t e = {0};
-    json_t *j = NULL;
-    store_person_get(vm->tx, &vm->who, id, &j, &e);
-    return push_store_json(L, j, &e);
+    if (!vm->views || !vm->views->person) return push_view(L, NULL);
+    return push_view(L, vm->views->person(vm->views_ud, id));
 }
 
 static int c_history(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *id = luaL_checkstring(L, 1);
-    if (!vm->tx) { lua_newtable(L); return 1; }
-    err_t e = {0};
-    json_t *page = NULL;
-    store_event_list(vm->tx, id, 500, NULL, &page, &e);
-    json_t *items = page ? json_incref(json_object_get(page, "items")) : NULL;
-    json_decref(page);
-    return push_store_json(L, items, &e);
+    json_t *j = vm->views && vm->views->history ? vm->views->history(vm->views_ud, id) : NULL;
+    if (!j) {
+        lua_newtable(L);
+        luavm_mark_array(L);
+        return 1;
+    }
+    return push_view(L, j);
 }
 
-/* Named read-only queries: the only way a plugin reads beyond its case. */
+/* Named read-only queries (host.lua checked the name and the phase). */
 static int c_query(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!vm->tx) { lua_newtable(L); return 1; }
-    err_t e = {0};
-    json_t *j = NULL;
-    if (!strcmp(name, "cases_of_person")) {
-        lua_getfield(L, 2, "person_id");
-        const char *pid = lua_tostring(L, -1);
-        if (!pid) return luaL_error(L, "query cases_of_person needs {person_id = ...}");
-        store_person_cases(vm->tx, &vm->who, pid, &j, &e);
-        lua_pop(L, 1);
-        return push_store_json(L, j, &e);
+    if (!vm->views || !vm->views->query) {
+        lua_newtable(L);
+        luavm_mark_array(L);
+        return 1;
     }
-    static const char *const per_case[] = {"plans_of_case", "records_of_case", "meetings_of_case",
-                                           "deadlines_of_case", NULL};
-    int which = -1;
-    for (int i = 0; per_case[i]; i++)
-        if (!strcmp(name, per_case[i])) which = i;
-    if (which < 0)
-        return luaL_error(L, "unknown query '%s' (known: cases_of_person, plans_of_case, records_of_case,"
-                             " meetings_of_case, deadlines_of_case)", name);
-    lua_getfield(L, 2, "case_id");
-    lua_getfield(L, 2, "kind");
-    const char *cid = lua_tostring(L, -2), *kind = lua_tostring(L, -1);
-    if (!cid) return luaL_error(L, "query %s needs {case_id = ...}", name);
-    case_row c;
-    if (store_case_load(vm->tx, &vm->who, cid, &c, &e) == 0) { /* only cases the principal may see */
-        if (which == 0) store_record_list(vm->tx, cid, "plan", &j, &e);
-        else if (which == 1) store_record_list(vm->tx, cid, kind, &j, &e);
-        else if (which == 2) store_meetings_of_case(vm->tx, cid, &j, &e);
-        else store_case_due(vm->tx, cid, &j, &e);
-    }
-    lua_pop(L, 2);
-    return push_store_json(L, j, &e);
+    const char *why = "cannot encode";
+    json_t *params = to_json(L, 2, 0, &why);
+    if (!params) return luaL_error(L, "ctx.query: params %s", why);
+    char msg[300] = "";
+    json_t *j = vm->views->query(vm->views_ud, name, params, msg, sizeof msg);
+    json_decref(params);
+    if (!j) return luaL_error(L, "%s", msg[0] ? msg : "the query failed");
+    return push_view(L, j);
 }
 
 /* sarye.http.post(agency, path, body): a look-up of a configured agency,
- * only before the transaction; the URL is the agency's from configuration,
- * so a plugin cannot reach any other host. */
+ * in the phases before any transaction only (host.lua checks the phase;
+ * allow_http is the C side's own check). The URL is the agency's from
+ * configuration, so a plugin cannot reach any other host. */
 static int c_http_post(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *agency = luaL_checkstring(L, 1);
     const char *path = luaL_optstring(L, 2, "");
-    if (!vm->allow_http)
-        return luaL_error(L, "sarye.http is available only in prepare functions (before the transaction)");
+    if (!vm->allow_http || !vm->views || !vm->views->http_post)
+        return luaL_error(L, "sarye.http is available only in lookup and prepare functions (before the transaction)");
     json_t *body = NULL;
     if (!lua_isnoneornil(L, 3)) {
         const char *why = "cannot encode";
@@ -453,7 +446,8 @@ static int c_http_post(lua_State *L)
     int64_t left_ms = (vm->deadline_ns - time_mono_ns()) / 1000000;
     json_t *out = NULL;
     err_clear(&vm->http_err);
-    int rc = outbound_call(agency, *path ? path : NULL, body, left_ms > 0 ? (int)left_ms : 1, &out, &vm->http_err);
+    int rc = vm->views->http_post(vm->views_ud, agency, *path ? path : NULL, body, left_ms > 0 ? (int)left_ms : 1, &out,
+                                  &vm->http_err);
     json_decref(body);
     if (rc) return luaL_error(L, "%s", vm->http_err.message);
     err_clear(&vm->http_err);
@@ -464,34 +458,16 @@ static int c_http_post(lua_State *L)
 }
 
 /* ctx.consent_allows(party) in look-ups: does the person's consent, valid
- * today and unrevoked, name this organisation or agency? (its own read) */
-typedef struct {
-    const char *person_id, *party;
-    bool allows;
-} consent_arg;
-
-static int work_consent_allows(store_tx *tx, void *arg, store_reply *reply, err_t *e)
-{
-    (void)reply;
-    consent_arg *a = arg;
-    char id[ID_MAX];
-    if (store_consent_valid_for(tx, a->person_id, a->party, NULL, id, e)) return -1;
-    a->allows = id[0] != 0;
-    return 0;
-}
-
+ * today and unrevoked, name this organisation or agency? */
 static int c_consent_allows(lua_State *L)
 {
     luavm *vm = vm_of(L);
-    consent_arg a = {luaL_checkstring(L, 1), luaL_checkstring(L, 2), false};
+    const char *person = luaL_checkstring(L, 1), *party = luaL_checkstring(L, 2);
     if (!vm->allow_http) return luaL_error(L, "ctx.consent_allows is available only in look-ups");
-    err_t e = {0};
-    store_reply reply = {0};
-    if (store_read(work_consent_allows, &a, &reply, &e)) {
-        err_clear(&e);
+    bool allows = false;
+    if (!vm->views || !vm->views->consent_allows || vm->views->consent_allows(vm->views_ud, person, party, &allows))
         return luaL_error(L, "consents cannot be read now");
-    }
-    lua_pushboolean(L, a.allows);
+    lua_pushboolean(L, allows);
     return 1;
 }
 
@@ -524,16 +500,23 @@ static void arm(luavm *vm, int budget_ms)
     vm->deadline_ns = time_mono_ns() + (int64_t)budget_ms * 1000000;
     vm->killed = false;
     vm->mem_exceeded = false;
+    vm->log_lines = 0;
     lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
 static void disarm(luavm *vm) { lua_sethook(vm->L, NULL, 0, 0); }
 
-/* Turns a failed pcall (error message on the stack) into e; a plugin whose
- * call was killed or ran out of memory poisons the VM, which is rebuilt. */
+/* Turns a failed pcall (the traceback on the stack) into e: the first line
+ * (the message) for the client, the whole traceback to the log. A plugin
+ * whose call was killed or ran out of memory poisons the VM, which is
+ * rebuilt before the next request. */
 static void call_error(luavm *vm, int rc, err_t *e)
 {
-    const char *msg = lua_tostring(vm->L, -1);
+    const char *trace = lua_tostring(vm->L, -1);
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s", trace ? trace : "unknown error");
+    char *nl = strchr(msg, '\n');
+    if (nl) *nl = 0;
     const char *plugin = vm->killed ? vm->killed_plugin : vm->current_plugin;
     const char *version = vm->killed ? vm->killed_version : vm->current_version;
     if (vm->killed) {
@@ -545,12 +528,13 @@ static void call_error(luavm *vm, int rc, err_t *e)
                 plugin[0] ? plugin : "?", vm->mem_limit >> 20);
         vm->poisoned = true;
     } else {
-        err_set(e, 500, "plugin_error", "plugin '%s' failed: %s", plugin[0] ? plugin : "?",
-                msg ? msg : "unknown error");
+        err_set(e, 500, "plugin_error", "plugin '%s' failed: %s", plugin[0] ? plugin : "?", msg);
+        log_msg(LOG_WARN, "lua: call failed", " plugin=%s trace=\"%.1500s\"", plugin[0] ? plugin : "-",
+                trace ? trace : "");
     }
     err_detail(e, "plugin", json_string(plugin[0] ? plugin : "?"));
     err_detail(e, "version", json_string(version[0] ? version : "?"));
-    if (msg) err_detail(e, "message", json_string(msg));
+    err_detail(e, "message", json_string(msg));
     lua_pop(vm->L, 1);
     vm->current_plugin[0] = vm->current_version[0] = 0;
 }
@@ -619,11 +603,15 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         lua_pushstring(L, lib->name);
         lua_call(L, 1, 0);
     }
-    /* The array marker metatable. */
+    /* The array marker metatable: one per VM, sealed (getmetatable of an
+     * array answers false), so no plugin can change what another plugin's
+     * arrays do. */
     lua_pushlightuserdata(L, (void *)&ARRAY_MT);
     lua_newtable(L);
     lua_pushstring(L, "array");
     lua_setfield(L, -2, "__jsontype");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_rawset(L, LUA_REGISTRYINDEX);
     /* Protect the string metatable and take string.dump away even from
      * method calls ("x"):dump(). */
@@ -645,13 +633,30 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     lua_newtable(L);
     luaL_register(L, NULL, C_FUNCS);
     arm(vm, 5000);
-    int rc = lua_pcall(L, 1, 0, -3);
+    int rc = lua_pcall(L, 1, 1, -3);
     disarm(vm);
-    if (rc) {
-        snprintf(err, errlen, "host.lua: %s", lua_tostring(L, -1));
+    if (rc || !lua_istable(L, -1)) {
+        snprintf(err, errlen, "host.lua: %s", rc ? lua_tostring(L, -1) : "did not return its entry points");
         goto fail;
     }
-    lua_pop(L, 1); /* traceback */
+    /* The entry points, by reference: nothing is looked up by name later. */
+    static const char *const names[LV__COUNT] = {
+        [LV_LOAD_SET] = "load_set", [LV_RUN_TESTS] = "run_tests", [LV_SUMMARY] = "summary",
+        [LV_DESCRIBE] = "describe", [LV_LABELS] = "labels", [LV_OPEN] = "open", [LV_TRANSITION] = "transition",
+        [LV_RECORD] = "record", [LV_PREPARE] = "prepare", [LV_ANY_PREPARE] = "any_prepare",
+        [LV_LOOKUP] = "lookup", [LV_NEEDS_LOOKUP] = "needs_lookup", [LV_AGENCY_MESSAGE] = "agency_message",
+        [LV_AGENCY_STATUS] = "agency_status", [LV_AGENCY_KNOWN] = "agency_known",
+        [LV_REFERRAL_RULES] = "referral_rules", [LV_CLOSURE_REASONS] = "closure_reasons",
+    };
+    for (int i = 0; i < LV__COUNT; i++) {
+        lua_getfield(L, -1, names[i]);
+        if (!lua_isfunction(L, -1)) {
+            snprintf(err, errlen, "host.lua: entry point '%s' is missing", names[i]);
+            goto fail;
+        }
+        vm->refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_pop(L, 2); /* the module, the traceback handler */
     /* Defence in depth: what host.lua captured it keeps; nothing dangerous
      * stays reachable by name. */
     static const char *const gone[] = {"os", "load", "loadstring", "loadfile", "dofile", "require",
@@ -678,34 +683,58 @@ void luavm_free(luavm *vm)
     atomic_fetch_sub(&vms_live, 1);
 }
 
-int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e)
+void luavm_push_entry(luavm *vm, luavm_entry which) { lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->refs[which]); }
+
+void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud)
+{
+    vm->views = views;
+    vm->views_ud = ud;
+}
+
+int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e)
+{
+    lua_State *L = vm->L;
+    int fn = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, fn);
+    arm(vm, budget_ms);
+    int rc = lua_pcall(L, nargs, nres, fn);
+    disarm(vm);
+    if (rc) {
+        call_error(vm, rc, e);
+        lua_remove(L, fn);
+        return -1;
+    }
+    lua_remove(L, fn);
+    /* A plugin that hit the memory cap and caught the error leaves a VM in
+     * an unknown state: rebuild it before the next request. */
+    if (vm->mem_exceeded) vm->poisoned = true;
+    return 0;
+}
+
+int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...)
 {
     lua_State *L = vm->L;
     int top = lua_gettop(L);
     *out = NULL;
-    lua_pushcfunction(L, traceback);
-    lua_getglobal(L, fn);
-    if (!lua_isfunction(L, -1)) {
-        lua_settop(L, top);
-        err_set(e, 500, "internal_error", "host function '%s' is missing", fn);
-        return -1;
+    luavm_push_entry(vm, entry);
+    va_list ap;
+    va_start(ap, e);
+    int nargs = 0;
+    for (json_t *a; (a = va_arg(ap, json_t *));) {
+        if (push_json(L, a, 0)) {
+            va_end(ap);
+            lua_settop(L, top);
+            err_set(e, 400, "validation_failed", "input nested too deeply");
+            return -1;
+        }
+        nargs++;
     }
-    if (push_json(L, arg ? arg : json_null(), 0)) {
-        lua_settop(L, top);
-        err_set(e, 400, "validation_failed", "input nested too deeply");
-        return -1;
-    }
-    arm(vm, budget_ms);
-    int rc = lua_pcall(L, 1, 1, top + 1);
-    disarm(vm);
-    if (rc) {
-        call_error(vm, rc, e);
+    va_end(ap);
+    if (luavm_pcall(vm, nargs, 1, budget_ms, e)) {
         lua_settop(L, top);
         return -1;
     }
-    /* A plugin that hit the memory cap and caught the error leaves a VM in
-     * an unknown state: rebuild it before the next request. */
-    if (vm->mem_exceeded) vm->poisoned = true;
     const char *why = "cannot encode";
     *out = to_json(L, -1, 0, &why);
     lua_settop(L, top);
@@ -717,15 +746,6 @@ int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int 
 }
 
 size_t luavm_memory(const luavm *vm) { return vm->mem_used; }
-
-int luavm_call_lookup(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e)
-{
-    vm->allow_http = true;
-    err_clear(&vm->http_err);
-    int rc = luavm_call_budget(vm, fn, arg, out, budget_ms, e);
-    vm->allow_http = false;
-    return rc;
-}
 
 bool luavm_take_http_error(luavm *vm, err_t *e)
 {

@@ -1,4 +1,5 @@
-/* vm.h: internal to core/lua — one sandboxed VM and calls into host.lua. */
+/* vm.h: one sandboxed VM and the calls into host.lua's entry points.
+ * Internal to core/lua and core/rules (the only C that asks plugins). */
 #ifndef SARYE_LUA_VM_H
 #define SARYE_LUA_VM_H
 
@@ -9,9 +10,29 @@
 
 #include "base/err.h"
 #include "lua/host.h"
-#include "store/records.h"
 
 struct gen;
+
+/* host.lua's entry points (the fields of the table it returns). */
+typedef enum {
+    LV_LOAD_SET, LV_RUN_TESTS, LV_SUMMARY, LV_DESCRIBE, LV_LABELS, LV_OPEN, LV_TRANSITION, LV_RECORD,
+    LV_PREPARE, LV_ANY_PREPARE, LV_LOOKUP, LV_NEEDS_LOOKUP, LV_AGENCY_MESSAGE, LV_AGENCY_STATUS,
+    LV_AGENCY_KNOWN, LV_REFERRAL_RULES, LV_CLOSURE_REASONS,
+    LV__COUNT
+} luavm_entry;
+
+/* How the host functions a plugin calls (ctx.person, ctx.query ...) read
+ * the world during one call; supplied by core/rules. NULL functions (or no
+ * views bound) answer nothing. Results are new JSON references. */
+typedef struct {
+    json_t *(*person)(void *ud, const char *id);
+    json_t *(*history)(void *ud, const char *case_id);
+    /* NULL with why set (a message for the plugin's error) */
+    json_t *(*query)(void *ud, const char *name, json_t *params, char *why, size_t whylen);
+    int (*consent_allows)(void *ud, const char *person_id, const char *party, bool *allows);
+    int (*http_post)(void *ud, const char *agency, const char *path, json_t *body, int budget_ms, json_t **out,
+                     err_t *e);
+} luavm_views;
 
 struct luavm {
     lua_State *L;
@@ -22,21 +43,50 @@ struct luavm {
     bool killed, poisoned;
     char current_plugin[96], current_version[32];
     char killed_plugin[96], killed_version[32];
-    store_tx *tx;      /* bound for the store views, or NULL */
-    bool allow_http;   /* sarye.http works only in the phase before the transaction */
-    err_t http_err;    /* why the last sarye.http call failed (agency down ...) */
-    principal who;
-    struct gen *gen;   /* the generation it was built from (plugins.c) */
+    int log_lines;              /* lines logged by the current call */
+    int refs[LV__COUNT];        /* registry references of the entry points */
+    const luavm_views *views;   /* bound for one call, or NULL */
+    void *views_ud;
+    bool allow_http;            /* sarye.http works only in lookups and prepares */
+    err_t http_err;             /* why the last sarye.http call failed (agency down ...) */
+    struct gen *gen;            /* the generation it was built from (plugins.c) */
     struct luavm *next_dead;
 };
 
 /* A new VM with host.lua loaded (no plugins yet). NULL with err. */
 luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen);
 void luavm_free(luavm *vm);
-/* Calls host.lua's global fn(arg) under a CPU budget. */
-int luavm_call_budget(luavm *vm, const char *fn, json_t *arg, json_t **out, int budget_ms, err_t *e);
+/* Pushes entry point which. */
+void luavm_push_entry(luavm *vm, luavm_entry which);
+/* Calls the function below its nargs arguments on the stack under a CPU
+ * budget; nres results are left on the stack on success. A failure (budget,
+ * memory cap, an error escaping host.lua) is -1 with e (500 plugin_timeout,
+ * plugin_memory or plugin_error, naming the plugin); its traceback goes to
+ * the log, never into e. */
+int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e);
+/* Calls entry with JSON arguments (NULL-terminated) and converts its first
+ * result to JSON (for tooling and listings). */
+int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...);
+/* Binds the views the next calls read through (NULL unbinds). */
+void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud);
+/* JSON <-> Lua: push (0, or -1 when nested too deeply) and convert (NULL
+ * with *why). */
+int luavm_push_json(lua_State *L, json_t *j);
+json_t *luavm_to_json(lua_State *L, int idx, const char **why);
+/* Marks the table on top of the stack as a JSON array. */
+void luavm_mark_array(lua_State *L);
 size_t luavm_memory(const luavm *vm);
 /* VMs alive in the process (for metrics and leak tests). */
 int luavm_live(void);
+/* Moves the error of the last failed sarye.http call into e; false if none. */
+bool luavm_take_http_error(luavm *vm, err_t *e);
+
+/* The calling thread's VM, rebuilt first if a newer generation is
+ * published or the VM was poisoned by a killed call. NULL with e (503). */
+luavm *luahost_vm(err_t *e);
+/* The generation that VM was built from: 16 hex characters. */
+const char *luavm_generation(const luavm *vm);
+/* The per-call CPU budget from the configuration. */
+int luahost_budget_ms(void);
 
 #endif

@@ -1,29 +1,74 @@
-/* internal.h: what process.c shares with casework.c; not part of the
- * process header. */
+/* internal.h: the engine as the other process files use it; not part of
+ * the process header. engine.c owns it; referrals.c opens cases through it
+ * and tells it what a referred case's move means for the referrer. */
 #ifndef SARYE_PROCESS_INTERNAL_H
 #define SARYE_PROCESS_INTERNAL_H
 
-#include "lua/host.h"
 #include "process/process.h"
+#include "rules/rules.h"
 
-/* Moves c (already loaded inside tx, version checked) per in: the core
- * invariants, the program's and region's rules, the update, its event and
- * its deadlines. On success c is the updated case. */
-int process_apply_transition(store_tx *tx, luavm *vm, const principal *p, case_row *c, const transition_in *in,
-                             json_t *prepared, err_t *e);
-/* Opens a case inside tx: person visible, program offered and defined,
- * eligibility, the first stage, the "opened" event, opening deadlines. */
-int process_open_in_tx(store_tx *tx, luavm *vm, const principal *p, const case_open_in *in, case_row *out,
-                       err_t *e);
-/* A case opened from a referral moved (c is the case after the move): a
- * referring agency hears of every step; at closure the referrer is told. */
-int process_referral_case_moved(store_tx *tx, luavm *vm, const case_row *c, err_t *e);
-/* The case as the API shows it (stage label, open deadlines). */
-int process_case_render(store_tx *tx, luavm *vm, const case_row *c, json_t **out, err_t *e);
-/* Applies the effects a rule asked for: deadlines ({set: [...], clear:
- * [...]}) and messages to agencies ({outbox: [{agency, payload}]}). */
-int process_apply_deadlines(store_tx *tx, const case_row *c, json_t *effects, err_t *e);
-/* Completes a 500 from a plugin failure result of host.lua. */
-void process_plugin_failed(json_t *result, err_t *e);
+/* Extra writes a decision brings along (a referrer told of a move ...):
+ * decided on the snapshot, applied by fn inside the unit of work. */
+typedef struct {
+    int (*fn)(store_tx *tx, void *arg, err_t *e);
+    void (*release)(void *arg);
+    void *arg;
+} engine_extra;
+
+/* A move of one case, decided on a snapshot and applied by a unit of work
+ * that re-checks the version it was decided on. */
+typedef struct {
+    case_row before;        /* as the rules saw it */
+    case_row after;         /* stage, status and generation after the move */
+    char event_type[16];    /* transition, ended, reopened */
+    json_t *data;           /* the event's data (owned) */
+    char note[4001];
+    rules_verdict v;        /* effects, label */
+    bool clear_all;         /* an ended case: nothing stays due */
+    engine_extra extra;     /* what the case's referrer is told */
+} move_plan;
+
+void move_plan_free(move_plan *m);
+
+/* Decides a move of c on the snapshot tx: core invariants first (no plugin
+ * switches them off), then the program's and region's rules. facts carry
+ * the snapshot and anything the same write adds before the move. 0, or -1
+ * with e (409, 422, 500 ... as rules_error says). */
+int engine_decide_move(const rules_facts *facts, const case_row *c, const transition_in *in, json_t *prepared,
+                       move_plan *out, err_t *e);
+/* Applies a decided move inside a unit of work; *c is the case as it is
+ * now and becomes the case after the move (412 when its version is not the
+ * one decided on). */
+int engine_apply_move(store_tx *tx, const principal *p, case_row *c, move_plan *m, err_t *e);
+
+/* Opening a case: the person is visible, the organisation runs the
+ * program, the rules let it open; the new case's id is chosen here. */
+typedef struct {
+    case_row c;             /* the case to insert */
+    rules_verdict v;        /* first stage, label, effects */
+    json_t *cache;          /* looked-up facts to keep on the person (owned) */
+    json_t *person;         /* the person as the rules saw it (owned) */
+} open_plan;
+
+void open_plan_free(open_plan *o);
+/* person: the person's JSON as the rules should see it (NULL: read it as
+ * p sees it, 422 unknown_person when invisible). */
+int engine_decide_open(const rules_facts *facts, const principal *p, const case_open_in *in, json_t *person,
+                       open_plan *out, err_t *e);
+int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e);
+
+/* The case as the API shows it: the row, its stage's label (given, as the
+ * rules name it), its open deadlines. */
+int engine_render(store_tx *tx, const case_row *c, const char *label, json_t **out, err_t *e);
+
+/* What a move of a case opened from a referral brings along (referrals.c
+ * registers it): decided on the snapshot after the move was. */
+typedef int (*engine_move_observer)(store_tx *snap, const case_row *after, engine_extra *out, err_t *e);
+void engine_observe_moves(engine_move_observer fn);
+
+/* A unit of work that found its case changed since the decision: the
+ * decision is made again (at most ENGINE_RETRIES times). */
+#define ENGINE_RETRIES 4
+bool engine_changed(const err_t *e);
 
 #endif

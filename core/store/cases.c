@@ -17,6 +17,8 @@ static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?
 static const char SQL_CASE_UPDATE[] =
     "UPDATE cases SET stage = ?1, status = ?2, version = version + 1, plugin_generation = ?3,"
     " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
+static const char SQL_CASE_TOUCH[] =
+    "UPDATE cases SET version = version + 1, updated_at = ?1 WHERE id = ?2 AND version = ?3";
 static const char SQL_CASE_LIST[] =
     "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id") " AND (?1 IS NULL OR org_id = ?1)"
     " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
@@ -126,6 +128,27 @@ int store_case_update(store_tx *tx, case_row *c, err_t *e)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "case update");
+    if (sqlite3_changes(tx->db) != 1) {
+        err_set(e, 412, "version_mismatch", "the case changed since version %d; reload it", c->version);
+        err_detail(e, "version", json_integer(c->version));
+        return -1;
+    }
+    c->version++;
+    return 0;
+}
+
+int store_case_touch(store_tx *tx, case_row *c, err_t *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_TOUCH, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, c->version);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "case touch");
     if (sqlite3_changes(tx->db) != 1) {
         err_set(e, 412, "version_mismatch", "the case changed since version %d; reload it", c->version);
         err_detail(e, "version", json_integer(c->version));

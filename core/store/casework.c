@@ -60,7 +60,8 @@ static json_t *record_row(sqlite3_stmt *st)
 int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_t *e)
 {
     char now[RFC3339_MAX];
-    id_new("rec_", id);
+    if (in->id && *in->id) snprintf(id, ID_MAX, "%s", in->id);
+    else id_new("rec_", id);
     time_rfc3339(time_now_ms(), now);
     char *data = in->data ? json_dumps(in->data, JSON_COMPACT) : strdup("{}");
     char *result = in->result ? json_dumps(in->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -166,10 +167,19 @@ static json_t *meeting_row(sqlite3_stmt *st)
                      "decisions", json_col(st, 5), "created_at", TEXT(st, 6), "created_by", TEXT(st, 7));
 }
 
-int store_meeting_insert(store_tx *tx, const meeting_in *in, json_t **out, err_t *e)
+json_t *store_meeting_json(const meeting_in *in, const char *id)
 {
-    char id[ID_MAX], now[RFC3339_MAX];
-    id_new("mtg_", id);
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:O, s:s, s:s}", "id", id, "org", in->org, "type",
+                     in->type, "held_on", in->held_on, "written", in->written, "participants", in->participants,
+                     "decisions", in->decisions ? in->decisions : json_null(), "case_ids", in->case_ids,
+                     "created_at", now, "created_by", in->by);
+}
+
+int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, json_t **out, err_t *e)
+{
+    char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     char *parts = json_dumps(in->participants, JSON_COMPACT);
     char *dec = in->decisions ? json_dumps(in->decisions, JSON_COMPACT) : strdup("[]");
@@ -205,10 +215,8 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, json_t **out, err_t
             goto done;
         }
     }
-    *out = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:O, s:s, s:s}", "id", id, "org", in->org, "type",
-                     in->type, "held_on", in->held_on, "written", in->written, "participants", in->participants,
-                     "decisions", in->decisions ? in->decisions : json_null(), "case_ids", in->case_ids,
-                     "created_at", now, "created_by", in->by);
+    *out = store_meeting_json(in, id);
+    json_object_set_new(*out, "created_at", json_string(now));
     rc = 0;
 done:
     if ((!parts || !dec) && !e->status) err_set(e, 500, "internal_error", "out of memory");

@@ -39,6 +39,9 @@ struct store_tx {
  * bindings cleared. sql must be a string with static storage: it is the
  * cache key. NULL with e set (500) on a prepare error. */
 sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e);
+/* The stored answer of an Idempotency-Key inside tx: 1 replayed, 0 not
+ * seen, -1 with e. */
+int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, err_t *e);
 /* Sets e for a failed SQLite call (503 busy or I/O, else 500), logging the
  * SQLite message. */
 int store_fail(store_tx *tx, err_t *e, const char *what);

@@ -101,6 +101,9 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
 /* Updates stage/status/generation and bumps the version, only if the stored
  * version is still c->version (412 otherwise). c->version is bumped. */
 int store_case_update(store_tx *tx, case_row *c, err_t *e);
+/* Bumps the version (work was recorded on the case), only if the stored
+ * version is still c->version (412 otherwise). c->version is bumped. */
+int store_case_touch(store_tx *tx, case_row *c, err_t *e);
 /* Renders a case row as the API shows it; new reference. */
 json_t *store_case_json(const case_row *c);
 
@@ -135,6 +138,7 @@ int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e);
 
 /* ---- case work records and conferences ---- */
 typedef struct {
+    const char *id; /* chosen by the caller, or NULL: a new id */
     const char *case_id, *org, *kind, *subkind, *status, *supersedes, *by;
     json_t *data, *result; /* result: what the rules answered (recommendation ...) */
 } record_in;
@@ -154,7 +158,9 @@ typedef struct {
     bool written;
     json_t *participants, *decisions, *case_ids;
 } meeting_in;
-int store_meeting_insert(store_tx *tx, const meeting_in *in, json_t **out, err_t *e);
+/* The meeting as it will be stored under id (for rules deciding on it). */
+json_t *store_meeting_json(const meeting_in *in, const char *id);
+int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, json_t **out, err_t *e);
 int store_meetings_of_case(store_tx *tx, const char *case_id, json_t **out, err_t *e);
 
 typedef struct {
@@ -180,11 +186,15 @@ int store_consent_revoke(store_tx *tx, const principal *p, const char *person_id
                          err_t *e);
 
 typedef struct {
+    const char *id; /* chosen by the caller, or NULL: a new id */
     const char *person_id, *from_org, *from_case_id, *to_org, *to_program, *reason, *opinion, *consent_id, *by;
     const char *agency_ref; /* the agency's own reference (inbound government referrals) */
     json_t *snapshot;       /* what the receiver sees of the person until it accepts */
 } referral_in;
 int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], err_t *e);
+/* The referral as store_referral_get will show it once inserted under id
+ * (what an agency's message is built from before the write). */
+json_t *store_referral_json(const referral_in *in, const char *id, const char *created_at);
 /* A referral p sends or receives; 404 for anyone else. */
 int store_referral_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e);
 /* The referral a case was opened from, or *out NULL. */

@@ -169,10 +169,30 @@ static json_t *referral_row(sqlite3_stmt *st)
     return r;
 }
 
+json_t *store_referral_json(const referral_in *in, const char *id, const char *created_at)
+{
+    json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:o, s:O, s:s, s:n, s:n, s:n, s:n}", "id", id,
+                          "person_id", in->person_id, "from_org", in->from_org, "from_case_id",
+                          in->from_case_id ? json_string(in->from_case_id) : json_null(), "to_org", in->to_org,
+                          "to_program", in->to_program ? json_string(in->to_program) : json_null(), "reason",
+                          in->reason, "opinion", in->opinion, "consent_id",
+                          in->consent_id ? json_string(in->consent_id) : json_null(), "person", in->snapshot,
+                          "status", "pending", "answer_note", "answered_at", "answered_by", "case_id");
+    json_object_set_new(r, "closed_at", json_null());
+    json_object_set_new(r, "closure_review", json_null());
+    json_object_set_new(r, "closure_note", json_null());
+    json_object_set_new(r, "created_at", json_string(created_at));
+    json_object_set_new(r, "created_by", json_string(in->by));
+    json_object_set_new(r, "agency_ref", in->agency_ref ? json_string(in->agency_ref) : json_null());
+    json_object_set_new(r, "agency_status", json_null());
+    return r;
+}
+
 int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], err_t *e)
 {
     char now[RFC3339_MAX];
-    id_new("ref_", id);
+    if (in->id && *in->id) snprintf(id, ID_MAX, "%s", in->id);
+    else id_new("ref_", id);
     time_rfc3339(time_now_ms(), now);
     char *snap = json_dumps(in->snapshot, JSON_COMPACT);
     if (!snap) return err_set(e, 500, "internal_error", "out of memory"), -1;

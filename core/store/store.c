@@ -255,6 +255,18 @@ int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, 
     return 1;
 }
 
+static int work_idem_replay(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    int rc = store_idem_lookup(tx, arg, reply, e);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_idem_replay(const store_idem *idem, store_reply *reply, err_t *e)
+{
+    if (store_read(work_idem_replay, (void *)idem, reply, e)) return -1;
+    return reply->replayed ? 1 : 0;
+}
+
 static int idem_record(store_tx *tx, const store_idem *idem, const store_reply *reply, err_t *e)
 {
     json_t *what = reply->record ? reply->record : reply->body;

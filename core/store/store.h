@@ -83,7 +83,7 @@ int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
 /* The stored answer of an Idempotency-Key, read ahead of deciding a write
  * (the unit checks again): 1 replayed into reply, 0 not seen, -1 with e
  * (409 for the same key with another request). */
-int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, err_t *e);
+int store_idem_replay(const store_idem *idem, store_reply *reply, err_t *e);
 void store_reply_clear(store_reply *r);
 /* Prometheus lines of the writer (batches, units); caller frees. */
 char *store_metrics(void);

@@ -620,6 +620,7 @@ class ApiTest(unittest.TestCase):
                                      {"kind": "needs", "domains": {"economy": {"note": "생계 곤란"}},
                                       "expected_intervention_months": 3}, token=token)
                 self.assertEqual(r.status, 201, r.text)
+                case = r.json["case"]  # every record bumps the case's version
             if to == "planning":
                 data = {"selection": "case_management"}
             if to == "delivery":
@@ -630,6 +631,7 @@ class ApiTest(unittest.TestCase):
                 self.assertEqual(r.status, 201, r.text)
                 a = self.client.post("/v1/cases/%s/plans/%s/approve" % (case["id"], r.json["id"]), token=supervisor)
                 self.assertEqual(a.status, 200, a.text)
+                case = a.json["case"]
             case = self.move(case, to, token=token, **({"data": data} if data else {})).json
         return case
 

@@ -405,7 +405,7 @@ class LookupTest(unittest.TestCase):
         self.mock.mode("up", lookup={"basic_pension": True})
         r = self.move(self.case(), {"http_in_tx": True})
         self.assertEqual(r.status, 500, r.text)
-        self.assertIn("only in prepare", r.json["error"]["message"])
+        self.assertIn("sarye.http.post cannot be called in a hook (only in: lookup, prepare)", r.json["error"]["message"])
 
 
 class ElderlyCareLookupTest(unittest.TestCase):

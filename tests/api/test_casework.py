@@ -59,6 +59,7 @@ class CaseworkTest(ApiTest):
             "main_problems": ["economy", "safety"], "current_services": ["아동수당"],
             "opinion": "퇴거 위기 가구로 긴급 개입 필요"})
         self.assertEqual(rec["result"]["case_type"], {"id": "crisis", "label": "위기사례", "lead": "district"})
+        case = rec["case"]  # every record bumps the case's version
         # 접수: the plan is due in 30 days
         case = self.move(case, "intake").json
         self.assertEqual(self.due(case)["plan_due"]["due_on"], "2026-04-01")
@@ -68,13 +69,14 @@ class CaseworkTest(ApiTest):
             "economy": {"note": "생계비 부족"}, "health": {"note": "정신건강 상담 필요"}},
             "expected_intervention_months": 6})
         self.assertEqual(needs["result"]["recommendation"]["selection"], "case_management")
+        case = needs["case"]
         crisis = self.post(case, "assessments", {"kind": "crisis", "domains": {
             "economy": {"score": 3, "note": "퇴거 통보"}, "health": {"score": 2}, "safety": {"score": 2}}})
         rec = crisis["result"]["recommendation"]
         self.assertEqual(rec["selection"], "case_management")
         self.assertIn("동작구", rec["reasons"][0])
         self.assertIn("economy", rec["reasons"][0])
-        case = self.move(case, "selection").json
+        case = self.move(crisis["case"], "selection").json
         # 내부 사례회의 (day 10) decides case management
         self.today("2026-03-12")
         r = self.client.post("/v1/meetings", {
@@ -83,20 +85,23 @@ class CaseworkTest(ApiTest):
             "decisions": [{"case_id": case["id"], "selection": "case_management", "text": "사례관리 가구로 선정"}]},
             token=self.worker1)
         self.assertEqual(r.status, 201, r.text)
-        case = self.move(case, "planning", data={"selection": "case_management"}).json
+        self.assertEqual([c["version"] for c in r.json["cases"]], [case["version"] + 1])
+        case = self.move(r.json["cases"][0], "planning", data={"selection": "case_management"}).json
         # day 20: the plan, approved by the team lead
         self.today("2026-03-22")
         plan = self.post(case, "plans", self.plan_body())
         self.assertEqual(plan["status"], "draft")
+        case = plan["case"]
         self.assertError(self.move(case, "delivery", expect=422), 422, "guard_refused")
         r = self.client.post("/v1/cases/%s/plans/%s/approve" % (case["id"], plan["id"]), token=self.supervisor1)
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual((r.json["status"], r.json["decided_by"]), ("approved", "supervisor1"))
-        case = self.move(case, "delivery").json
+        case = self.move(r.json["case"], "delivery").json
         self.assertNotIn("plan_due", self.due(case))
         # services and checks
-        self.post(case, "services", {"date": "2026-03-25", "provider": "동작구청", "content": "긴급복지 생계지원 1개월분"})
-        self.post(case, "checks", {"date": "2026-04-20", "with": "대상자", "content": "퇴거 위기 해소, 구직 중"})
+        case = self.post(case, "services", {"date": "2026-03-25", "provider": "동작구청",
+                                            "content": "긴급복지 생계지원 1개월분"})["case"]
+        case = self.post(case, "checks", {"date": "2026-04-20", "with": "대상자", "content": "퇴거 위기 해소, 구직 중"})["case"]
         case = self.move(case, "monitoring", data={"planned_closure_on": "2026-09-30"}).json
         self.assertEqual(self.due(case)["closure_notice"]["due_on"], "2026-08-30")
         # closure with one month's notice
@@ -194,7 +199,7 @@ class CaseworkTest(ApiTest):
                                     "needs_reassessment": True})
         self.assertEqual(r["case"]["stage"], "assessment")
         c = r["case"]
-        self.post(c, "assessments", {"kind": "crisis", "domains": {"health": {"score": 3}}})
+        c = self.post(c, "assessments", {"kind": "crisis", "domains": {"health": {"score": 3}}})["case"]
         c = self.move(c, "selection").json
         ev = self.list_all("/v1/cases/%s/events" % c["id"], self.worker1)
         moves = [(e["from"], e["to"]) for e in ev if e["type"] == "transition"]

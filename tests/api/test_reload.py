@@ -229,6 +229,7 @@ class ReloadTest(ApiTest):
                             if a.status != 200:
                                 failures.append((a.status, a.text))
                                 return
+                            w = a  # approving is work on the case too: its version moves on
                         c["version"] = w.json["case"]["version"]
                     body = {"to": to, "version": c["version"]}
                     if data:

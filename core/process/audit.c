@@ -1,0 +1,52 @@
+/*
+ * audit.c: the audit trail of personal data. Every read and write that
+ * discloses a person is recorded before the answer leaves; the record of a
+ * write is part of the write's own unit, the record of a read is a unit of
+ * its own, which rides the writer's next batch with everything else.
+ */
+#include "process/process.h"
+#include "store/store.h"
+
+static int work_audit(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    return store_audit_append(tx, arg, e);
+}
+
+int process_audit(const audit_entry *a, err_t *e)
+{
+    store_reply reply = {0};
+    return store_write(NULL, work_audit, (void *)a, &reply, e);
+}
+
+static int work_audit_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    reply->status = 200;
+    return store_audit_list(tx, arg, &reply->body, e);
+}
+
+int process_audit_list(const audit_query *q, store_reply *reply, err_t *e)
+{
+    return store_read(work_audit_list, (void *)q, reply, e);
+}
+
+typedef struct {
+    long long records, broken_at;
+} verify_arg;
+
+static int work_audit_verify(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    verify_arg *v = arg;
+    return store_audit_verify(tx, &v->records, &v->broken_at, e);
+}
+
+int process_audit_verify(long long *records, long long *broken_at, err_t *e)
+{
+    verify_arg v = {0, 0};
+    store_reply reply = {0};
+    int rc = store_read(work_audit_verify, &v, &reply, e);
+    *records = v.records;
+    *broken_at = v.broken_at;
+    return rc;
+}

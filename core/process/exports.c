@@ -1,0 +1,26 @@
+/*
+ * exports.c: bulk export of cases, de-identified (seed 003: sensitive data
+ * in bulk exports is reduced to what does not name the person — the birth
+ * date and sex instead of the resident number, no names or contacts).
+ */
+#include "process/process.h"
+#include "store/store.h"
+
+typedef struct {
+    const principal *p;
+    int limit;
+    const char *after;
+} export_arg;
+
+static int work_export(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    export_arg *a = arg;
+    reply->status = 200;
+    return store_case_export(tx, a->p, a->limit, a->after, &reply->body, e);
+}
+
+int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e)
+{
+    export_arg a = {p, limit, after};
+    return store_read(work_export, &a, reply, e);
+}

@@ -1,0 +1,785 @@
+/*
+ * rules.c: asking the plugins. Each question pushes its typed inputs as Lua
+ * tables (no JSON text in between), calls one of host.lua's entry points in
+ * the calling thread's VM under the CPU budget, and reads the answer back
+ * field by field into a rules_verdict. rules_error() is the only place a
+ * verdict becomes an API error. The store views the plugins read during a
+ * question are in views.c.
+ */
+#include "rules/rules.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "lua/vm.h"
+#include "rules/internal.h"
+#include "store/store.h"
+
+/* ---- verdicts ---- */
+void rules_verdict_free(rules_verdict *v)
+{
+    json_decref(v->allowed);
+    json_decref(v->result);
+    for (int i = 0; i < v->effects.n_outbox; i++) json_decref(v->effects.outbox[i].payload);
+    free(v->effects.set);
+    free(v->effects.clear);
+    free(v->effects.outbox);
+    err_clear(&v->failure);
+    memset(v, 0, sizeof *v);
+}
+
+static void verdict_fail(rules_verdict *v, rules_outcome o, const err_t *e)
+{
+    v->outcome = o;
+    if (e) {
+        err_clear(&v->failure);
+        v->failure = *e;
+        v->failure.details = e->details ? json_deep_copy(e->details) : NULL;
+        const char *plugin = json_string_value(json_object_get(e->details, "plugin"));
+        const char *version = json_string_value(json_object_get(e->details, "version"));
+        if (plugin) snprintf(v->plugin, sizeof v->plugin, "%s", plugin);
+        if (version) snprintf(v->version, sizeof v->version, "%s", version);
+        const char *msg = json_string_value(json_object_get(e->details, "message"));
+        snprintf(v->reason, sizeof v->reason, "%s", msg ? msg : e->message);
+    }
+}
+
+/* A failed luavm_pcall (budget, memory, a host error) as a verdict. */
+static void verdict_from_err(rules_verdict *v, const err_t *e)
+{
+    rules_outcome o = !strcmp(e->code, "plugin_timeout") ? RULES_PLUGIN_TIMEOUT
+                      : !strcmp(e->code, "plugin_memory") ? RULES_PLUGIN_MEMORY
+                      : e->status == 503 ? RULES_UNAVAILABLE
+                                         : RULES_PLUGIN_FAILED;
+    verdict_fail(v, o, e);
+}
+
+static void api_detail_plugin(const rules_verdict *v, err_t *e)
+{
+    err_detail(e, "plugin", json_string(v->plugin[0] ? v->plugin : "core"));
+    if (v->version[0]) err_detail(e, "version", json_string(v->version));
+}
+
+void rules_error(const rules_verdict *v, rules_ask ask, const case_row *c, const char *to, err_t *e)
+{
+    const char *cid = c ? c->id : "?";
+    switch (v->outcome) {
+    case RULES_OK: err_set(e, 500, "internal_error", "rules_error called on an accepted verdict"); return;
+    case RULES_NOT_ALLOWED:
+    case RULES_STAGE_UNUSED:
+        if (v->outcome == RULES_STAGE_UNUSED)
+            err_set(e, 409, "transition_not_allowed", "program '%s' does not use stage '%s'", c ? c->program : "?",
+                    to ? to : "?");
+        else
+            err_set(e, 409, "transition_not_allowed", "%s cannot move to '%s' from here", cid, to ? to : "?");
+        err_detail(e, "allowed", v->allowed ? json_incref(v->allowed) : json_array());
+        if (c) err_detail(e, "from", json_string(c->stage));
+        return;
+    case RULES_UNKNOWN_PROGRAM:
+        if (ask == RULES_ASK_OPEN) {
+            err_set(e, 422, "unknown_program", "no plugin defines program '%s'", c ? c->program : "?");
+            err_detail(e, "field", json_string("program"));
+        } else {
+            err_set(e, 409, "program_unavailable", "no loaded plugin defines program '%s' (case %s)",
+                    c ? c->program : "?", cid);
+            err_detail(e, "allowed", json_array());
+        }
+        return;
+    case RULES_REFUSED:
+        if (ask == RULES_ASK_OPEN && !strcmp(v->rule, "eligibility"))
+            err_set(e, 422, "not_eligible", "%s: %s", v->plugin, v->reason);
+        else
+            err_set(e, 422, "guard_refused", "%s refused: %s", v->plugin, v->reason);
+        api_detail_plugin(v, e);
+        err_detail(e, "reason", json_string(v->reason));
+        return;
+    case RULES_INVALID:
+        err_set(e, 422, "validation_failed", "%s: %s", v->field[0] ? v->field : "?", v->reason);
+        err_detail(e, "field", json_string(v->field[0] ? v->field : "?"));
+        err_detail(e, "plugin", json_string(v->plugin[0] ? v->plugin : "core"));
+        if (v->allowed) err_detail(e, "allowed", json_incref(v->allowed));
+        return;
+    case RULES_UNKNOWN_AGENCY:
+    case RULES_INBOUND_ONLY:
+        if (v->outcome == RULES_UNKNOWN_AGENCY)
+            err_set(e, 422, "agency_unavailable", "no agency plugin connects to '%s'", v->plugin);
+        else
+            err_set(e, 422, "agency_unavailable", "'%s' only refers people to local government; it takes no referrals",
+                    v->plugin);
+        err_detail(e, "agency", json_string(v->plugin));
+        return;
+    case RULES_PLUGIN_FAILED:
+    case RULES_PLUGIN_TIMEOUT:
+    case RULES_PLUGIN_MEMORY: {
+        const char *code = v->outcome == RULES_PLUGIN_TIMEOUT  ? "plugin_timeout"
+                           : v->outcome == RULES_PLUGIN_MEMORY ? "plugin_memory"
+                                                               : "plugin_error";
+        if (v->outcome == RULES_PLUGIN_FAILED)
+            err_set(e, 500, code, "plugin '%s' failed: %s", v->plugin[0] ? v->plugin : "?", v->reason);
+        else
+            err_set(e, 500, code, "%s", v->failure.message[0] ? v->failure.message : v->reason);
+        err_detail(e, "plugin", json_string(v->plugin[0] ? v->plugin : "?"));
+        err_detail(e, "version", json_string(v->version[0] ? v->version : "?"));
+        err_detail(e, "message", json_string(v->reason));
+        if (v->file[0]) err_detail(e, "file", json_string(v->file));
+        if (v->line > 0) err_detail(e, "line", json_integer(v->line));
+        return;
+    }
+    case RULES_THROTTLED:
+    case RULES_UNAVAILABLE:
+    case RULES_AGENCY_FAILED:
+        err_clear(e);
+        *e = v->failure;
+        e->details = v->failure.details ? json_deep_copy(v->failure.details) : NULL;
+        if (!e->status) err_set(e, 503, "not_ready", "the plugin rules cannot be asked now");
+        return;
+    }
+}
+
+/* ---- Lua values from C ---- */
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    if (v && *v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, k);
+    }
+}
+
+void rules_push_case(lua_State *L, const case_row *c)
+{
+    lua_createtable(L, 0, 14);
+    set_str(L, "id", c->id);
+    set_str(L, "person_id", c->person_id);
+    set_str(L, "program", c->program);
+    set_str(L, "org", c->org);
+    set_str(L, "region", c->region);
+    set_str(L, "source", c->source);
+    set_str(L, "referral_id", c->referral_id);
+    set_str(L, "stage", c->stage);
+    set_str(L, "status", c->status);
+    set_str(L, "assigned_to", c->assigned_to);
+    set_str(L, "opened_at", c->opened_at);
+    set_str(L, "plugin_generation", c->generation);
+    lua_pushnumber(L, c->version);
+    lua_setfield(L, -2, "version");
+}
+
+static void push_actor(lua_State *L, const principal *p)
+{
+    lua_createtable(L, 0, 5);
+    if (p) {
+        set_str(L, "user", p->user);
+        set_str(L, "role", p->role);
+        set_str(L, "org", p->org);
+        set_str(L, "org_type", p->org_type);
+        set_str(L, "region", p->region);
+    }
+}
+
+/* Sets field k of the table on top to JSON j (nil for NULL). */
+static int set_json(lua_State *L, const char *k, json_t *j)
+{
+    if (!j) return 0;
+    if (luavm_push_json(L, j)) return -1;
+    lua_setfield(L, -2, k);
+    return 0;
+}
+
+/* ---- verdicts from Lua ---- */
+static void get_str(lua_State *L, int t, const char *k, char *out, size_t n)
+{
+    lua_getfield(L, t, k);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    snprintf(out, n, "%s", s ? s : "");
+    lua_pop(L, 1);
+}
+
+static json_t *get_json(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    json_t *j = NULL;
+    if (!lua_isnil(L, -1)) {
+        const char *why = NULL;
+        j = luavm_to_json(L, -1, &why);
+    }
+    lua_pop(L, 1);
+    return j;
+}
+
+/* Reads effects = {set = {...}, clear = {...}, outbox = {...}} at index t.
+ * -1 with why for a malformed one (host.lua builds them; this is its check). */
+static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why)
+{
+    lua_getfield(L, t, "effects");
+    int ef = lua_gettop(L);
+    int rc = 0;
+    if (!lua_istable(L, ef)) goto done;
+    lua_getfield(L, ef, "set");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n) fx->set = calloc((size_t)n, sizeof *fx->set);
+    for (int i = 1; i <= n && fx->set; i++) {
+        lua_rawgeti(L, -1, i);
+        rules_deadline *d = &fx->set[fx->n_set];
+        int it = lua_gettop(L);
+        get_str(L, it, "kind", d->kind, sizeof d->kind);
+        get_str(L, it, "due_on", d->due_on, sizeof d->due_on);
+        get_str(L, it, "label", d->label, sizeof d->label);
+        get_str(L, it, "plugin", d->plugin, sizeof d->plugin);
+        lua_pop(L, 1);
+        int y, m, dd;
+        if (!d->kind[0] || !date_parse(d->due_on, &y, &m, &dd)) {
+            *why = "a deadline needs a kind and a due date YYYY-MM-DD";
+            rc = -1;
+            break;
+        }
+        if (!d->label[0]) snprintf(d->label, sizeof d->label, "%s", d->kind);
+        fx->n_set++;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, ef, "clear");
+    n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n) fx->clear = calloc((size_t)n, sizeof *fx->clear);
+    for (int i = 1; i <= n && fx->clear; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_type(L, -1) == LUA_TSTRING) snprintf(fx->clear[fx->n_clear++], 64, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, ef, "outbox");
+    n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n) fx->outbox = calloc((size_t)n, sizeof *fx->outbox);
+    for (int i = 1; i <= n && fx->outbox; i++) {
+        lua_rawgeti(L, -1, i);
+        rules_message *m = &fx->outbox[fx->n_outbox];
+        get_str(L, lua_gettop(L), "agency", m->agency, sizeof m->agency);
+        m->payload = get_json(L, lua_gettop(L), "payload");
+        lua_pop(L, 1);
+        if (!m->agency[0] || !m->payload) {
+            json_decref(m->payload);
+            *why = "a message needs an agency and a payload";
+            rc = -1;
+            break;
+        }
+        fx->n_outbox++;
+    }
+    lua_pop(L, 1);
+done:
+    lua_pop(L, 1);
+    return rc;
+}
+
+static rules_outcome outcome_of(const char *kind)
+{
+    static const struct {
+        const char *kind;
+        rules_outcome o;
+    } map[] = {
+        {"not_allowed", RULES_NOT_ALLOWED},       {"stage_unused", RULES_STAGE_UNUSED},
+        {"unknown_program", RULES_UNKNOWN_PROGRAM}, {"refused", RULES_REFUSED},
+        {"invalid", RULES_INVALID},               {"unknown_agency", RULES_UNKNOWN_AGENCY},
+        {"inbound_only", RULES_INBOUND_ONLY},     {"plugin_memory", RULES_PLUGIN_MEMORY},
+        {"plugin_error", RULES_PLUGIN_FAILED},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(kind, map[i].kind)) return map[i].o;
+    return RULES_PLUGIN_FAILED;
+}
+
+/* Reads the verdict table on top of the stack into v. */
+static void read_verdict(lua_State *L, rules_verdict *v)
+{
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t)) {
+        v->outcome = RULES_PLUGIN_FAILED;
+        snprintf(v->reason, sizeof v->reason, "the host answered no verdict");
+        return;
+    }
+    lua_getfield(L, t, "ok");
+    bool ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    char kind[32];
+    get_str(L, t, "kind", kind, sizeof kind);
+    get_str(L, t, "plugin", v->plugin, sizeof v->plugin);
+    get_str(L, t, "version", v->version, sizeof v->version);
+    get_str(L, t, "rule", v->rule, sizeof v->rule);
+    get_str(L, t, "field", v->field, sizeof v->field);
+    get_str(L, t, "reason", v->reason, sizeof v->reason);
+    if (!v->reason[0]) get_str(L, t, "message", v->reason, sizeof v->reason);
+    get_str(L, t, "file", v->file, sizeof v->file);
+    lua_getfield(L, t, "line");
+    v->line = lua_isnumber(L, -1) ? (int)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    get_str(L, t, "label", v->label, sizeof v->label);
+    get_str(L, t, "first_stage", v->first_stage, sizeof v->first_stage);
+    get_str(L, t, "move", v->move, sizeof v->move);
+    lua_getfield(L, t, "end_case");
+    v->end_case = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    v->allowed = get_json(L, t, "allowed");
+    if (!ok) {
+        v->outcome = outcome_of(kind);
+        return;
+    }
+    v->result = get_json(L, t, "result");
+    const char *why = NULL;
+    if (read_effects(L, t, &v->effects, &why)) {
+        v->outcome = RULES_PLUGIN_FAILED;
+        snprintf(v->reason, sizeof v->reason, "%s", why);
+        return;
+    }
+    v->outcome = RULES_OK;
+}
+
+/* ---- one question ---- */
+
+/* The calling thread's VM with the views of f bound; NULL with v set. */
+static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, rules_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    if (store_on_writer()) { /* rules never run while the writes wait */
+        err_t e = {0};
+        err_set(&e, 500, "internal_error", "plugin rules asked from the writer");
+        verdict_fail(v, RULES_UNAVAILABLE, &e);
+        err_clear(&e);
+        return NULL;
+    }
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    if (!vm) {
+        verdict_fail(v, RULES_UNAVAILABLE, &e);
+        err_clear(&e);
+        return NULL;
+    }
+    vc->f = f;
+    luavm_bind_views(vm, &rules_views, vc);
+    vm->allow_http = http;
+    return vm;
+}
+
+static void end(luavm *vm)
+{
+    luavm_bind_views(vm, NULL, NULL);
+    vm->allow_http = false;
+}
+
+/* Calls the entry point below nargs arguments and reads its verdict. */
+static int ask(luavm *vm, int nargs, rules_verdict *v)
+{
+    lua_State *L = vm->L;
+    int base = lua_gettop(L) - nargs - 1;
+    err_t e = {0};
+    if (luavm_pcall(vm, nargs, 1, luahost_budget_ms(), &e)) {
+        if (!luavm_take_http_error(vm, &v->failure)) verdict_from_err(v, &e);
+        else v->outcome = RULES_AGENCY_FAILED;
+        err_clear(&e);
+        lua_settop(L, base);
+        return -1;
+    }
+    read_verdict(L, v);
+    lua_settop(L, base);
+    if (v->outcome != RULES_OK) {
+        /* A look-up whose agency did not answer: the agency's error. */
+        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
+        return -1;
+    }
+    return 0;
+}
+
+int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, json_t *lookups, rules_verdict *v)
+{
+    view_ctx vc;
+    luavm *vm = begin(f, &vc, false, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_OPEN);
+    lua_createtable(L, 0, 6);
+    rules_push_case(L, proposal);
+    lua_setfield(L, -2, "case");
+    set_json(L, "person", person);
+    set_json(L, "lookups", lookups);
+    set_str(L, "today", today);
+    push_actor(L, f ? f->viewer : NULL);
+    lua_setfield(L, -2, "actor");
+    lua_createtable(L, 0, 2); /* the "open" record */
+    set_str(L, "source", proposal->source);
+    set_str(L, "referral_id", proposal->referral_id);
+    lua_setfield(L, -2, "record");
+    int rc = ask(vm, 1, v);
+    end(vm);
+    return rc;
+}
+
+int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in, rules_verdict *v)
+{
+    view_ctx vc;
+    luavm *vm = begin(f, &vc, false, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_TRANSITION);
+    lua_createtable(L, 0, 8);
+    rules_push_case(L, c);
+    lua_setfield(L, -2, "case");
+    set_str(L, "to", in->to);
+    lua_pushboolean(L, in->reopen);
+    lua_setfield(L, -2, "reopen");
+    set_str(L, "note", in->note);
+    set_str(L, "today", today);
+    push_actor(L, f ? f->viewer : NULL);
+    lua_setfield(L, -2, "actor");
+    if (set_json(L, "data", in->data) || set_json(L, "prepared", in->prepared)) {
+        lua_settop(L, lua_gettop(L) - 2);
+        end(vm);
+        v->outcome = RULES_INVALID;
+        snprintf(v->field, sizeof v->field, "data");
+        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        return -1;
+    }
+    int rc = ask(vm, 1, v);
+    end(vm);
+    return rc;
+}
+
+int rules_record(const rules_facts *f, const case_row *c, const char *kind, const char *subkind, json_t *record,
+                 rules_verdict *v)
+{
+    view_ctx vc;
+    luavm *vm = begin(f, &vc, false, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_RECORD);
+    lua_createtable(L, 0, 6);
+    rules_push_case(L, c);
+    lua_setfield(L, -2, "case");
+    set_str(L, "kind", kind);
+    set_str(L, "subkind", subkind);
+    set_str(L, "today", today);
+    push_actor(L, f ? f->viewer : NULL);
+    lua_setfield(L, -2, "actor");
+    if (set_json(L, "record", record)) {
+        lua_settop(L, lua_gettop(L) - 2);
+        end(vm);
+        v->outcome = RULES_INVALID;
+        snprintf(v->field, sizeof v->field, "record");
+        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        return -1;
+    }
+    int rc = ask(vm, 1, v);
+    end(vm);
+    return rc;
+}
+
+int rules_prepare(const principal *actor, const case_row *c, const rules_move_in *in, json_t **prepared,
+                  rules_verdict *v)
+{
+    *prepared = NULL;
+    rules_facts f = {.viewer = actor};
+    view_ctx vc;
+    luavm *vm = begin(&f, &vc, true, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    luavm_push_entry(vm, LV_ANY_PREPARE);
+    err_t e = {0};
+    if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
+        verdict_from_err(v, &e);
+        err_clear(&e);
+        end(vm);
+        return -1;
+    }
+    bool any = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!any) {
+        end(vm);
+        return 0;
+    }
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_PREPARE);
+    lua_createtable(L, 0, 6);
+    rules_push_case(L, c);
+    lua_setfield(L, -2, "case");
+    set_str(L, "to", in->to);
+    lua_pushboolean(L, in->reopen);
+    lua_setfield(L, -2, "reopen");
+    set_str(L, "note", in->note);
+    set_str(L, "today", today);
+    push_actor(L, actor);
+    lua_setfield(L, -2, "actor");
+    set_json(L, "data", in->data);
+    /* Look-ups may take what a request may: the request's budget, not the
+     * rules' CPU budget (the watchdog still stops a busy loop there). */
+    int base = lua_gettop(L) - 2;
+    if (luavm_pcall(vm, 1, 1, rules_lookup_budget_ms(), &e)) {
+        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
+        else verdict_from_err(v, &e);
+        err_clear(&e);
+        lua_settop(L, base);
+        end(vm);
+        return -1;
+    }
+    read_verdict(L, v);
+    if (v->outcome == RULES_OK) *prepared = get_json(L, lua_gettop(L), "prepared");
+    else if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
+    lua_settop(L, base);
+    end(vm);
+    return v->outcome == RULES_OK ? 0 : -1;
+}
+
+bool rules_needs_lookup(const char *program, const char *region)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    if (!vm) {
+        err_clear(&e);
+        return false;
+    }
+    lua_State *L = vm->L;
+    luavm_push_entry(vm, LV_NEEDS_LOOKUP);
+    lua_pushstring(L, program);
+    if (region && *region) lua_pushstring(L, region);
+    else lua_pushnil(L);
+    if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
+        err_clear(&e);
+        return false;
+    }
+    bool yes = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return yes;
+}
+
+int rules_lookup(const principal *actor, const case_row *proposal, json_t *person, json_t **lookups, json_t **cache,
+                 rules_verdict *v)
+{
+    *lookups = *cache = NULL;
+    rules_facts f = {.viewer = actor};
+    view_ctx vc;
+    luavm *vm = begin(&f, &vc, true, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_LOOKUP);
+    lua_createtable(L, 0, 4);
+    rules_push_case(L, proposal);
+    lua_setfield(L, -2, "case");
+    set_json(L, "person", person);
+    set_str(L, "today", today);
+    push_actor(L, actor);
+    lua_setfield(L, -2, "actor");
+    int base = lua_gettop(L) - 2;
+    err_t e = {0};
+    if (luavm_pcall(vm, 1, 1, rules_lookup_budget_ms(), &e)) {
+        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
+        else verdict_from_err(v, &e);
+        err_clear(&e);
+        lua_settop(L, base);
+        end(vm);
+        return -1;
+    }
+    read_verdict(L, v);
+    if (v->outcome == RULES_OK) {
+        *lookups = get_json(L, lua_gettop(L), "lookups");
+        *cache = get_json(L, lua_gettop(L), "cache");
+    } else if (luavm_take_http_error(vm, &v->failure)) {
+        v->outcome = RULES_AGENCY_FAILED;
+    }
+    lua_settop(L, base);
+    end(vm);
+    return v->outcome == RULES_OK ? 0 : -1;
+}
+
+/* ---- agencies ---- */
+int rules_agency_message(const char *agency, const char *kind, json_t *data, json_t **payload, rules_verdict *v)
+{
+    *payload = NULL;
+    view_ctx vc;
+    luavm *vm = begin(NULL, &vc, false, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    luavm_push_entry(vm, LV_AGENCY_MESSAGE);
+    lua_createtable(L, 0, 3);
+    set_str(L, "agency", agency);
+    set_str(L, "kind", kind);
+    set_json(L, "data", data);
+    int base = lua_gettop(L) - 2;
+    err_t e = {0};
+    if (luavm_pcall(vm, 1, 1, luahost_budget_ms(), &e)) {
+        verdict_from_err(v, &e);
+        err_clear(&e);
+        lua_settop(L, base);
+        end(vm);
+        return -1;
+    }
+    read_verdict(L, v);
+    if (v->outcome == RULES_OK) *payload = get_json(L, lua_gettop(L), "payload");
+    if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
+        snprintf(v->plugin, sizeof v->plugin, "%s", agency); /* names the agency in the error */
+    lua_settop(L, base);
+    end(vm);
+    if (v->outcome == RULES_OK && !*payload) {
+        v->outcome = RULES_PLUGIN_FAILED;
+        snprintf(v->reason, sizeof v->reason, "messages.%s answered no payload", kind);
+    }
+    return v->outcome == RULES_OK ? 0 : -1;
+}
+
+bool rules_agency_status(const char *agency, const char *status, char out[24])
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    out[0] = 0;
+    if (!vm) {
+        err_clear(&e);
+        return false;
+    }
+    lua_State *L = vm->L;
+    luavm_push_entry(vm, LV_AGENCY_STATUS);
+    lua_pushstring(L, agency);
+    lua_pushstring(L, status);
+    if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
+        err_clear(&e);
+        return false;
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) snprintf(out, 24, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return out[0] != 0;
+}
+
+bool rules_agency_known(const char *agency)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    if (!vm) {
+        err_clear(&e);
+        return false;
+    }
+    json_t *a = json_string(agency), *out = NULL;
+    bool yes = false;
+    if (luavm_call_json(vm, LV_AGENCY_KNOWN, luahost_budget_ms(), &out, &e, a, NULL) == 0)
+        yes = json_is_true(json_object_get(out, "known"));
+    err_clear(&e);
+    json_decref(a);
+    json_decref(out);
+    return yes;
+}
+
+int rules_referral_rules(const char *program, const char *region, int *answer_days, json_t **accepts_from,
+                         char plugin[96], err_t *e)
+{
+    *accepts_from = NULL;
+    plugin[0] = 0;
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    json_t *p = json_string(program), *r = region ? json_string(region) : json_null(), *out = NULL;
+    int rc = luavm_call_json(vm, LV_REFERRAL_RULES, luahost_budget_ms(), &out, e, p, r, NULL);
+    json_decref(p);
+    json_decref(r);
+    if (rc) return -1;
+    json_t *d = json_object_get(out, "answer_days");
+    if (json_is_integer(d) && json_integer_value(d) > 0 && json_integer_value(d) < 3650)
+        *answer_days = (int)json_integer_value(d);
+    json_t *from = json_object_get(out, "accepts_from");
+    if (json_is_array(from)) {
+        *accepts_from = json_incref(from);
+        const char *who = json_string_value(json_object_get(out, "plugin"));
+        snprintf(plugin, 96, "%s", who ? who : "");
+    }
+    json_decref(out);
+    return 0;
+}
+
+/* ---- labels and descriptions ---- */
+
+/* Labels per (program, region), kept per thread for the generation they
+ * were read from: a case's label costs no plugin call once seen. */
+#define LABEL_SLOTS 64
+static _Thread_local struct {
+    char gen[17];
+    int n;
+    struct {
+        char key[96];
+        json_t *labels;
+    } slot[LABEL_SLOTS];
+} tl_labels;
+
+static void labels_flush(void)
+{
+    for (int i = 0; i < tl_labels.n; i++) json_decref(tl_labels.slot[i].labels);
+    tl_labels.n = 0;
+}
+
+const char *rules_label(const char *program, const char *region, const char *stage)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    if (!vm) {
+        err_clear(&e);
+        return NULL;
+    }
+    const char *gen = luavm_generation(vm);
+    if (strcmp(gen, tl_labels.gen)) {
+        labels_flush();
+        snprintf(tl_labels.gen, sizeof tl_labels.gen, "%s", gen);
+    }
+    char key[96];
+    snprintf(key, sizeof key, "%s@%s", program, region ? region : "");
+    json_t *labels = NULL;
+    for (int i = 0; i < tl_labels.n && !labels; i++)
+        if (!strcmp(tl_labels.slot[i].key, key)) labels = tl_labels.slot[i].labels;
+    if (!labels) {
+        json_t *p = json_string(program), *r = region && *region ? json_string(region) : json_null();
+        int rc = luavm_call_json(vm, LV_LABELS, luahost_budget_ms(), &labels, &e, p, r, NULL);
+        json_decref(p);
+        json_decref(r);
+        if (rc) {
+            err_clear(&e);
+            return NULL;
+        }
+        if (tl_labels.n == LABEL_SLOTS) labels_flush();
+        snprintf(tl_labels.slot[tl_labels.n].key, sizeof key, "%s", key);
+        tl_labels.slot[tl_labels.n++].labels = labels;
+    }
+    return json_string_value(json_object_get(labels, stage));
+}
+
+void rules_thread_done(void)
+{
+    labels_flush();
+    tl_labels.gen[0] = 0;
+}
+
+int rules_describe(const char *program, const char *region, json_t **out, err_t *e)
+{
+    *out = NULL;
+    luavm *vm = luahost_vm(e);
+    if (!vm) return -1;
+    json_t *p = json_string(program), *r = region ? json_string(region) : json_null(), *d = NULL;
+    int rc = luavm_call_json(vm, LV_DESCRIBE, luahost_budget_ms(), &d, e, p, r, NULL);
+    json_decref(p);
+    json_decref(r);
+    if (rc) return -1;
+    if (json_is_object(d)) {
+        json_object_set_new(d, "generation", json_string(luavm_generation(vm)));
+        *out = d;
+    } else {
+        json_decref(d);
+    }
+    return 0;
+}
+
+const char *rules_generation(void)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    err_clear(&e);
+    return vm ? luavm_generation(vm) : "";
+}

@@ -1,0 +1,196 @@
+/*
+ * views.c: what plugin code reads of the world during one question, and
+ * nothing else: the person and history of the case, the named queries, over
+ * the read snapshot the question was given and as its viewer may see them;
+ * in look-ups, the person's consents and the configured agencies. The
+ * pending changes of the write being decided (a record, a meeting,
+ * deadlines) are laid over the snapshot, so that a follow-on move is
+ * decided on the case as it will be once written.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "outbound/outbound.h"
+#include "rules/internal.h"
+#include "store/store.h"
+
+static config g_cfg;
+
+int rules_lookup_budget_ms(void) { return g_cfg.request_timeout_ms / 2; }
+
+int rules_init(const config *cfg, char *err, size_t errlen)
+{
+    g_cfg = *cfg;
+    return luahost_init(cfg, err, errlen);
+}
+
+void rules_shutdown(void) { luahost_shutdown(); }
+
+static json_t *v_person(void *ud, const char *id)
+{
+    const rules_facts *f = ((view_ctx *)ud)->f;
+    if (!f || !f->tx) return NULL;
+    err_t e = {0};
+    json_t *j = NULL;
+    if (store_person_get(f->tx, f->viewer, id, &j, &e)) err_clear(&e);
+    return j;
+}
+
+static json_t *v_history(void *ud, const char *case_id)
+{
+    const rules_facts *f = ((view_ctx *)ud)->f;
+    if (!f || !f->tx) return NULL;
+    err_t e = {0};
+    json_t *page = NULL;
+    if (store_event_list(f->tx, case_id, 500, NULL, &page, &e)) {
+        err_clear(&e);
+        return NULL;
+    }
+    json_t *items = json_incref(json_object_get(page, "items"));
+    json_decref(page);
+    return items;
+}
+
+/* items with the pending records of kind (NULL: all) laid over: a record
+ * with the id of one listed replaces it, others are added. */
+static void overlay_records(json_t *items, json_t *pending, const char *kind)
+{
+    size_t i, j;
+    json_t *p, *it;
+    json_array_foreach(pending, i, p) {
+        const char *pk = json_string_value(json_object_get(p, "kind"));
+        if (kind && (!pk || strcmp(pk, kind))) continue;
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        bool replaced = false;
+        json_array_foreach(items, j, it) {
+            const char *iid = json_string_value(json_object_get(it, "id"));
+            if (pid && iid && !strcmp(pid, iid)) {
+                json_array_set(items, j, p);
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) json_array_append(items, p);
+    }
+}
+
+static void overlay_deadlines(json_t *items, const rules_effects *fx)
+{
+    for (size_t i = json_array_size(items); i-- > 0;) {
+        const char *k = json_string_value(json_object_get(json_array_get(items, i), "kind"));
+        bool gone = false;
+        for (int c = 0; c < fx->n_clear && !gone; c++) gone = k && !strcmp(k, fx->clear[c]);
+        for (int s = 0; s < fx->n_set && !gone; s++) gone = k && !strcmp(k, fx->set[s].kind);
+        if (gone) json_array_remove(items, i);
+    }
+    char today[11];
+    date_today_str(today);
+    for (int s = 0; s < fx->n_set; s++) {
+        const rules_deadline *d = &fx->set[s];
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:b}", "kind", d->kind, "label", d->label,
+                                               "due_on", d->due_on, "plugin", d->plugin, "overdue",
+                                               strcmp(d->due_on, today) < 0));
+    }
+}
+
+static bool meeting_names(json_t *meeting, const char *case_id)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(meeting, "case_ids"), i, c)
+        if (!strcmp(json_string_value(c), case_id)) return true;
+    return false;
+}
+
+/* Named read-only queries (host.lua checked the name). */
+static json_t *v_query(void *ud, const char *name, json_t *params, char *why, size_t whylen)
+{
+    const rules_facts *f = ((view_ctx *)ud)->f;
+    if (!f || !f->tx) return json_array();
+    err_t e = {0};
+    json_t *j = NULL;
+    if (!strcmp(name, "cases_of_person")) {
+        const char *pid = json_string_value(json_object_get(params, "person_id"));
+        if (!pid) {
+            snprintf(why, whylen, "query cases_of_person needs {person_id = ...}");
+            return NULL;
+        }
+        if (store_person_cases(f->tx, f->viewer, pid, &j, &e)) err_clear(&e);
+        return j ? j : json_array();
+    }
+    const char *cid = json_string_value(json_object_get(params, "case_id"));
+    const char *kind = json_string_value(json_object_get(params, "kind"));
+    if (!cid) {
+        snprintf(why, whylen, "query %s needs {case_id = ...}", name);
+        return NULL;
+    }
+    case_row c;
+    if (store_case_load(f->tx, f->viewer, cid, &c, &e) == 0) { /* only cases the viewer may see */
+        bool mine = f->case_id && !strcmp(f->case_id, cid);
+        if (!strcmp(name, "plans_of_case")) {
+            store_record_list(f->tx, cid, "plan", &j, &e);
+            if (j && mine) overlay_records(j, f->pending_records, "plan");
+        } else if (!strcmp(name, "records_of_case")) {
+            store_record_list(f->tx, cid, kind, &j, &e);
+            if (j && mine) overlay_records(j, f->pending_records, kind);
+        } else if (!strcmp(name, "meetings_of_case")) {
+            store_meetings_of_case(f->tx, cid, &j, &e);
+            if (j && f->pending_meeting && meeting_names(f->pending_meeting, cid))
+                json_array_append(j, f->pending_meeting);
+        } else if (!strcmp(name, "deadlines_of_case")) {
+            store_case_due(f->tx, cid, &j, &e);
+            if (j && mine && f->pending_deadlines) overlay_deadlines(j, f->pending_deadlines);
+        } else {
+            snprintf(why, whylen, "unknown query '%s'", name);
+            return NULL;
+        }
+    }
+    err_clear(&e);
+    return j ? j : json_array();
+}
+
+/* Look-ups run before any snapshot: a consent is read on its own. */
+typedef struct {
+    const char *person_id, *party;
+    bool allows;
+} consent_arg;
+
+static int work_consent_allows(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    consent_arg *a = arg;
+    char id[ID_MAX];
+    if (store_consent_valid_for(tx, a->person_id, a->party, NULL, id, e)) return -1;
+    a->allows = id[0] != 0;
+    return 0;
+}
+
+static int v_consent_allows(void *ud, const char *person_id, const char *party, bool *allows)
+{
+    (void)ud;
+    consent_arg a = {person_id, party, false};
+    err_t e = {0};
+    store_reply reply = {0};
+    if (store_read(work_consent_allows, &a, &reply, &e)) {
+        err_clear(&e);
+        return -1;
+    }
+    *allows = a.allows;
+    return 0;
+}
+
+static int v_http_post(void *ud, const char *agency, const char *path, json_t *body, int budget_ms, json_t **out,
+                       err_t *e)
+{
+    (void)ud;
+    return outbound_call(agency, path, body, budget_ms, out, e);
+}
+
+const luavm_views rules_views = {
+    .person = v_person,
+    .history = v_history,
+    .query = v_query,
+    .consent_allows = v_consent_allows,
+    .http_post = v_http_post,
+};
