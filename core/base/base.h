@@ -41,6 +41,8 @@ void request_id_new(char out[33]);
 /* Milliseconds since the epoch (wall clock) and a monotonic clock. */
 int64_t time_now_ms(void);
 int64_t time_mono_ns(void);
+/* CPU time the calling thread has used (a system call: not for hot loops). */
+int64_t time_thread_cpu_ns(void);
 /* RFC 3339 UTC with milliseconds: "2026-11-23T18:50:19.123Z" (25 bytes). */
 #define RFC3339_MAX 32
 void time_rfc3339(int64_t ms, char out[RFC3339_MAX]);

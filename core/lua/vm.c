@@ -27,7 +27,7 @@
 extern const unsigned char embedded_host_lua[];
 extern const size_t embedded_host_lua_len;
 
-#define HOOK_EVERY 1000 /* instructions between clock checks */
+#define HOOK_EVERY 10000 /* instructions between clock checks (~20-50 us of interpreter work) */
 #define MAX_DEPTH 32    /* JSON <-> Lua nesting */
 #define LOG_LINES_PER_CALL 20 /* what one plugin call may write to the log */
 #define LOG_BYTES 2000  /* of one plugin log message */
@@ -37,22 +37,19 @@ static atomic_int vms_live;       /* VMs created and not yet closed */
 
 int luavm_live(void) { return atomic_load(&vms_live); }
 
-/* ---- allocator: counts bytes and refuses growth past the cap ---- */
+/* ---- allocator: counts bytes and refuses growth past the cap. The
+ * blocks come from LuaJIT's own allocator (a private arena per VM: no lock,
+ * nothing shared with other threads' allocations); this only counts. ---- */
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     luavm *vm = ud;
-    if (nsize == 0) {
-        if (ptr) vm->mem_used -= osize;
-        free(ptr);
-        return NULL;
-    }
     size_t old = ptr ? osize : 0;
     if (nsize > old && vm->mem_used + (nsize - old) > vm->mem_limit) {
         vm->mem_exceeded = true;
         return NULL;
     }
-    void *np = realloc(ptr, nsize);
-    if (np) vm->mem_used = vm->mem_used - old + nsize;
+    void *np = vm->inner_alloc(vm->inner_ud, ptr, osize, nsize);
+    if (np || nsize == 0) vm->mem_used = vm->mem_used - old + nsize;
     return np;
 }
 
@@ -79,7 +76,7 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
     (void)ar;
     luavm *vm = vm_of(L);
     if (!vm->killed) {
-        if (time_mono_ns() < vm->deadline_ns) return;
+        if (time_thread_cpu_ns() < vm->cpu_deadline_ns && time_mono_ns() < vm->wall_deadline_ns) return;
         vm->killed = true;
         snprintf(vm->killed_plugin, sizeof vm->killed_plugin, "%s", vm->current_plugin);
         snprintf(vm->killed_version, sizeof vm->killed_version, "%s", vm->current_version);
@@ -443,7 +440,7 @@ static int c_http_post(lua_State *L)
         body = to_json(L, 3, 0, &why);
         if (!body) return luaL_error(L, "sarye.http.post: body %s", why);
     }
-    int64_t left_ms = (vm->deadline_ns - time_mono_ns()) / 1000000;
+    int64_t left_ms = (vm->wall_deadline_ns - time_mono_ns()) / 1000000;
     json_t *out = NULL;
     err_clear(&vm->http_err);
     int rc = vm->views->http_post(vm->views_ud, agency, *path ? path : NULL, body, left_ms > 0 ? (int)left_ms : 1, &out,
@@ -493,11 +490,12 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-/* Arms the CPU budget for one call from C. */
-static void arm(luavm *vm, int budget_ms)
+/* Arms the budgets for one call from C. */
+static void arm(luavm *vm, int budget_ms, int wall_ms)
 {
     vm->budget_ms = budget_ms;
-    vm->deadline_ns = time_mono_ns() + (int64_t)budget_ms * 1000000;
+    vm->cpu_deadline_ns = time_thread_cpu_ns() + (int64_t)budget_ms * 1000000;
+    vm->wall_deadline_ns = time_mono_ns() + (int64_t)(wall_ms > budget_ms ? wall_ms : budget_ms) * 1000000;
     vm->killed = false;
     vm->mem_exceeded = false;
     vm->log_lines = 0;
@@ -586,12 +584,14 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     }
     vm->mem_limit = mem_limit;
     vm->budget_ms = budget_ms;
-    lua_State *L = vm->L = lua_newstate(vm_alloc, vm);
+    lua_State *L = vm->L = luaL_newstate();
     if (!L) {
         snprintf(err, errlen, "cannot create a Lua VM (memory cap %zu bytes)", mem_limit);
         free(vm);
         return NULL;
     }
+    vm->inner_alloc = lua_getallocf(L, &vm->inner_ud);
+    lua_setallocf(L, vm_alloc, vm);
     atomic_fetch_add(&vms_live, 1);
     lua_atpanic(L, vm_panic);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
@@ -632,7 +632,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     }
     lua_newtable(L);
     luaL_register(L, NULL, C_FUNCS);
-    arm(vm, 5000);
+    arm(vm, 5000, 0);
     int rc = lua_pcall(L, 1, 1, -3);
     disarm(vm);
     if (rc || !lua_istable(L, -1)) {
@@ -668,6 +668,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     }
     return vm;
 fail:
+    lua_setallocf(L, vm->inner_alloc, vm->inner_ud);
     lua_close(L);
     free(vm);
     atomic_fetch_sub(&vms_live, 1);
@@ -678,6 +679,9 @@ void luavm_free(luavm *vm)
 {
     if (!vm) return;
     err_clear(&vm->http_err);
+    /* LuaJIT frees its arena whole at close only when its own allocator
+     * is the state's: give it back first. */
+    lua_setallocf(vm->L, vm->inner_alloc, vm->inner_ud);
     lua_close(vm->L);
     free(vm);
     atomic_fetch_sub(&vms_live, 1);
@@ -693,11 +697,16 @@ void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud)
 
 int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e)
 {
+    return luavm_pcall_wall(vm, nargs, nres, budget_ms, 0, e);
+}
+
+int luavm_pcall_wall(luavm *vm, int nargs, int nres, int cpu_ms, int wall_ms, err_t *e)
+{
     lua_State *L = vm->L;
     int fn = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, fn);
-    arm(vm, budget_ms);
+    arm(vm, cpu_ms, wall_ms);
     int rc = lua_pcall(L, nargs, nres, fn);
     disarm(vm);
     if (rc) {

@@ -36,10 +36,13 @@ typedef struct {
 
 struct luavm {
     lua_State *L;
+    lua_Alloc inner_alloc;      /* LuaJIT's own allocator, which vm_alloc counts */
+    void *inner_ud;
     size_t mem_used, mem_limit;
     bool mem_exceeded;
-    int budget_ms;
-    int64_t deadline_ns;
+    int budget_ms;              /* the CPU budget of the call running */
+    int64_t cpu_deadline_ns;    /* of the thread's CPU clock */
+    int64_t wall_deadline_ns;   /* of the monotonic clock (look-ups wait on agencies) */
     bool killed, poisoned;
     char current_plugin[96], current_version[32];
     char killed_plugin[96], killed_version[32];
@@ -59,10 +62,13 @@ void luavm_free(luavm *vm);
 /* Pushes entry point which. */
 void luavm_push_entry(luavm *vm, luavm_entry which);
 /* Calls the function below its nargs arguments on the stack under a CPU
- * budget; nres results are left on the stack on success. A failure (budget,
- * memory cap, an error escaping host.lua) is -1 with e (500 plugin_timeout,
- * plugin_memory or plugin_error, naming the plugin); its traceback goes to
- * the log, never into e. */
+ * budget (the thread's CPU time, so a busy machine does not make a call
+ * look slow) and a wall-clock budget (what a look-up may wait for agencies;
+ * 0: the same as the CPU budget); nres results are left on the stack on
+ * success. A failure (budget, memory cap, an error escaping host.lua) is -1
+ * with e (500 plugin_timeout, plugin_memory or plugin_error, naming the
+ * plugin); its traceback goes to the log, never into e. */
+int luavm_pcall_wall(luavm *vm, int nargs, int nres, int cpu_ms, int wall_ms, err_t *e);
 int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e);
 /* Calls entry with JSON arguments (NULL-terminated) and converts its first
  * result to JSON (for tooling and listings). */

@@ -515,10 +515,10 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     push_actor(L, actor);
     lua_setfield(L, -2, "actor");
     set_json(L, "data", in->data);
-    /* Look-ups may take what a request may: the request's budget, not the
-     * rules' CPU budget (the watchdog still stops a busy loop there). */
+    /* Look-ups may wait what a request may for the agencies they ask; their
+     * own code has the rules' CPU budget like any other. */
     int base = lua_gettop(L) - 2;
-    if (luavm_pcall(vm, 1, 1, rules_lookup_budget_ms(), &e)) {
+    if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
         if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
         else verdict_from_err(v, &e);
         err_clear(&e);
@@ -577,7 +577,7 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     lua_setfield(L, -2, "actor");
     int base = lua_gettop(L) - 2;
     err_t e = {0};
-    if (luavm_pcall(vm, 1, 1, rules_lookup_budget_ms(), &e)) {
+    if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
         if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
         else verdict_from_err(v, &e);
         err_clear(&e);

@@ -102,6 +102,11 @@ class SandboxTest(ApiTest):
         with open(os.path.join(cls.plugdir, "programs", "probe.lua"), "w") as f:
             f.write(PROBE.replace("__MARK__", cls.mark))
         cls.server_args = ("--plugins", cls.plugdir)
+        # The memory attacks must meet the memory cap, not the CPU budget:
+        # a budget of CPU time (not wall time) they cannot reach first,
+        # whatever else the machine is doing (2 s is 40 times what filling
+        # 32 MB takes).
+        cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "2000", "SARYE_LUA_MEMORY_MB": "32"}
         super().setUpClass()
         # org 1 runs the probe too
         cls.server_org = ORG1
