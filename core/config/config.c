@@ -40,6 +40,9 @@ static const key_def keys[] = {
     {"lua.memory_mb", K_INT, F(lua_memory_mb), 4, 4096, NULL, NULL},
     {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
     {"reload.timeout_ms", K_INT, F(reload_timeout_ms), 100, 600000, NULL, NULL},
+    {"lua.region_concurrency", K_INT, F(lua_region_concurrency), 0, 1024, NULL, NULL},
+    {"lua.region_cpu_percent", K_INT, F(lua_region_cpu_percent), 0, 100, NULL, NULL},
+    {"lua.region_strikes", K_INT, F(lua_region_strikes), 0, 1000, NULL, NULL},
     {"clock.adjustable", K_ENUM_BOOL, F(clock_adjustable), 0, 0, "on", "off"},
     {"outbox.retry_base_ms", K_INT, F(outbox_retry_base_ms), 10, 3600000, NULL, NULL},
     {"outbox.retry_max_ms", K_INT, F(outbox_retry_max_ms), 10, 86400000, NULL, NULL},
@@ -68,6 +71,9 @@ void config_defaults(config *c)
     c->lua_memory_mb = 64;
     c->lua_timeout_ms = 250;
     c->reload_timeout_ms = 10000;
+    c->lua_region_concurrency = 0;
+    c->lua_region_cpu_percent = 15;
+    c->lua_region_strikes = 3;
     c->outbox_retry_base_ms = 1000;
     c->outbox_retry_max_ms = 300000;
     c->outbox_breaker_failures = 5;

@@ -150,6 +150,13 @@ void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status
 void respond_error_hdr(req *r, err_t *e, const char *extra_header)
 {
     int status = e->status ? e->status : 500;
+    /* An error that says when to come back says it in the header too. */
+    char retry[48];
+    json_t *ra = json_object_get(e->details, "retry_after");
+    if (!extra_header && json_is_integer(ra)) {
+        snprintf(retry, sizeof retry, "Retry-After: %lld", (long long)json_integer_value(ra));
+        extra_header = retry;
+    }
     snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
     if (status >= 500)
         log_msg(LOG_ERROR, "request failed", " req=%s code=%s detail=\"%s\"", r->id, e->code, e->message);

@@ -318,9 +318,7 @@ static int authenticate(req *r)
     if (wait) {
         err_set(&e, 429, "rate_limited", "too many requests for this token; retry in %d s", wait);
         err_detail(&e, "retry_after", json_integer(wait));
-        char hdr[48];
-        snprintf(hdr, sizeof hdr, "Retry-After: %d", wait);
-        respond_error_hdr(r, &e, hdr);
+        respond_error(r, &e); /* with Retry-After */
         return -1;
     }
     if (!(role_bit(r->who.role) & r->route->roles)) {

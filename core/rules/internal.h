@@ -3,6 +3,7 @@
 #define SARYE_RULES_INTERNAL_H
 
 #include <lua.h>
+#include <stdint.h>
 
 #include "lua/vm.h"
 #include "rules/rules.h"
@@ -14,6 +15,19 @@ typedef struct {
 
 /* The views the VM's host functions read through (views.c). */
 extern const luavm_views rules_views;
+
+/* The governor (governor.c): a plugin call on behalf of a region (or an
+ * agency) enters before it runs and leaves with what it used. */
+typedef struct {
+    int slot;         /* -1: ungoverned */
+    int64_t cpu0;     /* the thread's CPU clock at entry */
+} gov_ticket;
+void governor_init(const config *cfg);
+/* 0, or -1 with e (503 region_busy / region_suspended, details.retry_after). */
+int governor_enter(const char *key, gov_ticket *t, err_t *e);
+/* killed: the call ran past its CPU budget (a strike). */
+void governor_leave(gov_ticket *t, bool killed);
+char *governor_metrics(void);
 
 /* Pushes a case row as the Lua table plugins see. */
 void rules_push_case(lua_State *L, const case_row *c);

@@ -336,20 +336,27 @@ static void read_verdict(lua_State *L, rules_verdict *v)
 
 /* ---- one question ---- */
 
-/* The calling thread's VM with the views of f bound; NULL with v set. */
-static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, rules_verdict *v)
+/* The calling thread's VM with the views of f bound, once the governor
+ * lets a call of region `key` run; NULL with v set. */
+static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *key, gov_ticket *t, rules_verdict *v)
 {
     memset(v, 0, sizeof *v);
+    t->slot = -1;
+    err_t e = {0};
     if (store_on_writer()) { /* rules never run while the writes wait */
-        err_t e = {0};
         err_set(&e, 500, "internal_error", "plugin rules asked from the writer");
         verdict_fail(v, RULES_UNAVAILABLE, &e);
         err_clear(&e);
         return NULL;
     }
-    err_t e = {0};
+    if (governor_enter(key, t, &e)) {
+        verdict_fail(v, RULES_THROTTLED, &e);
+        err_clear(&e);
+        return NULL;
+    }
     luavm *vm = luahost_vm(&e);
     if (!vm) {
+        governor_leave(t, false);
         verdict_fail(v, RULES_UNAVAILABLE, &e);
         err_clear(&e);
         return NULL;
@@ -360,10 +367,19 @@ static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, rules_verdict
     return vm;
 }
 
-static void end(luavm *vm)
+/* Unbinds; a VM the call left poisoned (budget, memory) is rebuilt now,
+ * on the time of the region that poisoned it. */
+static void end(luavm *vm, gov_ticket *t)
 {
     luavm_bind_views(vm, NULL, NULL);
     vm->allow_http = false;
+    bool killed = vm->killed;
+    if (vm->poisoned) {
+        err_t e = {0};
+        luahost_vm(&e);
+        err_clear(&e);
+    }
+    governor_leave(t, killed);
 }
 
 /* Calls the entry point below nargs arguments and reads its verdict. */
@@ -392,7 +408,8 @@ static int ask(luavm *vm, int nargs, rules_verdict *v)
 int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, json_t *lookups, rules_verdict *v)
 {
     view_ctx vc;
-    luavm *vm = begin(f, &vc, false, v);
+    gov_ticket t;
+    luavm *vm = begin(f, &vc, false, proposal->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -411,14 +428,15 @@ int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, j
     set_str(L, "referral_id", proposal->referral_id);
     lua_setfield(L, -2, "record");
     int rc = ask(vm, 1, v);
-    end(vm);
+    end(vm, &t);
     return rc;
 }
 
 int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in, rules_verdict *v)
 {
     view_ctx vc;
-    luavm *vm = begin(f, &vc, false, v);
+    gov_ticket t;
+    luavm *vm = begin(f, &vc, false, c->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -436,14 +454,14 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
     lua_setfield(L, -2, "actor");
     if (set_json(L, "data", in->data) || set_json(L, "prepared", in->prepared)) {
         lua_settop(L, lua_gettop(L) - 2);
-        end(vm);
+        end(vm, &t);
         v->outcome = RULES_INVALID;
         snprintf(v->field, sizeof v->field, "data");
         snprintf(v->reason, sizeof v->reason, "nested too deeply");
         return -1;
     }
     int rc = ask(vm, 1, v);
-    end(vm);
+    end(vm, &t);
     return rc;
 }
 
@@ -451,7 +469,8 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
                  rules_verdict *v)
 {
     view_ctx vc;
-    luavm *vm = begin(f, &vc, false, v);
+    gov_ticket t;
+    luavm *vm = begin(f, &vc, false, c->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -467,14 +486,14 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     lua_setfield(L, -2, "actor");
     if (set_json(L, "record", record)) {
         lua_settop(L, lua_gettop(L) - 2);
-        end(vm);
+        end(vm, &t);
         v->outcome = RULES_INVALID;
         snprintf(v->field, sizeof v->field, "record");
         snprintf(v->reason, sizeof v->reason, "nested too deeply");
         return -1;
     }
     int rc = ask(vm, 1, v);
-    end(vm);
+    end(vm, &t);
     return rc;
 }
 
@@ -484,7 +503,8 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     *prepared = NULL;
     rules_facts f = {.viewer = actor};
     view_ctx vc;
-    luavm *vm = begin(&f, &vc, true, v);
+    gov_ticket t;
+    luavm *vm = begin(&f, &vc, true, c->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     luavm_push_entry(vm, LV_ANY_PREPARE);
@@ -492,13 +512,13 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
         verdict_from_err(v, &e);
         err_clear(&e);
-        end(vm);
+        end(vm, &t);
         return -1;
     }
     bool any = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (!any) {
-        end(vm);
+        end(vm, &t);
         return 0;
     }
     char today[11];
@@ -523,14 +543,14 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
         else verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
-        end(vm);
+        end(vm, &t);
         return -1;
     }
     read_verdict(L, v);
     if (v->outcome == RULES_OK) *prepared = get_json(L, lua_gettop(L), "prepared");
     else if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
     lua_settop(L, base);
-    end(vm);
+    end(vm, &t);
     return v->outcome == RULES_OK ? 0 : -1;
 }
 
@@ -562,7 +582,8 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     *lookups = *cache = NULL;
     rules_facts f = {.viewer = actor};
     view_ctx vc;
-    luavm *vm = begin(&f, &vc, true, v);
+    gov_ticket t;
+    luavm *vm = begin(&f, &vc, true, proposal->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -582,7 +603,7 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
         else verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
-        end(vm);
+        end(vm, &t);
         return -1;
     }
     read_verdict(L, v);
@@ -593,7 +614,7 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
         v->outcome = RULES_AGENCY_FAILED;
     }
     lua_settop(L, base);
-    end(vm);
+    end(vm, &t);
     return v->outcome == RULES_OK ? 0 : -1;
 }
 
@@ -602,7 +623,10 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
 {
     *payload = NULL;
     view_ctx vc;
-    luavm *vm = begin(NULL, &vc, false, v);
+    gov_ticket t;
+    char key[64];
+    snprintf(key, sizeof key, "agency:%s", agency);
+    luavm *vm = begin(NULL, &vc, false, key, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     luavm_push_entry(vm, LV_AGENCY_MESSAGE);
@@ -616,7 +640,7 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
         verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
-        end(vm);
+        end(vm, &t);
         return -1;
     }
     read_verdict(L, v);
@@ -624,7 +648,7 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
     if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
         snprintf(v->plugin, sizeof v->plugin, "%s", agency); /* names the agency in the error */
     lua_settop(L, base);
-    end(vm);
+    end(vm, &t);
     if (v->outcome == RULES_OK && !*payload) {
         v->outcome = RULES_PLUGIN_FAILED;
         snprintf(v->reason, sizeof v->reason, "messages.%s answered no payload", kind);

@@ -29,6 +29,8 @@ int rules_init(const config *cfg, char *err, size_t errlen);
 void rules_shutdown(void);
 /* Per-thread state (the VM, cached labels) dies with the thread. */
 void rules_thread_done(void);
+/* Prometheus lines of the governor (calls refused, budget kills, by region). */
+char *rules_metrics(void);
 
 typedef enum {
     RULES_OK = 0,

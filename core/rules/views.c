@@ -22,8 +22,11 @@ int rules_lookup_budget_ms(void) { return g_cfg.request_timeout_ms / 2; }
 int rules_init(const config *cfg, char *err, size_t errlen)
 {
     g_cfg = *cfg;
+    governor_init(cfg);
     return luahost_init(cfg, err, errlen);
 }
+
+char *rules_metrics(void) { return governor_metrics(); }
 
 void rules_shutdown(void) { luahost_shutdown(); }
 

@@ -1,0 +1,267 @@
+/*
+ * governor.c: what one region's plugin code may take from the others. Every
+ * plugin call on behalf of a region (its cases' rules) or an agency (its
+ * messages) passes here first and reports what it used after:
+ *
+ *   - at most `lua.region_concurrency` calls of one region run at once; the
+ *     others wait (a waiting request uses no CPU), then 503 region_busy;
+ *   - while another region is active, a region's plugin code gets at most
+ *     `lua.region_cpu_percent` of the machine's CPU (a bucket refilled at
+ *     that rate; a region over it waits until the bucket refills);
+ *   - a region whose calls run past their CPU budget `lua.region_strikes`
+ *     times within a minute is suspended (30 s, doubling up to 10 min):
+ *     its requests are held briefly (so a client retrying in a loop burns
+ *     nothing) and answered 503 region_suspended with Retry-After. A VM
+ *     rebuilt after a killed call is charged to the region that killed it.
+ *
+ * State is a small open-addressed table under one mutex; calls are short.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "rules/internal.h"
+
+#define SLOTS 1024
+#define WINDOW_NS 1000000000LL          /* "active" and the strike window's unit */
+#define STRIKE_WINDOW_NS (60 * WINDOW_NS)
+#define SUSPEND_FIRST_NS (30 * WINDOW_NS)
+#define SUSPEND_MAX_NS (600 * WINDOW_NS)
+#define TARPIT_NS (1 * WINDOW_NS)         /* how long a suspended region's request is held */
+
+typedef struct {
+    char key[40];
+    int running;
+    int64_t bucket_ns;         /* CPU the region may still use; negative: owed */
+    int64_t refilled_at;
+    int64_t last_call;
+    int strikes;
+    int64_t strikes_since;
+    int64_t suspended_until;
+    int64_t suspend_ns;        /* the next suspension's length */
+    unsigned long throttled, suspended, kills;
+} region_state;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    region_state slot[SLOTS];
+    int used;
+    int recent[2];             /* the two regions called last (slot+1; 0 none) */
+    int64_t recent_at[2];
+    int concurrency;
+    int64_t rate_ns_per_s;     /* CPU per second a region may use while others are active */
+    int strikes;
+    int max_wait_ms;
+} G = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+void governor_init(const config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) cpus = 1;
+    pthread_mutex_lock(&G.mu);
+    G.concurrency = cfg->lua_region_concurrency > 0 ? cfg->lua_region_concurrency : (cpus > 2 ? (int)cpus - 1 : 1);
+    G.rate_ns_per_s = cfg->lua_region_cpu_percent > 0 ? (int64_t)cpus * WINDOW_NS * cfg->lua_region_cpu_percent / 100
+                                                      : 0;
+    G.strikes = cfg->lua_region_strikes;
+    G.max_wait_ms = cfg->request_timeout_ms / 4;
+    pthread_mutex_unlock(&G.mu);
+}
+
+static uint32_t hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The slot of key (created on first use); -1 when the table is full. */
+static int slot_of(const char *key)
+{
+    uint32_t h = hash(key);
+    for (int i = 0; i < SLOTS; i++) {
+        int s = (int)((h + (uint32_t)i) % SLOTS);
+        region_state *r = &G.slot[s];
+        if (!r->key[0]) {
+            if (G.used >= SLOTS * 3 / 4) return -1;
+            snprintf(r->key, sizeof r->key, "%s", key);
+            r->bucket_ns = G.rate_ns_per_s;
+            r->suspend_ns = SUSPEND_FIRST_NS;
+            G.used++;
+            return s;
+        }
+        if (!strcmp(r->key, key)) return s;
+    }
+    return -1;
+}
+
+/* Another region made a call within the last second. */
+static bool contended(int s, int64_t now)
+{
+    for (int i = 0; i < 2; i++)
+        if (G.recent[i] && G.recent[i] - 1 != s && now - G.recent_at[i] < WINDOW_NS) return true;
+    return false;
+}
+
+static void note_call(int s, int64_t now)
+{
+    if (G.recent[0] - 1 != s) {
+        G.recent[1] = G.recent[0];
+        G.recent_at[1] = G.recent_at[0];
+        G.recent[0] = s + 1;
+    }
+    G.recent_at[0] = now;
+}
+
+static void refill(region_state *r, int64_t now)
+{
+    if (!G.rate_ns_per_s) return;
+    int64_t dt = now - r->refilled_at;
+    if (dt <= 0) return;
+    r->bucket_ns += dt * G.rate_ns_per_s / WINDOW_NS;
+    if (r->bucket_ns > G.rate_ns_per_s) r->bucket_ns = G.rate_ns_per_s;
+    r->refilled_at = now;
+}
+
+static void deadline_in(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ns += ts->tv_nsec;
+    ts->tv_sec += ns / 1000000000;
+    ts->tv_nsec = ns % 1000000000;
+}
+
+static void refuse(err_t *e, int status, const char *code, const char *key, int64_t wait_ns, const char *why)
+{
+    long secs = (long)((wait_ns + WINDOW_NS - 1) / WINDOW_NS);
+    if (secs < 1) secs = 1;
+    err_set(e, status, code, "the plugin rules of %s %s; retry in %ld s", key, why, secs);
+    err_detail(e, "region", json_string(key));
+    err_detail(e, "retry_after", json_integer(secs));
+}
+
+int governor_enter(const char *key, gov_ticket *t, err_t *e)
+{
+    t->slot = -1;
+    if (!key || !*key) return 0;
+    pthread_mutex_lock(&G.mu);
+    int s = slot_of(key);
+    if (s < 0) { /* more keys than slots: ungoverned, as before there was a governor */
+        pthread_mutex_unlock(&G.mu);
+        return 0;
+    }
+    region_state *r = &G.slot[s];
+    int64_t now = time_mono_ns();
+    int64_t give_up = now + (int64_t)G.max_wait_ms * 1000000;
+    for (;;) {
+        now = time_mono_ns();
+        if (r->suspended_until > now) { /* also for calls that were waiting when it was suspended */
+            int64_t left = r->suspended_until - now;
+            r->suspended++;
+            pthread_mutex_unlock(&G.mu);
+            /* Held, not answered at once: a client that retries in a loop
+             * must not burn the CPU the suspension saves. */
+            int64_t hold = left < TARPIT_NS ? left : TARPIT_NS;
+            struct timespec ts = {(time_t)(hold / 1000000000), (long)(hold % 1000000000)};
+            while (nanosleep(&ts, &ts) && errno == EINTR) {}
+            refuse(e, 503, "region_suspended", key, left,
+                   "are suspended: they ran past their CPU budget again and again");
+            return -1;
+        }
+        refill(r, now);
+        bool over = G.rate_ns_per_s && r->bucket_ns < 0 && contended(s, now);
+        if (r->running < G.concurrency && !over) break;
+        if (now >= give_up) {
+            r->throttled++;
+            int64_t owed = over ? -r->bucket_ns * WINDOW_NS / G.rate_ns_per_s : WINDOW_NS;
+            pthread_mutex_unlock(&G.mu);
+            refuse(e, 503, "region_busy", key, owed, over ? "used their share of the CPU" : "are all busy");
+            return -1;
+        }
+        struct timespec ts;
+        int64_t nap = over ? -r->bucket_ns * WINDOW_NS / G.rate_ns_per_s : 50000000;
+        if (nap > give_up - now) nap = give_up - now;
+        if (nap < 1000000) nap = 1000000;
+        deadline_in(&ts, nap);
+        pthread_cond_timedwait(&G.cv, &G.mu, &ts);
+    }
+    r->running++;
+    r->last_call = now;
+    note_call(s, now);
+    pthread_mutex_unlock(&G.mu);
+    t->slot = s;
+    t->cpu0 = time_thread_cpu_ns();
+    return 0;
+}
+
+void governor_leave(gov_ticket *t, bool killed)
+{
+    if (t->slot < 0) return;
+    int64_t used = time_thread_cpu_ns() - t->cpu0;
+    pthread_mutex_lock(&G.mu);
+    region_state *r = &G.slot[t->slot];
+    int64_t now = time_mono_ns();
+    r->running--;
+    refill(r, now);
+    if (G.rate_ns_per_s) r->bucket_ns -= used;
+    if (killed) {
+        r->kills++;
+        if (now - r->strikes_since > STRIKE_WINDOW_NS) {
+            r->strikes = 0;
+            r->strikes_since = now;
+        }
+        if (G.strikes > 0 && ++r->strikes >= G.strikes) {
+            r->suspended_until = now + r->suspend_ns;
+            log_msg(LOG_WARN, "governor: region suspended", " region=%s strikes=%d suspended_s=%lld", r->key,
+                    r->strikes, (long long)(r->suspend_ns / WINDOW_NS));
+            r->suspend_ns = r->suspend_ns * 2 > SUSPEND_MAX_NS ? SUSPEND_MAX_NS : r->suspend_ns * 2;
+            r->strikes = 0;
+            r->strikes_since = now;
+        }
+    } else if (r->suspend_ns > SUSPEND_FIRST_NS && now - r->strikes_since > SUSPEND_MAX_NS) {
+        r->suspend_ns = SUSPEND_FIRST_NS; /* well-behaved for long: forgiven */
+    }
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+    t->slot = -1;
+}
+
+char *governor_metrics(void)
+{
+    size_t cap = 1024, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    len = (size_t)snprintf(s, cap,
+                           "# HELP sarye_region_calls_refused_total Plugin calls refused to protect other regions.\n"
+                           "# TYPE sarye_region_calls_refused_total counter\n"
+                           "# HELP sarye_region_budget_kills_total Plugin calls stopped at their CPU budget.\n"
+                           "# TYPE sarye_region_budget_kills_total counter\n");
+    pthread_mutex_lock(&G.mu);
+    int64_t now = time_mono_ns();
+    for (int i = 0; i < SLOTS; i++) {
+        region_state *r = &G.slot[i];
+        if (!r->key[0] || !(r->throttled || r->suspended || r->kills || r->suspended_until > now)) continue;
+        char line[400];
+        int n = snprintf(line, sizeof line,
+                         "sarye_region_calls_refused_total{region=\"%s\",why=\"busy\"} %lu\n"
+                         "sarye_region_calls_refused_total{region=\"%s\",why=\"suspended\"} %lu\n"
+                         "sarye_region_budget_kills_total{region=\"%s\"} %lu\n",
+                         r->key, r->throttled, r->key, r->suspended, r->key, r->kills);
+        if (len + (size_t)n + 1 > cap) {
+            cap = (len + (size_t)n + 1) * 2;
+            char *ns = realloc(s, cap);
+            if (!ns) break;
+            s = ns;
+        }
+        memcpy(s + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    pthread_mutex_unlock(&G.mu);
+    return s;
+}
