@@ -92,6 +92,7 @@ static int slot_of(const char *key)
             if (G.used >= SLOTS * 3 / 4) return -1;
             snprintf(r->key, sizeof r->key, "%s", key);
             r->bucket_ns = G.rate_ns_per_s;
+            r->refilled_at = time_mono_ns();
             r->suspend_ns = SUSPEND_FIRST_NS;
             G.used++;
             return s;
@@ -124,9 +125,16 @@ static void refill(region_state *r, int64_t now)
     if (!G.rate_ns_per_s) return;
     int64_t dt = now - r->refilled_at;
     if (dt <= 0) return;
-    r->bucket_ns += dt * G.rate_ns_per_s / WINDOW_NS;
+    if (dt > WINDOW_NS) dt = WINDOW_NS; /* a full bucket holds one second's worth */
+    r->bucket_ns += (int64_t)((double)dt * (double)G.rate_ns_per_s / WINDOW_NS);
     if (r->bucket_ns > G.rate_ns_per_s) r->bucket_ns = G.rate_ns_per_s;
     r->refilled_at = now;
+}
+
+/* How long until an overdrawn bucket is back at zero. */
+static int64_t owed_ns(const region_state *r)
+{
+    return (int64_t)(-(double)r->bucket_ns * WINDOW_NS / (double)G.rate_ns_per_s);
 }
 
 static void deadline_in(struct timespec *ts, int64_t ns)
@@ -151,7 +159,7 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
     t->slot = -1;
     if (!key || !*key) return 0;
     pthread_mutex_lock(&G.mu);
-    int s = slot_of(key);
+    int s = G.concurrency ? slot_of(key) : -1; /* not started (tooling): ungoverned */
     if (s < 0) { /* more keys than slots: ungoverned, as before there was a governor */
         pthread_mutex_unlock(&G.mu);
         return 0;
@@ -179,13 +187,13 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         if (r->running < G.concurrency && !over) break;
         if (now >= give_up) {
             r->throttled++;
-            int64_t owed = over ? -r->bucket_ns * WINDOW_NS / G.rate_ns_per_s : WINDOW_NS;
+            int64_t owed = over ? owed_ns(r) : WINDOW_NS;
             pthread_mutex_unlock(&G.mu);
             refuse(e, 503, "region_busy", key, owed, over ? "used their share of the CPU" : "are all busy");
             return -1;
         }
         struct timespec ts;
-        int64_t nap = over ? -r->bucket_ns * WINDOW_NS / G.rate_ns_per_s : 50000000;
+        int64_t nap = over ? owed_ns(r) : 50000000;
         if (nap > give_up - now) nap = give_up - now;
         if (nap < 1000000) nap = 1000000;
         deadline_in(&ts, nap);
