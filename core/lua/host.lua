@@ -29,8 +29,8 @@ for i, s in ipairs(STAGES) do STAGE_INDEX[s] = i end
 local array = C.array -- marks a table as a JSON array (even when empty)
 
 -- Everything below is captured now: plugins cannot reach or change it.
-local pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack =
-      pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack
+local pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack, rawset =
+      pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack, rawset
 local sort, concat, maxn = table.sort, table.concat, table.maxn
 local fmt, match, gmatch = string.format, string.match, string.gmatch
 
@@ -433,6 +433,13 @@ local function check_agency(p, file)
 end
 
 
+local function sorted_keys(t)
+  local ks = array({})
+  for k in pairs(t) do ks[#ks + 1] = k end
+  sort(ks)
+  return ks
+end
+
 -- Declared here, defined below: the effective rules of a (program, region).
 local effective, effective_cache = nil, {}
 
@@ -655,6 +662,7 @@ effective = function(pid, code)
                             label = d.label or kind }
     end
   end
+  e.deadline_kinds = sorted_keys(e.deadlines)
   effective_cache[key] = e
   return e
 end
@@ -663,13 +671,6 @@ local function allowed_from(e, from)
   local list = {}
   for _, s in ipairs(e.order) do if e.transitions[from] and e.transitions[from][s] then list[#list + 1] = s end end
   return array(list)
-end
-
-local function sorted_keys(t)
-  local ks = array({})
-  for k in pairs(t) do ks[#ks + 1] = k end
-  sort(ks)
-  return ks
 end
 
 -- Public description of the effective rules (GET /v1/programs/{id}).
@@ -735,64 +736,99 @@ end
 
 -- ctx: what plugin functions get besides their arguments. Every function
 -- of it says which phases it works in (HOST_CALLS); tests answer the views
--- from fixtures (a.person, a.history, a.queries).
-local function new_ctx(a, e, effects)
-  local c = a.case
-  local ctx = { today = a.today, region = c.region, program = c.program,
-                actor = copy_deep(a.actor or {}) }
-  function ctx.person()
-    host_call("ctx.person")
-    if a.person ~= nil then return copy_deep(a.person) end
-    return C.person(c.person_id)
-  end
-  function ctx.history()
-    host_call("ctx.history")
-    if a.history ~= nil then return copy_deep(a.history) end
-    return C.history(c.id)
-  end
-  function ctx.query(name, params)
-    host_call("ctx.query")
-    if not QUERIES[name] then error(unknown_query(name), 2) end
-    if params ~= nil and type(params) ~= "table" then error("ctx.query: params must be a table", 2) end
-    if a.queries then return copy_deep(a.queries[name] or {}) end -- test fixtures
-    return C.query(name, params or {})
-  end
-  function ctx.label(stage) return e.labels[stage] end
-  function ctx.set_deadline(kind, due, label)
-    host_call("ctx.set_deadline")
-    if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then error("deadline kind must be lower_snake_case", 2) end
-    if not C.date_valid(due) then error("deadline due date must be YYYY-MM-DD", 2) end
-    effects.set[#effects.set + 1] = { kind = kind, due_on = due, label = label and tostring(label) or kind,
-                                      plugin = C.current() }
-  end
-  function ctx.clear_deadline(kind)
-    host_call("ctx.clear_deadline")
-    effects.clear[#effects.clear + 1] = tostring(kind)
-  end
+-- from fixtures (a.person, a.history, a.queries). A ctx function is made
+-- the first time a plugin reads it (most rules read one or two): CTX_FUNS
+-- makes each from the call's state, kept beside the ctx, never in it.
+local CTX_STATE = setmetatable({}, { __mode = "k" })
+local CTX_FUNS = {
+  person = function(a)
+    return function()
+      host_call("ctx.person")
+      if a.person ~= nil then return copy_deep(a.person) end
+      return C.person(a.case.person_id)
+    end
+  end,
+  history = function(a)
+    return function()
+      host_call("ctx.history")
+      if a.history ~= nil then return copy_deep(a.history) end
+      return C.history(a.case.id)
+    end
+  end,
+  query = function(a)
+    return function(name, params)
+      host_call("ctx.query")
+      if not QUERIES[name] then error(unknown_query(name), 2) end
+      if params ~= nil and type(params) ~= "table" then error("ctx.query: params must be a table", 2) end
+      if a.queries then return copy_deep(a.queries[name] or {}) end -- test fixtures
+      return C.query(name, params or {})
+    end
+  end,
+  label = function(a, e) return function(stage) return e.labels[stage] end end,
+  set_deadline = function(a, e, effects)
+    return function(kind, due, label)
+      host_call("ctx.set_deadline")
+      if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then error("deadline kind must be lower_snake_case", 2) end
+      if not C.date_valid(due) then error("deadline due date must be YYYY-MM-DD", 2) end
+      effects.set[#effects.set + 1] = { kind = kind, due_on = due, label = label and tostring(label) or kind,
+                                        plugin = C.current() }
+    end
+  end,
+  clear_deadline = function(a, e, effects)
+    return function(kind)
+      host_call("ctx.clear_deadline")
+      effects.clear[#effects.clear + 1] = tostring(kind)
+    end
+  end,
   -- A message to an agency, written to the outbox in the write that applies
   -- the verdict, and delivered after it.
-  function ctx.enqueue(agency, payload)
-    host_call("ctx.enqueue")
-    if type(agency) ~= "string" or not agencies[agency] then
-      error("ctx.enqueue: '" .. tostring(agency) .. "' is not an agency with a plugin", 2)
+  enqueue = function(a, e, effects)
+    return function(agency, payload)
+      host_call("ctx.enqueue")
+      if type(agency) ~= "string" or not agencies[agency] then
+        error("ctx.enqueue: '" .. tostring(agency) .. "' is not an agency with a plugin", 2)
+      end
+      if type(payload) ~= "table" then error("ctx.enqueue: the payload must be a table", 2) end
+      effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload) }
     end
-    if type(payload) ~= "table" then error("ctx.enqueue: the payload must be a table", 2) end
-    effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload) }
-  end
-  function ctx.move(stage)
-    host_call("ctx.move")
-    if not STAGE_INDEX[stage] then error("ctx.move: '" .. tostring(stage) .. "' is not a standard stage", 2) end
-    effects.move = stage
-  end
-  function ctx.end_case()
-    host_call("ctx.end_case")
-    effects.end_case = true
-  end
-  function ctx.consent_allows(party)
-    host_call("ctx.consent_allows")
-    if a.consents ~= nil then return a.consents[tostring(party)] == true end -- test fixtures
-    return C.consent_allows(c.person_id, tostring(party))
-  end
+  end,
+  move = function(a, e, effects)
+    return function(stage)
+      host_call("ctx.move")
+      if not STAGE_INDEX[stage] then error("ctx.move: '" .. tostring(stage) .. "' is not a standard stage", 2) end
+      effects.move = stage
+    end
+  end,
+  end_case = function(a, e, effects)
+    return function()
+      host_call("ctx.end_case")
+      effects.end_case = true
+    end
+  end,
+  consent_allows = function(a)
+    return function(party)
+      host_call("ctx.consent_allows")
+      if a.consents ~= nil then return a.consents[tostring(party)] == true end -- test fixtures
+      return C.consent_allows(a.case.person_id, tostring(party))
+    end
+  end,
+}
+local CTX_MT = {
+  __index = function(ctx, k)
+    local make, st = CTX_FUNS[k], CTX_STATE[ctx]
+    if not make or not st then return nil end
+    local f = make(st[1], st[2], st[3])
+    rawset(ctx, k, f)
+    return f
+  end,
+  __metatable = false, -- shared by every ctx: no plugin may reach it
+}
+
+local function new_ctx(a, e, effects)
+  local c = a.case
+  local ctx = setmetatable({ today = a.today, region = c.region, program = c.program,
+                             actor = copy_deep(a.actor or {}) }, CTX_MT)
+  CTX_STATE[ctx] = { a, e, effects }
   return ctx
 end
 
@@ -828,7 +864,7 @@ end
 -- Declared deadlines of a move into `to`: started on entering `start`,
 -- stopped on entering a `stop` stage.
 local function declared_deadlines(e, to, today, effects)
-  for _, k in ipairs(sorted_keys(e.deadlines)) do
+  for _, k in ipairs(e.deadline_kinds) do
     local d = e.deadlines[k]
     for _, s in ipairs(d.stop) do if s == to then effects.clear[#effects.clear + 1] = k end end
     if d.start == to then
@@ -974,7 +1010,7 @@ local function evaluate_record(a, e)
     result.reason_label = e.closure_reasons[rec.reason]
   end
   if a.kind == "open" then -- deadlines declared to start at the first stage start when the case opens
-    for _, k in ipairs(sorted_keys(e.deadlines)) do
+    for _, k in ipairs(e.deadline_kinds) do
       local d = e.deadlines[k]
       if d.start == e.order[1] then
         local due = a.today

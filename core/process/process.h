@@ -34,8 +34,10 @@ extern const char *const process_roles[];
 /* True if v is in the NULL-terminated list. */
 bool process_one_of(const char *v, const char *const *list);
 
-/* Resolves a bearer token (401 when unknown). */
+/* Resolves a bearer token (401 when unknown). Resolved tokens are kept a
+ * second (by hash); process_tokens_changed() forgets them all at once. */
 int process_authenticate(const char *token, principal *p, err_t *e);
+void process_tokens_changed(void);
 
 /* The ten standard stages, in order; NULL past the end. */
 const char *process_stage_id(int i);

@@ -334,6 +334,78 @@ static void read_verdict(lua_State *L, rules_verdict *v)
     v->outcome = RULES_OK;
 }
 
+/* What the rules say of a (program, region) that does not depend on a case
+ * — its labels, whether opening asks agencies first — and whether any
+ * plugin prepares moves: kept per thread for the generation they were read
+ * from, so that most requests make no plugin call for them. */
+#define LABEL_SLOTS 64
+typedef struct {
+    char key[96];
+    json_t *labels;
+    int needs_lookup; /* -1: not asked yet */
+} label_slot;
+
+static _Thread_local struct {
+    char gen[17];
+    int any_prepare; /* -1: not asked yet */
+    int n;
+    label_slot slot[LABEL_SLOTS];
+} tl_labels = {.any_prepare = -1};
+
+static void labels_flush(void)
+{
+    for (int i = 0; i < tl_labels.n; i++) json_decref(tl_labels.slot[i].labels);
+    tl_labels.n = 0;
+    tl_labels.any_prepare = -1;
+}
+
+/* The calling thread's VM with the cache emptied if its generation moved on. */
+static luavm *cached_vm(void)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    err_clear(&e);
+    if (!vm) return NULL;
+    const char *gen = luavm_generation(vm);
+    if (strcmp(gen, tl_labels.gen)) {
+        labels_flush();
+        snprintf(tl_labels.gen, sizeof tl_labels.gen, "%s", gen);
+    }
+    return vm;
+}
+
+/* The slot of (program, region), filled on first use; NULL on failure. */
+static label_slot *slot_for(luavm *vm, const char *program, const char *region)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s@%s", program, region ? region : "");
+    for (int i = 0; i < tl_labels.n; i++)
+        if (!strcmp(tl_labels.slot[i].key, key)) return &tl_labels.slot[i];
+    json_t *labels = NULL, *p = json_string(program), *r = region && *region ? json_string(region) : json_null();
+    err_t e = {0};
+    int rc = luavm_call_json(vm, LV_LABELS, luahost_budget_ms(), &labels, &e, p, r, NULL);
+    json_decref(p);
+    json_decref(r);
+    err_clear(&e);
+    if (rc) return NULL;
+    if (tl_labels.n == LABEL_SLOTS) {
+        labels_flush();
+        tl_labels.any_prepare = -1;
+    }
+    label_slot *s = &tl_labels.slot[tl_labels.n++];
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->labels = labels;
+    s->needs_lookup = -1;
+    return s;
+}
+
+const char *rules_label(const char *program, const char *region, const char *stage)
+{
+    luavm *vm = cached_vm();
+    label_slot *s = vm ? slot_for(vm, program, region) : NULL;
+    return s ? json_string_value(json_object_get(s->labels, stage)) : NULL;
+}
+
 /* ---- one question ---- */
 
 /* The calling thread's VM with the views of f bound, once the governor
@@ -507,17 +579,20 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     luavm *vm = begin(&f, &vc, true, c->region, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
-    luavm_push_entry(vm, LV_ANY_PREPARE);
     err_t e = {0};
-    if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
-        verdict_from_err(v, &e);
-        err_clear(&e);
-        end(vm, &t);
-        return -1;
+    if (tl_labels.any_prepare < 0 || strcmp(tl_labels.gen, luavm_generation(vm))) {
+        cached_vm();
+        luavm_push_entry(vm, LV_ANY_PREPARE);
+        if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
+            verdict_from_err(v, &e);
+            err_clear(&e);
+            end(vm, &t);
+            return -1;
+        }
+        tl_labels.any_prepare = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
-    bool any = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (!any) {
+    if (!tl_labels.any_prepare) {
         end(vm, &t);
         return 0;
     }
@@ -556,24 +631,24 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
 
 bool rules_needs_lookup(const char *program, const char *region)
 {
-    err_t e = {0};
-    luavm *vm = luahost_vm(&e);
-    if (!vm) {
-        err_clear(&e);
-        return false;
+    luavm *vm = cached_vm();
+    __typeof__(tl_labels.slot[0]) *s = vm ? slot_for(vm, program, region) : NULL;
+    if (!s) return false;
+    if (s->needs_lookup < 0) {
+        lua_State *L = vm->L;
+        err_t e = {0};
+        luavm_push_entry(vm, LV_NEEDS_LOOKUP);
+        lua_pushstring(L, program);
+        if (region && *region) lua_pushstring(L, region);
+        else lua_pushnil(L);
+        if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
+            err_clear(&e);
+            return false;
+        }
+        s->needs_lookup = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
-    lua_State *L = vm->L;
-    luavm_push_entry(vm, LV_NEEDS_LOOKUP);
-    lua_pushstring(L, program);
-    if (region && *region) lua_pushstring(L, region);
-    else lua_pushnil(L);
-    if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
-        err_clear(&e);
-        return false;
-    }
-    bool yes = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return yes;
+    return s->needs_lookup == 1;
 }
 
 int rules_lookup(const principal *actor, const case_row *proposal, json_t *person, json_t **lookups, json_t **cache,
@@ -721,59 +796,7 @@ int rules_referral_rules(const char *program, const char *region, int *answer_da
     return 0;
 }
 
-/* ---- labels and descriptions ---- */
-
-/* Labels per (program, region), kept per thread for the generation they
- * were read from: a case's label costs no plugin call once seen. */
-#define LABEL_SLOTS 64
-static _Thread_local struct {
-    char gen[17];
-    int n;
-    struct {
-        char key[96];
-        json_t *labels;
-    } slot[LABEL_SLOTS];
-} tl_labels;
-
-static void labels_flush(void)
-{
-    for (int i = 0; i < tl_labels.n; i++) json_decref(tl_labels.slot[i].labels);
-    tl_labels.n = 0;
-}
-
-const char *rules_label(const char *program, const char *region, const char *stage)
-{
-    err_t e = {0};
-    luavm *vm = luahost_vm(&e);
-    if (!vm) {
-        err_clear(&e);
-        return NULL;
-    }
-    const char *gen = luavm_generation(vm);
-    if (strcmp(gen, tl_labels.gen)) {
-        labels_flush();
-        snprintf(tl_labels.gen, sizeof tl_labels.gen, "%s", gen);
-    }
-    char key[96];
-    snprintf(key, sizeof key, "%s@%s", program, region ? region : "");
-    json_t *labels = NULL;
-    for (int i = 0; i < tl_labels.n && !labels; i++)
-        if (!strcmp(tl_labels.slot[i].key, key)) labels = tl_labels.slot[i].labels;
-    if (!labels) {
-        json_t *p = json_string(program), *r = region && *region ? json_string(region) : json_null();
-        int rc = luavm_call_json(vm, LV_LABELS, luahost_budget_ms(), &labels, &e, p, r, NULL);
-        json_decref(p);
-        json_decref(r);
-        if (rc) {
-            err_clear(&e);
-            return NULL;
-        }
-        if (tl_labels.n == LABEL_SLOTS) labels_flush();
-        snprintf(tl_labels.slot[tl_labels.n].key, sizeof key, "%s", key);
-        tl_labels.slot[tl_labels.n++].labels = labels;
-    }
-    return json_string_value(json_object_get(labels, stage));
-}
+/* ---- descriptions ---- */
 
 void rules_thread_done(void)
 {
