@@ -359,18 +359,24 @@ static void labels_flush(void)
     tl_labels.any_prepare = -1;
 }
 
-/* The calling thread's VM with the cache emptied if its generation moved on. */
-static luavm *cached_vm(void)
+/* Empties the cache when vm's generation is not the one it was read from. */
+static void cache_sync(const luavm *vm)
 {
-    err_t e = {0};
-    luavm *vm = luahost_vm(&e);
-    err_clear(&e);
-    if (!vm) return NULL;
     const char *gen = luavm_generation(vm);
     if (strcmp(gen, tl_labels.gen)) {
         labels_flush();
         snprintf(tl_labels.gen, sizeof tl_labels.gen, "%s", gen);
     }
+}
+
+/* The calling thread's VM (rebuilt first if a generation was published),
+ * with the cache synced to it. */
+static luavm *cached_vm(void)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    err_clear(&e);
+    if (vm) cache_sync(vm);
     return vm;
 }
 
@@ -580,8 +586,8 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     if (!vm) return -1;
     lua_State *L = vm->L;
     err_t e = {0};
-    if (tl_labels.any_prepare < 0 || strcmp(tl_labels.gen, luavm_generation(vm))) {
-        cached_vm();
+    cache_sync(vm); /* the VM begin() holds: fetching the thread's VM again could rebuild it under us */
+    if (tl_labels.any_prepare < 0) {
         luavm_push_entry(vm, LV_ANY_PREPARE);
         if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
             verdict_from_err(v, &e);
