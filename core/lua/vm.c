@@ -68,21 +68,45 @@ static luavm *vm_of(lua_State *L)
     return ud;
 }
 
+luavm *luavm_of_state(lua_State *L)
+{
+    void *ud = NULL;
+    return lua_getallocf(L, &ud) == vm_alloc ? ud : NULL;
+}
+
 /* ---- CPU budget: a count hook checks the clock; once past the deadline
  * it re-arms itself at every instruction, so a plugin's pcall cannot
  * swallow the kill: the error is raised again until the call unwinds. */
+static void vm_hook(lua_State *L, lua_Debug *ar);
+
+/* Past the budget: the call is killed (once), and every instruction from
+ * now on raises again until it unwinds to C. */
+static void kill(luavm *vm)
+{
+    if (!vm->killed) {
+        vm->killed = true;
+        snprintf(vm->killed_plugin, sizeof vm->killed_plugin, "%s", vm->current_plugin);
+        snprintf(vm->killed_version, sizeof vm->killed_version, "%s", vm->current_version);
+        lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, 1);
+    }
+    luaL_error(vm->L, "CPU budget of %d ms exceeded", vm->budget_ms);
+}
+
+static bool past_budget(const luavm *vm)
+{
+    return time_thread_cpu_ns() >= vm->cpu_deadline_ns || time_mono_ns() >= vm->wall_deadline_ns;
+}
+
 static void vm_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     luavm *vm = vm_of(L);
-    if (!vm->killed) {
-        if (time_thread_cpu_ns() < vm->cpu_deadline_ns && time_mono_ns() < vm->wall_deadline_ns) return;
-        vm->killed = true;
-        snprintf(vm->killed_plugin, sizeof vm->killed_plugin, "%s", vm->current_plugin);
-        snprintf(vm->killed_version, sizeof vm->killed_version, "%s", vm->current_version);
-        lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
-    }
-    luaL_error(L, "CPU budget of %d ms exceeded", vm->budget_ms);
+    if (vm->killed || past_budget(vm)) kill(vm);
+}
+
+void luavm_check_budget(luavm *vm)
+{
+    if (vm->armed && (vm->killed || past_budget(vm))) kill(vm);
 }
 
 /* ---- JSON <-> Lua ---- */
@@ -499,10 +523,15 @@ static void arm(luavm *vm, int budget_ms, int wall_ms)
     vm->killed = false;
     vm->mem_exceeded = false;
     vm->log_lines = 0;
+    vm->armed = true;
     lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
-static void disarm(luavm *vm) { lua_sethook(vm->L, NULL, 0, 0); }
+static void disarm(luavm *vm)
+{
+    vm->armed = false;
+    lua_sethook(vm->L, NULL, 0, 0);
+}
 
 /* Turns a failed pcall (the traceback on the stack) into e: the first line
  * (the message) for the client, the whole traceback to the log. A plugin
@@ -613,6 +642,8 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_rawset(L, LUA_REGISTRYINDEX);
+    /* Patterns that cannot run past the budget, for plugins and host.lua. */
+    luavm_open_patterns(L);
     /* Protect the string metatable and take string.dump away even from
      * method calls ("x"):dump(). */
     lua_getglobal(L, "string");

@@ -44,6 +44,7 @@ struct luavm {
     int64_t cpu_deadline_ns;    /* of the thread's CPU clock */
     int64_t wall_deadline_ns;   /* of the monotonic clock (look-ups wait on agencies) */
     bool killed, poisoned;
+    bool armed;                 /* a call from C is running under its budgets */
     char current_plugin[96], current_version[32];
     char killed_plugin[96], killed_version[32];
     int log_lines;              /* lines logged by the current call */
@@ -84,6 +85,14 @@ void luavm_mark_array(lua_State *L);
 size_t luavm_memory(const luavm *vm);
 /* VMs alive in the process (for metrics and leak tests). */
 int luavm_live(void);
+/* The sarye VM a Lua state belongs to, or NULL (a plain state: tests). */
+luavm *luavm_of_state(lua_State *L);
+/* For C code that runs long inside a call (the pattern matcher): raises the
+ * watchdog's kill when the call is past its budget, like the hook does. */
+void luavm_check_budget(luavm *vm);
+/* Replaces string.find, match, gmatch and gsub with the step-counted
+ * matcher (pattern.c). */
+void luavm_open_patterns(lua_State *L);
 /* Moves the error of the last failed sarye.http call into e; false if none. */
 bool luavm_take_http_error(luavm *vm, err_t *e);
 

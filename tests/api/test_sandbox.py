@@ -31,6 +31,14 @@ local attacks = {
   setmetatable_shared = function() setmetatable(sarye, {}) end,
   jit_hot_loop = function() local x = 0 while true do x = x + 1 end end,
   pcall_loop = function() while true do pcall(function() while true do end end) end end,
+  -- LuaJIT runs a real xpcall handler with hooks off: the sandbox's must not
+  xpcall_handler_loop = function()
+    xpcall(function() while true do end end, function() while true do end end)
+  end,
+  -- backtracking in C, where the instruction hook never fires
+  pattern_bomb = function() return (("a"):rep(40)):find(("a*"):rep(40) .. "b") end,
+  -- every JSON array shares one metatable per VM: it must not be reachable
+  array_metatable = function() getmetatable(sarye.json.decode("[]")).__newindex = nil end,
   rep_bomb = function() local s = string.rep("x", 2^30) return #s end,
   table_bomb = function() local t = {} for i = 1, 1e9 do t[i] = i end end,
   raise = function() error("boom from the guard") end,
@@ -87,7 +95,8 @@ EXPECT = {
     "string_metatable": "plugin_error", "shared_string": "plugin_error",
     "shared_sarye": "plugin_error", "rawset_shared": "plugin_error",
     "setmetatable_shared": "plugin_error",
-    "jit_hot_loop": "plugin_timeout", "pcall_loop": "plugin_timeout",
+    "jit_hot_loop": "plugin_timeout", "pcall_loop": "plugin_timeout", "xpcall_handler_loop": "plugin_timeout",
+    "pattern_bomb": "plugin_timeout", "array_metatable": "plugin_error",
     "rep_bomb": "plugin_memory", "table_bomb": "plugin_memory", "raise": "plugin_error",
     "metamethod_recursion": "plugin_error", "deep_json": "plugin_error", "deep_table_encode": "plugin_error",
 }
