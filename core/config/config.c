@@ -33,6 +33,9 @@ static const key_def keys[] = {
     {"max_body_bytes", K_LONG, F(max_body_bytes), 64, 64L * 1024 * 1024, NULL, NULL},
     {"durability", K_ENUM_BOOL, F(durability_full), 0, 0, "full", "normal"},
     {"request_timeout_ms", K_INT, F(request_timeout_ms), 100, 600000, NULL, NULL},
+    {"http.io_timeout_ms", K_INT, F(http_io_timeout_ms), 100, 600000, NULL, NULL},
+    {"http.keep_alive_ms", K_INT, F(http_keep_alive_ms), 100, 600000, NULL, NULL},
+    {"http.max_per_address", K_INT, F(http_max_per_address), 0, 100000, NULL, NULL},
     {"busy_timeout_ms", K_INT, F(busy_timeout_ms), 10, 600000, NULL, NULL},
     {"drain_timeout_ms", K_INT, F(drain_timeout_ms), 0, 600000, NULL, NULL},
     {"log_level", K_STR, F(log_level), 0, 0, NULL, NULL},
@@ -64,6 +67,9 @@ void config_defaults(config *c)
     c->max_body_bytes = 1024 * 1024;
     c->durability_full = true;
     c->request_timeout_ms = 30000;
+    c->http_io_timeout_ms = 10000;
+    c->http_keep_alive_ms = 5000;
+    c->http_max_per_address = 32;
     c->busy_timeout_ms = 5000;
     c->drain_timeout_ms = 10000;
     snprintf(c->log_level, sizeof c->log_level, "info");

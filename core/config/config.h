@@ -28,7 +28,10 @@ typedef struct {
     int threads;             /* HTTP worker threads */
     long max_body_bytes;     /* request body limit (413 above) */
     bool durability_full;    /* synchronous=FULL (true) or NORMAL */
-    int request_timeout_ms;  /* per-request socket timeout */
+    int request_timeout_ms;  /* what one request may take, look-ups of agencies included */
+    int http_io_timeout_ms;  /* reading a request (its headers: in total) and each write of the answer */
+    int http_keep_alive_ms;  /* how long a kept-alive connection may idle */
+    int http_max_per_address;/* open connections from one client address (0: no limit) */
     int busy_timeout_ms;     /* SQLite busy timeout */
     int drain_timeout_ms;    /* graceful shutdown: wait this long for in-flight requests */
     char log_level[8];       /* debug | info | warn | error */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/gate.h"
 #include "http/http.h"
 #include "http/internal.h"
 #include "process/process.h"
@@ -187,6 +188,9 @@ char *metrics_render(void)
                   meth, pat, total, meth, pat, (double)atomic_load(&m_latency_sum_us[r]) / 1e6, meth,
                   pat, total);
     }
+    sb_printf(&s, "# HELP sarye_http_connections_refused_total Connections refused at the door (over the per-address limit).\n"
+                  "# TYPE sarye_http_connections_refused_total counter\nsarye_http_connections_refused_total %lu\n",
+              gate_refused());
     sb_printf(&s, "# HELP sarye_http_inflight Requests being served.\n# TYPE sarye_http_inflight gauge\n"
                   "sarye_http_inflight %d\n", atomic_load(&SRV.inflight));
     long pages = 0, resident = 0;
@@ -573,6 +577,13 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     return 0;
 }
 
+/* A connection closes: the gate counts it down for its address. */
+static void on_connection_close(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri) gate_closed(ri->remote_addr);
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -584,14 +595,15 @@ int http_start(const config *cfg, char *err, size_t errlen)
 {
     SRV.cfg = cfg;
     atomic_store(&SRV.draining, 0);
-    char threads[16], timeout[16];
+    char threads[16], timeout[16], keep_alive[16];
     snprintf(threads, sizeof threads, "%d", cfg->threads);
-    snprintf(timeout, sizeof timeout, "%d", cfg->request_timeout_ms);
+    snprintf(timeout, sizeof timeout, "%d", cfg->http_io_timeout_ms);
+    snprintf(keep_alive, sizeof keep_alive, "%d", cfg->http_keep_alive_ms);
     const char *opts[] = {
         "listening_ports", cfg->listen,
         "num_threads", threads,
         "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "5000",
+        "keep_alive_timeout_ms", keep_alive,
         "tcp_nodelay", "1",
         "request_timeout_ms", timeout,
         "max_request_size", "16384",
@@ -605,11 +617,14 @@ int http_start(const config *cfg, char *err, size_t errlen)
     cb.exit_thread = on_exit_thread;
     cb.log_message = on_log_message;
     cb.http_error = on_http_error;
+    cb.connection_close = on_connection_close;
+    gate_start(cfg->http_max_per_address);
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
     char msg[256] = "";
     struct mg_error_data ed = {.text = msg, .text_buffer_size = sizeof msg};
     SRV.ctx = mg_start2(&init, &ed);
     if (!SRV.ctx) {
+        gate_stop();
         snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, msg[0] ? msg : "unknown error");
         return -1;
     }
@@ -634,6 +649,7 @@ void http_stop(void)
     while (atomic_load(&SRV.inflight) > 0 && time_mono_ns() < deadline) usleep(5000);
     mg_stop(SRV.ctx);
     SRV.ctx = NULL;
+    gate_stop();
     log_msg(LOG_INFO, "stopped", "%s", "");
 }
 
