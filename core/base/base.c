@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,6 +251,57 @@ int age_on(int by, int bm, int bd, int y, int m, int d)
     int age = y - by;
     if (m < bm || (m == bm && d < bd)) age--;
     return age < 0 ? 0 : age;
+}
+
+/* Length of an RRN-shaped run at s (13 digits, or 6 digits '-' 7 digits,
+ * not part of a longer run of digits), or 0. */
+static size_t rrn_shape(const char *start, const char *s)
+{
+    if (s > start && isdigit((unsigned char)s[-1])) return 0;
+    size_t n = 0;
+    while (isdigit((unsigned char)s[n])) n++;
+    if (n == 13) return 13;
+    if (n == 6 && s[6] == '-') {
+        size_t m = 0;
+        while (isdigit((unsigned char)s[7 + m])) m++;
+        if (m == 7) return 14;
+    }
+    return 0;
+}
+
+void log_value(const char *in, char *out, size_t outlen)
+{
+    size_t j = 0, n = strlen(in);
+    for (size_t i = 0; i < n && j + 8 < outlen;) {
+        size_t r = rrn_shape(in, in + i);
+        if (r) {
+            if (j + r + 1 >= outlen) break;
+            for (size_t k = 0; k < r; k++) out[j++] = in[i + k] == '-' ? '-' : '*';
+            i += r;
+            continue;
+        }
+        unsigned char c = (unsigned char)in[i];
+        size_t clen = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (c == '"' || c == '\\') {
+            out[j++] = '\\';
+            out[j++] = (char)c;
+            i++;
+        } else if (c < 0x20 || c == 0x7f || !clen || i + clen > n || !utf8_valid(in + i, clen)) {
+            j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", c);
+            i++;
+        } else {
+            if (j + clen + 1 >= outlen) break;
+            memcpy(out + j, in + i, clen);
+            j += clen;
+            i += clen;
+        }
+        if (i < n && j + 8 >= outlen && j + 4 < outlen) {
+            memcpy(out + j, "...", 3);
+            j += 3;
+            break;
+        }
+    }
+    out[j < outlen ? j : outlen - 1] = 0;
 }
 
 bool json_depth_ok(const char *s, size_t n, int max)

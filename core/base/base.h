@@ -78,5 +78,10 @@ int age_on(int by, int bm, int bd, int y, int m, int d);
 bool json_depth_ok(const char *s, size_t len, int max);
 /* True if s (len bytes) is well-formed UTF-8 without NUL. */
 bool utf8_valid(const char *s, size_t len);
+/* A value for a log line: quotes and backslashes escaped, control and
+ * non-UTF-8 bytes as \xNN, and anything shaped like a resident
+ * registration number (13 digits, or 6-7 with a dash) masked; cut to fit
+ * out with "..." (never inside a character). */
+void log_value(const char *in, char *out, size_t outlen);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct req {
     char id[72];              /* X-Request-Id */
     const route *route;
     int route_index;
+    char path[1024];          /* the request path, decoded and checked (server.c) */
     char params[MAX_PARAMS][128];
     int n_params;
     principal who;            /* valid when route->roles != ROLES_PUBLIC */

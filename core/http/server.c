@@ -248,6 +248,36 @@ int http_route_find(const char *method, const char *path)
     return known ? -2 : -1;
 }
 
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The request path, percent-decoded here rather than by CivetWeb (which
+ * decodes in place, so that a %00 silently cut the path short): no NUL or
+ * other control byte, no encoded '/', no broken escape, valid UTF-8. NULL
+ * when the path is fine, else why not. */
+static const char *path_decode(const char *raw, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (const char *s = raw; *s; s++) {
+        int c = (unsigned char)*s;
+        if (c == '%') {
+            int hi = hexval((unsigned char)s[1]), lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
+            if (lo < 0) return "a '%' in the path is not followed by two hex digits";
+            c = hi * 16 + lo;
+            if (c == '/') return "the path holds an encoded '/' (%2F)";
+            s += 2;
+        }
+        if (c < 0x20 || c == 0x7f) return "the path holds a control character (NUL, newline ...)";
+        if (j + 1 >= outlen) return "the path is too long";
+        out[j++] = (char)c;
+    }
+    out[j] = 0;
+    if (!utf8_valid(out, j)) return "the path is not valid UTF-8";
+    return NULL;
+}
+
 void req_close(req *r)
 {
     mg_disable_keep_alive(r->conn);
@@ -434,13 +464,13 @@ static int idempotency(req *r)
     memcpy(r->idem_key, k, n + 1);
     snprintf(r->idem_scope, sizeof r->idem_scope, "%s/%s", r->who.org, r->who.user);
     /* The request's identity: method, path and exact body bytes. */
-    size_t plen = strlen(r->ri->local_uri) + strlen(r->ri->request_method) + 2;
+    size_t plen = strlen(r->path) + strlen(r->ri->request_method) + 2;
     char *buf = malloc(plen + r->body_len);
     if (!buf) {
         respond_err(r, 503, "overloaded", "out of memory");
         return -1;
     }
-    int m = snprintf(buf, plen, "%s %s", r->ri->request_method, r->ri->local_uri);
+    int m = snprintf(buf, plen, "%s %s", r->ri->request_method, r->path);
     buf[m] = '\n';
     if (r->body_len) memcpy(buf + m + 1, r->body, r->body_len);
     sha256_hex(buf, (size_t)m + 1 + r->body_len, r->idem_hash);
@@ -492,10 +522,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     request_id(&r);
     atomic_fetch_add(&SRV.inflight, 1);
 
-    const char *path = r.ri->local_uri ? r.ri->local_uri : "";
+    const char *raw = r.ri->local_uri ? r.ri->local_uri : "";
+    const char *bad_path = path_decode(raw, r.path, sizeof r.path);
+    const char *path = bad_path ? "" : r.path;
     const char *method = r.ri->request_method;
     bool path_known = false;
-    for (int i = 0; i < N_ROUTES; i++) {
+    for (int i = 0; i < N_ROUTES && !bad_path; i++) {
         if (!match(ROUTES[i].pattern, path, &r)) continue;
         path_known = true;
         if (!strcmp(ROUTES[i].method, method)) {
@@ -504,7 +536,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
             break;
         }
     }
-    if (atomic_load(&SRV.draining) && !(r.route && r.route->fn == h_healthz)) {
+    if (bad_path) {
+        respond_err(&r, 400, "invalid_path", "%s", bad_path);
+    } else if (atomic_load(&SRV.draining) && !(r.route && r.route->fn == h_healthz)) {
         req_close(&r);
         respond_err(&r, 503, "shutting_down", "the server is shutting down; retry elsewhere");
     } else if (!r.route) {
@@ -525,9 +559,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
     int64_t ns = time_mono_ns() - t0;
     metrics_observe(r.route_index, r.status, ns);
+    /* The path as the client sent it, escaped, with anything shaped like a
+     * resident registration number masked. */
+    char logged[600];
+    log_value(raw, logged, sizeof logged);
     log_msg(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
             " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f user=%s org=%s%s%s",
-            r.id, method, path, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6,
+            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6,
             r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-",
             r.err_code[0] ? " error=" : "", r.err_code);
     json_decref(r.json);
@@ -608,7 +646,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
         "request_timeout_ms", timeout,
         "max_request_size", "16384",
         "enable_directory_listing", "no",
-        "decode_url", "yes",
+        "decode_url", "no", /* dispatch decodes, and refuses what should not be in a path */
         NULL,
     };
     struct mg_callbacks cb;

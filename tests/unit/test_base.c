@@ -650,6 +650,25 @@ static void test_err_defaults_and_limits(void **state)
     err_clear(&e);
 }
 
+/* Log values: escaped, resident-number shapes masked, cut on a character. */
+static void test_log_value(void **state)
+{
+    (void)state;
+    char out[64];
+    log_value("/v1/persons/9001011234568", out, sizeof out);
+    assert_string_equal(out, "/v1/persons/*************");
+    log_value("rrn 900101-1234568 and 12345678901234", out, sizeof out);
+    assert_string_equal(out, "rrn ******-******* and 12345678901234"); /* 14 digits: not the shape */
+    log_value("a\"b\\c\nd\x01", out, sizeof out);
+    assert_string_equal(out, "a\\\"b\\\\c\\x0ad\\x01");
+    log_value("\xff\xfe", out, sizeof out);
+    assert_string_equal(out, "\\xff\\xfe");
+    char small[16];
+    log_value("홍길동홍길동홍길동", small, sizeof small); /* 3 bytes a character */
+    assert_true(utf8_valid(small, strlen(small)));
+    assert_non_null(strstr(small, "..."));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_err_json_shape),
         cmocka_unit_test(test_err_details),
         cmocka_unit_test(test_err_defaults_and_limits),
+        cmocka_unit_test(test_log_value),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
