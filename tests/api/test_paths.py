@@ -5,9 +5,10 @@ control bytes (which could forge access-log lines), an encoded '/',
 broken escapes, invalid UTF-8 (a 500 before). The access log shows the
 path escaped, with resident-number shapes masked."""
 import re
+import time
 import unittest
 
-from harness import ApiTest, raw_request
+from harness import HTTP_TIMEOUT, ApiTest, raw_request
 
 
 class PathTest(ApiTest):
@@ -43,6 +44,10 @@ class PathTest(ApiTest):
         # a raw request line with a newline-like byte and a quote is escaped too
         raw_request(self.server.host, self.server.port,
                     b'GET /v1/persons/a"b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+        # the access line is written just after the answer leaves: wait for it
+        deadline = time.monotonic() + HTTP_TIMEOUT
+        while 'path="/v1/persons/a\\"b"' not in self.server.log and time.monotonic() < deadline:
+            time.sleep(0.02)
         log = self.server.log
         self.assertFalse([l for l in log.splitlines() if l.startswith(forged)], "a forged line reached the log")
         self.assertNotIn("9001011234568", log)
