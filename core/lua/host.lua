@@ -52,6 +52,9 @@ local function set_of(...)
   return s
 end
 local READS = set_of("eligibility", "guard", "hook", "validate", "on_record")
+-- Everything but a file's top-level code: that code runs again in every VM
+-- the server builds, so it must come out the same each time.
+local RUNTIME = set_of("eligibility", "lookup", "prepare", "guard", "hook", "validate", "on_record", "message", "test")
 local EFFECTS = set_of("hook", "on_record")
 local HOST_CALLS = {
   ["ctx.person"] = READS, ["ctx.history"] = READS, ["ctx.query"] = READS,
@@ -59,6 +62,8 @@ local HOST_CALLS = {
   ["ctx.move"] = set_of("on_record"), ["ctx.end_case"] = set_of("on_record"),
   ["ctx.consent_allows"] = set_of("lookup"),
   ["sarye.http.post"] = set_of("lookup", "prepare"),
+  ["os.time"] = RUNTIME, ["os.date"] = RUNTIME, ["os.clock"] = RUNTIME, ["sarye.date.today"] = RUNTIME,
+  ["math.random"] = RUNTIME, ["math.randomseed"] = RUNTIME,
 }
 local phase = "load"
 
@@ -132,9 +137,14 @@ local function safe_xpcall(f, handler, ...)
   return false, ok and h or "error in error handling"
 end
 
+-- A library function that is a host call: checked for its phase first.
+local function guarded(name, fn)
+  return function(...) host_call(name) return fn(...) end
+end
+
 -- The host module plugins see as `sarye`.
 local date = {
-  today = C.today,                 -- "YYYY-MM-DD" in Korea (UTC+9)
+  today = guarded("sarye.date.today", C.today), -- "YYYY-MM-DD" in Korea (UTC+9)
   valid = C.date_valid,            -- (s) -> bool
   add_days = C.date_add_days,      -- (date, n) -> date
   add_months = C.date_add_months,  -- (date, n) -> date (end of month clamps)
@@ -151,7 +161,11 @@ local sarye_api = {
   log = C.log,                     -- (level, message)
 }
 
-local safe_os = { time = os.time, date = os.date, clock = os.clock }
+local safe_os = { time = guarded("os.time", os.time), date = guarded("os.date", os.date),
+                  clock = guarded("os.clock", os.clock) }
+local safe_math = copy_shallow(math)
+safe_math.random = guarded("math.random", math.random)
+safe_math.randomseed = guarded("math.randomseed", math.randomseed)
 
 local globals = readonly({
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
@@ -160,7 +174,7 @@ local globals = readonly({
   getmetatable = getmetatable,
   string = readonly(copy_shallow(string, { dump = true }), "string"),
   table = readonly(copy_shallow(table), "table"),
-  math = readonly(copy_shallow(math), "math"),
+  math = readonly(safe_math, "math"),
   os = readonly(safe_os, "os"),
   sarye = frozen_copy(sarye_api, "sarye"),
   _VERSION = _VERSION,
@@ -444,6 +458,7 @@ end
 local effective, effective_cache = nil, {}
 
 local FOLDER_OF = { program = "programs", region = "regions", agency = "agencies" }
+local LOAD_ALLOWANCE_MS = 100 -- CPU for one file's top-level code
 
 -- A program built on another (extends = "integrated"): maps of rules merge
 -- key by key, the extending program's keys winning; anything else it
@@ -508,8 +523,16 @@ function M.load_set(files, precompiled)
       setfenv(fn, plugin_env())
       C.set_current(f.path, "?")
       phase = "load"
+      local cpu0 = C.cpu_ms()
       local ok, p = pcall(fn)
+      local spent = C.cpu_ms() - cpu0
       C.set_current(nil, nil)
+      -- Top-level code runs again in every VM the server builds (on a
+      -- request's thread): it must be cheap, whatever the machine.
+      if ok and spent > LOAD_ALLOWANCE_MS then
+        ok, p = false, fmt("the file's top-level code took %d ms of CPU (at most %d): it runs again in every VM the server builds; build tables and functions there, do the work inside rules",
+                           spent, LOAD_ALLOWANCE_MS)
+      end
       if ok and type(p) == "table" then ok, p = pcall(snapshot, p) end
       if not ok then add_error(base_name(f.path), f.path, p)
       elseif type(p) ~= "table" then add_error(base_name(f.path), f.path, "the file must return a table (the plugin)")

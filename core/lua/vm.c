@@ -262,6 +262,13 @@ static int c_current(lua_State *L)
     return 1;
 }
 
+/* The thread's CPU time in milliseconds (how much a file's top level took). */
+static int c_cpu_ms(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)(time_thread_cpu_ns() / 1000000));
+    return 1;
+}
+
 static int c_memory_exceeded(lua_State *L)
 {
     lua_pushboolean(L, vm_of(L)->mem_exceeded);
@@ -495,7 +502,7 @@ static int c_consent_allows(lua_State *L)
 static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
-    {"memory_exceeded", c_memory_exceeded},
+    {"memory_exceeded", c_memory_exceeded}, {"cpu_ms", c_cpu_ms},
     {"today", c_today},             {"date_valid", c_date_valid},
     {"date_add_days", c_date_add_days}, {"date_add_months", c_date_add_months},
     {"date_diff_days", c_date_diff_days}, {"json_encode", c_json_encode},

@@ -180,6 +180,20 @@ class ReloadTest(ApiTest):
         errors = self.assertRefused({"programs/spin.lua": "while true do end return {}"},
                                     [("programs/spin.lua", "CPU budget")])
         self.assertTrue(errors)
+        self.restore()
+        # Top-level code runs again in every VM the server builds: slow top
+        # level is refused at validation (a count, not a clock: the loop is
+        # far past the allowance on any machine) ...
+        self.assertRefused({"programs/slow.lua": "local x = 0 for i = 1, 3e8 do x = x + i end return {}"},
+                           [("programs/slow.lua", "top-level code took")])
+        self.restore()
+        # ... and so is top-level code that could load differently later
+        # (armed by a timer, or random).
+        self.assertRefused({"programs/timer.lua": "if os.time() > 0 then return {} end"},
+                           [("programs/timer.lua", "os.time cannot be called in a plugin file's top-level code")])
+        self.restore()
+        self.assertRefused({"programs/dice.lua": "local n = math.random(6) return {}"},
+                           [("programs/dice.lua", "math.random cannot be called in a plugin file's top-level code")])
 
     def test_sighup_reloads(self):
         g0 = self.generation()
