@@ -192,10 +192,184 @@ end
 local programs, regions, region_of_code, plugin_list, agencies = {}, {}, {}, {}, {}
 local errors = {}
 
+-- The text of each file being loaded, to give structural errors a line.
+local texts = {}
+
+-- The line where a key is written: the first `key =`, `["key"] =` or
+-- `['key'] =` (after line `after`, when given).
+local function line_of_key(text, key, after)
+  if not text or type(key) ~= "string" then return nil end
+  local n, esc = 1, key:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+  for l in gmatch(text .. "\n", "([^\n]*)\n") do
+    if n > (after or 0) and (match(l, "%f[%w_]" .. esc .. "%s*=") or match(l, "%[%s*[\"']" .. esc .. "[\"']%s*%]%s*=")) then
+      return n
+    end
+    n = n + 1
+  end
+  return nil
+end
+
+-- The line an error is about: its message starts with the path of the key
+-- at fault (records.plan.validate, guards['a->b'], stages[2] ...).
+local function line_of_message(text, message)
+  local line
+  local rest = tostring(message)
+  local first = 1
+  for _ = 1, 4 do
+    local key, tail = match(rest, "^([%a_][%w_]*)(.*)$")
+    if not key then key, tail = match(rest, "^%[%s*[\"']([^\"']+)[\"']%s*%](.*)$") end
+    if not key then
+      local idx, t2 = match(rest, "^%[(%d+)%](.*)$")
+      if not idx then break end
+      rest = t2
+    else
+      local l = line_of_key(text, key, line)
+      if not l then break end
+      line = l
+      rest = tail
+    end
+    if first == 1 and not match(rest, "^[%.%[]") then break end
+    first = 0
+    rest = match(rest, "^%.?(.*)$")
+  end
+  return line
+end
+
 local function add_error(plugin, file, message, line)
   local l, m = match(tostring(message), "^[^:]*:(%d+): (.*)$")
   if l then line, message = line or tonumber(l), m end
+  line = line or line_of_message(texts[file], message)
   errors[#errors + 1] = { plugin = plugin, file = file, line = line, message = tostring(message) }
+end
+
+---------------------------------------------------------------------------
+-- The contract as data: every key a plugin may write, where, and its type
+-- ("any" where several shapes are allowed; the checks below look closer).
+-- A key that is not here is an error, with the nearest known key offered.
+---------------------------------------------------------------------------
+
+local RULE_KEYS = {
+  labels = "table", transitions = "table", guards = "table", hooks = "table", deadlines = "table",
+  prepare = "table", eligibility = "function", lookup = "function", instruments = "table", records = "table",
+  on_record = "table", closure_reasons = "table", case_types = "table", referral = "table",
+}
+local function with(base, extra)
+  local t = {}
+  for k, v in pairs(base) do t[k] = v end
+  for k, v in pairs(extra) do t[k] = v end
+  return t
+end
+local HEAD = { id = "string", kind = "string", version = "string", api = "number", name = "string", tests = "table" }
+local SCHEMA = {
+  program = with(with(HEAD, RULE_KEYS), { stages = "table", extends = "string", reopen_to = "table" }),
+  region = with(HEAD, { regions = "table", programs = "table" }),
+  agency = with(HEAD, { direction = "string", messages = "table", statuses = "table" }),
+  overlay = RULE_KEYS,
+  stage = { id = "string", label = "string" },
+  deadline = { start = "string", offset = "table", stop = "any", label = "string" },
+  offset = { days = "number", months = "number" },
+  instrument = { domains = "table", scale = "table", all_domains = "boolean" },
+  scale = { min = "number", max = "number" },
+  record = { required = "table", validate = "function" },
+  case_type = { label = "string", lead = "string" },
+  referral = { answer_days = "number", accepts_from = "table" },
+  hooks = { enter = "table", leave = "table" },
+  test = { name = "string", run = "function" },
+}
+
+-- Edit distance, for "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function nearest(key, shape)
+  local best, bd
+  for k in pairs(shape) do
+    local d = distance(key, k)
+    if d < (bd or math.huge) then best, bd = k, d end
+  end
+  if best and bd <= math.max(2, math.floor(#key / 3)) then return best end
+  return nil
+end
+
+-- Checks the keys of t against shape; path names t in messages.
+local function check_keys(pid, file, t, shape, path)
+  if type(t) ~= "table" then return true end
+  local ok = true
+  for k, v in pairs(t) do
+    local want = type(k) == "string" and shape[k]
+    local where = path and (path .. "." .. tostring(k)) or tostring(k)
+    if not want then
+      if type(k) == "string" then
+        local near = nearest(k, shape)
+        add_error(pid, file, fmt("%s: unknown key%s", where, near and fmt(" (did you mean '%s'?)", near) or ""),
+                  line_of_key(texts[file], k))
+      else
+        add_error(pid, file, fmt("%s: unknown key %s", path or "the plugin", tostring(k)))
+      end
+      ok = false
+    elseif want ~= "any" and type(v) ~= want then
+      add_error(pid, file, fmt("%s must be a %s, not a %s", where, want, type(v)), line_of_key(texts[file], k))
+      ok = false
+    end
+  end
+  return ok
+end
+
+-- The nested shapes of a program's or an overlay's rules.
+local function check_rule_shapes(pid, file, r, path)
+  local ok = true
+  local function each(name, shape)
+    if type(r[name]) ~= "table" then return end
+    for k, v in pairs(r[name]) do
+      ok = check_keys(pid, file, v, shape, fmt("%s%s.%s", path or "", name, tostring(k))) and ok
+    end
+  end
+  each("deadlines", SCHEMA.deadline)
+  each("instruments", SCHEMA.instrument)
+  each("records", SCHEMA.record)
+  each("case_types", SCHEMA.case_type)
+  for k, d in pairs(type(r.deadlines) == "table" and r.deadlines or {}) do
+    if type(d) == "table" then ok = check_keys(pid, file, d.offset, SCHEMA.offset, fmt("%sdeadlines.%s.offset", path or "", tostring(k))) and ok end
+  end
+  for k, i in pairs(type(r.instruments) == "table" and r.instruments or {}) do
+    if type(i) == "table" then ok = check_keys(pid, file, i.scale, SCHEMA.scale, fmt("%sinstruments.%s.scale", path or "", tostring(k))) and ok end
+  end
+  ok = check_keys(pid, file, r.referral, SCHEMA.referral, (path or "") .. "referral") and ok
+  ok = check_keys(pid, file, r.hooks, SCHEMA.hooks, (path or "") .. "hooks") and ok
+  return ok
+end
+
+-- The whole contract of plugin p (of its kind).
+local function check_contract(p, file)
+  local shape = SCHEMA[p.kind]
+  if not shape then return true end
+  local ok = check_keys(p.id, file, p, shape, nil)
+  if p.kind == "program" then
+    ok = check_rule_shapes(p.id, file, p, nil) and ok
+    if type(p.stages) == "table" then
+      for i, st in ipairs(p.stages) do ok = check_keys(p.id, file, st, SCHEMA.stage, fmt("stages[%d]", i)) and ok end
+    end
+  elseif p.kind == "region" and type(p.programs) == "table" then
+    for pid, ov in pairs(p.programs) do
+      ok = check_keys(p.id, file, ov, SCHEMA.overlay, "programs." .. tostring(pid)) and ok
+      if type(ov) == "table" then ok = check_rule_shapes(p.id, file, ov, "programs." .. tostring(pid) .. ".") and ok end
+    end
+  end
+  if type(p.tests) == "table" then
+    for i, t in ipairs(p.tests) do ok = check_keys(p.id, file, t, SCHEMA.test, fmt("tests[%d]", i)) and ok end
+  end
+  return ok
 end
 
 local function is_semver(v)
@@ -511,6 +685,8 @@ local function base_name(path) return match(path, "([^/]+)%.lua$") end
 function M.load_set(files, precompiled)
   programs, regions, region_of_code, plugin_list, errors, agencies = {}, {}, {}, {}, array({}), {}
   effective_cache = {}
+  texts = {}
+  for _, f in ipairs(files) do texts[f.path] = f.text end
   local compiled = {}
   local seen, extending = {}, {}
   for _, f in ipairs(files) do
@@ -553,6 +729,7 @@ function M.load_set(files, precompiled)
           add_error(id, f.path, fmt("duplicate %s id '%s' (also in %s)", p.kind, id, seen[p.kind .. ":" .. id]))
         else
           seen[p.kind .. ":" .. id] = f.path
+          local contract_ok = check_contract(p, f.path) -- before the host marks the table
           p._file = f.path
           check_query_names(id, f.path, f.text)
           local valid
@@ -564,7 +741,7 @@ function M.load_set(files, precompiled)
           elseif p.kind == "program" then valid = check_program(p, f.path) and check_tests(id, f.path, p.tests)
           elseif p.kind == "region" then valid = check_region(p, f.path) and check_tests(id, f.path, p.tests)
           else valid = check_agency(p, f.path) and check_tests(id, f.path, p.tests) end
-          if valid then
+          if valid and contract_ok then
             if p.kind == "program" then programs[id] = p elseif p.kind == "region" then regions[id] = p
             else agencies[id] = p end
             plugin_list[#plugin_list + 1] = p

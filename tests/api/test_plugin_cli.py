@@ -64,8 +64,8 @@ class PluginCliTest(unittest.TestCase):
                                        "name = 'x', regions = {'1'}, programs = { nope = {} } }")
         p = run_cli("plugin", "check", self.dir, check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("programs/a.lua: a: version must be semver", p.stderr)
-        self.assertIn("regions/kr-1.lua: kr-1: programs.nope: overlay of an unknown program", p.stderr)
+        self.assertRegex(p.stderr, r"programs/a\.lua:1: a: version must be semver")
+        self.assertRegex(p.stderr, r"regions/kr-1\.lua:1: kr-1: programs\.nope: overlay of an unknown program")
 
     def test_check_names_each_bad_rule(self):
         self.write("programs/bad.lua", """return { id = 'bad', kind = 'program', version = '1.0.0', api = 1, name = 'x',
@@ -99,14 +99,37 @@ class PluginCliTest(unittest.TestCase):
                     "instruments.needs.domains must be a non-empty list of domain ids",
                     "closure_reasons: id and label must be strings",
                     "case_types.a must be {label = string, lead = org type}"]:
-            self.assertIn("programs/bad.lua: bad: " + msg, p.stderr)
+            # every structural error says where: file and line
+            self.assertRegex(p.stderr, r"programs/bad\.lua:\d+: bad: " + re.escape(msg))
+        self.assertRegex(p.stderr, r"programs/bad\.lua:4: bad: labels must be a table")
+        self.assertRegex(p.stderr, r"programs/bad\.lua:8: bad: deadlines\.late\.offset\.weeks: unknown key\n")
+
+    def test_misspelt_keys_are_errors_with_a_suggestion_and_a_line(self):
+        with open(os.path.join(self.dir, "regions", "kr-11590.lua"), encoding="utf-8") as f:
+            text = f.read()
+        text = text.replace('  regions = { "11590" },', '  regions = { "11590" },\n  programms = {},', 1)
+        text = text.replace("      case_types = {", "      lables = { intake = '접수' },\n      case_types = {", 1)
+        self.write("regions/kr-11590.lua", text)
+        lines = text.splitlines()
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertEqual(p.returncode, 1)
+        at = lines.index("  programms = {},") + 1
+        self.assertIn("regions/kr-11590.lua:%d: kr-11590: programms: unknown key (did you mean 'programs'?)" % at,
+                      p.stderr)
+        at = lines.index("      lables = { intake = '접수' },") + 1
+        self.assertIn("regions/kr-11590.lua:%d: kr-11590: programs.integrated.lables: unknown key "
+                      "(did you mean 'labels'?)" % at, p.stderr)
+        # a key far from any known one gets no guess
+        self.write("regions/kr-11590.lua", text.replace("  programms = {},", "  zzzzzz = 1,"))
+        p = run_cli("plugin", "check", self.dir, check=False)
+        self.assertRegex(p.stderr, r"kr-11590: zzzzzz: unknown key\n")
 
     def test_extends_unknown_program(self):
         self.write("programs/child.lua", "return { id = 'child', kind = 'program', version = '1.0.0', api = 1, "
                                          "name = 'x', extends = 'nothing_here' }")
         p = run_cli("plugin", "check", self.dir, check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("programs/child.lua: child: extends: 'nothing_here' is not a loaded program", p.stderr)
+        self.assertRegex(p.stderr, r"programs/child\.lua:1: child: extends: 'nothing_here' is not a loaded program")
 
     def test_usage_errors(self):
         p = run_cli("plugin", "test", self.dir, "extra", check=False)
