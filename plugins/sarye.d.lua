@@ -160,3 +160,16 @@ sarye = {
     post = function(agency, path, body) end,
   },
 }
+
+---@class sarye.Lib
+---@field age fun(person: table|nil, today: sarye.Date): integer|nil          만 나이: person.age, else from birth_date
+---@field age_on fun(birth_date: sarye.Date, date: sarye.Date): integer|nil   full years from birth_date to date
+---@field weekday fun(date: sarye.Date): integer                             1 Monday ... 7 Sunday
+---@field add_business_days fun(date: sarye.Date, n: integer, holidays?: table<sarye.Date, boolean>): sarye.Date  Monday-Friday, not holidays
+---@field due fun(from: sarye.Date, offset: {days: integer?, months: integer?}): sarye.Date  a deadline's due date
+---@field months_between fun(a: sarye.Date, b: sarye.Date): number|nil      30.44 days a month
+---@field fact fun(facts: table|nil, key: string): boolean                   a recorded fact says yes ("없음", "no", 0, "" ... say no)
+---@field has_approved_plan fun(ctx: sarye.Ctx, case: sarye.Case): boolean
+---@field latest_record fun(ctx: sarye.Ctx, case: sarye.Case, kind: sarye.RecordKind): table|nil
+---@field deadline fun(ctx: sarye.Ctx, case: sarye.Case, kind: string): sarye.Date|nil  the open deadline's due date
+

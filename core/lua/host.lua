@@ -150,10 +150,114 @@ local date = {
   add_months = C.date_add_months,  -- (date, n) -> date (end of month clamps)
   diff_days = C.date_diff_days,    -- (a, b) -> b - a in days
 }
+-- sarye.lib: helpers every program needs, written once (ages and dates in
+-- Korea, business days, facts recorded about a person, the case's plans,
+-- records and deadlines). Plain Lua over the rest of the sandbox: nothing a
+-- plugin could not write itself, only the same everywhere.
+local lib = {}
+
+local function ymd(d)
+  local y, m, dd = match(tostring(d), "^(%d%d%d%d)-(%d%d)-(%d%d)$")
+  if not y or not C.date_valid(d) then return nil end
+  return tonumber(y), tonumber(m), tonumber(dd)
+end
+
+-- Full years (만 나이) from birth_date to date, or nil when either is not a date.
+function lib.age_on(birth_date, date)
+  local by, bm, bd = ymd(birth_date)
+  local ty, tm, td = ymd(date)
+  if not by or not ty then return nil end
+  local age = ty - by
+  if tm * 100 + td < bm * 100 + bd then age = age - 1 end
+  return age
+end
+
+-- A person's age as of today (the server's person.age when it gave one).
+function lib.age(person, today)
+  if type(person) ~= "table" then return nil end
+  if type(person.age) == "number" then return person.age end
+  return lib.age_on(person.birth_date, today)
+end
+
+-- 1 Monday ... 7 Sunday.
+function lib.weekday(date)
+  if not ymd(date) then error("sarye.lib.weekday: expected a date YYYY-MM-DD", 2) end
+  return (C.date_diff_days("1970-01-01", date) + 3) % 7 + 1 -- 1970-01-01 was a Thursday
+end
+
+-- date moved by n working days (Monday to Friday, and not a day listed in
+-- holidays = {["YYYY-MM-DD"] = true}); n may be negative. Korea's public
+-- holidays move with the lunar calendar: a region lists the ones it needs.
+function lib.add_business_days(date, n, holidays)
+  if not ymd(date) then error("sarye.lib.add_business_days: expected a date YYYY-MM-DD", 2) end
+  if type(n) ~= "number" or n % 1 ~= 0 or n < -3650 or n > 3650 then
+    error("sarye.lib.add_business_days: n must be a whole number of days (within ten years)", 2)
+  end
+  holidays = holidays or {}
+  local step, d = n < 0 and -1 or 1, date
+  while n ~= 0 do
+    d = C.date_add_days(d, step)
+    if lib.weekday(d) <= 5 and not holidays[d] then n = n - step end
+  end
+  return d
+end
+
+-- The due date of a deadline declared as an offset {days = n} or {months = n}.
+function lib.due(from, offset)
+  if not ymd(from) then error("sarye.lib.due: expected a date YYYY-MM-DD", 2) end
+  if type(offset) ~= "table" then error("sarye.lib.due: offset must be {days = n} or {months = n}", 2) end
+  local d = from
+  if offset.months then d = C.date_add_months(d, offset.months) end
+  if offset.days then d = C.date_add_days(d, offset.days) end
+  return d
+end
+
+-- Months between two dates, as a number (30.44 days a month).
+function lib.months_between(a, b)
+  if not ymd(a) or not ymd(b) then return nil end
+  return C.date_diff_days(a, b) / 30.44
+end
+
+-- Whether a fact recorded about a person (person.eligibility[key]) says
+-- yes: absent, false, 0, "", "no", "none", "false", "없음", "해당없음" and
+-- an empty table all say no.
+local NO_WORDS = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
+function lib.fact(facts, key)
+  local v = type(facts) == "table" and facts[key] or nil
+  if v == nil or v == false or v == 0 then return false end
+  if type(v) == "string" and NO_WORDS[v:lower()] then return false end
+  if type(v) == "table" and next(v) == nil then return false end
+  return true
+end
+
+-- The case's work, through ctx.query (so a guard's fixtures answer in tests).
+function lib.has_approved_plan(ctx, case)
+  for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
+    if p.status == "approved" then return true end
+  end
+  return false
+end
+
+-- The newest record of kind on the case (recorded last), or nil.
+function lib.latest_record(ctx, case, kind)
+  local last
+  for _, r in ipairs(ctx.query("records_of_case", { case_id = case.id, kind = kind })) do last = r end
+  return last
+end
+
+-- The due date of the case's open deadline of kind, or nil.
+function lib.deadline(ctx, case, kind)
+  for _, d in ipairs(ctx.query("deadlines_of_case", { case_id = case.id })) do
+    if d.kind == kind then return d.due_on end
+  end
+  return nil
+end
+
 local sarye_api = {
   api = API_VERSION,
   stages = STAGES,
   date = date,
+  lib = lib,
   json = { encode = C.json_encode, decode = C.json_decode },
   -- look-ups of configured agencies, in lookup and prepare functions only:
   -- sarye.http.post(agency_id, "/path", body) -> decoded JSON answer

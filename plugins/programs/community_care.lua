@@ -26,23 +26,10 @@ local ELDERLY_FROM = 65
 local DOMAINS = { "safety", "health", "daily_living", "social_relations", "economy", "education",
                   "employment", "rights", "care", "housing" }
 
-local function age_of(person, today)
-  if type(person.age) == "number" then return person.age end
-  local b = person.birth_date
-  if type(b) ~= "string" or not sarye.date.valid(b) then return nil end
-  local by, bm, bd = string.match(b, "^(%d+)-(%d+)-(%d+)$")
-  local ty, tm, td = string.match(today, "^(%d+)-(%d+)-(%d+)$")
-  local age = tonumber(ty) - tonumber(by)
-  if tonumber(tm) * 100 + tonumber(td) < tonumber(bm) * 100 + tonumber(bd) then age = age - 1 end
-  return age
-end
+-- 만 나이 (international age): the server's person.age, else from birth_date.
+local age_of = sarye.lib.age
 
-local function has_approved_plan(ctx, case)
-  for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
-    if p.status == "approved" then return true end
-  end
-  return false
-end
+local has_approved_plan = sarye.lib.has_approved_plan
 
 ---@type sarye.Program
 return {

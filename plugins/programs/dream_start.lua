@@ -35,26 +35,10 @@ local DOMAIN_LABEL = { health = "신체/건강", cognition_language = "인지/�
                        emotion_behavior = "정서/행동", parent_family = "부모·가족" }
 
 -- A recorded fact counts when it is set to something other than "no".
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact
 
--- International age (만 나이): the server's person.age, else from birth_date.
-local function age_of(person, today)
-  if type(person.age) == "number" then return person.age end
-  local b = person.birth_date
-  if type(b) ~= "string" or not sarye.date.valid(b) or not sarye.date.valid(today) then return nil end
-  local by, bm, bd = string.match(b, "^(%d+)-(%d+)-(%d+)$")
-  local ty, tm, td = string.match(today, "^(%d+)-(%d+)-(%d+)$")
-  local age = tonumber(ty) - tonumber(by)
-  if tonumber(tm) * 100 + tonumber(td) < tonumber(bm) * 100 + tonumber(bd) then age = age - 1 end
-  return age
-end
+-- 만 나이 (international age): the server's person.age, else from birth_date.
+local age_of = sarye.lib.age
 
 local function priority_groups(person)
   local e = person and person.eligibility or {}

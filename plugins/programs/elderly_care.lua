@@ -36,14 +36,7 @@ local LTC_REASON = "유사중복사업 ①: 노인장기요양보험 등급자�
 local LTC_PAST_REASON = "유사중복사업 ①: 이전에 장기요양등급 판정 이력이 있으면 신청 시점에 등급이 없더라도 신청할 수 없습니다"
 local EXCEPTION_NOTE = " (특화서비스·사후관리는 유사중복사업 자격과 관계없이 제공 가능)"
 
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact -- a recorded fact says yes ("없음", "no", 0 ... say no)
 
 -- 장기요양 등급외 판정자 is not a grade holder (seed 001 부록1 2.: 노인장기요양보험
 -- (장기요양 등급외 판정자) is a resource for visiting health, not a duplicate).
@@ -54,16 +47,8 @@ local function has_grade(e, key)
   return not (type(v) == "string" and NOT_A_GRADE[string.lower(v)])
 end
 
-local function age_of(person, today)
-  if type(person.age) == "number" then return person.age end
-  local b = person.birth_date
-  if type(b) ~= "string" or not sarye.date.valid(b) or not sarye.date.valid(today) then return nil end
-  local by, bm, bd = string.match(b, "^(%d+)-(%d+)-(%d+)$")
-  local ty, tm, td = string.match(today, "^(%d+)-(%d+)-(%d+)$")
-  local age = tonumber(ty) - tonumber(by)
-  if tonumber(tm) * 100 + tonumber(td) < tonumber(bm) * 100 + tonumber(bd) then age = age - 1 end
-  return age
-end
+-- 만 나이 (international age): the server's person.age, else from birth_date.
+local age_of = sarye.lib.age
 
 local function is_special(person, case)
   return (case and case.source == "special") or fact((person or {}).eligibility, "special_service")

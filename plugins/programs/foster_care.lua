@@ -22,16 +22,8 @@ local EXTENDED_UNDER = 25 -- 보호기간 연장: 만 24세까지
 -- 정서/행동, 부모·가족), with the foster family (위탁가정) beside the birth family.
 local DOMAINS = { "health", "cognition_language", "emotion_behavior", "birth_family", "foster_family" }
 
-local function age_of(person, today)
-  if type(person.age) == "number" then return person.age end
-  local b = person.birth_date
-  if type(b) ~= "string" or not sarye.date.valid(b) then return nil end
-  local by, bm, bd = string.match(b, "^(%d+)-(%d+)-(%d+)$")
-  local ty, tm, td = string.match(today, "^(%d+)-(%d+)-(%d+)$")
-  local age = tonumber(ty) - tonumber(by)
-  if tonumber(tm) * 100 + tonumber(td) < tonumber(bm) * 100 + tonumber(bd) then age = age - 1 end
-  return age
-end
+-- 만 나이 (international age): the server's person.age, else from birth_date.
+local age_of = sarye.lib.age
 
 ---@type sarye.Program
 return {

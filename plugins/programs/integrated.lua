@@ -28,12 +28,7 @@ local function goal_period(goal)
   return s, e
 end
 
-local function has_approved_plan(ctx, case)
-  for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
-    if p.status == "approved" then return true end
-  end
-  return false
-end
+local has_approved_plan = sarye.lib.has_approved_plan
 
 ---@type sarye.Program
 return {

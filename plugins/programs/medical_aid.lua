@@ -26,14 +26,7 @@ local OVERUSE = {
 }
 local OVERUSE_ORDER = { "doctor_shopping", "duplicate_prescription", "repeated_admission", "social_admission" }
 
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact -- a recorded fact says yes ("없음", "no", 0 ... say no)
 
 -- The over-use patterns recorded for a person (a list, or one text).
 local function overuse_of(e)

@@ -54,14 +54,7 @@ for i, n in ipairs(SOCIAL_NEEDS) do SOCIAL_DOMAINS[i] = n.domain end
 local EXCLUDED_ICD = { F103 = "알코올의 금단상태", F104 = "알코올의 금단상태 (섬망 동반)",
                        F107 = "알코올 잔류 및 만기발병 정신병적 장애" }
 
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact -- a recorded fact says yes ("없음", "no", 0 ... say no)
 
 -- Which instrument a stored or posted assessment is: its subkind (kind in a
 -- posted body), else by its domains.

@@ -84,12 +84,7 @@ local function has_priority(ctx, case)
   return false
 end
 
-local function has_approved_plan(ctx, case)
-  for _, p in ipairs(ctx.query("plans_of_case", { case_id = case.id })) do
-    if p.status == "approved" then return true end
-  end
-  return false
-end
+local has_approved_plan = sarye.lib.has_approved_plan
 
 local function follow_up_due(ctx, case)
   for _, d in ipairs(ctx.query("deadlines_of_case", { case_id = case.id })) do

@@ -36,14 +36,7 @@ local VOLUNTARY = {
   { key = "facility_recipient", label = "시설수급자" },
 }
 
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact -- a recorded fact says yes ("없음", "no", 0 ... say no)
 
 -- "[IAP] …", "IAP: …", "iap …" -> "IAP"; untagged -> nil
 local function goal_tag(text)

@@ -34,14 +34,7 @@ local TIERS = {
 }
 local RISK_DOMAINS = { "attempt_now", "harm_intoxicated", "attempt_history", "suicide_plan", "repeated_ideation" }
 
-local NO = { [""] = true, no = true, none = true, ["false"] = true, ["없음"] = true, ["해당없음"] = true }
-local function fact(e, key)
-  local v = e and e[key]
-  if v == nil or v == false or v == 0 then return false end
-  if type(v) == "string" and NO[string.lower(v)] then return false end
-  if type(v) == "table" and next(v) == nil then return false end
-  return true
-end
+local fact = sarye.lib.fact -- a recorded fact says yes ("없음", "no", 0 ... say no)
 
 local function tier_of(d)
   local function yes(k) return type(d[k]) == "table" and type(d[k].score) == "number" and d[k].score >= 1 end

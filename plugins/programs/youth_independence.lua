@@ -24,16 +24,8 @@ local CARE_ENDS_AT = 18    -- 보호종료 (연령 도래)
 local DOMAINS = { "daily_living", "self_care", "housing", "money", "employment", "education", "health",
                   "social_relations" }
 
-local function age_of(person, today)
-  if type(person.age) == "number" then return person.age end
-  local b = person.birth_date
-  if type(b) ~= "string" or not sarye.date.valid(b) then return nil end
-  local by, bm, bd = string.match(b, "^(%d+)-(%d+)-(%d+)$")
-  local ty, tm, td = string.match(today, "^(%d+)-(%d+)-(%d+)$")
-  local age = tonumber(ty) - tonumber(by)
-  if tonumber(tm) * 100 + tonumber(td) < tonumber(bm) * 100 + tonumber(bd) then age = age - 1 end
-  return age
-end
+-- 만 나이 (international age): the server's person.age, else from birth_date.
+local age_of = sarye.lib.age
 
 -- The day the 5 years after 보호종료 run out, or nil.
 local function support_ends(ended_on)
