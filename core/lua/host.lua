@@ -1578,6 +1578,48 @@ local function test_api(today)
                       record = spec.record or {}, today = spec.today or today, person = spec.person or {},
                       history = spec.history or {}, queries = spec.queries, actor = spec.actor })
   end
+  -- A case at any stage, as the server would hand it to rules: the fields
+  -- a rule reads, with defaults (spec may set any of them).
+  function t.case(spec)
+    spec = spec or {}
+    local c = fixture_case(spec, spec.stage or "discovery")
+    for _, k in ipairs({ "id", "person_id", "org", "status", "version", "source", "referral_id", "assigned_to",
+                         "opened_at" }) do
+      if spec[k] ~= nil then c[k] = spec[k] end
+    end
+    c.version = c.version or 1
+    c.source = c.source or "walk_in"
+    c.org = c.org or "test-org"
+    c.opened_at = c.opened_at or ((spec.today or today) .. "T00:00:00.000Z")
+    return c
+  end
+  -- One plugin's guard alone (a region's, without the program's before it):
+  -- spec = {plugin, on = "from->to" or "*->to", program, region, case, data,
+  -- note, queries, person, history, actor}. Answers as t.transition does.
+  function t.guard(spec)
+    check_fixtures(spec.queries)
+    local c = fixture_case(spec, match(tostring(spec.on), "^([%w_]+)%->") or "discovery")
+    local e = effective(c.program, c.region)
+    if not e then return { ok = false, kind = "unknown_program" } end
+    for _, g in ipairs(e.guards[spec.on] or {}) do
+      if g.plugin == spec.plugin then
+        local a = { case = c, today = spec.today or today, person = spec.person or {}, history = spec.history or {},
+                    queries = spec.queries, actor = spec.actor }
+        local input = { data = copy_deep(spec.data or {}), note = spec.note, reopen = spec.reopen or false,
+                        prepared = copy_deep(spec.prepared or {}) }
+        local r = call_plugin(g, "guard", copy_deep(c), input, new_ctx(a, e, new_effects()))
+        if not r[1] then return plugin_failure(g, r[2]) end
+        if r[2] == true then return { ok = true } end
+        if r[2] ~= false then
+          return plugin_failure(g, fmt("guards['%s'] must return true, or false and a reason (it returned %s)",
+                                       spec.on, tostring(r[2])))
+        end
+        return refused(g, r[3], "guard")
+      end
+    end
+    error(fmt("t.guard: %s has no guard on '%s' for program %s in region %s", tostring(spec.plugin),
+              tostring(spec.on), tostring(c.program), tostring(c.region)), 2)
+  end
   -- A lookup before opening, with the agency's answer given (consents =
   -- {[agency] = true}; sarye.http answers come from the test's agency).
   function t.lookup(spec)
