@@ -223,25 +223,22 @@ static int cmd_migrate(const config *cfg)
     return 0;
 }
 
-static int work_org(store_tx *tx, void *arg, store_reply *reply, err_t *e)
-{
-    reply->status = 201;
-    return store_org_insert(tx, arg, &reply->body, e);
-}
+typedef int (*cli_write_fn)(void *arg, store_reply *reply, err_t *e);
 
-static int work_token(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+static int write_org(void *arg, store_reply *reply, err_t *e) { return process_org_create(arg, NULL, reply, e); }
+
+static int write_token(void *arg, store_reply *reply, err_t *e)
 {
     const options *o = arg;
-    reply->status = 201;
-    return store_token_insert(tx, o->user, o->role, o->org, NULL, &reply->body, e);
+    return process_token_create(o->user, o->role, o->org, NULL, NULL, reply, e);
 }
 
-static int cmd_write(const config *cfg, store_work_fn fn, void *arg, const char *print_field)
+static int cmd_write(const config *cfg, cli_write_fn fn, void *arg, const char *print_field)
 {
     if (open_store(cfg)) return 1;
     err_t e = {0};
     store_reply reply = {0};
-    int rc = store_write(NULL, fn, arg, &reply, &e);
+    int rc = fn(arg, &reply, &e);
     if (rc) {
         fprintf(stderr, "sarye: %s\n", e.message);
         err_clear(&e);
@@ -268,7 +265,7 @@ static int cmd_org_create(const config *cfg, options *o)
     json_t *progs = json_array();
     for (int i = 0; i < o->n_programs; i++) json_array_append_new(progs, json_string(o->programs[i]));
     org_in in = {o->id, o->name, o->type, o->region, progs, o->area};
-    int rc = cmd_write(cfg, work_org, &in, NULL);
+    int rc = cmd_write(cfg, write_org, &in, NULL);
     json_decref(progs);
     return rc;
 }
@@ -278,7 +275,7 @@ static int cmd_token_create(const config *cfg, options *o)
     if (!o->user || !o->role || !o->org) return usage("token create needs --user, --role and --org");
     if (!process_one_of(o->role, process_roles))
         return usage("--role must be one of worker, supervisor, agency, auditor, admin");
-    return cmd_write(cfg, work_token, o, "token");
+    return cmd_write(cfg, write_token, o, "token");
 }
 
 static void print_errors(json_t *errors)

@@ -15,12 +15,6 @@ static bool plain_id(const char *s)
     return true;
 }
 
-static int work_org(store_tx *tx, void *arg, store_reply *reply, err_t *e)
-{
-    reply->status = 201;
-    return store_org_insert(tx, arg, &reply->body, e);
-}
-
 void h_orgs_create(req *r)
 {
     static const char *const known[] = {"id", "name", "type", "region", "programs", "area", NULL};
@@ -45,37 +39,21 @@ void h_orgs_create(req *r)
         }
     store_idem ib;
     store_reply reply = {0};
-    if (store_write(req_idem(r, &ib), work_org, &in, &reply, &e)) return respond_error(r, &e);
+    if (process_org_create(&in, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
-}
-
-typedef struct {
-    const char *user, *role, *org, *by;
-} token_arg;
-
-static int work_token(store_tx *tx, void *arg, store_reply *reply, err_t *e)
-{
-    token_arg *a = arg;
-    reply->status = 201;
-    if (store_token_insert(tx, a->user, a->role, a->org, a->by, &reply->body, e)) return -1;
-    /* A token is a secret shown once: a replay answers without it. */
-    reply->record = json_deep_copy(reply->body);
-    json_object_set_new(reply->record, "token", json_null());
-    return 0;
 }
 
 void h_tokens_create(req *r)
 {
     static const char *const known[] = {"user", "role", "org", NULL};
     err_t e = {0};
-    token_arg a = {.by = r->who.user};
-    if (fields_known(r->json, known, &e) || field_string(r->json, "user", true, 120, &a.user, &e) ||
-        field_enum(r->json, "role", true, process_roles, &a.role, &e) ||
-        field_string(r->json, "org", true, 64, &a.org, &e))
+    const char *user, *role, *org;
+    if (fields_known(r->json, known, &e) || field_string(r->json, "user", true, 120, &user, &e) ||
+        field_enum(r->json, "role", true, process_roles, &role, &e) || field_string(r->json, "org", true, 64, &org, &e))
         return respond_error(r, &e);
     store_idem ib;
     store_reply reply = {0};
-    if (store_write(req_idem(r, &ib), work_token, &a, &reply, &e)) return respond_error(r, &e);
+    if (process_token_create(user, role, org, r->who.user, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 

@@ -68,9 +68,10 @@ void h_cases_list(req *r)
             respond_err(r, 400, "invalid_query", "overdue must be true or false");
             return;
         }
-        q.overdue = !strcmp(overdue, "true");
-        date_today_str(today);
-        q.today = today;
+        if (!strcmp(overdue, "true")) { /* an open deadline due before today */
+            date_today_str(today);
+            q.overdue_on = today;
+        }
     }
     if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
     q.after = has_after ? after : NULL;

@@ -6,6 +6,8 @@
 
 #include "base/rrn.h"
 #include "http/internal.h"
+#include "process/process.h"
+#include "render/render.h"
 
 static const char *const SEXES[] = {"M", "F", NULL};
 
@@ -23,46 +25,93 @@ static int known_elsewhere(store_tx *tx, const principal *p, const char *rrn, js
 {
     if (!rrn) return 0;
     bool known = false;
-    if (store_rrn_known_elsewhere(tx, p, rrn, &known, e)) return -1;
+    store_err se = {0};
+    if (store_rrn_known_elsewhere(tx, p, rrn, &known, &se)) return process_store_fail(&se, e);
     json_object_set_new(body, "known_elsewhere", json_boolean(known));
     return 0;
+}
+
+/* A person answered as the API shows it. */
+static void answer_person(store_reply *reply, int status, person_row *person)
+{
+    reply->status = status;
+    reply->body = render_person(person);
+    person_row_free(person);
 }
 
 static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
-    reply->status = 201;
-    if (store_person_insert(tx, a->p, a->in, &reply->body, e)) return -1;
-    return known_elsewhere(tx, a->p, ((const person_in *)a->in)->rrn, reply->body, e);
+    const person_in *in = a->in;
+    person_row person;
+    store_err se = {0};
+    if (store_person_insert(tx, a->p, in, &person, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_household", "no household '%s'",
+                            in->household_id ? in->household_id : "");
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("household_id"));
+        return -1;
+    }
+    answer_person(reply, 201, &person);
+    return known_elsewhere(tx, a->p, in->rrn, reply->body, e);
 }
 
 static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
-    reply->status = 200;
-    return store_person_get(tx, a->p, a->id, &reply->body, e);
+    person_row person;
+    store_err se = {0};
+    if (store_person_get(tx, a->p, a->id, &person, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+    answer_person(reply, 200, &person);
+    return 0;
 }
 
 static int work_person_search(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
+    const person_query *q = a->in;
+    person_list list;
+    store_err se = {0};
+    if (store_person_search(tx, a->p, q, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    if (store_person_search(tx, a->p, a->in, &reply->body, e)) return -1;
-    return known_elsewhere(tx, a->p, ((const person_query *)a->in)->rrn, reply->body, e);
+    reply->body = render_page(render_persons(&list), list.more, list.last);
+    person_list_free(&list);
+    return known_elsewhere(tx, a->p, q->rrn, reply->body, e);
+}
+
+/* A household as the API shows it. */
+static void answer_household(store_reply *reply, int status, household_row *h, const principal *p)
+{
+    reply->status = status;
+    reply->body = render_household(h, p->org);
+    household_row_free(h);
 }
 
 static int work_household_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
-    reply->status = 201;
-    return store_household_insert(tx, a->p, a->address, a->members, &reply->body, e);
+    household_row h;
+    size_t bad = 0;
+    store_err se = {0};
+    if (store_household_insert(tx, a->p, a->address, a->members, &h, &bad, &se)) {
+        const char *pid = json_string_value(json_object_get(json_array_get(a->members, bad), "person_id"));
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_person", "no person '%s'", pid ? pid : "");
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_sprintf("members[%zu].person_id", bad));
+        return -1;
+    }
+    answer_household(reply, 201, &h, a->p);
+    return 0;
 }
 
 static int work_household_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
-    reply->status = 200;
-    return store_household_get(tx, a->p, a->id, &reply->body, e);
+    household_row h;
+    store_err se = {0};
+    if (store_household_get(tx, a->p, a->id, &h, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no household '%s'", a->id);
+    answer_household(reply, 200, &h, a->p);
+    return 0;
 }
 
 /* Eligibility facts: an object of at most 50 facts, each a boolean, a
@@ -96,8 +145,12 @@ bad:
 static int work_eligibility(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     people_arg *a = arg;
-    reply->status = 200;
-    return store_person_set_eligibility(tx, a->p, a->id, a->members, &reply->body, e);
+    person_row person;
+    store_err se = {0};
+    if (store_person_set_eligibility(tx, a->p, a->id, a->members, &person, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+    answer_person(reply, 200, &person);
+    return 0;
 }
 
 void h_persons_eligibility(req *r)
@@ -106,7 +159,7 @@ void h_persons_eligibility(req *r)
     if (eligibility_valid(r->json, &e)) return respond_error(r, &e);
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .id = r->params[0], .members = r->json};
-    if (store_write(NULL, work_eligibility, &a, &reply, &e)) return respond_error(r, &e);
+    if (process_write(NULL, work_eligibility, &a, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 
@@ -180,7 +233,7 @@ void h_persons_create(req *r)
     store_idem ib;
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .in = &in};
-    int rc = store_write(req_idem(r, &ib), work_person_insert, &a, &reply, &e);
+    int rc = process_write(req_idem(r, &ib), work_person_insert, &a, &reply, &e);
     sodium_memzero(digits, sizeof digits);
     if (rc) return respond_error(r, &e);
     respond_reply(r, &reply);
@@ -191,7 +244,7 @@ void h_persons_get(req *r)
     err_t e = {0};
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .id = r->params[0]};
-    if (store_read(work_person_get, &a, &reply, &e)) return respond_error(r, &e);
+    if (process_read(work_person_get, &a, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 
@@ -227,7 +280,7 @@ void h_persons_search(req *r)
     err_t e = {0};
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .in = &q};
-    rc = store_read(work_person_search, &a, &reply, &e);
+    rc = process_read(work_person_search, &a, &reply, &e);
     sodium_memzero(digits, sizeof digits);
     sodium_memzero(rrn, sizeof rrn);
     if (rc) return respond_error(r, &e);
@@ -264,7 +317,7 @@ void h_households_create(req *r)
     }
     store_idem ib;
     store_reply reply = {0};
-    if (store_write(req_idem(r, &ib), work_household_insert, &a, &reply, &e)) return respond_error(r, &e);
+    if (process_write(req_idem(r, &ib), work_household_insert, &a, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 
@@ -273,6 +326,6 @@ void h_households_get(req *r)
     err_t e = {0};
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .id = r->params[0]};
-    if (store_read(work_household_get, &a, &reply, &e)) return respond_error(r, &e);
+    if (process_read(work_household_get, &a, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }

@@ -11,6 +11,7 @@
 
 #include "http/internal.h"
 #include "process/process.h"
+#include "render/render.h"
 
 /* Whether the connection stays open after this answer, as CivetWeb will
  * decide it: HTTP/1.1 unless the client or the server said close; HTTP/1.0
@@ -99,7 +100,8 @@ int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e)
     audit_entry a;
     char action[160];
     if (r->audited || reply->replayed || !audit_entry_for(r, reply->status, reply->body, &a, action)) return 0;
-    if (store_audit_append(tx, &a, e)) return -1;
+    store_err se = {0};
+    if (store_audit_append(tx, &a, &se)) return process_store_fail(&se, e);
     r->audited = true;
     return 0;
 }

@@ -100,20 +100,30 @@ static int64_t backoff_ms(int attempts)
     return (int64_t)(d * jitter);
 }
 
+/* The store calls of this worker: their failures are logged, never
+ * answered to anyone, so they stay store-level (what, not an HTTP status). */
+typedef struct {
+    const outbox_result *result;
+    store_err *se;
+} result_arg;
+
 static int work_result(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
-    return store_outbox_result(tx, arg, e);
+    (void)e;
+    result_arg *a = arg;
+    return store_outbox_result(tx, a->result, a->se);
 }
 
 static void save(const outbox_result *r)
 {
     err_t e = {0};
+    store_err se = {0};
     store_reply reply = {0};
-    if (store_write(NULL, work_result, (void *)r, &reply, &e)) {
-        log_msg(LOG_ERROR, "outbox: cannot record a delivery result", " msg=%s error=\"%s\"", r->id, e.message);
-        err_clear(&e);
-    }
+    result_arg a = {r, &se};
+    if (store_write(NULL, work_result, &a, &reply, &e, &se))
+        log_msg(LOG_ERROR, "outbox: cannot record a delivery result", " msg=%s error=\"%s\"", r->id, se.message);
+    err_clear(&e);
     store_reply_clear(&reply);
 }
 
@@ -183,15 +193,15 @@ static bool is_inflight(const char *id)
 }
 
 /* Starts one message; false if it cannot go now. */
-static bool start(json_t *m)
+static bool start(const outbox_row *m)
 {
-    const char *id = json_string_value(json_object_get(m, "id"));
-    const char *ag_id = json_string_value(json_object_get(m, "agency"));
+    const char *id = m->id;
+    const char *ag_id = m->agency;
     if (is_inflight(id)) return false;
     agency_state *ag = agency(ag_id);
     if (!ag) return false;
     const config_agency *conf = config_agency_find(&O.cfg, ag_id);
-    int attempts = (int)json_integer_value(json_object_get(m, "attempts")) + 1;
+    int attempts = m->attempts + 1;
     if (!conf || !conf->url[0]) {
         /* Not configured: wait (configuration may come with a restart). */
         outbox_result r = {.id = id, .status = "queued", .attempts = attempts,
@@ -206,7 +216,7 @@ static bool start(json_t *m)
     snprintf(t->agency, sizeof t->agency, "%s", ag_id);
     t->attempts = attempts;
     t->ag = ag;
-    t->body = json_dumps(json_object_get(m, "payload"), JSON_COMPACT);
+    t->body = m->payload ? json_dumps(m->payload, JSON_COMPACT) : NULL;
     t->body_len = t->body ? strlen(t->body) : 0;
     t->easy = curl_easy_init();
     if (!t->body || !t->easy) {
@@ -217,7 +227,7 @@ static bool start(json_t *m)
     t->headers = curl_slist_append(t->headers, "Content-Type: application/json; charset=utf-8");
     snprintf(h, sizeof h, "Idempotency-Key: %s", id);
     t->headers = curl_slist_append(t->headers, h);
-    snprintf(h, sizeof h, "X-Sarye-Message-Kind: %s", json_string_value(json_object_get(m, "kind")));
+    snprintf(h, sizeof h, "X-Sarye-Message-Kind: %s", m->kind);
     t->headers = curl_slist_append(t->headers, h);
     if (conf->token[0]) {
         snprintf(h, sizeof h, "Authorization: Bearer %s", conf->token);
@@ -307,10 +317,18 @@ static void finish(transfer *t, CURLcode code)
             t->attempts, (long long)wait, err);
 }
 
+typedef struct {
+    int limit;
+    outbox_list due;
+    store_err se;
+} due_arg;
+
 static int work_due(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
-    int limit = *(int *)arg;
-    return store_outbox_due(tx, time_now_ms(), limit, &reply->body, e);
+    (void)reply;
+    (void)e;
+    due_arg *a = arg;
+    return store_outbox_due(tx, time_now_ms(), a->limit, &a->due, &a->se);
 }
 
 static void *worker(void *arg)
@@ -319,19 +337,14 @@ static void *worker(void *arg)
     while (!atomic_load(&O.stop)) {
         int room = O.cfg.outbox_concurrency - O.n_inflight;
         if (room > 0) {
-            int limit = room + O.n_inflight; /* in-flight ones come back too: skip them */
+            due_arg a = {.limit = room + O.n_inflight}; /* in-flight ones come back too: skip them */
             store_reply reply = {0};
             err_t e = {0};
-            if (store_read(work_due, &limit, &reply, &e) == 0) {
-                size_t i;
-                json_t *m;
-                json_array_foreach(reply.body, i, m) {
-                    if (O.n_inflight >= O.cfg.outbox_concurrency) break;
-                    start(m);
-                }
-            } else {
-                err_clear(&e);
+            if (store_read(work_due, &a, &reply, &e, &a.se) == 0) {
+                for (size_t i = 0; i < a.due.n && O.n_inflight < O.cfg.outbox_concurrency; i++) start(&a.due.items[i]);
+                outbox_list_free(&a.due);
             }
+            err_clear(&e);
             store_reply_clear(&reply);
         }
         int running = 0;
@@ -408,15 +421,19 @@ void outbound_kick(void)
 
 static int work_counts(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
-    (void)arg;
-    return store_outbox_counts(tx, &reply->body, e);
+    (void)reply;
+    (void)e;
+    store_err se = {0};
+    return store_outbox_counts(tx, arg, &se);
 }
 
 char *outbound_metrics(void)
 {
     store_reply reply = {0};
     err_t e = {0};
-    if (store_read(work_counts, NULL, &reply, &e)) err_clear(&e);
+    store_err se = {0};
+    outbox_counts counts = {0};
+    if (store_read(work_counts, &counts, &reply, &e, &se)) err_clear(&e);
     size_t cap = 1024, len = 0;
     char *s = malloc(cap);
     if (!s) goto out;
@@ -434,14 +451,9 @@ char *outbound_metrics(void)
     } while (0)
     APPEND("# HELP sarye_outbox_messages Outbox messages by agency and status.\n"
            "# TYPE sarye_outbox_messages gauge\n");
-    const char *ag;
-    json_t *st;
-    json_object_foreach(reply.body, ag, st) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(st, k, v)
-            APPEND("sarye_outbox_messages{agency=\"%s\",status=\"%s\"} %lld\n", ag, k, (long long)json_integer_value(v));
-    }
+    for (size_t i = 0; i < counts.n; i++)
+        APPEND("sarye_outbox_messages{agency=\"%s\",status=\"%s\"} %lld\n", counts.items[i].agency,
+               counts.items[i].status, counts.items[i].n);
     APPEND("# HELP sarye_outbox_inflight Messages being sent.\n# TYPE sarye_outbox_inflight gauge\n"
            "# HELP sarye_outbox_delivered_total Deliveries since start.\n# TYPE sarye_outbox_delivered_total counter\n"
            "# HELP sarye_outbox_retried_total Failed attempts that will be retried.\n"
@@ -461,6 +473,7 @@ char *outbound_metrics(void)
     pthread_mutex_unlock(&O.mu);
 #undef APPEND
 out:
+    free(counts.items);
     store_reply_clear(&reply);
     return s;
 }

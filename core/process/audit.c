@@ -5,29 +5,37 @@
  * its own, which rides the writer's next batch with everything else.
  */
 #include "process/process.h"
+#include "render/render.h"
 #include "store/store.h"
 
 static int work_audit(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
-    return store_audit_append(tx, arg, e);
+    store_err se = {0};
+    if (store_audit_append(tx, arg, &se)) return process_store_fail(&se, e);
+    return 0;
 }
 
 int process_audit(const audit_entry *a, err_t *e)
 {
     store_reply reply = {0};
-    return store_write(NULL, work_audit, (void *)a, &reply, e);
+    return process_write(NULL, work_audit, (void *)a, &reply, e);
 }
 
 static int work_audit_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    audit_list list;
+    store_err se = {0};
+    if (store_audit_list(tx, arg, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    return store_audit_list(tx, arg, &reply->body, e);
+    reply->body = render_page(render_audits(&list), list.more, list.last);
+    audit_list_free(&list);
+    return 0;
 }
 
 int process_audit_list(const audit_query *q, store_reply *reply, err_t *e)
 {
-    return store_read(work_audit_list, (void *)q, reply, e);
+    return process_read(work_audit_list, (void *)q, reply, e);
 }
 
 typedef struct {
@@ -38,14 +46,16 @@ static int work_audit_verify(store_tx *tx, void *arg, store_reply *reply, err_t 
 {
     (void)reply;
     verify_arg *v = arg;
-    return store_audit_verify(tx, &v->records, &v->broken_at, e);
+    store_err se = {0};
+    if (store_audit_verify(tx, &v->records, &v->broken_at, &se)) return process_store_fail(&se, e);
+    return 0;
 }
 
 int process_audit_verify(long long *records, long long *broken_at, err_t *e)
 {
     verify_arg v = {0, 0};
     store_reply reply = {0};
-    int rc = store_read(work_audit_verify, &v, &reply, e);
+    int rc = process_read(work_audit_verify, &v, &reply, e);
     *records = v.records;
     *broken_at = v.broken_at;
     return rc;

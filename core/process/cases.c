@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "process/internal.h"
+#include "render/render.h"
 #include "store/store.h"
 
 typedef struct {
@@ -20,11 +21,20 @@ typedef struct {
     const char *after;
 } read_arg;
 
+/* A case the principal may see, or 404. */
+static int load_case(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e)
+{
+    store_err se = {0};
+    if (store_case_load(tx, p, id, c, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no case '%s'", id);
+    return 0;
+}
+
 static int work_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     read_arg *a = arg;
     case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (load_case(tx, a->p, a->id, &c, e)) return -1;
     reply->status = 200;
     return engine_render(tx, &c, rules_label(c.program, c.region, c.stage), &reply->body, e);
 }
@@ -32,45 +42,54 @@ static int work_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e)
 {
     read_arg a = {.p = p, .id = id};
-    return store_read(work_get, &a, reply, e);
+    return process_read(work_get, &a, reply, e);
 }
 
 static int work_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     read_arg *a = arg;
-    reply->status = 200;
-    if (store_case_list(tx, a->p, a->q, &reply->body, e)) return -1;
-    size_t i;
-    json_t *item;
-    json_array_foreach(json_object_get(reply->body, "items"), i, item) {
-        const char *label = rules_label(json_string_value(json_object_get(item, "program")),
-                                        json_string_value(json_object_get(item, "region")),
-                                        json_string_value(json_object_get(item, "stage")));
+    case_list list;
+    store_err se = {0};
+    if (store_case_list(tx, a->p, a->q, &list, &se)) return process_store_fail(&se, e);
+    json_t *items = json_array();
+    for (size_t i = 0; i < list.n; i++) {
+        const case_row *c = &list.items[i];
+        json_t *item = render_case(c);
+        const char *label = rules_label(c->program, c->region, c->stage);
         json_object_set_new(item, "stage_label", label ? json_string(label) : json_null());
+        json_array_append_new(items, item);
     }
+    reply->status = 200;
+    reply->body = render_page(items, list.more, list.last);
+    case_list_free(&list);
     return 0;
 }
 
 int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e)
 {
     read_arg a = {.p = p, .q = q};
-    return store_read(work_list, &a, reply, e);
+    return process_read(work_list, &a, reply, e);
 }
 
 static int work_events(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     read_arg *a = arg;
     case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (load_case(tx, a->p, a->id, &c, e)) return -1;
+    event_list list;
+    store_err se = {0};
+    if (store_event_list(tx, a->id, a->limit, a->after, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    return store_event_list(tx, a->id, a->limit, a->after, &reply->body, e);
+    reply->body = render_page(render_events(&list), list.more, list.last);
+    event_list_free(&list);
+    return 0;
 }
 
 int process_case_events(const principal *p, const char *id, int limit, const char *after,
                         store_reply *reply, err_t *e)
 {
     read_arg a = {.p = p, .id = id, .limit = limit, .after = after};
-    return store_read(work_events, &a, reply, e);
+    return process_read(work_events, &a, reply, e);
 }
 
 typedef struct {
@@ -83,39 +102,73 @@ static int work_records(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     view_arg *a = arg;
     case_row c;
-    json_t *items = NULL;
-    if (store_case_load(tx, a->p, a->id, &c, e) || store_record_list(tx, c.id, a->kind, &items, e)) return -1;
+    record_list list;
+    store_err se = {0};
+    if (load_case(tx, a->p, a->id, &c, e)) return -1;
+    if (store_record_list(tx, c.id, a->kind, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    reply->body = json_pack("{s:o, s:n}", "items", items, "next_cursor");
+    reply->body = render_page(render_records(&list), false, NULL);
+    record_list_free(&list);
     return 0;
 }
 
 int process_records(const principal *p, const char *case_id, const char *kind, store_reply *reply, err_t *e)
 {
     view_arg a = {.p = p, .id = case_id, .kind = kind};
-    return store_read(work_records, &a, reply, e);
+    return process_read(work_records, &a, reply, e);
 }
 
 static int work_deadlines(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     view_arg *a = arg;
-    reply->status = 200;
-    return store_deadline_list(tx, a->dq, &reply->body, e);
-}
-
-int process_deadlines(const principal *p, deadline_query *q, store_reply *reply, err_t *e)
-{
+    deadline_list list;
+    store_err se = {0};
+    if (store_deadline_list(tx, a->dq, &list, &se)) return process_store_fail(&se, e);
     char today[11];
     date_today_str(today);
-    q->today = today;
+    reply->status = 200;
+    reply->body = render_page(render_deadlines(&list, today), list.more, list.last);
+    deadline_list_free(&list);
+    return 0;
+}
+
+int process_deadlines(const principal *p, const deadline_query *q, store_reply *reply, err_t *e)
+{
     if (q->org && strcmp(q->org, p->org)) { /* other organisations' work is not visible */
         reply->status = 200;
-        reply->body = json_pack("{s:[], s:n}", "items", "next_cursor");
+        reply->body = render_page(json_array(), false, NULL);
         return 0;
     }
-    q->org = p->org;
-    view_arg a = {.p = p, .dq = q};
-    return store_read(work_deadlines, &a, reply, e);
+    deadline_query mine = *q;
+    mine.org = p->org;
+    view_arg a = {.p = p, .dq = &mine};
+    return process_read(work_deadlines, &a, reply, e);
+}
+
+/* A case of the one-screen view: as the API shows it, with its plans,
+ * services and other records apart. */
+static int one_screen_case(store_tx *tx, const case_row *c, json_t **out, err_t *e)
+{
+    json_t *full = NULL;
+    record_list records;
+    store_err se = {0};
+    if (engine_render(tx, c, rules_label(c->program, c->region, c->stage), &full, e)) return -1;
+    if (store_record_list(tx, c->id, NULL, &records, &se)) {
+        json_decref(full);
+        return process_store_fail(&se, e);
+    }
+    json_t *plans = json_array(), *services = json_array(), *other = json_array();
+    for (size_t j = 0; j < records.n; j++) {
+        const char *k = records.items[j].kind;
+        json_array_append_new(!strcmp(k, "plan") ? plans : !strcmp(k, "service") ? services : other,
+                              render_record(&records.items[j]));
+    }
+    record_list_free(&records);
+    json_object_set_new(full, "plans", plans);
+    json_object_set_new(full, "services", services);
+    json_object_set_new(full, "records", other);
+    *out = full;
+    return 0;
 }
 
 /* One screen: the person, the household, and every case of every program
@@ -123,114 +176,110 @@ int process_deadlines(const principal *p, deadline_query *q, store_reply *reply,
 static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     view_arg *a = arg;
-    json_t *person = NULL, *household = json_null(), *cases = NULL, *out = NULL;
+    store_err se = {0};
+    person_row person = {0};
+    household_row household = {0};
+    case_list cases = {0};
+    json_t *household_json = json_null(), *cases_json = json_array();
+    int rc = -1;
     /* Another organisation sees it only under the person's consent naming it
      * (seed 003 원스크린: counseling a week, case management up to 3 months). */
     static const char *const sharing[] = {"counseling", "case_management", NULL};
     /* A private provider's worker needs a complete sharing right (seed 003). */
     if (!strcmp(a->p->org_type, "provider")) {
-        json_t *right = NULL;
-        if (store_sharing_right_get(tx, a->p->org, a->p->user, &right, e)) return -1;
-        bool complete = json_is_true(json_object_get(right, "complete"));
-        json_decref(right);
+        sharing_right_row right;
+        bool complete = false;
+        if (store_sharing_right_get(tx, a->p->org, a->p->user, &right, &se) == 0) {
+            complete = right.district_approved_by != NULL;
+            sharing_right_row_free(&right);
+        } else if (se.kind != STORE_NOT_FOUND) {
+            process_store_fail(&se, e);
+            goto done;
+        }
         if (!complete) {
             err_set(e, 403, "sharing_right_required",
                     "%s needs privacy training, a security pledge and the approval of %s and its district first",
                     a->p->user, a->p->org);
-            return -1;
+            goto done;
         }
     }
     principal owner = *a->p;
     const principal *as = a->p;
     char consent[ID_MAX] = "";
-    if (store_person_visible(tx, a->p, a->id, e)) {
-        err_clear(e);
-        if (store_person_owner(tx, a->id, owner.org, e) ||
-            store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, e))
-            return -1;
+    if (store_person_visible(tx, a->p, a->id, &se)) {
+        if (se.kind != STORE_NOT_FOUND) {
+            process_store_fail(&se, e);
+            goto done;
+        }
+        if (store_person_owner(tx, a->id, owner.org, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+            goto done;
+        }
+        if (store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
+            process_store_fail(&se, e);
+            goto done;
+        }
         if (!consent[0]) {
             err_set(e, 403, "consent_required",
                     "the person's one-screen is shared with %s only under a valid consent naming it", a->p->org);
-            return -1;
+            goto done;
         }
         as = &owner;
     }
-    if (store_person_get(tx, as, a->id, &person, e)) return -1;
-    const char *hh = json_string_value(json_object_get(person, "household_id"));
-    if (hh && store_household_get(tx, as, hh, &household, e)) goto fail;
-    if (store_person_cases(tx, as, a->id, &cases, e)) goto fail;
-    size_t i;
-    json_t *cs;
-    json_array_foreach(cases, i, cs) {
-        case_row c;
-        json_t *full = NULL, *records = NULL;
-        if (store_case_load(tx, as, json_string_value(json_object_get(cs, "id")), &c, e) ||
-            engine_render(tx, &c, rules_label(c.program, c.region, c.stage), &full, e) ||
-            store_record_list(tx, c.id, NULL, &records, e)) {
-            json_decref(full);
-            goto fail;
-        }
-        json_t *plans = json_array(), *services = json_array(), *other = json_array();
-        size_t j;
-        json_t *r;
-        json_array_foreach(records, j, r) {
-            const char *k = json_string_value(json_object_get(r, "kind"));
-            json_array_append(!strcmp(k, "plan") ? plans : !strcmp(k, "service") ? services : other, r);
-        }
-        json_decref(records);
-        json_object_set_new(full, "plans", plans);
-        json_object_set_new(full, "services", services);
-        json_object_set_new(full, "records", other);
-        json_array_set_new(cases, i, full);
+    if (store_person_get(tx, as, a->id, &person, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+        goto done;
     }
-    out = json_pack("{s:o, s:o, s:o}", "person", person, "household", household, "cases", cases);
+    if (person.household_id) {
+        if (store_household_get(tx, as, person.household_id, &household, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no household '%s'", person.household_id);
+            goto done;
+        }
+        json_decref(household_json);
+        household_json = render_household(&household, as->org);
+    }
+    if (store_person_cases(tx, as, a->id, &cases, &se)) {
+        process_store_fail(&se, e);
+        goto done;
+    }
+    for (size_t i = 0; i < cases.n; i++) {
+        json_t *full = NULL;
+        if (one_screen_case(tx, &cases.items[i], &full, e)) goto done;
+        json_array_append_new(cases_json, full);
+    }
+    json_t *out = json_pack("{s:o, s:O, s:O}", "person", render_person(&person), "household", household_json,
+                            "cases", cases_json);
     if (consent[0]) json_object_set_new(out, "consent_id", json_string(consent));
     reply->status = 200;
     reply->body = out;
-    return 0;
-fail:
-    json_decref(person);
-    json_decref(household);
-    json_decref(cases);
-    return -1;
+    rc = 0;
+done:
+    person_row_free(&person);
+    household_row_free(&household);
+    case_list_free(&cases);
+    json_decref(household_json);
+    json_decref(cases_json);
+    return rc;
 }
 
 int process_one_screen(const principal *p, const char *person_id, store_reply *reply, err_t *e)
 {
     view_arg a = {.p = p, .id = person_id};
-    return store_read(work_one_screen, &a, reply, e);
+    return process_read(work_one_screen, &a, reply, e);
 }
 
-static int work_overdue(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+/* Overdue deadlines by kind, as Prometheus lines; caller frees. */
+static char *overdue_text(const overdue_counts *counts)
 {
-    (void)arg;
-    char today[11];
-    date_today_str(today);
-    return store_overdue_counts(tx, today, &reply->body, e);
-}
-
-char *process_overdue_metrics(void)
-{
-    store_reply reply = {0};
-    err_t e = {0};
-    if (store_read(work_overdue, NULL, &reply, &e)) {
-        err_clear(&e);
-        return NULL;
-    }
     size_t cap = 256, len = 0;
     char *s = malloc(cap);
-    if (!s) {
-        store_reply_clear(&reply);
-        return NULL;
-    }
+    if (!s) return NULL;
     len = (size_t)snprintf(s, cap, "# HELP sarye_deadlines_overdue Open deadlines past due, by kind.\n"
                                     "# TYPE sarye_deadlines_overdue gauge\n");
-    const char *k;
-    json_t *v;
-    json_object_foreach(reply.body, k, v) {
+    for (size_t i = 0; i < counts->n; i++) {
         char line[200];
-        int n = snprintf(line, sizeof line, "sarye_deadlines_overdue{kind=\"%.64s\"} %lld\n", k,
-                         (long long)json_integer_value(v));
+        int n = snprintf(line, sizeof line, "sarye_deadlines_overdue{kind=\"%.64s\"} %lld\n", counts->items[i].kind,
+                         counts->items[i].n);
         if (len + (size_t)n + 1 > cap) {
             cap = (len + (size_t)n + 1) * 2;
             char *ns = realloc(s, cap);
@@ -240,6 +289,31 @@ char *process_overdue_metrics(void)
         memcpy(s + len, line, (size_t)n + 1);
         len += (size_t)n;
     }
+    return s;
+}
+
+static int work_overdue(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    (void)e;
+    char today[11];
+    date_today_str(today);
+    store_err se = {0};
+    if (store_overdue_counts(tx, today, arg, &se)) return -1;
+    return 0;
+}
+
+char *process_overdue_metrics(void)
+{
+    store_reply reply = {0};
+    err_t e = {0};
+    overdue_counts counts = {0};
+    if (process_read(work_overdue, &counts, &reply, &e)) {
+        err_clear(&e);
+        return NULL;
+    }
+    char *s = overdue_text(&counts);
+    free(counts.items);
     store_reply_clear(&reply);
     return s;
 }

@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "process/process.h"
+#include "render/render.h"
 #include "store/store.h"
 
 typedef struct {
@@ -17,23 +18,39 @@ typedef struct {
     const char *person_id, *id;
 } consent_arg;
 
+/* The person, visible to p (404 otherwise). */
+static int person_visible(store_tx *tx, const principal *p, const char *person_id, err_t *e)
+{
+    store_err se = {0};
+    if (store_person_visible(tx, p, person_id, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", person_id);
+    return 0;
+}
+
 static int work_consent(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     consent_arg *a = arg;
     const consent_in *in = a->in;
+    store_err se = {0};
     size_t i;
     json_t *org;
     json_array_foreach(in->scope, i, org) {
-        json_t *o = NULL;
-        if (store_org_get(tx, json_string_value(org), &o, e)) {
+        org_row o;
+        if (store_org_get(tx, json_string_value(org), &o, &se)) {
+            /* as it always was: whatever the store said, the scope names no organisation it knows */
             err_set(e, 422, "unknown_org", "scope[%zu]: no organisation '%s'", i, json_string_value(org));
             err_detail(e, "field", json_sprintf("scope[%zu]", i));
             return -1;
         }
-        json_decref(o);
+        org_row_free(&o);
     }
+    if (person_visible(tx, a->p, in->person_id, e)) return -1;
+    consent_row c;
+    if (store_consent_insert(tx, a->p, in, &c, &se)) return process_store_fail(&se, e);
     reply->status = 201;
-    return store_consent_insert(tx, a->p, in, &reply->body, e);
+    reply->body = render_consent(&c);
+    consent_row_free(&c);
+    return 0;
 }
 
 int process_consent_create(const principal *p, consent_in *in, const store_idem *idem, store_reply *reply, err_t *e)
@@ -64,34 +81,49 @@ int process_consent_create(const principal *p, consent_in *in, const store_idem 
     in->valid_from = from;
     in->valid_until = until;
     consent_arg a = {.p = p, .in = in};
-    return store_write(idem, work_consent, &a, reply, e);
+    return process_write(idem, work_consent, &a, reply, e);
 }
 
 static int work_consents(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     consent_arg *a = arg;
-    json_t *items = NULL;
-    if (store_person_visible(tx, a->p, a->person_id, e) || store_consent_list(tx, a->person_id, &items, e)) return -1;
+    consent_list list;
+    store_err se = {0};
+    if (person_visible(tx, a->p, a->person_id, e)) return -1;
+    if (store_consent_list(tx, a->person_id, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    reply->body = json_pack("{s:o, s:n}", "items", items, "next_cursor");
+    reply->body = render_page(render_consents(&list), false, NULL);
+    consent_list_free(&list);
     return 0;
 }
 
 int process_consents(const principal *p, const char *person_id, store_reply *reply, err_t *e)
 {
     consent_arg a = {.p = p, .person_id = person_id};
-    return store_read(work_consents, &a, reply, e);
+    return process_read(work_consents, &a, reply, e);
 }
 
 static int work_revoke(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     consent_arg *a = arg;
+    consent_row c;
+    store_err se = {0};
+    if (person_visible(tx, a->p, a->person_id, e)) return -1;
+    if (store_consent_revoke(tx, a->p, a->person_id, a->id, &c, &se)) {
+        if (se.kind == STORE_NOT_FOUND)
+            return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no consent '%s' of this person",
+                                       a->id);
+        return process_store_error(&se, e, STORE_CONFLICT, 409, "consent_revoked", "consent %s is already revoked",
+                                   a->id);
+    }
     reply->status = 200;
-    return store_consent_revoke(tx, a->p, a->person_id, a->id, &reply->body, e);
+    reply->body = render_consent(&c);
+    consent_row_free(&c);
+    return 0;
 }
 
 int process_consent_revoke(const principal *p, const char *person_id, const char *id, store_reply *reply, err_t *e)
 {
     consent_arg a = {.p = p, .person_id = person_id, .id = id};
-    return store_write(NULL, work_revoke, &a, reply, e);
+    return process_write(NULL, work_revoke, &a, reply, e);
 }

@@ -21,6 +21,7 @@
 #include "base/base.h"
 #include "outbound/outbound.h"
 #include "process/internal.h"
+#include "render/render.h"
 #include "store/store.h"
 
 static const char *const STAGES[] = {
@@ -69,32 +70,66 @@ static engine_move_observer g_observer;
 
 void engine_observe_moves(engine_move_observer fn) { g_observer = fn; }
 
-/* ---- rendering ---- */
+/* ---- reading and rendering ---- */
+int engine_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e)
+{
+    store_err se = {0};
+    if (store_case_load(tx, p, id, c, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no case '%s'", id);
+    return 0;
+}
+
 int engine_render(store_tx *tx, const case_row *c, const char *label, json_t **out, err_t *e)
 {
-    json_t *j = store_case_json(c), *due = NULL;
+    deadline_list due;
+    store_err se = {0};
+    if (store_case_due(tx, c->id, &due, &se)) return process_store_fail(&se, e);
+    char today[11];
+    date_today_str(today);
+    json_t *j = render_case(c);
     json_object_set_new(j, "stage_label", label ? json_string(label) : json_null());
-    if (store_case_due(tx, c->id, &due, e)) {
-        json_decref(j);
-        return -1;
-    }
-    json_object_set_new(j, "due", due);
+    json_object_set_new(j, "due", render_dues(&due, today));
+    deadline_list_free(&due);
     *out = j;
     return 0;
+}
+
+/* A case row written on a version that is no longer the stored one: 412. */
+static int case_write_failed(const store_err *se, const case_row *c, err_t *e)
+{
+    process_store_error(se, e, STORE_STALE, 412, "version_mismatch", "the case changed since version %d; reload it",
+                        c->version);
+    if (se->kind == STORE_STALE) err_detail(e, "version", json_integer(c->version));
+    return -1;
+}
+
+static int append_event(store_tx *tx, const event_in *ev, err_t *e)
+{
+    store_err se = {0};
+    return store_event_append(tx, ev, &se) ? process_store_fail(&se, e) : 0;
+}
+
+static int touch_case(store_tx *tx, case_row *c, err_t *e)
+{
+    store_err se = {0};
+    return store_case_touch(tx, c, &se) ? case_write_failed(&se, c, e) : 0;
 }
 
 /* ---- effects ---- */
 static int apply_effects(store_tx *tx, const case_row *c, const rules_effects *fx, err_t *e)
 {
+    store_err se = {0};
     for (int i = 0; i < fx->n_outbox; i++) { /* topic = the case: its messages keep their order */
         char id[ID_MAX];
-        if (store_outbox_enqueue(tx, fx->outbox[i].agency, c->id, "rule", fx->outbox[i].payload, id, e)) return -1;
+        if (store_outbox_enqueue(tx, fx->outbox[i].agency, c->id, "rule", fx->outbox[i].payload, id, &se))
+            return process_store_fail(&se, e);
     }
     for (int i = 0; i < fx->n_clear; i++)
-        if (store_deadline_clear(tx, c->id, fx->clear[i], e)) return -1;
+        if (store_deadline_clear(tx, c->id, fx->clear[i], &se)) return process_store_fail(&se, e);
     for (int i = 0; i < fx->n_set; i++) {
         const rules_deadline *d = &fx->set[i];
-        if (store_deadline_set(tx, c, d->kind, d->label, d->due_on, d->plugin[0] ? d->plugin : NULL, e)) return -1;
+        if (store_deadline_set(tx, c, d->kind, d->label, d->due_on, d->plugin[0] ? d->plugin : NULL, &se))
+            return process_store_fail(&se, e);
     }
     return 0;
 }
@@ -190,13 +225,15 @@ int engine_apply_move(store_tx *tx, const principal *p, case_row *c, move_plan *
     case_row after = m->after;
     after.version = c->version; /* store_case_update checks and bumps it */
     snprintf(after.assigned_to, sizeof after.assigned_to, "%s", c->assigned_to);
-    if (store_case_update(tx, &after, e)) return -1;
+    store_err se = {0};
+    if (store_case_update(tx, &after, &se)) return case_write_failed(&se, &after, e);
     event_in ev = {.case_id = c->id, .actor = p->user, .type = m->event_type, .from_stage = m->before.stage,
                    .to_stage = after.stage, .data = m->data, .note = m->note[0] ? m->note : NULL,
                    .generation = after.generation};
-    if (store_event_append(tx, &ev, e)) return -1;
+    if (append_event(tx, &ev, e)) return -1;
     if (apply_effects(tx, &after, &m->v.effects, e)) return -1;
-    if (m->clear_all && store_deadline_clear(tx, c->id, NULL, e)) return -1; /* nothing is due on an ended case */
+    if (m->clear_all && store_deadline_clear(tx, c->id, NULL, &se)) /* nothing is due on an ended case */
+        return process_store_fail(&se, e);
     if (m->extra.fn && m->extra.fn(tx, m->extra.arg, e)) return -1;
     *c = after;
     return 0;
@@ -217,7 +254,7 @@ static int decide_transition(store_tx *tx, void *arg, store_reply *reply, err_t 
     (void)reply;
     transition_arg *a = arg;
     case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (engine_case_load(tx, a->p, a->id, &c, e)) return -1;
     if (c.version != a->in->version) {
         err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version, a->in->version);
         err_detail(e, "version", json_integer(c.version));
@@ -232,7 +269,7 @@ static int apply_transition(store_tx *tx, void *arg, store_reply *reply, err_t *
 {
     transition_arg *a = arg;
     case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (engine_case_load(tx, a->p, a->id, &c, e)) return -1;
     if (c.version != a->in->version) { /* another write won the race: the client's version is stale now */
         err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version, a->in->version);
         err_detail(e, "version", json_integer(c.version));
@@ -247,7 +284,7 @@ static int work_load(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
     transition_arg *a = arg;
-    return store_case_load(tx, a->p, a->id, &a->seen, e);
+    return engine_case_load(tx, a->p, a->id, &a->seen, e);
 }
 
 /* Before any snapshot: rules that look something up (an agency) do it
@@ -257,7 +294,7 @@ static int work_load(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static int prepare_phase(transition_arg *a, err_t *e)
 {
     store_reply none = {0};
-    if (store_read(work_load, a, &none, e)) return -1;
+    if (process_read(work_load, a, &none, e)) return -1;
     rules_move_in mi = {a->in->to, a->in->reopen, a->in->data, a->in->note, NULL};
     rules_verdict v;
     if (rules_prepare(a->p, &a->seen, &mi, &a->prepared, &v)) {
@@ -283,11 +320,11 @@ int process_case_transition(const principal *p, const char *id, const transition
     }
     transition_arg a = {.p = p, .id = id, .in = in};
     /* A repeated request answers as the first did, before any rule runs. */
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     int rc = prepare_phase(&a, e);
     store_reply none = {0};
-    if (!rc) rc = store_read(decide_transition, &a, &none, e);
-    if (!rc) rc = store_write(idem, apply_transition, &a, reply, e);
+    if (!rc) rc = process_read(decide_transition, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_transition, &a, reply, e);
     move_plan_free(&a.m);
     json_decref(a.prepared);
     if (!rc && !reply->replayed) atomic_fetch_add(&m_applied, 1);
@@ -308,17 +345,21 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
                        open_plan *o, err_t *e)
 {
     store_tx *tx = facts->tx;
+    store_err se = {0};
     if (!person) {
-        if (store_person_get(tx, p, in->person_id, &o->person, e)) {
-            err_set(e, 422, "unknown_person", "no person '%s'", in->person_id);
-            err_detail(e, "field", json_string("person_id"));
+        person_row row;
+        if (store_person_get(tx, p, in->person_id, &row, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_person", "no person '%s'", in->person_id);
+            if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("person_id"));
             return -1;
         }
+        o->person = render_person(&row);
+        person_row_free(&row);
     } else {
         o->person = json_incref(person);
     }
     bool offers = false;
-    if (store_org_offers(tx, in->org, in->program, &offers, e)) return -1;
+    if (store_org_offers(tx, in->org, in->program, &offers, &se)) return process_store_fail(&se, e);
     if (!offers) {
         err_set(e, 422, "program_not_offered", "organisation '%s' does not run program '%s'", in->org, in->program);
         err_detail(e, "field", json_string("program"));
@@ -349,12 +390,13 @@ int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e)
 {
     case_row *c = &o->c;
     time_rfc3339(time_now_ms(), c->opened_at);
-    if (store_case_insert(tx, c, e)) return -1;
+    store_err se = {0};
+    if (store_case_insert(tx, c, &se)) return process_store_fail(&se, e);
     /* Facts an agency answered before opening stay on the person, dated. */
     if (json_array_size(o->cache)) {
         char today[11];
         date_today_str(today);
-        json_t *elig = json_deep_copy(json_object_get(o->person, "eligibility")), *updated = NULL;
+        json_t *elig = json_deep_copy(json_object_get(o->person, "eligibility"));
         if (!json_is_object(elig)) {
             json_decref(elig);
             elig = json_object();
@@ -366,16 +408,16 @@ int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e)
             json_object_set_new(facts, "checked_on", json_string(today));
             json_object_set_new(elig, json_string_value(json_object_get(entry, "key")), facts);
         }
-        int rc = store_person_set_eligibility(tx, p, c->person_id, elig, &updated, e);
+        int rc = store_person_set_eligibility(tx, p, c->person_id, elig, NULL, &se);
         json_decref(elig);
-        json_decref(updated);
-        if (rc) return -1;
+        if (rc)
+            return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", c->person_id);
     }
     json_t *data = json_pack("{s:s, s:o}", "source", c->source, "referral_id",
                              c->referral_id[0] ? json_string(c->referral_id) : json_null());
     event_in ev = {.case_id = c->id, .actor = p->user, .type = "opened", .to_stage = c->stage, .data = data,
                    .generation = c->generation};
-    int rc = store_event_append(tx, &ev, e);
+    int rc = append_event(tx, &ev, e);
     json_decref(data);
     if (!rc) rc = apply_effects(tx, c, &o->v.effects, e);
     return rc;
@@ -406,7 +448,16 @@ static int apply_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static int work_person(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     const open_arg *a = arg;
-    return store_person_get(tx, a->p, a->in->person_id, &reply->body, e);
+    person_row row;
+    store_err se = {0};
+    if (store_person_get(tx, a->p, a->in->person_id, &row, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_person", "no person '%s'", a->in->person_id);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("person_id"));
+        return -1;
+    }
+    reply->body = render_person(&row);
+    person_row_free(&row);
+    return 0;
 }
 
 /* Before any snapshot: the look-ups the program's rules ask for, each
@@ -415,13 +466,7 @@ static int open_lookups(open_arg *a, err_t *e)
 {
     if (!rules_needs_lookup(a->in->program, a->p->region)) return 0;
     store_reply person = {0};
-    if (store_read(work_person, a, &person, e)) {
-        if (e->status == 404) {
-            err_set(e, 422, "unknown_person", "no person '%s'", a->in->person_id);
-            err_detail(e, "field", json_string("person_id"));
-        }
-        return -1;
-    }
+    if (process_read(work_person, a, &person, e)) return -1;
     case_row proposal = {0};
     snprintf(proposal.person_id, sizeof proposal.person_id, "%s", a->in->person_id);
     snprintf(proposal.program, sizeof proposal.program, "%s", a->in->program);
@@ -445,13 +490,13 @@ int process_case_open(const principal *p, const case_open_in *in, const store_id
         err_detail(e, "field", json_string("org"));
         return -1;
     }
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     case_open_in with = *in;
     open_arg a = {.p = p, .in = &with};
     int rc = open_lookups(&a, e);
     store_reply none = {0};
-    if (!rc) rc = store_read(decide_open, &a, &none, e);
-    if (!rc) rc = store_write(idem, apply_open, &a, reply, e);
+    if (!rc) rc = process_read(decide_open, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_open, &a, reply, e);
     open_plan_free(&a.o);
     json_decref(with.lookups);
     json_decref(with.cache);
@@ -520,7 +565,7 @@ static int decide_follow_on(store_tx *tx, work_arg *a, json_t *pending_records, 
 
 static int load_open_case(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e)
 {
-    if (store_case_load(tx, p, id, c, e)) return -1;
+    if (engine_case_load(tx, p, id, c, e)) return -1;
     if (!strcmp(c->status, "ended")) {
         err_set(e, 409, "case_ended", "case %s has ended; reopen it before recording work on it", c->id);
         return -1;
@@ -551,6 +596,27 @@ static int decide_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     return rc;
 }
 
+/* A record of the case as the API shows it, with the case after the work:
+ * every answer of case work carries the case's new version. */
+static int record_answer(store_tx *tx, const case_row *c, const char *id, const char *label, json_t **out, err_t *e)
+{
+    record_row r;
+    store_err se = {0};
+    json_t *cj = NULL;
+    if (store_record_get(tx, c->id, id, &r, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no record '%s' on case '%s'", id,
+                                   c->id);
+    json_t *record = render_record(&r);
+    record_row_free(&r);
+    if (engine_render(tx, c, label, &cj, e)) {
+        json_decref(record);
+        return -1;
+    }
+    json_object_set_new(record, "case", cj);
+    *out = record;
+    return 0;
+}
+
 /* The unit of a record: the case is as decided, the record and its event,
  * its effects, the version bumped, then the follow-on move. */
 static int apply_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -563,23 +629,18 @@ static int apply_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     record_in rec = {.id = a->record_id, .case_id = c.id, .org = c.org, .kind = in->kind, .subkind = in->subkind,
                      .status = in->status, .by = a->p->user, .data = in->data, .result = a->v.result};
     char id[ID_MAX];
-    if (store_record_insert(tx, &rec, id, e)) return -1;
+    store_err se = {0};
+    if (store_record_insert(tx, &rec, id, &se)) return process_store_fail(&se, e);
     json_t *data = json_pack("{s:s, s:s, s:s?}", "kind", in->kind, "record_id", id, "subkind", in->subkind);
     event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "record", .from_stage = c.stage,
                    .to_stage = c.stage, .data = data, .generation = a->gen};
-    int rc = store_event_append(tx, &ev, e);
+    int rc = append_event(tx, &ev, e);
     json_decref(data);
     if (!rc) rc = apply_effects(tx, &c, &a->v.effects, e);
-    if (!rc) rc = store_case_touch(tx, &c, e);
+    if (!rc) rc = touch_case(tx, &c, e);
     if (!rc && a->then) rc = engine_apply_move(tx, a->p, &c, &a->m, e);
-    json_t *record = NULL, *cj = NULL;
-    if (rc || store_record_get(tx, c.id, id, &record, e) || engine_render(tx, &c, a->label, &cj, e)) {
-        json_decref(record);
-        return -1;
-    }
-    json_object_set_new(record, "case", cj);
+    if (rc || record_answer(tx, &c, id, a->label, &reply->body, e)) return -1;
     reply->status = 201;
-    reply->body = record;
     return 0;
 }
 
@@ -587,11 +648,11 @@ static int apply_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static int decide_and_apply(work_arg *a, store_work_fn decide, store_work_fn apply, const store_idem *idem,
                             store_reply *reply, err_t *e)
 {
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     for (int attempt = 0;; attempt++) {
         store_reply none = {0};
-        int rc = store_read(decide, a, &none, e);
-        if (!rc) rc = store_write(idem, apply, a, reply, e);
+        int rc = process_read(decide, a, &none, e);
+        if (!rc) rc = process_write(idem, apply, a, reply, e);
         work_reset(a);
         if (!rc || !engine_changed(e) || attempt + 1 == ENGINE_RETRIES) {
             if (rc && engine_changed(e)) err_detail(e, "retries", json_integer(ENGINE_RETRIES));
@@ -615,14 +676,22 @@ static int decide_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     (void)reply;
     work_arg *a = arg;
     if (load_open_case(tx, a->p, a->case_id, &a->c, e)) return -1;
-    if (store_record_get(tx, a->c.id, a->plan_id, &a->record, e)) return -1;
-    if (strcmp(json_string_value(json_object_get(a->record, "kind")), "plan")) {
+    record_row plan;
+    store_err se = {0};
+    if (store_record_get(tx, a->c.id, a->plan_id, &plan, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no record '%s' on case '%s'",
+                                   a->plan_id, a->c.id);
+    a->record = render_record(&plan); /* the plan as the rules see it */
+    bool is_plan = !strcmp(plan.kind, "plan");
+    char status[32];
+    snprintf(status, sizeof status, "%s", plan.status ? plan.status : "?");
+    record_row_free(&plan);
+    if (!is_plan) {
         err_set(e, 404, "not_found", "no plan '%s' on case '%s'", a->plan_id, a->c.id);
         return -1;
     }
-    const char *status = json_string_value(json_object_get(a->record, "status"));
-    if (!status || strcmp(status, "draft")) {
-        err_set(e, 409, "plan_not_draft", "plan %s is %s; only a draft is approved", a->plan_id, status ? status : "?");
+    if (strcmp(status, "draft")) {
+        err_set(e, 409, "plan_not_draft", "plan %s is %s; only a draft is approved", a->plan_id, status);
         return -1;
     }
     rules_facts facts = {.tx = tx, .viewer = a->p};
@@ -647,25 +716,20 @@ static int apply_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     case_row c;
     if (load_open_case(tx, a->p, a->case_id, &c, e)) return -1;
     if (c.version != a->c.version) return changed(e, &c);
-    if (store_record_decide(tx, a->plan_id, "approved", a->p->user, e) ||
-        store_record_supersede(tx, c.id, "plan", "approved", a->plan_id, e))
-        return -1;
+    store_err se = {0};
+    if (store_record_decide(tx, a->plan_id, "approved", a->p->user, &se) ||
+        store_record_supersede(tx, c.id, "plan", "approved", a->plan_id, &se))
+        return process_store_fail(&se, e);
     json_t *data = json_pack("{s:s}", "plan_id", a->plan_id);
     event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "plan_approved", .from_stage = c.stage,
                    .to_stage = c.stage, .data = data, .generation = a->gen};
-    int rc = store_event_append(tx, &ev, e);
+    int rc = append_event(tx, &ev, e);
     json_decref(data);
     if (!rc) rc = apply_effects(tx, &c, &a->v.effects, e);
-    if (!rc) rc = store_case_touch(tx, &c, e);
+    if (!rc) rc = touch_case(tx, &c, e);
     if (!rc && a->then) rc = engine_apply_move(tx, a->p, &c, &a->m, e);
-    json_t *plan = NULL, *cj = NULL;
-    if (rc || store_record_get(tx, c.id, a->plan_id, &plan, e) || engine_render(tx, &c, a->label, &cj, e)) {
-        json_decref(plan);
-        return -1;
-    }
-    json_object_set_new(plan, "case", cj); /* the case's new version, as every record answers */
+    if (rc || record_answer(tx, &c, a->plan_id, a->label, &reply->body, e)) return -1;
     reply->status = 200;
-    reply->body = plan;
     return 0;
 }
 
@@ -677,6 +741,22 @@ int process_plan_approve(const principal *p, const char *case_id, const char *pl
 }
 
 /* ---- case conferences ---- */
+
+/* A meeting as the API shows it, from what was posted (its case_ids as
+ * given, repeats and all). */
+static json_t *meeting_json(const meeting_in *in, const char *id, const char *created_at)
+{
+    size_t n = json_array_size(in->case_ids);
+    const char **ids = calloc(n + 1, sizeof *ids);
+    if (!ids) return NULL;
+    for (size_t i = 0; i < n; i++) ids[i] = json_string_value(json_array_get(in->case_ids, i));
+    meeting_row m = {.id = id, .org = in->org, .type = in->type, .held_on = in->held_on, .created_at = created_at,
+                     .created_by = in->by, .written = in->written, .participants = in->participants,
+                     .decisions = in->decisions, .case_ids = ids, .n_case_ids = n};
+    json_t *j = render_meeting(&m);
+    free(ids);
+    return j;
+}
 typedef struct {
     const principal *p;
     const meeting_in *in;
@@ -709,16 +789,19 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     meeting_in m = *a->in;
     m.org = a->p->org;
     m.by = a->p->user;
-    a->meeting = store_meeting_json(&m, a->id);
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    if (!(a->meeting = meeting_json(&m, a->id, now))) return err_set(e, 503, "overloaded", "out of memory"), -1;
     json_array_foreach(a->in->case_ids, i, cid) {
         work_arg *w = &a->cases[i];
         w->p = a->p;
         w->case_id = json_string_value(cid);
         snprintf(w->record_id, sizeof w->record_id, "%s", a->id);
         snprintf(w->gen, sizeof w->gen, "%s", rules_generation());
-        if (store_case_load(tx, a->p, w->case_id, &w->c, e)) {
-            err_set(e, 422, "unknown_case", "no case '%s'", w->case_id);
-            err_detail(e, "field", json_sprintf("case_ids[%zu]", i));
+        store_err se = {0};
+        if (store_case_load(tx, a->p, w->case_id, &w->c, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", w->case_id);
+            if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_sprintf("case_ids[%zu]", i));
             return -1;
         }
         if (!strcmp(w->c.status, "ended")) { /* the conference is on its record; no rules move it */
@@ -742,15 +825,18 @@ static int apply_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     meeting_in m = *a->in;
     m.org = a->p->org;
     m.by = a->p->user;
-    json_t *meeting = NULL, *cases = json_array();
-    if (store_meeting_insert(tx, &m, a->id, &meeting, e)) {
+    char created_at[RFC3339_MAX];
+    store_err se = {0};
+    if (store_meeting_insert(tx, &m, a->id, created_at, &se)) return process_store_fail(&se, e);
+    json_t *meeting = meeting_json(&m, a->id, created_at), *cases = json_array();
+    if (!meeting) {
         json_decref(cases);
-        return -1;
+        return err_set(e, 503, "overloaded", "out of memory"), -1;
     }
     for (int i = 0; i < a->n; i++) {
         work_arg *w = &a->cases[i];
         case_row c;
-        if (store_case_load(tx, a->p, w->case_id, &c, e)) break;
+        if (engine_case_load(tx, a->p, w->case_id, &c, e)) break;
         if (c.version != w->c.version) {
             changed(e, &c);
             break;
@@ -758,10 +844,10 @@ static int apply_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         json_t *data = json_pack("{s:s, s:s}", "meeting_id", a->id, "type", m.type);
         event_in ev = {.case_id = c.id, .actor = a->p->user, .type = "meeting", .from_stage = c.stage,
                        .to_stage = c.stage, .data = data, .generation = w->gen};
-        int rc = store_event_append(tx, &ev, e);
+        int rc = append_event(tx, &ev, e);
         json_decref(data);
         if (!rc) rc = apply_effects(tx, &c, &w->v.effects, e);
-        if (!rc) rc = store_case_touch(tx, &c, e);
+        if (!rc) rc = touch_case(tx, &c, e);
         if (!rc && w->then) rc = engine_apply_move(tx, a->p, &c, &w->m, e);
         json_t *cj = NULL;
         if (!rc) rc = engine_render(tx, &c, w->label, &cj, e);
@@ -781,12 +867,12 @@ static int apply_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 
 int process_meeting(const principal *p, const meeting_in *m, const store_idem *idem, store_reply *reply, err_t *e)
 {
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     meeting_arg a = {.p = p, .in = m};
     for (int attempt = 0;; attempt++) {
         store_reply none = {0};
-        int rc = store_read(decide_meeting, &a, &none, e);
-        if (!rc) rc = store_write(idem, apply_meeting, &a, reply, e);
+        int rc = process_read(decide_meeting, &a, &none, e);
+        if (!rc) rc = process_write(idem, apply_meeting, &a, reply, e);
         meeting_reset(&a);
         if (!rc || !engine_changed(e) || attempt + 1 == ENGINE_RETRIES) {
             if (!rc) outbound_kick();

@@ -4,6 +4,7 @@
  * date and sex instead of the resident number, no names or contacts).
  */
 #include "process/process.h"
+#include "render/render.h"
 #include "store/store.h"
 
 typedef struct {
@@ -15,12 +16,17 @@ typedef struct {
 static int work_export(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     export_arg *a = arg;
+    case_export_list list;
+    store_err se = {0};
+    if (store_case_export(tx, a->p, a->limit, a->after, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    return store_case_export(tx, a->p, a->limit, a->after, &reply->body, e);
+    reply->body = render_page(render_case_exports(&list), list.more, list.last);
+    case_export_list_free(&list);
+    return 0;
 }
 
 int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e)
 {
     export_arg a = {p, limit, after};
-    return store_read(work_export, &a, reply, e);
+    return process_read(work_export, &a, reply, e);
 }

@@ -57,6 +57,8 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
                        open_plan *out, err_t *e);
 int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e);
 
+/* A case p may see; 404 not_found otherwise. */
+int engine_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e);
 /* The case as the API shows it: the row, its stage's label (given, as the
  * rules name it), its open deadlines. */
 int engine_render(store_tx *tx, const case_row *c, const char *label, json_t **out, err_t *e);

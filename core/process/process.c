@@ -81,7 +81,10 @@ static int work_auth(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
     auth_arg *a = arg;
-    return store_principal_by_token(tx, a->token, a->p, e);
+    store_err se = {0};
+    if (store_principal_by_token(tx, a->token, a->p, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 401, "unauthorized", "unknown or revoked bearer token");
+    return 0;
 }
 
 /* Tokens resolved in the last second, by the hash of the token (never the
@@ -130,7 +133,7 @@ int process_authenticate(const char *token, principal *p, err_t *e)
     if (hit) return 0;
     store_reply reply = {0};
     auth_arg a = {token, p};
-    if (store_read(work_auth, &a, &reply, e)) return -1;
+    if (process_read(work_auth, &a, &reply, e)) return -1;
     pthread_mutex_lock(mu);
     memcpy(A.slot[idx].hash, hash, sizeof hash);
     A.slot[idx].p = *p;

@@ -2,7 +2,9 @@
  * process: the standard case-management process. It owns the rules every
  * program shares (stages, statuses, invariants, the event log) and asks the
  * plugin host for what programs and regions add. Each call is one unit of
- * work in the store; HTTP handlers call these and render the reply.
+ * work in the store; HTTP handlers call these and answer the reply. The
+ * store's rows become the API's JSON here (render/render.h), and the
+ * store's outcomes the API's errors (process_store_error).
  */
 #ifndef SARYE_PROCESS_H
 #define SARYE_PROCESS_H
@@ -33,6 +35,35 @@ extern const char *const process_org_types[];
 extern const char *const process_roles[];
 /* True if v is in the NULL-terminated list. */
 bool process_one_of(const char *v, const char *const *list);
+
+/* ---- the store as the API sees it (outcome.c) ---- */
+/* store_write, store_read and store_idem_replay, with a failure of the
+ * store itself (busy, unavailable, a commit that failed, an
+ * Idempotency-Key reused) answered as the API answers it: 503 store_busy
+ * or store_unavailable, 500 internal_error, 409 idempotency_key_reused. */
+int process_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+int process_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+int process_replay(const store_idem *idem, store_reply *reply, err_t *e);
+/* Turns a failed store call into the API's error in e and returns -1: when
+ * se->kind is kind, status, code and the printf message (what that outcome
+ * means to the caller: 404 not_found "no case 'x'", 422 unknown_org ...);
+ * any other kind gets its generic answer (process_store_fail). */
+int process_store_error(const store_err *se, err_t *e, store_kind kind, int status, const char *code,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The generic answer of a store outcome: 404 not_found, 409 duplicate or
+ * conflict, 412 version_mismatch, 409 idempotency_key_reused, 503
+ * store_busy or store_unavailable, 500 internal_error; the message is the
+ * store's. Returns -1. */
+int process_store_fail(const store_err *se, err_t *e);
+
+/* ---- organisations and tokens (orgs.c) ---- */
+/* Registers an organisation: 201 with it; 409 duplicate for an id taken. */
+int process_org_create(const org_in *in, const store_idem *idem, store_reply *reply, err_t *e);
+/* A new bearer token: 201 {id, token, user, role, org, created_at}, the
+ * only time the token is shown (a replay answers it as null); 422
+ * unknown_org. created_by is NULL from the command line. */
+int process_token_create(const char *user, const char *role, const char *org, const char *created_by,
+                         const store_idem *idem, store_reply *reply, err_t *e);
 
 /* Resolves a bearer token (401 when unknown). Resolved tokens are kept a
  * second (by hash); process_tokens_changed() forgets them all at once. */
@@ -91,7 +122,7 @@ int process_meeting(const principal *p, const meeting_in *m, const store_idem *i
 /* The records of a case (one kind, or all). */
 int process_records(const principal *p, const char *case_id, const char *kind, store_reply *reply, err_t *e);
 /* Open deadlines of the principal's organisation, soonest first. */
-int process_deadlines(const principal *p, deadline_query *q, store_reply *reply, err_t *e);
+int process_deadlines(const principal *p, const deadline_query *q, store_reply *reply, err_t *e);
 /* The person, household and every visible case with its plans, services and deadlines. */
 int process_one_screen(const principal *p, const char *person_id, store_reply *reply, err_t *e);
 /* Prometheus lines: overdue deadlines by kind; caller frees. */

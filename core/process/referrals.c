@@ -23,6 +23,7 @@
 #include "base/base.h"
 #include "outbound/outbound.h"
 #include "process/internal.h"
+#include "render/render.h"
 #include "store/store.h"
 
 #define ANSWER_DAYS_DEFAULT 14 /* a referral unanswered this long is overdue */
@@ -38,14 +39,11 @@ static void due_in(int days, char out[11])
 
 static bool org_is_agency(store_tx *tx, const char *org)
 {
-    json_t *o = NULL;
-    err_t e = {0};
-    if (!org || store_org_get(tx, org, &o, &e)) {
-        err_clear(&e);
-        return false;
-    }
-    bool yes = !strcmp(json_string_value(json_object_get(o, "type")), "agency");
-    json_decref(o);
+    org_row o;
+    store_err se = {0};
+    if (!org || store_org_get(tx, org, &o, &se)) return false;
+    bool yes = !strcmp(o.type, "agency");
+    org_row_free(&o);
     return yes;
 }
 
@@ -67,7 +65,63 @@ static void event_on(store_tx *tx, const char *case_id, const char *actor, const
 {
     if (*rc || !case_id || !*case_id) return;
     event_in ev = {.case_id = case_id, .actor = actor, .type = type, .data = data, .generation = gen};
-    *rc = store_event_append(tx, &ev, e);
+    store_err se = {0};
+    if (store_event_append(tx, &ev, &se)) *rc = process_store_fail(&se, e);
+}
+
+/* A referral p sends or receives, or 404. */
+static int referral_get(store_tx *tx, const principal *p, const char *id, referral_row *r, err_t *e)
+{
+    store_err se = {0};
+    if (store_referral_get(tx, p, id, r, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no referral '%s'", id);
+    return 0;
+}
+
+/* The referral as p sees it, as the answer of a unit. */
+static int referral_answer(store_tx *tx, const principal *p, const char *id, int status, store_reply *reply,
+                           err_t *e)
+{
+    referral_row r;
+    if (referral_get(tx, p, id, &r, e)) return -1;
+    reply->status = status;
+    reply->body = render_referral(&r);
+    referral_row_free(&r);
+    return 0;
+}
+
+static int outbox_enqueue(store_tx *tx, const char *agency, const char *topic, const char *kind, json_t *payload,
+                          err_t *e)
+{
+    char id[ID_MAX];
+    store_err se = {0};
+    return store_outbox_enqueue(tx, agency, topic, kind, payload, id, &se) ? process_store_fail(&se, e) : 0;
+}
+
+static int deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind, const char *label,
+                        const char *due_on, err_t *e)
+{
+    store_err se = {0};
+    return store_referral_deadline_set(tx, org, referral_id, kind, label, due_on, NULL, &se)
+               ? process_store_fail(&se, e)
+               : 0;
+}
+
+static int deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e)
+{
+    store_err se = {0};
+    return store_referral_deadline_clear(tx, referral_id, kind, &se) ? process_store_fail(&se, e) : 0;
+}
+
+/* pending -> status; 409 referral_answered when it was answered meanwhile. */
+static int referral_answered(store_tx *tx, const char *id, const char *status, const char *note, const char *by,
+                             const char *case_id, err_t *e)
+{
+    store_err se = {0};
+    if (store_referral_answer(tx, id, status, note, by, case_id, &se))
+        return process_store_error(&se, e, STORE_CONFLICT, 409, "referral_answered",
+                                   "referral %s was already answered", id);
+    return 0;
 }
 
 /* Whether consent allows referring the person to org today; the reason why
@@ -75,16 +129,18 @@ static void event_on(store_tx *tx, const char *case_id, const char *actor, const
 static int consent_allows(store_tx *tx, const char *person_id, const char *consent_id, const char *org, err_t *e)
 {
     static const char *const referral_purposes[] = {"referral", "case_management", NULL};
-    json_t *c = NULL;
-    if (store_consent_get(tx, person_id, consent_id, &c, e)) {
-        err_set(e, 422, "consent_invalid", "no consent '%s' of this person", consent_id);
-        err_detail(e, "field", json_string("consent_id"));
+    consent_row c;
+    store_err se = {0};
+    if (store_consent_get(tx, person_id, consent_id, &c, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "consent_invalid", "no consent '%s' of this person",
+                            consent_id);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("consent_id"));
         return -1;
     }
     char today[11];
     date_today_str(today);
-    const char *why = store_consent_refusal(c, org, referral_purposes, today); /* a static text */
-    json_decref(c);
+    const char *why = store_consent_refusal(&c, org, referral_purposes, today); /* a static text */
+    consent_row_free(&c);
     if (!why) return 0;
     err_set(e, 422, "consent_invalid", "consent %s does not allow this referral: %s", consent_id, why);
     err_detail(e, "field", json_string("consent_id"));
@@ -109,36 +165,48 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     (void)reply;
     refer_arg *a = arg;
     const referral_post *in = a->in;
-    json_t *person = NULL, *org = NULL;
-    if (store_person_get(tx, a->p, in->person_id, &person, e)) {
-        err_set(e, 422, "unknown_person", "no person '%s'", in->person_id);
-        err_detail(e, "field", json_string("person_id"));
+    store_err se = {0};
+    person_row person;
+    org_row org = {0};
+    if (store_person_get(tx, a->p, in->person_id, &person, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_person", "no person '%s'", in->person_id);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("person_id"));
         return -1;
     }
     int rc = -1;
-    a->snapshot = json_pack("{s:o}", "person", person);
+    a->snapshot = json_pack("{s:o}", "person", render_person(&person));
+    person_row_free(&person);
     if (in->from_case_id) {
         case_row c;
-        if (store_case_load(tx, a->p, in->from_case_id, &c, e) || strcmp(c.person_id, in->person_id)) {
+        int lrc = store_case_load(tx, a->p, in->from_case_id, &c, &se);
+        if (lrc || strcmp(c.person_id, in->person_id)) {
+            if (lrc && se.kind != STORE_NOT_FOUND) {
+                process_store_fail(&se, e);
+                goto done;
+            }
             err_set(e, 422, "unknown_case", "no case '%s' of this person", in->from_case_id);
             err_detail(e, "field", json_string("from_case_id"));
             goto done;
         }
         /* What the referral may carry of the case's work (seed 001: 상담·사정 결과). */
         for (const char *const *k = in->attach; k && *k; k++) {
-            json_t *recs = NULL;
-            if (store_record_list(tx, c.id, *k, &recs, e)) goto done;
-            json_object_set_new(a->snapshot, *k, recs);
+            record_list recs;
+            if (store_record_list(tx, c.id, *k, &recs, &se)) {
+                process_store_fail(&se, e);
+                goto done;
+            }
+            json_object_set_new(a->snapshot, *k, render_records(&recs));
+            record_list_free(&recs);
         }
         json_object_set_new(a->snapshot, "from_case",
                             json_pack("{s:s, s:s, s:s}", "id", c.id, "program", c.program, "stage", c.stage));
     }
-    if (store_org_get(tx, in->to_org, &org, e)) {
-        err_set(e, 422, "unknown_org", "no organisation '%s'", in->to_org);
-        err_detail(e, "field", json_string("to_org"));
+    if (store_org_get(tx, in->to_org, &org, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_org", "no organisation '%s'", in->to_org);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("to_org"));
         goto done;
     }
-    a->to_agency = !strcmp(json_string_value(json_object_get(org, "type")), "agency");
+    a->to_agency = !strcmp(org.type, "agency");
     if (a->to_agency && in->to_program) {
         err_set(e, 422, "validation_failed", "to_program: an agency runs its own services; leave to_program out");
         err_detail(e, "field", json_string("to_program"));
@@ -146,7 +214,10 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     if (in->to_program) {
         bool offers = false;
-        if (store_org_offers(tx, in->to_org, in->to_program, &offers, e)) goto done;
+        if (store_org_offers(tx, in->to_org, in->to_program, &offers, &se)) {
+            process_store_fail(&se, e);
+            goto done;
+        }
         if (!offers) {
             err_set(e, 422, "program_not_offered", "organisation '%s' does not run program '%s'", in->to_org,
                     in->to_program);
@@ -164,7 +235,9 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
                          .snapshot = a->snapshot};
         char now[RFC3339_MAX];
         time_rfc3339(time_now_ms(), now);
-        json_t *full = store_referral_json(&r, a->id, now);
+        referral_row pending;
+        referral_row_of(&r, a->id, now, &pending);
+        json_t *full = render_referral(&pending);
         int qrc = agency_payload(in->to_org, "referral", full, &a->payload, e);
         json_decref(full);
         if (qrc) goto done;
@@ -175,8 +248,7 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (in->to_program) {
         json_t *from = NULL;
         char plugin[96];
-        if (rules_referral_rules(in->to_program, json_string_value(json_object_get(org, "region")), &a->answer_days,
-                                 &from, plugin, e))
+        if (rules_referral_rules(in->to_program, org.region, &a->answer_days, &from, plugin, e))
             goto done;
         const char *from_program =
             json_string_value(json_object_get(json_object_get(a->snapshot, "from_case"), "program"));
@@ -199,7 +271,7 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     rc = 0;
 done:
-    json_decref(org);
+    org_row_free(&org);
     return rc;
 }
 
@@ -214,30 +286,28 @@ static int apply_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
                      .opinion = in->opinion, .consent_id = in->consent_id, .by = a->p->user,
                      .snapshot = a->snapshot};
     char id[ID_MAX], due[11], label[96];
-    if (store_referral_insert(tx, &r, id, e)) return -1;
-    if (a->payload && store_outbox_enqueue(tx, in->to_org, id, "referral", a->payload, (char[ID_MAX]){0}, e))
-        return -1;
+    store_err se = {0};
+    if (store_referral_insert(tx, &r, id, &se)) return process_store_fail(&se, e);
+    if (a->payload && outbox_enqueue(tx, in->to_org, id, "referral", a->payload, e)) return -1;
     due_in(a->answer_days, due);
     snprintf(label, sizeof label, "의뢰 접수 회신 (%d일 이내)", a->answer_days);
-    if (!a->to_agency && store_referral_deadline_set(tx, in->to_org, id, "referral_answer", label, due, NULL, e))
-        return -1;
+    if (!a->to_agency && deadline_set(tx, in->to_org, id, "referral_answer", label, due, e)) return -1;
     json_t *ed = json_pack("{s:s, s:s, s:s?}", "referral_id", id, "to_org", in->to_org, "to_program", in->to_program);
     int rc = 0;
     event_on(tx, in->from_case_id, a->p->user, "referred", ed, a->gen, &rc, e);
     json_decref(ed);
     if (rc) return -1;
-    reply->status = 201;
-    return store_referral_get(tx, a->p, id, &reply->body, e);
+    return referral_answer(tx, a->p, id, 201, reply, e);
 }
 
 int process_referral_create(const principal *p, const referral_post *in, const store_idem *idem, store_reply *reply,
                             err_t *e)
 {
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     refer_arg a = {.p = p, .in = in};
     store_reply none = {0};
-    int rc = store_read(decide_refer, &a, &none, e);
-    if (!rc) rc = store_write(idem, apply_refer, &a, reply, e);
+    int rc = process_read(decide_refer, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_refer, &a, reply, e);
     json_decref(a.snapshot);
     json_decref(a.payload);
     if (!rc) outbound_kick();
@@ -247,31 +317,29 @@ int process_referral_create(const principal *p, const referral_post *in, const s
 /* ---- answers of the receiver ---- */
 
 /* Loads a referral addressed to p, still pending. */
-static int load_inbound(store_tx *tx, const principal *p, const char *id, json_t **r, err_t *e)
+static int load_inbound(store_tx *tx, const principal *p, const char *id, referral_row *r, err_t *e)
 {
-    if (store_referral_get(tx, p, id, r, e)) return -1;
-    if (strcmp(json_string_value(json_object_get(*r, "to_org")), p->org)) {
-        json_decref(*r);
-        *r = NULL;
+    if (referral_get(tx, p, id, r, e)) return -1;
+    if (strcmp(r->to_org, p->org)) {
+        referral_row_free(r);
         err_set(e, 403, "forbidden", "only the receiving organisation answers referral %s", id);
         return -1;
     }
-    if (strcmp(json_string_value(json_object_get(*r, "status")), "pending")) {
-        err_set(e, 409, "referral_answered", "referral %s is already %s", id,
-                json_string_value(json_object_get(*r, "status")));
-        json_decref(*r);
-        *r = NULL;
+    if (strcmp(r->status, "pending")) {
+        err_set(e, 409, "referral_answered", "referral %s is already %s", id, r->status);
+        referral_row_free(r);
         return -1;
     }
     return 0;
 }
 
 /* The referral as it reads once answered (what an agency is told). */
-static json_t *answered(json_t *r, const char *status, const char *note, const char *by, const char *case_id)
+static json_t *answered(const referral_row *r, const char *status, const char *note, const char *by,
+                        const char *case_id)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
-    json_t *a = json_deep_copy(r);
+    json_t *a = render_referral(r);
     json_object_set_new(a, "status", json_string(status));
     json_object_set_new(a, "answer_note", note ? json_string(note) : json_null());
     json_object_set_new(a, "answered_at", json_string(now));
@@ -286,7 +354,7 @@ typedef struct {
     const referral_accept *in;
     const char *note;
     char gen[17];
-    json_t *r;             /* the referral as decided on */
+    referral_row r;        /* the referral as decided on (loaded: r.mem) */
     bool from_agency;
     bool open;             /* a case opens (else in->case_id is linked) */
     open_plan o;
@@ -297,11 +365,20 @@ typedef struct {
 
 static void answer_reset(answer_arg *a)
 {
-    json_decref(a->r);
+    referral_row_free(&a->r);
     json_decref(a->payload);
     open_plan_free(&a->o);
-    a->r = a->payload = NULL;
+    a->payload = NULL;
     a->open = false;
+}
+
+/* The referral is still addressed to p and pending at the write. */
+static int still_inbound(store_tx *tx, const principal *p, const char *id, err_t *e)
+{
+    referral_row r;
+    if (load_inbound(tx, p, id, &r, e)) return -1;
+    referral_row_free(&r);
+    return 0;
 }
 
 static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -310,20 +387,21 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     answer_arg *a = arg;
     const referral_accept *in = a->in;
     if (load_inbound(tx, a->p, a->id, &a->r, e)) return -1;
-    a->from_agency = org_is_agency(tx, json_string_value(json_object_get(a->r, "from_org")));
+    a->from_agency = org_is_agency(tx, a->r.from_org);
     snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
     const char *case_id;
     if (in->case_id) { /* the receiver already has the person's case */
-        if (store_case_load(tx, a->p, in->case_id, &a->linked, e)) {
-            err_set(e, 422, "unknown_case", "no case '%s'", in->case_id);
-            err_detail(e, "field", json_string("case_id"));
+        store_err se = {0};
+        if (store_case_load(tx, a->p, in->case_id, &a->linked, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", in->case_id);
+            if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("case_id"));
             return -1;
         }
         const char *label = rules_label(a->linked.program, a->linked.region, a->linked.stage);
         snprintf(a->label, sizeof a->label, "%s", label ? label : "");
         case_id = in->case_id;
     } else {
-        const char *program = in->program ? in->program : json_string_value(json_object_get(a->r, "to_program"));
+        const char *program = in->program ? in->program : a->r.to_program;
         if (!program) {
             err_set(e, 422, "validation_failed", "program: the referral names no program; give program or case_id");
             err_detail(e, "field", json_string("program"));
@@ -331,20 +409,22 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         }
         /* The receiver's own record of the person, from the referrer's: the
          * rules decide on the person as the referral shows it. */
-        json_t *person = json_object_get(json_object_get(a->r, "person"), "person");
-        case_open_in open = {.person_id = json_string_value(json_object_get(a->r, "person_id")), .program = program,
-                             .org = a->p->org, .source = a->from_agency ? "gov_referral" : "referral",
-                             .referral_id = a->id};
+        json_t *shown = json_object_get(a->r.snapshot, "person");
+        json_t *person = shown ? json_incref(shown) : json_object();
+        case_open_in open = {.person_id = a->r.person_id, .program = program, .org = a->p->org,
+                             .source = a->from_agency ? "gov_referral" : "referral", .referral_id = a->id};
         rules_facts facts = {.tx = tx, .viewer = a->p};
-        if (engine_decide_open(&facts, a->p, &open, person ? person : json_object(), &a->o, e)) return -1;
+        int rc = engine_decide_open(&facts, a->p, &open, person, &a->o, e);
+        json_decref(person);
+        if (rc) return -1;
         a->open = true;
         snprintf(a->label, sizeof a->label, "%s", a->o.v.label);
         case_id = a->o.c.id;
     }
     /* seed 001: the registration (접수) and the opinion go back to the agency */
     if (a->from_agency) {
-        json_t *after = answered(a->r, "accepted", in->note, a->p->user, case_id);
-        int rc = agency_payload(json_string_value(json_object_get(a->r, "from_org")), "answer", after, &a->payload, e);
+        json_t *after = answered(&a->r, "accepted", in->note, a->p->user, case_id);
+        int rc = agency_payload(a->r.from_org, "answer", after, &a->payload, e);
         json_decref(after);
         if (rc) return -1;
     }
@@ -354,54 +434,44 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static int apply_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     answer_arg *a = arg;
-    json_t *r = NULL;
-    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
-    json_decref(r);
+    if (still_inbound(tx, a->p, a->id, e)) return -1;
     case_row c;
     if (a->open) {
         /* The person becomes the receiver's own record, then its case. */
         char pid[ID_MAX];
-        if (store_person_clone(tx, json_string_value(json_object_get(a->r, "person_id")), a->p->org, a->p->user, pid,
-                               e))
-            return -1;
+        store_err se = {0};
+        if (store_person_clone(tx, a->r.person_id, a->p->org, a->p->user, pid, &se))
+            return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->r.person_id);
         snprintf(a->o.c.person_id, sizeof a->o.c.person_id, "%s", pid);
         if (engine_apply_open(tx, a->p, &a->o, e)) return -1;
         c = a->o.c;
     } else {
         c = a->linked;
     }
-    if (store_referral_answer(tx, a->id, "accepted", a->in->note, a->p->user, c.id, e) ||
-        store_referral_deadline_clear(tx, a->id, NULL, e))
+    if (referral_answered(tx, a->id, "accepted", a->in->note, a->p->user, c.id, e) ||
+        deadline_clear(tx, a->id, NULL, e))
         return -1;
     json_t *ed = json_pack("{s:s, s:s, s:s?}", "referral_id", a->id, "case_id", c.id, "note", a->in->note);
     int rc = 0;
-    event_on(tx, json_string_value(json_object_get(a->r, "from_case_id")), a->p->user, "referral_accepted", ed, a->gen,
-             &rc, e);
+    event_on(tx, a->r.from_case_id, a->p->user, "referral_accepted", ed, a->gen, &rc, e);
     json_decref(ed);
-    if (!rc && a->payload)
-        rc = store_outbox_enqueue(tx, json_string_value(json_object_get(a->r, "from_org")), a->id, "answer",
-                                  a->payload, (char[ID_MAX]){0}, e);
-    json_t *ref = NULL, *cj = NULL;
-    if (!rc) rc = store_referral_get(tx, a->p, a->id, &ref, e);
+    if (!rc && a->payload) rc = outbox_enqueue(tx, a->r.from_org, a->id, "answer", a->payload, e);
+    json_t *cj = NULL;
+    if (!rc) rc = referral_answer(tx, a->p, a->id, 200, reply, e);
     if (!rc) rc = engine_render(tx, &c, a->label, &cj, e);
-    if (rc) {
-        json_decref(ref);
-        return -1;
-    }
-    json_object_set_new(ref, "case", cj);
-    reply->status = 200;
-    reply->body = ref;
+    if (rc) return -1;
+    json_object_set_new(reply->body, "case", cj);
     return 0;
 }
 
 int process_referral_accept(const principal *p, const char *id, const referral_accept *in, const store_idem *idem,
                             store_reply *reply, err_t *e)
 {
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     answer_arg a = {.p = p, .id = id, .in = in};
     store_reply none = {0};
-    int rc = store_read(decide_accept, &a, &none, e);
-    if (!rc) rc = store_write(idem, apply_accept, &a, reply, e);
+    int rc = process_read(decide_accept, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_accept, &a, reply, e);
     answer_reset(&a);
     if (!rc) outbound_kick();
     return rc;
@@ -413,10 +483,9 @@ static int decide_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     answer_arg *a = arg;
     if (load_inbound(tx, a->p, a->id, &a->r, e)) return -1;
     snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
-    const char *from = json_string_value(json_object_get(a->r, "from_org"));
-    if (!org_is_agency(tx, from)) return 0;
-    json_t *after = answered(a->r, "rejected", a->note, a->p->user, NULL);
-    int rc = agency_payload(from, "answer", after, &a->payload, e);
+    if (!org_is_agency(tx, a->r.from_org)) return 0;
+    json_t *after = answered(&a->r, "rejected", a->note, a->p->user, NULL);
+    int rc = agency_payload(a->r.from_org, "answer", after, &a->payload, e);
     json_decref(after);
     return rc;
 }
@@ -424,31 +493,25 @@ static int decide_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static int apply_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     answer_arg *a = arg;
-    json_t *r = NULL;
-    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
-    json_decref(r);
-    int rc = store_referral_answer(tx, a->id, "rejected", a->note, a->p->user, NULL, e);
-    if (!rc) rc = store_referral_deadline_clear(tx, a->id, NULL, e);
+    if (still_inbound(tx, a->p, a->id, e)) return -1;
+    int rc = referral_answered(tx, a->id, "rejected", a->note, a->p->user, NULL, e);
+    if (!rc) rc = deadline_clear(tx, a->id, NULL, e);
     json_t *ed = json_pack("{s:s, s:s}", "referral_id", a->id, "note", a->note);
-    event_on(tx, json_string_value(json_object_get(a->r, "from_case_id")), a->p->user, "referral_rejected", ed, NULL,
-             &rc, e);
+    event_on(tx, a->r.from_case_id, a->p->user, "referral_rejected", ed, NULL, &rc, e);
     json_decref(ed);
-    if (!rc && a->payload)
-        rc = store_outbox_enqueue(tx, json_string_value(json_object_get(a->r, "from_org")), a->id, "answer",
-                                  a->payload, (char[ID_MAX]){0}, e);
+    if (!rc && a->payload) rc = outbox_enqueue(tx, a->r.from_org, a->id, "answer", a->payload, e);
     if (rc) return -1;
-    reply->status = 200;
-    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+    return referral_answer(tx, a->p, a->id, 200, reply, e);
 }
 
 int process_referral_reject(const principal *p, const char *id, const char *note, const store_idem *idem,
                             store_reply *reply, err_t *e)
 {
-    if (idem && store_idem_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     answer_arg a = {.p = p, .id = id, .note = note};
     store_reply none = {0};
-    int rc = store_read(decide_reject, &a, &none, e);
-    if (!rc) rc = store_write(idem, apply_reject, &a, reply, e);
+    int rc = process_read(decide_reject, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_reject, &a, reply, e);
     answer_reset(&a);
     if (!rc) outbound_kick();
     return rc;
@@ -465,54 +528,59 @@ typedef struct {
 static int work_review(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     ref_arg *a = arg;
-    json_t *r = NULL;
-    if (store_referral_get(tx, a->p, a->id, &r, e)) return -1;
+    referral_row r;
+    if (referral_get(tx, a->p, a->id, &r, e)) return -1;
     int rc = -1;
-    if (strcmp(json_string_value(json_object_get(r, "from_org")), a->p->org)) {
+    if (strcmp(r.from_org, a->p->org)) {
         err_set(e, 403, "forbidden", "only the referring organisation reviews the closure of referral %s", a->id);
-    } else if (json_is_null(json_object_get(r, "closed_at"))) {
+    } else if (!r.closed_at) {
         err_set(e, 409, "referral_not_closed", "the case opened from referral %s has not been closed", a->id);
     } else {
-        rc = store_referral_review(tx, a->id, a->appropriate ? "appropriate" : "inappropriate", a->note, e);
-        if (!rc) rc = store_referral_deadline_clear(tx, a->id, "referral_closure_review", e);
+        store_err se = {0};
+        rc = store_referral_review(tx, a->id, a->appropriate ? "appropriate" : "inappropriate", a->note, &se);
+        if (rc) process_store_fail(&se, e);
+        if (!rc) rc = deadline_clear(tx, a->id, "referral_closure_review", e);
     }
-    json_decref(r);
+    referral_row_free(&r);
     if (rc) return -1;
-    reply->status = 200;
-    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+    return referral_answer(tx, a->p, a->id, 200, reply, e);
 }
 
 int process_referral_review(const principal *p, const char *id, bool appropriate, const char *note,
                             store_reply *reply, err_t *e)
 {
     ref_arg a = {.p = p, .id = id, .appropriate = appropriate, .note = note};
-    return store_write(NULL, work_review, &a, reply, e);
+    return process_write(NULL, work_review, &a, reply, e);
 }
 
 static int work_referral_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     ref_arg *a = arg;
-    reply->status = 200;
-    return store_referral_get(tx, a->p, a->id, &reply->body, e);
+    return referral_answer(tx, a->p, a->id, 200, reply, e);
 }
 
 int process_referral_get(const principal *p, const char *id, store_reply *reply, err_t *e)
 {
     ref_arg a = {.p = p, .id = id};
-    return store_read(work_referral_get, &a, reply, e);
+    return process_read(work_referral_get, &a, reply, e);
 }
 
 static int work_referrals(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     ref_arg *a = arg;
+    referral_list list;
+    store_err se = {0};
+    if (store_referral_list(tx, a->p, a->q, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
-    return store_referral_list(tx, a->p, a->q, &reply->body, e);
+    reply->body = render_page(render_referrals(&list), list.more, list.last);
+    referral_list_free(&list);
+    return 0;
 }
 
 int process_referrals(const principal *p, const referral_query *q, store_reply *reply, err_t *e)
 {
     ref_arg a = {.p = p, .q = q};
-    return store_read(work_referrals, &a, reply, e);
+    return process_read(work_referrals, &a, reply, e);
 }
 
 /* ---- a referred case moved ----
@@ -537,15 +605,13 @@ static void notice_release(void *arg)
 static int notice_apply(store_tx *tx, void *arg, err_t *e)
 {
     moved_notice *n = arg;
-    if (n->payload)
-        return store_outbox_enqueue(tx, n->agency, n->referral_id, "progress", n->payload, (char[ID_MAX]){0}, e);
+    if (n->payload) return outbox_enqueue(tx, n->agency, n->referral_id, "progress", n->payload, e);
     if (!n->closed) return 0;
     char due[11];
     due_in(REVIEW_DAYS, due);
-    int rc = store_referral_closed(tx, n->referral_id, e);
-    if (!rc)
-        rc = store_referral_deadline_set(tx, n->from_org, n->referral_id, "referral_closure_review", "의뢰 사례 종결 확인",
-                                         due, NULL, e);
+    store_err se = {0};
+    int rc = store_referral_closed(tx, n->referral_id, &se) ? process_store_fail(&se, e) : 0;
+    if (!rc) rc = deadline_set(tx, n->from_org, n->referral_id, "referral_closure_review", "의뢰 사례 종결 확인", due, e);
     json_t *ed = json_pack("{s:s, s:s}", "referral_id", n->referral_id, "case_id", n->case_id);
     event_on(tx, n->from_case_id, "sarye", "referred_case_closed", ed, NULL, &rc, e);
     json_decref(ed);
@@ -554,32 +620,31 @@ static int notice_apply(store_tx *tx, void *arg, err_t *e)
 
 static int referred_case_moved(store_tx *snap, const case_row *c, engine_extra *out, err_t *e)
 {
-    json_t *r = NULL;
-    if (store_referral_of_case(snap, c->id, &r, e)) return -1;
-    if (!r) return 0;
+    referral_row r;
+    store_err se = {0};
+    if (store_referral_of_case(snap, c->id, &r, &se)) /* not opened from a referral: nobody to tell */
+        return se.kind == STORE_NOT_FOUND ? 0 : process_store_fail(&se, e);
     moved_notice *n = calloc(1, sizeof *n);
     if (!n) {
-        json_decref(r);
+        referral_row_free(&r);
         return err_set(e, 503, "overloaded", "out of memory"), -1;
     }
-    snprintf(n->referral_id, sizeof n->referral_id, "%s", json_string_value(json_object_get(r, "id")));
+    snprintf(n->referral_id, sizeof n->referral_id, "%s", r.id);
     snprintf(n->case_id, sizeof n->case_id, "%s", c->id);
-    const char *from = json_string_value(json_object_get(r, "from_org"));
     int rc = 0;
-    if (org_is_agency(snap, from)) {
-        snprintf(n->agency, sizeof n->agency, "%s", from);
-        json_t *data = json_pack("{s:s, s:O, s:s, s:s, s:s}", "referral_id", n->referral_id, "agency_ref",
-                                 json_object_get(r, "agency_ref"), "case_id", c->id, "stage", c->stage, "status",
-                                 c->status);
-        rc = agency_payload(from, "progress", data, &n->payload, e);
+    if (org_is_agency(snap, r.from_org)) {
+        snprintf(n->agency, sizeof n->agency, "%s", r.from_org);
+        json_t *data = json_pack("{s:s, s:o, s:s, s:s, s:s}", "referral_id", n->referral_id, "agency_ref",
+                                 r.agency_ref ? json_string(r.agency_ref) : json_null(), "case_id", c->id, "stage",
+                                 c->stage, "status", c->status);
+        rc = agency_payload(r.from_org, "progress", data, &n->payload, e);
         json_decref(data);
     } else if (!strcmp(c->stage, "closure") && !strcmp(c->status, "open")) {
         n->closed = true;
-        snprintf(n->from_org, sizeof n->from_org, "%s", from);
-        const char *fc = json_string_value(json_object_get(r, "from_case_id"));
-        snprintf(n->from_case_id, sizeof n->from_case_id, "%s", fc ? fc : "");
+        snprintf(n->from_org, sizeof n->from_org, "%s", r.from_org);
+        snprintf(n->from_case_id, sizeof n->from_case_id, "%s", r.from_case_id ? r.from_case_id : "");
     }
-    json_decref(r);
+    referral_row_free(&r);
     if (rc) {
         notice_release(n);
         return -1;
@@ -605,18 +670,24 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     agency_arg *a = arg;
     const referral_inbound *in = a->in;
     char to_org[64];
-    json_t *org = NULL;
-    if (in->to_org) snprintf(to_org, sizeof to_org, "%s", in->to_org);
-    else if (store_org_by_area(tx, in->dong_code, to_org, e)) return -1;
-    if (store_org_get(tx, to_org, &org, e)) {
-        err_set(e, 422, "unknown_org", "no organisation '%s'", to_org);
-        err_detail(e, "field", json_string("to_org"));
+    store_err se = {0};
+    if (in->to_org) {
+        snprintf(to_org, sizeof to_org, "%s", in->to_org);
+    } else if (store_org_by_area(tx, in->dong_code, to_org, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_area", "no dong community centre serves area '%s'",
+                            in->dong_code);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("dong_code"));
         return -1;
     }
-    const char *type = json_string_value(json_object_get(org, "type"));
-    bool local = !strcmp(type, "emd") || !strcmp(type, "district");
-    bool region_ok = !in->region || !strcmp(in->region, json_string_value(json_object_get(org, "region")));
-    json_decref(org);
+    org_row org;
+    if (store_org_get(tx, to_org, &org, &se)) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_org", "no organisation '%s'", to_org);
+        if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_string("to_org"));
+        return -1;
+    }
+    bool local = !strcmp(org.type, "emd") || !strcmp(org.type, "district");
+    bool region_ok = !in->region || !strcmp(in->region, org.region);
+    org_row_free(&org);
     if (!local || !region_ok) {
         err_set(e, 422, "unknown_org", "'%s' is not a local government office%s", to_org,
                 region_ok ? "" : " of that region");
@@ -626,22 +697,19 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     /* The person becomes known to the receiving dong only. */
     principal as_dong = *a->p;
     snprintf(as_dong.org, sizeof as_dong.org, "%s", to_org);
-    json_t *person = NULL;
-    if (store_person_insert(tx, &as_dong, in->person, &person, e)) return -1;
-    json_t *snapshot = json_pack("{s:O, s:{s:s}}", "person", person, "agency", "id", a->p->org);
-    referral_in r = {.person_id = json_string_value(json_object_get(person, "id")), .from_org = a->p->org,
-                     .to_org = to_org, .reason = in->reason, .opinion = in->opinion, .by = a->p->user,
-                     .agency_ref = in->agency_ref, .snapshot = snapshot};
+    person_row person;
+    if (store_person_insert(tx, &as_dong, in->person, &person, &se)) return process_store_fail(&se, e);
+    json_t *snapshot = json_pack("{s:o, s:{s:s}}", "person", render_person(&person), "agency", "id", a->p->org);
+    referral_in r = {.person_id = person.id, .from_org = a->p->org, .to_org = to_org, .reason = in->reason,
+                     .opinion = in->opinion, .by = a->p->user, .agency_ref = in->agency_ref, .snapshot = snapshot};
     char id[ID_MAX], due[11];
-    int rc = store_referral_insert(tx, &r, id, e);
+    int rc = store_referral_insert(tx, &r, id, &se) ? process_store_fail(&se, e) : 0;
     due_in(FIRST_CONTACT_DAYS, due);
-    if (!rc)
-        rc = store_referral_deadline_set(tx, to_org, id, "first_contact", "범정부 의뢰 초기 연락 (14일 이내)", due, NULL, e);
-    json_decref(person);
+    if (!rc) rc = deadline_set(tx, to_org, id, "first_contact", "범정부 의뢰 초기 연락 (14일 이내)", due, e);
+    person_row_free(&person);
     json_decref(snapshot);
     if (rc) return -1;
-    reply->status = 201;
-    return store_referral_get(tx, a->p, id, &reply->body, e);
+    return referral_answer(tx, a->p, id, 201, reply, e);
 }
 
 int process_referral_inbound(const principal *p, const referral_inbound *in, const store_idem *idem,
@@ -652,7 +720,7 @@ int process_referral_inbound(const principal *p, const referral_inbound *in, con
         return -1;
     }
     agency_arg a = {.p = p, .in = in};
-    return store_write(idem, work_inbound, &a, reply, e);
+    return process_write(idem, work_inbound, &a, reply, e);
 }
 
 /* An agency's news about a referral sent to it: received, in progress,
@@ -662,30 +730,27 @@ static int work_agency_status(store_tx *tx, void *arg, store_reply *reply, err_t
 {
     agency_arg *a = arg;
     const agency_update *in = a->upd;
-    json_t *r = NULL;
-    if (store_referral_get(tx, a->p, a->id, &r, e)) return -1;
+    referral_row r;
+    store_err se = {0};
+    if (referral_get(tx, a->p, a->id, &r, e)) return -1;
     int rc = -1;
-    if (strcmp(json_string_value(json_object_get(r, "to_org")), a->p->org)) {
+    if (strcmp(r.to_org, a->p->org)) {
         err_set(e, 404, "not_found", "no referral '%s' sent to %s", a->id, a->p->org);
         goto done;
     }
-    rc = store_referral_agency_status(tx, a->id, a->mapped, e);
-    if (!rc && !strcmp(json_string_value(json_object_get(r, "status")), "pending")) {
+    rc = store_referral_agency_status(tx, a->id, a->mapped, &se) ? process_store_fail(&se, e) : 0;
+    if (!rc && !strcmp(r.status, "pending")) {
         bool rejected = !strcmp(a->mapped, "rejected");
-        rc = store_referral_answer(tx, a->id, rejected ? "rejected" : "accepted", in->reason, a->p->user, NULL, e);
-        if (!rc) rc = store_referral_deadline_clear(tx, a->id, NULL, e);
+        rc = referral_answered(tx, a->id, rejected ? "rejected" : "accepted", in->reason, a->p->user, NULL, e);
+        if (!rc) rc = deadline_clear(tx, a->id, NULL, e);
     }
     json_t *ed = json_pack("{s:s, s:s, s:s, s:s?}", "referral_id", a->id, "agency", a->p->org, "status", a->mapped,
                            "reason", in->reason);
-    event_on(tx, json_string_value(json_object_get(r, "from_case_id")), a->p->user, "agency_status", ed, a->gen, &rc,
-             e);
+    event_on(tx, r.from_case_id, a->p->user, "agency_status", ed, a->gen, &rc, e);
     json_decref(ed);
-    if (!rc) {
-        reply->status = 200;
-        rc = store_referral_get(tx, a->p, a->id, &reply->body, e);
-    }
+    if (!rc) rc = referral_answer(tx, a->p, a->id, 200, reply, e);
 done:
-    json_decref(r);
+    referral_row_free(&r);
     return rc;
 }
 
@@ -699,5 +764,5 @@ int process_referral_agency_status(const principal *p, const char *id, const age
         return -1;
     }
     snprintf(a.gen, sizeof a.gen, "%s", rules_generation());
-    return store_write(idem, work_agency_status, &a, reply, e);
+    return process_write(idem, work_agency_status, &a, reply, e);
 }

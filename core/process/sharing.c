@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "process/process.h"
+#include "render/render.h"
 #include "store/store.h"
 
 typedef struct {
@@ -19,27 +20,37 @@ typedef struct {
 static int work_right(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     right_arg *a = arg;
-    json_t *org = NULL;
-    if (store_org_get(tx, a->org, &org, e)) return -1;
+    store_err se = {0};
+    org_row org;
+    if (store_org_get(tx, a->org, &org, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no organisation '%s'", a->org);
     bool own = !strcmp(a->org, a->p->org);
-    bool district = !strcmp(a->p->org_type, "district") &&
-                    !strcmp(json_string_value(json_object_get(org, "region")), a->p->region);
-    json_decref(org);
+    bool district = !strcmp(a->p->org_type, "district") && !strcmp(org.region, a->p->region);
+    org_row_free(&org);
     if ((a->op == 1 && !own) || (a->op == 2 && !district) || (a->op == 0 && !own && !district)) {
         err_set(e, 403, "forbidden", a->op == 2 ? "only the district of %s approves its sharing rights"
                                                 : "only %s itself (or its district) manages its sharing rights",
                 a->org);
         return -1;
     }
-    reply->status = 200;
-    if (a->op == 1)
-        return store_sharing_right_set(tx, a->org, a->user, a->training_on, a->pledge_on, a->p->user, &reply->body, e);
-    if (a->op == 2) return store_sharing_right_approve(tx, a->org, a->user, a->p->user, &reply->body, e);
-    if (store_sharing_right_get(tx, a->org, a->user, &reply->body, e)) return -1;
-    if (!reply->body) {
-        err_set(e, 404, "not_found", "no sharing right of %s at %s", a->user, a->org);
-        return -1;
+    sharing_right_row right;
+    int rc;
+    if (a->op == 1) {
+        if ((rc = store_sharing_right_set(tx, a->org, a->user, a->training_on, a->pledge_on, a->p->user, &right, &se)))
+            process_store_fail(&se, e);
+    } else if (a->op == 2) {
+        if ((rc = store_sharing_right_approve(tx, a->org, a->user, a->p->user, &right, &se)))
+            process_store_error(&se, e, STORE_NOT_FOUND, 409, "sharing_right_incomplete",
+                                "%s of %s has no training and pledge approved by the organisation yet", a->user,
+                                a->org);
+    } else if ((rc = store_sharing_right_get(tx, a->org, a->user, &right, &se))) {
+        process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no sharing right of %s at %s", a->user,
+                            a->org);
     }
+    if (rc) return -1;
+    reply->status = 200;
+    reply->body = render_sharing_right(&right);
+    sharing_right_row_free(&right);
     return 0;
 }
 
@@ -47,18 +58,18 @@ int process_sharing_right_set(const principal *p, const char *org, const char *u
                               const char *pledge_on, store_reply *reply, err_t *e)
 {
     right_arg a = {p, org, user, training_on, pledge_on, 1};
-    return store_write(NULL, work_right, &a, reply, e);
+    return process_write(NULL, work_right, &a, reply, e);
 }
 
 int process_sharing_right_approve(const principal *p, const char *org, const char *user, store_reply *reply,
                                   err_t *e)
 {
     right_arg a = {p, org, user, NULL, NULL, 2};
-    return store_write(NULL, work_right, &a, reply, e);
+    return process_write(NULL, work_right, &a, reply, e);
 }
 
 int process_sharing_right_get(const principal *p, const char *org, const char *user, store_reply *reply, err_t *e)
 {
     right_arg a = {p, org, user, NULL, NULL, 0};
-    return store_read(work_right, &a, reply, e);
+    return process_read(work_right, &a, reply, e);
 }

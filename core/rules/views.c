@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "outbound/outbound.h"
+#include "render/render.h"
 #include "rules/internal.h"
 #include "store/store.h"
 
@@ -34,9 +35,11 @@ static json_t *v_person(void *ud, const char *id)
 {
     const rules_facts *f = ((view_ctx *)ud)->f;
     if (!f || !f->tx) return NULL;
-    err_t e = {0};
-    json_t *j = NULL;
-    if (store_person_get(f->tx, f->viewer, id, &j, &e)) err_clear(&e);
+    store_err e = {0};
+    person_row p;
+    if (store_person_get(f->tx, f->viewer, id, &p, &e)) return NULL;
+    json_t *j = render_person(&p);
+    person_row_free(&p);
     return j;
 }
 
@@ -44,14 +47,11 @@ static json_t *v_history(void *ud, const char *case_id)
 {
     const rules_facts *f = ((view_ctx *)ud)->f;
     if (!f || !f->tx) return NULL;
-    err_t e = {0};
-    json_t *page = NULL;
-    if (store_event_list(f->tx, case_id, 500, NULL, &page, &e)) {
-        err_clear(&e);
-        return NULL;
-    }
-    json_t *items = json_incref(json_object_get(page, "items"));
-    json_decref(page);
+    store_err e = {0};
+    event_list events;
+    if (store_event_list(f->tx, case_id, 500, NULL, &events, &e)) return NULL;
+    json_t *items = render_events(&events);
+    event_list_free(&events);
     return items;
 }
 
@@ -111,7 +111,7 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
 {
     const rules_facts *f = ((view_ctx *)ud)->f;
     if (!f || !f->tx) return json_array();
-    err_t e = {0};
+    store_err e = {0};
     json_t *j = NULL;
     if (!strcmp(name, "cases_of_person")) {
         const char *pid = json_string_value(json_object_get(params, "person_id"));
@@ -119,8 +119,11 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
             snprintf(why, whylen, "query cases_of_person needs {person_id = ...}");
             return NULL;
         }
-        if (store_person_cases(f->tx, f->viewer, pid, &j, &e)) err_clear(&e);
-        return j ? j : json_array();
+        case_list cases;
+        if (store_person_cases(f->tx, f->viewer, pid, &cases, &e)) return json_array();
+        j = render_case_briefs(&cases);
+        case_list_free(&cases);
+        return j;
     }
     const char *cid = json_string_value(json_object_get(params, "case_id"));
     const char *kind = json_string_value(json_object_get(params, "kind"));
@@ -131,25 +134,36 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
     case_row c;
     if (store_case_load(f->tx, f->viewer, cid, &c, &e) == 0) { /* only cases the viewer may see */
         bool mine = f->case_id && !strcmp(f->case_id, cid);
-        if (!strcmp(name, "plans_of_case")) {
-            store_record_list(f->tx, cid, "plan", &j, &e);
-            if (j && mine) overlay_records(j, f->pending_records, "plan");
-        } else if (!strcmp(name, "records_of_case")) {
-            store_record_list(f->tx, cid, kind, &j, &e);
-            if (j && mine) overlay_records(j, f->pending_records, kind);
+        if (!strcmp(name, "plans_of_case") || !strcmp(name, "records_of_case")) {
+            const char *of = !strcmp(name, "plans_of_case") ? "plan" : kind;
+            record_list records;
+            if (store_record_list(f->tx, cid, of, &records, &e) == 0) {
+                j = render_records(&records);
+                record_list_free(&records);
+                if (mine) overlay_records(j, f->pending_records, of);
+            }
         } else if (!strcmp(name, "meetings_of_case")) {
-            store_meetings_of_case(f->tx, cid, &j, &e);
-            if (j && f->pending_meeting && meeting_names(f->pending_meeting, cid))
-                json_array_append(j, f->pending_meeting);
+            meeting_list meetings;
+            if (store_meetings_of_case(f->tx, cid, &meetings, &e) == 0) {
+                j = render_meetings(&meetings);
+                meeting_list_free(&meetings);
+                if (f->pending_meeting && meeting_names(f->pending_meeting, cid))
+                    json_array_append(j, f->pending_meeting);
+            }
         } else if (!strcmp(name, "deadlines_of_case")) {
-            store_case_due(f->tx, cid, &j, &e);
-            if (j && mine && f->pending_deadlines) overlay_deadlines(j, f->pending_deadlines);
+            deadline_list due;
+            if (store_case_due(f->tx, cid, &due, &e) == 0) {
+                char today[11];
+                date_today_str(today);
+                j = render_dues(&due, today);
+                deadline_list_free(&due);
+                if (mine && f->pending_deadlines) overlay_deadlines(j, f->pending_deadlines);
+            }
         } else {
             snprintf(why, whylen, "unknown query '%s'", name);
             return NULL;
         }
     }
-    err_clear(&e);
     return j ? j : json_array();
 }
 
@@ -162,9 +176,11 @@ typedef struct {
 static int work_consent_allows(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
+    (void)e;
     consent_arg *a = arg;
     char id[ID_MAX];
-    if (store_consent_valid_for(tx, a->person_id, a->party, NULL, id, e)) return -1;
+    store_err se = {0};
+    if (store_consent_valid_for(tx, a->person_id, a->party, NULL, id, &se)) return -1;
     a->allows = id[0] != 0;
     return 0;
 }
@@ -174,8 +190,9 @@ static int v_consent_allows(void *ud, const char *person_id, const char *party, 
     (void)ud;
     consent_arg a = {person_id, party, false};
     err_t e = {0};
+    store_err se = {0};
     store_reply reply = {0};
-    if (store_read(work_consent_allows, &a, &reply, &e)) {
+    if (store_read(work_consent_allows, &a, &reply, &e, &se)) {
         err_clear(&e);
         return -1;
     }

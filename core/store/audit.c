@@ -33,7 +33,7 @@ static void chain_hash(const char *prev, long long seq, const audit_entry *a, co
 }
 
 /* The chain's head: cached in the writer's connection during a batch. */
-static int audit_head(store_tx *tx, store_audit_head *h, err_t *e)
+static int audit_head(store_tx *tx, store_audit_head *h, store_err *e)
 {
     if (tx->conn->audit.valid) {
         *h = tx->conn->audit;
@@ -54,7 +54,7 @@ static int audit_head(store_tx *tx, store_audit_head *h, err_t *e)
     return 0;
 }
 
-int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
+int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
 {
     store_audit_head h;
     if (audit_head(tx, &h, e)) return -1;
@@ -87,19 +87,23 @@ int store_audit_append(store_tx *tx, const audit_entry *a, err_t *e)
     return 0;
 }
 
-static json_t *audit_row(sqlite3_stmt *st)
+static int audit_read(sqlite3_stmt *st, void *row)
 {
-    json_t *r = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:i}", "seq",
-                          (json_int_t)sqlite3_column_int64(st, 0), "at", TEXT(st, 1), "actor", TEXT(st, 2), "org",
-                          TEXT(st, 3), "role", TEXT(st, 4), "action", TEXT(st, 5), "person_id", OPT(st, 6), "case_id",
-                          OPT(st, 7), "purpose", OPT(st, 8), "request_id", TEXT(st, 9), "status",
-                          sqlite3_column_int(st, 10));
-    json_object_set_new(r, "hash", json_string(TEXT(st, 12)));
-    return r;
+    audit_row *a = row;
+    const char **const f[] = {NULL,          &a->at,      &a->actor,   &a->org,        &a->role,
+                              &a->action,    &a->person_id, &a->case_id, &a->purpose, &a->request_id,
+                              NULL,          &a->prev_hash, &a->hash};
+    a->mem = store_texts(st, f, 13);
+    a->seq = sqlite3_column_int64(st, 0);
+    a->status = sqlite3_column_int(st, 10);
+    return a->mem ? 0 : -1;
 }
 
-int store_audit_list(store_tx *tx, const audit_query *q, json_t **out, err_t *e)
+static void audit_drop(void *row) { audit_row_free(row); }
+
+int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
     if (!st) return -1;
     store_bind_opt(st, 1, q->person_id);
@@ -107,10 +111,16 @@ int store_audit_list(store_tx *tx, const audit_query *q, json_t **out, err_t *e)
     store_bind_opt(st, 3, q->since);
     store_bind_opt(st, 4, q->after);
     sqlite3_bind_int(st, 5, q->limit + 1);
-    return store_page(tx, st, q->limit, audit_row, 0, out, e);
+    void *items;
+    if (store_rows(tx, st, q->limit, sizeof *out->items, audit_read, audit_drop, &items, &out->n, &out->more, e,
+                   "audit list"))
+        return -1;
+    out->items = items;
+    if (out->n) snprintf(out->last, sizeof out->last, "%lld", out->items[out->n - 1].seq);
+    return 0;
 }
 
-int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, err_t *e)
+int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_ALL, e);
     if (!st) return -1;

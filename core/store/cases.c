@@ -1,4 +1,5 @@
 /* cases.c: case rows (optimistic versioning) and the append-only event log. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,7 @@ static const char SQL_CASE_LIST[] =
     "      AND d.cleared_at IS NULL AND d.due_on < ?7))"
     " ORDER BY id LIMIT ?6";
 static const char SQL_PERSON_CASES[] =
-    "SELECT id, program, org_id, stage, status, opened_at FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id")
-    " ORDER BY id";
+    "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
     " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
@@ -60,19 +60,7 @@ static void case_from_row(sqlite3_stmt *st, case_row *c)
     copy_col(st, 12, c->generation, sizeof c->generation);
 }
 
-static json_t *opt_str(const char *s) { return s && *s ? json_string(s) : json_null(); }
-
-json_t *store_case_json(const case_row *c)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:o, s:s, s:o}", "id", c->id,
-                     "person_id", c->person_id, "program", c->program, "org", c->org, "region",
-                     c->region, "source", c->source, "referral_id", opt_str(c->referral_id),
-                     "stage", c->stage, "status", c->status, "version", c->version, "assigned_to",
-                     opt_str(c->assigned_to), "opened_at", c->opened_at, "plugin_generation",
-                     opt_str(c->generation));
-}
-
-int store_case_insert(store_tx *tx, const case_row *c, err_t *e)
+int store_case_insert(store_tx *tx, const case_row *c, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_INSERT, e);
     if (!st) return -1;
@@ -94,7 +82,7 @@ int store_case_insert(store_tx *tx, const case_row *c, err_t *e)
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case insert");
 }
 
-int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e)
+int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_GET, e);
     if (!st) return -1;
@@ -103,8 +91,7 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        err_set(e, 404, "not_found", "no case '%s'", id);
-        return -1;
+        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "case get");
     case_from_row(st, c);
@@ -112,7 +99,7 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
     return 0;
 }
 
-int store_case_update(store_tx *tx, case_row *c, err_t *e)
+int store_case_update(store_tx *tx, case_row *c, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -128,16 +115,13 @@ int store_case_update(store_tx *tx, case_row *c, err_t *e)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "case update");
-    if (sqlite3_changes(tx->db) != 1) {
-        err_set(e, 412, "version_mismatch", "the case changed since version %d; reload it", c->version);
-        err_detail(e, "version", json_integer(c->version));
-        return -1;
-    }
+    if (sqlite3_changes(tx->db) != 1)
+        return store_err_set(e, STORE_STALE, "the case changed since version %d; reload it", c->version);
     c->version++;
     return 0;
 }
 
-int store_case_touch(store_tx *tx, case_row *c, err_t *e)
+int store_case_touch(store_tx *tx, case_row *c, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -149,24 +133,26 @@ int store_case_touch(store_tx *tx, case_row *c, err_t *e)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "case touch");
-    if (sqlite3_changes(tx->db) != 1) {
-        err_set(e, 412, "version_mismatch", "the case changed since version %d; reload it", c->version);
-        err_detail(e, "version", json_integer(c->version));
-        return -1;
-    }
+    if (sqlite3_changes(tx->db) != 1)
+        return store_err_set(e, STORE_STALE, "the case changed since version %d; reload it", c->version);
     c->version++;
     return 0;
 }
 
-static json_t *case_list_row(sqlite3_stmt *st)
+static int case_read(sqlite3_stmt *st, void *row)
 {
-    case_row c;
-    case_from_row(st, &c);
-    return store_case_json(&c);
+    case_from_row(st, row);
+    return 0;
 }
 
-int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_t **out, err_t *e)
+static void case_page_last(case_list *l)
 {
+    if (l->n) snprintf(l->last, sizeof l->last, "%s", l->items[l->n - 1].id);
+}
+
+int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LIST, e);
     if (!st) return -1;
     store_bind_viewer(st, p);
@@ -176,8 +162,14 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, json_
     store_bind_opt(st, 4, q->status);
     store_bind_opt(st, 5, q->after);
     sqlite3_bind_int(st, 6, q->limit + 1);
-    store_bind_opt(st, 7, q->overdue ? q->today : NULL);
-    return store_page(tx, st, q->limit, case_list_row, 0, out, e);
+    store_bind_opt(st, 7, q->overdue_on);
+    void *items;
+    if (store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
+                   "case list"))
+        return -1;
+    out->items = items;
+    case_page_last(out);
+    return 0;
 }
 
 static const char SQL_CASE_EXPORT[] =
@@ -187,31 +179,42 @@ static const char SQL_CASE_EXPORT[] =
 
 /* A bulk export de-identifies: the person is their birth date and sex,
  * nothing that names them (seed 003). */
-static json_t *export_row(sqlite3_stmt *st)
+static int export_read(sqlite3_stmt *st, void *row)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "case_id", TEXT(st, 0), "program",
-                     TEXT(st, 1), "org", TEXT(st, 2), "region", TEXT(st, 3), "source", TEXT(st, 4), "stage",
-                     TEXT(st, 5), "status", TEXT(st, 6), "opened_at", TEXT(st, 7), "person", "birth_date",
-                     TEXT(st, 8), "sex", TEXT(st, 9));
+    case_export_row *x = row;
+    const char **const f[] = {&x->case_id, &x->program, &x->org,       &x->region,     &x->source,
+                              &x->stage,   &x->status,  &x->opened_at, &x->birth_date, &x->sex};
+    x->mem = store_texts(st, f, 10);
+    return x->mem ? 0 : -1;
 }
 
-int store_case_export(store_tx *tx, const principal *p, int limit, const char *after, json_t **out, err_t *e)
+static void export_drop(void *row) { case_export_row_free(row); }
+
+int store_case_export(store_tx *tx, const principal *p, int limit, const char *after, case_export_list *out,
+                      store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_EXPORT, e);
     if (!st) return -1;
     store_bind_viewer(st, p);
     store_bind_opt(st, 1, after);
     sqlite3_bind_int(st, 2, limit + 1);
-    return store_page(tx, st, limit, export_row, 0, out, e);
+    void *items;
+    if (store_rows(tx, st, limit, sizeof *out->items, export_read, export_drop, &items, &out->n, &out->more, e,
+                   "case export"))
+        return -1;
+    out->items = items;
+    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].case_id);
+    return 0;
 }
 
-int store_event_append(store_tx *tx, const event_in *ev, err_t *e)
+int store_event_append(store_tx *tx, const event_in *ev, store_err *e)
 {
     char id[ID_MAX], now[RFC3339_MAX];
     id_new("evt_", id);
     time_rfc3339(time_now_ms(), now);
     char *data = ev->data ? json_dumps(ev->data, JSON_COMPACT) : strdup("{}");
-    if (!data) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    if (!data) return store_err_set(e, STORE_INTERNAL, "out of memory");
     sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_INSERT, e);
     if (!st) { free(data); return -1; }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -230,44 +233,49 @@ int store_event_append(store_tx *tx, const event_in *ev, err_t *e)
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "event append");
 }
 
-static json_t *event_row(sqlite3_stmt *st)
+static int event_read(sqlite3_stmt *st, void *row)
 {
-    json_t *data = json_loads(TEXT(st, 7), 0, NULL);
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", TEXT(st, 0), "seq",
-                     sqlite3_column_int(st, 1), "at", TEXT(st, 2), "actor", TEXT(st, 3), "type",
-                     TEXT(st, 4), "from", OPT(st, 5), "to", OPT(st, 6), "data",
-                     data ? data : json_object(), "note", OPT(st, 8), "plugin_generation", OPT(st, 9));
+    event_row *ev = row;
+    const char **const f[] = {&ev->id,         NULL,         &ev->at,   &ev->actor, &ev->type,
+                              &ev->from_stage, &ev->to_stage, NULL,     &ev->note,  &ev->generation};
+    ev->mem = store_texts(st, f, 10);
+    ev->seq = sqlite3_column_int64(st, 1);
+    ev->data = store_json_col(st, 7, 0);
+    return ev->mem ? 0 : -1;
 }
 
-int store_event_list(store_tx *tx, const char *case_id, int limit, const char *after, json_t **out,
-                     err_t *e)
+static void event_drop(void *row) { event_row_free(row); }
+
+int store_event_list(store_tx *tx, const char *case_id, int limit, const char *after, event_list *out,
+                     store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_LIST, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     store_bind_opt(st, 2, after);
     sqlite3_bind_int(st, 3, limit + 1);
-    return store_page(tx, st, limit, event_row, 1, out, e);
+    void *items;
+    if (store_rows(tx, st, limit, sizeof *out->items, event_read, event_drop, &items, &out->n, &out->more, e,
+                   "event list"))
+        return -1;
+    out->items = items;
+    if (out->n) snprintf(out->last, sizeof out->last, "%lld", out->items[out->n - 1].seq);
+    return 0;
 }
 
-int store_person_cases(store_tx *tx, const principal *p, const char *person_id, json_t **out, err_t *e)
+int store_person_cases(store_tx *tx, const principal *p, const char *person_id, case_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_CASES, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
     store_bind_viewer(st, p);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", TEXT(st, 0),
-                                               "program", TEXT(st, 1), "org", TEXT(st, 2), "stage",
-                                               TEXT(st, 3), "status", TEXT(st, 4), "opened_at", TEXT(st, 5)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "person cases");
-    }
-    *out = items;
+    void *items;
+    if (store_rows(tx, st, -1, sizeof *out->items, case_read, NULL, &items, &out->n, NULL, e, "person cases"))
+        return -1;
+    out->items = items;
+    case_page_last(out);
     return 0;
 }
 
@@ -286,10 +294,10 @@ static const char SQL_REFERRAL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char SQL_DEADLINES_OF_CASE[] =
-    "SELECT kind, label, due_on, plugin FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL"
+    "SELECT id, kind, label, due_on, plugin, case_id FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL"
     " ORDER BY due_on, kind";
 
-static int deadline_clear(store_tx *tx, const char *sql, const char *owner, const char *kind, err_t *e)
+static int deadline_clear(store_tx *tx, const char *sql, const char *owner, const char *kind, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -306,7 +314,7 @@ static int deadline_clear(store_tx *tx, const char *sql, const char *owner, cons
 /* Replaces the open deadline of kind of the owner by one due on due_on. */
 static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_sql, const char *owner,
                         const char *org, const char *kind, const char *label, const char *due_on, const char *plugin,
-                        err_t *e)
+                        store_err *e)
 {
     if (deadline_clear(tx, clear_sql, owner, kind, e)) return -1;
     char id[ID_MAX], now[RFC3339_MAX];
@@ -327,47 +335,49 @@ static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline insert");
 }
 
-int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, err_t *e)
+int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, store_err *e)
 {
     return deadline_clear(tx, SQL_DEADLINE_CLEAR, case_id, kind, e);
 }
 
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
-                       const char *due_on, const char *plugin, err_t *e)
+                       const char *due_on, const char *plugin, store_err *e)
 {
     return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, c->org, kind, label, due_on, plugin, e);
 }
 
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
-                                const char *label, const char *due_on, const char *plugin, err_t *e)
+                                const char *label, const char *due_on, const char *plugin, store_err *e)
 {
     return deadline_put(tx, SQL_REFERRAL_DEADLINE_CLEAR, SQL_REFERRAL_DEADLINE_INSERT, referral_id, org, kind, label,
                         due_on, plugin, e);
 }
 
-int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, err_t *e)
+int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, store_err *e)
 {
     return deadline_clear(tx, SQL_REFERRAL_DEADLINE_CLEAR, referral_id, kind, e);
 }
 
-int store_case_due(store_tx *tx, const char *case_id, json_t **out, err_t *e)
+static int due_read(sqlite3_stmt *st, void *row)
 {
+    deadline_row *d = row;
+    const char **const f[] = {&d->id, &d->kind, &d->label, &d->due_on, &d->plugin, &d->case_id};
+    d->mem = store_texts(st, f, 6);
+    return d->mem ? 0 : -1;
+}
+
+static void deadline_drop(void *row) { deadline_row_free(row); }
+
+int store_case_due(store_tx *tx, const char *case_id, deadline_list *out, store_err *e)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINES_OF_CASE, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    char today[11];
-    date_today_str(today);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:o, s:b}", "kind", TEXT(st, 0), "label",
-                                               TEXT(st, 1), "due_on", TEXT(st, 2), "plugin", OPT(st, 3),
-                                               "overdue", strcmp(TEXT(st, 2), today) < 0));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "case deadlines");
-    }
-    *out = items;
+    void *items;
+    if (store_rows(tx, st, -1, sizeof *out->items, due_read, deadline_drop, &items, &out->n, NULL, e,
+                   "case deadlines"))
+        return -1;
+    out->items = items;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* casework.c: the records of case work (counseling, assessments, plans,
  * services, checks, closure, follow-ups), case conferences, and the
  * deadline lists read from the indexed deadline rows. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +27,13 @@ static const char SQL_MEETING_INSERT[] =
     " created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char SQL_MEETING_CASE[] = "INSERT INTO meeting_cases (meeting_id, case_id) VALUES (?1, ?2)";
 static const char SQL_MEETINGS_OF_CASE[] =
-    "SELECT m.id, m.type, m.held_on, m.written, m.participants, m.decisions, m.created_at, m.created_by"
+    "SELECT m.id, m.org_id, m.type, m.held_on, m.created_at, m.created_by, m.written, m.participants, m.decisions"
     " FROM meetings m JOIN meeting_cases mc ON mc.meeting_id = m.id WHERE mc.case_id = ?1"
     " ORDER BY m.held_on, m.id";
 static const char SQL_MEETING_CASES[] = "SELECT case_id FROM meeting_cases WHERE meeting_id = ?1 ORDER BY case_id";
 static const char SQL_DEADLINE_LIST[] =
-    "SELECT d.id, d.case_id, d.kind, d.label, d.due_on, d.plugin, c.person_id,"
-    " COALESCE(c.program, r.to_program), c.stage, d.referral_id"
+    "SELECT d.id, d.kind, d.label, d.due_on, d.plugin, d.case_id, d.referral_id, c.person_id,"
+    " COALESCE(c.program, r.to_program), c.stage"
     " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id LEFT JOIN referrals r ON r.id = d.referral_id"
     " WHERE d.org_id = ?1 AND d.cleared_at IS NULL"
     " AND (?2 IS NULL OR d.due_on < ?2) AND (?3 IS NULL OR d.kind = ?3)"
@@ -41,23 +42,21 @@ static const char SQL_DEADLINE_LIST[] =
 static const char SQL_OVERDUE_COUNTS[] =
     "SELECT kind, COUNT(*) FROM deadlines WHERE cleared_at IS NULL AND due_on < ?1 GROUP BY kind ORDER BY kind";
 
-static json_t *json_col(sqlite3_stmt *st, int i)
+static int record_read(sqlite3_stmt *st, void *row)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
-    json_t *j = json_loads(TEXT(st, i), JSON_DECODE_ANY, NULL);
-    return j ? j : json_null();
+    record_row *r = row;
+    const char **const f[] = {&r->id,         &r->case_id,    &r->kind,       &r->subkind,    &r->status,
+                              NULL,           NULL,           &r->supersedes, &r->created_at, &r->created_by,
+                              &r->decided_at, &r->decided_by, &r->recorded_on, &r->decided_on};
+    r->mem = store_texts(st, f, 14);
+    r->data = store_json_col(st, 5, JSON_DECODE_ANY);
+    r->result = store_json_col(st, 6, JSON_DECODE_ANY);
+    return r->mem ? 0 : -1;
 }
 
-static json_t *record_row(sqlite3_stmt *st)
-{
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:s, s:o}", "id", TEXT(st, 0),
-                     "case_id", TEXT(st, 1), "kind", TEXT(st, 2), "subkind", OPT(st, 3), "status", OPT(st, 4),
-                     "data", json_col(st, 5), "result", json_col(st, 6), "supersedes", OPT(st, 7), "created_at",
-                     TEXT(st, 8), "created_by", TEXT(st, 9), "decided_at", OPT(st, 10), "decided_by", OPT(st, 11),
-                     "recorded_on", TEXT(st, 12), "decided_on", OPT(st, 13));
-}
+static void record_drop(void *row) { record_row_free(row); }
 
-int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_t *e)
+int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], store_err *e)
 {
     char now[RFC3339_MAX];
     if (in->id && *in->id) snprintf(id, ID_MAX, "%s", in->id);
@@ -66,8 +65,12 @@ int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_
     char *data = in->data ? json_dumps(in->data, JSON_COMPACT) : strdup("{}");
     char *result = in->result ? json_dumps(in->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     int rc = -1;
+    if (!data || (in->result && !result)) {
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        goto done;
+    }
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_INSERT, e);
-    if (!st || !data) goto done;
+    if (!st) goto done;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, in->case_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, in->org, -1, SQLITE_STATIC);
@@ -86,14 +89,14 @@ int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], err_
     sqlite3_reset(st);
     rc = s == SQLITE_DONE ? 0 : store_fail(tx, e, "record insert");
 done:
-    if (!data && !e->status) err_set(e, 500, "internal_error", "out of memory");
     free(data);
     free(result);
     return rc;
 }
 
-int store_record_get(store_tx *tx, const char *case_id, const char *id, json_t **out, err_t *e)
+int store_record_get(store_tx *tx, const char *case_id, const char *id, record_row *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -101,34 +104,33 @@ int store_record_get(store_tx *tx, const char *case_id, const char *id, json_t *
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        err_set(e, 404, "not_found", "no record '%s' on case '%s'", id, case_id);
-        return -1;
+        return store_err_set(e, STORE_NOT_FOUND, "no record '%s' on case '%s'", id, case_id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "record get");
-    *out = record_row(st);
+    rc = record_read(st, out);
     sqlite3_reset(st);
+    if (rc) {
+        record_row_free(out);
+        return store_err_set(e, STORE_INTERNAL, "out of memory");
+    }
     return 0;
 }
 
-int store_record_list(store_tx *tx, const char *case_id, const char *kind, json_t **out, err_t *e)
+int store_record_list(store_tx *tx, const char *case_id, const char *kind, record_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_LIST, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_TRANSIENT);
     store_bind_opt(st, 2, kind);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(items, record_row(st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "record list");
-    }
-    *out = items;
+    void *items;
+    if (store_rows(tx, st, -1, sizeof *out->items, record_read, record_drop, &items, &out->n, NULL, e, "record list"))
+        return -1;
+    out->items = items;
     return 0;
 }
 
-int store_record_decide(store_tx *tx, const char *id, const char *status, const char *by, err_t *e)
+int store_record_decide(store_tx *tx, const char *id, const char *status, const char *by, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -147,7 +149,7 @@ int store_record_decide(store_tx *tx, const char *id, const char *status, const 
 }
 
 int store_record_supersede(store_tx *tx, const char *case_id, const char *kind, const char *status,
-                           const char *except_id, err_t *e)
+                           const char *except_id, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_SUPERSEDE, e);
     if (!st) return -1;
@@ -160,32 +162,19 @@ int store_record_supersede(store_tx *tx, const char *case_id, const char *kind, 
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "record supersede");
 }
 
-static json_t *meeting_row(sqlite3_stmt *st)
+int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, char created_at[RFC3339_MAX],
+                         store_err *e)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:s, s:s}", "id", TEXT(st, 0), "type", TEXT(st, 1), "held_on",
-                     TEXT(st, 2), "written", sqlite3_column_int(st, 3), "participants", json_col(st, 4),
-                     "decisions", json_col(st, 5), "created_at", TEXT(st, 6), "created_by", TEXT(st, 7));
-}
-
-json_t *store_meeting_json(const meeting_in *in, const char *id)
-{
-    char now[RFC3339_MAX];
-    time_rfc3339(time_now_ms(), now);
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:O, s:s, s:s}", "id", id, "org", in->org, "type",
-                     in->type, "held_on", in->held_on, "written", in->written, "participants", in->participants,
-                     "decisions", in->decisions ? in->decisions : json_null(), "case_ids", in->case_ids,
-                     "created_at", now, "created_by", in->by);
-}
-
-int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, json_t **out, err_t *e)
-{
-    char now[RFC3339_MAX];
-    time_rfc3339(time_now_ms(), now);
+    time_rfc3339(time_now_ms(), created_at);
     char *parts = json_dumps(in->participants, JSON_COMPACT);
     char *dec = in->decisions ? json_dumps(in->decisions, JSON_COMPACT) : strdup("[]");
     int rc = -1;
+    if (!parts || !dec) {
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        goto done;
+    }
     sqlite3_stmt *st = store_stmt(tx, SQL_MEETING_INSERT, e);
-    if (!st || !parts || !dec) goto done;
+    if (!st) goto done;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, in->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, in->type, -1, SQLITE_STATIC);
@@ -193,7 +182,7 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, jso
     sqlite3_bind_int(st, 5, in->written);
     sqlite3_bind_text(st, 6, parts, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, dec, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, created_at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, in->by, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_reset(st);
@@ -215,53 +204,64 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, jso
             goto done;
         }
     }
-    *out = store_meeting_json(in, id);
-    json_object_set_new(*out, "created_at", json_string(now));
     rc = 0;
 done:
-    if ((!parts || !dec) && !e->status) err_set(e, 500, "internal_error", "out of memory");
     free(parts);
     free(dec);
     return rc;
 }
 
-int store_meetings_of_case(store_tx *tx, const char *case_id, json_t **out, err_t *e)
+static int meeting_read(sqlite3_stmt *st, void *row)
 {
+    meeting_row *m = row;
+    const char **const f[] = {&m->id, &m->org, &m->type, &m->held_on, &m->created_at, &m->created_by};
+    m->mem = store_texts(st, f, 6);
+    m->written = sqlite3_column_int(st, 6) != 0;
+    m->participants = store_json_col(st, 7, JSON_DECODE_ANY);
+    m->decisions = store_json_col(st, 8, JSON_DECODE_ANY);
+    return m->mem ? 0 : -1;
+}
+
+static void meeting_drop(void *row) { meeting_row_free(row); }
+
+int store_meetings_of_case(store_tx *tx, const char *case_id, meeting_list *out, store_err *e)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_MEETINGS_OF_CASE, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_TRANSIENT);
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(items, meeting_row(st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "meetings of case");
-    }
+    void *items;
+    if (store_rows(tx, st, -1, sizeof *out->items, meeting_read, meeting_drop, &items, &out->n, NULL, e,
+                   "meetings of case"))
+        return -1;
+    out->items = items;
     /* Each meeting's cases, for the one-screen view and plugins. */
-    size_t i;
-    json_t *m;
-    json_array_foreach(items, i, m) {
-        if (!(st = store_stmt(tx, SQL_MEETING_CASES, e))) break;
-        sqlite3_bind_text(st, 1, json_string_value(json_object_get(m, "id")), -1, SQLITE_TRANSIENT);
-        json_t *ids = json_array();
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(ids, json_string(TEXT(st, 0)));
-        sqlite3_reset(st);
-        json_object_set_new(m, "case_ids", ids);
+    for (size_t i = 0; i < out->n; i++) {
+        meeting_row *m = &out->items[i];
+        if (!(st = store_stmt(tx, SQL_MEETING_CASES, e))) goto fail;
+        sqlite3_bind_text(st, 1, m->id, -1, SQLITE_TRANSIENT);
+        if (store_strv(tx, st, &m->case_ids, &m->n_case_ids, e)) goto fail;
     }
-    *out = items;
     return 0;
+fail:
+    meeting_list_free(out);
+    return -1;
 }
 
-static json_t *deadline_row(sqlite3_stmt *st)
+static int deadline_read(sqlite3_stmt *st, void *row)
 {
-    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", TEXT(st, 0), "case_id", OPT(st, 1),
-                     "referral_id", OPT(st, 9), "kind", TEXT(st, 2), "label", TEXT(st, 3), "due_on", TEXT(st, 4),
-                     "plugin", OPT(st, 5), "person_id", OPT(st, 6), "program", OPT(st, 7), "stage", OPT(st, 8));
+    deadline_row *d = row;
+    const char **const f[] = {&d->id,          &d->kind,      &d->label,   &d->due_on,  &d->plugin,
+                              &d->case_id,     &d->referral_id, &d->person_id, &d->program, &d->stage};
+    d->mem = store_texts(st, f, 10);
+    return d->mem ? 0 : -1;
 }
 
-int store_deadline_list(store_tx *tx, const deadline_query *q, json_t **out, err_t *e)
+static void deadline_drop(void *row) { deadline_row_free(row); }
+
+int store_deadline_list(store_tx *tx, const deadline_query *q, deadline_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_LIST, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, q->org, -1, SQLITE_STATIC);
@@ -269,46 +269,48 @@ int store_deadline_list(store_tx *tx, const deadline_query *q, json_t **out, err
     store_bind_opt(st, 3, q->kind);
     store_bind_opt(st, 4, q->after);
     sqlite3_bind_int(st, 5, q->limit + 1);
-    json_t *items = json_array();
-    char last[ID_MAX + 16] = "";
-    int rc, n = 0;
-    bool more = false;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == q->limit) {
-            more = true;
-            break;
-        }
-        json_t *d = deadline_row(st);
-        json_object_set_new(d, "overdue", json_boolean(strcmp(TEXT(st, 4), q->today) < 0));
-        json_array_append_new(items, d);
-        snprintf(last, sizeof last, "%s.%s", TEXT(st, 4), TEXT(st, 0));
-        n++;
+    void *items;
+    if (store_rows(tx, st, q->limit, sizeof *out->items, deadline_read, deadline_drop, &items, &out->n, &out->more,
+                   e, "deadline list"))
+        return -1;
+    out->items = items;
+    /* The key of a page of deadlines: when it is due, then which. */
+    if (out->n) {
+        const deadline_row *d = &out->items[out->n - 1];
+        snprintf(out->last, sizeof out->last, "%s.%s", d->due_on, d->id);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "deadline list");
-    }
-    char cur[128];
-    if (more) cursor_encode(last, cur, sizeof cur);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", more ? json_string(cur) : json_null());
     return 0;
 }
 
-int store_overdue_counts(store_tx *tx, const char *today, json_t **out, err_t *e)
+int store_overdue_counts(store_tx *tx, const char *today, overdue_counts *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OVERDUE_COUNTS, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, today, -1, SQLITE_STATIC);
-    json_t *o = json_object();
+    size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(o, TEXT(st, 0), json_integer(sqlite3_column_int64(st, 1)));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            overdue_count *grown = realloc(out->items, cap * sizeof *grown);
+            if (!grown) {
+                sqlite3_reset(st);
+                free(out->items);
+                memset(out, 0, sizeof *out);
+                return store_err_set(e, STORE_INTERNAL, "out of memory");
+            }
+            out->items = grown;
+        }
+        overdue_count *c = &out->items[out->n++];
+        snprintf(c->kind, sizeof c->kind, "%s", TEXT(st, 0));
+        c->n = sqlite3_column_int64(st, 1);
+    }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        json_decref(o);
+        free(out->items);
+        memset(out, 0, sizeof *out);
         return store_fail(tx, e, "overdue counts");
     }
-    *out = o;
     return 0;
 }

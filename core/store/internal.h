@@ -1,5 +1,5 @@
 /* internal.h: helpers shared by the store's resource files; not part of the
- * store's public header. */
+ * store's public header. The SQLite parts of the store live here. */
 #ifndef SARYE_STORE_INTERNAL_H
 #define SARYE_STORE_INTERNAL_H
 
@@ -37,18 +37,18 @@ struct store_tx {
 
 /* A cached prepared statement for sql on tx's connection, reset and with
  * bindings cleared. sql must be a string with static storage: it is the
- * cache key. NULL with e set (500) on a prepare error. */
-sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e);
+ * cache key. NULL with e set (STORE_INTERNAL) on a prepare error. */
+sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e);
 /* The stored answer of an Idempotency-Key inside tx: 1 replayed, 0 not
- * seen, -1 with e. */
-int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, err_t *e);
-/* Sets e for a failed SQLite call (503 busy or I/O, else 500), logging the
- * SQLite message. */
-int store_fail(store_tx *tx, err_t *e, const char *what);
+ * seen, -1 with e (STORE_KEY_REUSED, or the store's failure). */
+int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, store_err *e);
+/* Sets e for a failed SQLite call — the one place SQLite's result codes
+ * become store kinds (busy or locked: STORE_BUSY; I/O or a full disk:
+ * STORE_UNAVAILABLE; anything else: STORE_INTERNAL) — and logs the SQLite
+ * message. Returns -1. */
+int store_fail(store_tx *tx, store_err *e, const char *what);
 
 #define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
-#define OPT(st, i) \
-    (sqlite3_column_type((st), (i)) == SQLITE_NULL ? json_null() : json_string(TEXT(st, i)))
 
 /* Whose records a principal sees: its own organisation's; a district's
  * (시·군·구 희망복지지원단) also those of the dong centres of its region. In
@@ -61,9 +61,25 @@ void store_bind_viewer(sqlite3_stmt *st, const principal *p);
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);
 
-/* Steps st into {"items": [...], "next_cursor"}: st must select limit+1
- * rows; row renders one; cursor_col is the column a next page starts after. */
-int store_page(store_tx *tx, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *),
-               int cursor_col, json_t **out, err_t *e);
+/* ---- reading rows (list.c) ---- */
+/* Copies the text of the current row's columns into one block: *fields[i]
+ * points at column i's text, or is NULL for SQL NULL; a NULL fields[i]
+ * skips column i. The row owns the block; NULL when out of memory. */
+char *store_texts(sqlite3_stmt *st, const char **const fields[], int n);
+/* Column i parsed as JSON (flags as json_loads'), or NULL for SQL NULL or
+ * text that does not parse. */
+json_t *store_json_col(sqlite3_stmt *st, int i, size_t flags);
+/* Steps st and collects column 0 of every row as a string vector: *out is
+ * one allocation holding the pointers and the strings. */
+int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, store_err *e);
+
+/* Steps st into an array of rows of size bytes, each read by read (0, or -1
+ * when out of memory): at most limit rows (limit < 0: all), *more when st
+ * had another. On failure the rows read so far are dropped (drop may be
+ * NULL) and *items is NULL. st is reset. */
+int store_rows(store_tx *tx, sqlite3_stmt *st, int limit, size_t size, int (*read)(sqlite3_stmt *, void *),
+               void (*drop)(void *), void **items, size_t *n, bool *more, store_err *e, const char *what);
+/* Frees an array of n rows of size bytes, each with drop (may be NULL). */
+void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *));
 
 #endif

@@ -1,6 +1,6 @@
-/* list.c: pages of rows and their opaque cursors. */
-#include <sodium.h>
-#include <stdio.h>
+/* list.c: binding parameters and reading rows: a row's text in one block,
+ * JSON columns, lists of strings, and pages of rows. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/internal.h"
@@ -18,47 +18,127 @@ void store_bind_viewer(sqlite3_stmt *st, const principal *p)
     sqlite3_bind_text(st, 22, p->region, -1, SQLITE_TRANSIENT);
 }
 
-int store_page(store_tx *tx, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *),
-               int cursor_col, json_t **out, err_t *e)
+char *store_texts(sqlite3_stmt *st, const char **const fields[], int n)
 {
-    json_t *items = json_array();
-    char last[ID_MAX] = "";
-    int rc, n = 0;
-    bool more = false;
+    size_t total = 1;
+    for (int i = 0; i < n; i++)
+        if (fields[i] && sqlite3_column_type(st, i) != SQLITE_NULL) total += (size_t)sqlite3_column_bytes(st, i) + 1;
+    char *mem = malloc(total), *at = mem;
+    if (!mem) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!fields[i]) continue;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            *fields[i] = NULL;
+            continue;
+        }
+        /* column_text before column_bytes: the length is of the text form */
+        const char *s = TEXT(st, i);
+        size_t len = (size_t)sqlite3_column_bytes(st, i);
+        memcpy(at, s ? s : "", len);
+        at[len] = 0;
+        *fields[i] = at;
+        at += len + 1;
+    }
+    return mem;
+}
+
+json_t *store_json_col(sqlite3_stmt *st, int i, size_t flags)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return NULL;
+    return json_loads(TEXT(st, i), flags, NULL);
+}
+
+int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, store_err *e)
+{
+    /* Collected as one text first: the pointers go in front once the count is known. */
+    char *text = NULL;
+    size_t len = 0, count = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) { more = true; break; }
-        json_array_append_new(items, row(st));
-        snprintf(last, sizeof last, "%s", TEXT(st, cursor_col));
-        n++;
+        const char *s = TEXT(st, 0);
+        size_t sl = strlen(s ? s : "");
+        char *grown = realloc(text, len + sl + 1);
+        if (!grown) {
+            sqlite3_reset(st);
+            free(text);
+            return store_err_set(e, STORE_INTERNAL, "out of memory");
+        }
+        text = grown;
+        memcpy(text + len, s ? s : "", sl + 1);
+        len += sl + 1;
+        count++;
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "list");
+    if (rc != SQLITE_DONE) {
+        free(text);
+        return store_fail(tx, e, "list of strings");
     }
-    char cur[96];
-    if (more) cursor_encode(last, cur, sizeof cur);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", more ? json_string(cur) : json_null());
+    const char **vec = malloc((count + 1) * sizeof *vec + len + 1);
+    if (!vec) {
+        free(text);
+        return store_err_set(e, STORE_INTERNAL, "out of memory");
+    }
+    char *at = (char *)(vec + count + 1);
+    if (len) memcpy(at, text, len);
+    free(text);
+    for (size_t i = 0; i < count; i++) {
+        vec[i] = at;
+        at += strlen(at) + 1;
+    }
+    vec[count] = NULL;
+    *out = vec;
+    *n = count;
     return 0;
 }
 
-void cursor_encode(const char *last_id, char *out, size_t outlen)
+void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *))
 {
-    sodium_bin2base64(out, outlen, (const unsigned char *)last_id, strlen(last_id),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (drop)
+        for (size_t i = 0; i < n; i++) drop((char *)items + i * size);
+    free(items);
 }
 
-int cursor_decode(const char *cursor, char *id, size_t idlen)
+int store_rows(store_tx *tx, sqlite3_stmt *st, int limit, size_t size, int (*read)(sqlite3_stmt *, void *),
+               void (*drop)(void *), void **items, size_t *n, bool *more, store_err *e, const char *what)
 {
-    size_t n = 0;
-    if (!cursor || !*cursor ||
-        sodium_base642bin((unsigned char *)id, idlen - 1, cursor, strlen(cursor), NULL, &n, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING))
-        return -1;
-    id[n] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(id[i] == '_' || (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'Z') ||
-              (id[i] >= 'a' && id[i] <= 'z') || id[i] == '-' || id[i] == '.'))
-            return -1;
-    return n ? 0 : -1;
+    char *rows = NULL;
+    size_t count = 0, cap = 0;
+    int rc;
+    bool oom = false;
+    *items = NULL;
+    *n = 0;
+    if (more) *more = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (limit >= 0 && count == (size_t)limit) {
+            if (more) *more = true;
+            break;
+        }
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            char *grown = realloc(rows, ncap * size);
+            if (!grown) {
+                oom = true;
+                break;
+            }
+            rows = grown;
+            cap = ncap;
+        }
+        memset(rows + count * size, 0, size);
+        if (read(st, rows + count * size)) {
+            if (drop) drop(rows + count * size);
+            oom = true;
+            break;
+        }
+        count++;
+    }
+    sqlite3_reset(st);
+    if (oom || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
+        store_rows_free(rows, count, size, drop);
+        return oom ? store_err_set(e, STORE_INTERNAL, "out of memory") : store_fail(tx, e, what);
+    }
+    *items = rows;
+    *n = count;
+    return 0;
 }

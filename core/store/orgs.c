@@ -1,6 +1,7 @@
 /* orgs.c: organisations, the programs they run, and bearer tokens (only the
  * SHA-256 of a token is stored). */
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/internal.h"
@@ -21,7 +22,23 @@ static const char SQL_PRINCIPAL[] =
     " JOIN orgs o ON o.id = t.org_id WHERE t.hash = ?1 AND t.revoked_at IS NULL";
 
 
-int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e)
+static int org_read(store_tx *tx, sqlite3_stmt *st, const char *id, org_row *o, store_err *e)
+{
+    memset(o, 0, sizeof *o);
+    const char **const f[] = {&o->id, &o->name, &o->type, &o->region, &o->created_at, &o->area};
+    o->mem = store_texts(st, f, 6);
+    sqlite3_reset(st);
+    if (!o->mem) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!(st = store_stmt(tx, SQL_ORG_PROGRAMS, e))) goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (store_strv(tx, st, &o->programs, &o->n_programs, e)) goto fail;
+    return 0;
+fail:
+    org_row_free(o);
+    return -1;
+}
+
+int store_org_insert(store_tx *tx, const org_in *in, org_row *out, store_err *e)
 {
     char id[ID_MAX], now[RFC3339_MAX];
     if (in->id) snprintf(id, sizeof id, "%s", in->id);
@@ -37,11 +54,8 @@ int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e)
     store_bind_opt(st, 6, in->area);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        err_set(e, 409, "duplicate", "an organisation with id '%s' already exists", id);
-        err_detail(e, "id", json_string(id));
-        return -1;
-    }
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return store_err_set(e, STORE_DUPLICATE, "an organisation with id '%s' already exists", id);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "org insert");
     size_t i;
     json_t *p;
@@ -57,37 +71,21 @@ int store_org_insert(store_tx *tx, const org_in *in, json_t **out, err_t *e)
     return store_org_get(tx, id, out, e);
 }
 
-int store_org_get(store_tx *tx, const char *id, json_t **out, err_t *e)
+int store_org_get(store_tx *tx, const char *id, org_row *out, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_ORG_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        err_set(e, 404, "not_found", "no organisation '%s'", id);
-        return -1;
+        sqlite3_reset(st);
+        return store_err_set(e, STORE_NOT_FOUND, "no organisation '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "org get");
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", TEXT(st, 0), "name", TEXT(st, 1),
-                          "type", TEXT(st, 2), "region", TEXT(st, 3), "created_at", TEXT(st, 4));
-    json_object_set_new(o, "area", OPT(st, 5));
-    sqlite3_reset(st);
-    json_t *progs = json_array();
-    if (!(st = store_stmt(tx, SQL_ORG_PROGRAMS, e))) goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(progs, json_string(TEXT(st, 0)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) { store_fail(tx, e, "org programs"); goto fail; }
-    json_object_set_new(o, "programs", progs);
-    *out = o;
-    return 0;
-fail:
-    json_decref(progs);
-    json_decref(o);
-    return -1;
+    return org_read(tx, st, id, out, e);
 }
 
-int store_org_offers(store_tx *tx, const char *org, const char *program, bool *offers, err_t *e)
+int store_org_offers(store_tx *tx, const char *org, const char *program, bool *offers, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_ORG_OFFERS, e);
     if (!st) return -1;
@@ -100,42 +98,45 @@ int store_org_offers(store_tx *tx, const char *org, const char *program, bool *o
     return 0;
 }
 
-int store_token_insert(store_tx *tx, const char *user, const char *role, const char *org,
-                       const char *created_by, json_t **out, err_t *e)
+static const char SQL_ORG_EXISTS[] = "SELECT 1 FROM orgs WHERE id = ?1";
+
+int store_token_insert(store_tx *tx, const char *user, const char *role, const char *org, const char *created_by,
+                       token_row *out, store_err *e)
 {
-    json_t *o = NULL;
-    if (store_org_get(tx, org, &o, e)) {
-        if (e->status == 404) {
-            err_set(e, 422, "unknown_org", "no organisation '%s'", org);
-            err_detail(e, "org", json_string(org));
-        }
-        return -1;
-    }
-    json_decref(o);
-    char id[ID_MAX], token[TOKEN_MAX], hash[SHA256_HEX], now[RFC3339_MAX];
-    id_new("tok_", id);
-    token_new(token);
-    sha256_hex(token, strlen(token), hash);
-    time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_TOKEN_INSERT, e);
+    sqlite3_stmt *st = store_stmt(tx, SQL_ORG_EXISTS, e);
     if (!st) return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return store_err_set(e, STORE_NOT_FOUND, "no organisation '%s'", org);
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "org exists");
+    char hash[SHA256_HEX];
+    memset(out, 0, sizeof *out);
+    id_new("tok_", out->id);
+    token_new(out->token);
+    sha256_hex(out->token, strlen(out->token), hash);
+    time_rfc3339(time_now_ms(), out->created_at);
+    snprintf(out->user, sizeof out->user, "%s", user);
+    snprintf(out->role, sizeof out->role, "%s", role);
+    snprintf(out->org, sizeof out->org, "%s", org);
+    if (!(st = store_stmt(tx, SQL_TOKEN_INSERT, e))) goto fail;
+    sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, role, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, out->created_at, -1, SQLITE_STATIC);
     if (created_by) sqlite3_bind_text(st, 7, created_by, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return store_fail(tx, e, "token insert");
-    *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "token", token, "user", user,
-                     "role", role, "org", org, "created_at", now);
-    sodium_memzero(token, sizeof token);
-    return 0;
+    if (rc == SQLITE_DONE) return 0;
+    store_fail(tx, e, "token insert");
+fail:
+    sodium_memzero(out, sizeof *out);
+    return -1;
 }
 
-int store_principal_by_token(store_tx *tx, const char *token, principal *p, err_t *e)
+int store_principal_by_token(store_tx *tx, const char *token, principal *p, store_err *e)
 {
     char hash[SHA256_HEX];
     sha256_hex(token, strlen(token), hash);
@@ -143,10 +144,7 @@ int store_principal_by_token(store_tx *tx, const char *token, principal *p, err_
     if (!st) return -1;
     sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        err_set(e, 401, "unauthorized", "unknown or revoked bearer token");
-        return -1;
-    }
+    if (rc == SQLITE_DONE) return store_err_set(e, STORE_NOT_FOUND, "unknown or revoked bearer token");
     if (rc != SQLITE_ROW) return store_fail(tx, e, "principal");
     snprintf(p->token_id, sizeof p->token_id, "%s", TEXT(st, 0));
     snprintf(p->user, sizeof p->user, "%s", TEXT(st, 1));
@@ -156,4 +154,19 @@ int store_principal_by_token(store_tx *tx, const char *token, principal *p, err_
     snprintf(p->org_type, sizeof p->org_type, "%s", TEXT(st, 5));
     sqlite3_reset(st);
     return 0;
+}
+
+static const char SQL_ORG_BY_AREA[] = "SELECT id FROM orgs WHERE area = ?1 AND type = 'emd' ORDER BY id LIMIT 1";
+
+int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_ORG_BY_AREA, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, area, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(id, 64, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "org by area");
+    return store_err_set(e, STORE_NOT_FOUND, "no dong community centre serves area '%s'", area);
 }

@@ -1,6 +1,7 @@
 /* outbox.c: messages to external agencies. A message is written in the
  * transaction of the change that causes it and stays until delivered or
  * dead; messages of one agency about one topic (a referral) go out in order. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,30 +32,31 @@ static const char SQL_OUTBOX_RETRY[] =
     " AND status = 'dead'";
 static const char SQL_OUTBOX_COUNTS[] = "SELECT agency, status, COUNT(*) FROM outbox GROUP BY agency, status";
 
-static json_t *outbox_row(sqlite3_stmt *st)
+static int outbox_read(sqlite3_stmt *st, void *row)
 {
-    json_t *payload = json_loads(TEXT(st, 6), 0, NULL);
-    json_t *m = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I}", "id", TEXT(st, 0), "seq",
-                          (json_int_t)sqlite3_column_int64(st, 1), "agency", TEXT(st, 2), "topic", TEXT(st, 3), "kind",
-                          TEXT(st, 4), "idempotency_key", TEXT(st, 5), "payload", payload ? payload : json_null(),
-                          "status", TEXT(st, 7), "attempts", sqlite3_column_int(st, 8), "next_at_ms",
-                          (json_int_t)sqlite3_column_int64(st, 9));
-    json_object_set_new(m, "last_status",
-                        sqlite3_column_type(st, 10) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int(st, 10)));
-    json_object_set_new(m, "last_error", OPT(st, 11));
-    json_object_set_new(m, "created_at", json_string(TEXT(st, 12)));
-    json_object_set_new(m, "delivered_at", OPT(st, 13));
-    return m;
+    outbox_row *m = row;
+    const char **const f[] = {&m->id,     NULL,        &m->agency, &m->topic, &m->kind,      &m->idempotency_key,
+                              NULL,       &m->status,  NULL,       NULL,      NULL,          &m->last_error,
+                              &m->created_at, &m->delivered_at};
+    m->mem = store_texts(st, f, 14);
+    m->seq = sqlite3_column_int64(st, 1);
+    m->payload = store_json_col(st, 6, 0);
+    m->attempts = sqlite3_column_int(st, 8);
+    m->next_at_ms = sqlite3_column_int64(st, 9);
+    m->last_status = sqlite3_column_type(st, 10) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 10);
+    return m->mem ? 0 : -1;
 }
 
+static void outbox_drop(void *row) { outbox_row_free(row); }
+
 int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, const char *kind, json_t *payload,
-                         char id[ID_MAX], err_t *e)
+                         char id[ID_MAX], store_err *e)
 {
     char now[RFC3339_MAX];
     id_new("msg_", id);
     time_rfc3339(time_now_ms(), now);
     char *text = json_dumps(payload, JSON_COMPACT);
-    if (!text) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_INSERT, e);
     if (!st) {
         free(text);
@@ -72,30 +74,28 @@ int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, co
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "outbox enqueue");
 }
 
-static int rows(store_tx *tx, sqlite3_stmt *st, json_t **out, err_t *e)
+static int page(store_tx *tx, sqlite3_stmt *st, int limit, outbox_list *out, store_err *e)
 {
-    json_t *items = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(items, outbox_row(st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(items);
-        return store_fail(tx, e, "outbox read");
-    }
-    *out = items;
+    void *items;
+    if (store_rows(tx, st, limit, sizeof *out->items, outbox_read, outbox_drop, &items, &out->n, &out->more, e,
+                   "outbox read"))
+        return -1;
+    out->items = items;
+    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
     return 0;
 }
 
-int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, json_t **out, err_t *e)
+int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_DUE, e);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, now_ms);
     sqlite3_bind_int(st, 2, limit);
-    return rows(tx, st, out, e);
+    return page(tx, st, -1, out, e);
 }
 
-int store_outbox_result(store_tx *tx, const outbox_result *r, err_t *e)
+int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -115,71 +115,81 @@ int store_outbox_result(store_tx *tx, const outbox_result *r, err_t *e)
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "outbox result");
 }
 
-int store_outbox_get(store_tx *tx, const char *id, json_t **out, err_t *e)
+int store_outbox_get(store_tx *tx, const char *id, outbox_row *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *items = NULL;
-    if (rows(tx, st, &items, e)) return -1;
-    if (json_array_size(items) == 0) {
-        json_decref(items);
-        err_set(e, 404, "not_found", "no outbox message '%s'", id);
-        return -1;
+    outbox_list one = {0};
+    if (page(tx, st, 1, &one, e)) return -1;
+    if (one.n == 0) {
+        outbox_list_free(&one);
+        return store_err_set(e, STORE_NOT_FOUND, "no outbox message '%s'", id);
     }
-    *out = json_incref(json_array_get(items, 0));
-    json_decref(items);
+    *out = one.items[0];
+    free(one.items);
     return 0;
 }
 
-int store_outbox_list(store_tx *tx, const char *status, int limit, const char *after, json_t **out, err_t *e)
+int store_outbox_list(store_tx *tx, const char *status, int limit, const char *after, outbox_list *out,
+                      store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_LIST, e);
     if (!st) return -1;
     store_bind_opt(st, 1, status);
     store_bind_opt(st, 2, after);
     sqlite3_bind_int(st, 3, limit + 1);
-    return store_page(tx, st, limit, outbox_row, 0, out, e);
+    return page(tx, st, limit, out, e);
 }
 
-int store_outbox_retry(store_tx *tx, const char *id, json_t **out, err_t *e)
+int store_outbox_retry(store_tx *tx, const char *id, outbox_row *out, store_err *e)
 {
-    json_t *m = NULL;
-    if (store_outbox_get(tx, id, &m, e)) return -1;
-    bool dead = !strcmp(json_string_value(json_object_get(m, "status")), "dead");
-    json_decref(m);
-    if (!dead) {
-        err_set(e, 409, "not_dead", "message %s is not dead-lettered; only dead messages are sent again", id);
-        return -1;
-    }
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_RETRY, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "outbox retry");
-    return store_outbox_get(tx, id, out, e);
+    bool retried = sqlite3_changes(tx->db) == 1;
+    if (store_outbox_get(tx, id, out, e)) return -1;
+    if (!retried) {
+        outbox_row_free(out);
+        return store_err_set(e, STORE_CONFLICT, "message %s is not dead-lettered", id);
+    }
+    return 0;
 }
 
-int store_outbox_counts(store_tx *tx, json_t **out, err_t *e)
+int store_outbox_counts(store_tx *tx, outbox_counts *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_COUNTS, e);
     if (!st) return -1;
-    json_t *o = json_object();
+    size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *a = json_object_get(o, TEXT(st, 0));
-        if (!a) {
-            a = json_object();
-            json_object_set_new(o, TEXT(st, 0), a);
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            outbox_count *grown = realloc(out->items, cap * sizeof *grown);
+            if (!grown) {
+                sqlite3_reset(st);
+                free(out->items);
+                memset(out, 0, sizeof *out);
+                return store_err_set(e, STORE_INTERNAL, "out of memory");
+            }
+            out->items = grown;
         }
-        json_object_set_new(a, TEXT(st, 1), json_integer(sqlite3_column_int64(st, 2)));
+        outbox_count *c = &out->items[out->n++];
+        snprintf(c->agency, sizeof c->agency, "%s", TEXT(st, 0));
+        snprintf(c->status, sizeof c->status, "%s", TEXT(st, 1));
+        c->n = sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        json_decref(o);
+        free(out->items);
+        memset(out, 0, sizeof *out);
         return store_fail(tx, e, "outbox counts");
     }
-    *out = o;
     return 0;
 }

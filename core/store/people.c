@@ -1,6 +1,8 @@
 /* people.c: persons and households. A person's resident registration number
- * is kept only as a hash (for search) and its masked form (for display). */
+ * is kept sealed (store/pii.c), as a blind index (for search) and in its
+ * masked form (the only one shown). */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,7 @@ static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AN
 static const char SQL_HOUSEHOLD_INSERT[] =
     "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_HOUSEHOLD_GET[] =
-    "SELECT id, address, created_at FROM households WHERE id = ?1 AND " VISIBLE_TO("org_id");
+    "SELECT id, org_id, address, created_at FROM households WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_MEMBERS[] =
     "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
 static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
@@ -37,27 +39,19 @@ static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
 /* The blind index that lets a search find a person by RRN (store/pii.c). */
 static void rrn_hash(const char *rrn, char out[SHA256_HEX]) { pii_rrn_index(rrn, out); }
 
-static json_t *person_row(sqlite3_stmt *st)
+static int person_read(sqlite3_stmt *st, void *row)
 {
-    int by, bm, bd, y, m, d;
-    json_t *age = json_null();
-    if (date_parse(TEXT(st, 3), &by, &bm, &bd)) {
-        date_today_kst(&y, &m, &d);
-        age = json_integer(age_on(by, bm, bd, y, m, d));
-    }
-    json_t *tags = json_loads(TEXT(st, 10), 0, NULL);
-    json_t *elig = json_loads(TEXT(st, 13), 0, NULL);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
-                     "id", TEXT(st, 0), "org", TEXT(st, 1), "name", TEXT(st, 2), "birth_date",
-                     TEXT(st, 3), "sex", TEXT(st, 4), "age", age, "rrn", OPT(st, 5), "phone",
-                     OPT(st, 6), "address", OPT(st, 7), "household_id", OPT(st, 8), "relation",
-                     OPT(st, 9), "tags", tags ? tags : json_array(), "created_at", TEXT(st, 11),
-                     "updated_at", TEXT(st, 12));
-    json_object_set_new(p, "eligibility", elig ? elig : json_object());
-    return p;
+    person_row *p = row;
+    const char **const f[] = {&p->id,      &p->org,          &p->name,     &p->birth_date, &p->sex,
+                              &p->rrn_masked, &p->phone,     &p->address,  &p->household_id, &p->relation,
+                              NULL,         &p->created_at,  &p->updated_at};
+    p->mem = store_texts(st, f, 13);
+    p->tags = store_json_col(st, 10, 0);
+    p->eligibility = store_json_col(st, 13, 0);
+    return p->mem ? 0 : -1;
 }
 
-static int household_visible(store_tx *tx, const principal *p, const char *id, err_t *e)
+static int household_visible(store_tx *tx, const principal *p, const char *id, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
     if (!st) return -1;
@@ -67,43 +61,35 @@ static int household_visible(store_tx *tx, const principal *p, const char *id, e
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "household get");
-    err_set(e, 422, "unknown_household", "no household '%s'", id);
-    err_detail(e, "field", json_string("household_id"));
-    return -1;
+    return store_err_set(e, STORE_NOT_FOUND, "no household '%s'", id);
 }
 
-int store_person_insert(store_tx *tx, const principal *p, const person_in *in, json_t **out, err_t *e)
+int store_person_insert(store_tx *tx, const principal *p, const person_in *in, person_row *out, store_err *e)
 {
     if (in->household_id && household_visible(tx, p, in->household_id, e)) return -1;
-    char id[ID_MAX], now[RFC3339_MAX], hash[SHA256_HEX], masked[16];
+    char id[ID_MAX], now[RFC3339_MAX], hash[SHA256_HEX], masked[16], sealed[128];
     id_new("per_", id);
     time_rfc3339(time_now_ms(), now);
+    int rc = -1;
     char *tags = in->tags ? json_dumps(in->tags, JSON_COMPACT) : strdup("[]");
     char *elig = in->eligibility ? json_dumps(in->eligibility, JSON_COMPACT) : strdup("{}");
     if (!tags || !elig) {
-        free(tags);
-        free(elig);
-        return err_set(e, 500, "internal_error", "out of memory"), -1;
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        goto done;
     }
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_INSERT, e);
-    if (!st) {
-        free(tags);
-        free(elig);
-        return -1;
-    }
+    if (!st) goto done;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, in->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, in->birth_date, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, in->sex, -1, SQLITE_STATIC);
-    char sealed[128];
     if (in->rrn) {
         rrn_hash(in->rrn, hash);
-        snprintf(masked, sizeof masked, "%.6s-%c******", in->rrn, in->rrn[6]);
+        pii_rrn_mask(in->rrn, masked);
         if (pii_rrn_seal(in->rrn, id, sealed, sizeof sealed)) {
-            free(tags);
-            free(elig);
-            return err_set(e, 500, "internal_error", "cannot seal the identifier"), -1;
+            store_err_set(e, STORE_INTERNAL, "cannot seal the identifier");
+            goto done;
         }
         sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, masked, -1, SQLITE_STATIC);
@@ -117,15 +103,20 @@ int store_person_insert(store_tx *tx, const principal *p, const person_in *in, j
     sqlite3_bind_text(st, 13, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 14, p->user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 15, elig, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int s = sqlite3_step(st);
     sqlite3_reset(st);
+    if (s != SQLITE_DONE) {
+        store_fail(tx, e, "person insert");
+        goto done;
+    }
+    rc = store_person_get(tx, p, id, out, e);
+done:
     free(tags);
     free(elig);
-    if (rc != SQLITE_DONE) return store_fail(tx, e, "person insert");
-    return store_person_get(tx, p, id, out, e);
+    return rc;
 }
 
-int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e)
+int store_person_get(store_tx *tx, const principal *p, const char *id, person_row *out, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_GET, e);
     if (!st) return -1;
@@ -134,16 +125,20 @@ int store_person_get(store_tx *tx, const principal *p, const char *id, json_t **
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        err_set(e, 404, "not_found", "no person '%s'", id);
-        return -1;
+        return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "person get");
-    *out = person_row(st);
+    memset(out, 0, sizeof *out);
+    rc = person_read(st, out);
     sqlite3_reset(st);
+    if (rc) {
+        person_row_free(out);
+        return store_err_set(e, STORE_INTERNAL, "out of memory");
+    }
     return 0;
 }
 
-int store_person_visible(store_tx *tx, const principal *p, const char *person_id, err_t *e)
+int store_person_visible(store_tx *tx, const principal *p, const char *person_id, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_VISIBLE, e);
     if (!st) return -1;
@@ -153,12 +148,14 @@ int store_person_visible(store_tx *tx, const principal *p, const char *person_id
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person visible");
-    err_set(e, 404, "not_found", "no person '%s'", person_id);
-    return -1;
+    return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", person_id);
 }
 
-int store_person_search(store_tx *tx, const principal *p, const person_query *q, json_t **out, err_t *e)
+static void person_drop(void *row) { person_row_free(row); }
+
+int store_person_search(store_tx *tx, const principal *p, const person_query *q, person_list *out, store_err *e)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_SEARCH, e);
     if (!st) return -1;
     char like[512], hash[SHA256_HEX];
@@ -180,11 +177,17 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
     }
     store_bind_opt(st, 5, q->after);
     sqlite3_bind_int(st, 6, q->limit + 1);
-    return store_page(tx, st, q->limit, person_row, 0, out, e);
+    void *items;
+    if (store_rows(tx, st, q->limit, sizeof *out->items, person_read, person_drop, &items, &out->n, &out->more, e,
+                   "person search"))
+        return -1;
+    out->items = items;
+    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    return 0;
 }
 
 int store_household_insert(store_tx *tx, const principal *p, const char *address, json_t *members,
-                           json_t **out, err_t *e)
+                           household_row *out, size_t *bad_member, store_err *e)
 {
     char id[ID_MAX], now[RFC3339_MAX];
     id_new("hh_", id);
@@ -214,16 +217,26 @@ int store_household_insert(store_tx *tx, const principal *p, const char *address
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) return store_fail(tx, e, "household member");
         if (sqlite3_changes(tx->db) != 1) {
-            err_set(e, 422, "unknown_person", "no person '%s'", pid);
-            err_detail(e, "field", json_sprintf("members[%zu].person_id", i));
-            return -1;
+            *bad_member = i;
+            return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", pid);
         }
     }
     return store_household_get(tx, p, id, out, e);
 }
 
-int store_household_get(store_tx *tx, const principal *p, const char *id, json_t **out, err_t *e)
+static int member_read(sqlite3_stmt *st, void *row)
 {
+    household_member *m = row;
+    const char **const f[] = {&m->person_id, &m->name, &m->relation};
+    m->mem = store_texts(st, f, 3);
+    return m->mem ? 0 : -1;
+}
+
+static void member_drop(void *row) { free(((household_member *)row)->mem); }
+
+int store_household_get(store_tx *tx, const principal *p, const char *id, household_row *out, store_err *e)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_HOUSEHOLD_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -231,28 +244,24 @@ int store_household_get(store_tx *tx, const principal *p, const char *id, json_t
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        err_set(e, 404, "not_found", "no household '%s'", id);
-        return -1;
+        return store_err_set(e, STORE_NOT_FOUND, "no household '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "household get");
-    json_t *h = json_pack("{s:s, s:s, s:s, s:s}", "id", TEXT(st, 0), "org", p->org, "address",
-                          TEXT(st, 1), "created_at", TEXT(st, 2));
+    const char **const f[] = {&out->id, &out->org, &out->address, &out->created_at};
+    out->mem = store_texts(st, f, 4);
     sqlite3_reset(st);
-    json_t *members = json_array();
+    if (!out->mem) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    void *members;
     if (!(st = store_stmt(tx, SQL_HOUSEHOLD_MEMBERS, e))) goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     store_bind_viewer(st, p);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(members, json_pack("{s:s, s:s, s:o}", "person_id", TEXT(st, 0), "name",
-                                                 TEXT(st, 1), "relation", OPT(st, 2)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) { store_fail(tx, e, "household members"); goto fail; }
-    json_object_set_new(h, "members", members);
-    *out = h;
+    if (store_rows(tx, st, -1, sizeof *out->members, member_read, member_drop, &members, &out->n_members, NULL, e,
+                   "household members"))
+        goto fail;
+    out->members = members;
     return 0;
 fail:
-    json_decref(members);
-    json_decref(h);
+    household_row_free(out);
     return -1;
 }
 
@@ -261,12 +270,12 @@ static const char SQL_PERSON_ELIGIBILITY[] =
     "UPDATE persons SET eligibility = ?1, updated_at = ?2 WHERE id = ?3 AND org_id = ?4";
 
 int store_person_set_eligibility(store_tx *tx, const principal *p, const char *id, json_t *eligibility,
-                                 json_t **out, err_t *e)
+                                 person_row *out, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     char *text = json_dumps(eligibility, JSON_COMPACT);
-    if (!text) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_ELIGIBILITY, e);
     if (!st) {
         free(text);
@@ -280,11 +289,8 @@ int store_person_set_eligibility(store_tx *tx, const principal *p, const char *i
     sqlite3_reset(st);
     free(text);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person eligibility");
-    if (sqlite3_changes(tx->db) != 1) {
-        err_set(e, 404, "not_found", "no person '%s'", id);
-        return -1;
-    }
-    return store_person_get(tx, p, id, out, e);
+    if (sqlite3_changes(tx->db) != 1) return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", id);
+    return out ? store_person_get(tx, p, id, out, e) : 0;
 }
 
 static const char SQL_PERSON_CLONE[] =
@@ -296,7 +302,7 @@ static const char SQL_PERSON_SEALED[] = "SELECT rrn_sealed FROM persons WHERE id
 static const char SQL_PERSON_RESEAL[] = "UPDATE persons SET rrn_sealed = ?2 WHERE id = ?1";
 
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
-                       err_t *e)
+                       store_err *e)
 {
     char now[RFC3339_MAX];
     id_new("per_", id);
@@ -311,10 +317,7 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person clone");
-    if (sqlite3_changes(tx->db) != 1) {
-        err_set(e, 404, "not_found", "no person '%s'", src_id);
-        return -1;
-    }
+    if (sqlite3_changes(tx->db) != 1) return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", src_id);
     /* The sealed RRN is bound to its person: open and seal it for the copy. */
     if (!(st = store_stmt(tx, SQL_PERSON_SEALED, e))) return -1;
     sqlite3_bind_text(st, 1, src_id, -1, SQLITE_STATIC);
@@ -325,7 +328,7 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
     if (!sealed[0]) return 0;
     if (pii_rrn_open(sealed, src_id, digits) || pii_rrn_seal(digits, id, sealed, sizeof sealed)) {
         sodium_memzero(digits, sizeof digits);
-        return err_set(e, 500, "internal_error", "cannot reseal the identifier"), -1;
+        return store_err_set(e, STORE_INTERNAL, "cannot reseal the identifier");
     }
     sodium_memzero(digits, sizeof digits);
     if (!(st = store_stmt(tx, SQL_PERSON_RESEAL, e))) return -1;
@@ -338,7 +341,7 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
 
 static const char SQL_RRN_ELSEWHERE[] = "SELECT 1 FROM persons WHERE rrn_hash = ?1 AND org_id <> ?2 LIMIT 1";
 
-int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digits, bool *known, err_t *e)
+int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digits, bool *known, store_err *e)
 {
     char hash[SHA256_HEX];
     rrn_hash(digits, hash);
@@ -351,4 +354,19 @@ int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digi
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "rrn elsewhere");
     *known = rc == SQLITE_ROW;
     return 0;
+}
+
+static const char SQL_PERSON_OWNER[] = "SELECT org_id FROM persons WHERE id = ?1";
+
+int store_person_owner(store_tx *tx, const char *person_id, char org[64], store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_OWNER, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(org, 64, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person owner");
+    return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", person_id);
 }

@@ -56,6 +56,8 @@ int pii_init(const char *path, char *err, size_t errlen)
 
 void pii_shutdown(void) { sodium_memzero(&K, sizeof K); }
 
+void pii_rrn_mask(const char *digits, char out[16]) { snprintf(out, 16, "%.6s-%c******", digits, digits[6]); }
+
 void pii_rrn_index(const char *digits, char out[SHA256_HEX])
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];

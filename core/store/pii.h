@@ -15,6 +15,9 @@
 /* Loads the master key from path, creating it (0600) if it does not exist. */
 int pii_init(const char *path, char *err, size_t errlen);
 void pii_shutdown(void);
+/* The masked form of a 13-digit RRN, the only one that is ever shown:
+ * "YYMMDD-S******". */
+void pii_rrn_mask(const char *digits, char out[16]);
 /* The blind index of a 13-digit RRN (hex). */
 void pii_rrn_index(const char *digits, char out[SHA256_HEX]);
 /* Seals digits bound to the person id; out is base64 (at most 128 bytes). */

@@ -16,6 +16,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,32 @@ static _Thread_local store_conn *tl_conn;
 static _Thread_local store_write_hook tl_hook;
 static _Thread_local void *tl_hook_ctx;
 static _Thread_local bool tl_is_writer;
+
+int store_err_set(store_err *e, store_kind kind, const char *fmt, ...)
+{
+    e->kind = kind;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *store_kind_name(store_kind kind)
+{
+    switch (kind) {
+    case STORE_OK: return "ok";
+    case STORE_NOT_FOUND: return "not_found";
+    case STORE_DUPLICATE: return "duplicate";
+    case STORE_CONFLICT: return "conflict";
+    case STORE_STALE: return "stale";
+    case STORE_KEY_REUSED: return "key_reused";
+    case STORE_BUSY: return "busy";
+    case STORE_UNAVAILABLE: return "unavailable";
+    case STORE_INTERNAL: return "internal";
+    }
+    return "internal";
+}
 
 void store_set_write_hook(store_write_hook fn, void *ctx)
 {
@@ -135,14 +162,14 @@ static void conn_forget(store_conn *c)
     pthread_mutex_unlock(&S.mu);
 }
 
-static store_conn *conn_get(err_t *e)
+static store_conn *conn_get(store_err *e)
 {
     if (tl_conn) return tl_conn;
     char msg[512];
     tl_conn = conn_open(false, msg, sizeof msg);
     if (!tl_conn) {
         log_msg(LOG_ERROR, "store: open failed", " error=\"%s\"", msg);
-        if (e) err_set(e, 503, "store_unavailable", "the case store cannot be opened");
+        store_err_set(e, STORE_UNAVAILABLE, "the case store cannot be opened");
     }
     return tl_conn;
 }
@@ -156,7 +183,7 @@ void store_thread_done(void)
     conn_free(c);
 }
 
-sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e)
+sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
 {
     store_conn *c = tx->conn;
     for (size_t i = 0; i < c->n_cache; i++) {
@@ -170,7 +197,7 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(tx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         log_msg(LOG_ERROR, "store: prepare failed", " error=\"%s\" sql=\"%.120s\"", sqlite3_errmsg(tx->db), sql);
-        err_set(e, 500, "internal_error", "internal store error");
+        store_err_set(e, STORE_INTERNAL, "internal store error");
         return NULL;
     }
     if (c->n_cache == c->cap_cache) {
@@ -178,7 +205,7 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e)
         cached_stmt *nc = realloc(c->cache, cap * sizeof *nc);
         if (!nc) {
             sqlite3_finalize(st);
-            err_set(e, 500, "internal_error", "out of memory");
+            store_err_set(e, STORE_INTERNAL, "out of memory");
             return NULL;
         }
         c->cache = nc;
@@ -188,30 +215,25 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, err_t *e)
     return st;
 }
 
-int store_fail(store_tx *tx, err_t *e, const char *what)
+int store_fail(store_tx *tx, store_err *e, const char *what)
 {
     int code = sqlite3_extended_errcode(tx->db);
     log_msg(LOG_ERROR, "store: statement failed", " what=\"%s\" error=\"%s\" code=%d", what,
             sqlite3_errmsg(tx->db), code);
     if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-        err_set(e, 503, "store_busy", "the case store is busy; retry");
-    else if ((code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_IOERR)
-        err_set(e, 503, "store_unavailable", "the case store cannot write");
-    else
-        err_set(e, 500, "internal_error", "internal store error");
-    return -1;
+        return store_err_set(e, STORE_BUSY, "the case store is busy; retry");
+    if ((code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_IOERR)
+        return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
+    return store_err_set(e, STORE_INTERNAL, "internal store error");
 }
 
 /* Runs one of the fixed statements of a transaction's frame (BEGIN,
  * SAVEPOINT ...) through the statement cache. */
 static int tx_step(store_tx *tx, const char *sql)
 {
-    err_t e = {0};
+    store_err e = {0};
     sqlite3_stmt *st = store_stmt(tx, sql, &e);
-    if (!st) {
-        err_clear(&e);
-        return SQLITE_ERROR;
-    }
+    if (!st) return SQLITE_ERROR;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -233,7 +255,7 @@ static const char SQL_IDEM_PUT[] =
     "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, err_t *e)
+int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_IDEM_GET, e);
     if (!st) return -1;
@@ -244,9 +266,7 @@ int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, 
     if (rc != SQLITE_ROW) return store_fail(tx, e, "idempotency lookup");
     if (strcmp((const char *)sqlite3_column_text(st, 0), idem->request_hash)) {
         sqlite3_reset(st);
-        err_set(e, 409, "idempotency_key_reused", "this Idempotency-Key was already used with a different request");
-        err_detail(e, "idempotency_key", json_string(idem->key));
-        return -1;
+        return store_err_set(e, STORE_KEY_REUSED, "this Idempotency-Key was already used with a different request");
     }
     reply->status = sqlite3_column_int(st, 1);
     reply->body = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
@@ -255,23 +275,33 @@ int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, 
     return 1;
 }
 
+typedef struct {
+    const store_idem *idem;
+    store_err *e;
+} replay_arg;
+
 static int work_idem_replay(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
-    int rc = store_idem_lookup(tx, arg, reply, e);
-    return rc < 0 ? -1 : 0;
+    (void)e;
+    replay_arg *a = arg;
+    return store_idem_lookup(tx, a->idem, reply, a->e) < 0 ? -1 : 0;
 }
 
-int store_idem_replay(const store_idem *idem, store_reply *reply, err_t *e)
+int store_idem_replay(const store_idem *idem, store_reply *reply, store_err *se)
 {
-    if (store_read(work_idem_replay, (void *)idem, reply, e)) return -1;
+    err_t unused = {0};
+    replay_arg a = {idem, se};
+    int rc = store_read(work_idem_replay, &a, reply, &unused, se);
+    err_clear(&unused);
+    if (rc) return -1;
     return reply->replayed ? 1 : 0;
 }
 
-static int idem_record(store_tx *tx, const store_idem *idem, const store_reply *reply, err_t *e)
+static int idem_record(store_tx *tx, const store_idem *idem, const store_reply *reply, store_err *e)
 {
     json_t *what = reply->record ? reply->record : reply->body;
     char *body = json_dumps(what ? what : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!body) return err_set(e, 500, "internal_error", "out of memory"), -1;
+    if (!body) return store_err_set(e, STORE_INTERNAL, "out of memory");
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     sqlite3_stmt *st = store_stmt(tx, SQL_IDEM_PUT, e);
@@ -296,7 +326,8 @@ typedef struct unit {
     store_work_fn fn;
     void *arg;
     store_reply *reply;
-    err_t *e;
+    err_t *e;      /* the unit's own error, as fn or the hook set it */
+    store_err *se; /* the store's */
     const store_idem *idem;
     store_write_hook hook;
     void *hook_ctx;
@@ -322,12 +353,12 @@ static void run_unit(store_tx *tx, unit *u)
 {
     store_audit_head saved = tx->conn->audit;
     if (tx_step(tx, "SAVEPOINT unit") != SQLITE_OK) {
-        u->rc = store_fail(tx, u->e, "savepoint");
+        u->rc = store_fail(tx, u->se, "savepoint");
         return;
     }
     int rc = 0;
     if (u->idem) {
-        rc = store_idem_lookup(tx, u->idem, u->reply, u->e);
+        rc = store_idem_lookup(tx, u->idem, u->reply, u->se);
         if (rc > 0) { /* answered before: replay, change nothing */
             tx_step(tx, "RELEASE unit");
             u->rc = 0;
@@ -336,13 +367,12 @@ static void run_unit(store_tx *tx, unit *u)
     }
     if (rc == 0) rc = u->fn(tx, u->arg, u->reply, u->e);
     bool ok2xx = u->reply->status >= 200 && u->reply->status < 300;
-    if (rc == 0 && u->idem && ok2xx) rc = idem_record(tx, u->idem, u->reply, u->e);
+    if (rc == 0 && u->idem && ok2xx) rc = idem_record(tx, u->idem, u->reply, u->se);
     if (rc == 0 && u->hook && ok2xx) rc = u->hook(tx, u->reply, u->hook_ctx, u->e);
     if (rc != 0) {
         tx_step(tx, "ROLLBACK TO unit");
         tx->conn->audit = saved;
         store_reply_clear(u->reply);
-        if (!u->e->status) err_set(u->e, 500, "internal_error", "a unit of work failed without saying why");
     }
     tx_step(tx, "RELEASE unit");
     u->rc = rc ? -1 : 0;
@@ -355,14 +385,14 @@ static void run_batch(unit *list)
     int n = 0;
     for (unit *u = list; u; u = u->next) n++;
     if (tx_step(&tx, "BEGIN IMMEDIATE") != SQLITE_OK) {
-        for (unit *u = list; u; u = u->next) u->rc = store_fail(&tx, u->e, "begin");
+        for (unit *u = list; u; u = u->next) u->rc = store_fail(&tx, u->se, "begin");
         return;
     }
     for (unit *u = list; u; u = u->next) run_unit(&tx, u);
     if (tx_step(&tx, "COMMIT") != SQLITE_OK) {
         /* Nothing of the batch is kept: every unit that thought it was
          * done is told it was not. */
-        err_t why = {0};
+        store_err why = {0};
         store_fail(&tx, &why, "commit");
         if (!sqlite3_get_autocommit(tx.db)) tx_step(&tx, "ROLLBACK");
         W.conn->audit.valid = false;
@@ -370,10 +400,9 @@ static void run_batch(unit *list)
         for (unit *u = list; u; u = u->next) {
             if (u->rc) continue;
             store_reply_clear(u->reply);
-            err_set(u->e, why.status, why.code, "%s", why.message);
+            *u->se = why;
             u->rc = -1;
         }
-        err_clear(&why);
     }
     atomic_fetch_add(&W.batches, 1);
     atomic_fetch_add(&W.units, (unsigned long)n);
@@ -438,14 +467,15 @@ static void writer_stop(void)
     W.conn = NULL; /* closed with the others */
 }
 
-int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e)
+int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se)
 {
     if (tl_is_writer || !W.started) {
         /* A unit that writes again from inside a unit would wait for itself. */
-        err_set(e, 500, "internal_error", "store_write called %s", tl_is_writer ? "from a unit of work" : "before the store is open");
-        return -1;
+        return store_err_set(se, STORE_INTERNAL, "store_write called %s",
+                             tl_is_writer ? "from a unit of work" : "before the store is open");
     }
-    unit u = {.fn = fn, .arg = arg, .reply = reply, .e = e, .idem = idem, .hook = tl_hook, .hook_ctx = tl_hook_ctx};
+    unit u = {.fn = fn, .arg = arg, .reply = reply, .e = e, .se = se, .idem = idem, .hook = tl_hook,
+              .hook_ctx = tl_hook_ctx};
     sem_init(&u.done, 0, 0);
     pthread_mutex_lock(&W.mu);
     if (W.tail) W.tail->next = &u;
@@ -460,12 +490,12 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
 
 bool store_on_writer(void) { return tl_is_writer; }
 
-int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e)
+int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se)
 {
-    store_conn *c = conn_get(e);
+    store_conn *c = conn_get(se);
     if (!c) return -1;
     store_tx tx = {c->db, false, c};
-    if (tx_step(&tx, "BEGIN") != SQLITE_OK) return store_fail(&tx, e, "begin");
+    if (tx_step(&tx, "BEGIN") != SQLITE_OK) return store_fail(&tx, se, "begin");
     int rc = fn(&tx, arg, reply, e);
     /* A read-only transaction: COMMIT and ROLLBACK are the same; ROLLBACK
      * also undoes anything a buggy read might have tried. */

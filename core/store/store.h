@@ -5,11 +5,13 @@
  * commit: a savepoint per unit, one fsync per batch) and answers each only
  * once its batch is durable. Versioned migrations are compiled into the
  * binary. SQL, SQLite's types and its error codes stay inside core/store/:
- * callers see store_tx (opaque), err_t and the record types of records.h.
+ * callers see store_tx (opaque), the store's own outcomes (store_err) and
+ * the rows of records.h. What a caller is told of an outcome (an HTTP
+ * status, a message) is decided above the store.
  *
- * The resource functions (orgs, tokens, persons, households, cases, events)
- * are declared in store/records.h; they take a store_tx and run inside a
- * unit of work or a read.
+ * The resource functions (orgs, tokens, persons, households, cases, events
+ * ...) are declared in store/records.h; they take a store_tx and run inside
+ * a unit of work or a read.
  */
 #ifndef SARYE_STORE_H
 #define SARYE_STORE_H
@@ -18,6 +20,29 @@
 #include <stdbool.h>
 
 #include "base/err.h"
+
+/* How a store call failed, in the store's terms; the same for any backend. */
+typedef enum {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,   /* no such row, or none the viewer may see */
+    STORE_DUPLICATE,   /* a row with that key exists already */
+    STORE_CONFLICT,    /* the row is not in the state the change needs (answered, revoked, not dead ...) */
+    STORE_STALE,       /* the row's version is not the one the change was decided on */
+    STORE_KEY_REUSED,  /* an Idempotency-Key already recorded for another request */
+    STORE_BUSY,        /* the database stayed locked past the busy timeout: retry */
+    STORE_UNAVAILABLE, /* the database cannot be opened, read or written (I/O error, disk full) */
+    STORE_INTERNAL,    /* a bug in a statement, a corrupt value, or out of memory */
+} store_kind;
+
+typedef struct {
+    store_kind kind;
+    char message[200]; /* what happened, in words a person can act on; never SQL */
+} store_err;
+
+/* Sets e (kind and a printf message); returns -1. */
+int store_err_set(store_err *e, store_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The kind's name ("not_found", "busy" ...), for logs and tests. */
+const char *store_kind_name(store_kind kind);
 
 typedef struct {
     const char *path;
@@ -29,7 +54,9 @@ typedef struct {
  * writer's batch. */
 typedef struct store_tx store_tx;
 
-/* What a unit of work answers: an HTTP status and a JSON body (owned). */
+/* What a unit of work answers, in the caller's terms: a status and a JSON
+ * body (owned). The store records it whole for Idempotency-Key replays; it
+ * reads only whether the status is a success (2xx). */
 typedef struct {
     int status;
     json_t *body;
@@ -45,6 +72,10 @@ typedef struct {
     const char *request_hash;
 } store_idem;
 
+/* A unit of work (or a read). It answers 0, or -1 with e set in the
+ * caller's terms (the store carries e back untouched); the store's own
+ * failures inside it come back from each store call as a store_err, which
+ * the unit turns into its e. */
 typedef int (*store_work_fn)(store_tx *tx, void *arg, store_reply *reply, err_t *e);
 
 /* Opens the store (creates the file's folder if needed) and checks it can be
@@ -64,10 +95,12 @@ bool store_ready(void);
  * must be quick C: it runs while every other write waits, so it never calls
  * plugins, the network, or store_write. With idem set: a stored answer for
  * the same key and request hash is replayed (reply->replayed, fn does not
- * run); the same key with another hash is a 409; a new 2xx answer is
- * recorded with the write, in the same unit. Returns 0 or -1 with e set; on
- * -1 nothing of the unit was written. */
-int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+ * run); the same key with another hash is STORE_KEY_REUSED; a new 2xx answer
+ * is recorded with the write, in the same unit. Returns 0, or -1: either
+ * the unit failed (e as fn or the write hook set it, se->kind STORE_OK) or
+ * the store did (se says how: busy, unavailable, a commit that failed ...).
+ * On -1 nothing of the unit was written. */
+int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se);
 /* True on the writer thread (inside a unit of work). */
 bool store_on_writer(void);
 /* A hook the calling thread may set for its next writes: it runs inside the
@@ -78,12 +111,12 @@ typedef int (*store_write_hook)(store_tx *tx, const store_reply *reply, void *ct
 void store_set_write_hook(store_write_hook fn, void *ctx);
 
 /* Runs fn in one read transaction (a consistent snapshot) on the calling
- * thread's connection, which cannot write. */
-int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+ * thread's connection, which cannot write. Failures as store_write's. */
+int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se);
 /* The stored answer of an Idempotency-Key, read ahead of deciding a write
- * (the unit checks again): 1 replayed into reply, 0 not seen, -1 with e
- * (409 for the same key with another request). */
-int store_idem_replay(const store_idem *idem, store_reply *reply, err_t *e);
+ * (the unit checks again): 1 replayed into reply, 0 not seen, -1 with se
+ * (STORE_KEY_REUSED for the same key with another request). */
+int store_idem_replay(const store_idem *idem, store_reply *reply, store_err *se);
 void store_reply_clear(store_reply *r);
 /* Prometheus lines of the writer (batches, units); caller frees. */
 char *store_metrics(void);

@@ -8,6 +8,7 @@
 #include "base/base.h"
 #include "base/rrn.h"
 #include "http/internal.h"
+#include "render/render.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -2,8 +2,11 @@
  * test_store.c: store/store.h and store/records.h on a real SQLite file in
  * a temporary folder — migrations, connection settings, the unit of work
  * (commit, rollback, Idempotency-Key replays), the resources (orgs, tokens,
- * persons, households, cases, events) and the append-only event log.
+ * persons, households, cases, events, deadlines) as typed rows, the
+ * append-only event log, the store's own outcomes (store_kind) and how the
+ * API answers them, and that SQLite stays inside core/store/.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,10 +24,12 @@
 
 #include "base/base.h"
 #include "base/err.h"
-#include "store/records.h"
-#include "store/pii.h"
-#include "store/store.h"
+#include "process/process.h"
+#include "render/render.h"
 #include "store/internal.h" /* white-box: raw SQL through the statement cache */
+#include "store/pii.h"
+#include "store/records.h"
+#include "store/store.h"
 
 static char g_dir[64];
 static char g_sub[128];
@@ -37,9 +43,9 @@ static principal PA, PB; /* workers of org A and org B */
 
 /* ---------------------------------------------------------------- helpers */
 
-static void open_store(bool full)
+static void open_store_with(bool full, int busy_ms)
 {
-    store_opts o = {.path = g_db, .durability_full = full, .busy_timeout_ms = 2000};
+    store_opts o = {.path = g_db, .durability_full = full, .busy_timeout_ms = busy_ms};
     char err[512] = "";
     if (store_open(&o, err, sizeof err)) fail_msg("store_open: %s", err);
     int v = 0;
@@ -47,16 +53,53 @@ static void open_store(bool full)
     assert_int_equal(v, g_version);
 }
 
+static void open_store(bool full) { open_store_with(full, 2000); }
+
+/* A unit of work (or a read) whose own outcome the test reads from its
+ * argument; what the store itself said comes back in *se (may be NULL). */
+static int write_unit(store_work_fn fn, void *arg, store_err *se)
+{
+    store_reply r = {0};
+    err_t e = {0};
+    store_err mine = {0};
+    int rc = store_write(NULL, fn, arg, &r, &e, se ? se : &mine);
+    store_reply_clear(&r);
+    err_clear(&e);
+    return rc;
+}
+
+static int read_unit(store_work_fn fn, void *arg, store_err *se)
+{
+    store_reply r = {0};
+    err_t e = {0};
+    store_err mine = {0};
+    int rc = store_read(fn, arg, &r, &e, se ? se : &mine);
+    store_reply_clear(&r);
+    err_clear(&e);
+    return rc;
+}
+
+typedef struct {
+    const org_in *in;
+    const char *id;
+    org_row row;
+    store_err se;
+} org_arg;
+
 static int work_org_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
+    org_arg *a = arg;
     reply->status = 201;
-    return store_org_insert(tx, arg, &reply->body, e);
+    return store_org_insert(tx, a->in, &a->row, &a->se);
 }
 
 static int work_org_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
+    org_arg *a = arg;
     reply->status = 200;
-    return store_org_get(tx, arg, &reply->body, e);
+    return store_org_get(tx, a->id, &a->row, &a->se);
 }
 
 /* The SQL of a one-integer query; sql must be static (the statement cache key). */
@@ -71,8 +114,9 @@ static int work_scalar(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
     scalar_arg *a = arg;
-    sqlite3_stmt *st = store_stmt(tx, a->sql, e);
-    if (!st) return -1;
+    store_err se = {0};
+    sqlite3_stmt *st = store_stmt(tx, a->sql, &se);
+    if (!st) return err_set(e, 500, "internal_error", "%s", se.message), -1;
     if (a->bind1) sqlite3_bind_text(st, 1, a->bind1, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -92,7 +136,8 @@ static long long scalar(const char *sql, const char *bind1, char *text, size_t t
     scalar_arg a = {.sql = sql, .bind1 = bind1};
     store_reply r = {0};
     err_t e = {0};
-    if (store_read(work_scalar, &a, &r, &e)) fail_msg("%s: %s", sql, e.message);
+    store_err se = {0};
+    if (store_read(work_scalar, &a, &r, &e, &se)) fail_msg("%s: %s%s", sql, e.message, se.message);
     store_reply_clear(&r);
     if (text && textlen) {
         size_t n = strlen(a.text);
@@ -117,10 +162,9 @@ static void make_org(const char *id, const char *region, const char *program)
     if (org_exists(id)) return;
     json_t *progs = json_pack("[s]", program);
     org_in in = {.id = id, .name = "테스트 행정복지센터", .type = "emd", .region = region, .programs = progs};
-    store_reply r = {0};
-    err_t e = {0};
-    if (store_write(NULL, work_org_insert, &in, &r, &e)) fail_msg("org insert %s: %s", id, e.message);
-    store_reply_clear(&r);
+    org_arg a = {.in = &in};
+    if (write_unit(work_org_insert, &a, NULL)) fail_msg("org insert %s: %s", id, a.se.message);
+    org_row_free(&a.row);
     json_decref(progs);
 }
 
@@ -141,48 +185,59 @@ typedef struct {
     const char *id;
     const char *address;
     json_t *members;
+    person_row person;
+    person_list persons;
+    household_row household;
+    size_t bad_member;
+    store_err se;
 } person_arg;
 
 static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     person_arg *a = arg;
     reply->status = 201;
-    return store_person_insert(tx, a->p, a->in, &reply->body, e);
+    return store_person_insert(tx, a->p, a->in, &a->person, &a->se);
 }
 
 static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     person_arg *a = arg;
     reply->status = 200;
-    return store_person_get(tx, a->p, a->id, &reply->body, e);
+    return store_person_get(tx, a->p, a->id, &a->person, &a->se);
 }
 
 static int work_person_search(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     person_arg *a = arg;
     reply->status = 200;
-    return store_person_search(tx, a->p, a->q, &reply->body, e);
+    return store_person_search(tx, a->p, a->q, &a->persons, &a->se);
 }
 
 static int work_person_visible(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
+    (void)e;
     person_arg *a = arg;
-    return store_person_visible(tx, a->p, a->id, e);
+    return store_person_visible(tx, a->p, a->id, &a->se);
 }
 
 static int work_household_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     person_arg *a = arg;
     reply->status = 201;
-    return store_household_insert(tx, a->p, a->address, a->members, &reply->body, e);
+    return store_household_insert(tx, a->p, a->address, a->members, &a->household, &a->bad_member, &a->se);
 }
 
 static int work_household_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     person_arg *a = arg;
     reply->status = 200;
-    return store_household_get(tx, a->p, a->id, &reply->body, e);
+    return store_household_get(tx, a->p, a->id, &a->household, &a->se);
 }
 
 /* Inserts a person for p; returns its id in out. */
@@ -190,11 +245,9 @@ static void make_person(const principal *p, const char *name, const char *rrn, c
 {
     person_in in = {.name = name, .birth_date = "1990-01-01", .sex = "M", .rrn = rrn};
     person_arg a = {.p = p, .in = &in};
-    store_reply r = {0};
-    err_t e = {0};
-    if (store_write(NULL, work_person_insert, &a, &r, &e)) fail_msg("person insert: %s", e.message);
-    snprintf(out, ID_MAX, "%s", json_string_value(json_object_get(r.body, "id")));
-    store_reply_clear(&r);
+    if (write_unit(work_person_insert, &a, NULL)) fail_msg("person insert: %s", a.se.message);
+    snprintf(out, ID_MAX, "%s", a.person.id);
+    person_row_free(&a.person);
 }
 
 typedef struct {
@@ -204,17 +257,19 @@ typedef struct {
     int stale_version;
     bool update_ok;
     const char *note;
+    case_row got;
+    store_err se;
 } case_arg;
 
 static int work_case_open(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     case_arg *a = arg;
-    if (store_case_insert(tx, a->c, e)) return -1;
+    if (store_case_insert(tx, a->c, &a->se)) return -1;
     event_in ev = {.case_id = a->c->id, .actor = "tester", .type = "opened", .to_stage = a->c->stage,
                    .generation = a->c->generation};
-    if (store_event_append(tx, &ev, e)) return -1;
+    if (store_event_append(tx, &ev, &a->se)) return -1;
     reply->status = 201;
-    reply->body = store_case_json(a->c);
     return 0;
 }
 
@@ -233,10 +288,7 @@ static void make_case(const principal *p, const char *person_id, case_row *c)
     c->version = 1;
     time_rfc3339(time_now_ms(), c->opened_at);
     case_arg a = {.c = c, .p = p};
-    store_reply r = {0};
-    err_t e = {0};
-    if (store_write(NULL, work_case_open, &a, &r, &e)) fail_msg("case insert: %s", e.message);
-    store_reply_clear(&r);
+    if (write_unit(work_case_open, &a, NULL)) fail_msg("case insert: %s", a.se.message);
 }
 
 static long long count_events(const char *case_id) { return scalar(SQL_COUNT_EVENTS, case_id, NULL, 0); }
@@ -348,68 +400,78 @@ static void test_org_insert_and_duplicate(void **state)
     json_t *progs = json_pack("[sss]", "integrated", "dream_start", "integrated");
     org_in in = {.id = "org_dup_test", .name = "상도1동 행정복지센터", .type = "emd", .region = "11590",
                  .programs = progs};
-    store_reply r = {0};
-    err_t e = {0};
-    assert_int_equal(store_write(NULL, work_org_insert, &in, &r, &e), 0);
-    assert_int_equal(r.status, 201);
-    assert_string_equal(json_string_value(json_object_get(r.body, "id")), "org_dup_test");
-    assert_string_equal(json_string_value(json_object_get(r.body, "name")), "상도1동 행정복지센터");
-    assert_string_equal(json_string_value(json_object_get(r.body, "type")), "emd");
-    assert_string_equal(json_string_value(json_object_get(r.body, "region")), "11590");
-    assert_non_null(json_string_value(json_object_get(r.body, "created_at")));
-    json_t *got = json_object_get(r.body, "programs");
-    assert_int_equal(json_array_size(got), 2); /* listed twice, kept once */
-    assert_string_equal(json_string_value(json_array_get(got, 0)), "dream_start");
-    assert_string_equal(json_string_value(json_array_get(got, 1)), "integrated");
-    store_reply_clear(&r);
+    org_arg a = {.in = &in};
+    store_err se = {0};
+    assert_int_equal(write_unit(work_org_insert, &a, &se), 0);
+    assert_int_equal(se.kind, STORE_OK);
+    assert_string_equal(a.row.id, "org_dup_test");
+    assert_string_equal(a.row.name, "상도1동 행정복지센터");
+    assert_string_equal(a.row.type, "emd");
+    assert_string_equal(a.row.region, "11590");
+    assert_non_null(a.row.created_at);
+    assert_null(a.row.area);
+    assert_int_equal(a.row.n_programs, 2); /* listed twice, kept once */
+    assert_string_equal(a.row.programs[0], "dream_start");
+    assert_string_equal(a.row.programs[1], "integrated");
+    assert_null(a.row.programs[2]);
+    org_row_free(&a.row);
 
-    /* The same id again: 409, and the first one is untouched. */
+    /* The same id again: STORE_DUPLICATE, the unit rolls back, the first one is untouched. */
     in.name = "another name";
-    assert_int_equal(store_write(NULL, work_org_insert, &in, &r, &e), -1);
-    assert_int_equal(e.status, 409);
-    assert_string_equal(e.code, "duplicate");
-    assert_string_equal(json_string_value(json_object_get(e.details, "id")), "org_dup_test");
-    assert_null(r.body);
-    err_clear(&e);
-    assert_int_equal(store_read(work_org_get, "org_dup_test", &r, &e), 0);
-    assert_string_equal(json_string_value(json_object_get(r.body, "name")), "상도1동 행정복지센터");
-    store_reply_clear(&r);
+    org_arg dup = {.in = &in};
+    assert_int_equal(write_unit(work_org_insert, &dup, &se), -1);
+    assert_int_equal(se.kind, STORE_OK); /* the store itself was fine: the unit failed */
+    assert_int_equal(dup.se.kind, STORE_DUPLICATE);
+    assert_non_null(strstr(dup.se.message, "org_dup_test"));
+    org_arg got = {.id = "org_dup_test"};
+    assert_int_equal(read_unit(work_org_get, &got, NULL), 0);
+    assert_string_equal(got.row.name, "상도1동 행정복지센터");
+    org_row_free(&got.row);
 
     /* Without an id, one is made. */
-    org_in gen = {.name = "generated", .type = "district", .region = "11590"};
-    assert_int_equal(store_write(NULL, work_org_insert, &gen, &r, &e), 0);
-    const char *gid = json_string_value(json_object_get(r.body, "id"));
-    assert_non_null(gid);
-    assert_int_equal(strncmp(gid, "org_", 4), 0);
-    assert_int_equal(strlen(gid), 4 + 26);
-    assert_int_equal(json_array_size(json_object_get(r.body, "programs")), 0);
-    store_reply_clear(&r);
+    org_in gen = {.name = "generated", .type = "district", .region = "11590", .area = "1159051000"};
+    org_arg g = {.in = &gen};
+    assert_int_equal(write_unit(work_org_insert, &g, NULL), 0);
+    assert_int_equal(strncmp(g.row.id, "org_", 4), 0);
+    assert_int_equal(strlen(g.row.id), 4 + 26);
+    assert_int_equal(g.row.n_programs, 0);
+    assert_string_equal(g.row.area, "1159051000");
+    /* The API shows it with every field, area and programs included. */
+    json_t *j = render_org(&g.row);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), g.row.id);
+    assert_string_equal(json_string_value(json_object_get(j, "area")), "1159051000");
+    assert_int_equal(json_array_size(json_object_get(j, "programs")), 0);
+    json_decref(j);
+    org_row_free(&g.row);
 
-    /* Unknown org: 404. */
-    assert_int_equal(store_read(work_org_get, "no_such_org", &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    assert_string_equal(e.code, "not_found");
-    err_clear(&e);
+    /* Unknown org: STORE_NOT_FOUND. */
+    org_arg none = {.id = "no_such_org"};
+    assert_int_equal(read_unit(work_org_get, &none, NULL), -1);
+    assert_int_equal(none.se.kind, STORE_NOT_FOUND);
     json_decref(progs);
 }
 
 typedef struct {
     const char *user, *role, *org, *token;
     principal p;
+    token_row row;
+    store_err se;
 } token_arg;
 
 static int work_token_insert(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     token_arg *a = arg;
     reply->status = 201;
-    return store_token_insert(tx, a->user, a->role, a->org, "admin", &reply->body, e);
+    return store_token_insert(tx, a->user, a->role, a->org, "admin", &a->row, &a->se);
 }
 
 static int work_principal(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
+    (void)e;
     token_arg *a = arg;
-    return store_principal_by_token(tx, a->token, &a->p, e);
+    return store_principal_by_token(tx, a->token, &a->p, &a->se);
 }
 
 typedef struct {
@@ -422,8 +484,9 @@ typedef struct {
 static int work_raw(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     raw_arg *a = arg;
-    sqlite3_stmt *st = store_stmt(tx, a->sql, e);
-    if (!st) return -1;
+    store_err se = {0};
+    sqlite3_stmt *st = store_stmt(tx, a->sql, &se);
+    if (!st) return err_set(e, 500, "internal_error", "%s", se.message), -1;
     if (a->bind1) sqlite3_bind_text(st, 1, a->bind1, -1, SQLITE_STATIC);
     a->rc = sqlite3_step(st);
     snprintf(a->msg, sizeof a->msg, "%s", sqlite3_errmsg(tx->db));
@@ -440,22 +503,19 @@ static void test_tokens(void **state)
     (void)state;
     make_org(ORG_A, "11590", "integrated");
     token_arg a = {.user = "kim.worker", .role = "supervisor", .org = ORG_A};
-    store_reply r = {0};
-    err_t e = {0};
-    assert_int_equal(store_write(NULL, work_token_insert, &a, &r, &e), 0);
-    const char *tok = json_string_value(json_object_get(r.body, "token"));
-    assert_non_null(tok);
+    assert_int_equal(write_unit(work_token_insert, &a, NULL), 0);
+    const char *tok = a.row.token;
     assert_int_equal(strncmp(tok, "sy_", 3), 0);
     assert_int_equal(strlen(tok), 46);
-    assert_int_equal(strncmp(json_string_value(json_object_get(r.body, "id")), "tok_", 4), 0);
-    assert_string_equal(json_string_value(json_object_get(r.body, "user")), "kim.worker");
-    assert_string_equal(json_string_value(json_object_get(r.body, "role")), "supervisor");
-    assert_string_equal(json_string_value(json_object_get(r.body, "org")), ORG_A);
+    assert_int_equal(strncmp(a.row.id, "tok_", 4), 0);
+    assert_string_equal(a.row.user, "kim.worker");
+    assert_string_equal(a.row.role, "supervisor");
+    assert_string_equal(a.row.org, ORG_A);
+    assert_true(a.row.created_at[0]);
     char token[TOKEN_MAX];
     snprintf(token, sizeof token, "%s", tok);
     char tok_id[ID_MAX];
-    snprintf(tok_id, sizeof tok_id, "%s", json_string_value(json_object_get(r.body, "id")));
-    store_reply_clear(&r);
+    snprintf(tok_id, sizeof tok_id, "%s", a.row.id);
 
     /* Only the hash is stored. */
     char hash[SHA256_HEX];
@@ -465,47 +525,53 @@ static void test_tokens(void **state)
 
     /* The token resolves to its principal. */
     token_arg q = {.token = token};
-    assert_int_equal(store_read(work_principal, &q, &r, &e), 0);
+    assert_int_equal(read_unit(work_principal, &q, NULL), 0);
     assert_string_equal(q.p.token_id, tok_id);
     assert_string_equal(q.p.user, "kim.worker");
     assert_string_equal(q.p.role, "supervisor");
     assert_string_equal(q.p.org, ORG_A);
     assert_string_equal(q.p.region, "11590");
-    store_reply_clear(&r);
 
-    /* Unknown tokens: 401. */
+    /* Unknown tokens: STORE_NOT_FOUND (the API's 401). */
     static const char *const unknown[] = {"sy_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", "not-a-token", NULL};
     for (const char *const *u = unknown; *u; u++) {
         token_arg x = {.token = *u};
-        assert_int_equal(store_read(work_principal, &x, &r, &e), -1);
-        assert_int_equal(e.status, 401);
-        assert_string_equal(e.code, "unauthorized");
-        err_clear(&e);
+        assert_int_equal(read_unit(work_principal, &x, NULL), -1);
+        assert_int_equal(x.se.kind, STORE_NOT_FOUND);
     }
-    /* One character off: 401 too. */
+    /* One character off: not found too. */
     char off[TOKEN_MAX];
     snprintf(off, sizeof off, "%s", token);
     off[10] = off[10] == 'A' ? 'B' : 'A';
     token_arg x = {.token = off};
-    assert_int_equal(store_read(work_principal, &x, &r, &e), -1);
-    assert_int_equal(e.status, 401);
-    err_clear(&e);
+    assert_int_equal(read_unit(work_principal, &x, NULL), -1);
+    assert_int_equal(x.se.kind, STORE_NOT_FOUND);
 
     /* A revoked token no longer resolves. */
     raw_arg rv = {.bind1 = tok_id, .sql = SQL_REVOKE_TOKEN};
-    assert_int_equal(store_write(NULL, work_raw, &rv, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &rv, NULL), 0);
     assert_int_equal(rv.rc, SQLITE_DONE);
-    assert_int_equal(store_read(work_principal, &q, &r, &e), -1);
-    assert_int_equal(e.status, 401);
-    err_clear(&e);
+    q.se.kind = STORE_OK;
+    assert_int_equal(read_unit(work_principal, &q, NULL), -1);
+    assert_int_equal(q.se.kind, STORE_NOT_FOUND);
 
-    /* A token for an organisation that does not exist: 422. */
+    /* A token for an organisation that does not exist: STORE_NOT_FOUND, nothing written. */
     token_arg bad = {.user = "u", .role = "worker", .org = "no_such_org"};
-    assert_int_equal(store_write(NULL, work_token_insert, &bad, &r, &e), -1);
-    assert_int_equal(e.status, 422);
-    assert_string_equal(e.code, "unknown_org");
-    err_clear(&e);
+    assert_int_equal(write_unit(work_token_insert, &bad, NULL), -1);
+    assert_int_equal(bad.se.kind, STORE_NOT_FOUND);
+    assert_int_equal(bad.row.token[0], 0); /* no secret left behind */
+}
+
+/* Fails unless no text of the person carries the whole number. */
+static void assert_no_rrn(const person_row *p, const char *digits, const char *tail)
+{
+    const char *fields[] = {p->id,         p->org,     p->name,    p->birth_date,   p->sex,      p->created_at,
+                            p->updated_at, p->rrn_masked, p->phone, p->address,     p->household_id, p->relation};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (!fields[i]) continue;
+        assert_null(strstr(fields[i], digits));
+        assert_null(strstr(fields[i], tail));
+    }
 }
 
 static void test_persons(void **state)
@@ -520,72 +586,82 @@ static void test_persons(void **state)
     person_in in = {.name = "홍길동", .birth_date = "1990-01-01", .sex = "M", .rrn = "9001011234568",
                     .phone = "010-1234-5678", .address = "서울특별시 동작구 상도로 1", .tags = tags};
     person_arg a = {.p = &PA, .in = &in};
-    store_reply r = {0};
-    err_t e = {0};
-    assert_int_equal(store_write(NULL, work_person_insert, &a, &r, &e), 0);
-    assert_int_equal(r.status, 201);
-    json_t *p = r.body;
+    assert_int_equal(write_unit(work_person_insert, &a, NULL), 0);
+    const person_row *p = &a.person;
     char id[ID_MAX];
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(p, "id")));
+    snprintf(id, sizeof id, "%s", p->id);
     assert_int_equal(strncmp(id, "per_", 4), 0);
-    assert_string_equal(json_string_value(json_object_get(p, "org")), ORG_A);
-    assert_string_equal(json_string_value(json_object_get(p, "name")), "홍길동");
-    assert_string_equal(json_string_value(json_object_get(p, "birth_date")), "1990-01-01");
-    assert_string_equal(json_string_value(json_object_get(p, "sex")), "M");
-    assert_string_equal(json_string_value(json_object_get(p, "rrn")), "900101-1******");
-    assert_string_equal(json_string_value(json_object_get(p, "phone")), "010-1234-5678");
-    assert_string_equal(json_string_value(json_object_get(p, "address")), "서울특별시 동작구 상도로 1");
-    assert_true(json_is_null(json_object_get(p, "household_id")));
-    assert_true(json_is_null(json_object_get(p, "relation")));
-    assert_true(json_equal(json_object_get(p, "tags"), tags));
-    json_t *age = json_object_get(p, "age");
+    assert_string_equal(p->org, ORG_A);
+    assert_string_equal(p->name, "홍길동");
+    assert_string_equal(p->birth_date, "1990-01-01");
+    assert_string_equal(p->sex, "M");
+    assert_string_equal(p->rrn_masked, "900101-1******");
+    assert_string_equal(p->phone, "010-1234-5678");
+    assert_string_equal(p->address, "서울특별시 동작구 상도로 1");
+    assert_null(p->household_id);
+    assert_null(p->relation);
+    assert_true(json_equal(p->tags, tags));
+    /* The whole number is nowhere in the row. */
+    assert_no_rrn(p, "9001011234568", "1234568");
+
+    /* As the API shows it: the masked number, the age today, nulls for what is absent. */
+    json_t *j = render_person(p);
+    json_t *age = json_object_get(j, "age");
     assert_true(json_is_integer(age));
     int ty, tm, td;
     date_today_kst(&ty, &tm, &td);
     assert_int_equal(json_integer_value(age), age_on(1990, 1, 1, ty, tm, td));
     assert_true(json_integer_value(age) >= 34);
-    /* The whole number is nowhere in the answer. */
-    char *dump = json_dumps(p, JSON_COMPACT);
+    assert_string_equal(json_string_value(json_object_get(j, "rrn")), "900101-1******");
+    assert_true(json_is_null(json_object_get(j, "household_id")));
+    assert_true(json_is_object(json_object_get(j, "eligibility")));
+    char *dump = json_dumps(j, JSON_COMPACT);
     assert_null(strstr(dump, "9001011234568"));
     assert_null(strstr(dump, "1234568"));
     free(dump);
-    store_reply_clear(&r);
+    json_decref(j);
+    person_row_free(&a.person);
     json_decref(tags);
 
-    /* The owner reads it back the same; another organisation gets 404. */
+    /* The owner reads it back the same; another organisation does not find it. */
     person_arg g = {.p = &PA, .id = id};
-    assert_int_equal(store_read(work_person_get, &g, &r, &e), 0);
-    assert_string_equal(json_string_value(json_object_get(r.body, "id")), id);
-    assert_string_equal(json_string_value(json_object_get(r.body, "rrn")), "900101-1******");
-    store_reply_clear(&r);
-    g.p = &PB;
-    assert_int_equal(store_read(work_person_get, &g, &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    assert_string_equal(e.code, "not_found");
-    assert_null(r.body);
-    err_clear(&e);
-    g.p = &PA;
-    g.id = "per_does_not_exist";
-    assert_int_equal(store_read(work_person_get, &g, &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    err_clear(&e);
+    assert_int_equal(read_unit(work_person_get, &g, NULL), 0);
+    assert_string_equal(g.person.id, id);
+    assert_string_equal(g.person.rrn_masked, "900101-1******");
+    person_row_free(&g.person);
+    person_arg gb = {.p = &PB, .id = id};
+    assert_int_equal(read_unit(work_person_get, &gb, NULL), -1);
+    assert_int_equal(gb.se.kind, STORE_NOT_FOUND);
+    assert_null(gb.person.mem);
+    person_arg gn = {.p = &PA, .id = "per_does_not_exist"};
+    assert_int_equal(read_unit(work_person_get, &gn, NULL), -1);
+    assert_int_equal(gn.se.kind, STORE_NOT_FOUND);
 
-    /* Without an rrn: null. */
+    /* Without an rrn: absent. */
     person_in in2 = {.name = "김영희", .birth_date = "2000-02-29", .sex = "F"};
-    a.in = &in2;
-    assert_int_equal(store_write(NULL, work_person_insert, &a, &r, &e), 0);
-    assert_true(json_is_null(json_object_get(r.body, "rrn")));
-    assert_true(json_is_null(json_object_get(r.body, "phone")));
-    assert_int_equal(json_array_size(json_object_get(r.body, "tags")), 0);
-    store_reply_clear(&r);
+    person_arg a2 = {.p = &PA, .in = &in2};
+    assert_int_equal(write_unit(work_person_insert, &a2, NULL), 0);
+    assert_null(a2.person.rrn_masked);
+    assert_null(a2.person.phone);
+    assert_int_equal(json_array_size(a2.person.tags), 0);
+    j = render_person(&a2.person);
+    assert_true(json_is_null(json_object_get(j, "rrn")));
+    assert_true(json_is_null(json_object_get(j, "phone")));
+    json_decref(j);
+    person_row_free(&a2.person);
+
+    /* A household that p does not have: STORE_NOT_FOUND, no person written. */
+    person_in in3 = {.name = "가구 없음", .birth_date = "2000-01-01", .sex = "F", .household_id = "hh_nope"};
+    person_arg a3 = {.p = &PA, .in = &in3};
+    assert_int_equal(write_unit(work_person_insert, &a3, NULL), -1);
+    assert_int_equal(a3.se.kind, STORE_NOT_FOUND);
 
     /* The visibility check agrees. */
     person_arg v = {.p = &PA, .id = id};
-    assert_int_equal(store_read(work_person_visible, &v, &r, &e), 0);
+    assert_int_equal(read_unit(work_person_visible, &v, NULL), 0);
     v.p = &PB;
-    assert_int_equal(store_read(work_person_visible, &v, &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    err_clear(&e);
+    assert_int_equal(read_unit(work_person_visible, &v, NULL), -1);
+    assert_int_equal(v.se.kind, STORE_NOT_FOUND);
 }
 
 static int cmp_id(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
@@ -609,56 +685,61 @@ static void test_person_search_and_pages(void **state)
     memcpy(sorted, ids, sizeof sorted);
     qsort(sorted, 3, ID_MAX, cmp_id);
 
-    store_reply r = {0};
-    err_t e = {0};
     person_query q = {.name = "박_검색%대상", .limit = 2};
     person_arg a = {.p = &PA, .q = &q};
-    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
-    json_t *items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), sorted[0]);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "id")), sorted[1]);
-    const char *cur = json_string_value(json_object_get(r.body, "next_cursor"));
-    assert_non_null(cur);
-    char after[ID_MAX];
-    assert_int_equal(cursor_decode(cur, after, sizeof after), 0);
+    assert_int_equal(read_unit(work_person_search, &a, NULL), 0);
+    assert_int_equal(a.persons.n, 2);
+    assert_string_equal(a.persons.items[0].id, sorted[0]);
+    assert_string_equal(a.persons.items[1].id, sorted[1]);
+    assert_true(a.persons.more);
+    char after[STORE_KEY_MAX];
+    snprintf(after, sizeof after, "%s", a.persons.last);
     assert_string_equal(after, sorted[1]);
-    store_reply_clear(&r);
+    /* The API's page: the cursor of the last key. */
+    json_t *page = render_page(render_persons(&a.persons), a.persons.more, a.persons.last);
+    char back[STORE_KEY_MAX];
+    assert_int_equal(cursor_decode(json_string_value(json_object_get(page, "next_cursor")), back, sizeof back), 0);
+    assert_string_equal(back, sorted[1]);
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 2);
+    json_decref(page);
+    person_list_free(&a.persons);
 
     q.after = after;
-    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
-    items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), sorted[2]);
-    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_person_search, &a, NULL), 0);
+    assert_int_equal(a.persons.n, 1);
+    assert_string_equal(a.persons.items[0].id, sorted[2]);
+    assert_false(a.persons.more);
+    page = render_page(render_persons(&a.persons), a.persons.more, a.persons.last);
+    assert_true(json_is_null(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    person_list_free(&a.persons);
 
     /* LIKE's own characters are matched literally: "박_" does not match "박x". */
     person_query q2 = {.name = "박x검색", .limit = 10};
     a.q = &q2;
-    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
-    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_person_search, &a, NULL), 0);
+    assert_int_equal(a.persons.n, 0);
+    person_list_free(&a.persons);
 
-    /* By resident registration number (hash match). */
+    /* By resident registration number (the blind index). */
     person_query q3 = {.rrn = "8501011234566", .limit = 10};
     a.q = &q3;
-    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
-    items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[0]);
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_person_search, &a, NULL), 0);
+    assert_int_equal(a.persons.n, 1);
+    assert_string_equal(a.persons.items[0].id, ids[0]);
+    person_list_free(&a.persons);
 
     /* Another organisation sees only its own. */
     a.p = &PB;
     a.q = &q;
     q.after = NULL;
-    assert_int_equal(store_read(work_person_search, &a, &r, &e), 0);
-    items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), other);
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_person_search, &a, NULL), 0);
+    assert_int_equal(a.persons.n, 1);
+    assert_string_equal(a.persons.items[0].id, other);
+    person_list_free(&a.persons);
 }
+
+static const char SQL_COUNT_HOUSEHOLDS[] = "SELECT COUNT(*) FROM households WHERE address = ?1";
 
 static void test_households(void **state)
 {
@@ -670,43 +751,44 @@ static void test_households(void **state)
     make_person(&PA, "가구원", NULL, pid);
     json_t *members = json_pack("[{s:s, s:s}]", "person_id", pid, "relation", "본인");
     person_arg a = {.p = &PA, .address = "서울 동작구", .members = members};
-    store_reply r = {0};
-    err_t e = {0};
-    assert_int_equal(store_write(NULL, work_household_insert, &a, &r, &e), 0);
+    assert_int_equal(write_unit(work_household_insert, &a, NULL), 0);
     char hid[ID_MAX];
-    snprintf(hid, sizeof hid, "%s", json_string_value(json_object_get(r.body, "id")));
+    snprintf(hid, sizeof hid, "%s", a.household.id);
     assert_int_equal(strncmp(hid, "hh_", 3), 0);
-    json_t *m = json_object_get(r.body, "members");
-    assert_int_equal(json_array_size(m), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "person_id")), pid);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "relation")), "본인");
-    store_reply_clear(&r);
+    assert_string_equal(a.household.org, ORG_A);
+    assert_string_equal(a.household.address, "서울 동작구");
+    assert_int_equal(a.household.n_members, 1);
+    assert_string_equal(a.household.members[0].person_id, pid);
+    assert_string_equal(a.household.members[0].name, "가구원");
+    assert_string_equal(a.household.members[0].relation, "본인");
+    household_row_free(&a.household);
     json_decref(members);
 
     person_arg g = {.p = &PB, .id = hid};
-    assert_int_equal(store_read(work_household_get, &g, &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    err_clear(&e);
+    assert_int_equal(read_unit(work_household_get, &g, NULL), -1);
+    assert_int_equal(g.se.kind, STORE_NOT_FOUND);
 
-    /* A member the organisation does not have: 422, and no household was left. */
-    json_t *bad = json_pack("[{s:s}]", "person_id", "per_nobody");
-    a.members = bad;
-    assert_int_equal(store_write(NULL, work_household_insert, &a, &r, &e), -1);
-    assert_int_equal(e.status, 422);
-    assert_string_equal(e.code, "unknown_person");
-    err_clear(&e);
+    /* A member the organisation does not have: STORE_NOT_FOUND naming it,
+     * and no household was left. */
+    json_t *bad = json_pack("[{s:s}, {s:s}]", "person_id", pid, "person_id", "per_nobody");
+    person_arg b = {.p = &PA, .address = "남지 않는 가구", .members = bad};
+    assert_int_equal(write_unit(work_household_insert, &b, NULL), -1);
+    assert_int_equal(b.se.kind, STORE_NOT_FOUND);
+    assert_int_equal(b.bad_member, 1);
+    assert_int_equal(scalar(SQL_COUNT_HOUSEHOLDS, "남지 않는 가구", NULL, 0), 0);
     json_decref(bad);
 }
 
 static int work_case_update(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     case_arg *a = arg;
     case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
+    if (store_case_load(tx, a->p, a->id, &c, &a->se)) return -1;
     int loaded = c.version;
     if (a->stale_version) c.version = a->stale_version;
     snprintf(c.stage, sizeof c.stage, "initial_counseling");
-    int rc = store_case_update(tx, &c, e);
+    int rc = store_case_update(tx, &c, &a->se);
     a->update_ok = rc == 0;
     if (rc) {
         assert_int_equal(c.version, a->stale_version); /* not bumped on failure */
@@ -715,33 +797,34 @@ static int work_case_update(store_tx *tx, void *arg, store_reply *reply, err_t *
     assert_int_equal(c.version, loaded + 1);
     event_in ev = {.case_id = c.id, .actor = "tester", .type = "transition", .from_stage = "discovery",
                    .to_stage = c.stage, .note = a->note};
-    if (store_event_append(tx, &ev, e)) return -1;
+    if (store_event_append(tx, &ev, &a->se)) return -1;
     reply->status = 200;
-    reply->body = store_case_json(&c);
+    a->got = c;
     return 0;
 }
 
 static int work_case_get(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     case_arg *a = arg;
-    case_row c;
-    if (store_case_load(tx, a->p, a->id, &c, e)) return -1;
     reply->status = 200;
-    reply->body = store_case_json(&c);
-    return 0;
+    return store_case_load(tx, a->p, a->id, &a->got, &a->se);
 }
 
 typedef struct {
     const char *case_id;
     int limit;
     const char *after;
+    event_list events;
+    store_err se;
 } events_arg;
 
 static int work_events(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     events_arg *a = arg;
     reply->status = 200;
-    return store_event_list(tx, a->case_id, a->limit, a->after, &reply->body, e);
+    return store_event_list(tx, a->case_id, a->limit, a->after, &a->events, &a->se);
 }
 
 static void test_cases_events_and_versions(void **state)
@@ -755,43 +838,42 @@ static void test_cases_events_and_versions(void **state)
     case_row c;
     make_case(&PA, pid, &c);
 
-    store_reply r = {0};
-    err_t e = {0};
     case_arg g = {.p = &PA, .id = c.id};
-    assert_int_equal(store_read(work_case_get, &g, &r, &e), 0);
-    assert_string_equal(json_string_value(json_object_get(r.body, "id")), c.id);
-    assert_string_equal(json_string_value(json_object_get(r.body, "person_id")), pid);
-    assert_string_equal(json_string_value(json_object_get(r.body, "stage")), "discovery");
-    assert_string_equal(json_string_value(json_object_get(r.body, "status")), "open");
-    assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 1);
-    assert_true(json_is_null(json_object_get(r.body, "referral_id")));
-    assert_true(json_is_null(json_object_get(r.body, "assigned_to")));
-    assert_string_equal(json_string_value(json_object_get(r.body, "plugin_generation")), "0123456789abcdef");
-    store_reply_clear(&r);
-    /* Another organisation: 404. */
-    g.p = &PB;
-    assert_int_equal(store_read(work_case_get, &g, &r, &e), -1);
-    assert_int_equal(e.status, 404);
-    err_clear(&e);
+    assert_int_equal(read_unit(work_case_get, &g, NULL), 0);
+    assert_string_equal(g.got.id, c.id);
+    assert_string_equal(g.got.person_id, pid);
+    assert_string_equal(g.got.stage, "discovery");
+    assert_string_equal(g.got.status, "open");
+    assert_int_equal(g.got.version, 1);
+    assert_string_equal(g.got.referral_id, "");
+    assert_string_equal(g.got.assigned_to, "");
+    assert_string_equal(g.got.generation, "0123456789abcdef");
+    /* The API shows what a case does not have as null. */
+    json_t *j = render_case(&g.got);
+    assert_true(json_is_null(json_object_get(j, "referral_id")));
+    assert_true(json_is_null(json_object_get(j, "assigned_to")));
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "plugin_generation")), "0123456789abcdef");
+    json_decref(j);
+    /* Another organisation: not found. */
+    case_arg gb = {.p = &PB, .id = c.id};
+    assert_int_equal(read_unit(work_case_get, &gb, NULL), -1);
+    assert_int_equal(gb.se.kind, STORE_NOT_FOUND);
 
     /* A move with the right version: version 2, one more event. */
     case_arg u = {.p = &PA, .id = c.id, .note = "첫 상담"};
-    assert_int_equal(store_write(NULL, work_case_update, &u, &r, &e), 0);
+    assert_int_equal(write_unit(work_case_update, &u, NULL), 0);
     assert_true(u.update_ok);
-    assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 2);
-    store_reply_clear(&r);
+    assert_int_equal(u.got.version, 2);
     assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
     assert_int_equal(count_events(c.id), 2);
 
-    /* A stale version: 412, and nothing changed — not the row, not the log. */
+    /* A stale version: STORE_STALE, and nothing changed — not the row, not the log. */
     case_arg s = {.p = &PA, .id = c.id, .stale_version = 1};
-    assert_int_equal(store_write(NULL, work_case_update, &s, &r, &e), -1);
+    assert_int_equal(write_unit(work_case_update, &s, NULL), -1);
     assert_false(s.update_ok);
-    assert_int_equal(e.status, 412);
-    assert_string_equal(e.code, "version_mismatch");
-    assert_int_equal(json_integer_value(json_object_get(e.details, "version")), 1);
-    err_clear(&e);
-    assert_null(r.body);
+    assert_int_equal(s.se.kind, STORE_STALE);
+    assert_non_null(strstr(s.se.message, "version 1"));
     assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
     char stage[64];
     scalar(SQL_CASE_STAGE, c.id, stage, sizeof stage);
@@ -799,39 +881,42 @@ static void test_cases_events_and_versions(void **state)
     assert_int_equal(count_events(c.id), 2);
     /* A version from the future is stale too. */
     s.stale_version = 3;
-    assert_int_equal(store_write(NULL, work_case_update, &s, &r, &e), -1);
-    assert_int_equal(e.status, 412);
-    err_clear(&e);
+    s.se.kind = STORE_OK;
+    assert_int_equal(write_unit(work_case_update, &s, NULL), -1);
+    assert_int_equal(s.se.kind, STORE_STALE);
     assert_int_equal(scalar(SQL_CASE_VERSION, c.id, NULL, 0), 2);
 
     /* The history, in order, in pages. */
     events_arg ev = {.case_id = c.id, .limit = 1};
-    assert_int_equal(store_read(work_events, &ev, &r, &e), 0);
-    json_t *items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 1);
-    json_t *e1 = json_array_get(items, 0);
-    assert_int_equal(json_integer_value(json_object_get(e1, "seq")), 1);
-    assert_string_equal(json_string_value(json_object_get(e1, "type")), "opened");
-    assert_true(json_is_null(json_object_get(e1, "from")));
-    assert_string_equal(json_string_value(json_object_get(e1, "to")), "discovery");
-    assert_string_equal(json_string_value(json_object_get(e1, "actor")), "tester");
-    assert_true(json_is_object(json_object_get(e1, "data")));
-    char after[64];
-    assert_int_equal(cursor_decode(json_string_value(json_object_get(r.body, "next_cursor")), after, sizeof after), 0);
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_events, &ev, NULL), 0);
+    assert_int_equal(ev.events.n, 1);
+    const event_row *e1 = &ev.events.items[0];
+    assert_int_equal(e1->seq, 1);
+    assert_string_equal(e1->type, "opened");
+    assert_null(e1->from_stage);
+    assert_string_equal(e1->to_stage, "discovery");
+    assert_string_equal(e1->actor, "tester");
+    assert_true(json_is_object(e1->data));
+    assert_true(ev.events.more);
+    j = render_event(e1);
+    assert_true(json_is_null(json_object_get(j, "from")));
+    assert_string_equal(json_string_value(json_object_get(j, "to")), "discovery");
+    json_decref(j);
+    char after[STORE_KEY_MAX];
+    snprintf(after, sizeof after, "%s", ev.events.last);
+    event_list_free(&ev.events);
     ev.after = after;
     ev.limit = 10;
-    assert_int_equal(store_read(work_events, &ev, &r, &e), 0);
-    items = json_object_get(r.body, "items");
-    assert_int_equal(json_array_size(items), 1);
-    json_t *e2 = json_array_get(items, 0);
-    assert_int_equal(json_integer_value(json_object_get(e2, "seq")), 2);
-    assert_string_equal(json_string_value(json_object_get(e2, "type")), "transition");
-    assert_string_equal(json_string_value(json_object_get(e2, "from")), "discovery");
-    assert_string_equal(json_string_value(json_object_get(e2, "to")), "initial_counseling");
-    assert_string_equal(json_string_value(json_object_get(e2, "note")), "첫 상담");
-    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
-    store_reply_clear(&r);
+    assert_int_equal(read_unit(work_events, &ev, NULL), 0);
+    assert_int_equal(ev.events.n, 1);
+    const event_row *e2 = &ev.events.items[0];
+    assert_int_equal(e2->seq, 2);
+    assert_string_equal(e2->type, "transition");
+    assert_string_equal(e2->from_stage, "discovery");
+    assert_string_equal(e2->to_stage, "initial_counseling");
+    assert_string_equal(e2->note, "첫 상담");
+    assert_false(ev.events.more);
+    event_list_free(&ev.events);
 }
 
 /* ---- the unit of work ---- */
@@ -840,11 +925,12 @@ static int work_insert_then_fail(store_tx *tx, void *arg, store_reply *reply, er
 {
     const char *case_id = arg;
     org_in in = {.id = "rollback_org", .name = "x", .type = "emd", .region = "11590"};
-    json_t *out = NULL;
-    if (store_org_insert(tx, &in, &out, e)) return -1;
-    json_decref(out);
+    org_row out;
+    store_err se = {0};
+    if (store_org_insert(tx, &in, &out, &se)) return -1;
+    org_row_free(&out);
     event_in ev = {.case_id = case_id, .actor = "tester", .type = "note"};
-    if (store_event_append(tx, &ev, e)) return -1;
+    if (store_event_append(tx, &ev, &se)) return -1;
     reply->status = 201;
     reply->body = json_pack("{s:s}", "half", "done");
     err_set(e, 422, "refused_late", "refused after writing");
@@ -853,10 +939,11 @@ static int work_insert_then_fail(store_tx *tx, void *arg, store_reply *reply, er
 
 static int work_read_tries_write(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
-    (void)arg;
+    (void)e;
+    org_arg *a = arg;
     org_in in = {.id = "read_only_org", .name = "x", .type = "emd", .region = "11590"};
     reply->status = 200;
-    return store_org_insert(tx, &in, &reply->body, e);
+    return store_org_insert(tx, &in, &a->row, &a->se);
 }
 
 static void test_write_rollback(void **state)
@@ -870,11 +957,14 @@ static void test_write_rollback(void **state)
     make_case(&PA, pid, &c);
     long long before = count_events(c.id);
 
+    /* The unit's own error comes back untouched; the store says nothing of its own. */
     store_reply r = {0};
     err_t e = {0};
-    assert_int_equal(store_write(NULL, work_insert_then_fail, c.id, &r, &e), -1);
+    store_err se = {0};
+    assert_int_equal(store_write(NULL, work_insert_then_fail, c.id, &r, &e, &se), -1);
     assert_int_equal(e.status, 422);
     assert_string_equal(e.code, "refused_late");
+    assert_int_equal(se.kind, STORE_OK);
     assert_null(r.body); /* the half-made answer is dropped */
     assert_int_equal(r.status, 0);
     err_clear(&e);
@@ -886,10 +976,9 @@ static void test_write_rollback(void **state)
     assert_true(org_exists("after_rollback_org"));
 
     /* A read cannot write at all: its connection is query-only. */
-    assert_int_equal(store_read(work_read_tries_write, NULL, &r, &e), -1);
-    assert_int_equal(e.status, 500);
-    err_clear(&e);
-    store_reply_clear(&r);
+    org_arg ro = {0};
+    assert_int_equal(read_unit(work_read_tries_write, &ro, NULL), -1);
+    assert_int_equal(ro.se.kind, STORE_INTERNAL);
     assert_false(org_exists("read_only_org"));
 }
 
@@ -897,6 +986,7 @@ typedef struct {
     int runs;
     const char *org_id;
     bool secret;
+    store_err se;
 } idem_arg;
 
 static int work_idem(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -904,9 +994,11 @@ static int work_idem(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     idem_arg *a = arg;
     a->runs++;
     org_in in = {.id = a->org_id, .name = "멱등", .type = "emd", .region = "11590"};
+    org_row o;
+    if (store_org_insert(tx, &in, &o, &a->se)) return process_store_fail(&a->se, e);
     reply->status = 201;
-    if (store_org_insert(tx, &in, &reply->body, e)) return -1;
-    json_object_set_new(reply->body, "secret", json_string("shown-once"));
+    reply->body = json_pack("{s:s, s:s}", "id", o.id, "secret", "shown-once");
+    org_row_free(&o);
     if (a->secret) {
         reply->record = json_deep_copy(reply->body);
         json_object_set_new(reply->record, "secret", json_null());
@@ -932,9 +1024,10 @@ static void test_idempotency(void **state)
     (void)state;
     store_reply r = {0};
     err_t e = {0};
+    store_err se = {0};
     idem_arg a = {.org_id = "idem_org_1"};
     store_idem k = {.scope = ORG_A "/worker.a", .key = "key-1", .request_hash = "hash-1"};
-    assert_int_equal(store_write(&k, work_idem, &a, &r, &e), 0);
+    assert_int_equal(store_write(&k, work_idem, &a, &r, &e, &se), 0);
     assert_int_equal(a.runs, 1);
     assert_false(r.replayed);
     assert_int_equal(r.status, 201);
@@ -942,41 +1035,58 @@ static void test_idempotency(void **state)
     store_reply_clear(&r);
 
     /* Same key, same request: the first answer, and the work is not run. */
-    assert_int_equal(store_write(&k, work_idem, &a, &r, &e), 0);
+    assert_int_equal(store_write(&k, work_idem, &a, &r, &e, &se), 0);
     assert_int_equal(a.runs, 1);
     assert_true(r.replayed);
     assert_int_equal(r.status, 201);
     assert_true(json_equal(r.body, first));
     store_reply_clear(&r);
     json_decref(first);
+    /* Read ahead of a decision, the same. */
+    assert_int_equal(store_idem_replay(&k, &r, &se), 1);
+    assert_true(r.replayed);
+    store_reply_clear(&r);
 
-    /* Same key, another request: 409, nothing runs. */
+    /* Same key, another request: STORE_KEY_REUSED, nothing runs. */
     store_idem k2 = {.scope = k.scope, .key = "key-1", .request_hash = "hash-2"};
-    assert_int_equal(store_write(&k2, work_idem, &a, &r, &e), -1);
+    assert_int_equal(store_write(&k2, work_idem, &a, &r, &e, &se), -1);
     assert_int_equal(a.runs, 1);
+    assert_int_equal(se.kind, STORE_KEY_REUSED);
+    assert_int_equal(e.status, 0); /* the store says it in its own terms */
+    se = (store_err){0};
+    assert_int_equal(store_idem_replay(&k2, &r, &se), -1);
+    assert_int_equal(se.kind, STORE_KEY_REUSED);
+    /* ... and the API answers it as 409 idempotency_key_reused, naming the key. */
+    assert_int_equal(process_write(&k2, work_idem, &a, &r, &e), -1);
     assert_int_equal(e.status, 409);
     assert_string_equal(e.code, "idempotency_key_reused");
     assert_string_equal(json_string_value(json_object_get(e.details, "idempotency_key")), "key-1");
+    err_clear(&e);
+    assert_int_equal(process_replay(&k2, &r, &e), -1);
+    assert_string_equal(e.code, "idempotency_key_reused");
     err_clear(&e);
 
     /* The same key in another scope is another key. */
     idem_arg b = {.org_id = "idem_org_2"};
     store_idem k3 = {.scope = ORG_B "/worker.b", .key = "key-1", .request_hash = "hash-2"};
-    assert_int_equal(store_write(&k3, work_idem, &b, &r, &e), 0);
+    se = (store_err){0};
+    assert_int_equal(store_write(&k3, work_idem, &b, &r, &e, &se), 0);
     assert_int_equal(b.runs, 1);
     assert_false(r.replayed);
     store_reply_clear(&r);
 
     /* A failed write records nothing: the key stays free. */
-    idem_arg c = {.org_id = "idem_org_1"}; /* duplicate id: 409 */
+    idem_arg c = {.org_id = "idem_org_1"}; /* duplicate id */
     store_idem k4 = {.scope = k.scope, .key = "key-fail", .request_hash = "hash-x"};
-    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e), -1);
-    assert_int_equal(e.status, 409);
+    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e, &se), -1);
+    assert_int_equal(se.kind, STORE_OK);
+    assert_int_equal(c.se.kind, STORE_DUPLICATE);
+    assert_int_equal(e.status, 409); /* the unit's own answer of it */
     assert_string_equal(e.code, "duplicate");
     err_clear(&e);
     assert_int_equal(scalar(SQL_IDEM_COUNT, "key-fail", NULL, 0), 0);
     c.org_id = "idem_org_3";
-    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e), 0);
+    assert_int_equal(store_write(&k4, work_idem, &c, &r, &e, &se), 0);
     assert_false(r.replayed);
     assert_int_equal(c.runs, 2);
     store_reply_clear(&r);
@@ -984,9 +1094,9 @@ static void test_idempotency(void **state)
     /* A non-2xx answer is not recorded: a repeat runs again. */
     idem_arg d = {0};
     store_idem k5 = {.scope = k.scope, .key = "key-422", .request_hash = "h"};
-    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e), 0);
+    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e, &se), 0);
     store_reply_clear(&r);
-    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e), 0);
+    assert_int_equal(store_write(&k5, work_status_422, &d, &r, &e, &se), 0);
     assert_false(r.replayed);
     assert_int_equal(d.runs, 2);
     store_reply_clear(&r);
@@ -994,10 +1104,10 @@ static void test_idempotency(void **state)
     /* reply.record: what a replay shows instead of the body (secrets once). */
     idem_arg s = {.org_id = "idem_org_4", .secret = true};
     store_idem k6 = {.scope = k.scope, .key = "key-secret", .request_hash = "h"};
-    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e), 0);
+    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e, &se), 0);
     assert_string_equal(json_string_value(json_object_get(r.body, "secret")), "shown-once");
     store_reply_clear(&r);
-    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e), 0);
+    assert_int_equal(store_write(&k6, work_idem, &s, &r, &e, &se), 0);
     assert_true(r.replayed);
     assert_int_equal(s.runs, 1);
     assert_true(json_is_null(json_object_get(r.body, "secret")));
@@ -1022,19 +1132,15 @@ static void test_event_log_append_only(void **state)
     long long n = count_events(c.id);
     assert_true(n >= 1);
 
-    store_reply r = {0};
-    err_t e = {0};
     raw_arg up = {.bind1 = c.id, .sql = SQL_RAW_UPDATE};
-    assert_int_equal(store_write(NULL, work_raw, &up, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &up, NULL), 0);
     assert_int_not_equal(up.rc, SQLITE_DONE);
     assert_int_equal(up.rc & 0xff, SQLITE_CONSTRAINT);
     assert_non_null(strstr(up.msg, "append-only"));
     assert_int_equal(scalar(SQL_COUNT_EVENT_NOTES, c.id, NULL, 0), 0);
 
     raw_arg del = {.bind1 = c.id, .sql = SQL_RAW_DELETE};
-    assert_int_equal(store_write(NULL, work_raw, &del, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &del, NULL), 0);
     assert_int_not_equal(del.rc, SQLITE_DONE);
     assert_int_equal(del.rc & 0xff, SQLITE_CONSTRAINT);
     assert_non_null(strstr(del.msg, "append-only"));
@@ -1048,11 +1154,8 @@ static const char SQL_ORPHAN_PERSON[] =
 static void test_foreign_keys_enforced(void **state)
 {
     (void)state;
-    store_reply r = {0};
-    err_t e = {0};
     raw_arg a = {.sql = SQL_ORPHAN_PERSON};
-    assert_int_equal(store_write(NULL, work_raw, &a, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &a, NULL), 0);
     assert_int_equal(a.rc & 0xff, SQLITE_CONSTRAINT);
     assert_int_equal(a.rc, SQLITE_CONSTRAINT_FOREIGNKEY);
 }
@@ -1065,19 +1168,15 @@ static const char SQL_FORGET_FUTURE[] = "DELETE FROM schema_migrations WHERE ver
 static void test_migrate_refuses_newer_schema(void **state)
 {
     (void)state;
-    store_reply r = {0};
-    err_t e = {0};
     raw_arg a = {.sql = SQL_FUTURE_MIGRATION};
-    assert_int_equal(store_write(NULL, work_raw, &a, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &a, NULL), 0);
     assert_int_equal(a.rc, SQLITE_DONE);
     char err[512] = "";
     int v = -1;
     assert_int_equal(store_migrate(&v, err, sizeof err), -1);
     assert_non_null(strstr(err, "999"));
     raw_arg b = {.sql = SQL_FORGET_FUTURE};
-    assert_int_equal(store_write(NULL, work_raw, &b, &r, &e), 0);
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_raw, &b, NULL), 0);
     assert_int_equal(b.rc, SQLITE_DONE);
     assert_int_equal(store_migrate(&v, err, sizeof err), 0);
     assert_int_equal(v, g_version);
@@ -1088,16 +1187,19 @@ static void test_migrate_refuses_newer_schema(void **state)
 typedef struct {
     case_row *c;
     const char *kind, *due_on; /* NULL due_on: clear */
+    deadline_list due;
+    store_err se;
 } deadline_arg;
 
 static int work_deadline(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    (void)e;
     deadline_arg *a = arg;
-    int rc = a->due_on ? store_deadline_set(tx, a->c, a->kind, "계획 수립 기한", a->due_on, "integrated", e)
-                       : store_deadline_clear(tx, a->c->id, a->kind, e);
+    int rc = a->due_on ? store_deadline_set(tx, a->c, a->kind, "계획 수립 기한", a->due_on, "integrated", &a->se)
+                       : store_deadline_clear(tx, a->c->id, a->kind, &a->se);
     if (rc) return -1;
     reply->status = 200;
-    return store_case_due(tx, a->c->id, &reply->body, e);
+    return store_case_due(tx, a->c->id, &a->due, &a->se);
 }
 
 static void test_deadlines(void **state)
@@ -1109,53 +1211,238 @@ static void test_deadlines(void **state)
     make_person(&PA, "기한", NULL, pid);
     case_row c;
     make_case(&PA, pid, &c);
-    store_reply r = {0};
-    err_t e = {0};
+    char today[11];
+    date_today_str(today);
 
     deadline_arg a = {.c = &c, .kind = "plan_due", .due_on = "2000-01-01"};
-    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
-    assert_int_equal(json_array_size(r.body), 1);
-    json_t *d = json_array_get(r.body, 0);
-    assert_string_equal(json_string_value(json_object_get(d, "kind")), "plan_due");
-    assert_string_equal(json_string_value(json_object_get(d, "due_on")), "2000-01-01");
-    assert_string_equal(json_string_value(json_object_get(d, "plugin")), "integrated");
-    assert_true(json_is_true(json_object_get(d, "overdue")));
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_deadline, &a, NULL), 0);
+    assert_int_equal(a.due.n, 1);
+    const deadline_row *d = &a.due.items[0];
+    assert_string_equal(d->kind, "plan_due");
+    assert_string_equal(d->label, "계획 수립 기한");
+    assert_string_equal(d->due_on, "2000-01-01");
+    assert_string_equal(d->plugin, "integrated");
+    assert_string_equal(d->case_id, c.id);
+    /* Overdue is the API's reading of the date, today. */
+    json_t *j = render_due(d, today);
+    assert_true(json_is_true(json_object_get(j, "overdue")));
+    assert_int_equal(json_object_size(j), 5);
+    json_decref(j);
+    deadline_list_free(&a.due);
 
     /* Setting the same kind again replaces it. */
     a.due_on = "9999-12-31";
-    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
-    assert_int_equal(json_array_size(r.body), 1);
-    d = json_array_get(r.body, 0);
-    assert_string_equal(json_string_value(json_object_get(d, "due_on")), "9999-12-31");
-    assert_true(json_is_false(json_object_get(d, "overdue")));
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_deadline, &a, NULL), 0);
+    assert_int_equal(a.due.n, 1);
+    assert_string_equal(a.due.items[0].due_on, "9999-12-31");
+    j = render_due(&a.due.items[0], today);
+    assert_true(json_is_false(json_object_get(j, "overdue")));
+    json_decref(j);
+    deadline_list_free(&a.due);
 
     /* Another kind adds one; clearing removes only its kind. */
     deadline_arg b = {.c = &c, .kind = "first_contact", .due_on = "2100-01-01"};
-    assert_int_equal(store_write(NULL, work_deadline, &b, &r, &e), 0);
-    assert_int_equal(json_array_size(r.body), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r.body, 0), "kind")), "first_contact");
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_deadline, &b, NULL), 0);
+    assert_int_equal(b.due.n, 2);
+    assert_string_equal(b.due.items[0].kind, "first_contact");
+    deadline_list_free(&b.due);
     a.due_on = NULL;
-    assert_int_equal(store_write(NULL, work_deadline, &a, &r, &e), 0);
-    assert_int_equal(json_array_size(r.body), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r.body, 0), "kind")), "first_contact");
-    store_reply_clear(&r);
+    assert_int_equal(write_unit(work_deadline, &a, NULL), 0);
+    assert_int_equal(a.due.n, 1);
+    assert_string_equal(a.due.items[0].kind, "first_contact");
+    deadline_list_free(&a.due);
+}
+
+/* ---- states a change needs: STORE_CONFLICT ---- */
+
+typedef struct {
+    const principal *p;
+    char person_id[ID_MAX], id[ID_MAX];
+    consent_row consent;
+    outbox_row msg;
+    store_err se;
+    int op;
+} conflict_arg;
+
+enum { OP_CONSENT, OP_REVOKE, OP_REFER, OP_ANSWER, OP_ENQUEUE, OP_RETRY, OP_RETRY_UNKNOWN };
+
+static int work_conflict(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)e;
+    conflict_arg *a = arg;
+    reply->status = 200;
+    switch (a->op) {
+    case OP_CONSENT: {
+        json_t *scope = json_pack("[s]", ORG_B);
+        consent_in in = {.person_id = a->person_id, .purpose = "referral", .valid_from = "2000-01-01",
+                         .valid_until = "2999-12-31", .scope = scope};
+        int rc = store_consent_insert(tx, a->p, &in, &a->consent, &a->se);
+        json_decref(scope);
+        return rc;
+    }
+    case OP_REVOKE: return store_consent_revoke(tx, a->p, a->person_id, a->id, &a->consent, &a->se);
+    case OP_REFER: {
+        json_t *snap = json_object();
+        referral_in in = {.person_id = a->person_id, .from_org = ORG_A, .to_org = ORG_B, .reason = "r",
+                          .opinion = "o", .by = "worker.a", .snapshot = snap};
+        int rc = store_referral_insert(tx, &in, a->id, &a->se);
+        json_decref(snap);
+        return rc;
+    }
+    case OP_ANSWER: return store_referral_answer(tx, a->id, "rejected", "아니요", "worker.b", NULL, &a->se);
+    case OP_ENQUEUE: {
+        json_t *payload = json_pack("{s:i}", "n", 1);
+        int rc = store_outbox_enqueue(tx, "agency_x", "topic", "test", payload, a->id, &a->se);
+        json_decref(payload);
+        return rc;
+    }
+    case OP_RETRY: return store_outbox_retry(tx, a->id, &a->msg, &a->se);
+    case OP_RETRY_UNKNOWN: return store_outbox_retry(tx, "msg_unknown", &a->msg, &a->se);
+    }
+    return -1;
+}
+
+static void test_conflicts(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_org(ORG_B, "11680", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    conflict_arg a = {.p = &PA};
+    make_person(&PA, "충돌", NULL, a.person_id);
+
+    /* A consent revoked twice: the second is STORE_CONFLICT, and the row stays as revoked. */
+    a.op = OP_CONSENT;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), 0);
+    snprintf(a.id, sizeof a.id, "%s", a.consent.id);
+    assert_null(a.consent.revoked_at);
+    char today[11];
+    date_today_str(today);
+    static const char *const purposes[] = {"referral", NULL};
+    assert_null(store_consent_refusal(&a.consent, ORG_B, purposes, today));
+    assert_non_null(store_consent_refusal(&a.consent, ORG_A, purposes, today)); /* not in its scope */
+    consent_row_free(&a.consent);
+    a.op = OP_REVOKE;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), 0);
+    assert_non_null(a.consent.revoked_at);
+    assert_string_equal(store_consent_refusal(&a.consent, ORG_B, purposes, today), "it was revoked");
+    consent_row_free(&a.consent);
+    assert_int_equal(write_unit(work_conflict, &a, NULL), -1);
+    assert_int_equal(a.se.kind, STORE_CONFLICT);
+    snprintf(a.id, sizeof a.id, "cns_nope");
+    a.se.kind = STORE_OK;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), -1);
+    assert_int_equal(a.se.kind, STORE_NOT_FOUND);
+
+    /* A referral answered twice. */
+    a.op = OP_REFER;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), 0);
+    a.op = OP_ANSWER;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), 0);
+    assert_int_equal(write_unit(work_conflict, &a, NULL), -1);
+    assert_int_equal(a.se.kind, STORE_CONFLICT);
+
+    /* Only a dead message is sent again; an unknown one is not found. */
+    a.op = OP_ENQUEUE;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), 0);
+    a.op = OP_RETRY;
+    a.se.kind = STORE_OK;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), -1);
+    assert_int_equal(a.se.kind, STORE_CONFLICT);
+    a.op = OP_RETRY_UNKNOWN;
+    assert_int_equal(write_unit(work_conflict, &a, NULL), -1);
+    assert_int_equal(a.se.kind, STORE_NOT_FOUND);
+}
+
+/* ---- the store's outcomes as the API answers them ---- */
+
+static void expect_answer(store_kind kind, int status, const char *code)
+{
+    store_err se = {0};
+    err_t e = {0};
+    store_err_set(&se, kind, "what happened");
+    assert_int_equal(process_store_fail(&se, &e), -1);
+    assert_int_equal(e.status, status);
+    assert_string_equal(e.code, code);
+    assert_string_equal(e.message, "what happened");
+    err_clear(&e);
+}
+
+static void test_kinds_answered(void **state)
+{
+    (void)state;
+    expect_answer(STORE_NOT_FOUND, 404, "not_found");
+    expect_answer(STORE_DUPLICATE, 409, "duplicate");
+    expect_answer(STORE_CONFLICT, 409, "conflict");
+    expect_answer(STORE_STALE, 412, "version_mismatch");
+    expect_answer(STORE_KEY_REUSED, 409, "idempotency_key_reused");
+    expect_answer(STORE_BUSY, 503, "store_busy");
+    expect_answer(STORE_UNAVAILABLE, 503, "store_unavailable");
+    expect_answer(STORE_INTERNAL, 500, "internal_error");
+    assert_string_equal(store_kind_name(STORE_NOT_FOUND), "not_found");
+    assert_string_equal(store_kind_name(STORE_BUSY), "busy");
+
+    /* A caller says what an outcome means to it; the others keep theirs. */
+    store_err se = {0};
+    err_t e = {0};
+    store_err_set(&se, STORE_NOT_FOUND, "no row");
+    process_store_error(&se, &e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", "cas_x");
+    assert_int_equal(e.status, 422);
+    assert_string_equal(e.code, "unknown_case");
+    assert_string_equal(e.message, "no case 'cas_x'");
+    err_clear(&e);
+    store_err_set(&se, STORE_BUSY, "the case store is busy; retry");
+    process_store_error(&se, &e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", "cas_x");
+    assert_int_equal(e.status, 503);
+    assert_string_equal(e.code, "store_busy");
+    err_clear(&e);
+}
+
+/* A write while another connection holds the database: STORE_BUSY once the
+ * busy timeout passes, and the API's 503 store_busy. */
+static void test_busy(void **state)
+{
+    (void)state;
+    store_close();
+    open_store_with(true, 100);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(g_db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    org_in in = {.id = "busy_org", .name = "잠김", .type = "emd", .region = "11590"};
+    org_arg a = {.in = &in};
+    store_err se = {0};
+    assert_int_equal(write_unit(work_org_insert, &a, &se), -1);
+    assert_int_equal(se.kind, STORE_BUSY);
+    store_reply r = {0};
+    err_t e = {0};
+    assert_int_equal(process_write(NULL, work_org_insert, &a, &r, &e), -1);
+    assert_int_equal(e.status, 503);
+    assert_string_equal(e.code, "store_busy");
+    err_clear(&e);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    /* Free again: the write goes through. */
+    assert_int_equal(write_unit(work_org_insert, &a, &se), 0);
+    org_row_free(&a.row);
+    store_close();
+    open_store(true);
 }
 
 /* ---- one connection per thread; concurrent writers serialise ---- */
 
 enum { WRITERS = 4, WRITES_EACH = 25 };
 
-/* records | broken_at << 32, for the group-commit test */
+typedef struct {
+    long long records, broken;
+    store_err se;
+} verify_arg;
+
 static int work_verify(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
-    long long records = 0, broken = 0;
-    if (store_audit_verify(tx, &records, &broken, e)) return -1;
-    *(long long *)arg = records | (broken << 32);
-    return 0;
+    (void)e;
+    verify_arg *v = arg;
+    return store_audit_verify(tx, &v->records, &v->broken, &v->se);
 }
 
 static const char SQL_COUNT_THREAD_ORGS[] = "SELECT COUNT(*) FROM orgs WHERE id LIKE 'thr\\_%' ESCAPE '\\'";
@@ -1168,13 +1455,9 @@ static void *writer_thread(void *arg)
         char id[64];
         snprintf(id, sizeof id, "thr_%d_%d", t, i);
         org_in in = {.id = id, .name = "동시", .type = "emd", .region = "11590"};
-        store_reply r = {0};
-        err_t e = {0};
-        if (store_write(NULL, work_org_insert, &in, &r, &e)) {
-            failures++;
-            err_clear(&e);
-        }
-        store_reply_clear(&r);
+        org_arg a = {.in = &in};
+        if (write_unit(work_org_insert, &a, NULL)) failures++;
+        org_row_free(&a.row);
     }
     store_thread_done();
     return (void *)(intptr_t)failures;
@@ -1213,11 +1496,14 @@ static int work_gc(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     char id[64], rid[64];
     snprintf(id, sizeof id, "gc_%d_%d", a->t, a->i);
     snprintf(rid, sizeof rid, "req_%d_%d", a->t, a->i);
+    store_err se = {0};
     audit_entry ae = {.actor = "gc", .org = ORG_A, .role = "worker", .action = "TEST", .request_id = rid,
                       .status = 200};
-    if (store_audit_append(tx, &ae, e)) return -1;
+    if (store_audit_append(tx, &ae, &se)) return process_store_fail(&se, e);
     org_in in = {.id = id, .name = "묶음", .type = "emd", .region = "11590"};
-    if (store_org_insert(tx, &in, &reply->body, e)) return -1;
+    org_row o;
+    if (store_org_insert(tx, &in, &o, &se)) return process_store_fail(&se, e);
+    org_row_free(&o);
     if (a->i % 3 == 2) {
         err_set(e, 422, "refused_late", "refused after writing");
         return -1;
@@ -1234,9 +1520,10 @@ static void *gc_thread(void *arg)
         gc_arg a = {t, i};
         store_reply r = {0};
         err_t e = {0};
-        int rc = store_write(NULL, work_gc, &a, &r, &e);
+        store_err se = {0};
+        int rc = store_write(NULL, work_gc, &a, &r, &e, &se);
         if ((i % 3 == 2) != (rc == -1)) wrong++;
-        if (rc == -1 && e.status != 422) wrong++;
+        if (rc == -1 && (e.status != 422 || se.kind != STORE_OK)) wrong++;
         err_clear(&e);
         store_reply_clear(&r);
     }
@@ -1269,26 +1556,24 @@ static void test_group_commit(void **state)
     assert_int_equal(scalar(SQL_COUNT_GC_AUDIT, NULL, NULL, 0), kept);
     assert_int_equal(scalar(SQL_COUNT_GC_FAILED, NULL, NULL, 0), 0); /* no trace of a failed unit */
     /* Many units shared a batch, yet the chain is one unbroken line. */
-    long long records = 0, broken = -1;
-    store_reply r = {0};
-    err_t e = {0};
-    assert_int_equal(store_read(work_verify, &records, &r, &e), 0);
-    broken = records >> 32;
-    assert_int_equal(broken, 0);
-    assert_true((records & 0xffffffff) >= kept);
+    verify_arg v = {0, -1, {0}};
+    assert_int_equal(read_unit(work_verify, &v, NULL), 0);
+    assert_int_equal(v.broken, 0);
+    assert_true(v.records >= kept);
     char *m = store_metrics();
     assert_non_null(strstr(m, "sarye_store_batches_total"));
     free(m);
 }
 
-/* ---- cursors ---- */
+/* ---- cursors (the API's, over the store's keys) ---- */
 
 static void test_cursor_round_trip(void **state)
 {
     (void)state;
-    static const char *const ids[] = {"per_01JD7XK3M4N5P6Q7R8S9T0VWXY", "1", "42", "a-b_c", "cas_0", NULL};
+    static const char *const ids[] = {"per_01JD7XK3M4N5P6Q7R8S9T0VWXY", "1", "42", "a-b_c", "cas_0",
+                                      "2026-01-31.ddl_01JD7XK3M4N5P6Q7R8S9T0VWXY", NULL};
     for (const char *const *id = ids; *id; id++) {
-        char cur[96], back[ID_MAX];
+        char cur[96], back[ID_MAX + 16];
         cursor_encode(*id, cur, sizeof cur);
         assert_true(strlen(cur) > 0);
         for (const char *p = cur; *p; p++)
@@ -1337,7 +1622,7 @@ static void test_cursor_garbage(void **state)
 static void test_pii_seal(void **state)
 {
     (void)state;
-    char sealed[128], digits[14], idx1[SHA256_HEX], idx2[SHA256_HEX];
+    char sealed[128], digits[14], idx1[SHA256_HEX], idx2[SHA256_HEX], masked[16];
     assert_int_equal(pii_rrn_seal("9001011234568", "per_A", sealed, sizeof sealed), 0);
     assert_null(strstr(sealed, "9001011234568"));
     assert_int_equal(pii_rrn_open(sealed, "per_A", digits), 0);
@@ -1351,6 +1636,60 @@ static void test_pii_seal(void **state)
     char plain[SHA256_HEX];
     sha256_hex("9001011234568", 13, plain);
     assert_string_not_equal(idx1, plain); /* keyed: not a plain hash anyone can recompute */
+    pii_rrn_mask("9001011234568", masked);
+    assert_string_equal(masked, "900101-1******");
+}
+
+/* ---- SQLite stays inside core/store/ ---- */
+
+/* Fails when path (a C file outside core/store/) names SQLite or the
+ * store's internal header. */
+static void check_no_sqlite(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        if (strstr(line, "sqlite3") || strstr(line, "SQLITE_") || strstr(line, "store/internal.h"))
+            fail_msg("%s:%d names SQLite outside core/store/: %s", path, n, line);
+    }
+    fclose(f);
+}
+
+static int scan_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int files = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st)) continue;
+        size_t len = strlen(de->d_name);
+        if (S_ISDIR(st.st_mode)) {
+            if (strcmp(de->d_name, "store")) files += scan_tree(path);
+        } else if (len > 2 && (!strcmp(de->d_name + len - 2, ".h") || !strcmp(de->d_name + len - 2, ".c"))) {
+            check_no_sqlite(path);
+            files++;
+        }
+    }
+    closedir(d);
+    return files;
+}
+
+static void test_sqlite_stays_in_store(void **state)
+{
+    (void)state;
+    const char *src = getenv("SOURCE_DIR");
+    if (!src) skip();
+    char core[4096];
+    snprintf(core, sizeof core, "%s/core", src);
+    assert_true(scan_tree(core) > 20); /* every header and source of the core but the store's own */
 }
 
 int main(void)
@@ -1372,10 +1711,14 @@ int main(void)
         cmocka_unit_test(test_foreign_keys_enforced),
         cmocka_unit_test(test_migrate_refuses_newer_schema),
         cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_conflicts),
+        cmocka_unit_test(test_kinds_answered),
+        cmocka_unit_test(test_busy),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
+        cmocka_unit_test(test_sqlite_stays_in_store),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
