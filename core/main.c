@@ -37,8 +37,16 @@ static const char USAGE[] =
     "        bootstrap an organisation (TYPE: emd, district, program, provider, agency)\n"
     "  token create --user U --role ROLE --org ORG [--db PATH]\n"
     "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin)\n"
-    "  audit verify [--db PATH]\n"
-    "        check the hash chain of the audit trail; exit 1 if a record was changed or removed\n"
+    "  audit verify [--full] [--checkpoints FILE] [--archive FILE] [--db PATH]\n"
+    "        check the audit trail from the last verified checkpoint (--full: every record) against its\n"
+    "        signed checkpoints, the anchor beside the key and an export (FILE); --archive checks an\n"
+    "        archive file; exit 1 if a record was changed, removed or added\n"
+    "  audit checkpoints export --out FILE [--db PATH]\n"
+    "        write every signed checkpoint and the public keys to FILE, to keep apart from the database\n"
+    "  audit archive --before DATE --out FILE [--db PATH]\n"
+    "        move the records written before DATE (YYYY-MM-DD or RFC 3339 UTC) to a verifiable FILE\n"
+    "  key rotate [--db PATH]\n"
+    "        seal everything under a new key (the server must be stopped); the old key file is kept aside\n"
     "  plugin check [DIR]\n"
     "        load and validate a plugin set exactly as a reload would (default: plugins/)\n"
     "  plugin test [DIR or FILE]\n"
@@ -55,11 +63,16 @@ static int usage(const char *why)
 typedef struct {
     const char *config, *listen, *db, *plugins;
     const char *id, *name, *type, *region, *user, *role, *org, *area;
+    const char *checkpoints, *archive, *out, *before;
+    bool full;
     const char *programs[64];
     int n_programs;
 } options;
 
-enum { O_CONFIG = 1, O_LISTEN, O_DB, O_PLUGINS, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_USER, O_ROLE, O_ORG, O_AREA };
+enum {
+    O_CONFIG = 1, O_LISTEN, O_DB, O_PLUGINS, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_USER, O_ROLE, O_ORG,
+    O_AREA, O_FULL, O_CHECKPOINTS, O_ARCHIVE, O_OUT, O_BEFORE
+};
 
 /* Parses the options that `allowed` names (a string of O_* codes). */
 static int parse_options(int argc, char **argv, const char *allowed, options *o)
@@ -72,6 +85,9 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         {"program", required_argument, NULL, O_PROGRAM}, {"user", required_argument, NULL, O_USER},
         {"role", required_argument, NULL, O_ROLE},     {"org", required_argument, NULL, O_ORG},
         {"area", required_argument, NULL, O_AREA},
+        {"full", no_argument, NULL, O_FULL},           {"checkpoints", required_argument, NULL, O_CHECKPOINTS},
+        {"archive", required_argument, NULL, O_ARCHIVE}, {"out", required_argument, NULL, O_OUT},
+        {"before", required_argument, NULL, O_BEFORE},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -97,6 +113,11 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         case O_ROLE: o->role = optarg; break;
         case O_ORG: o->org = optarg; break;
         case O_AREA: o->area = optarg; break;
+        case O_FULL: o->full = true; break;
+        case O_CHECKPOINTS: o->checkpoints = optarg; break;
+        case O_ARCHIVE: o->archive = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_BEFORE: o->before = optarg; break;
         case O_PROGRAM:
             if (o->n_programs == 64) return usage("too many --program options");
             o->programs[o->n_programs++] = optarg;
@@ -139,28 +160,37 @@ fail:
     return 1;
 }
 
+/* The key lives beside the database unless configured elsewhere. */
+static void key_path(const config *cfg, char *key, size_t n)
+{
+    if (cfg->key_file[0]) {
+        snprintf(key, n, "%s", cfg->key_file);
+    } else {
+        const char *slash = strrchr(cfg->db, '/');
+        snprintf(key, n, "%.*ssarye.key", slash ? (int)(slash - cfg->db + 1) : 0, cfg->db);
+    }
+}
+
 static int open_store(const config *cfg)
 {
-    char err[600];
+    char err[2000];
     store_opts so = {cfg->db, cfg->durability_full, cfg->busy_timeout_ms};
     int version = 0;
     if (store_open(&so, err, sizeof err) || store_migrate(&version, err, sizeof err)) {
         fprintf(stderr, "sarye: store: %s\n", err);
         return 1;
     }
-    /* The key lives beside the database unless configured elsewhere. */
-    char key[1100];
-    if (cfg->key_file[0]) {
-        snprintf(key, sizeof key, "%s", cfg->key_file);
-    } else {
-        const char *slash = strrchr(cfg->db, '/');
-        snprintf(key, sizeof key, "%.*ssarye.key", slash ? (int)(slash - cfg->db + 1) : 0, cfg->db);
-    }
-    if (pii_init(key, err, sizeof err)) {
+    char key[1100], anchor[1200] = "";
+    key_path(cfg, key, sizeof key);
+    if (store_keyring_open(key, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
         store_close();
         return 1;
     }
+    /* The newest checkpoint is kept with the key, away from the database. */
+    if (!cfg->audit_anchor_file[0]) snprintf(anchor, sizeof anchor, "%s.anchor", key);
+    else if (strcmp(cfg->audit_anchor_file, "off")) snprintf(anchor, sizeof anchor, "%s", cfg->audit_anchor_file);
+    process_audit_setup(anchor, cfg->audit_checkpoint_every);
     return 0;
 }
 
@@ -183,14 +213,16 @@ static int cmd_serve(const config *cfg)
         store_close();
         return 1;
     }
-    if (outbound_start(cfg, err, sizeof err)) {
+    if (outbound_start(cfg, err, sizeof err) || process_retention_start(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
+        outbound_stop();
         process_shutdown();
         store_close();
         return 1;
     }
     if (http_start(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
+        process_retention_stop();
         outbound_stop();
         process_shutdown();
         store_close();
@@ -209,6 +241,16 @@ static int cmd_serve(const config *cfg)
     }
     http_stop();
     outbound_stop();
+    process_retention_stop();
+    /* The trail's last records are held by a signed checkpoint. */
+    audit_checkpoint cp;
+    err_t e = {0};
+    if (process_audit_checkpoint("shutdown", &cp, &e)) {
+        log_msg(LOG_ERROR, "audit: no checkpoint at shutdown", " error=\"%s\"", e.message);
+        err_clear(&e);
+    } else if (cp.id) {
+        log_msg(LOG_INFO, "audit: checkpoint", " id=%lld through=%lld reason=shutdown", cp.id, cp.through_seq);
+    }
     process_shutdown();
     store_close();
     log_msg(LOG_INFO, "exit", "%s", "");
@@ -293,6 +335,98 @@ static void print_errors(json_t *errors)
             fprintf(stderr, "%s: %s: %s\n", file ? file : "?", plugin ? plugin : "?",
                     json_string_value(json_object_get(x, "message")));
     }
+}
+
+static int cmd_audit_verify(const options *o)
+{
+    audit_verify_result r;
+    err_t e = {0};
+    int rc;
+    if (o->archive) {
+        rc = process_audit_verify_archive(o->archive, &r, &e);
+    } else {
+        audit_verify_opts vo = {o->full, o->checkpoints, 0};
+        rc = process_audit_verify(&vo, &r, &e);
+    }
+    store_close();
+    if (rc) {
+        fprintf(stderr, "sarye: audit verify: %s\n", e.message);
+        err_clear(&e);
+        return 1;
+    }
+    if (!r.ok) {
+        fprintf(stderr, "sarye: audit trail NOT verified: %s\n", r.why);
+        return 1;
+    }
+    if (o->archive) {
+        printf("archive verified: %lld records (%lld to %lld), %zu signed checkpoints, its signed statement; %.1f ms\n",
+               r.records, r.first, r.last, r.checkpoints, r.elapsed_ms);
+        return 0;
+    }
+    printf("audit trail verified: %lld records; %lld checked (%lld to %lld) %s in %lld read transactions;"
+           " %zu signed checkpoints%s%s; %.1f ms\n",
+           r.records, r.checked, r.first, r.checked ? r.last : r.first - 1,
+           r.from_checkpoint ? "from the last verified checkpoint" : "from the first record", r.transactions,
+           r.checkpoints, r.anchor ? ", the anchor agrees" : ", no anchor file",
+           o->checkpoints ? ", the export agrees" : "", r.elapsed_ms);
+    if (r.note[0]) fprintf(stderr, "sarye: warning: %s\n", r.note);
+    return 0;
+}
+
+static int cmd_audit_export(const options *o)
+{
+    size_t n = 0;
+    err_t e = {0};
+    int rc = process_audit_export(o->out, &n, &e);
+    store_close();
+    if (rc) {
+        fprintf(stderr, "sarye: audit checkpoints export: %s\n", e.message);
+        err_clear(&e);
+        return 1;
+    }
+    printf("%zu signed checkpoints and the public keys written to %s\n", n, o->out);
+    return 0;
+}
+
+static int cmd_audit_archive(const config *cfg, const options *o)
+{
+    audit_archive_result r;
+    err_t e = {0};
+    int rc = process_audit_archive(o->before, cfg->retention_audit_days, o->out, &r, &e);
+    store_close();
+    if (rc) {
+        fprintf(stderr, "sarye: audit archive: %s\n", e.message);
+        err_clear(&e);
+        return 1;
+    }
+    if (r.records)
+        printf("archived records %lld to %lld (%lld) to %s, verified; %lld removed from the database\n", r.from,
+               r.through, r.records, o->out, r.deleted);
+    else
+        printf("nothing to archive before %s%s\n", o->before,
+               r.deleted ? " (records of an earlier archive removed)" : "");
+    return 0;
+}
+
+static int cmd_key_rotate(const config *cfg)
+{
+    char key[1100], err[2000];
+    key_path(cfg, key, sizeof key);
+    key_rotation r;
+    int rc = store_key_rotate(key, &r, err, sizeof err);
+    if (rc == 0) process_audit_anchor(&r.checkpoint);
+    store_close();
+    if (rc) {
+        fprintf(stderr, "sarye: key rotate: %s\n", err);
+        return 1;
+    }
+    printf("key rotated: %s -> %s\n"
+           "  %lld resident numbers and %lld stored answers sealed again under the new key;\n"
+           "  the audit trail up to record %lld is signed with the old key (checkpoint %lld), later records with"
+           " the new one\n"
+           "  the old key is now %s: backups made before now need it; keep it with them, or destroy it\n",
+           r.old_id, r.new_id, r.numbers, r.answers, r.checkpoint.through_seq, r.checkpoint.id, r.retired_file);
+    return 0;
 }
 
 /* plugin check|test: DIR is a plugin set; FILE is one plugin of the set two
@@ -390,23 +524,29 @@ int main(int argc, char **argv)
         return cmd_plugin(&cfg, argv[2], argc == 4 ? argv[3] : NULL);
     }
     if (!strcmp(cmd, "audit") && argc >= 3 && !strcmp(argv[2], "verify")) {
+        char opts[] = {O_CONFIG, O_DB, O_FULL, O_CHECKPOINTS, O_ARCHIVE, 0};
+        if ((rc = parse_options(argc - 2, argv + 2, opts, &o))) return rc;
+        if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
+        return cmd_audit_verify(&o);
+    }
+    if (!strcmp(cmd, "audit") && argc >= 4 && !strcmp(argv[2], "checkpoints") && !strcmp(argv[3], "export")) {
+        char opts[] = {O_CONFIG, O_DB, O_OUT, 0};
+        if ((rc = parse_options(argc - 3, argv + 3, opts, &o))) return rc;
+        if (!o.out) return usage("audit checkpoints export needs --out FILE");
+        if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
+        return cmd_audit_export(&o);
+    }
+    if (!strcmp(cmd, "audit") && argc >= 3 && !strcmp(argv[2], "archive")) {
+        char opts[] = {O_CONFIG, O_DB, O_OUT, O_BEFORE, 0};
+        if ((rc = parse_options(argc - 2, argv + 2, opts, &o))) return rc;
+        if (!o.out || !o.before) return usage("audit archive needs --before DATE and --out FILE");
+        if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
+        return cmd_audit_archive(&cfg, &o);
+    }
+    if (!strcmp(cmd, "key") && argc >= 3 && !strcmp(argv[2], "rotate")) {
         if ((rc = parse_options(argc - 2, argv + 2, dbonly, &o))) return rc;
         if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
-        long long records = 0, broken = 0;
-        err_t e = {0};
-        rc = process_audit_verify(&records, &broken, &e);
-        store_close();
-        if (rc) {
-            fprintf(stderr, "sarye: audit verify: %s\n", e.message);
-            err_clear(&e);
-            return 1;
-        }
-        if (broken) {
-            fprintf(stderr, "sarye: audit trail broken at record %lld (after %lld good records)\n", broken, records);
-            return 1;
-        }
-        printf("audit trail verified: %lld records\n", records);
-        return 0;
+        return cmd_key_rotate(&cfg);
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sarye %s\n", SARYE_VERSION);

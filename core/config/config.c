@@ -54,6 +54,13 @@ static const key_def keys[] = {
     {"outbox.concurrency", K_INT, F(outbox_concurrency), 1, 1024, NULL, NULL},
     {"rate_limit.per_minute", K_INT, F(rate_per_minute), 0, 6000000, NULL, NULL},
     {"rate_limit.burst", K_INT, F(rate_burst), 1, 1000000, NULL, NULL},
+    {"retention.idempotency_hours", K_INT, F(retention_idempotency_hours), 1, 8760, NULL, NULL},
+    {"retention.outbox_days", K_INT, F(retention_outbox_days), 1, 36500, NULL, NULL},
+    {"retention.audit_days", K_INT, F(retention_audit_days), 0, 36500, NULL, NULL},
+    {"retention.sweep_ms", K_INT, F(retention_sweep_ms), 100, 86400000, NULL, NULL},
+    {"retention.batch", K_INT, F(retention_batch), 1, 100000, NULL, NULL},
+    {"audit.checkpoint_every", K_INT, F(audit_checkpoint_every), 0, 100000000, NULL, NULL},
+    {"audit.anchor_file", K_STR, F(audit_anchor_file), 0, 0, NULL, NULL},
 };
 #undef F
 
@@ -87,6 +94,12 @@ void config_defaults(config *c)
     c->outbox_concurrency = 32;
     c->rate_per_minute = 6000;
     c->rate_burst = 300;
+    c->retention_idempotency_hours = 24;
+    c->retention_outbox_days = 30;
+    c->retention_audit_days = 3650;
+    c->retention_sweep_ms = 60000;
+    c->retention_batch = 500;
+    c->audit_checkpoint_every = 10000;
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value,

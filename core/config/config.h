@@ -50,6 +50,14 @@ typedef struct {
     int outbox_concurrency;     /* messages in flight at once */
     int rate_per_minute;        /* requests per token per minute (0: no limit) */
     int rate_burst;             /* requests a token may send at once */
+    int retention_idempotency_hours; /* Idempotency-Key records expire after this */
+    int retention_outbox_days;  /* delivered outbox messages are purged after this */
+    int retention_audit_days;   /* audit records stay in the database at least this long */
+    int retention_sweep_ms;     /* how often the purges run */
+    int retention_batch;        /* rows one purge unit removes */
+    int audit_checkpoint_every; /* records between two signed checkpoints (0: only at shutdown, verify ...) */
+    char audit_anchor_file[1024]; /* the newest checkpoint, kept beside the key; "" = sarye.anchor beside
+                                   * the key file, "off" = none */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

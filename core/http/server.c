@@ -5,6 +5,7 @@
  * line. Handlers live in h_*.c; this file knows none of their resources.
  */
 #include <civetweb.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #include "http/http.h"
 #include "http/internal.h"
 #include "process/process.h"
+#include "store/pii.h"
 
 /* ---- the route table: the single place routes are registered ---- */
 static const route ROUTES[] = {
@@ -473,7 +475,10 @@ static int idempotency(req *r)
     int m = snprintf(buf, plen, "%s %s", r->ri->request_method, r->path);
     buf[m] = '\n';
     if (r->body_len) memcpy(buf + m + 1, r->body, r->body_len);
-    sha256_hex(buf, (size_t)m + 1 + r->body_len, r->idem_hash);
+    /* keyed: the digest of a body that held a resident number cannot be
+     * tested against guesses without the key */
+    pii_request_hash(buf, (size_t)m + 1 + r->body_len, r->idem_hash);
+    sodium_memzero(buf, (size_t)m + 1 + r->body_len);
     free(buf);
     return 0;
 }

@@ -31,6 +31,7 @@ bool process_one_of(const char *v, const char *const *list)
 
 void referrals_init(void);
 char *engine_metrics(void);
+char *retention_metrics(void);
 
 static void auth_init(void);
 
@@ -59,7 +60,7 @@ bool process_ready(void) { return store_ready() && luahost_ready(); }
 char *process_metrics(void)
 {
     char *parts[] = {engine_metrics(), luahost_metrics(), rules_metrics(), process_overdue_metrics(),
-                     outbound_metrics(), store_metrics()};
+                     outbound_metrics(), store_metrics(), retention_metrics()};
     size_t n = sizeof parts / sizeof parts[0], len = 0;
     for (size_t i = 0; i < n; i++) len += parts[i] ? strlen(parts[i]) : 0;
     char *s = malloc(len + 1);

@@ -202,8 +202,61 @@ int process_sharing_right_get(const principal *p, const char *org, const char *u
  * transaction, before the data leaves the server). */
 int process_audit(const audit_entry *a, err_t *e);
 int process_audit_list(const audit_query *q, store_reply *reply, err_t *e);
-/* Recomputes the whole chain (sarye audit verify). */
-int process_audit_verify(long long *records, long long *broken_at, err_t *e);
+
+/* Retention: a thread that purges expired Idempotency-Key records and
+ * delivered outbox messages in small batches (retention.*). */
+int process_retention_start(const config *cfg, char *err, size_t errlen);
+void process_retention_stop(void);
+
+/* The anchor file (the newest checkpoint, kept beside the key) and how
+ * many records the writer appends between two checkpoints. */
+void process_audit_setup(const char *anchor_file, long every);
+/* A checkpoint at the chain's head, unless one is there (shutdown);
+ * out->id 0 when none was needed. */
+int process_audit_checkpoint(const char *reason, audit_checkpoint *out, err_t *e);
+/* Rewrites the anchor with c if it is newer (after a checkpoint written
+ * outside process_audit_*: a key rotation). */
+void process_audit_anchor(const audit_checkpoint *c);
+
+typedef struct {
+    bool full;                    /* every record, not from the last verified checkpoint */
+    const char *checkpoints_file; /* an export the database must agree with (NULL: none) */
+    int batch;                    /* records per read transaction (0: 5000) */
+} audit_verify_opts;
+
+typedef struct {
+    bool ok;
+    char why[700];           /* what is wrong, when !ok */
+    char note[600];          /* said beside a success */
+    long long records;       /* in the database (those not archived) */
+    long long checked;       /* records whose MAC was recomputed */
+    long long first, last;   /* the records walked */
+    long long transactions;  /* read transactions it took */
+    size_t checkpoints;      /* signed checkpoints checked */
+    size_t external;         /* checkpoints held outside that agree */
+    long long from_checkpoint; /* the verified checkpoint it started from (0: the first record) */
+    bool anchor;             /* the anchor file was there and agrees */
+    audit_checkpoint written; /* the "verify" checkpoint it wrote (id 0: none) */
+    double elapsed_ms;
+} audit_verify_result;
+/* sarye audit verify. -1 only when the store fails (e); a trail that does
+ * not hold is r->ok false with r->why. */
+int process_audit_verify(const audit_verify_opts *o, audit_verify_result *r, err_t *e);
+/* An archive file read back: every record against its MAC, its checkpoints
+ * and its signed statement. */
+int process_audit_verify_archive(const char *path, audit_verify_result *r, err_t *e);
+/* Every checkpoint and archive, with the keys' public parts, to path. */
+int process_audit_export(const char *path, size_t *n, err_t *e);
+
+typedef struct {
+    long long from, through, records; /* archived now (0 records: none) */
+    long long deleted;                /* records removed from the database */
+    audit_checkpoint checkpoint;
+} audit_archive_result;
+/* sarye audit archive: records written before `before` (a date or an RFC
+ * 3339 time, at least keep_days ago) go to path, are read back and
+ * verified, recorded with a signature, then deleted in small batches. */
+int process_audit_archive(const char *before, int keep_days, const char *path, audit_archive_result *res, err_t *e);
 
 /* Programs and plugins of the serving generation. */
 int process_programs(store_reply *reply, err_t *e);

@@ -315,6 +315,49 @@ json_t *render_audit(const audit_row *a)
     return j;
 }
 
+/* ---- the trail's keys, checkpoints and archives (files of sarye audit) ---- */
+json_t *render_audit_epoch(const audit_epoch *ep)
+{
+    json_t *j = json_object();
+    set(j, "epoch", json_integer(ep->epoch));
+    set(j, "key_id", str(ep->key_id));
+    set(j, "first_seq", json_integer(ep->first_seq));
+    set(j, "public_key", str(ep->public_key));
+    set(j, "endorsement", opt(ep->endorsement));
+    set(j, "created_at", str(ep->created_at));
+    set(j, "retired_at", opt(ep->retired_at));
+    return j;
+}
+
+json_t *render_audit_checkpoint(const audit_checkpoint *c)
+{
+    json_t *j = json_object();
+    set(j, "id", json_integer(c->id));
+    set(j, "epoch", json_integer(c->epoch));
+    set(j, "through_seq", json_integer(c->through_seq));
+    set(j, "head", str(c->head));
+    set(j, "archived_through", json_integer(c->archived_through));
+    set(j, "at", str(c->at));
+    set(j, "reason", str(c->reason));
+    set(j, "signature", str(c->signature));
+    return j;
+}
+
+json_t *render_audit_archive(const audit_archive *a)
+{
+    json_t *j = json_object();
+    set(j, "from_seq", json_integer(a->from_seq));
+    set(j, "through_seq", json_integer(a->through_seq));
+    set(j, "records", json_integer(a->records));
+    set(j, "prev", str(a->prev));
+    set(j, "head", str(a->head));
+    set(j, "epoch", json_integer(a->epoch));
+    set(j, "at", str(a->at));
+    set(j, "file", str(a->file));
+    set(j, "signature", str(a->signature));
+    return j;
+}
+
 /* ---- lists ---- */
 json_t *render_persons(const person_list *l)
 {

@@ -40,6 +40,11 @@ json_t *render_referral(const referral_row *r);
 json_t *render_sharing_right(const sharing_right_row *s);
 json_t *render_outbox(const outbox_row *m);
 json_t *render_audit(const audit_row *a);
+/* The keyring's epochs, checkpoints and archives, as the files of `sarye
+ * audit` hold them (checkpoint exports, the anchor, archives). */
+json_t *render_audit_epoch(const audit_epoch *ep);
+json_t *render_audit_checkpoint(const audit_checkpoint *c);
+json_t *render_audit_archive(const audit_archive *a);
 
 /* Lists as JSON arrays. */
 json_t *render_persons(const person_list *l);

@@ -18,6 +18,8 @@ typedef struct {
     bool valid;
     long long seq;
     char hash[SHA256_HEX];
+    bool cp_known;        /* cp_through read (it may lag: another process checkpoints too) */
+    long long cp_through; /* position of the last checkpoint */
 } store_audit_head;
 
 typedef struct store_conn {
@@ -47,6 +49,28 @@ int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, 
  * STORE_UNAVAILABLE; anything else: STORE_INTERNAL) — and logs the SQLite
  * message. Returns -1. */
 int store_fail(store_tx *tx, store_err *e, const char *what);
+
+/* The database's path (for messages). */
+const char *store_path(void);
+
+/* ---- the audit trail's keys and checkpoints (audit.c, keyring.c) ---- */
+/* At the end of a writer batch: a checkpoint if `every` records have been
+ * appended since the last; 1 written (into out), 0 not. */
+int store_audit_batch_checkpoint(store_tx *tx, audit_checkpoint *out);
+store_checkpoint_hook store_audit_hook(void);
+/* The text an epoch's endorsement signs. */
+int audit_epoch_message(const audit_epoch *ep, char *buf, size_t n);
+/* The audit key that chained record seq: *legacy for records of the first
+ * sarye (an unkeyed chain; NULL returned); *usable false when its epoch's
+ * key cannot be opened. Without a keyring (unit tests): the current key. */
+const unsigned char *keyring_mac_for(long long seq, bool *legacy, bool *usable);
+/* The current epoch (0 without a keyring). */
+int keyring_epoch_now(void);
+
+/* Idempotency-Key answers are sealed under a key, bound to their scope and
+ * key (store.c); malloc'd; NULL on failure. */
+char *store_idem_seal(const unsigned char body_key[32], const char *scope, const char *key, const char *body);
+char *store_idem_open(const unsigned char body_key[32], const char *scope, const char *key, const char *sealed);
 
 #define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 

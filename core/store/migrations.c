@@ -244,6 +244,65 @@ const char *const migrations[] = {
     "  district_approved_by TEXT,"
     "  district_approved_at TEXT,"
     "  PRIMARY KEY (org_id, user_name));",
+
+    /* 4: secrets and tamper evidence (store/keyring.c, store/audit.c). The
+     * keyring names the key the data is sealed with (by its id, which does
+     * not reveal it) and, for each key the trail was ever chained with, its
+     * epoch: the first record it chained, its checkpoint-signing public key
+     * endorsed by the key before, and once retired its audit key sealed
+     * under the current key. */
+    "CREATE TABLE keyring ("
+    "  epoch INTEGER PRIMARY KEY,"
+    "  key_id TEXT NOT NULL UNIQUE,"
+    "  first_seq INTEGER NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  endorsement TEXT,"
+    "  audit_key TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  retired_at TEXT);"
+    "CREATE TRIGGER keyring_no_delete BEFORE DELETE ON keyring"
+    "  BEGIN SELECT RAISE(ABORT, 'the keyring is append-only'); END;"
+    "CREATE TRIGGER keyring_fixed BEFORE UPDATE OF epoch, key_id, first_seq, public_key, endorsement, created_at"
+    "  ON keyring BEGIN SELECT RAISE(ABORT, 'a keyring entry does not change'); END;"
+    /* signed checkpoints: the position and head of the chain */
+    "CREATE TABLE audit_checkpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  epoch INTEGER NOT NULL,"
+    "  through_seq INTEGER NOT NULL,"
+    "  head TEXT NOT NULL,"
+    "  archived_through INTEGER NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  signature TEXT NOT NULL);"
+    /* records moved out to archive files (sarye audit archive), signed */
+    "CREATE TABLE audit_archives ("
+    "  through_seq INTEGER PRIMARY KEY,"
+    "  from_seq INTEGER NOT NULL,"
+    "  prev TEXT NOT NULL,"
+    "  head TEXT NOT NULL,"
+    "  records INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  file TEXT NOT NULL,"
+    "  signature TEXT NOT NULL);"
+    /* The trail is append-only: records leave only when an archive covers
+     * them. */
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  WHEN OLD.seq > (SELECT COALESCE(MAX(through_seq), 0) FROM audit_archives)"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only: records leave only through sarye audit archive'); END;"
+    "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;"
+    "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;"
+    "CREATE TRIGGER audit_archives_no_update BEFORE UPDATE ON audit_archives"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only'); END;"
+    "CREATE TRIGGER audit_archives_no_delete BEFORE DELETE ON audit_archives"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only'); END;"
+    /* retention: what expires is found by age */
+    "CREATE INDEX idempotency_created ON idempotency (created_at);"
+    "CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

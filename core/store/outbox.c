@@ -193,3 +193,21 @@ int store_outbox_counts(store_tx *tx, outbox_counts *out, store_err *e)
     }
     return 0;
 }
+
+static const char SQL_OUTBOX_PURGE[] =
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'delivered' AND delivered_at < ?1"
+    " ORDER BY delivered_at LIMIT ?2)";
+
+int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted, store_err *e)
+{
+    *deleted = 0;
+    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_PURGE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "outbox purge");
+    *deleted = sqlite3_changes(tx->db);
+    return 0;
+}

@@ -558,8 +558,119 @@ typedef struct {
     const char *after; /* the last key of the page before */
 } audit_query;
 int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e);
-/* Recomputes the chain: *broken_at is the first record that does not
- * match (0 when the chain holds); *records the records that do. */
-int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, store_err *e);
+/* Records after after_seq in order, at most limit (out->more if there are
+ * others). */
+int store_audit_range(store_tx *tx, long long after_seq, int limit, audit_list *out, store_err *e);
+
+/* ---- keys, checkpoints and archives of the trail (keyring.c, audit.c) ----
+ * Each record carries a keyed MAC (BLAKE2b) of its fields and of the MAC
+ * before it, so a record cannot be changed, nor the chain recomputed,
+ * without the key. Signed checkpoints (Ed25519) hold the chain's position
+ * and head: records removed from the end, or every record, are missing
+ * from a signed position. The key that chains and signs changes with `sarye
+ * key rotate`: each key is an epoch of the keyring, endorsed by the one
+ * before. */
+#define AUDIT_SIG_HEX 129
+#define AUDIT_PK_HEX 65
+#define AUDIT_KEY_ID_HEX 17
+
+typedef struct {
+    int epoch;
+    char key_id[AUDIT_KEY_ID_HEX];
+    long long first_seq;             /* the first record it chained */
+    char public_key[AUDIT_PK_HEX];   /* hex Ed25519, verifies its checkpoints */
+    char endorsement[AUDIT_SIG_HEX]; /* by the epoch before ("" for the first) */
+    char created_at[RFC3339_MAX];
+    char retired_at[RFC3339_MAX];    /* "" while current */
+} audit_epoch;
+
+typedef struct {
+    long long id;
+    int epoch;                  /* the key that signed it */
+    long long through_seq;      /* the last record it covers (0: none yet) */
+    char head[SHA256_HEX];      /* that record's MAC */
+    long long archived_through; /* records up to this one are in archive files */
+    char at[RFC3339_MAX];
+    char reason[16];            /* interval, shutdown, verify, archive, rotate, register */
+    char signature[AUDIT_SIG_HEX];
+} audit_checkpoint;
+
+typedef struct {
+    long long from_seq, through_seq, records;
+    int epoch;
+    char prev[SHA256_HEX]; /* the MAC before from_seq */
+    char head[SHA256_HEX]; /* the MAC of through_seq */
+    char at[RFC3339_MAX];
+    char file[512];
+    char signature[AUDIT_SIG_HEX];
+} audit_archive;
+
+/* Opens the key the database is sealed with (key_path), and its keyring:
+ * a new database gets a new key (created 0600) and its first epoch; a
+ * database already sealed refuses a missing or different key file with a
+ * message naming the file and both key ids. The key file stays locked
+ * (shared) while the store is open, so `sarye key rotate` can tell that a
+ * server is running. 0, or -1 with err. */
+int store_keyring_open(const char *key_path, char *err, size_t errlen);
+void store_keyring_close(void);
+/* The keyring's epochs, oldest first, as opened (valid until close). */
+const audit_epoch *store_keyring_epochs(size_t *n);
+
+typedef struct {
+    char old_id[AUDIT_KEY_ID_HEX], new_id[AUDIT_KEY_ID_HEX];
+    long long numbers;            /* resident numbers sealed and indexed again */
+    long long answers;            /* Idempotency-Key answers sealed again */
+    char retired_file[1100];      /* where the old key file now is */
+    audit_checkpoint checkpoint;  /* the last one signed with the old key */
+} key_rotation;
+/* `sarye key rotate`: a new key in key_path, everything sealed, indexed
+ * and keyed under it in one transaction; the trail goes on in a new epoch.
+ * Needs the database to itself (no server). 0, or -1 with err. */
+int store_key_rotate(const char *key_path, key_rotation *out, char *err, size_t errlen);
+
+/* Writes a checkpoint (signed with the current key) at record seq whose
+ * MAC is head, or with head NULL at the chain's head; unless force, not
+ * when the last checkpoint is at that record already. */
+int store_audit_checkpoint(store_tx *tx, const char *reason, long long seq, const char *head, bool force,
+                           audit_checkpoint *out, bool *written, store_err *e);
+/* Every checkpoint with id > after_id, in order (malloc'd array). */
+int store_audit_checkpoints(store_tx *tx, long long after_id, audit_checkpoint **out, size_t *n, store_err *e);
+/* Every archive, in order (malloc'd array). */
+int store_audit_archives(store_tx *tx, audit_archive **out, size_t *n, store_err *e);
+/* The chain's head: the last record, else the last archive's, else none. */
+int store_audit_chain_head(store_tx *tx, long long *seq, char head[SHA256_HEX], store_err *e);
+
+/* Checks without the database. A record against the MAC before it (its
+ * prev_hash and its own MAC, with the key of its epoch); a checkpoint's
+ * and an archive's signature with the public key of their epoch; an
+ * epoch's endorsement by the one before. why gets a sentence when false. */
+bool store_audit_record_ok(const audit_row *r, const char *prev, char *why, size_t whylen);
+bool store_audit_checkpoint_ok(const audit_checkpoint *c, const audit_epoch *epochs, size_t n);
+bool store_audit_archive_ok(const audit_archive *a, const audit_epoch *epochs, size_t n);
+bool store_audit_epochs_ok(const audit_epoch *epochs, size_t n, char *why, size_t whylen);
+
+/* Archiving: the last record of the oldest run of records written before
+ * `before` (an RFC 3339 time or a date), after after_seq; 0 if none. */
+int store_audit_cut(store_tx *tx, const char *before, long long after_seq, long long *cut, store_err *e);
+/* Signs an archive's statement (its epoch: the current key's). */
+void store_audit_archive_sign(audit_archive *a);
+/* Records a signed archive and a checkpoint at the head saying records up
+ * to a->through_seq leave the database; from then on they may be deleted
+ * (store_audit_archive_purge). STORE_CONFLICT if archived already. */
+int store_audit_archive_record(store_tx *tx, const audit_archive *a, audit_checkpoint *cp, store_err *e);
+/* Deletes at most limit archived records (those up to the last archive). */
+int store_audit_archive_purge(store_tx *tx, int limit, int *deleted, store_err *e);
+
+/* Called on the writer thread after a batch that wrote a checkpoint (every
+ * `every` records) has committed; NULL for none. */
+typedef void (*store_checkpoint_hook)(const audit_checkpoint *c);
+void store_audit_checkpoints_every(long every, store_checkpoint_hook hook);
+
+/* ---- retention (store.c, outbox.c) ---- */
+/* Deletes at most limit Idempotency-Key records made before `before`
+ * (RFC 3339), oldest first; *deleted says how many. */
+int store_idem_purge(store_tx *tx, const char *before, int limit, int *deleted, store_err *e);
+/* Deletes at most limit outbox messages delivered before `before`. */
+int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted, store_err *e);
 
 #endif

@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -22,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "store/internal.h"
+#include "store/keys.h"
 #include "store/migrations.h"
 
 #define MAX_BATCH 512        /* units in one transaction */
@@ -68,6 +71,8 @@ const char *store_kind_name(store_kind kind)
     }
     return "internal";
 }
+
+const char *store_path(void) { return S.path; }
 
 void store_set_write_hook(store_write_hook fn, void *ctx)
 {
@@ -255,6 +260,32 @@ static const char SQL_IDEM_PUT[] =
     "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+static const char SQL_IDEM_PURGE[] =
+    "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ?1"
+    " ORDER BY created_at LIMIT ?2)";
+
+/* The answer is sealed bound to its scope and key: it cannot be read
+ * without the key, nor moved to another principal's key. */
+static size_t idem_ad(const char *scope, const char *key, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "%s\n%s", scope, key);
+    return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+}
+
+char *store_idem_seal(const unsigned char body_key[32], const char *scope, const char *key, const char *body)
+{
+    char ad[600];
+    size_t adlen = idem_ad(scope, key, ad, sizeof ad);
+    return keys_seal(body_key, ad, adlen, body, strlen(body));
+}
+
+char *store_idem_open(const unsigned char body_key[32], const char *scope, const char *key, const char *sealed)
+{
+    char ad[600];
+    size_t adlen = idem_ad(scope, key, ad, sizeof ad), len = 0;
+    return (char *)keys_open(body_key, ad, adlen, sealed, &len);
+}
+
 int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_IDEM_GET, e);
@@ -264,15 +295,38 @@ int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, 
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) return 0;
     if (rc != SQLITE_ROW) return store_fail(tx, e, "idempotency lookup");
-    if (strcmp((const char *)sqlite3_column_text(st, 0), idem->request_hash)) {
+    /* An empty digest: the record was sealed again under a new key (`sarye
+     * key rotate`), which could not digest the request again; its key
+     * alone identifies it. */
+    const char *hash = TEXT(st, 0);
+    if (hash && hash[0] && strcmp(hash, idem->request_hash)) {
         sqlite3_reset(st);
         return store_err_set(e, STORE_KEY_REUSED, "this Idempotency-Key was already used with a different request");
     }
-    reply->status = sqlite3_column_int(st, 1);
-    reply->body = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-    reply->replayed = true;
+    int status = sqlite3_column_int(st, 1);
+    char *body = store_idem_open(keys_current()->idem_body, idem->scope, idem->key, TEXT(st, 2));
     sqlite3_reset(st);
+    if (!body) return store_err_set(e, STORE_INTERNAL, "a stored answer cannot be opened with the current key");
+    reply->status = status;
+    reply->body = json_loads(body, 0, NULL);
+    reply->replayed = true;
+    sodium_memzero(body, strlen(body));
+    free(body);
     return 1;
+}
+
+int store_idem_purge(store_tx *tx, const char *before, int limit, int *deleted, store_err *e)
+{
+    *deleted = 0;
+    sqlite3_stmt *st = store_stmt(tx, SQL_IDEM_PURGE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "idempotency purge");
+    *deleted = sqlite3_changes(tx->db);
+    return 0;
 }
 
 typedef struct {
@@ -300,7 +354,16 @@ int store_idem_replay(const store_idem *idem, store_reply *reply, store_err *se)
 static int idem_record(store_tx *tx, const store_idem *idem, const store_reply *reply, store_err *e)
 {
     json_t *what = reply->record ? reply->record : reply->body;
-    char *body = json_dumps(what ? what : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *clear = json_dumps(what ? what : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *body = clear ? store_idem_seal(keys_current()->idem_body, idem->scope, idem->key, clear) : NULL;
+    if (clear) {
+        sodium_memzero(clear, strlen(clear));
+        free(clear);
+    }
+    if (!keys_current()->ready) {
+        free(body);
+        return store_err_set(e, STORE_INTERNAL, "no key is loaded: an answer cannot be kept for replays");
+    }
     if (!body) return store_err_set(e, STORE_INTERNAL, "out of memory");
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
@@ -344,7 +407,7 @@ static struct {
     unit *head, *tail;
     bool stop;
     store_conn *conn;
-    atomic_ulong batches, units, failed_commits;
+    atomic_ulong batches, units, failed_commits, checkpoints;
     atomic_int max_batch;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -389,6 +452,9 @@ static void run_batch(unit *list)
         return;
     }
     for (unit *u = list; u; u = u->next) run_unit(&tx, u);
+    /* Every `every` records, the batch ends with a signed checkpoint. */
+    audit_checkpoint cp;
+    int checkpointed = store_audit_batch_checkpoint(&tx, &cp);
     if (tx_step(&tx, "COMMIT") != SQLITE_OK) {
         /* Nothing of the batch is kept: every unit that thought it was
          * done is told it was not. */
@@ -396,6 +462,8 @@ static void run_batch(unit *list)
         store_fail(&tx, &why, "commit");
         if (!sqlite3_get_autocommit(tx.db)) tx_step(&tx, "ROLLBACK");
         W.conn->audit.valid = false;
+        W.conn->audit.cp_known = false;
+        checkpointed = 0;
         atomic_fetch_add(&W.failed_commits, 1);
         for (unit *u = list; u; u = u->next) {
             if (u->rc) continue;
@@ -403,6 +471,11 @@ static void run_batch(unit *list)
             *u->se = why;
             u->rc = -1;
         }
+    }
+    if (checkpointed > 0) {
+        atomic_fetch_add(&W.checkpoints, 1);
+        store_checkpoint_hook hook = store_audit_hook();
+        if (hook) hook(&cp);
     }
     atomic_fetch_add(&W.batches, 1);
     atomic_fetch_add(&W.units, (unsigned long)n);
@@ -520,8 +593,11 @@ char *store_metrics(void)
                  "sarye_store_batch_max %d\n"
                  "# HELP sarye_store_failed_commits_total Batches whose commit failed (every unit answered 503).\n"
                  "# TYPE sarye_store_failed_commits_total counter\n"
-                 "sarye_store_failed_commits_total %lu\n",
-                 b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits)) < 0)
+                 "sarye_store_failed_commits_total %lu\n"
+                 "# HELP sarye_audit_checkpoints_total Signed checkpoints of the audit chain written by the writer.\n"
+                 "# TYPE sarye_audit_checkpoints_total counter\n"
+                 "sarye_audit_checkpoints_total %lu\n",
+                 b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.checkpoints)) < 0)
         s = NULL;
     return s;
 }
@@ -536,7 +612,21 @@ int store_open(const store_opts *opts, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the folder of '%s': %s", S.path, strerror(errno));
         return -1;
     }
+    /* The database holds personal data: its file is its owner's alone, and
+     * SQLite makes the -wal and -shm files with the database's mode. The
+     * umask covers the file SQLite itself would make (store_open runs
+     * before any other thread of sarye starts). */
+    mode_t old_mask = umask(077);
+    if (strcmp(S.path, ":memory:")) {
+        int fd = open(S.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+        struct stat st;
+        if (stat(S.path, &st) == 0 && (st.st_mode & 077))
+            log_msg(LOG_WARN, "store: the database file is readable by others", " db=\"%s\" mode=%03o hint=\"chmod 600\"",
+                    S.path, (unsigned)(st.st_mode & 0777));
+    }
     tl_conn = conn_open(false, err, errlen);
+    umask(old_mask);
     if (!tl_conn) return -1;
     S.open = true;
     return 0;
@@ -547,6 +637,7 @@ bool store_ready(void) { return S.open && S.migrated; }
 void store_close(void)
 {
     writer_stop();
+    store_keyring_close();
     pthread_mutex_lock(&S.mu);
     store_conn *all = S.all;
     S.all = NULL;
