@@ -1,6 +1,7 @@
 """The audit trail: every read and write of personal data is recorded
-before the data leaves, hash-chained; auditors ask who looked at a person;
-`sarye audit verify` detects a changed or removed record."""
+before the data leaves, chained with a keyed MAC; auditors ask who looked at
+a person; the schema refuses to change the trail and `sarye audit verify`
+passes it (the attacks it finds are in test_tamper)."""
 import sqlite3
 import unittest
 
@@ -37,31 +38,25 @@ class AuditTest(ApiTest):
             self.assertError(self.client.get("/v1/audit", token=tok), 403)
         self.assertError(self.client.get("/v1/audit?since=yesterday", token=self.auditor1), 400)
 
-    def test_verify_detects_a_changed_and_a_removed_record(self):
+    def test_verify_passes_and_the_trail_cannot_be_changed(self):
+        """The attacks on the file itself (triggers dropped, chain recomputed,
+        records and checkpoints removed) are in test_tamper."""
         p = self.make_person()
         for _ in range(3):
             self.client.get("/v1/persons/" + p["id"], token=self.worker1)
         ok = self.server.run_cli("audit", "verify", check=False)
         self.assertEqual(ok.returncode, 0, ok.stderr)
         self.assertRegex(ok.stdout, r"audit trail verified: \d+ records")
-        db = sqlite3.connect(self.server.db)
+        db = sqlite3.connect(self.server.db, isolation_level=None)
         try:
             seq = db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] - 1
-            db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = ?", (seq,))
-            db.commit()
-            bad = self.server.run_cli("audit", "verify", check=False)
-            self.assertEqual(bad.returncode, 1)
-            self.assertIn("broken at record %d" % seq, bad.stderr)
-            db.execute("UPDATE audit SET actor = 'worker1' WHERE seq = ?", (seq,))
-            db.commit()
-            self.assertEqual(self.server.run_cli("audit", "verify", check=False).returncode, 0)
-            db.execute("DELETE FROM audit WHERE seq = ?", (seq,))
-            db.commit()
-            gone = self.server.run_cli("audit", "verify", check=False)
-            self.assertEqual(gone.returncode, 1)
-            self.assertIn("broken at record %d" % seq, gone.stderr)
+            with self.assertRaisesRegex(sqlite3.IntegrityError, "audit is append-only"):
+                db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = ?", (seq,))
+            with self.assertRaisesRegex(sqlite3.IntegrityError, "audit is append-only"):
+                db.execute("DELETE FROM audit WHERE seq = ?", (seq,))
         finally:
             db.close()
+        self.assertEqual(self.server.run_cli("audit", "verify", check=False).returncode, 0)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,11 @@ class CrashTest(unittest.TestCase):
         shutil.copyfile(self.server.db, copy)
         if os.path.exists(self.server.db + "-wal"):
             shutil.copyfile(self.server.db + "-wal", copy + "-wal")
+        # the key the database is sealed with (and its anchor) go with it
+        for name in ("sarye.key", "sarye.key.anchor"):
+            src = os.path.join(os.path.dirname(self.server.db), name)
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(folder, name))
         return copy
 
     def verify_file(self, rnd):
