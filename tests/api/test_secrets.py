@@ -184,6 +184,13 @@ class KeyTest(unittest.TestCase):
         self.assertTrue(all(after[k] != before[k] for k in after), "a blind index under the old key is left")
         self.assertTrue(all(resealed[k] != sealed[k] for k in sealed))
         self.assertEqual(epochs, [(1, old, 1), (2, new, 0)])
+        # what was sealed under the old key is not left in the files' free pages
+        for f in glob.glob(self.server.db + "*"):
+            with open(f, "rb") as fh:
+                data = fh.read()
+            for k in sealed:
+                self.assertNotIn(sealed[k].encode(), data, f)
+                self.assertNotIn(before[k].encode(), data, f)
         # every number is found again, by its organisation and as known elsewhere
         self.server.start()
         for rrn, person in zip(numbers, ids):
