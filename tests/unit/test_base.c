@@ -471,29 +471,63 @@ static void test_rrn_valid(void **state)
     with_check("900101123456", d);
     assert_string_equal(d, "9001011234568");
     expect_rrn("900101-1234568", "9001011234568", "1990-01-01", true);
-    expect_rrn_status("900101-1234567", RRN_CHECK_DIGIT);
+    expect_rrn("900101-1234567", "9001011234567", "1990-01-01", true); /* a wrong check digit warns only */
 }
 
+/* The check digit of numbers issued before 2020-10-05 is only a warning,
+ * and only for someone born before that day; numbers since have random
+ * digits after the sex digit (issue: every child born since October 2020
+ * was refused). */
 static void test_rrn_check_digit(void **state)
 {
     (void)state;
-    char digits[14], hy[15];
+    rrn_info info;
+    char digits[14];
     with_check("900101123456", digits);
+    assert_int_equal(rrn_read(digits, "2026-12-01", &info), RRN_OK);
+    assert_false(info.check_mismatch);
+    assert_null(rrn_warning(&info));
     for (int k = 1; k <= 9; k++) {
         char bad[14];
         memcpy(bad, digits, sizeof bad);
         bad[12] = (char)('0' + (digits[12] - '0' + k) % 10);
-        expect_rrn_status(bad, RRN_CHECK_DIGIT);
-        hyphenate(bad, hy);
-        expect_rrn_status(hy, RRN_CHECK_DIGIT);
+        assert_int_equal(rrn_read(bad, "2026-12-01", &info), RRN_OK); /* accepted ... */
+        assert_true(info.check_mismatch);                            /* ... with a warning */
+        assert_non_null(strstr(rrn_warning(&info), "2020-10-05"));
     }
-    /* Swapping two digits of the body breaks the check too. */
-    char swapped[14];
-    with_check("900101123456", swapped);
-    char t = swapped[8];
-    swapped[8] = swapped[9];
-    swapped[9] = t;
-    expect_rrn_status(swapped, RRN_CHECK_DIGIT);
+    /* A child born in 2021: random digits, no check, no warning whatever the last digit. */
+    for (int last = 0; last <= 9; last++) {
+        char kid[16];
+        snprintf(kid, sizeof kid, "210315-482917%d", last);
+        assert_int_equal(rrn_read(kid, "2026-12-01", &info), RRN_OK);
+        assert_string_equal(info.birth, "2021-03-15");
+        assert_false(info.male);
+        assert_false(info.check_mismatch);
+    }
+    /* The day the change took effect: no check from then on. */
+    assert_int_equal(rrn_read("201005-3999999", "2026-12-01", &info), RRN_OK);
+    assert_false(info.check_mismatch);
+    assert_int_equal(rrn_read("201004-3999999", "2026-12-01", &info), RRN_OK);
+    assert_true(info.check_mismatch);
+    /* A foreign resident's number: its own variant of the check. */
+    static const int w[12] = {2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5};
+    char f[14] = "880617612345";
+    int sum = 0;
+    for (int i = 0; i < 12; i++) sum += (f[i] - '0') * w[i];
+    f[12] = (char)('0' + (13 - sum % 11) % 10);
+    f[13] = 0;
+    assert_int_equal(rrn_read(f, "2026-12-01", &info), RRN_OK);
+    assert_true(info.foreign);
+    assert_false(info.male);
+    assert_string_equal(info.birth, "1988-06-17");
+    assert_false(info.check_mismatch);
+    f[12] = (char)('0' + (f[12] - '0' + 1) % 10);
+    assert_int_equal(rrn_read(f, "2026-12-01", &info), RRN_OK);
+    assert_true(info.check_mismatch);
+    /* A birth date still to come cannot be real. */
+    assert_int_equal(rrn_read("270101-4123456", "2026-12-01", &info), RRN_FUTURE);
+    assert_int_equal(rrn_read("261201-4123456", "2026-12-01", &info), RRN_OK);
+    assert_string_equal(rrn_status_text(RRN_FUTURE), "the birth date in it is after today");
 }
 
 static void test_rrn_bad_dates(void **state)
@@ -560,8 +594,8 @@ static void test_rrn_format(void **state)
     assert_string_equal(rrn_status_text(RRN_OK), "valid");
     assert_true(strlen(rrn_status_text(RRN_FORMAT)) > 0);
     assert_true(strlen(rrn_status_text(RRN_DATE)) > 0);
-    assert_true(strlen(rrn_status_text(RRN_CHECK_DIGIT)) > 0);
-    assert_string_not_equal(rrn_status_text(RRN_FORMAT), rrn_status_text(RRN_CHECK_DIGIT));
+    assert_true(strlen(rrn_status_text(RRN_FUTURE)) > 0);
+    assert_string_not_equal(rrn_status_text(RRN_FORMAT), rrn_status_text(RRN_FUTURE));
 }
 
 /* ---------------------------------------------------------------- err_t */
