@@ -30,6 +30,10 @@ int base_init(void)
 
 void log_set_level(log_level lvl) { g_log_level = lvl; }
 
+static _Thread_local char t_request[72];
+
+void log_set_request(const char *id) { snprintf(t_request, sizeof t_request, "%s", id ? id : ""); }
+
 void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
@@ -54,7 +58,8 @@ void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
     }
     qmsg[j] = 0;
     pthread_mutex_lock(&g_log_mu);
-    fprintf(stderr, "ts=%s level=%s msg=\"%s\"%s\n", ts, names[lvl], qmsg, extra);
+    fprintf(stderr, "ts=%s level=%s msg=\"%s\"%s%s%s\n", ts, names[lvl], qmsg, t_request[0] ? " req=" : "",
+            t_request, extra);
     fflush(stderr);
     pthread_mutex_unlock(&g_log_mu);
 }

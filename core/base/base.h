@@ -21,6 +21,11 @@ void log_set_level(log_level lvl);
  * msg is quoted for the reader. */
 void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The request the calling thread is serving (NULL: none): every record it
+ * logs meanwhile carries " req=<id>" after msg, so what a plugin failure,
+ * the store or the audit logs deep inside a request is tied to its
+ * X-Request-Id. id is copied. */
+void log_set_request(const char *id);
 
 /* ---- ids and secrets ---- */
 /* A time-ordered opaque id: prefix + 26 Crockford base32 characters

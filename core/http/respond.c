@@ -115,7 +115,7 @@ static int audit(req *r, int status, json_t *body)
     if (r->audited || !audit_entry_for(r, status, body, &a, action)) return 0;
     err_t e = {0};
     if (process_audit(&a, &e)) {
-        log_msg(LOG_ERROR, "audit: cannot record", " req=%s error=\"%s\"", r->id, e.message);
+        log_msg(LOG_ERROR, "audit: cannot record", " error=\"%s\"", e.message);
         err_clear(&e);
         return -1;
     }
@@ -160,8 +160,11 @@ void respond_error_hdr(req *r, err_t *e, const char *extra_header)
         extra_header = retry;
     }
     snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
-    if (status >= 500)
-        log_msg(LOG_ERROR, "request failed", " req=%s code=%s detail=\"%s\"", r->id, e->code, e->message);
+    if (status >= 500) {
+        char detail[600];
+        log_value(e->message, detail, sizeof detail);
+        log_msg(LOG_ERROR, "request failed", " code=%s detail=\"%s\"", e->code, detail);
+    }
     respond_json_hdr(r, status, err_json(e), extra_header);
     err_clear(e);
 }

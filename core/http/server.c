@@ -525,6 +525,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     r.cfg = SRV.cfg;
     r.route_index = -1;
     request_id(&r);
+    log_set_request(r.id); /* what is logged while serving it names it */
     atomic_fetch_add(&SRV.inflight, 1);
 
     const char *raw = r.ri->local_uri ? r.ri->local_uri : "";
@@ -563,6 +564,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     }
 
     int64_t ns = time_mono_ns() - t0;
+    log_set_request(NULL);
     metrics_observe(r.route_index, r.status, ns);
     /* The path as the client sent it, escaped, with anything shaped like a
      * resident registration number masked. */

@@ -1140,24 +1140,58 @@ local function new_effects() return { set = array({}), clear = array({}), outbox
 
 -- Calls one plugin function in a phase; a plugin error becomes a result,
 -- not a crash.
+-- The stack of a failed plugin call is taken where it failed, by a message
+-- handler that runs with the hooks off: it only keeps the error object and
+-- asks C for the traceback (it never calls tostring, which could run a
+-- plugin's __tostring with nothing to stop it).
+local failed_with
+local function on_plugin_error(err)
+  failed_with = err
+  return C.traceback(type(err) == "string" and err or nil)
+end
+
 local function call_plugin(g, ph, ...)
   local before = phase
   phase = ph
   C.set_current(g.plugin, g.version)
-  local res = { pcall(g.fn, ...) }
+  failed_with = nil
+  local res = { xpcall(g.fn, on_plugin_error, ...) }
   C.set_current(nil, nil)
   phase = before
+  if not res[1] then -- the error as raised, and the stack (for the log) apart
+    local trace = res[2]
+    res = { false, failed_with ~= nil and failed_with or trace }
+    res.trace = type(trace) == "string" and trace or nil
+  end
+  failed_with = nil
   return res
 end
 
--- A failed plugin function: which plugin, where in its file, and why (no
--- stack of the host: that goes to the log, never to a client).
-local function plugin_failure(g, err)
-  local kind = C.memory_exceeded() and "plugin_memory" or "plugin_error"
-  local msg = tostring(err)
+-- Where plugin code failed: the position in the message, unless that is
+-- the host's (an error raised inside host.lua), then the innermost frame of
+-- plugin code on the stack.
+local function plugin_position(msg, trace)
   local file, line, text = match(msg, "^([^:\n]+%.lua):(%d+): (.*)$")
-  return { ok = false, kind = kind, plugin = g.plugin, version = g.version, message = text or msg,
-           file = file, line = tonumber(line) }
+  if file == "host.lua" then file, line = nil, nil end
+  if not file and trace then
+    for f, l in gmatch(trace, "\n%s*([^:\n%s]+%.lua):(%d+):") do
+      if f ~= "host.lua" then file, line = f, l break end
+    end
+  end
+  return file, tonumber(line), text or msg
+end
+
+-- A failed plugin function: which plugin, where in its file, and why, on
+-- one line. The stack (`trace`) is for the server's log, never a client.
+-- r is call_plugin's result, or a message of the host's about a plugin.
+local function plugin_failure(g, r)
+  local kind = C.memory_exceeded() and "plugin_memory" or "plugin_error"
+  local err, trace = r, nil
+  if type(r) == "table" and r[1] == false then err, trace = r[2], r.trace end
+  local file, line, text = plugin_position(tostring(err), trace)
+  text = match(text, "^([^\n]*)") -- its first line: a multi-line message is cut here
+  return { ok = false, kind = kind, plugin = g.plugin, version = g.version, message = text,
+           file = file, line = line, trace = trace }
 end
 
 local function refused(g, reason, rule)
@@ -1213,7 +1247,7 @@ function M.transition(a)
   for _, key in ipairs({ from .. "->" .. to, "*->" .. to }) do
     for _, g in ipairs(e.guards[key] or {}) do
       local r = call_plugin(g, "guard", copy_deep(c), input, ctx)
-      if not r[1] then return plugin_failure(g, r[2]) end
+      if not r[1] then return plugin_failure(g, r) end
       if r[2] ~= true then
         if r[2] ~= false then
           return plugin_failure(g, fmt("guards['%s'] must return true, or false and a reason (it returned %s)",
@@ -1229,7 +1263,7 @@ function M.transition(a)
   for _, h in ipairs(e.hooks.enter[to] or {}) do calls[#calls + 1] = h end
   for _, h in ipairs(calls) do
     local r = call_plugin(h, "hook", copy_deep(c), input, ctx)
-    if not r[1] then return plugin_failure(h, r[2]) end
+    if not r[1] then return plugin_failure(h, r) end
   end
   declared_deadlines(e, to, a.today, effects)
   return { ok = true, label = e.labels[to], effects = effects }
@@ -1298,7 +1332,7 @@ local function evaluate_record(a, e)
   local ctx = new_ctx(a, e, effects)
   for _, v in ipairs(spec and spec.validate or {}) do
     local r = call_plugin(v, "validate", copy_deep(c), copy_deep(rec), ctx)
-    if not r[1] then return plugin_failure(v, r[2]) end
+    if not r[1] then return plugin_failure(v, r) end
     if r[2] ~= true then
       if r[2] ~= false then
         return plugin_failure(v, fmt("records.%s.validate must return true, or false and a reason (it returned %s)",
@@ -1327,7 +1361,7 @@ local function evaluate_record(a, e)
   ctx.result = result
   for _, h in ipairs(e.on_record[a.kind] or {}) do
     local r = call_plugin(h, "on_record", copy_deep(c), copy_deep(rec), ctx)
-    if not r[1] then return plugin_failure(h, r[2]) end
+    if not r[1] then return plugin_failure(h, r) end
     if type(r[2]) == "table" then for k, v in pairs(r[2]) do result[k] = v end end
   end
   local move, end_case = effects.move, effects.end_case or false
@@ -1353,7 +1387,7 @@ function M.open(a)
   ctx.lookups = copy_deep(a.lookups or {})
   for _, g in ipairs(e.eligibility) do
     local r = call_plugin(g, "eligibility", copy_deep(a.person or {}), copy_deep(c), ctx)
-    if not r[1] then return plugin_failure(g, r[2]) end
+    if not r[1] then return plugin_failure(g, r) end
     if r[2] ~= true then
       if r[2] ~= false then
         return plugin_failure(g, fmt("eligibility must return true, or false and a reason (it returned %s)", tostring(r[2])))
@@ -1415,7 +1449,7 @@ function M.prepare(a)
   local input = { data = copy_deep(a.data or {}), note = a.note, reopen = a.reopen or false }
   for _, h in ipairs(e.prepare[a.to] or {}) do
     local r = call_plugin(h, "prepare", copy_deep(c), input, ctx)
-    if not r[1] then return plugin_failure(h, r[2]) end
+    if not r[1] then return plugin_failure(h, r) end
     out[h.plugin] = r[2]
   end
   return { ok = true, prepared = out }
@@ -1438,7 +1472,7 @@ function M.lookup(a)
   local ctx = new_ctx(a, e, new_effects())
   for _, g in ipairs(e.lookup) do
     local r = call_plugin(g, "lookup", copy_deep(a.person or {}), copy_deep(c), ctx)
-    if not r[1] then return plugin_failure(g, r[2]) end
+    if not r[1] then return plugin_failure(g, r) end
     if type(r[2]) == "table" then
       out[g.plugin] = r[2]
       if type(r[2].cache_as) == "string" and type(r[2].facts) == "table" then
@@ -1490,7 +1524,7 @@ function M.agency_message(a)
   if not fn then return { ok = true, payload = { type = a.kind, data = a.data } } end
   local g = { plugin = p.id, version = p.version, fn = fn }
   local r = call_plugin(g, "message", copy_deep(a.data or {}))
-  if not r[1] then return plugin_failure(g, r[2]) end
+  if not r[1] then return plugin_failure(g, r) end
   if type(r[2]) ~= "table" then return plugin_failure(g, "messages." .. a.kind .. " must return a table") end
   return { ok = true, payload = r[2] }
 end
@@ -1608,7 +1642,7 @@ local function test_api(today)
         local input = { data = copy_deep(spec.data or {}), note = spec.note, reopen = spec.reopen or false,
                         prepared = copy_deep(spec.prepared or {}) }
         local r = call_plugin(g, "guard", copy_deep(c), input, new_ctx(a, e, new_effects()))
-        if not r[1] then return plugin_failure(g, r[2]) end
+        if not r[1] then return plugin_failure(g, r) end
         if r[2] == true then return { ok = true } end
         if r[2] ~= false then
           return plugin_failure(g, fmt("guards['%s'] must return true, or false and a reason (it returned %s)",

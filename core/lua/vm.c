@@ -269,6 +269,16 @@ static int c_cpu_ms(lua_State *L)
     return 1;
 }
 
+/* The stack of a failed plugin call, for the log (never for a client):
+ * host.lua's message handler calls it while the failed call's frames are
+ * still there. Bounded C: a handler runs with the hooks off. */
+static int c_traceback(lua_State *L)
+{
+    const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : "(an error object that is not text)";
+    luaL_traceback(L, L, msg, 2);
+    return 1;
+}
+
 static int c_memory_exceeded(lua_State *L)
 {
     lua_pushboolean(L, vm_of(L)->mem_exceeded);
@@ -503,6 +513,7 @@ static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
     {"memory_exceeded", c_memory_exceeded}, {"cpu_ms", c_cpu_ms},
+    {"traceback", c_traceback},
     {"today", c_today},             {"date_valid", c_date_valid},
     {"date_add_days", c_date_add_days}, {"date_add_months", c_date_add_months},
     {"date_diff_days", c_date_diff_days}, {"json_encode", c_json_encode},
@@ -563,8 +574,9 @@ static void call_error(luavm *vm, int rc, err_t *e)
         vm->poisoned = true;
     } else {
         err_set(e, 500, "plugin_error", "plugin '%s' failed: %s", plugin[0] ? plugin : "?", msg);
-        log_msg(LOG_WARN, "lua: call failed", " plugin=%s trace=\"%.1500s\"", plugin[0] ? plugin : "-",
-                trace ? trace : "");
+        char logged[1600];
+        log_value(trace ? trace : "", logged, sizeof logged);
+        log_msg(LOG_WARN, "lua: call failed", " plugin=%s trace=\"%s\"", plugin[0] ? plugin : "-", logged);
     }
     err_detail(e, "plugin", json_string(plugin[0] ? plugin : "?"));
     err_detail(e, "version", json_string(version[0] ? version : "?"));

@@ -289,6 +289,22 @@ static rules_outcome outcome_of(const char *kind)
     return RULES_PLUGIN_FAILED;
 }
 
+/* A plugin that failed: its stack goes to the log (with the request's id),
+ * never to the client, who gets the plugin, its version, file:line and
+ * the message. */
+static void log_failure(lua_State *L, int t, const rules_verdict *v)
+{
+    lua_getfield(L, t, "trace");
+    const char *trace = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (trace) {
+        char logged[2000];
+        log_value(trace, logged, sizeof logged);
+        log_msg(LOG_WARN, "plugin failed", " plugin=%s version=%s at=%s:%d trace=\"%s\"", v->plugin[0] ? v->plugin : "-",
+                v->version[0] ? v->version : "-", v->file[0] ? v->file : "-", v->line, logged);
+    }
+    lua_pop(L, 1);
+}
+
 /* Reads the verdict table on top of the stack into v. */
 static void read_verdict(lua_State *L, rules_verdict *v)
 {
@@ -322,6 +338,7 @@ static void read_verdict(lua_State *L, rules_verdict *v)
     v->allowed = get_json(L, t, "allowed");
     if (!ok) {
         v->outcome = outcome_of(kind);
+        log_failure(L, t, v);
         return;
     }
     v->result = get_json(L, t, "result");

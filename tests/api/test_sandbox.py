@@ -42,6 +42,10 @@ local attacks = {
   rep_bomb = function() local s = string.rep("x", 2^30) return #s end,
   table_bomb = function() local t = {} for i = 1, 1e9 do t[i] = i end end,
   raise = function() error("boom from the guard") end,
+  -- an error raised inside the host's own Lua (sarye.lib), and one whose
+  -- message carries lines of its own: neither may show a stack to a client
+  host_frame = function() local yes = sarye.lib.has_approved_plan(nil, {}) return yes end,
+  multiline = function() error("first line only\nstack traceback:\n\thost.lua:1: in function 'x'") end,
   metamethod_recursion = function()
     local mt = {}
     mt.__index = function(t, k) return t[k] end
@@ -98,6 +102,7 @@ EXPECT = {
     "jit_hot_loop": "plugin_timeout", "pcall_loop": "plugin_timeout", "xpcall_handler_loop": "plugin_timeout",
     "pattern_bomb": "plugin_timeout", "array_metatable": "plugin_error",
     "rep_bomb": "plugin_memory", "table_bomb": "plugin_memory", "raise": "plugin_error",
+    "host_frame": "plugin_error", "multiline": "plugin_error",
     "metamethod_recursion": "plugin_error", "deep_json": "plugin_error", "deep_table_encode": "plugin_error",
 }
 
@@ -160,6 +165,33 @@ class SandboxTest(ApiTest):
                 self.assertEqual(r2.status, 200, r2.text)
         self.assertFalse(os.path.exists(self.mark), "a plugin reached the file system")
         self.assertEqual(self.client.get("/healthz").status, 200)
+
+    def test_plugin_error_names_the_plugin_line_and_logs_the_stack(self):
+        """A 500 plugin_error tells the client the plugin, its version, the
+        file and line of the plugin's code and the message, on one line; the
+        stack goes to the server's log under the request's id."""
+        lines = PROBE.split("\n")
+
+        def line_of(attack):
+            return next(i + 1 for i, l in enumerate(lines) if l.startswith("  %s = function" % attack))
+
+        for attack, message in (("raise", "boom from the guard"),
+                                ("host_frame", "attempt to index local 'ctx' (a nil value)"),
+                                ("multiline", "first line only")):
+            with self.subTest(attack=attack):
+                _, _, r = self.attack(attack)
+                err = self.assertError(r, 500, "plugin_error")
+                self.assertEqual(err["details"], {"plugin": "probe", "version": "0.0.7", "message": message,
+                                                  "file": "programs/probe.lua", "line": line_of(attack)})
+                self.assertEqual(err["message"], "plugin 'probe' failed: " + message)
+                for leak in ("stack traceback", "host.lua", "\\n", "xpcall"):
+                    self.assertNotIn(leak, r.text)
+                rid = r.header("X-Request-Id")
+                needle = 'msg="plugin failed" req=%s plugin=probe' % rid
+                self.assertTrue(self.server.wait_for_log(needle), "no log line of the failure with its request id")
+                logged = next(l for l in self.server.log.splitlines() if needle in l)
+                self.assertIn("stack traceback:", logged)
+                self.assertIn("at=programs/probe.lua:%d" % line_of(attack), logged)
 
     def test_deep_json_requests_are_refused_and_the_server_lives(self):
         deep = "[" * 100000 + "]" * 100000
