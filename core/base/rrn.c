@@ -26,8 +26,8 @@ rrn_status rrn_read(const char *s, const char *today, rrn_info *out)
     int sx = d[6] - '0';
     int century = (sx == 9 || sx == 0) ? 1800 : (sx <= 2 || sx == 5 || sx == 6) ? 1900 : 2000;
     if (!date_valid(century + yy, mm, dd)) return RRN_DATE;
-    snprintf(out->birth, sizeof out->birth, "%04u-%02u-%02u", (unsigned)(century + yy) % 10000u, (unsigned)mm % 100u,
-             (unsigned)dd % 100u);
+    snprintf(out->birth, sizeof out->birth, "%04u-%02u-%02u", (unsigned)(century + yy) % 10000u,
+             (unsigned)mm % 100u, (unsigned)dd % 100u);
     if (today && strcmp(out->birth, today) > 0) return RRN_FUTURE;
     out->male = sx % 2 == 1;
     out->foreign = sx >= 5 && sx <= 8;
@@ -57,17 +57,4 @@ const char *rrn_warning(const rrn_info *info)
     if (!info->check_mismatch) return NULL;
     return "the last digit does not match the check digit numbers issued before 2020-10-05 carry; "
            "numbers issued or changed since then have none: confirm the number with the person";
-}
-
-rrn_status rrn_parse(const char *s, char digits[14], char birth[11], bool *male)
-{
-    char today[11];
-    date_today_str(today);
-    rrn_info info;
-    rrn_status st = rrn_read(s, today, &info);
-    if (st != RRN_OK) return st;
-    memcpy(digits, info.digits, 14);
-    memcpy(birth, info.birth, 11);
-    *male = info.male;
-    return RRN_OK;
 }

@@ -35,7 +35,5 @@ rrn_status rrn_read(const char *s, const char *today, rrn_info *out);
 const char *rrn_status_text(rrn_status st);
 /* The warning a number carries (the check digit), or NULL. */
 const char *rrn_warning(const rrn_info *info);
-/* The digits, birth date and sex of a valid number as of today. */
-rrn_status rrn_parse(const char *s, char digits[14], char birth[11], bool *male);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct {
     const char *id;
     const char *address;
     json_t *members;
+    json_t *warnings; /* what the answer warns of (the number's check digit), or NULL */
 } people_arg;
 
 /* With an RRN, the answer says whether another organisation has registered
@@ -52,6 +53,7 @@ static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t
         return -1;
     }
     answer_person(reply, 201, &person);
+    if (a->warnings) json_object_set_new(reply->body, "warnings", json_incref(a->warnings));
     return known_elsewhere(tx, a->p, in->rrn, reply->body, e);
 }
 
@@ -176,9 +178,28 @@ static int invalid(err_t *e, const char *field, const char *fmt, ...)
     return -1;
 }
 
+/* Who the seventh digit of a number says the person is, for messages:
+ * "a man born in the 2000s", "a foreign resident, a woman born in the 1900s". */
+static void rrn_says(const rrn_info *info, char out[80])
+{
+    snprintf(out, 80, "%s%s born in the %.2s00s", info->foreign ? "a foreign resident, " : "", info->male ? "a man" : "a woman",
+             info->birth);
+}
+
+/* A warning in an answer: {field, code, message}. */
+static void warn(json_t **warnings, const char *field, const char *code, const char *message)
+{
+    if (!*warnings) *warnings = json_array();
+    json_array_append_new(*warnings, json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
+}
+
 /* Validates a person body (create, or inside an agency's referral) into
- * in; digits and birth hold what the RRN gives. 0, or -1 with e set. */
-int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11], err_t *e)
+ * in; digits and birth hold what the RRN gives. A number is accepted when
+ * it can be real (rrn.h); birth_date and sex, when given, must agree with
+ * it. What the number only makes doubtful is added to *warnings (a new
+ * array, or left NULL). 0, or -1 with e set. */
+int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11],
+                     json_t **warnings, err_t *e)
 {
     static const char *const known[] = {"name",    "birth_date",   "sex",      "rrn",  "phone",
                                         "address", "household_id", "relation", "tags", "eligibility", NULL};
@@ -186,6 +207,7 @@ int person_from_json(json_t *obj, bool household_fields, person_in *in, char dig
                                               "eligibility", NULL};
     const char *rrn = NULL;
     memset(in, 0, sizeof *in);
+    *warnings = NULL;
     if (!json_is_object(obj)) {
         err_set(e, 400, "validation_failed", "person: must be an object");
         err_detail(e, "field", json_string("person"));
@@ -200,24 +222,47 @@ int person_from_json(json_t *obj, bool household_fields, person_in *in, char dig
                               field_string(obj, "relation", false, 32, &in->relation, e))) ||
         field_string_array(obj, "tags", 32, 64, &in->tags, e) || eligibility_valid(json_object_get(obj, "eligibility"), e))
         return -1;
-    in->eligibility = json_object_get(obj, "eligibility");
+    /* null is "none", as the description allows */
+    json_t *elig = json_object_get(obj, "eligibility");
+    in->eligibility = json_is_object(elig) ? elig : NULL;
+    char today[11];
+    date_today_str(today);
     if (rrn) {
-        bool male;
-        rrn_status st = rrn_parse(rrn, digits, birth, &male);
-        if (st != RRN_OK) return invalid(e, "rrn", "%s", rrn_status_text(st));
-        if (in->birth_date && strcmp(in->birth_date, birth))
-            return invalid(e, "birth_date", "does not match the birth date in rrn (%s)", birth);
-        if (in->sex && strcmp(in->sex, male ? "M" : "F"))
-            return invalid(e, "sex", "does not match the sex digit of rrn (%s)", male ? "M" : "F");
-        if (!in->birth_date) in->birth_date = birth;
-        if (!in->sex) in->sex = male ? "M" : "F";
-        in->rrn = digits;
+        rrn_info info;
+        rrn_status st = rrn_read(rrn, today, &info);
+        if (st != RRN_OK) {
+            sodium_memzero(&info, sizeof info);
+            return invalid(e, "rrn", "%s", rrn_status_text(st));
+        }
+        char says[80];
+        rrn_says(&info, says);
+        const char *sex = info.male ? "M" : "F";
+        int rc = 0;
+        if (in->birth_date && strcmp(in->birth_date, info.birth)) {
+            rc = invalid(e, "birth_date", "%s disagrees with the number, which gives %s (%s)", in->birth_date,
+                         info.birth, says);
+            err_detail(e, "from_rrn", json_string(info.birth));
+        } else if (in->sex && strcmp(in->sex, sex)) {
+            rc = invalid(e, "sex", "%s disagrees with the number's seventh digit: %s", in->sex, says);
+            err_detail(e, "from_rrn", json_string(sex));
+        }
+        if (!rc) {
+            memcpy(digits, info.digits, 14);
+            memcpy(birth, info.birth, 11);
+            if (!in->birth_date) in->birth_date = birth;
+            if (!in->sex) in->sex = sex;
+            in->rrn = digits;
+            const char *w = rrn_warning(&info);
+            if (w) warn(warnings, "rrn", "rrn_check_digit", w);
+        }
+        sodium_memzero(&info, sizeof info);
+        if (rc) return rc;
     }
-    int y, m, d, ty, tm, td;
-    date_parse(in->birth_date, &y, &m, &d);
-    date_today_kst(&ty, &tm, &td);
-    if (date_to_days(y, m, d) > date_to_days(ty, tm, td))
+    if (strcmp(in->birth_date, today) > 0) {
+        json_decref(*warnings);
+        *warnings = NULL;
         return invalid(e, "birth_date", "'%s' is in the future", in->birth_date);
+    }
     return 0;
 }
 
@@ -226,15 +271,17 @@ void h_persons_create(req *r)
     err_t e = {0};
     person_in in;
     char digits[14] = "", birth[11];
-    if (person_from_json(r->json, true, &in, digits, birth, &e)) {
+    json_t *warnings = NULL;
+    if (person_from_json(r->json, true, &in, digits, birth, &warnings, &e)) {
         sodium_memzero(digits, sizeof digits);
         return respond_error(r, &e);
     }
     store_idem ib;
     store_reply reply = {0};
-    people_arg a = {.p = &r->who, .in = &in};
+    people_arg a = {.p = &r->who, .in = &in, .warnings = warnings};
     int rc = process_write(req_idem(r, &ib), work_person_insert, &a, &reply, &e);
     sodium_memzero(digits, sizeof digits);
+    json_decref(warnings);
     if (rc) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
@@ -250,7 +297,7 @@ void h_persons_get(req *r)
 
 void h_persons_search(req *r)
 {
-    char name[256], birth[32], rrn[64], after[128], digits[14], rbirth[11];
+    char name[256], birth[32], rrn[64], after[128], digits[14];
     person_query q = {0};
     bool has_after;
     int rc;
@@ -267,9 +314,14 @@ void h_persons_search(req *r)
     }
     if ((rc = query_get(r, "rrn", rrn, sizeof rrn)) < 0) return;
     if (rc) {
-        bool male;
-        rrn_status st = rrn_parse(rrn, digits, rbirth, &male);
+        char today[11];
+        date_today_str(today);
+        rrn_info info;
+        rrn_status st = rrn_read(rrn, today, &info);
+        if (st == RRN_OK) memcpy(digits, info.digits, sizeof digits);
+        sodium_memzero(&info, sizeof info);
         if (st != RRN_OK) {
+            sodium_memzero(rrn, sizeof rrn);
             respond_err(r, 400, "invalid_query", "rrn %s", rrn_status_text(st));
             return;
         }

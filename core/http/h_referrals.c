@@ -68,7 +68,8 @@ static void referral_from_agency(req *r)
         err_detail(&e, "field", json_string("dong_code"));
         return respond_error(r, &e);
     }
-    if (person_from_json(json_object_get(r->json, "person"), false, &person, digits, birth, &e)) {
+    json_t *warnings = NULL;
+    if (person_from_json(json_object_get(r->json, "person"), false, &person, digits, birth, &warnings, &e)) {
         json_t *f = json_object_get(e.details, "field");
         if (f && strcmp(json_string_value(f), "person")) {
             char nested[96];
@@ -78,10 +79,12 @@ static void referral_from_agency(req *r)
         return respond_error(r, &e);
     }
     in.person = &person;
+    in.warnings = warnings;
     store_idem ib;
     store_reply reply = {0};
     int rc = process_referral_inbound(&r->who, &in, req_idem(r, &ib), &reply, &e);
     sodium_memzero(digits, sizeof digits);
+    json_decref(warnings);
     if (rc) return respond_error(r, &e);
     respond_reply(r, &reply);
 }

@@ -100,8 +100,11 @@ int field_string_array(json_t *obj, const char *name, size_t max_items, size_t m
 int fields_known(json_t *obj, const char *const *allowed, err_t *e);
 
 /* A person body validated into in (h_people.c); digits and birth are what
- * an RRN gives. household_fields: household_id and relation are allowed. */
-int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11], err_t *e);
+ * an RRN gives; *warnings what the answer should warn of (a new array of
+ * {field, code, message}, or NULL). household_fields: household_id and
+ * relation are allowed. */
+int person_from_json(json_t *obj, bool household_fields, person_in *in, char digits[14], char birth[11],
+                     json_t **warnings, err_t *e);
 
 /* ---- handlers, one file per resource ---- */
 void h_healthz(req *r);

@@ -167,6 +167,7 @@ int process_referrals(const principal *p, const referral_query *q, store_reply *
 typedef struct {
     const person_in *person; /* validated by the handler */
     const char *to_org, *dong_code, *region, *reason, *opinion, *agency_ref;
+    json_t *warnings;        /* what the answer warns of (the person's number), or NULL */
 } referral_inbound;
 /* A government-wide referral from an agency (agency token): the person is
  * registered at the dong (to_org, or the dong whose area is dong_code),

@@ -708,8 +708,9 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (!rc) rc = deadline_set(tx, to_org, id, "first_contact", "범정부 의뢰 초기 연락 (14일 이내)", due, e);
     person_row_free(&person);
     json_decref(snapshot);
-    if (rc) return -1;
-    return referral_answer(tx, a->p, id, 201, reply, e);
+    if (rc || referral_answer(tx, a->p, id, 201, reply, e)) return -1;
+    if (in->warnings) json_object_set_new(reply->body, "warnings", json_incref(in->warnings));
+    return 0;
 }
 
 int process_referral_inbound(const principal *p, const referral_inbound *in, const store_idem *idem,

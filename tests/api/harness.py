@@ -468,6 +468,27 @@ def make_rrn(birth, sex="M", serial=None, hyphen=True):
     return full[:6] + "-" + full[6:] if hyphen else full
 
 
+def new_style_rrn(birth, sex="M", foreign=False, hyphen=True):
+    """A number as issued since 2020-10-05: random digits after the sex
+    digit, the last one chosen so that the old check digit does NOT hold
+    (the numbers sarye once refused). foreign: a foreign resident's (5-8)."""
+    s7 = (1 if sex == "M" else 2) + (0 if birth.year < 2000 else 2) + (4 if foreign else 0)
+    first12 = birth.strftime("%y%m%d") + str(s7) + "%05d" % random.randrange(100000)
+    full = first12 + str((rrn_check_digit(first12) + 1 + random.randrange(9)) % 10)
+    return full[:6] + "-" + full[6:] if hyphen else full
+
+
+def foreign_rrn(birth, sex="M", hyphen=True):
+    """A foreign resident's registration number issued before 2020-10-05:
+    sex digit 5/6 (1900s) or 7/8 (2000s), and its own variant of the check
+    digit ((13 - sum % 11) % 10)."""
+    s7 = (5 if sex == "M" else 6) + (0 if birth.year < 2000 else 2)
+    first12 = birth.strftime("%y%m%d") + str(s7) + "%05d" % random.randrange(100000)
+    s = sum(int(d) * w for d, w in zip(first12, RRN_WEIGHTS))
+    full = first12 + str((13 - s % 11) % 10)
+    return full[:6] + "-" + full[6:] if hyphen else full
+
+
 def rrn_with_bad_check(rrn):
     digits = rrn.replace("-", "")
     bad = digits[:12] + str((int(digits[12]) + 1) % 10)

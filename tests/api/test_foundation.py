@@ -21,8 +21,8 @@ import unicodedata
 import unittest
 
 from harness import (ORG1, ORG2, REGION, SCALE, ApiTest, Client, Server, ServerError,
-                     clean_env, make_rrn, raw_request, rrn_check_digit, rrn_with_bad_check,
-                     run_cli, today_kst, unique_hangul, unique_id, BIN, SOURCE)
+                     clean_env, foreign_rrn, make_rrn, new_style_rrn, raw_request, rrn_check_digit,
+                     rrn_with_bad_check, run_cli, today_kst, unique_hangul, unique_id, BIN, SOURCE)
 
 STAGES = ["discovery", "initial_counseling", "intake", "assessment", "selection", "planning",
           "delivery", "monitoring", "closure", "follow_up"]
@@ -442,8 +442,8 @@ class PersonsTest(ApiTest):
 
     def test_invalid_rrn_is_422(self):
         good = make_rrn(datetime.date(1985, 7, 20), "F")
+        self.assertTrue(good)
         bad = {
-            "check digit": rrn_with_bad_check(good),
             "too short": "850720-212345",
             "too long": "850720-21234567",
             "letters": "85O720-2123456",
@@ -466,6 +466,16 @@ class PersonsTest(ApiTest):
                     self.assertNoRrn(r.text, rrn)
                 self.assertNothingNamed(name)
 
+    def test_eligibility_null_is_no_facts(self):
+        """The description allows "eligibility": null; it once answered 500
+        "out of memory"."""
+        name = unique_hangul()
+        r = self.client.post("/v1/persons", {"name": name, "birth_date": "1950-05-05", "sex": "M",
+                                             "eligibility": None}, token=self.worker1)
+        self.assertEqual(r.status, 201, r.text)
+        self.assertEqual(r.json["eligibility"], {})
+        self.assertEqual(self.client.get("/v1/persons/" + r.json["id"], token=self.worker1).json["eligibility"], {})
+
     def test_rrn_must_agree_with_birth_date_and_sex(self):
         rrn = make_rrn(datetime.date(1985, 7, 20), "F")
         for body, field in (({"birth_date": "1985-07-21", "sex": "F"}, "birth_date"),
@@ -483,6 +493,16 @@ class PersonsTest(ApiTest):
                              token=self.worker1)
         self.assertError(r, 422)
         self.assertNothingNamed(name)
+
+    def test_search_finds_numbers_of_every_shape(self):
+        """A search by number takes every number that can be real: a child's
+        of today, a foreign resident's, an old one whose check digit fails."""
+        for rrn in (new_style_rrn(datetime.date(2022, 2, 2), "M"), foreign_rrn(datetime.date(1979, 9, 9), "F"),
+                    rrn_with_bad_check(make_rrn(datetime.date(1961, 1, 6), "M"))):
+            with self.subTest(rrn=rrn[:8]):
+                p = self.make_person(name=unique_hangul(), rrn=rrn, birth_date=None, sex=None)
+                r = self.client.get("/v1/persons", token=self.worker1, query={"rrn": rrn})
+                self.assertEqual([x["id"] for x in r.json["items"]], [p["id"]], r.text)
 
     def test_birth_date_in_the_future_is_422(self):
         t0 = today_kst()
@@ -600,10 +620,104 @@ class SearchTest(ApiTest):
 
     def test_bad_search_queries_are_400(self):
         for q in ({"birth_date": "1990-13-01"}, {"birth_date": "yesterday"},
-                  {"rrn": "12345"}, {"rrn": rrn_with_bad_check(make_rrn(datetime.date(1990, 1, 1)))},
+                  {"rrn": "12345"}, {"rrn": "900230-1234567"}, {"rrn": "991231-3123456"},
                   {"limit": "0"}):
             with self.subTest(q=q):
                 self.assertError(self.search(**q), 400)
+
+
+# ---------------------------------------------------------------------------
+class ResidentNumbersTest(ApiTest):
+    """Numbers as they are issued today (seed 003, DOMAIN.md): since
+    2020-10-05 the six digits after the sex digit are random and there is no
+    check digit; foreign residents' numbers have sex digits 5 to 8. A number
+    is refused only when it cannot be real; the old check digit only warns."""
+
+    def register(self, expect=201, **body):
+        body.setdefault("name", unique_hangul())
+        r = self.client.post("/v1/persons", body, token=self.worker1)
+        self.assertEqual(r.status, expect, r.text)
+        return r
+
+    def assertRefusedWithout(self, r, name, field):
+        err = self.assertError(r, 422, field=field)
+        s = self.client.get("/v1/persons", token=self.worker1, query={"name": name})
+        self.assertEqual(s.json["items"], [], "a refused number registered a person")
+        return err
+
+    def test_a_child_born_in_2021_with_a_new_style_number(self):
+        rrn = new_style_rrn(datetime.date(2021, 3, 15), "F")  # fails the old check digit, on purpose
+        r = self.register(rrn=rrn)
+        self.assertEqual((r.json["birth_date"], r.json["sex"], r.json["rrn"]),
+                         ("2021-03-15", "F", "210315-4******"))
+        self.assertNotIn("warnings", r.json)  # nothing to check on a number issued since 2020-10-05
+        # with birth date and sex given, they agree
+        r = self.register(rrn=new_style_rrn(datetime.date(2024, 11, 30), "M"), birth_date="2024-11-30", sex="M")
+        self.assertEqual(r.json["rrn"], "241130-3******")
+        # the day the change took effect: no check digit from then on
+        self.assertNotIn("warnings", self.register(rrn=new_style_rrn(datetime.date(2020, 10, 5), "M")).json)
+
+    def test_foreign_residents_numbers(self):
+        for birth, sex, masked in ((datetime.date(1988, 6, 17), "F", "880617-6******"),
+                                   (datetime.date(1965, 1, 31), "M", "650131-5******"),
+                                   (datetime.date(2012, 4, 1), "M", "120401-7******"),
+                                   (datetime.date(2009, 12, 25), "F", "091225-8******")):
+            with self.subTest(birth=birth, sex=sex):
+                r = self.register(rrn=foreign_rrn(birth, sex))
+                self.assertEqual((r.json["birth_date"], r.json["sex"], r.json["rrn"]),
+                                 (birth.isoformat(), sex, masked))
+                self.assertNotIn("warnings", r.json)
+        # and one issued since the change, random digits and all
+        r = self.register(rrn=new_style_rrn(datetime.date(2023, 7, 7), "F", foreign=True))
+        self.assertEqual((r.json["birth_date"], r.json["sex"], r.json["rrn"]), ("2023-07-07", "F", "230707-8******"))
+
+    def test_an_old_number_with_a_wrong_check_digit_is_accepted_with_a_warning(self):
+        rrn = rrn_with_bad_check(make_rrn(datetime.date(1985, 7, 20), "F"))
+        key = unique_id("idem")
+        body = {"name": unique_hangul(), "rrn": rrn}
+        r = self.client.post("/v1/persons", body, token=self.worker1, headers={"Idempotency-Key": key})
+        self.assertEqual(r.status, 201, r.text)
+        self.assertEqual(r.json["birth_date"], "1985-07-20")
+        [w] = r.json["warnings"]
+        self.assertEqual((w["field"], w["code"]), ("rrn", "rrn_check_digit"))
+        self.assertIn("2020-10-05", w["message"])
+        self.assertNotIn(rrn.replace("-", "")[6:], r.text)
+        # the warning belongs to the answer, not to the person
+        self.assertNotIn("warnings", self.client.get("/v1/persons/" + r.json["id"], token=self.worker1).json)
+        # the same request again answers the same, warning included
+        again = self.client.post("/v1/persons", body, token=self.worker1, headers={"Idempotency-Key": key})
+        self.assertEqual((again.status, again.json), (201, r.json))
+        # a foreign resident's old number with a wrong check digit warns the same way
+        f = foreign_rrn(datetime.date(1977, 3, 3), "M")
+        r = self.register(rrn=rrn_with_bad_check(f))
+        self.assertEqual([w["code"] for w in r.json["warnings"]], ["rrn_check_digit"])
+
+    def test_a_birth_date_or_sex_that_disagrees_is_422_naming_the_field(self):
+        rrn = new_style_rrn(datetime.date(2021, 3, 15), "M")
+        for body, field, says in (
+                ({"birth_date": "2021-03-16"}, "birth_date", "gives 2021-03-15 (a man born in the 2000s)"),
+                # the sex digit gives the century: 3 is the 2000s, so not 1921
+                ({"birth_date": "1921-03-15"}, "birth_date", "gives 2021-03-15 (a man born in the 2000s)"),
+                ({"sex": "F"}, "sex", "seventh digit: a man born in the 2000s")):
+            with self.subTest(body=body):
+                name = unique_hangul()
+                r = self.client.post("/v1/persons", dict(body, name=name, rrn=rrn), token=self.worker1)
+                err = self.assertRefusedWithout(r, name, field)
+                self.assertIn(says, err["message"])
+                self.assertIn("disagrees", err["message"])
+                self.assertNotIn(rrn.replace("-", "")[6:], r.text)
+        # a foreign resident's number says so
+        name = unique_hangul()
+        r = self.client.post("/v1/persons", {"name": name, "rrn": foreign_rrn(datetime.date(1990, 5, 5), "F"),
+                                             "sex": "M"}, token=self.worker1)
+        self.assertIn("a foreign resident, a woman born in the 1900s", self.assertRefusedWithout(r, name, "sex")["message"])
+
+    def test_a_number_of_someone_not_yet_born_is_422(self):
+        later = today_kst() + datetime.timedelta(days=40)
+        name = unique_hangul()
+        r = self.client.post("/v1/persons", {"name": name, "rrn": new_style_rrn(later, "F")}, token=self.worker1)
+        err = self.assertRefusedWithout(r, name, "rrn")
+        self.assertIn("after today", err["message"])
 
 
 # ---------------------------------------------------------------------------

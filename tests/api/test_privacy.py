@@ -25,8 +25,8 @@ class PrivacyTest(ApiTest):
             self.assertEqual(got.status, 200, got.text)
             self.assertNotIn(digits, got.text)
             self.assertNotIn(digits[6:], got.text)
-        # a wrong RRN's error does not echo it either
-        bad = digits[:12] + str((int(digits[12]) + 1) % 10)
+        # a wrong RRN's error does not echo it either (a date that does not exist)
+        bad = "660230" + digits[6:]
         r = self.client.post("/v1/persons", {"name": "틀림", "rrn": bad}, token=self.worker1)
         self.assertEqual(r.status, 422)
         self.assertNotIn(bad, r.text)

@@ -26,9 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, n);
     buf[n] = 0;
     char digits[14], birth[11], id[128];
-    bool male;
     int y, m, d;
-    if (rrn_parse(buf, digits, birth, &male) == RRN_OK && (strlen(digits) != 13 || !date_parse(birth, &y, &m, &d)))
+    rrn_info info;
+    if (rrn_read(buf, "2026-12-01", &info) == RRN_OK &&
+        (strlen(info.digits) != 13 || !date_parse(info.birth, &y, &m, &d) || strcmp(info.birth, "2026-12-01") > 0))
         abort();
     date_parse(buf, &y, &m, &d);
     cursor_decode(buf, id, sizeof id);
@@ -38,11 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!j) return 0;
     person_in in;
     err_t e = {0};
-    if (person_from_json(j, true, &in, digits, birth, &e) == 0) {
+    json_t *warnings = NULL;
+    if (person_from_json(j, true, &in, digits, birth, &warnings, &e) == 0) {
         if (!in.name || !in.birth_date || !in.sex || !date_parse(in.birth_date, &y, &m, &d)) abort();
-    } else if (e.status < 400 || e.status > 499) {
+        if (warnings && (!in.rrn || !json_is_array(warnings))) abort(); /* only a number warns */
+    } else if (e.status < 400 || e.status > 499 || warnings) {
         abort(); /* refusals are the caller's fault: a 4xx */
     }
+    json_decref(warnings);
     err_clear(&e);
     json_decref(j);
     return 0;
