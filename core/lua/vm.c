@@ -532,12 +532,21 @@ static int traceback(lua_State *L)
     return 1;
 }
 
+/* A call without a wall-clock budget of its own (all but look-ups) is
+ * stopped by the clock only when it has been waiting this many times its
+ * CPU budget: plugin code cannot wait on anything, so the CPU budget is
+ * what stops it; a thread starved of CPU on a busy machine is not the
+ * plugin's fault (a wall deadline equal to the CPU budget made a call that
+ * used a third of its CPU fail as plugin_timeout under load). */
+#define WALL_BACKSTOP 20
+
 /* Arms the budgets for one call from C. */
 static void arm(luavm *vm, int budget_ms, int wall_ms)
 {
     vm->budget_ms = budget_ms;
     vm->cpu_deadline_ns = time_thread_cpu_ns() + (int64_t)budget_ms * 1000000;
-    vm->wall_deadline_ns = time_mono_ns() + (int64_t)(wall_ms > budget_ms ? wall_ms : budget_ms) * 1000000;
+    int64_t wall = wall_ms > 0 ? (wall_ms > budget_ms ? wall_ms : budget_ms) : (int64_t)budget_ms * WALL_BACKSTOP;
+    vm->wall_deadline_ns = time_mono_ns() + wall * 1000000;
     vm->killed = false;
     vm->mem_exceeded = false;
     vm->log_lines = 0;

@@ -65,10 +65,11 @@ void luavm_push_entry(luavm *vm, luavm_entry which);
 /* Calls the function below its nargs arguments on the stack under a CPU
  * budget (the thread's CPU time, so a busy machine does not make a call
  * look slow) and a wall-clock budget (what a look-up may wait for agencies;
- * 0: the same as the CPU budget); nres results are left on the stack on
- * success. A failure (budget, memory cap, an error escaping host.lua) is -1
- * with e (500 plugin_timeout, plugin_memory or plugin_error, naming the
- * plugin); its traceback goes to the log, never into e. */
+ * 0: only a backstop of twenty times the CPU budget); nres results are left
+ * on the stack on success. A failure (budget, memory cap, an error escaping
+ * host.lua) is -1 with e (500 plugin_timeout, plugin_memory or
+ * plugin_error, naming the plugin); its traceback goes to the log, never
+ * into e. */
 int luavm_pcall_wall(luavm *vm, int nargs, int nres, int cpu_ms, int wall_ms, err_t *e);
 int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e);
 /* Calls entry with JSON arguments (NULL-terminated) and converts its first
