@@ -46,6 +46,16 @@ static int work_person_insert(store_tx *tx, void *arg, store_reply *reply, err_t
     const person_in *in = a->in;
     person_row person;
     store_err se = {0};
+    /* One person, one record: a number the organisation registered already
+     * names the record it has (the check and the insert are one unit). */
+    char existing[ID_MAX];
+    if (in->rrn && !store_person_by_rrn(tx, a->p->org, in->rrn, existing, &se)) {
+        err_set(e, 409, "person_exists", "a person with this number is registered here already: %s", existing);
+        err_detail(e, "person_id", json_string(existing));
+        err_detail(e, "field", json_string("rrn"));
+        return -1;
+    }
+    if (se.kind != STORE_OK && se.kind != STORE_NOT_FOUND) return process_store_fail(&se, e);
     if (store_person_insert(tx, a->p, in, &person, &se)) {
         process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_household", "no household '%s'",
                             in->household_id ? in->household_id : "");
@@ -62,8 +72,17 @@ static int work_person_get(store_tx *tx, void *arg, store_reply *reply, err_t *e
     people_arg *a = arg;
     person_row person;
     store_err se = {0};
-    if (store_person_get(tx, a->p, a->id, &person, &se))
-        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+    if (store_person_get(tx, a->p, a->id, &person, &se)) {
+        char into[ID_MAX], merge_id[ID_MAX];
+        store_err me = {0};
+        if (se.kind != STORE_NOT_FOUND || store_person_merged_into(tx, a->p, a->id, into, merge_id, &me))
+            return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
+        /* a record merged into another: where the person is now */
+        err_set(e, 404, "person_merged", "person %s was merged into %s", a->id, into);
+        err_detail(e, "merged_into", json_string(into));
+        if (merge_id[0]) err_detail(e, "merge_id", json_string(merge_id));
+        return -1;
+    }
     answer_person(reply, 200, &person);
     return 0;
 }
@@ -182,8 +201,8 @@ static int invalid(err_t *e, const char *field, const char *fmt, ...)
  * "a man born in the 2000s", "a foreign resident, a woman born in the 1900s". */
 static void rrn_says(const rrn_info *info, char out[80])
 {
-    snprintf(out, 80, "%s%s born in the %.2s00s", info->foreign ? "a foreign resident, " : "", info->male ? "a man" : "a woman",
-             info->birth);
+    snprintf(out, 80, "%s%s born in the %.2s00s", info->foreign ? "a foreign resident, " : "",
+             info->male ? "a man" : "a woman", info->birth);
 }
 
 /* A warning in an answer: {field, code, message}. */
@@ -312,6 +331,19 @@ void h_persons_search(req *r)
         }
         q.birth_date = birth;
     }
+    char match[16];
+    if ((rc = query_get(r, "match", match, sizeof match)) < 0) return;
+    if (rc) {
+        if (strcmp(match, "exact") && strcmp(match, "prefix")) {
+            respond_err(r, 400, "invalid_query", "match must be exact or prefix");
+            return;
+        }
+        q.exact = !strcmp(match, "exact");
+        if (q.exact && !q.name) {
+            respond_err(r, 400, "invalid_query", "match=exact compares the whole name: give name");
+            return;
+        }
+    }
     if ((rc = query_get(r, "rrn", rrn, sizeof rrn)) < 0) return;
     if (rc) {
         char today[11];
@@ -379,5 +411,43 @@ void h_households_get(req *r)
     store_reply reply = {0};
     people_arg a = {.p = &r->who, .id = r->params[0]};
     if (process_read(work_household_get, &a, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+/* ---- one person, one record ---- */
+void h_persons_merge(req *r)
+{
+    static const char *const known[] = {"duplicate_id", "note", NULL};
+    err_t e = {0};
+    const char *dup, *note;
+    if (fields_known(r->json, known, &e) || field_string(r->json, "duplicate_id", true, 64, &dup, &e) ||
+        field_string(r->json, "note", false, 2000, &note, &e))
+        return respond_error(r, &e);
+    store_idem ib;
+    store_reply reply = {0};
+    if (process_person_merge(&r->who, r->params[0], dup, note, req_idem(r, &ib), &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_persons_unmerge(req *r)
+{
+    static const char *const known[] = {"merge_id", NULL};
+    err_t e = {0};
+    const char *merge_id;
+    if (fields_known(r->json, known, &e) || field_string(r->json, "merge_id", true, 64, &merge_id, &e))
+        return respond_error(r, &e);
+    store_idem ib;
+    store_reply reply = {0};
+    if (process_person_unmerge(&r->who, r->params[0], merge_id, req_idem(r, &ib), &reply, &e))
+        return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_persons_merges(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_person_merges(&r->who, r->params[0], &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }

@@ -90,6 +90,7 @@ static bool audit_entry_for(req *r, int status, json_t *body, audit_entry *a, ch
     if (!a->case_id) a->case_id = json_string_value(json_object_get(body, "case_id"));
     if (!a->case_id) a->case_id = id_with(kase, "id", "cas_");
     a->purpose = json_string_value(json_object_get(body, "consent_id"));
+    if (!a->purpose) a->purpose = json_string_value(json_object_get(json_object_get(body, "merge"), "id"));
     if (!a->purpose) a->purpose = a->case_id;
     return true;
 }
@@ -102,6 +103,13 @@ int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e)
     if (r->audited || reply->replayed || !audit_entry_for(r, reply->status, reply->body, &a, action)) return 0;
     store_err se = {0};
     if (store_audit_append(tx, &a, &se)) return process_store_fail(&se, e);
+    /* A merge (or its undoing) touches two records: the other one is
+     * recorded too, under the same merge id. */
+    const char *other = json_string_value(json_object_get(json_object_get(reply->body, "merge"), "merged_id"));
+    if (other && a.person_id && strcmp(other, a.person_id)) {
+        a.person_id = other;
+        if (store_audit_append(tx, &a, &se)) return process_store_fail(&se, e);
+    }
     r->audited = true;
     return 0;
 }

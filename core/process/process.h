@@ -128,6 +128,23 @@ int process_one_screen(const principal *p, const char *person_id, store_reply *r
 /* Prometheus lines: overdue deadlines by kind; caller frees. */
 char *process_overdue_metrics(void);
 
+/* ---- one person, one record (merges.c) ---- */
+/* Merges the record duplicate_id into kept_id, both of p's organisation:
+ * 200 {merge, person}; 404 for an unknown kept_id, 422 unknown_person for
+ * duplicate_id, 403 for another organisation's records, 409
+ * merge_conflict (details.conflicts: [{field, reason}]) when they disagree
+ * on who the person is, are in two households, or both have a case of one
+ * program that has not ended. */
+int process_person_merge(const principal *p, const char *kept_id, const char *duplicate_id, const char *note,
+                         const store_idem *idem, store_reply *reply, err_t *e);
+/* Undoes merge merge_id of kept_id: 200 {merge, person, restored, moved_back};
+ * 404 for no such merge, 409 merge_undone, 409 merge_conflict when the kept
+ * record was merged into another since. */
+int process_person_unmerge(const principal *p, const char *kept_id, const char *merge_id, const store_idem *idem,
+                           store_reply *reply, err_t *e);
+/* The merges a person took part in: {items, next_cursor: null}. */
+int process_person_merges(const principal *p, const char *person_id, store_reply *reply, err_t *e);
+
 /* ---- consents and referrals (referrals.c) ---- */
 /* Records a consent; valid_from defaults to today and valid_until by
  * purpose (counseling 7 days, case_management and referral 3 months, also

@@ -431,16 +431,43 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     return 0;
 }
 
+/* The receiver's own record of the person a referral carries, if it has
+ * one (one person, one record): the referral's person itself when the
+ * receiver registered it (an agency's referral registers the person at the
+ * dong), else the receiver's record with the same number. 1 found (id in
+ * pid), 0 none, -1 with e. */
+static int receiver_record(store_tx *tx, const principal *p, const char *person_id, char pid[ID_MAX], err_t *e)
+{
+    char owner[64], merge_id[ID_MAX];
+    store_err se = {0};
+    if (store_person_owner(tx, person_id, owner, &se))
+        return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", person_id);
+    if (!strcmp(owner, p->org)) {
+        if (!store_person_visible(tx, p, person_id, &se)) {
+            snprintf(pid, ID_MAX, "%s", person_id);
+            return 1;
+        }
+        if (se.kind != STORE_NOT_FOUND) return process_store_fail(&se, e);
+        if (!store_person_merged_into(tx, p, person_id, pid, merge_id, &se)) return 1; /* where it is now */
+        if (se.kind != STORE_NOT_FOUND) return process_store_fail(&se, e);
+    }
+    if (!store_person_twin(tx, person_id, p->org, pid, &se)) return 1;
+    return se.kind == STORE_NOT_FOUND ? 0 : process_store_fail(&se, e);
+}
+
 static int apply_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     answer_arg *a = arg;
     if (still_inbound(tx, a->p, a->id, e)) return -1;
     case_row c;
     if (a->open) {
-        /* The person becomes the receiver's own record, then its case. */
+        /* The case opens on the receiver's own record of the person: the one
+         * it has, or a copy of the referrer's that becomes its own. */
         char pid[ID_MAX];
         store_err se = {0};
-        if (store_person_clone(tx, a->r.person_id, a->p->org, a->p->user, pid, &se))
+        int found = receiver_record(tx, a->p, a->r.person_id, pid, e);
+        if (found < 0) return -1;
+        if (!found && store_person_clone(tx, a->r.person_id, a->p->org, a->p->user, pid, &se))
             return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->r.person_id);
         snprintf(a->o.c.person_id, sizeof a->o.c.person_id, "%s", pid);
         if (engine_apply_open(tx, a->p, &a->o, e)) return -1;
@@ -694,12 +721,24 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         err_detail(e, "field", json_string(in->to_org ? "to_org" : "dong_code"));
         return -1;
     }
-    /* The person becomes known to the receiving dong only. */
+    /* The person becomes known to the receiving dong only: as the record
+     * it has of them already (the same number: one person, one record), or
+     * as a new one. */
     principal as_dong = *a->p;
     snprintf(as_dong.org, sizeof as_dong.org, "%s", to_org);
     person_row person;
-    if (store_person_insert(tx, &as_dong, in->person, &person, &se)) return process_store_fail(&se, e);
+    char known[ID_MAX];
+    bool had = in->person->rrn && !store_person_by_rrn(tx, to_org, in->person->rrn, known, &se);
+    if (!had && se.kind != STORE_OK && se.kind != STORE_NOT_FOUND) return process_store_fail(&se, e);
+    if (had ? store_person_get(tx, &as_dong, known, &person, &se)
+            : store_person_insert(tx, &as_dong, in->person, &person, &se))
+        return process_store_fail(&se, e);
     json_t *snapshot = json_pack("{s:o, s:{s:s}}", "person", render_person(&person), "agency", "id", a->p->org);
+    if (had) /* what the agency sent, beside the record the dong has (never the number) */
+        json_object_set_new(snapshot, "person_sent",
+                            json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "name", in->person->name, "birth_date",
+                                      in->person->birth_date, "sex", in->person->sex, "phone", in->person->phone,
+                                      "address", in->person->address));
     referral_in r = {.person_id = person.id, .from_org = a->p->org, .to_org = to_org, .reason = in->reason,
                      .opinion = in->opinion, .by = a->p->user, .agency_ref = in->agency_ref, .snapshot = snapshot};
     char id[ID_MAX], due[11];

@@ -74,6 +74,26 @@ json_t *render_person(const person_row *p)
     return j;
 }
 
+json_t *render_merge(const merge_row *m)
+{
+    json_t *j = json_object(), *filled = json_array();
+    const char *k;
+    json_t *v;
+    set(j, "id", str(m->id));
+    set(j, "org", str(m->org));
+    set(j, "kept_id", str(m->kept_id));
+    set(j, "merged_id", str(m->merged_id));
+    set(j, "moved", held(m->moved, json_object()));
+    json_object_foreach(m->filled, k, v) json_array_append_new(filled, json_string(k));
+    set(j, "filled", filled);
+    set(j, "note", str(m->note));
+    set(j, "created_at", str(m->created_at));
+    set(j, "created_by", str(m->created_by));
+    set(j, "undone_at", str(m->undone_at));
+    set(j, "undone_by", str(m->undone_by));
+    return j;
+}
+
 json_t *render_household(const household_row *h, const char *org)
 {
     json_t *j = json_object(), *members = json_array();
@@ -447,6 +467,13 @@ json_t *render_audits(const audit_list *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < l->n; i++) json_array_append_new(a, render_audit(&l->items[i]));
+    return a;
+}
+
+json_t *render_merges(const merge_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++) json_array_append_new(a, render_merge(&l->items[i]));
     return a;
 }
 

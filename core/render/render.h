@@ -45,6 +45,9 @@ json_t *render_audit(const audit_row *a);
 json_t *render_audit_epoch(const audit_epoch *ep);
 json_t *render_audit_checkpoint(const audit_checkpoint *c);
 json_t *render_audit_archive(const audit_archive *a);
+/* A merge of two records of a person: what moved, which fields the kept
+ * record took (their names), who, when, and whether it was undone. */
+json_t *render_merge(const merge_row *m);
 
 /* Lists as JSON arrays. */
 json_t *render_persons(const person_list *l);
@@ -60,6 +63,7 @@ json_t *render_consents(const consent_list *l);
 json_t *render_referrals(const referral_list *l);
 json_t *render_outboxes(const outbox_list *l);
 json_t *render_audits(const audit_list *l);
+json_t *render_merges(const merge_list *l);
 
 /* A page as the API answers it: {items, next_cursor}, next_cursor the
  * cursor of last when more follows, else null. Steals items. */

@@ -85,6 +85,24 @@ void store_bind_viewer(sqlite3_stmt *st, const principal *p);
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);
 
+/* ---- statements built from the filters a query is given (list.c) ----
+ * A list query's WHERE holds the filters given and nothing else (no
+ * "?n IS NULL OR ..." chains), so SQLite plans each shape with its index.
+ * Parts are static text with numbered parameters; the caller binds the
+ * ones it added. */
+typedef struct {
+    char text[2048];
+    size_t len;
+    bool overflow; /* a part did not fit: store_stmt_built refuses */
+} store_sql;
+void store_sql_add(store_sql *q, const char *part);
+/* Whether a filter was given (NULL and "" are not). */
+static inline bool store_given(const char *v) { return v && *v; }
+/* The prepared statement of the text built. Each distinct text is kept
+ * once for the life of the process (they come from a fixed set of parts,
+ * so they are few), which lets the connection's cache key on it. */
+sqlite3_stmt *store_stmt_built(store_tx *tx, const store_sql *q, store_err *e);
+
 /* ---- reading rows (list.c) ---- */
 /* Copies the text of the current row's columns into one block: *fields[i]
  * points at column i's text, or is NULL for SQL NULL; a NULL fields[i]

@@ -1,5 +1,6 @@
 /* list.c: binding parameters and reading rows: a row's text in one block,
  * JSON columns, lists of strings, and pages of rows. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,54 @@ void store_bind_opt(sqlite3_stmt *st, int i, const char *v)
 {
     if (v && *v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else sqlite3_bind_null(st, i);
+}
+
+void store_sql_add(store_sql *q, const char *part)
+{
+    size_t n = strlen(part);
+    if (q->overflow || q->len + n + 1 > sizeof q->text) {
+        q->overflow = true;
+        return;
+    }
+    memcpy(q->text + q->len, part, n + 1);
+    q->len += n;
+}
+
+/* The texts built so far, each once: a list that only grows. */
+typedef struct built_sql {
+    struct built_sql *next;
+    char text[];
+} built_sql;
+static built_sql *g_built;
+static pthread_mutex_t g_built_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *sql_interned(const char *text)
+{
+    pthread_mutex_lock(&g_built_mu);
+    built_sql *b = g_built;
+    while (b && strcmp(b->text, text)) b = b->next;
+    if (!b && (b = malloc(sizeof *b + strlen(text) + 1))) {
+        strcpy(b->text, text);
+        b->next = g_built;
+        g_built = b;
+    }
+    pthread_mutex_unlock(&g_built_mu);
+    return b ? b->text : NULL;
+}
+
+sqlite3_stmt *store_stmt_built(store_tx *tx, const store_sql *q, store_err *e)
+{
+    if (q->overflow) {
+        log_msg(LOG_ERROR, "store: a built statement is too long", " start=\"%.80s\"", q->text);
+        store_err_set(e, STORE_INTERNAL, "internal store error");
+        return NULL;
+    }
+    const char *sql = sql_interned(q->text);
+    if (!sql) {
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    return store_stmt(tx, sql, e);
 }
 
 void store_bind_viewer(sqlite3_stmt *st, const principal *p)

@@ -303,6 +303,27 @@ const char *const migrations[] = {
     /* retention: what expires is found by age */
     "CREATE INDEX idempotency_created ON idempotency (created_at);"
     "CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered';",
+
+    /* 5: one person, one record — a record merged into another keeps its
+     * row (merged_into) and the merge what it moved, so that it can be
+     * undone; and the worker a case is assigned to, listed by index. */
+    "ALTER TABLE persons ADD COLUMN merged_into TEXT REFERENCES persons(id);"
+    "CREATE INDEX persons_org_rrn ON persons (org_id, rrn_hash);"
+    "CREATE TABLE person_merges ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id),"
+    "  kept_id TEXT NOT NULL REFERENCES persons(id),"
+    "  merged_id TEXT NOT NULL REFERENCES persons(id),"
+    "  moved TEXT NOT NULL,"
+    "  filled TEXT NOT NULL,"
+    "  note TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  undone_at TEXT,"
+    "  undone_by TEXT);"
+    "CREATE INDEX person_merges_kept ON person_merges (kept_id, id);"
+    "CREATE INDEX person_merges_merged ON person_merges (merged_id, id);"
+    "CREATE INDEX cases_assignee ON cases (assigned_to, id);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

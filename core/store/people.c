@@ -16,25 +16,20 @@ static const char SQL_PERSON_INSERT[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15, ?16)";
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
-static const char SQL_PERSON_SEARCH[] =
-    "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at, eligibility FROM persons WHERE " VISIBLE_TO("org_id")
-    " AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')"
-    " AND (?3 IS NULL OR birth_date = ?3)"
-    " AND (?4 IS NULL OR rrn_hash = ?4)"
-    " AND (?5 IS NULL OR id > ?5)"
-    " ORDER BY id LIMIT ?6";
-static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
+    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND merged_into IS NULL AND "
+    VISIBLE_TO("org_id");
+static const char SQL_PERSON_VISIBLE[] =
+    "SELECT 1 FROM persons WHERE id = ?1 AND merged_into IS NULL AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_INSERT[] =
     "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_HOUSEHOLD_GET[] =
     "SELECT id, org_id, address, created_at FROM households WHERE id = ?1 AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_MEMBERS[] =
-    "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
+    "SELECT id, name, relation FROM persons WHERE household_id = ?1 AND merged_into IS NULL AND " VISIBLE_TO("org_id")
+    " ORDER BY id";
 static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
     "UPDATE persons SET household_id = ?1, relation = ?2, updated_at = ?3"
-    " WHERE id = ?4 AND org_id = ?5";
+    " WHERE id = ?4 AND org_id = ?5 AND merged_into IS NULL";
 
 /* The blind index that lets a search find a person by RRN (store/pii.c). */
 static void rrn_hash(const char *rrn, char out[SHA256_HEX]) { pii_rrn_index(rrn, out); }
@@ -153,14 +148,31 @@ int store_person_visible(store_tx *tx, const principal *p, const char *person_id
 
 static void person_drop(void *row) { person_row_free(row); }
 
+/* The columns person_read reads. */
+#define PERSON_COLS                                                                          \
+    "id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation," \
+    " tags, created_at, updated_at, eligibility"
+
 int store_person_search(store_tx *tx, const principal *p, const person_query *q, person_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_SEARCH, e);
+    /* The WHERE holds the filters given, nothing else, so each shape of
+     * query gets its own plan (a name prefix, an exact name with a birth
+     * date, a number: each has its index). */
+    store_sql sql = {0};
+    store_sql_add(&sql, "SELECT " PERSON_COLS " FROM persons WHERE merged_into IS NULL AND " VISIBLE_TO("org_id"));
+    if (q->name) store_sql_add(&sql, q->exact ? " AND name = ?2" : " AND name LIKE ?2 ESCAPE '\\'");
+    if (store_given(q->birth_date)) store_sql_add(&sql, " AND birth_date = ?3");
+    if (q->rrn) store_sql_add(&sql, " AND rrn_hash = ?4");
+    if (store_given(q->after)) store_sql_add(&sql, " AND id > ?5");
+    store_sql_add(&sql, " ORDER BY id LIMIT ?6");
+    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
     if (!st) return -1;
     char like[512], hash[SHA256_HEX];
     store_bind_viewer(st, p);
-    if (q->name) { /* prefix match; escape LIKE's own characters */
+    if (q->name && q->exact) {
+        sqlite3_bind_text(st, 2, q->name, -1, SQLITE_STATIC);
+    } else if (q->name) { /* prefix match; escape LIKE's own characters */
         size_t j = 0;
         for (const char *s = q->name; *s && j + 3 < sizeof like; s++) {
             if (*s == '%' || *s == '_' || *s == '\\') like[j++] = '\\';
@@ -170,12 +182,12 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
         like[j] = 0;
         sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
     }
-    store_bind_opt(st, 3, q->birth_date);
+    if (store_given(q->birth_date)) sqlite3_bind_text(st, 3, q->birth_date, -1, SQLITE_STATIC);
     if (q->rrn) {
         rrn_hash(q->rrn, hash);
         sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
     }
-    store_bind_opt(st, 5, q->after);
+    if (store_given(q->after)) sqlite3_bind_text(st, 5, q->after, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 6, q->limit + 1);
     void *items;
     if (store_rows(tx, st, q->limit, sizeof *out->items, person_read, person_drop, &items, &out->n, &out->more, e,
@@ -184,6 +196,43 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
     out->items = items;
     if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
     return 0;
+}
+
+static const char SQL_PERSON_BY_RRN[] =
+    "SELECT id FROM persons WHERE org_id = ?1 AND rrn_hash = ?2 AND merged_into IS NULL ORDER BY id LIMIT 1";
+
+int store_person_by_rrn(store_tx *tx, const char *org, const char *digits, char id[ID_MAX], store_err *e)
+{
+    char hash[SHA256_HEX];
+    rrn_hash(digits, hash);
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_BY_RRN, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(id, ID_MAX, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person by number");
+    return store_err_set(e, STORE_NOT_FOUND, "no person with this number");
+}
+
+static const char SQL_PERSON_TWIN[] =
+    "SELECT t.id FROM persons t WHERE t.org_id = ?2 AND t.merged_into IS NULL AND t.rrn_hash IS NOT NULL"
+    " AND t.rrn_hash = (SELECT s.rrn_hash FROM persons s WHERE s.id = ?1) ORDER BY t.id LIMIT 1";
+
+int store_person_twin(store_tx *tx, const char *person_id, const char *org, char id[ID_MAX], store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_TWIN, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(id, ID_MAX, "%s", TEXT(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person twin");
+    return store_err_set(e, STORE_NOT_FOUND, "no record of this person in '%s'", org);
 }
 
 int store_household_insert(store_tx *tx, const principal *p, const char *address, json_t *members,
@@ -267,7 +316,7 @@ fail:
 
 
 static const char SQL_PERSON_ELIGIBILITY[] =
-    "UPDATE persons SET eligibility = ?1, updated_at = ?2 WHERE id = ?3 AND org_id = ?4";
+    "UPDATE persons SET eligibility = ?1, updated_at = ?2 WHERE id = ?3 AND org_id = ?4 AND merged_into IS NULL";
 
 int store_person_set_eligibility(store_tx *tx, const principal *p, const char *id, json_t *eligibility,
                                  person_row *out, store_err *e)
@@ -339,7 +388,8 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "person reseal");
 }
 
-static const char SQL_RRN_ELSEWHERE[] = "SELECT 1 FROM persons WHERE rrn_hash = ?1 AND org_id <> ?2 LIMIT 1";
+static const char SQL_RRN_ELSEWHERE[] =
+    "SELECT 1 FROM persons WHERE rrn_hash = ?1 AND org_id <> ?2 AND merged_into IS NULL LIMIT 1";
 
 int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digits, bool *known, store_err *e)
 {
@@ -354,6 +404,29 @@ int store_rrn_known_elsewhere(store_tx *tx, const principal *p, const char *digi
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "rrn elsewhere");
     *known = rc == SQLITE_ROW;
     return 0;
+}
+
+static const char SQL_PERSON_MERGED[] =
+    "SELECT p.merged_into, (SELECT m.id FROM person_merges m WHERE m.merged_id = p.id AND m.undone_at IS NULL"
+    " ORDER BY m.id DESC LIMIT 1) FROM persons p WHERE p.id = ?1 AND p.merged_into IS NOT NULL AND "
+    VISIBLE_TO("p.org_id");
+
+int store_person_merged_into(store_tx *tx, const principal *p, const char *id, char into[ID_MAX],
+                             char merge_id[ID_MAX], store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_MERGED, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    store_bind_viewer(st, p);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(into, ID_MAX, "%s", TEXT(st, 0));
+        snprintf(merge_id, ID_MAX, "%s", TEXT(st, 1) ? TEXT(st, 1) : "");
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "person merged");
+    return store_err_set(e, STORE_NOT_FOUND, "person '%s' was not merged", id);
 }
 
 static const char SQL_PERSON_OWNER[] = "SELECT org_id FROM persons WHERE id = ?1";

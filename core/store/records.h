@@ -114,7 +114,8 @@ void person_list_free(person_list *l);
 /* Registers a person with p's organisation. STORE_NOT_FOUND: in->household_id
  * names no household p sees. */
 int store_person_insert(store_tx *tx, const principal *p, const person_in *in, person_row *out, store_err *e);
-/* STORE_NOT_FOUND when unknown or not visible to p. */
+/* STORE_NOT_FOUND when unknown, not visible to p, or merged into another
+ * record (store_person_merged_into says which). */
 int store_person_get(store_tx *tx, const principal *p, const char *id, person_row *out, store_err *e);
 /* Whether the person exists and is visible to p (STORE_NOT_FOUND otherwise). */
 int store_person_visible(store_tx *tx, const principal *p, const char *person_id, store_err *e);
@@ -128,16 +129,88 @@ int store_person_set_eligibility(store_tx *tx, const principal *p, const char *i
 
 typedef struct {
     const char *name, *birth_date, *rrn; /* each optional; rrn as 13 digits */
+    bool exact;        /* name is the whole name, not its beginning */
     int limit;
     const char *after; /* the last key of the page before, or NULL */
 } person_query;
+/* Persons p sees (never one merged into another), by id. */
 int store_person_search(store_tx *tx, const principal *p, const person_query *q, person_list *out, store_err *e);
+/* The person of org registered with this number (13 digits); STORE_NOT_FOUND when none. */
+int store_person_by_rrn(store_tx *tx, const char *org, const char *digits, char id[ID_MAX], store_err *e);
+/* org's own record of the person person_id, found by its number;
+ * STORE_NOT_FOUND when org has none (or person_id has no number). */
+int store_person_twin(store_tx *tx, const char *person_id, const char *org, char id[ID_MAX], store_err *e);
+/* A record p sees that was merged into another: into, and the merge
+ * (merge_id, "" if none is on record); STORE_NOT_FOUND when it was not. */
+int store_person_merged_into(store_tx *tx, const principal *p, const char *id, char into[ID_MAX],
+                             char merge_id[ID_MAX], store_err *e);
 /* The organisation that registered a person (STORE_NOT_FOUND if none). */
 int store_person_owner(store_tx *tx, const char *person_id, char org[64], store_err *e);
 /* Copies a person into another organisation (a referral accepted); new id
  * in id. STORE_NOT_FOUND for an unknown src_id. */
 int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, const char *by, char id[ID_MAX],
                        store_err *e);
+
+/* ---- one person, one record: merges (merges.c) ---- */
+typedef struct {
+    char *mem;
+    const char *id, *org, *kept_id, *merged_id, *created_at, *created_by;
+    const char *note, *undone_at, *undone_by; /* or NULL */
+    json_t *moved;  /* {"cases": [ids], "consents": [ids], "referrals": [ids]}: what moved to the kept record */
+    json_t *filled; /* what the kept record took from the merged one, as the layer above recorded it */
+} merge_row;
+void merge_row_free(merge_row *m);
+
+typedef struct {
+    merge_row *items;
+    size_t n;
+} merge_list;
+void merge_list_free(merge_list *l);
+
+typedef struct {
+    const char *kept_id, *merged_id, *org, *by, *note;
+    json_t *filled; /* recorded with the merge (the store does not read it) */
+} merge_in;
+
+/* Marks merged_id merged into kept_id, moves every case (its version
+ * bumped), consent and referral of merged_id to kept_id, and records what
+ * moved under a new merge id (out). STORE_CONFLICT when merged_id is
+ * merged already. The two being mergeable is the caller's decision. */
+int store_person_merge(store_tx *tx, const merge_in *in, merge_row *out, store_err *e);
+/* The merge id of kept_id made in p's organisation; STORE_NOT_FOUND otherwise. */
+int store_merge_get(store_tx *tx, const principal *p, const char *kept_id, const char *id, merge_row *out,
+                    store_err *e);
+/* Undoes merge m: merged_id is a record again and what m moved goes back
+ * (each row only if it is still on the kept record); moved_back (an
+ * object) gets what did, as m->moved lists it. STORE_CONFLICT when m was
+ * undone already, or merged_id is no longer merged into kept_id. */
+int store_person_unmerge(store_tx *tx, const merge_row *m, const char *by, json_t *moved_back, store_err *e);
+/* The merges a person p sees took part in (kept or merged), newest first. */
+int store_person_merges(store_tx *tx, const principal *p, const char *person_id, merge_list *out, store_err *e);
+
+/* The fields of a record a merge fills in from the other (and an unmerge
+ * puts back). */
+typedef struct {
+    const char *phone, *address, *household_id, *relation; /* NULL: none */
+    json_t *tags;        /* array */
+    json_t *eligibility; /* object */
+} person_fields;
+/* STORE_NOT_FOUND for no such record (or one merged). */
+int store_person_set_fields(store_tx *tx, const char *id, const person_fields *f, store_err *e);
+/* id takes from_id's number (sealed again for id); STORE_NOT_FOUND when from_id has none. */
+int store_person_take_number(store_tx *tx, const char *id, const char *from_id, store_err *e);
+int store_person_drop_number(store_tx *tx, const char *id, store_err *e);
+
+typedef struct {
+    bool a_has, b_has; /* each has a number */
+    bool same;         /* both have, and it is the same */
+} person_numbers;
+/* What the numbers of two records say about each other (never the numbers). */
+int store_person_numbers(store_tx *tx, const char *a, const char *b, person_numbers *out, store_err *e);
+/* The programs of the person's cases that have not ended, in any
+ * organisation; one allocation (free it). */
+int store_person_live_programs(store_tx *tx, const char *person_id, const char ***programs, size_t *n,
+                               store_err *e);
 
 typedef struct {
     char *mem;

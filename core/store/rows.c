@@ -29,6 +29,22 @@ void person_list_free(person_list *l)
     memset(l, 0, sizeof *l);
 }
 
+void merge_row_free(merge_row *m)
+{
+    free(m->mem);
+    json_decref(m->moved);
+    json_decref(m->filled);
+    memset(m, 0, sizeof *m);
+}
+
+static void merge_drop(void *row) { merge_row_free(row); }
+
+void merge_list_free(merge_list *l)
+{
+    store_rows_free(l->items, l->n, sizeof *l->items, merge_drop);
+    memset(l, 0, sizeof *l);
+}
+
 void household_row_free(household_row *h)
 {
     for (size_t i = 0; i < h->n_members; i++) free(h->members[i].mem);

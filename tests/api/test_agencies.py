@@ -14,7 +14,9 @@ import time
 import unittest
 import urllib.request
 
-from harness import ORG1, SCALE, SOURCE, ApiTest, Server
+import datetime
+
+from harness import ORG1, SCALE, SOURCE, ApiTest, Server, make_rrn, new_style_rrn, rrn_with_bad_check
 
 DONG_CODE = "1159051000"  # 상도1동
 
@@ -236,6 +238,11 @@ class AgencyTest(ApiTest):
         self.assertEqual(r.status, 200, r.text)
         case = r.json["case"]
         self.assertEqual(case["source"], "gov_referral")
+        # on the record the referral registered at the dong, not on a copy of it
+        self.assertEqual(case["person_id"], ref["person_id"])
+        same = self.client.get("/v1/persons", token=self.dong_worker,
+                               query={"name": "정순례", "birth_date": "1950-04-05", "match": "exact"}).json["items"]
+        self.assertEqual([p["id"] for p in same], [ref["person_id"]])
         c = self.client.post("/v1/cases/%s/transitions" % case["id"], {"to": "initial_counseling", "version": 1},
                              token=self.dong_worker)
         self.assertEqual(c.status, 200, c.text)
@@ -253,6 +260,46 @@ class AgencyTest(ApiTest):
         self.assertError(self.client.post("/v1/referrals", {"person_id": "x", "to_agency": "pension", "reason": "r",
                                                             "opinion": "o", "consent_id": "c"}, token=self.worker1),
                          422)
+
+    def test_inbound_referrals_carry_numbers_as_issued_today_onto_one_record(self):
+        """A child born since 2020-10-05 has a number with random digits and
+        no check digit: the agency's referral is accepted, the dong finds
+        the child by it, and the same child referred again lands on the
+        record the dong has."""
+        rrn = new_style_rrn(datetime.date(2022, 5, 20), "M")
+        body = {"person": {"name": "오하준", "rrn": rrn, "address": "서울 동작구 상도동"}, "dong_code": DONG_CODE,
+                "reason": "보호자 입원으로 양육 공백", "opinion": "드림스타트 연계 검토", "agency_ref": "NPS-2026-0101"}
+        r = self.client.post("/v1/referrals", body, token=self.pension_token)
+        self.assertEqual(r.status, 201, r.text)
+        child = r.json["person"]["person"]
+        self.assertEqual((child["birth_date"], child["sex"], child["rrn"]), ("2022-05-20", "M", "220520-3******"))
+        self.assertNotIn("warnings", r.json)
+        self.assertNotIn(rrn.replace("-", "")[6:], r.text)
+        pid = r.json["person_id"]
+        found = self.client.get("/v1/persons", token=self.dong_worker, query={"rrn": rrn}).json["items"]
+        self.assertEqual([p["id"] for p in found], [pid])
+        # referred again (by another agency, with a newer phone number): the record the dong has
+        again = dict(body, agency_ref="MMA-2026-7", person=dict(body["person"], phone="010-2222-3333"))
+        r2 = self.client.post("/v1/referrals", again, token=self.mf_token)
+        self.assertEqual(r2.status, 201, r2.text)
+        self.assertEqual(r2.json["person_id"], pid)
+        self.assertEqual(r2.json["person"]["person_sent"]["phone"], "010-2222-3333")
+        self.assertEqual(len(self.client.get("/v1/persons", token=self.dong_worker, query={"rrn": rrn}).json["items"]),
+                         1)
+        acc = self.client.post("/v1/referrals/%s/accept" % r2.json["id"], {"program": "integrated", "note": "연락 완료"},
+                               token=self.dong_worker)
+        self.assertEqual(acc.status, 200, acc.text)
+        self.assertEqual(acc.json["case"]["person_id"], pid)
+        # an old number whose check digit fails is taken, with the warning in the answer
+        old = rrn_with_bad_check(make_rrn(datetime.date(1949, 3, 1), "F"))
+        r3 = self.client.post("/v1/referrals", dict(body, person={"name": "노정자", "rrn": old}, agency_ref="x-3"),
+                              token=self.pension_token)
+        self.assertEqual(r3.status, 201, r3.text)
+        self.assertEqual([w["code"] for w in r3.json["warnings"]], ["rrn_check_digit"])
+        # a birth date that disagrees with the number names the field
+        bad = dict(body, person={"name": "오하준", "rrn": rrn, "birth_date": "2012-05-20"}, agency_ref="x-4")
+        self.assertError(self.client.post("/v1/referrals", bad, token=self.pension_token), 422,
+                         "validation_failed", field="person.birth_date")
 
     def test_agency_status_reply_reaches_the_worker(self):
         p = self.make_person()

@@ -21,6 +21,8 @@ MATRIX = {
     ("POST", "/v1/households"): STAFF, ("GET", "/v1/households/{id}"): STAFF | {A},
     ("POST", "/v1/persons"): STAFF, ("GET", "/v1/persons"): STAFF | {A},
     ("GET", "/v1/persons/{id}"): STAFF | {A}, ("PUT", "/v1/persons/{id}/eligibility"): STAFF,
+    ("POST", "/v1/persons/{id}/merge"): {S, D}, ("POST", "/v1/persons/{id}/unmerge"): {S, D},
+    ("GET", "/v1/persons/{id}/merges"): STAFF | {A},
     ("POST", "/v1/persons/{id}/consents"): STAFF, ("GET", "/v1/persons/{id}/consents"): STAFF | {A},
     ("POST", "/v1/persons/{id}/consents/{consent_id}/revoke"): STAFF,
     ("POST", "/v1/referrals"): STAFF | {G}, ("GET", "/v1/referrals"): STAFF | {A},
