@@ -9,14 +9,16 @@ static const char *const STATUSES[] = {"open", "follow_up", "ended", NULL};
 
 void h_cases_create(req *r)
 {
-    static const char *const known[] = {"person_id", "program", "org", "source", "referral_id", NULL};
+    static const char *const known[] = {"person_id",   "program",     "org", "source",
+                                        "referral_id", "assigned_to", NULL};
     err_t e = {0};
     case_open_in in = {0};
     if (fields_known(r->json, known, &e) || field_string(r->json, "person_id", true, 64, &in.person_id, &e) ||
         field_string(r->json, "program", true, 64, &in.program, &e) ||
         field_string(r->json, "org", false, 64, &in.org, &e) ||
         field_enum(r->json, "source", true, SOURCES, &in.source, &e) ||
-        field_string(r->json, "referral_id", false, 64, &in.referral_id, &e))
+        field_string(r->json, "referral_id", false, 64, &in.referral_id, &e) ||
+        field_string(r->json, "assigned_to", false, 127, &in.assigned_to, &e))
         return respond_error(r, &e);
     if (!in.org) in.org = r->who.org;
     store_idem ib;
@@ -61,6 +63,9 @@ void h_cases_list(req *r)
         }
         q.status = status;
     }
+    char assignee[128];
+    if ((rc = query_assignee(r, assignee, sizeof assignee)) < 0) return;
+    if (rc) q.assigned_to = assignee;
     char overdue[8], today[11];
     if ((rc = query_get(r, "overdue", overdue, sizeof overdue)) < 0) return;
     if (rc) {
@@ -78,6 +83,30 @@ void h_cases_list(req *r)
     err_t e = {0};
     store_reply reply = {0};
     if (process_case_list(&r->who, &q, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+/* Reassigns a case (supervisors and admins): {assigned_to, note?, version?}. */
+void h_cases_assign(req *r)
+{
+    static const char *const known[] = {"assigned_to", "note", "version", NULL};
+    err_t e = {0};
+    assignment_in in = {0};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "assigned_to", true, 127, &in.assigned_to, &e) ||
+        field_string(r->json, "note", false, 2000, &in.note, &e))
+        return respond_error(r, &e);
+    json_t *v = json_object_get(r->json, "version");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 2147483647) {
+            err_set(&e, 400, "validation_failed", "version: the case version you last saw (a positive integer)");
+            err_detail(&e, "field", json_string("version"));
+            return respond_error(r, &e);
+        }
+        in.version = (int)json_integer_value(v);
+    }
+    store_idem ib;
+    store_reply reply = {0};
+    if (process_case_assign(&r->who, r->params[0], &in, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 

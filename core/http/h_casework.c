@@ -368,6 +368,9 @@ void h_deadlines(req *r)
     if (rc) q.org = org;
     if ((rc = query_get(r, "kind", kind, sizeof kind)) < 0) return;
     if (rc) q.kind = kind;
+    char assignee[128];
+    if ((rc = query_assignee(r, assignee, sizeof assignee)) < 0) return;
+    if (rc) q.assigned_to = assignee;
     if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
     q.after = has_after ? after : NULL;
     err_t e = {0};

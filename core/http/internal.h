@@ -85,6 +85,9 @@ const store_idem *req_idem(req *r, store_idem *buf);
 /* Copies the decoded query parameter into out. Returns 1 if present, 0 if
  * absent, -1 (and answers 400) when malformed or too long. */
 int query_get(req *r, const char *name, char *out, size_t outlen);
+/* ?assigned_to=: a user, or "me" for the caller, into out. 1 given, 0
+ * absent, -1 after answering 400. */
+int query_assignee(req *r, char *out, size_t outlen);
 /* limit (default 50, 1..500) and cursor; -1 after answering 400. */
 int query_page(req *r, int *limit, char *after, size_t afterlen, bool *has_after);
 
@@ -127,6 +130,7 @@ void h_cases_get(req *r);
 void h_cases_list(req *r);
 void h_cases_events(req *r);
 void h_cases_transition(req *r);
+void h_cases_assign(req *r);
 void h_programs_list(req *r);
 void h_counseling(req *r);
 void h_assessments(req *r);

@@ -218,6 +218,14 @@ int query_get(req *r, const char *name, char *out, size_t outlen)
     return n ? 1 : 0;
 }
 
+int query_assignee(req *r, char *out, size_t outlen)
+{
+    int rc = query_get(r, "assigned_to", out, outlen);
+    if (rc <= 0) return rc; /* an empty one is no filter, as for every parameter */
+    if (!strcmp(out, "me")) snprintf(out, outlen, "%s", r->who.user);
+    return 1;
+}
+
 int query_page(req *r, int *limit, char *after, size_t afterlen, bool *has_after)
 {
     char buf[256];

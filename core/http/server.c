@@ -57,6 +57,7 @@ static const route ROUTES[] = {
     {"GET", "/v1/cases/{id}", h_cases_get, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/cases/{id}/events", h_cases_events, ROLES_STAFF | ROLE_AUDITOR, false},
     {"POST", "/v1/cases/{id}/transitions", h_cases_transition, ROLES_STAFF, true},
+    {"POST", "/v1/cases/{id}/assignment", h_cases_assign, ROLE_SUPERVISOR | ROLE_ADMIN, true},
     {"POST", "/v1/cases/{id}/counseling", h_counseling, ROLES_STAFF, true},
     {"POST", "/v1/cases/{id}/assessments", h_assessments, ROLES_STAFF, true},
     {"POST", "/v1/cases/{id}/plans", h_plans_create, ROLES_STAFF, true},

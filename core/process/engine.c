@@ -374,6 +374,9 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
     snprintf(c->region, sizeof c->region, "%s", p->region);
     snprintf(c->source, sizeof c->source, "%s", in->source);
     if (in->referral_id) snprintf(c->referral_id, sizeof c->referral_id, "%s", in->referral_id);
+    /* who works it: the worker named, or whoever opens it */
+    if (in->assigned_to && process_assignee_check(tx, in->org, in->assigned_to, e)) return -1;
+    snprintf(c->assigned_to, sizeof c->assigned_to, "%s", in->assigned_to ? in->assigned_to : p->user);
     snprintf(c->status, sizeof c->status, "open");
     c->version = 1;
     if (rules_open(facts, c, o->person, in->lookups, &o->v)) {
@@ -413,8 +416,9 @@ int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e)
         if (rc)
             return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", c->person_id);
     }
-    json_t *data = json_pack("{s:s, s:o}", "source", c->source, "referral_id",
-                             c->referral_id[0] ? json_string(c->referral_id) : json_null());
+    json_t *data = json_pack("{s:s, s:o, s:s}", "source", c->source, "referral_id",
+                             c->referral_id[0] ? json_string(c->referral_id) : json_null(), "assigned_to",
+                             c->assigned_to);
     event_in ev = {.case_id = c->id, .actor = p->user, .type = "opened", .to_stage = c->stage, .data = data,
                    .generation = c->generation};
     int rc = append_event(tx, &ev, e);

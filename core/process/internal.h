@@ -57,6 +57,10 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
                        open_plan *out, err_t *e);
 int engine_apply_open(store_tx *tx, const principal *p, open_plan *o, err_t *e);
 
+/* Whether user may be assigned cases of org; 422 unknown_assignee
+ * (field assigned_to) otherwise. */
+int process_assignee_check(store_tx *tx, const char *org, const char *user, err_t *e);
+
 /* A case p may see; 404 not_found otherwise. */
 int engine_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, err_t *e);
 /* The case as the API shows it: the row, its stage's label (given, as the

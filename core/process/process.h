@@ -76,6 +76,7 @@ bool process_stage_known(const char *stage);
 
 typedef struct {
     const char *person_id, *program, *org, *source, *referral_id;
+    const char *assigned_to; /* who works it (a user of org who works cases); NULL: whoever opens it */
     json_t *lookups; /* filled by process: what the rules looked up before opening */
     json_t *cache;   /* filled by process: looked-up facts to keep on the person */
 } case_open_in;
@@ -97,6 +98,18 @@ typedef struct {
  * 422 refused by a rule (details.plugin, details.reason). */
 int process_case_transition(const principal *p, const char *id, const transition_in *in,
                             const store_idem *idem, store_reply *reply, err_t *e);
+
+/* ---- who works a case (assign.c) ---- */
+typedef struct {
+    const char *assigned_to; /* a user who works cases in the case's organisation */
+    const char *note;        /* or NULL */
+    int version;             /* the version the client saw, or 0: any */
+} assignment_in;
+/* Reassigns a case of p's organisation: 200 the case; an `assigned` event
+ * (none when it is the assignee already). 404, 403 another organisation's
+ * case, 409 case_ended, 412 stale version, 422 unknown_assignee. */
+int process_case_assign(const principal *p, const char *id, const assignment_in *in, const store_idem *idem,
+                        store_reply *reply, err_t *e);
 
 /* ---- case work (casework.c) ---- */
 typedef struct {

@@ -20,13 +20,6 @@ static const char SQL_CASE_UPDATE[] =
     " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
 static const char SQL_CASE_TOUCH[] =
     "UPDATE cases SET version = version + 1, updated_at = ?1 WHERE id = ?2 AND version = ?3";
-static const char SQL_CASE_LIST[] =
-    "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id") " AND (?1 IS NULL OR org_id = ?1)"
-    " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
-    " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
-    " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
-    "      AND d.cleared_at IS NULL AND d.due_on < ?7))"
-    " ORDER BY id LIMIT ?6";
 static const char SQL_PERSON_CASES[] =
     "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
@@ -153,22 +146,56 @@ static void case_page_last(case_list *l)
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LIST, e);
+    /* The filters given, and only those: "assigned to me" walks the
+     * cases_assignee index in id order. */
+    store_sql sql = {0};
+    store_sql_add(&sql, "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id"));
+    if (store_given(q->org)) store_sql_add(&sql, " AND org_id = ?1"); /* a filter within what p sees */
+    if (store_given(q->program)) store_sql_add(&sql, " AND program = ?2");
+    if (store_given(q->stage)) store_sql_add(&sql, " AND stage = ?3");
+    if (store_given(q->status)) store_sql_add(&sql, " AND status = ?4");
+    if (store_given(q->after)) store_sql_add(&sql, " AND id > ?5");
+    if (store_given(q->overdue_on))
+        store_sql_add(&sql, " AND EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
+                            " AND d.cleared_at IS NULL AND d.due_on < ?7)");
+    if (store_given(q->assigned_to)) store_sql_add(&sql, " AND assigned_to = ?8");
+    store_sql_add(&sql, " ORDER BY id LIMIT ?6");
+    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
     if (!st) return -1;
     store_bind_viewer(st, p);
-    store_bind_opt(st, 1, q->org); /* a filter within what p sees */
-    store_bind_opt(st, 2, q->program);
-    store_bind_opt(st, 3, q->stage);
-    store_bind_opt(st, 4, q->status);
-    store_bind_opt(st, 5, q->after);
+    if (store_given(q->org)) sqlite3_bind_text(st, 1, q->org, -1, SQLITE_STATIC);
+    if (store_given(q->program)) sqlite3_bind_text(st, 2, q->program, -1, SQLITE_STATIC);
+    if (store_given(q->stage)) sqlite3_bind_text(st, 3, q->stage, -1, SQLITE_STATIC);
+    if (store_given(q->status)) sqlite3_bind_text(st, 4, q->status, -1, SQLITE_STATIC);
+    if (store_given(q->after)) sqlite3_bind_text(st, 5, q->after, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 6, q->limit + 1);
-    store_bind_opt(st, 7, q->overdue_on);
+    if (store_given(q->overdue_on)) sqlite3_bind_text(st, 7, q->overdue_on, -1, SQLITE_STATIC);
+    if (store_given(q->assigned_to)) sqlite3_bind_text(st, 8, q->assigned_to, -1, SQLITE_STATIC);
     void *items;
     if (store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
                    "case list"))
         return -1;
     out->items = items;
     case_page_last(out);
+    return 0;
+}
+
+/* Who may be assigned a case: a user of the organisation with a token of
+ * a role that works cases, not revoked. */
+static const char SQL_ASSIGNEE[] =
+    "SELECT 1 FROM tokens WHERE org_id = ?1 AND user_name = ?2 AND revoked_at IS NULL"
+    " AND role IN ('worker', 'supervisor', 'admin') LIMIT 1";
+
+int store_case_assignee_known(store_tx *tx, const char *org, const char *user, bool *known, store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_ASSIGNEE, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "case assignee");
+    *known = rc == SQLITE_ROW;
     return 0;
 }
 

@@ -31,14 +31,6 @@ static const char SQL_MEETINGS_OF_CASE[] =
     " FROM meetings m JOIN meeting_cases mc ON mc.meeting_id = m.id WHERE mc.case_id = ?1"
     " ORDER BY m.held_on, m.id";
 static const char SQL_MEETING_CASES[] = "SELECT case_id FROM meeting_cases WHERE meeting_id = ?1 ORDER BY case_id";
-static const char SQL_DEADLINE_LIST[] =
-    "SELECT d.id, d.kind, d.label, d.due_on, d.plugin, d.case_id, d.referral_id, c.person_id,"
-    " COALESCE(c.program, r.to_program), c.stage"
-    " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id LEFT JOIN referrals r ON r.id = d.referral_id"
-    " WHERE d.org_id = ?1 AND d.cleared_at IS NULL"
-    " AND (?2 IS NULL OR d.due_on < ?2) AND (?3 IS NULL OR d.kind = ?3)"
-    " AND (?4 IS NULL OR d.due_on || '.' || d.id > ?4)"
-    " ORDER BY d.due_on, d.id LIMIT ?5";
 static const char SQL_OVERDUE_COUNTS[] =
     "SELECT kind, COUNT(*) FROM deadlines WHERE cleared_at IS NULL AND due_on < ?1 GROUP BY kind ORDER BY kind";
 
@@ -262,13 +254,28 @@ static void deadline_drop(void *row) { deadline_row_free(row); }
 int store_deadline_list(store_tx *tx, const deadline_query *q, deadline_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_DEADLINE_LIST, e);
+    /* The open deadlines of the organisation from their index, with the
+     * filters given and only those. */
+    store_sql sql = {0};
+    store_sql_add(&sql, "SELECT d.id, d.kind, d.label, d.due_on, d.plugin, d.case_id, d.referral_id, c.person_id,"
+                        " COALESCE(c.program, r.to_program), c.stage"
+                        " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id"
+                        " LEFT JOIN referrals r ON r.id = d.referral_id"
+                        " WHERE d.org_id = ?1 AND d.cleared_at IS NULL");
+    if (store_given(q->due_before)) store_sql_add(&sql, " AND d.due_on < ?2");
+    if (store_given(q->kind)) store_sql_add(&sql, " AND d.kind = ?3");
+    if (store_given(q->after)) store_sql_add(&sql, " AND d.due_on || '.' || d.id > ?4");
+    if (store_given(q->assigned_to)) /* a case's deadlines: a referral has no assignee */
+        store_sql_add(&sql, " AND c.assigned_to = ?6");
+    store_sql_add(&sql, " ORDER BY d.due_on, d.id LIMIT ?5");
+    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, q->org, -1, SQLITE_STATIC);
-    store_bind_opt(st, 2, q->due_before);
-    store_bind_opt(st, 3, q->kind);
-    store_bind_opt(st, 4, q->after);
+    if (store_given(q->due_before)) sqlite3_bind_text(st, 2, q->due_before, -1, SQLITE_STATIC);
+    if (store_given(q->kind)) sqlite3_bind_text(st, 3, q->kind, -1, SQLITE_STATIC);
+    if (store_given(q->after)) sqlite3_bind_text(st, 4, q->after, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 5, q->limit + 1);
+    if (store_given(q->assigned_to)) sqlite3_bind_text(st, 6, q->assigned_to, -1, SQLITE_STATIC);
     void *items;
     if (store_rows(tx, st, q->limit, sizeof *out->items, deadline_read, deadline_drop, &items, &out->n, &out->more,
                    e, "deadline list"))

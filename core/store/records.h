@@ -273,11 +273,16 @@ int store_case_touch(store_tx *tx, case_row *c, store_err *e);
 
 typedef struct {
     const char *program, *stage, *org, *status;
-    const char *overdue_on; /* YYYY-MM-DD: only cases with an open deadline due before it; or NULL */
+    const char *overdue_on;  /* YYYY-MM-DD: only cases with an open deadline due before it; or NULL */
+    const char *assigned_to; /* only cases assigned to this user; or NULL */
     int limit;
     const char *after;
 } case_query;
+/* The cases p sees, by id, with the filters given (each NULL or empty: no filter). */
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e);
+/* Whether user works cases in org (a token of a worker, supervisor or
+ * admin of org, not revoked): who a case may be assigned to. */
+int store_case_assignee_known(store_tx *tx, const char *org, const char *user, bool *known, store_err *e);
 
 /* A case as a bulk export shows it: the person de-identified, as birth date
  * and sex. */
@@ -353,6 +358,7 @@ int store_case_due(store_tx *tx, const char *case_id, deadline_list *out, store_
 
 typedef struct {
     const char *org, *due_before, *kind;
+    const char *assigned_to; /* only deadlines of cases assigned to this user; or NULL */
     int limit;
     const char *after;
 } deadline_query;

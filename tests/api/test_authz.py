@@ -31,6 +31,7 @@ MATRIX = {
     ("POST", "/v1/referrals/{id}/agency-status"): {G},
     ("POST", "/v1/cases"): STAFF, ("GET", "/v1/cases"): STAFF | {A}, ("GET", "/v1/cases/{id}"): STAFF | {A},
     ("GET", "/v1/cases/{id}/events"): STAFF | {A}, ("POST", "/v1/cases/{id}/transitions"): STAFF,
+    ("POST", "/v1/cases/{id}/assignment"): {S, D},
     ("POST", "/v1/cases/{id}/counseling"): STAFF, ("POST", "/v1/cases/{id}/assessments"): STAFF,
     ("POST", "/v1/cases/{id}/plans"): STAFF, ("GET", "/v1/cases/{id}/plans"): STAFF | {A},
     ("POST", "/v1/cases/{id}/plans/{plan_id}/approve"): {S},

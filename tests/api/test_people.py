@@ -2,8 +2,11 @@
 an organisation is a 409 naming the record it has; a look-up by name and
 birth date before registering; a referral opens the receiver's case on the
 record it has; two records of one person are merged, and the merge can be
-undone)."""
+undone), and who works a case (assigned on opening, reassigned by a
+supervisor, cases and deadlines listed by assignee, each assignment an
+event)."""
 import datetime
+import sqlite3
 import unittest
 
 from harness import (ORG1, ORG2, ApiTest, make_rrn, new_style_rrn, unique_hangul, unique_id)
@@ -270,6 +273,117 @@ class MergeTest(ApiTest):
         err = self.assertError(self.client.post("/v1/persons/%s/unmerge" % b["id"], {"merge_id": first["id"]},
                                                 token=self.supervisor1), 409, "merge_conflict")
         self.assertEqual(err["details"]["merged_into"], a["id"])
+
+
+class AssignmentTest(ApiTest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        t = cls.server.token_create
+        cls.worker1b = t("worker1b", "worker", ORG1)
+
+    def assign(self, case, who, token=None, expect=200, **body):
+        r = self.client.post("/v1/cases/%s/assignment" % case["id"], dict(body, assigned_to=who),
+                             token=token or self.supervisor1)
+        self.assertEqual(r.status, expect, r.text)
+        return r
+
+    def assigned(self, token, who="me", path="/v1/cases", **query):
+        return [x["id"] for x in self.list_all(path, token, query=dict(query, assigned_to=who))]
+
+    def test_a_case_is_assigned_on_opening_and_reassigned_by_a_supervisor(self):
+        p = self.make_person()
+        case = self.make_case(p["id"])
+        self.assertEqual(case["assigned_to"], "worker1")
+        opened = self.list_all("/v1/cases/%s/events" % case["id"], self.worker1)[0]
+        self.assertEqual((opened["type"], opened["data"]["assigned_to"]), ("opened", "worker1"))
+        named = self.make_case(self.make_person()["id"], assigned_to="worker1b")
+        self.assertEqual(named["assigned_to"], "worker1b")
+        for who in ("nobody", "auditor1", "worker2"):  # not someone who works cases here
+            with self.subTest(who=who):
+                self.assertError(self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated",
+                                                                "source": "walk_in", "assigned_to": who},
+                                                  token=self.worker1), 422, "unknown_assignee", field="assigned_to")
+        r = self.assign(case, "worker1b", note="담당자 변경: 휴직", version=case["version"])
+        after = r.json
+        self.assertEqual((after["assigned_to"], after["version"], after["stage"]),
+                         ("worker1b", case["version"] + 1, "discovery"))
+        self.assertEqual(after["stage_label"], case["stage_label"])
+        ev = self.list_all("/v1/cases/%s/events" % case["id"], self.worker1)[-1]
+        self.assertEqual((ev["type"], ev["actor"], ev["data"], ev["note"]),
+                         ("assigned", "supervisor1", {"from": "worker1", "to": "worker1b"}, "담당자 변경: 휴직"))
+        # to the one who has it already: nothing happens
+        same = self.assign(after, "worker1b").json
+        self.assertEqual(same["version"], after["version"])
+        self.assertEqual(len(self.list_all("/v1/cases/%s/events" % case["id"], self.worker1)), 2)
+        # a stale version, a worker, another organisation, an unknown user
+        self.assign(after, "worker1", expect=412, version=case["version"])
+        self.assertError(self.client.post("/v1/cases/%s/assignment" % case["id"], {"assigned_to": "worker1"},
+                                          token=self.worker1), 403)
+        self.assertError(self.client.post("/v1/cases/%s/assignment" % case["id"], {"assigned_to": "worker2"},
+                                          token=self.admin2), 404)
+        self.assertError(self.client.post("/v1/cases/%s/assignment" % case["id"], {"assigned_to": "ghost"},
+                                          token=self.supervisor1), 422, "unknown_assignee")
+        self.assertError(self.client.post("/v1/cases/%s/assignment" % case["id"], {"assigned_to": "worker1",
+                                                                                     "version": "2"},
+                                          token=self.supervisor1), 400)
+        # an admin of the organisation reassigns too
+        self.assertEqual(self.assign(after, "worker1", token=self.admin1).json["assigned_to"], "worker1")
+
+    def test_cases_and_deadlines_by_assignee(self):
+        mine = [self.make_case(self.make_person()["id"]) for _ in range(3)]
+        theirs = [self.make_case(self.make_person()["id"], token=self.worker1b) for _ in range(2)]
+        ids = lambda cs: {c["id"] for c in cs}
+        self.assertTrue(ids(mine) <= set(self.assigned(self.worker1)))
+        self.assertFalse(ids(theirs) & set(self.assigned(self.worker1)))
+        self.assertTrue(ids(theirs) <= set(self.assigned(self.worker1b)))
+        self.assertEqual(set(self.assigned(self.supervisor1, "worker1b")) & ids(mine + theirs), ids(theirs))
+        # with other filters, and page by page
+        self.assertTrue(ids(mine) <= set(self.assigned(self.worker1, status="open", program="integrated")))
+        self.assertFalse(ids(mine) & set(self.assigned(self.worker1, status="ended")))
+        paged = []
+        cursor = None
+        while True:
+            q = {"assigned_to": "me", "limit": 1}
+            if cursor:
+                q["cursor"] = cursor
+            r = self.client.get("/v1/cases", token=self.worker1b, query=q).json
+            paged += [x["id"] for x in r["items"]]
+            cursor = r["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(paged, sorted(paged))
+        self.assertTrue(ids(theirs) <= set(paged))
+        self.assertTrue(ids(mine + theirs) <= set(self.assigned(self.worker1, "")))  # empty: no filter
+        # the deadlines of a worker's cases: Dongjak-gu's plan is due 30 days after intake
+        case = self.advance(theirs[0], "intake", token=self.worker1b)
+        dl = self.list_all("/v1/deadlines", self.worker1b, query={"assigned_to": "me"})
+        self.assertIn((case["id"], "plan_due"), [(d["case_id"], d["kind"]) for d in dl])
+        self.assertNotIn(case["id"], [d["case_id"] for d in self.list_all("/v1/deadlines", self.worker1,
+                                                                          query={"assigned_to": "me"})])
+        # reassigned, the deadline follows the case
+        self.assign(case, "worker1")
+        self.assertIn(case["id"], [d["case_id"] for d in self.list_all("/v1/deadlines", self.worker1,
+                                                                       query={"assigned_to": "me"})])
+        self.assertNotIn(case["id"], [d["case_id"] for d in self.list_all("/v1/deadlines", self.worker1b,
+                                                                          query={"assigned_to": "me"})])
+
+    def test_the_assignee_list_uses_its_index(self):
+        """A list by assignee walks cases_assignee, not the organisation's
+        cases: the server's own file has the index, and SQLite plans the
+        shape of WHERE the store builds for that filter with it."""
+        self.make_case(self.make_person()["id"])
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db, uri=True)
+        try:
+            names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            self.assertIn("cases_assignee", names)
+            plan = " ".join(str(r[-1]) for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM cases WHERE (org_id = ?1 OR (?2 = 1 AND org_id IN "
+                "(SELECT id FROM orgs WHERE type = 'emd' AND region = ?3))) AND assigned_to = ?4 "
+                "ORDER BY id LIMIT 51", (ORG1, 0, "11590", "worker1")))
+        finally:
+            db.close()
+        self.assertIn("cases_assignee", plan)
 
 
 if __name__ == "__main__":
