@@ -54,6 +54,7 @@ static const key_def keys[] = {
     {"outbox.concurrency", K_INT, F(outbox_concurrency), 1, 1024, NULL, NULL},
     {"rate_limit.per_minute", K_INT, F(rate_per_minute), 0, 6000000, NULL, NULL},
     {"rate_limit.burst", K_INT, F(rate_burst), 1, 1000000, NULL, NULL},
+    {"auth.token_ttl_days", K_INT, F(auth_token_ttl_days), 0, 3650, NULL, NULL},
 };
 #undef F
 
@@ -87,6 +88,7 @@ void config_defaults(config *c)
     c->outbox_concurrency = 32;
     c->rate_per_minute = 6000;
     c->rate_burst = 300;
+    c->auth_token_ttl_days = 90;
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value,

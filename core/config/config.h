@@ -50,6 +50,7 @@ typedef struct {
     int outbox_concurrency;     /* messages in flight at once */
     int rate_per_minute;        /* requests per token per minute (0: no limit) */
     int rate_burst;             /* requests a token may send at once */
+    int auth_token_ttl_days;    /* days a new token lasts unless it says otherwise (0: never expires) */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

@@ -22,20 +22,27 @@ int process_audit(const audit_entry *a, err_t *e)
     return process_write(NULL, work_audit, (void *)a, &reply, e);
 }
 
+typedef struct {
+    const principal *p;
+    const audit_query *q;
+} list_arg;
+
 static int work_audit_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    list_arg *a = arg;
     audit_list list;
     store_err se = {0};
-    if (store_audit_list(tx, arg, &list, &se)) return process_store_fail(&se, e);
+    if (store_audit_list(tx, a->p, a->q, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
     reply->body = render_page(render_audits(&list), list.more, list.last);
     audit_list_free(&list);
     return 0;
 }
 
-int process_audit_list(const audit_query *q, store_reply *reply, err_t *e)
+int process_audit_list(const principal *p, const audit_query *q, store_reply *reply, err_t *e)
 {
-    return process_read(work_audit_list, (void *)q, reply, e);
+    list_arg a = {p, q};
+    return process_read(work_audit_list, &a, reply, e);
 }
 
 typedef struct {

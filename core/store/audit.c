@@ -12,10 +12,19 @@ static const char SQL_AUDIT_LAST[] = "SELECT seq, hash FROM audit ORDER BY seq D
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
     " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/* Who may read a record: an auditor reads those of its organisations'
+ * actors and those naming a person, a case or a token (as purpose) of its
+ * organisations. */
 static const char SQL_AUDIT_LIST[] =
-    "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
-    " FROM audit WHERE (?1 IS NULL OR person_id = ?1) AND (?2 IS NULL OR actor = ?2)"
-    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR seq > CAST(?4 AS INTEGER)) ORDER BY seq LIMIT ?5";
+    "SELECT a.seq, a.at, a.actor, a.org_id, a.role, a.action, a.person_id, a.case_id, a.purpose, a.request_id,"
+    " a.status, a.prev_hash, a.hash"
+    " FROM audit a WHERE (?1 IS NULL OR a.person_id = ?1)"
+    " AND (?2 IS NULL OR a.actor = ?2) AND (?3 IS NULL OR a.at >= ?3) AND (?4 IS NULL OR a.seq > CAST(?4 AS INTEGER))"
+    " AND (" OVERSEEN_BY("a.org_id")
+    "   OR EXISTS (SELECT 1 FROM persons p WHERE p.id = a.person_id AND " OVERSEEN_BY("p.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND " OVERSEEN_BY("c.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") "))"
+    " ORDER BY a.seq LIMIT ?5";
 static const char SQL_AUDIT_ALL[] =
     "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
     " FROM audit ORDER BY seq";
@@ -101,11 +110,12 @@ static int audit_read(sqlite3_stmt *st, void *row)
 
 static void audit_drop(void *row) { audit_row_free(row); }
 
-int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e)
+int store_audit_list(store_tx *tx, const principal *overseer, const audit_query *q, audit_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
     if (!st) return -1;
+    store_bind_overseer(st, overseer);
     store_bind_opt(st, 1, q->person_id);
     store_bind_opt(st, 2, q->actor);
     store_bind_opt(st, 3, q->since);

@@ -244,6 +244,28 @@ const char *const migrations[] = {
     "  district_approved_by TEXT,"
     "  district_approved_at TEXT,"
     "  PRIMARY KEY (org_id, user_name));",
+
+    /* 4: tokens that end — an expiry, who revoked them, a prefix that lists
+     * show instead of the secret — and system operators' tokens, which
+     * belong to no organisation (the table is rebuilt: org_id may now be
+     * NULL). */
+    "CREATE TABLE tokens_v4 ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  prefix TEXT,"
+    "  user_name TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  org_id TEXT REFERENCES orgs(id),"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT,"
+    "  expires_at TEXT,"
+    "  revoked_at TEXT,"
+    "  revoked_by TEXT);"
+    "INSERT INTO tokens_v4 (id, hash, user_name, role, org_id, created_at, created_by, revoked_at)"
+    "  SELECT id, hash, user_name, role, org_id, created_at, created_by, revoked_at FROM tokens;"
+    "DROP TABLE tokens;"
+    "ALTER TABLE tokens_v4 RENAME TO tokens;"
+    "CREATE INDEX tokens_org ON tokens (org_id, id);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);
