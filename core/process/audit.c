@@ -1,12 +1,21 @@
 /*
  * audit.c: the audit trail of personal data. Every read and write that
- * discloses a person is recorded before the answer leaves; the record of a
- * write is part of the write's own unit, the record of a read is a unit of
- * its own, which rides the writer's next batch with everything else.
+ * discloses a person is recorded before the answer leaves, naming every
+ * person it discloses (process_disclose for those the answer does not
+ * name); the record of a write is part of the write's own unit, the record
+ * of a read is a unit of its own, which rides the writer's next batch with
+ * everything else.
  */
 #include "process/process.h"
 #include "render/render.h"
 #include "store/store.h"
+
+void process_disclose(store_reply *reply, const char *person_id)
+{
+    if (!person_id || !*person_id) return;
+    if (!reply->disclosed) reply->disclosed = json_array();
+    json_array_append_new(reply->disclosed, json_string(person_id));
+}
 
 static int work_audit(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {

@@ -80,6 +80,7 @@ static int work_events(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     store_err se = {0};
     if (store_event_list(tx, a->id, a->limit, a->after, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
+    process_disclose(reply, c.person_id);
     reply->body = render_page(render_events(&list), list.more, list.last);
     event_list_free(&list);
     return 0;
@@ -107,6 +108,7 @@ static int work_records(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (load_case(tx, a->p, a->id, &c, e)) return -1;
     if (store_record_list(tx, c.id, a->kind, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
+    process_disclose(reply, c.person_id);
     reply->body = render_page(render_records(&list), false, NULL);
     record_list_free(&list);
     return 0;

@@ -56,6 +56,10 @@ int process_store_error(const store_err *se, err_t *e, store_kind kind, int stat
  * store's. Returns -1. */
 int process_store_fail(const store_err *se, err_t *e);
 
+/* Notes that the answer in reply discloses the person (a case's history,
+ * an export that does not name them): the audit trail names them too. */
+void process_disclose(store_reply *reply, const char *person_id);
+
 /* ---- organisations and tokens (orgs.c) ----
  * by is who asks (NULL: the command line, which acts as a system operator
  * named "cli"). A system operator (role operator) administers everything;

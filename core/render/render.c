@@ -335,6 +335,18 @@ json_t *render_audit(const audit_row *a)
     set(j, "role", str(a->role));
     set(j, "action", str(a->action));
     set(j, "person_id", str(a->person_id));
+    json_t *persons = json_array();
+    if (a->persons) {
+        for (const char *s = a->persons; *s;) {
+            const char *sp = strchr(s, ' ');
+            size_t n = sp ? (size_t)(sp - s) : strlen(s);
+            if (n) json_array_append_new(persons, json_stringn(s, n));
+            s += n + (sp ? 1 : 0);
+        }
+    } else if (a->person_id) {
+        json_array_append_new(persons, json_string(a->person_id));
+    }
+    set(j, "persons", persons);
     set(j, "case_id", str(a->case_id));
     set(j, "purpose", str(a->purpose));
     set(j, "request_id", str(a->request_id));

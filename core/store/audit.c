@@ -12,18 +12,24 @@ static const char SQL_AUDIT_LAST[] = "SELECT seq, hash FROM audit ORDER BY seq D
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
     " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-/* Who may read a record: an auditor reads those of its organisations'
- * actors and those naming a person, a case or a token (as purpose) of its
- * organisations. */
+/* The persons a record names when several (audit_persons, beside the
+ * chain), and who may read a record: an auditor reads those of its
+ * organisations' actors and those naming a person, a case or a token (as
+ * purpose) of its organisations. */
+static const char SQL_AUDIT_PERSON[] = "INSERT OR IGNORE INTO audit_persons (seq, person_id) VALUES (?1, ?2)";
 static const char SQL_AUDIT_LIST[] =
     "SELECT a.seq, a.at, a.actor, a.org_id, a.role, a.action, a.person_id, a.case_id, a.purpose, a.request_id,"
-    " a.status, a.prev_hash, a.hash"
-    " FROM audit a WHERE (?1 IS NULL OR a.person_id = ?1)"
+    " a.status, a.prev_hash, a.hash,"
+    " (SELECT group_concat(ap.person_id, ' ') FROM audit_persons ap WHERE ap.seq = a.seq)"
+    " FROM audit a WHERE (?1 IS NULL OR a.person_id = ?1"
+    "   OR a.seq IN (SELECT ap.seq FROM audit_persons ap WHERE ap.person_id = ?1))"
     " AND (?2 IS NULL OR a.actor = ?2) AND (?3 IS NULL OR a.at >= ?3) AND (?4 IS NULL OR a.seq > CAST(?4 AS INTEGER))"
     " AND (" OVERSEEN_BY("a.org_id")
     "   OR EXISTS (SELECT 1 FROM persons p WHERE p.id = a.person_id AND " OVERSEEN_BY("p.org_id") ")"
     "   OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND " OVERSEEN_BY("c.org_id") ")"
-    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") "))"
+    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM audit_persons ap JOIN persons p ON p.id = ap.person_id"
+    "              WHERE ap.seq = a.seq AND " OVERSEEN_BY("p.org_id") "))"
     " ORDER BY a.seq LIMIT ?5";
 static const char SQL_AUDIT_ALL[] =
     "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
@@ -90,6 +96,14 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "audit append");
+    for (size_t i = 0; a->n_persons > 1 && i < a->n_persons; i++) {
+        if (!(st = store_stmt(tx, SQL_AUDIT_PERSON, e))) return -1;
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, a->persons[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) return store_fail(tx, e, "audit persons");
+    }
     tx->conn->audit.valid = true;
     tx->conn->audit.seq = seq;
     memcpy(tx->conn->audit.hash, hash, sizeof hash);
@@ -101,8 +115,8 @@ static int audit_read(sqlite3_stmt *st, void *row)
     audit_row *a = row;
     const char **const f[] = {NULL,          &a->at,      &a->actor,   &a->org,        &a->role,
                               &a->action,    &a->person_id, &a->case_id, &a->purpose, &a->request_id,
-                              NULL,          &a->prev_hash, &a->hash};
-    a->mem = store_texts(st, f, 13);
+                              NULL,          &a->prev_hash, &a->hash,  &a->persons};
+    a->mem = store_texts(st, f, 14);
     a->seq = sqlite3_column_int64(st, 0);
     a->status = sqlite3_column_int(st, 10);
     return a->mem ? 0 : -1;

@@ -248,7 +248,8 @@ const char *const migrations[] = {
     /* 4: tokens that end — an expiry, who revoked them, a prefix that lists
      * show instead of the secret — and system operators' tokens, which
      * belong to no organisation (the table is rebuilt: org_id may now be
-     * NULL). */
+     * NULL); the persons an audit record names when it names several (a
+     * list, a household ...), so that audit?person_id= finds it. */
     "CREATE TABLE tokens_v4 ("
     "  id TEXT PRIMARY KEY,"
     "  hash TEXT NOT NULL UNIQUE,"
@@ -265,7 +266,12 @@ const char *const migrations[] = {
     "  SELECT id, hash, user_name, role, org_id, created_at, created_by, revoked_at FROM tokens;"
     "DROP TABLE tokens;"
     "ALTER TABLE tokens_v4 RENAME TO tokens;"
-    "CREATE INDEX tokens_org ON tokens (org_id, id);",
+    "CREATE INDEX tokens_org ON tokens (org_id, id);"
+    "CREATE TABLE audit_persons ("
+    "  seq INTEGER NOT NULL,"
+    "  person_id TEXT NOT NULL,"
+    "  PRIMARY KEY (person_id, seq));"
+    "CREATE INDEX audit_persons_seq ON audit_persons (seq);",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

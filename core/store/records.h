@@ -255,11 +255,12 @@ typedef struct {
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e);
 
 /* A case as a bulk export shows it: the person de-identified, as birth date
- * and sex. */
+ * and sex. person_id is for the audit trail only, never rendered. */
 typedef struct {
     char *mem;
     const char *case_id, *program, *org, *region, *source, *stage, *status, *opened_at;
     const char *birth_date, *sex;
+    const char *person_id;
 } case_export_row;
 void case_export_row_free(case_export_row *x);
 
@@ -582,8 +583,14 @@ typedef struct {
     const char *actor, *org, *role, *action; /* action: "GET /v1/persons/{id}" */
     const char *person_id, *case_id, *purpose, *request_id;
     int status;
+    /* Every person the record names when it names several (a list, a
+     * household, a one-screen view ...): kept beside the record so that a
+     * search by person finds it; person_id is the first of them. */
+    const char *const *persons;
+    size_t n_persons;
 } audit_entry;
-/* Appends a record chained to the one before it. */
+/* Appends a record chained to the one before it (and the persons it
+ * names, when several). */
 int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e);
 
 typedef struct {
@@ -591,6 +598,7 @@ typedef struct {
     long long seq;
     const char *at, *actor, *org, *role, *action, *request_id, *prev_hash, *hash;
     const char *person_id, *case_id, *purpose; /* or NULL */
+    const char *persons; /* every person named, space-separated, when several; or NULL */
     int status;
 } audit_row;
 void audit_row_free(audit_row *a);
@@ -610,7 +618,8 @@ typedef struct {
 } audit_query;
 /* The records about the organisations overseer oversees
  * (store_oversees): those of its actors, and those that name a person, a
- * case or a token (its id as purpose) of them. */
+ * case or a token (its id as purpose) of them; a person_id query finds
+ * every record naming the person. */
 int store_audit_list(store_tx *tx, const principal *overseer, const audit_query *q, audit_list *out, store_err *e);
 /* Recomputes the chain: *broken_at is the first record that does not
  * match (0 when the chain holds); *records the records that do. */

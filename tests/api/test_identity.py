@@ -1,13 +1,14 @@
 """Who is asking, and what the trail says of it: tokens that end (an expiry,
 revocation by the API and the command line, 401 with WWW-Authenticate at
 once), system operators apart from administrators, the outbox and the audit
-trail within their scope."""
+trail within their scope, every disclosure naming its persons, and denied
+attempts recorded."""
 import datetime
 import sqlite3
 import time
 import unittest
 
-from harness import ORG1, ORG2, REGION, SCALE, ApiTest, Server
+from harness import ORG1, ORG2, REGION, SCALE, ApiTest, Server, unique_hangul
 
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -198,8 +199,9 @@ class ConfiguredTtlTest(unittest.TestCase):
             srv.close()
 
 
-class ScopeTest(ApiTest):
-    """The outbox and the audit trail within their scope."""
+class ScopeAndDisclosureTest(ApiTest):
+    """The outbox and the audit trail within their scope; every disclosure
+    names its persons; denied attempts are recorded."""
     server_env = {"SARYE_AGENCY_MICROFINANCE_URL": "http://127.0.0.1:9/refer",
                   "SARYE_OUTBOX_RETRY_BASE_MS": "600000", "SARYE_OUTBOX_RETRY_MAX_MS": "600000"}
 
@@ -226,6 +228,63 @@ class ScopeTest(ApiTest):
         self.assertEqual(len(rows), 1, "no one record of request %s names %s" % (request_id, person_id))
         return rows[0]
 
+    def test_lists_name_every_person_they_disclose(self):
+        prefix = unique_hangul(3)
+        people = [self.make_person(name=prefix + unique_hangul(1)) for _ in range(3)]
+        ids = sorted(p["id"] for p in people)
+        r = self.client.get("/v1/persons", token=self.worker1, query={"name": prefix})
+        self.assertEqual(sorted(x["id"] for x in r.json["items"]), ids)
+        for pid in ids:
+            row = self.named(pid, r.header("X-Request-Id"))
+            self.assertEqual(sorted(row["persons"]), ids)
+            self.assertEqual((row["action"], row["actor"], row["status"]), ("GET /v1/persons", "worker1", 200))
+        # a household names its members; a case list, a referral list, exports their persons
+        hh = self.make_household(members=[{"person_id": ids[0]}, {"person_id": ids[1]}])
+        r = self.client.get("/v1/households/" + hh["id"], token=self.supervisor1)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(sorted(self.named(ids[1], r.header("X-Request-Id"))["persons"]), ids[:2])
+        cases = [self.make_case(pid) for pid in ids]
+        r = self.client.get("/v1/cases", token=self.worker1, query={"limit": 500})
+        for c in cases:
+            self.named(c["person_id"], r.header("X-Request-Id"))
+        r = self.client.get("/v1/exports/cases", token=self.supervisor1, query={"limit": 500})
+        for pid in ids:
+            self.assertNotIn(pid, r.text)  # de-identified, yet the trail knows whom it disclosed
+            self.named(pid, r.header("X-Request-Id"))
+        consent = self.client.post("/v1/persons/%s/consents" % ids[2], {"purpose": "referral", "scope": [ORG2]},
+                                   token=self.worker1).json
+        ref = self.client.post("/v1/referrals", {"person_id": ids[2], "to_org": ORG2, "to_program": "integrated",
+                                                 "reason": "r", "opinion": "o", "consent_id": consent["id"]},
+                               token=self.worker1)
+        self.assertEqual(ref.status, 201, ref.text)
+        r = self.client.get("/v1/referrals", token=self.worker2, query={"direction": "in", "limit": 500})
+        self.named(ids[2], r.header("X-Request-Id"))
+        # a case's history does not name its person; the trail does
+        r = self.client.get("/v1/cases/%s/events" % cases[0]["id"], token=self.worker1)
+        self.assertEqual(self.named(ids[0], r.header("X-Request-Id"))["case_id"], cases[0]["id"])
+
+    def test_denied_attempts_are_recorded_with_actor_and_target(self):
+        p = self.make_person()
+        c = self.make_case(p["id"])
+        attempts = [
+            (self.client.get("/v1/cases/" + c["id"], token=self.worker2), 404, None, c["id"]),
+            (self.client.get("/v1/persons/%s/one-screen" % p["id"], token=self.worker2), 403, p["id"], None),
+            (self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"},
+                              token=self.worker2), 422, p["id"], None),
+            (self.client.get("/v1/persons/" + p["id"], token=self.operator), 403, p["id"], None),
+        ]
+        for r, status, person, case in attempts:
+            self.assertEqual(r.status, status, r.text)
+            rows = [x for x in self.audit(actor=None) if x["request_id"] == r.header("X-Request-Id")]
+            self.assertEqual(len(rows), 1, r.text)
+            self.assertEqual((rows[0]["status"], rows[0]["person_id"], rows[0]["case_id"]), (status, person, case))
+        # found by the person they were after, by whoever oversees either side
+        worker2 = [x for x in self.audit(person_id=p["id"]) if x["actor"] == "worker2"]
+        self.assertEqual({x["status"] for x in worker2}, {403, 422})
+        self.assertTrue([x for x in self.audit(self.auditor2, actor="worker2") if x["person_id"] == p["id"]])
+        # nothing was disclosed by them: no 2xx of worker2 names the person
+        self.assertFalse([x for x in worker2 if x["status"] < 300])
+
     def test_auditors_read_their_own_region_only(self):
         p = self.make_person()
         r = self.client.get("/v1/persons/" + p["id"], token=self.worker1)
@@ -242,7 +301,7 @@ class ScopeTest(ApiTest):
         self.assertFalse(self.audit(person_id=q["id"]))
         self.assertTrue(self.audit(self.auditor_district, person_id=q["id"]))
 
-    def test_outbox_payloads_are_scoped(self):
+    def test_outbox_payloads_are_scoped_and_their_reading_audited(self):
         p = self.make_person(name="연계대상", phone="010-2222-3333")
         consent = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "referral", "scope": ["microfinance"]},
                                    token=self.worker1).json
@@ -256,6 +315,8 @@ class ScopeTest(ApiTest):
         msg = [m for m in r.json["items"] if m["topic"] == ref.json["id"]][0]
         self.assertEqual((msg["org"], msg["person_id"]), (ORG1, p["id"]))
         self.assertEqual(msg["payload"]["person"]["name"], "연계대상")
+        row = self.named(p["id"], r.header("X-Request-Id"))
+        self.assertEqual((row["action"], row["actor"]), ("GET /v1/admin/outbox", "admin1"))
         self.assertEqual(len(mine(self.admin_district)), 1)        # the district administers its region
         self.assertEqual(mine(self.admin2), [])                    # another dong centre sees none of it
         op = mine(self.operator)[0]                                # an operator: every message, no personal data
