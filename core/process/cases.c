@@ -213,17 +213,23 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
             process_store_fail(&se, e);
             goto done;
         }
-        if (store_person_owner(tx, a->id, owner.org, &se)) {
-            process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
-            goto done;
-        }
-        if (store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
+        bool exists = store_person_owner(tx, a->id, owner.org, &se) == 0;
+        if (!exists && se.kind != STORE_NOT_FOUND) {
             process_store_fail(&se, e);
             goto done;
         }
+        if (exists && store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
+            process_store_fail(&se, e);
+            goto done;
+        }
+        /* Another organisation's person without a consent naming this one,
+         * and no person at all, answer the same: the answer must not tell
+         * that the person exists somewhere (an existence oracle). */
         if (!consent[0]) {
-            err_set(e, 403, "consent_required",
-                    "the person's one-screen is shared with %s only under a valid consent naming it", a->p->org);
+            err_set(e, 404, "not_found",
+                    "no person '%s' that %s may see (another organisation's person is shown only under the "
+                    "person's valid consent naming %s)",
+                    a->id, a->p->org, a->p->org);
             goto done;
         }
         as = &owner;

@@ -166,7 +166,7 @@ class AuthzTest(ApiTest):
             ("POST", "/v1/persons/{id}/consents/{consent_id}/revoke"): dict(
                 ids={"id": P, "consent_id": self.consent_to_revoke}, rule=ok_if(sees)),
             ("GET", "/v1/persons/{id}/one-screen"): dict(
-                ids={"id": P}, rule=lambda p: "ok" if sees(p) and p.type != "provider" else "denied"),
+                ids={"id": P}, rule=lambda p: "denied" if p.type == "provider" else "ok" if sees(p) else "hidden"),
             # referrals: the two ends of ORG1's referral to ORG2 (the agency's: its own referral)
             ("POST", "/v1/referrals"): dict(body={"person_id": P, "to_org": ORG2, "to_program": "integrated",
                                                   "reason": "탐침", "opinion": "탐침", "consent_id": self.consent},

@@ -326,8 +326,8 @@ class CaseworkTest(ApiTest):
         r = self.client.post("/v1/meetings", {"type": "internal", "case_ids": [c["id"]], "held_on": "2026-04-01",
                                               "participants": [{"org": "x", "role": "y"}]}, token=self.worker2)
         self.assertError(r, 422, "unknown_case", field="case_ids[0]")
-        self.assertError(self.client.get("/v1/persons/%s/one-screen" % c["person_id"], token=self.worker2), 403,
-                         "consent_required")
+        self.assertError(self.client.get("/v1/persons/%s/one-screen" % c["person_id"], token=self.worker2), 404,
+                         "not_found")
         c = self.post(c, "closure", {"reason": "death", "evaluation": "사망"})["case"]
         c = self.move(c, "end").json
         r = self.client.post("/v1/cases/%s/checks" % c["id"], {"date": "2026-04-01", "with": "x", "content": "y"},

@@ -1,9 +1,10 @@
 """Who is asking, and what the trail says of it: tokens that end (an expiry,
 revocation by the API and the command line, 401 with WWW-Authenticate at
 once), system operators apart from administrators, the outbox and the audit
-trail within their scope, every disclosure naming its persons, and denied
-attempts recorded."""
+trail within their scope, every disclosure naming its persons, denied
+attempts recorded, and no answer that tells a person exists elsewhere."""
 import datetime
+import re
 import sqlite3
 import time
 import unittest
@@ -268,7 +269,7 @@ class ScopeAndDisclosureTest(ApiTest):
         c = self.make_case(p["id"])
         attempts = [
             (self.client.get("/v1/cases/" + c["id"], token=self.worker2), 404, None, c["id"]),
-            (self.client.get("/v1/persons/%s/one-screen" % p["id"], token=self.worker2), 403, p["id"], None),
+            (self.client.get("/v1/persons/%s/one-screen" % p["id"], token=self.worker2), 404, p["id"], None),
             (self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"},
                               token=self.worker2), 422, p["id"], None),
             (self.client.get("/v1/persons/" + p["id"], token=self.operator), 403, p["id"], None),
@@ -280,7 +281,7 @@ class ScopeAndDisclosureTest(ApiTest):
             self.assertEqual((rows[0]["status"], rows[0]["person_id"], rows[0]["case_id"]), (status, person, case))
         # found by the person they were after, by whoever oversees either side
         worker2 = [x for x in self.audit(person_id=p["id"]) if x["actor"] == "worker2"]
-        self.assertEqual({x["status"] for x in worker2}, {403, 422})
+        self.assertEqual({x["status"] for x in worker2}, {404, 422})
         self.assertTrue([x for x in self.audit(self.auditor2, actor="worker2") if x["person_id"] == p["id"]])
         # nothing was disclosed by them: no 2xx of worker2 names the person
         self.assertFalse([x for x in worker2 if x["status"] < 300])
@@ -325,6 +326,39 @@ class ScopeAndDisclosureTest(ApiTest):
                                                   query={"limit": 500}).text)
         self.assertError(self.client.post("/v1/admin/outbox/%s/retry" % msg["id"], token=self.admin2), 404)
         self.assertError(self.client.post("/v1/admin/outbox/%s/retry" % msg["id"], token=self.admin1), 409, "not_dead")
+
+
+class ExistenceOracleTest(ApiTest):
+    """A person of another organisation, seen by one with no right to it, is
+    answered exactly as a person that does not exist."""
+
+    def test_another_organisations_person_and_a_made_up_id_answer_the_same(self):
+        p = self.make_person(token=self.worker1)
+        made_up = "per_" + "0" * 26
+        probes = [
+            ("GET", "/v1/persons/{id}", None), ("GET", "/v1/persons/{id}/one-screen", None),
+            ("GET", "/v1/persons/{id}/consents", None), ("PUT", "/v1/persons/{id}/eligibility", {}),
+            ("POST", "/v1/persons/{id}/consents", {"purpose": "counseling", "scope": [ORG2]}),
+            ("POST", "/v1/persons/{id}/consents/cns_x/revoke", None),
+            ("POST", "/v1/cases", {"person_id": "{id}", "program": "integrated", "source": "walk_in"}),
+            ("POST", "/v1/households", {"address": "x", "members": [{"person_id": "{id}"}]}),
+            ("POST", "/v1/referrals", {"person_id": "{id}", "to_org": ORG1, "reason": "r", "opinion": "o",
+                                       "consent_id": "cns_x"}),
+        ]
+        # one-screen under a consent that does not open it (a referral consent naming ORG2) too
+        self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "referral", "scope": [ORG2]}, token=self.worker1)
+        for method, path, body in probes:
+            answers = []
+            for pid in (p["id"], made_up):
+                b = None if body is None else {k: (v.replace("{id}", pid) if isinstance(v, str) else
+                                                   [{kk: vv.replace("{id}", pid) for kk, vv in m.items()} for m in v]
+                                                   if isinstance(v, list) and v and isinstance(v[0], dict) else v)
+                                               for k, v in body.items()}
+                r = self.client.request(method, path.replace("{id}", pid), body=b, token=self.worker2)
+                answers.append((r.status, re.sub(re.escape(pid), "<id>", r.text)))
+            with self.subTest(route="%s %s" % (method, path)):
+                self.assertIn(answers[0][0], (404, 422), answers[0])
+                self.assertEqual(answers[0], answers[1])
 
 
 if __name__ == "__main__":
