@@ -17,6 +17,7 @@ typedef struct {
     char url[512];
     int timeout_ms;
     char token[256];
+    int concurrency; /* synchronous look-ups in flight at once (0: lookup.concurrency) */
 } config_agency;
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     int rate_per_minute;        /* requests per token per minute (0: no limit) */
     int rate_burst;             /* requests a token may send at once */
     int auth_token_ttl_days;    /* days a new token lasts unless it says otherwise (0: never expires) */
+    int lookup_concurrency;     /* look-ups of one agency in flight at once, unless agency.<id>.concurrency */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

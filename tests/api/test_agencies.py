@@ -336,6 +336,7 @@ class LookupTest(unittest.TestCase):
                             env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500",
                                  "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/notices"})
         cls.server.org_create("o1", "상도1동", "emd", "11590", ["lookup_probe"])
+        cls.server.org_create("ssis", "사회보장정보원 (행복e음)", "agency", "11590")
         cls.tok = cls.server.token_create("w", "worker", "o1")
         cls.client = cls.server.client(token=cls.tok)
 
@@ -350,8 +351,12 @@ class LookupTest(unittest.TestCase):
             shutil.rmtree(cls.plugdir, ignore_errors=True)
         assert rc == 0, rc
 
-    def case(self):
+    def case(self, consent=True):
+        """A case whose person consents to sharing with ssis (a look-up sends their data)."""
         p = self.client.post("/v1/persons", {"name": "한노인", "birth_date": "1950-01-01", "sex": "F"}).json
+        if consent:
+            r = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
+            assert r.status == 201, r.text
         return self.client.post("/v1/cases", {"person_id": p["id"], "program": "lookup_probe", "source": "walk_in"}).json
 
     def move(self, c, data=None):
