@@ -1,6 +1,7 @@
 /*
- * main.c: the sarye command line — serve, migrate, org create, token create
- * (and plugin check|test). Settings come from defaults < config file <
+ * main.c: the sarye command line — serve, migrate, org create, token
+ * create|list|revoke, audit verify (and plugin check|test). The command
+ * line is the machine's owner: it acts as a system operator named "cli". Settings come from defaults < config file <
  * SARYE_* environment < options. Unknown commands and options print usage
  * on stderr and exit 2.
  */
@@ -35,8 +36,13 @@ static const char USAGE[] =
     "        create or upgrade the database schema\n"
     "  org create --id ID --name NAME --type TYPE --region CODE [--program P]... [--area DONG_CODE] [--db PATH]\n"
     "        bootstrap an organisation (TYPE: emd, district, program, provider, agency)\n"
-    "  token create --user U --role ROLE --org ORG [--db PATH]\n"
-    "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin)\n"
+    "  token create --user U --role ROLE [--org ORG] [--ttl-days N] [--db PATH]\n"
+    "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin, operator;\n"
+    "        --org for every role but operator; it expires after N days, default auth.token_ttl_days)\n"
+    "  token list [--org ORG] [--db PATH]\n"
+    "        the tokens: id, prefix, user, role, organisation, status, expiry (never the token)\n"
+    "  token revoke --id TOKEN_ID [--db PATH]\n"
+    "        revoke a token (a running server refuses it within a second)\n"
     "  audit verify [--full] [--checkpoints FILE] [--archive FILE] [--db PATH]\n"
     "        check the audit trail from the last verified checkpoint (--full: every record) against its\n"
     "        signed checkpoints, the anchor beside the key and an export (FILE); --archive checks an\n"
@@ -62,7 +68,7 @@ static int usage(const char *why)
 
 typedef struct {
     const char *config, *listen, *db, *plugins;
-    const char *id, *name, *type, *region, *user, *role, *org, *area;
+    const char *id, *name, *type, *region, *user, *role, *org, *area, *ttl_days;
     const char *checkpoints, *archive, *out, *before;
     bool full;
     const char *programs[64];
@@ -71,7 +77,7 @@ typedef struct {
 
 enum {
     O_CONFIG = 1, O_LISTEN, O_DB, O_PLUGINS, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_USER, O_ROLE, O_ORG,
-    O_AREA, O_FULL, O_CHECKPOINTS, O_ARCHIVE, O_OUT, O_BEFORE
+    O_AREA, O_FULL, O_CHECKPOINTS, O_ARCHIVE, O_OUT, O_BEFORE, O_TTL_DAYS
 };
 
 /* Parses the options that `allowed` names (a string of O_* codes). */
@@ -87,7 +93,7 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         {"area", required_argument, NULL, O_AREA},
         {"full", no_argument, NULL, O_FULL},           {"checkpoints", required_argument, NULL, O_CHECKPOINTS},
         {"archive", required_argument, NULL, O_ARCHIVE}, {"out", required_argument, NULL, O_OUT},
-        {"before", required_argument, NULL, O_BEFORE},
+        {"before", required_argument, NULL, O_BEFORE},      {"ttl-days", required_argument, NULL, O_TTL_DAYS},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -118,6 +124,7 @@ static int parse_options(int argc, char **argv, const char *allowed, options *o)
         case O_ARCHIVE: o->archive = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_BEFORE: o->before = optarg; break;
+        case O_TTL_DAYS: o->ttl_days = optarg; break;
         case O_PROGRAM:
             if (o->n_programs == 64) return usage("too many --program options");
             o->programs[o->n_programs++] = optarg;
@@ -267,12 +274,35 @@ static int cmd_migrate(const config *cfg)
 
 typedef int (*cli_write_fn)(void *arg, store_reply *reply, err_t *e);
 
-static int write_org(void *arg, store_reply *reply, err_t *e) { return process_org_create(arg, NULL, reply, e); }
+static int write_org(void *arg, store_reply *reply, err_t *e) { return process_org_create(NULL, arg, NULL, reply, e); }
 
-static int write_token(void *arg, store_reply *reply, err_t *e)
+static int write_token(void *arg, store_reply *reply, err_t *e) { return process_token_create(NULL, arg, NULL, NULL, reply, e); }
+
+static int write_revoke(void *arg, store_reply *reply, err_t *e) { return process_token_revoke(NULL, arg, NULL, reply, e); }
+
+/* One line per token: id, prefix, user, role, organisation, status, expiry. */
+static int list_tokens(void *arg, store_reply *reply, err_t *e)
 {
-    const options *o = arg;
-    return process_token_create(o->user, o->role, o->org, NULL, NULL, reply, e);
+    token_query q = {.org = arg, .limit = 500};
+    char after[STORE_KEY_MAX] = "";
+    for (;;) {
+        if (process_tokens_list(NULL, &q, reply, e)) return -1;
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(reply->body, "items"), i, t) {
+            const char *f[] = {"id", "prefix", "user", "role", "org", "status", "expires_at"};
+            for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+                const char *v = json_string_value(json_object_get(t, f[k]));
+                printf("%s%s", k ? "\t" : "", v ? v : "-");
+            }
+            printf("\n");
+            snprintf(after, sizeof after, "%s", json_string_value(json_object_get(t, "id")));
+        }
+        bool more = !json_is_null(json_object_get(reply->body, "next_cursor"));
+        store_reply_clear(reply);
+        if (!more) return 0;
+        q.after = after;
+    }
 }
 
 static int cmd_write(const config *cfg, cli_write_fn fn, void *arg, const char *print_field)
@@ -314,10 +344,20 @@ static int cmd_org_create(const config *cfg, options *o)
 
 static int cmd_token_create(const config *cfg, options *o)
 {
-    if (!o->user || !o->role || !o->org) return usage("token create needs --user, --role and --org");
+    if (!o->user || !o->role) return usage("token create needs --user and --role");
     if (!process_one_of(o->role, process_roles))
-        return usage("--role must be one of worker, supervisor, agency, auditor, admin");
-    return cmd_write(cfg, write_token, o, "token");
+        return usage("--role must be one of worker, supervisor, agency, auditor, admin, operator");
+    bool op = !strcmp(o->role, "operator");
+    if (op && o->org) return usage("a system operator's token belongs to no organisation: leave out --org");
+    if (!op && !o->org) return usage("token create needs --org for every role but operator");
+    token_post in = {.user = o->user, .role = o->role, .org = o->org, .ttl_days = cfg->auth_token_ttl_days};
+    if (o->ttl_days) {
+        char *end;
+        long n = strtol(o->ttl_days, &end, 10);
+        if (*end || n < 1 || n > 3650) return usage("--ttl-days must be a number of days from 1 to 3650");
+        in.ttl_days = (int)n;
+    }
+    return cmd_write(cfg, write_token, &in, "token");
 }
 
 static void print_errors(json_t *errors)
@@ -495,7 +535,9 @@ int main(int argc, char **argv)
     char all[] = {O_CONFIG, O_LISTEN, O_DB, O_PLUGINS, 0};
     char dbonly[] = {O_CONFIG, O_DB, 0};
     char org[] = {O_CONFIG, O_DB, O_ID, O_NAME, O_TYPE, O_REGION, O_PROGRAM, O_AREA, 0};
-    char tok[] = {O_CONFIG, O_DB, O_USER, O_ROLE, O_ORG, 0};
+    char tok[] = {O_CONFIG, O_DB, O_USER, O_ROLE, O_ORG, O_TTL_DAYS, 0};
+    char toklist[] = {O_CONFIG, O_DB, O_ORG, 0};
+    char tokrevoke[] = {O_CONFIG, O_DB, O_ID, 0};
     int rc;
     if (!strcmp(cmd, "serve")) {
         if ((rc = parse_options(argc - 1, argv + 1, all, &o))) return rc;
@@ -516,6 +558,24 @@ int main(int argc, char **argv)
         if ((rc = parse_options(argc - 2, argv + 2, tok, &o))) return rc;
         if (load_config(&o, &cfg)) return 1;
         return cmd_token_create(&cfg, &o);
+    }
+    if (!strcmp(cmd, "token") && argc >= 3 && !strcmp(argv[2], "list")) {
+        if ((rc = parse_options(argc - 2, argv + 2, toklist, &o))) return rc;
+        if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
+        err_t e = {0};
+        store_reply reply = {0};
+        rc = list_tokens((void *)o.org, &reply, &e);
+        if (rc) fprintf(stderr, "sarye: %s\n", e.message);
+        err_clear(&e);
+        store_reply_clear(&reply);
+        store_close();
+        return rc ? 1 : 0;
+    }
+    if (!strcmp(cmd, "token") && argc >= 3 && !strcmp(argv[2], "revoke")) {
+        if ((rc = parse_options(argc - 2, argv + 2, tokrevoke, &o))) return rc;
+        if (!o.id) return usage("token revoke needs --id TOKEN_ID (see token list)");
+        if (load_config(&o, &cfg)) return 1;
+        return cmd_write(&cfg, write_revoke, (void *)o.id, "revoked_at");
     }
     if (!strcmp(cmd, "plugin") && argc >= 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "test"))) {
         if (argc > 4) return usage("plugin check|test takes at most one DIR or FILE");

@@ -61,6 +61,8 @@ static const key_def keys[] = {
     {"retention.batch", K_INT, F(retention_batch), 1, 100000, NULL, NULL},
     {"audit.checkpoint_every", K_INT, F(audit_checkpoint_every), 0, 100000000, NULL, NULL},
     {"audit.anchor_file", K_STR, F(audit_anchor_file), 0, 0, NULL, NULL},
+    {"auth.token_ttl_days", K_INT, F(auth_token_ttl_days), 0, 3650, NULL, NULL},
+    {"lookup.concurrency", K_INT, F(lookup_concurrency), 1, 1024, NULL, NULL},
 };
 #undef F
 
@@ -100,6 +102,8 @@ void config_defaults(config *c)
     c->retention_sweep_ms = 60000;
     c->retention_batch = 500;
     c->audit_checkpoint_every = 10000;
+    c->auth_token_ttl_days = 90;
+    c->lookup_concurrency = 8;
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value,
@@ -160,8 +164,12 @@ static int set_agency(config *c, const char *key, const char *value, const char 
             return fail(err, errlen, key, value, source, "expected an integer 1..600000");
     } else if (!strcmp(field, "token")) {
         if (strlen(value) >= sizeof c->agencies[0].token) return fail(err, errlen, key, value, source, "too long");
+    } else if (!strcmp(field, "concurrency")) {
+        if (parse_long(value, &x) || x < 1 || x > 1024)
+            return fail(err, errlen, key, value, source, "expected an integer 1..1024");
     } else {
-        snprintf(err, errlen, "unknown configuration key '%s' (agency keys are url, timeout_ms, token)%s%s",
+        snprintf(err, errlen,
+                 "unknown configuration key '%s' (agency keys are url, timeout_ms, token, concurrency)%s%s",
                  key, source ? " from " : "", source ? source : "");
         return -1;
     }
@@ -176,6 +184,7 @@ static int set_agency(config *c, const char *key, const char *value, const char 
     }
     if (!strcmp(field, "url")) snprintf(a->url, sizeof a->url, "%s", value);
     else if (!strcmp(field, "timeout_ms")) a->timeout_ms = (int)x;
+    else if (!strcmp(field, "concurrency")) a->concurrency = (int)x;
     else snprintf(a->token, sizeof a->token, "%s", value);
     return 0;
 }
@@ -338,10 +347,10 @@ int config_apply_env(config *c, char *err, size_t errlen)
             continue;
         }
         /* SARYE_AGENCY_<ID>_<FIELD>: the field is one of a known few, the id the rest. */
-        static const char *fields[] = {"_URL", "_TIMEOUT_MS", "_TOKEN"};
+        static const char *fields[] = {"_URL", "_TIMEOUT_MS", "_TOKEN", "_CONCURRENCY"};
         if (!strncmp(name, "SARYE_AGENCY_", 13)) {
             int done = 0;
-            for (size_t f = 0; f < 3 && !done; f++) {
+            for (size_t f = 0; f < sizeof fields / sizeof fields[0] && !done; f++) {
                 size_t fl = strlen(fields[f]);
                 if (nlen > 13 + fl && !strcmp(name + nlen - fl, fields[f])) {
                     char key[256];

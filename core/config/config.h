@@ -17,6 +17,7 @@ typedef struct {
     char url[512];
     int timeout_ms;
     char token[256];
+    int concurrency; /* synchronous look-ups in flight at once (0: lookup.concurrency) */
 } config_agency;
 
 typedef struct {
@@ -58,6 +59,8 @@ typedef struct {
     int audit_checkpoint_every; /* records between two signed checkpoints (0: only at shutdown, verify ...) */
     char audit_anchor_file[1024]; /* the newest checkpoint, kept beside the key; "" = sarye.anchor beside
                                    * the key file, "off" = none */
+    int auth_token_ttl_days;    /* days a new token lasts unless it says otherwise (0: never expires) */
+    int lookup_concurrency;     /* look-ups of one agency in flight at once, unless agency.<id>.concurrency */
     config_agency agencies[CONFIG_MAX_AGENCIES];
     int n_agencies;
 } config;

@@ -1,4 +1,6 @@
-/* h_admin.c: organisations and tokens (admin only). */
+/* h_admin.c: organisations and tokens (administrators and system
+ * operators; who may act on which organisation is process/orgs.c's), the
+ * audit trail (auditors) and sharing rights. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,21 +41,62 @@ void h_orgs_create(req *r)
         }
     store_idem ib;
     store_reply reply = {0};
-    if (process_org_create(&in, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
+    if (process_org_create(&r->who, &in, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 
 void h_tokens_create(req *r)
 {
-    static const char *const known[] = {"user", "role", "org", NULL};
+    static const char *const known[] = {"user", "role", "org", "ttl_days", NULL};
     err_t e = {0};
-    const char *user, *role, *org;
-    if (fields_known(r->json, known, &e) || field_string(r->json, "user", true, 120, &user, &e) ||
-        field_enum(r->json, "role", true, process_roles, &role, &e) || field_string(r->json, "org", true, 64, &org, &e))
+    token_post in = {.ttl_days = r->cfg->auth_token_ttl_days};
+    if (fields_known(r->json, known, &e) || field_string(r->json, "user", true, 120, &in.user, &e) ||
+        field_enum(r->json, "role", true, process_roles, &in.role, &e) ||
+        field_string(r->json, "org", false, 64, &in.org, &e))
         return respond_error(r, &e);
+    bool op = !strcmp(in.role, "operator");
+    if (op == (in.org != NULL)) {
+        err_set(&e, 400, "validation_failed",
+                op ? "org: a system operator's token belongs to no organisation" : "org: is required");
+        err_detail(&e, "field", json_string("org"));
+        return respond_error(r, &e);
+    }
+    json_t *ttl = json_object_get(r->json, "ttl_days");
+    if (ttl && !json_is_null(ttl)) {
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 || json_integer_value(ttl) > 3650) {
+            err_set(&e, 400, "validation_failed", "ttl_days: an integer from 1 to 3650 (days until the token expires)");
+            err_detail(&e, "field", json_string("ttl_days"));
+            return respond_error(r, &e);
+        }
+        in.ttl_days = (int)json_integer_value(ttl);
+    }
     store_idem ib;
     store_reply reply = {0};
-    if (process_token_create(user, role, org, r->who.user, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
+    if (process_token_create(&r->who, &in, r->id, req_idem(r, &ib), &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_tokens_list(req *r)
+{
+    char org[128], after[128];
+    token_query q = {0};
+    bool has_after;
+    int rc = query_get(r, "org", org, sizeof org);
+    if (rc < 0) return;
+    if (rc) q.org = org;
+    if (query_page(r, &q.limit, after, sizeof after, &has_after)) return;
+    q.after = has_after ? after : NULL;
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_tokens_list(&r->who, &q, &reply, &e)) return respond_error(r, &e);
+    respond_reply(r, &reply);
+}
+
+void h_tokens_revoke(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    if (process_token_revoke(&r->who, r->params[0], r->id, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 
@@ -84,7 +127,7 @@ void h_audit_list(req *r)
     q.after = has_after ? after : NULL;
     err_t e = {0};
     store_reply reply = {0};
-    if (process_audit_list(&q, &reply, &e)) return respond_error(r, &e);
+    if (process_audit_list(&r->who, &q, &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 

@@ -118,7 +118,7 @@ void h_outbox_list(req *r)
     if (query_page(r, &limit, after, sizeof after, &has_after)) return;
     err_t e = {0};
     store_reply reply = {0};
-    if (process_outbox_list(rc ? status : NULL, limit, has_after ? after : NULL, &reply, &e))
+    if (process_outbox_list(&r->who, rc ? status : NULL, limit, has_after ? after : NULL, &reply, &e))
         return respond_error(r, &e);
     respond_reply(r, &reply);
 }
@@ -127,7 +127,7 @@ void h_outbox_retry(req *r)
 {
     err_t e = {0};
     store_reply reply = {0};
-    if (process_outbox_retry(r->params[0], &reply, &e)) return respond_error(r, &e);
+    if (process_outbox_retry(&r->who, r->params[0], &reply, &e)) return respond_error(r, &e);
     respond_reply(r, &reply);
 }
 

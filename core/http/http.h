@@ -7,6 +7,8 @@
 #ifndef SARYE_HTTP_H
 #define SARYE_HTTP_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 
 /* Starts serving per cfg. Returns 0, or -1 with a message in err. The bound
@@ -21,6 +23,9 @@ void http_stop(void);
  * route i, or NULL past the end. */
 const char *http_route_method(int i);
 const char *http_route_pattern(int i);
+/* Whether route i lets role call it (false for a public route: no role
+ * is asked) — the spec's x-roles must say the same. */
+bool http_route_allows(int i, const char *role);
 
 /* The route a request would take: its index, -1 for no such path, -2 for a
  * known path with another method. */

@@ -22,9 +22,10 @@ enum {
     ROLE_SUPERVISOR = 1 << 1,
     ROLE_AGENCY = 1 << 2,
     ROLE_AUDITOR = 1 << 3,
-    ROLE_ADMIN = 1 << 4,
+    ROLE_ADMIN = 1 << 4,    /* of its organisation; of its region when the organisation is a district */
+    ROLE_OPERATOR = 1 << 5, /* a system operator: organisations, regions, tokens, plugins, the clock */
     ROLES_STAFF = ROLE_WORKER | ROLE_SUPERVISOR | ROLE_ADMIN,
-    ROLES_ANY = 0x1f,
+    ROLES_ANY = 0x3f,
     ROLES_PUBLIC = 0, /* no authentication at all */
 };
 int role_bit(const char *role); /* 0 for an unknown role */
@@ -116,6 +117,8 @@ void h_metrics(req *r);
 void h_openapi(req *r);
 void h_orgs_create(req *r);
 void h_tokens_create(req *r);
+void h_tokens_list(req *r);
+void h_tokens_revoke(req *r);
 void h_households_create(req *r);
 void h_households_get(req *r);
 void h_persons_create(req *r);

@@ -64,23 +64,96 @@ static const char *id_with(json_t *o, const char *key, const char *prefix)
     return v && !strncmp(v, prefix, strlen(prefix)) ? v : NULL;
 }
 
-/* The audit record of a personal-data answer: who, what, about which person
- * and case, why — from the path and the answer itself. False when the
- * answer is not one to record. */
-static bool audit_entry_for(req *r, int status, json_t *body, audit_entry *a, char action[160])
+/* The persons an answer discloses: every "person_id" in it and every "id"
+ * of a person (per_...), at any depth — lists, households, one-screen
+ * views, referrals' snapshots — and those the process noted without
+ * naming them (reply->disclosed). At most AUDIT_MAX_PERSONS, each once. */
+#define AUDIT_MAX_PERSONS 2000
+typedef struct {
+    const char **ids;
+    size_t n;
+} person_set;
+
+static void person_add(person_set *s, const char *id)
+{
+    if (!id || !*id || !s->ids || s->n == AUDIT_MAX_PERSONS) return;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->ids[i], id)) return;
+    s->ids[s->n++] = id;
+}
+
+static void persons_in(json_t *v, person_set *s, int depth)
+{
+    if (depth > 12) return;
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x) {
+            if (json_is_string(x)) {
+                const char *t = json_string_value(x);
+                if (!strcmp(k, "person_id") || (!strcmp(k, "id") && !strncmp(t, "per_", 4))) person_add(s, t);
+            } else {
+                persons_in(x, s, depth + 1);
+            }
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (json_is_string(x)) continue;
+            persons_in(x, s, depth + 1);
+        }
+    }
+}
+
+/* An audit record being made: the entry and what it points into. */
+typedef struct {
+    audit_entry a;
+    char action[160];
+    person_set persons;
+} audit_rec;
+
+static void audit_rec_free(audit_rec *ar) { free(ar->persons.ids); }
+
+/* A denial on personal data: refused by role (403), a person, case or
+ * other record the principal may not see or that does not exist (404),
+ * or one named in the body that it may not use (422 unknown_person ...). */
+static bool denied(req *r, int status)
+{
+    if (status == 403 || status == 404) return true;
+    return status == 422 && (!strcmp(r->err_code, "unknown_person") || !strcmp(r->err_code, "unknown_case") ||
+                             !strcmp(r->err_code, "unknown_household"));
+}
+
+/* The audit record of a personal-data answer: who, what, about which
+ * persons and case, why — from the path, the answer itself and what the
+ * process noted — or of a denied attempt on personal data: who, and the
+ * person or case (or other record, as purpose) it was after. False when
+ * the answer is not one to record. */
+static bool audit_entry_for(req *r, int status, json_t *body, json_t *disclosed, audit_rec *ar)
 {
     const char *pat = r->route ? r->route->pattern : "";
-    static const char *const personal[] = {"/v1/persons", "/v1/households", "/v1/cases", "/v1/referrals",
-                                           "/v1/meetings", "/v1/deadlines", "/v1/exports", NULL};
+    static const char *const personal[] = {"/v1/persons",  "/v1/households", "/v1/cases",        "/v1/referrals",
+                                           "/v1/meetings", "/v1/deadlines",  "/v1/exports",      "/v1/admin/outbox",
+                                           NULL};
     bool touches = false;
     for (const char *const *p = personal; *p && !touches; p++) touches = !strncmp(pat, *p, strlen(*p));
-    if (!touches || status < 200 || status >= 300 || !r->who.user[0]) return false;
+    bool ok = status >= 200 && status < 300;
+    if (!touches || !r->who.user[0] || (!ok && !denied(r, status))) return false;
+    memset(ar, 0, sizeof *ar);
+    audit_entry *a = &ar->a;
     *a = (audit_entry){.actor = r->who.user, .org = r->who.org, .role = r->who.role, .request_id = r->id,
                        .status = status};
-    snprintf(action, 160, "%s %s", r->route->method, pat);
-    a->action = action;
+    snprintf(ar->action, sizeof ar->action, "%s %s", r->route->method, pat);
+    a->action = ar->action;
     if (!strncmp(pat, "/v1/persons/{id}", 16)) a->person_id = r->params[0];
     if (!strncmp(pat, "/v1/cases/{id}", 14)) a->case_id = r->params[0];
+    if (!ok) { /* the target of the attempt, from the path or the body */
+        if (!a->person_id && !a->case_id && r->n_params) a->purpose = r->params[0];
+        if (!a->person_id) a->person_id = id_with(r->json, "person_id", "");
+        if (!a->case_id) a->case_id = id_with(r->json, "case_id", "");
+        if (!a->case_id) a->case_id = id_with(r->json, "from_case_id", "");
+        return true;
+    }
     json_t *person = json_object_get(body, "person"), *kase = json_object_get(body, "case");
     if (!a->person_id) a->person_id = json_string_value(json_object_get(body, "person_id"));
     if (!a->person_id) a->person_id = id_with(body, "id", "per_");
@@ -92,38 +165,52 @@ static bool audit_entry_for(req *r, int status, json_t *body, audit_entry *a, ch
     a->purpose = json_string_value(json_object_get(body, "consent_id"));
     if (!a->purpose) a->purpose = json_string_value(json_object_get(json_object_get(body, "merge"), "id"));
     if (!a->purpose) a->purpose = a->case_id;
+    /* Every person disclosed, the record's own person first. */
+    ar->persons.ids = malloc(AUDIT_MAX_PERSONS * sizeof *ar->persons.ids);
+    person_add(&ar->persons, a->person_id);
+    persons_in(body, &ar->persons, 0);
+    size_t i;
+    json_t *x;
+    json_array_foreach(disclosed, i, x) person_add(&ar->persons, json_string_value(x));
+    if (!a->person_id && ar->persons.n) a->person_id = ar->persons.ids[0];
+    a->persons = ar->persons.ids;
+    a->n_persons = ar->persons.n;
     return true;
 }
 
 int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e)
 {
     req *r = ctx;
-    audit_entry a;
-    char action[160];
-    if (r->audited || reply->replayed || !audit_entry_for(r, reply->status, reply->body, &a, action)) return 0;
+    audit_rec ar;
+    if (r->audited || reply->replayed || !audit_entry_for(r, reply->status, reply->body, reply->disclosed, &ar))
+        return 0;
     store_err se = {0};
-    if (store_audit_append(tx, &a, &se)) return process_store_fail(&se, e);
+    int rc = store_audit_append(tx, &ar.a, &se);
     /* A merge (or its undoing) touches two records: the other one is
      * recorded too, under the same merge id. */
     const char *other = json_string_value(json_object_get(json_object_get(reply->body, "merge"), "merged_id"));
-    if (other && a.person_id && strcmp(other, a.person_id)) {
-        a.person_id = other;
-        if (store_audit_append(tx, &a, &se)) return process_store_fail(&se, e);
+    if (!rc && other && ar.a.person_id && strcmp(other, ar.a.person_id)) {
+        ar.a.person_id = other;
+        rc = store_audit_append(tx, &ar.a, &se);
     }
+    audit_rec_free(&ar);
+    if (rc) return process_store_fail(&se, e);
     r->audited = true;
     return 0;
 }
 
 /* Reads (and replays) are recorded in a transaction of their own, before
- * the answer leaves; writes already were, inside their own transaction. */
-static int audit(req *r, int status, json_t *body)
+ * the answer leaves; writes already were, inside their own transaction.
+ * So are denied attempts. */
+static int audit(req *r, int status, json_t *body, json_t *disclosed)
 {
-    audit_entry a;
-    char action[160];
-    if (r->audited || !audit_entry_for(r, status, body, &a, action)) return 0;
+    audit_rec ar;
+    if (r->audited || !audit_entry_for(r, status, body, disclosed, &ar)) return 0;
     err_t e = {0};
-    if (process_audit(&a, &e)) {
-        log_msg(LOG_ERROR, "audit: cannot record", " error=\"%s\"", e.message);
+    int rc = process_audit(&ar.a, &e);
+    audit_rec_free(&ar);
+    if (rc) {
+        log_msg(LOG_ERROR, "audit: cannot record", " req=%s error=\"%s\"", r->id, e.message);
         err_clear(&e);
         return -1;
     }
@@ -131,10 +218,11 @@ static int audit(req *r, int status, json_t *body)
     return 0;
 }
 
-static void respond_json_hdr(req *r, int status, json_t *body, const char *extra)
+static void respond_json_full(req *r, int status, json_t *body, const char *extra, json_t *disclosed)
 {
-    /* No personal data leaves without its audit record. */
-    if (audit(r, status, body)) {
+    /* No personal data leaves without its audit record (a denial, which
+     * discloses nothing, is answered even when its record cannot be). */
+    if (audit(r, status, body, disclosed) && status < 300) {
         json_decref(body);
         status = 503;
         err_t e = {0};
@@ -153,6 +241,11 @@ static void respond_json_hdr(req *r, int status, json_t *body, const char *extra
     }
     write_response(r, status, "application/json; charset=utf-8", text, strlen(text), extra);
     free(text);
+}
+
+static void respond_json_hdr(req *r, int status, json_t *body, const char *extra)
+{
+    respond_json_full(r, status, body, extra, NULL);
 }
 
 void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status, body, NULL); }
@@ -195,8 +288,8 @@ void respond_reply(req *r, store_reply *reply)
 {
     json_t *body = reply->body ? reply->body : json_object();
     reply->body = NULL;
-    respond_json_hdr(r, reply->status ? reply->status : 200, body,
-                     reply->replayed ? "Idempotent-Replayed: true" : NULL);
+    respond_json_full(r, reply->status ? reply->status : 200, body,
+                      reply->replayed ? "Idempotent-Replayed: true" : NULL, reply->disclosed);
     store_reply_clear(reply);
 }
 

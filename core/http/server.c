@@ -27,8 +27,10 @@ static const route ROUTES[] = {
     {"GET", "/readyz", h_readyz, ROLES_PUBLIC, false},
     {"GET", "/metrics", h_metrics, ROLES_PUBLIC, false},
     {"GET", "/openapi.json", h_openapi, ROLES_PUBLIC, false},
-    {"POST", "/v1/orgs", h_orgs_create, ROLE_ADMIN, true},
-    {"POST", "/v1/tokens", h_tokens_create, ROLE_ADMIN, true},
+    {"POST", "/v1/orgs", h_orgs_create, ROLE_ADMIN | ROLE_OPERATOR, true},
+    {"POST", "/v1/tokens", h_tokens_create, ROLE_ADMIN | ROLE_OPERATOR, true},
+    {"GET", "/v1/tokens", h_tokens_list, ROLE_ADMIN | ROLE_OPERATOR, false},
+    {"POST", "/v1/tokens/{id}/revoke", h_tokens_revoke, ROLE_ADMIN | ROLE_OPERATOR, false},
     {"GET", "/v1/orgs/{id}/sharing-rights/{user}", h_sharing_right_get, ROLE_SUPERVISOR | ROLE_ADMIN, false},
     {"PUT", "/v1/orgs/{id}/sharing-rights/{user}", h_sharing_right_set, ROLE_SUPERVISOR | ROLE_ADMIN, true},
     {"POST", "/v1/orgs/{id}/sharing-rights/{user}/approve", h_sharing_right_approve, ROLE_SUPERVISOR | ROLE_ADMIN,
@@ -71,26 +73,30 @@ static const route ROUTES[] = {
     {"POST", "/v1/meetings", h_meetings_create, ROLES_STAFF, true},
     {"GET", "/v1/deadlines", h_deadlines, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/persons/{id}/one-screen", h_one_screen, ROLES_STAFF | ROLE_AUDITOR, false},
-    {"GET", "/v1/admin/clock", h_clock_get, ROLE_ADMIN, false},
-    {"PUT", "/v1/admin/clock", h_clock_set, ROLE_ADMIN, true},
+    {"GET", "/v1/admin/clock", h_clock_get, ROLE_OPERATOR, false},
+    {"PUT", "/v1/admin/clock", h_clock_set, ROLE_OPERATOR, true},
     {"GET", "/v1/programs", h_programs_list, ROLES_ANY, false},
     {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
-    {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_ADMIN, false},
-    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, false},
-    {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN, false},
+    {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_OPERATOR, false},
+    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_OPERATOR, false},
+    {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN | ROLE_OPERATOR, false},
     {"GET", "/v1/audit", h_audit_list, ROLE_AUDITOR, false},
     {"GET", "/v1/exports/cases", h_cases_export, ROLE_SUPERVISOR | ROLE_AUDITOR | ROLE_ADMIN, false},
-    {"POST", "/v1/admin/outbox/{id}/retry", h_outbox_retry, ROLE_ADMIN, false},
+    {"POST", "/v1/admin/outbox/{id}/retry", h_outbox_retry, ROLE_ADMIN | ROLE_OPERATOR, false},
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof ROUTES[0]))
 
 const char *http_route_method(int i) { return i >= 0 && i < N_ROUTES ? ROUTES[i].method : NULL; }
 const char *http_route_pattern(int i) { return i >= 0 && i < N_ROUTES ? ROUTES[i].pattern : NULL; }
+bool http_route_allows(int i, const char *role)
+{
+    return i >= 0 && i < N_ROUTES && (ROUTES[i].roles & role_bit(role)) != 0;
+}
 
 int role_bit(const char *role)
 {
-    static const char *names[] = {"worker", "supervisor", "agency", "auditor", "admin"};
-    for (int i = 0; i < 5; i++)
+    static const char *names[] = {"worker", "supervisor", "agency", "auditor", "admin", "operator"};
+    for (int i = 0; i < 6; i++)
         if (!strcmp(role, names[i])) return 1 << i;
     return 0;
 }
@@ -336,22 +342,47 @@ static int rate_check(const char *token_id)
     return wait;
 }
 
+/* 401 with the challenge RFC 6750 asks for: the scheme and realm, and for
+ * a token that was given but cannot be used, error="invalid_token" with
+ * why (unknown, revoked, expired). */
+static void respond_401(req *r, err_t *e, bool token_given)
+{
+    char hdr[400], why[240];
+    size_t j = 0;
+    for (const char *s = e->message; *s && j + 1 < sizeof why; s++)
+        why[j++] = *s == '"' || *s == '\\' ? '\'' : *s; /* a quoted-string: no quotes or backslashes */
+    why[j] = 0;
+    if (token_given)
+        snprintf(hdr, sizeof hdr, "WWW-Authenticate: Bearer realm=\"sarye\", error=\"invalid_token\", "
+                                  "error_description=\"%s\"", why);
+    else
+        snprintf(hdr, sizeof hdr, "WWW-Authenticate: Bearer realm=\"sarye\"");
+    respond_error_hdr(r, e, hdr);
+}
+
 static int authenticate(req *r)
 {
+    err_t e = {0};
     const char *h = mg_get_header(r->conn, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) || !h[7]) {
-        respond_err(r, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)");
+        err_set(&e, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)");
+        respond_401(r, &e, false);
         return -1;
     }
     const char *tok = h + 7;
     while (*tok == ' ') tok++;
     if (strlen(tok) > 200) {
-        respond_err(r, 401, "unauthorized", "unknown or revoked bearer token");
+        err_set(&e, 401, "unauthorized", "unknown bearer token");
+        respond_401(r, &e, true);
         return -1;
     }
-    err_t e = {0};
     if (process_authenticate(tok, &r->who, &e)) {
-        respond_error(r, &e);
+        if (e.status == 401) {
+            memset(&r->who, 0, sizeof r->who); /* a revoked or expired token is no one */
+            respond_401(r, &e, true);
+        } else {
+            respond_error(r, &e);
+        }
         return -1;
     }
     int wait = rate_check(r->who.token_id);

@@ -60,7 +60,7 @@ local HOST_CALLS = {
   ["ctx.person"] = READS, ["ctx.history"] = READS, ["ctx.query"] = READS,
   ["ctx.set_deadline"] = EFFECTS, ["ctx.clear_deadline"] = EFFECTS, ["ctx.enqueue"] = EFFECTS,
   ["ctx.move"] = set_of("on_record"), ["ctx.end_case"] = set_of("on_record"),
-  ["ctx.consent_allows"] = set_of("lookup"),
+  ["ctx.consent_allows"] = set_of("lookup", "prepare"),
   ["sarye.http.post"] = set_of("lookup", "prepare"),
   ["os.time"] = RUNTIME, ["os.date"] = RUNTIME, ["os.clock"] = RUNTIME, ["sarye.date.today"] = RUNTIME,
   ["math.random"] = RUNTIME, ["math.randomseed"] = RUNTIME,

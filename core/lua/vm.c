@@ -501,7 +501,7 @@ static int c_consent_allows(lua_State *L)
 {
     luavm *vm = vm_of(L);
     const char *person = luaL_checkstring(L, 1), *party = luaL_checkstring(L, 2);
-    if (!vm->allow_http) return luaL_error(L, "ctx.consent_allows is available only in look-ups");
+    if (!vm->allow_http) return luaL_error(L, "ctx.consent_allows is available only in lookup and prepare");
     bool allows = false;
     if (!vm->views || !vm->views->consent_allows || vm->views->consent_allows(vm->views_ud, person, party, &allows))
         return luaL_error(L, "consents cannot be read now");

@@ -33,6 +33,8 @@ typedef struct {
     bool probing;          /* half-open: one message in flight decides */
     atomic_ulong delivered, retried, dead;
     atomic_int inflight;
+    atomic_int lookups;         /* synchronous look-ups in flight (outbound_call) */
+    atomic_ulong lookups_busy;  /* look-ups refused at the cap */
 } agency_state;
 
 typedef struct transfer {
@@ -460,7 +462,11 @@ char *outbound_metrics(void)
            "# TYPE sarye_outbox_retried_total counter\n"
            "# HELP sarye_outbox_dead_total Messages dead-lettered since start.\n# TYPE sarye_outbox_dead_total counter\n"
            "# HELP sarye_outbox_breaker_state Circuit per agency: 0 closed, 1 open, 2 half-open.\n"
-           "# TYPE sarye_outbox_breaker_state gauge\n");
+           "# TYPE sarye_outbox_breaker_state gauge\n"
+           "# HELP sarye_agency_lookups_inflight Synchronous look-ups of an agency waiting for its answer.\n"
+           "# TYPE sarye_agency_lookups_inflight gauge\n"
+           "# HELP sarye_agency_lookups_busy_total Look-ups refused (503 agency_busy) at the agency's concurrency.\n"
+           "# TYPE sarye_agency_lookups_busy_total counter\n");
     pthread_mutex_lock(&O.mu);
     for (int i = 0; i < O.n_agencies; i++) {
         agency_state *a = &O.agencies[i];
@@ -469,6 +475,8 @@ char *outbound_metrics(void)
                "sarye_outbox_breaker_state{agency=\"%s\"} %d\n",
                a->id, atomic_load(&a->inflight), a->id, atomic_load(&a->delivered), a->id, atomic_load(&a->retried),
                a->id, atomic_load(&a->dead), a->id, (int)a->state);
+        APPEND("sarye_agency_lookups_inflight{agency=\"%s\"} %d\nsarye_agency_lookups_busy_total{agency=\"%s\"} %lu\n",
+               a->id, atomic_load(&a->lookups), a->id, atomic_load(&a->lookups_busy));
     }
     pthread_mutex_unlock(&O.mu);
 #undef APPEND
@@ -476,6 +484,12 @@ out:
     free(counts.items);
     store_reply_clear(&reply);
     return s;
+}
+
+bool outbound_agency_configured(const char *agency_id)
+{
+    const config_agency *conf = config_agency_find(&O.cfg, agency_id);
+    return conf && conf->url[0];
 }
 
 int outbound_call(const char *agency_id, const char *path, json_t *body, int budget_ms, json_t **out, err_t *e)
@@ -495,6 +509,21 @@ int outbound_call(const char *agency_id, const char *path, json_t *body, int bud
     snprintf(url, sizeof url, "%s%s", conf->url, path ? path : "");
     int timeout = conf->timeout_ms < budget_ms ? conf->timeout_ms : budget_ms;
     if (timeout < 1) timeout = 1;
+    /* A slow agency must not hold every HTTP worker: past its concurrency
+     * a look-up is refused at once, with when to come back (the time one
+     * look-up may take). */
+    agency_state *ag = agency(agency_id);
+    int cap = conf->concurrency > 0 ? conf->concurrency : O.cfg.lookup_concurrency > 0 ? O.cfg.lookup_concurrency : 8;
+    if (ag && atomic_fetch_add(&ag->lookups, 1) >= cap) {
+        atomic_fetch_sub(&ag->lookups, 1);
+        atomic_fetch_add(&ag->lookups_busy, 1);
+        int secs = (timeout + 999) / 1000;
+        err_set(e, 503, "agency_busy", "agency '%s' already has %d look-ups waiting for its answer; retry in %d s",
+                agency_id, cap, secs);
+        err_detail(e, "agency", json_string(agency_id));
+        err_detail(e, "retry_after", json_integer(secs));
+        return -1;
+    }
     CURL *easy = curl_easy_init();
     transfer t = {0};
     char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
@@ -539,6 +568,7 @@ int outbound_call(const char *agency_id, const char *path, json_t *body, int bud
     *out = j;
     rc = 0;
 done:
+    if (ag) atomic_fetch_sub(&ag->lookups, 1);
     curl_slist_free_all(headers);
     if (easy) curl_easy_cleanup(easy);
     free(text);

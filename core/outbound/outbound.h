@@ -13,6 +13,7 @@
 #define SARYE_OUTBOUND_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "base/err.h"
 #include "config/config.h"
@@ -29,7 +30,11 @@ char *outbound_metrics(void);
 /* A synchronous look-up of a configured agency (plugins' sarye.http, before
  * any transaction): POST body as JSON to the agency's URL + path, within
  * budget_ms. 503 agency_unavailable naming the agency on a timeout, a
- * connection error or a 5xx; 422 for an agency that is not configured. */
+ * connection error or a 5xx; 422 for an agency that is not configured;
+ * 503 agency_busy (details.retry_after) at once when the agency already has
+ * agency.<id>.concurrency (default lookup.concurrency) look-ups waiting. */
 int outbound_call(const char *agency, const char *path, json_t *body, int budget_ms, json_t **out, err_t *e);
+/* Whether agency.<id>.url is configured (outbound_call can reach it). */
+bool outbound_agency_configured(const char *agency);
 
 #endif

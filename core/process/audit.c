@@ -1,8 +1,10 @@
 /*
  * audit.c: the audit trail of personal data. Every read and write that
- * discloses a person is recorded before the answer leaves; the record of a
- * write is part of the write's own unit, the record of a read is a unit of
- * its own, which rides the writer's next batch with everything else.
+ * discloses a person is recorded before the answer leaves, naming every
+ * person it discloses (process_disclose for those the answer does not
+ * name); the record of a write is part of the write's own unit, the record
+ * of a read is a unit of its own, which rides the writer's next batch with
+ * everything else.
  *
  * And what keeps the trail honest (the chain and its signatures are the
  * store's, audit.c and keyring.c there):
@@ -42,6 +44,13 @@
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define BATCH 5000
 
+void process_disclose(store_reply *reply, const char *person_id)
+{
+    if (!person_id || !*person_id) return;
+    if (!reply->disclosed) reply->disclosed = json_array();
+    json_array_append_new(reply->disclosed, json_string(person_id));
+}
+
 static int work_audit(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
@@ -56,20 +65,27 @@ int process_audit(const audit_entry *a, err_t *e)
     return process_write(NULL, work_audit, (void *)a, &reply, e);
 }
 
+typedef struct {
+    const principal *p;
+    const audit_query *q;
+} list_arg;
+
 static int work_audit_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
+    list_arg *a = arg;
     audit_list list;
     store_err se = {0};
-    if (store_audit_list(tx, arg, &list, &se)) return process_store_fail(&se, e);
+    if (store_audit_list(tx, a->p, a->q, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
     reply->body = render_page(render_audits(&list), list.more, list.last);
     audit_list_free(&list);
     return 0;
 }
 
-int process_audit_list(const audit_query *q, store_reply *reply, err_t *e)
+int process_audit_list(const principal *p, const audit_query *q, store_reply *reply, err_t *e)
 {
-    return process_read(work_audit_list, (void *)q, reply, e);
+    list_arg a = {p, q};
+    return process_read(work_audit_list, &a, reply, e);
 }
 
 /* ---- files ---- */
@@ -758,6 +774,39 @@ typedef struct {
     bool bad;
 } archive_reader;
 
+static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
+/* A record's persons as its MAC covers them: sorted, each once,
+ * space-separated, when it names two or more (malloc'd); else NULL. */
+static char *persons_of(json_t *arr)
+{
+    size_t n = json_array_size(arr), len = 1, distinct = 0;
+    if (n < 2) return NULL;
+    const char **v = calloc(n, sizeof *v);
+    if (!v) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = json_string_value(json_array_get(arr, i));
+        if (!v[i]) v[i] = "";
+        len += strlen(v[i]) + 1;
+    }
+    qsort(v, n, sizeof *v, cmp_str);
+    char *out = malloc(len), *w = out;
+    if (out) {
+        *w = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i && !strcmp(v[i], v[i - 1])) continue;
+            w += sprintf(w, "%s%s", w == out ? "" : " ", v[i]);
+            distinct++;
+        }
+    }
+    free(v);
+    if (distinct < 2) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static int archive_line(json_t *line, void *ctx, char *why, size_t whylen)
 {
     archive_reader *ar = ctx;
@@ -779,7 +828,11 @@ static int archive_line(json_t *line, void *ctx, char *why, size_t whylen)
             return snprintf(why, whylen, "record %lld is malformed", row.seq), -1;
         if (row.seq != ar->expect)
             return snprintf(why, whylen, "record %lld is missing from the archive", ar->expect), -1;
-        if (!store_audit_record_ok(&row, ar->prev, why, whylen)) return -1;
+        char *persons = persons_of(json_object_get(rec, "persons"));
+        row.persons = persons;
+        bool ok = store_audit_record_ok(&row, ar->prev, why, whylen);
+        free(persons);
+        if (!ok) return -1;
         for (size_t i = 0; i < ar->nc; i++)
             if (ar->cps[i].through_seq == row.seq && strcmp(ar->cps[i].head, row.hash))
                 return snprintf(why, whylen, "record %lld does not have the MAC that checkpoint %lld holds", row.seq,

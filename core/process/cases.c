@@ -80,6 +80,7 @@ static int work_events(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     store_err se = {0};
     if (store_event_list(tx, a->id, a->limit, a->after, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
+    process_disclose(reply, c.person_id);
     reply->body = render_page(render_events(&list), list.more, list.last);
     event_list_free(&list);
     return 0;
@@ -107,6 +108,7 @@ static int work_records(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (load_case(tx, a->p, a->id, &c, e)) return -1;
     if (store_record_list(tx, c.id, a->kind, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
+    process_disclose(reply, c.person_id);
     reply->body = render_page(render_records(&list), false, NULL);
     record_list_free(&list);
     return 0;
@@ -211,17 +213,23 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
             process_store_fail(&se, e);
             goto done;
         }
-        if (store_person_owner(tx, a->id, owner.org, &se)) {
-            process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->id);
-            goto done;
-        }
-        if (store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
+        bool exists = store_person_owner(tx, a->id, owner.org, &se) == 0;
+        if (!exists && se.kind != STORE_NOT_FOUND) {
             process_store_fail(&se, e);
             goto done;
         }
+        if (exists && store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
+            process_store_fail(&se, e);
+            goto done;
+        }
+        /* Another organisation's person without a consent naming this one,
+         * and no person at all, answer the same: the answer must not tell
+         * that the person exists somewhere (an existence oracle). */
         if (!consent[0]) {
-            err_set(e, 403, "consent_required",
-                    "the person's one-screen is shared with %s only under a valid consent naming it", a->p->org);
+            err_set(e, 404, "not_found",
+                    "no person '%s' that %s may see (another organisation's person is shown only under the "
+                    "person's valid consent naming %s)",
+                    a->id, a->p->org, a->p->org);
             goto done;
         }
         as = &owner;

@@ -21,6 +21,7 @@ static int work_export(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (store_case_export(tx, a->p, a->limit, a->after, &list, &se)) return process_store_fail(&se, e);
     reply->status = 200;
     reply->body = render_page(render_case_exports(&list), list.more, list.last);
+    for (size_t i = 0; i < list.n; i++) process_disclose(reply, list.items[i].person_id); /* named in the trail */
     case_export_list_free(&list);
     return 0;
 }

@@ -294,6 +294,18 @@ static int work_unmerge(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     json_t *back = json_object();
     store_err se = {0};
     int rc = -1;
+    /* Who may undo it first, as for a merge: a record the caller cannot see
+     * is 404, one of another organisation it sees (its district) 403. */
+    if (load_person(tx, a->p, a->kept_id, NULL, &k, e)) {
+        if (e->status != 409) goto done;
+        err_clear(e); /* merged into another since: said below */
+    } else if (strcmp(k.org, a->p->org)) {
+        err_set(e, 403, "forbidden", "only the organisation that registered the records (%s) undoes their merge",
+                k.org);
+        goto done;
+    }
+    person_row_free(&k);
+    memset(&k, 0, sizeof k);
     if (store_merge_get(tx, a->p, a->kept_id, a->other_id, &m, &se)) {
         process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no merge '%s' into person '%s'",
                             a->other_id, a->kept_id);

@@ -20,7 +20,7 @@
 #include "store/store.h"
 
 const char *const process_org_types[] = {"emd", "district", "program", "provider", "agency", NULL};
-const char *const process_roles[] = {"worker", "supervisor", "agency", "auditor", "admin", NULL};
+const char *const process_roles[] = {"worker", "supervisor", "agency", "auditor", "admin", "operator", NULL};
 
 bool process_one_of(const char *v, const char *const *list)
 {
@@ -84,7 +84,7 @@ static int work_auth(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     auth_arg *a = arg;
     store_err se = {0};
     if (store_principal_by_token(tx, a->token, a->p, &se))
-        return process_store_error(&se, e, STORE_NOT_FOUND, 401, "unauthorized", "unknown or revoked bearer token");
+        return process_store_error(&se, e, STORE_NOT_FOUND, 401, "unauthorized", "unknown bearer token");
     return 0;
 }
 
@@ -118,6 +118,22 @@ static unsigned hex_digit(char c) { return (unsigned)(c <= '9' ? c - '0' : c - '
 
 void process_tokens_changed(void) { atomic_fetch_add(&A.epoch, 1); }
 
+/* A resolved token that may not be used any more: 401 saying why. */
+static int token_ended(const principal *p, err_t *e)
+{
+    if (p->revoked) {
+        err_set(e, 401, "unauthorized", "this bearer token was revoked");
+        return -1;
+    }
+    if (p->expires_ms && time_now_ms() >= p->expires_ms) {
+        char at[RFC3339_MAX];
+        time_rfc3339(p->expires_ms, at);
+        err_set(e, 401, "unauthorized", "this bearer token expired at %s", at);
+        return -1;
+    }
+    return 0;
+}
+
 int process_authenticate(const char *token, principal *p, err_t *e)
 {
     char hash[SHA256_HEX];
@@ -131,7 +147,7 @@ int process_authenticate(const char *token, principal *p, err_t *e)
                (unsigned long)A.epoch_at[idx] == epoch;
     if (hit) *p = A.slot[idx].p;
     pthread_mutex_unlock(mu);
-    if (hit) return 0;
+    if (hit) return token_ended(p, e);
     store_reply reply = {0};
     auth_arg a = {token, p};
     if (process_read(work_auth, &a, &reply, e)) return -1;
@@ -141,7 +157,7 @@ int process_authenticate(const char *token, principal *p, err_t *e)
     A.slot[idx].at = now;
     A.epoch_at[idx] = (int64_t)epoch;
     pthread_mutex_unlock(mu);
-    return 0;
+    return token_ended(p, e);
 }
 
 /* ---- programs and plugins ---- */

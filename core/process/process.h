@@ -56,17 +56,47 @@ int process_store_error(const store_err *se, err_t *e, store_kind kind, int stat
  * store's. Returns -1. */
 int process_store_fail(const store_err *se, err_t *e);
 
-/* ---- organisations and tokens (orgs.c) ---- */
-/* Registers an organisation: 201 with it; 409 duplicate for an id taken. */
-int process_org_create(const org_in *in, const store_idem *idem, store_reply *reply, err_t *e);
-/* A new bearer token: 201 {id, token, user, role, org, created_at}, the
- * only time the token is shown (a replay answers it as null); 422
- * unknown_org. created_by is NULL from the command line. */
-int process_token_create(const char *user, const char *role, const char *org, const char *created_by,
-                         const store_idem *idem, store_reply *reply, err_t *e);
+/* Notes that the answer in reply discloses the person (a case's history,
+ * an export that does not name them): the audit trail names them too. */
+void process_disclose(store_reply *reply, const char *person_id);
 
-/* Resolves a bearer token (401 when unknown). Resolved tokens are kept a
- * second (by hash); process_tokens_changed() forgets them all at once. */
+/* ---- organisations and tokens (orgs.c) ----
+ * by is who asks (NULL: the command line, which acts as a system operator
+ * named "cli"). A system operator (role operator) administers everything;
+ * an administrator its own organisation, a district's administrator also
+ * the organisations of its region but districts and agencies
+ * (store_oversees); anyone else nothing. */
+/* Registers an organisation: 201 with it; 409 duplicate for an id taken;
+ * 403 when by may not (organisations are created by a system operator, or
+ * by a district's administrator in its own region, districts and agencies
+ * excepted). */
+int process_org_create(const principal *by, const org_in *in, const store_idem *idem, store_reply *reply, err_t *e);
+
+typedef struct {
+    const char *user, *role;
+    const char *org;  /* NULL for role operator, required otherwise */
+    int ttl_days;     /* days until it expires; 0: never */
+} token_post;
+/* A new bearer token: 201 {id, token, prefix, user, role, org,
+ * created_at, expires_at}, the only time the token is shown (a replay
+ * answers it as null); 422 unknown_org; 403 for an organisation by does not
+ * administer, or an operator's token asked by anyone but an operator; 422
+ * validation_failed (field role) for an agency token outside an agency.
+ * Recorded in the audit trail (purpose: the token's id). request_id NULL:
+ * one is made. */
+int process_token_create(const principal *by, const token_post *in, const char *request_id, const store_idem *idem,
+                         store_reply *reply, err_t *e);
+/* The tokens of the organisations by administers (never the secret). */
+int process_tokens_list(const principal *by, const token_query *q, store_reply *reply, err_t *e);
+/* Revokes a token now: 200 with it; 404 for one by does not administer;
+ * 409 token_revoked. Audited; this server refuses it from the next request
+ * on (another process's cache within a second). */
+int process_token_revoke(const principal *by, const char *id, const char *request_id, store_reply *reply, err_t *e);
+
+/* Resolves a bearer token: 401 unauthorized when unknown, revoked or
+ * expired (the message says which). Resolved tokens are kept a second (by
+ * hash; an expiry is checked on every use); process_tokens_changed()
+ * forgets them all at once. */
 int process_authenticate(const char *token, principal *p, err_t *e);
 void process_tokens_changed(void);
 
@@ -211,9 +241,13 @@ typedef struct {
 /* An agency's status of a referral sent to it. */
 int process_referral_agency_status(const principal *p, const char *id, const agency_update *in,
                                    const store_idem *idem, store_reply *reply, err_t *e);
-int process_outbox_list(const char *status, int limit, const char *after, store_reply *reply, err_t *e);
-/* A dead message sent again. */
-int process_outbox_retry(const char *id, store_reply *reply, err_t *e);
+/* The messages to agencies of the organisations p administers, payloads
+ * and the person each is about included (personal data: the HTTP layer
+ * audits the reading); a system operator sees every message without them. */
+int process_outbox_list(const principal *p, const char *status, int limit, const char *after, store_reply *reply,
+                        err_t *e);
+/* A dead message sent again (404 for another organisation's). */
+int process_outbox_retry(const principal *p, const char *id, store_reply *reply, err_t *e);
 
 /* A page of the principal's cases, de-identified. */
 int process_case_export(const principal *p, int limit, const char *after, store_reply *reply, err_t *e);
@@ -232,7 +266,10 @@ int process_sharing_right_get(const principal *p, const char *org, const char *u
 /* Appends one record of a read or write of personal data (its own small
  * transaction, before the data leaves the server). */
 int process_audit(const audit_entry *a, err_t *e);
-int process_audit_list(const audit_query *q, store_reply *reply, err_t *e);
+/* The records an auditor may read: those of the organisations it oversees
+ * (its own; a district's auditor its region's) — their actors' records and
+ * those naming their persons, cases or tokens. */
+int process_audit_list(const principal *p, const audit_query *q, store_reply *reply, err_t *e);
 
 /* Retention: a thread that purges expired Idempotency-Key records and
  * delivered outbox messages in small batches (retention.*). */

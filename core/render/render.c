@@ -43,8 +43,34 @@ json_t *render_org(const org_row *o)
 
 json_t *render_token(const token_row *t)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", t->id, "token", t->token, "user", t->user, "role",
-                     t->role, "org", t->org, "created_at", t->created_at);
+    json_t *j = json_object();
+    set(j, "id", json_string(t->id));
+    set(j, "token", json_string(t->token));
+    set(j, "prefix", json_string(t->prefix));
+    set(j, "user", json_string(t->user));
+    set(j, "role", json_string(t->role));
+    set(j, "org", opt(t->org));
+    set(j, "created_at", json_string(t->created_at));
+    set(j, "expires_at", opt(t->expires_at));
+    return j;
+}
+
+json_t *render_token_info(const token_info *t, const char *now)
+{
+    json_t *j = json_object();
+    set(j, "id", str(t->id));
+    set(j, "prefix", str(t->prefix));
+    set(j, "user", str(t->user));
+    set(j, "role", str(t->role));
+    set(j, "org", str(t->org));
+    set(j, "created_at", str(t->created_at));
+    set(j, "created_by", str(t->created_by));
+    set(j, "expires_at", str(t->expires_at));
+    set(j, "revoked_at", str(t->revoked_at));
+    set(j, "revoked_by", str(t->revoked_by));
+    const char *status = t->revoked_at ? "revoked" : t->expires_at && strcmp(t->expires_at, now) <= 0 ? "expired" : "active";
+    set(j, "status", json_string(status));
+    return j;
 }
 
 json_t *render_person(const person_row *p)
@@ -297,7 +323,7 @@ json_t *render_sharing_right(const sharing_right_row *s)
     return j;
 }
 
-json_t *render_outbox(const outbox_row *m)
+json_t *render_outbox(const outbox_row *m, bool personal)
 {
     json_t *j = json_object();
     set(j, "id", str(m->id));
@@ -306,7 +332,9 @@ json_t *render_outbox(const outbox_row *m)
     set(j, "topic", str(m->topic));
     set(j, "kind", str(m->kind));
     set(j, "idempotency_key", str(m->idempotency_key));
-    set(j, "payload", held(m->payload, json_null()));
+    set(j, "org", str(m->org));
+    set(j, "person_id", personal ? str(m->person_id) : json_null());
+    set(j, "payload", personal ? held(m->payload, json_null()) : json_null());
     set(j, "status", str(m->status));
     set(j, "attempts", json_integer(m->attempts));
     set(j, "next_at_ms", json_integer(m->next_at_ms));
@@ -327,6 +355,18 @@ json_t *render_audit(const audit_row *a)
     set(j, "role", str(a->role));
     set(j, "action", str(a->action));
     set(j, "person_id", str(a->person_id));
+    json_t *persons = json_array();
+    if (a->persons) {
+        for (const char *s = a->persons; *s;) {
+            const char *sp = strchr(s, ' ');
+            size_t n = sp ? (size_t)(sp - s) : strlen(s);
+            if (n) json_array_append_new(persons, json_stringn(s, n));
+            s += n + (sp ? 1 : 0);
+        }
+    } else if (a->person_id) {
+        json_array_append_new(persons, json_string(a->person_id));
+    }
+    set(j, "persons", persons);
     set(j, "case_id", str(a->case_id));
     set(j, "purpose", str(a->purpose));
     set(j, "request_id", str(a->request_id));
@@ -453,13 +493,6 @@ json_t *render_referrals(const referral_list *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < l->n; i++) json_array_append_new(a, render_referral(&l->items[i]));
-    return a;
-}
-
-json_t *render_outboxes(const outbox_list *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++) json_array_append_new(a, render_outbox(&l->items[i]));
     return a;
 }
 

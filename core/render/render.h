@@ -18,6 +18,9 @@
 json_t *render_org(const org_row *o);
 /* The only answer that shows the token itself. */
 json_t *render_token(const token_row *t);
+/* A token as lists show it (never the secret), with its status at now (an
+ * RFC 3339 time): active, expired or revoked. */
+json_t *render_token_info(const token_info *t, const char *now);
 /* With the person's age today (international age; null without a valid birth date). */
 json_t *render_person(const person_row *p);
 /* org: the organisation the answer names: the viewer's, as the API has
@@ -38,7 +41,9 @@ json_t *render_meeting(const meeting_row *m);
 json_t *render_consent(const consent_row *c);
 json_t *render_referral(const referral_row *r);
 json_t *render_sharing_right(const sharing_right_row *s);
-json_t *render_outbox(const outbox_row *m);
+/* personal false: without the payload and the person (null), as a system
+ * operator sees it. */
+json_t *render_outbox(const outbox_row *m, bool personal);
 json_t *render_audit(const audit_row *a);
 /* The keyring's epochs, checkpoints and archives, as the files of `sarye
  * audit` hold them (checkpoint exports, the anchor, archives). */
@@ -61,7 +66,6 @@ json_t *render_records(const record_list *l);
 json_t *render_meetings(const meeting_list *l);
 json_t *render_consents(const consent_list *l);
 json_t *render_referrals(const referral_list *l);
-json_t *render_outboxes(const outbox_list *l);
 json_t *render_audits(const audit_list *l);
 json_t *render_merges(const merge_list *l);
 

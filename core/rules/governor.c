@@ -240,6 +240,22 @@ void governor_leave(gov_ticket *t, bool killed)
     t->slot = -1;
 }
 
+void governor_pause(gov_ticket *t, int *slot)
+{
+    *slot = t->slot;
+    governor_leave(t, false);
+}
+
+void governor_resume(gov_ticket *t, int slot)
+{
+    if (slot < 0) return;
+    pthread_mutex_lock(&G.mu);
+    G.slot[slot].running++;
+    pthread_mutex_unlock(&G.mu);
+    t->slot = slot;
+    t->cpu0 = time_thread_cpu_ns();
+}
+
 char *governor_metrics(void)
 {
     size_t cap = 1024, len = 0;

@@ -8,9 +8,16 @@
 #include "lua/vm.h"
 #include "rules/rules.h"
 
-/* What the views of one question read: the facts it was given. */
+struct gov_ticket;
+
+/* What the views of one question read: the facts it was given, the person
+ * it is about (look-ups: their consents decide what may leave), and its
+ * governor ticket (given up while a look-up waits on an agency). */
 typedef struct {
     const rules_facts *f;
+    const char *person_id;     /* look-ups and prepare: the case's person */
+    const char *key;           /* the region (or agency) the call runs for */
+    struct gov_ticket *ticket;
 } view_ctx;
 
 /* The views the VM's host functions read through (views.c). */
@@ -18,7 +25,7 @@ extern const luavm_views rules_views;
 
 /* The governor (governor.c): a plugin call on behalf of a region (or an
  * agency) enters before it runs and leaves with what it used. */
-typedef struct {
+typedef struct gov_ticket {
     int slot;         /* -1: ungoverned */
     int64_t cpu0;     /* the thread's CPU clock at entry */
 } gov_ticket;
@@ -27,6 +34,12 @@ void governor_init(const config *cfg);
 int governor_enter(const char *key, gov_ticket *t, err_t *e);
 /* killed: the call ran past its CPU budget (a strike). */
 void governor_leave(gov_ticket *t, bool killed);
+/* A call that waits on something else (an agency's answer) uses no CPU:
+ * it gives its place up while it waits (pause: the CPU so far is charged)
+ * and comes back after without waiting (resume: a call under way is let
+ * back in even past the region's concurrency; it is short). */
+void governor_pause(gov_ticket *t, int *slot);
+void governor_resume(gov_ticket *t, int slot);
 char *governor_metrics(void);
 
 /* Pushes a case row as the Lua table plugins see. */

@@ -457,6 +457,9 @@ static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *k
         return NULL;
     }
     vc->f = f;
+    vc->person_id = NULL;
+    vc->key = key;
+    vc->ticket = t;
     luavm_bind_views(vm, &rules_views, vc);
     vm->allow_http = http;
     return vm;
@@ -601,6 +604,7 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     gov_ticket t;
     luavm *vm = begin(&f, &vc, true, c->region, &t, v);
     if (!vm) return -1;
+    vc.person_id = c->person_id; /* what its look-ups send is this person's */
     lua_State *L = vm->L;
     err_t e = {0};
     cache_sync(vm); /* the VM begin() holds: fetching the thread's VM again could rebuild it under us */
@@ -683,6 +687,7 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     gov_ticket t;
     luavm *vm = begin(&f, &vc, true, proposal->region, &t, v);
     if (!vm) return -1;
+    vc.person_id = proposal->person_id; /* what its look-ups send is this person's */
     lua_State *L = vm->L;
     char today[11];
     date_today_str(today);

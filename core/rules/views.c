@@ -200,11 +200,42 @@ static int v_consent_allows(void *ud, const char *person_id, const char *party, 
     return 0;
 }
 
+/* A look-up sends the person's data to an agency: only under the person's
+ * valid consent naming the agency — the same check as every other sharing
+ * (store_consent_valid_for), made here whatever the plugin asked
+ * (ctx.consent_allows is for plugins to ask first, not the guard). While
+ * the agency answers, the call gives its governor place up: waiting uses
+ * no CPU, and the region's other calls need not wait for a slow agency. */
 static int v_http_post(void *ud, const char *agency, const char *path, json_t *body, int budget_ms, json_t **out,
                        err_t *e)
 {
-    (void)ud;
-    return outbound_call(agency, path, body, budget_ms, out, e);
+    view_ctx *vc = ud;
+    *out = NULL;
+    if (!vc || !vc->person_id) {
+        err_set(e, 500, "internal_error", "a look-up without the person it is about");
+        return -1;
+    }
+    bool allows = false;
+    if (!outbound_agency_configured(agency)) /* refused before anything is sent: says which agency */
+        return outbound_call(agency, path, body, budget_ms, out, e);
+    if (v_consent_allows(vc, vc->person_id, agency, &allows)) {
+        err_set(e, 503, "store_busy", "the person's consents cannot be read now; retry");
+        err_detail(e, "retry_after", json_integer(1));
+        return -1;
+    }
+    if (!allows) {
+        err_set(e, 422, "consent_required",
+                "a look-up would send the person's data to agency '%s', and no valid consent of theirs names it",
+                agency);
+        err_detail(e, "agency", json_string(agency));
+        err_detail(e, "person_id", json_string(vc->person_id));
+        return -1;
+    }
+    int slot;
+    governor_pause(vc->ticket, &slot);
+    int rc = outbound_call(agency, path, body, budget_ms, out, e);
+    governor_resume(vc->ticket, slot);
+    return rc;
 }
 
 const luavm_views rules_views = {

@@ -27,10 +27,28 @@ static const char SQL_ARCHIVE_LAST[] =
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
     " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/* The persons a record names when several (audit_persons, beside the
+ * chain), and who may read a record: an auditor reads those of its
+ * organisations' actors and those naming a person, a case or a token (as
+ * purpose) of its organisations. */
+static const char SQL_AUDIT_PERSON[] = "INSERT OR IGNORE INTO audit_persons (seq, person_id) VALUES (?1, ?2)";
+#define SQL_PERSONS_OF(seq) \
+    "(SELECT group_concat(x.person_id, ' ') FROM" \
+    " (SELECT ap.person_id FROM audit_persons ap WHERE ap.seq = " seq " ORDER BY ap.person_id) x)"
 static const char SQL_AUDIT_LIST[] =
-    "SELECT " AUDIT_COLS " FROM audit WHERE (?1 IS NULL OR person_id = ?1) AND (?2 IS NULL OR actor = ?2)"
-    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR seq > CAST(?4 AS INTEGER)) ORDER BY seq LIMIT ?5";
-static const char SQL_AUDIT_RANGE[] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+    "SELECT a.seq, a.at, a.actor, a.org_id, a.role, a.action, a.person_id, a.case_id, a.purpose, a.request_id,"
+    " a.status, a.prev_hash, a.hash, " SQL_PERSONS_OF("a.seq")
+    " FROM audit a WHERE (?1 IS NULL OR a.person_id = ?1"
+    "   OR a.seq IN (SELECT ap.seq FROM audit_persons ap WHERE ap.person_id = ?1))"
+    " AND (?2 IS NULL OR a.actor = ?2) AND (?3 IS NULL OR a.at >= ?3) AND (?4 IS NULL OR a.seq > CAST(?4 AS INTEGER))"
+    " AND (" OVERSEEN_BY("a.org_id")
+    "   OR EXISTS (SELECT 1 FROM persons p WHERE p.id = a.person_id AND " OVERSEEN_BY("p.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND " OVERSEEN_BY("c.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") ")"
+    "   OR EXISTS (SELECT 1 FROM audit_persons ap JOIN persons p ON p.id = ap.person_id"
+    "              WHERE ap.seq = a.seq AND " OVERSEEN_BY("p.org_id") "))"
+    " ORDER BY a.seq LIMIT ?5";
+static const char SQL_AUDIT_RANGE[] = "SELECT " AUDIT_COLS ", " SQL_PERSONS_OF("audit.seq") " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 static const char SQL_CP_LAST[] =
     "SELECT id, through_seq FROM audit_checkpoints ORDER BY id DESC LIMIT 1";
 static const char SQL_ARCHIVED[] = "SELECT COALESCE(MAX(through_seq), 0) FROM audit_archives";
@@ -51,6 +69,9 @@ static const char SQL_LAST_SEQ[] = "SELECT COALESCE(MAX(seq), 0) FROM audit";
 static const char SQL_ARCHIVE_PURGE[] =
     "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE seq <="
     " (SELECT COALESCE(MAX(through_seq), 0) FROM audit_archives) ORDER BY seq LIMIT ?1)";
+static const char SQL_ARCHIVE_PURGE_PERSONS[] =
+    "DELETE FROM audit_persons WHERE seq < COALESCE((SELECT MIN(seq) FROM audit),"
+    " (SELECT MAX(through_seq) + 1 FROM audit_archives), 0)";
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -83,8 +104,11 @@ static void put(crypto_generichash_state *s, const char *v)
 
 /* Every field of the record, and the MAC before it. A field added to the
  * record is added here. */
+/* persons: every person the record names when several, sorted and
+ * space-separated (as SQL_PERSONS_OF reads them back), or NULL; a record
+ * naming at most one person is MACed without it. */
 static void record_mac(const unsigned char key[KEY_BYTES], const char *prev, long long seq, const char *at,
-                       const audit_entry *a, char out[SHA256_HEX])
+                       const audit_entry *a, const char *persons, char out[SHA256_HEX])
 {
     crypto_generichash_state s;
     char num[24];
@@ -105,6 +129,7 @@ static void record_mac(const unsigned char key[KEY_BYTES], const char *prev, lon
     put(&s, a->request_id);
     snprintf(num, sizeof num, "%d", a->status);
     put(&s, num);
+    if (persons && *persons) put(&s, persons);
     crypto_generichash_final(&s, h, sizeof h);
     keys_hex(h, sizeof h, out);
 }
@@ -160,6 +185,43 @@ static int audit_head(store_tx *tx, store_audit_head *h, store_err *e)
     return 0;
 }
 
+static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
+/* The persons a record names when several: sorted, each once,
+ * space-separated (malloc'd); NULL when fewer than two (*oom when for
+ * want of memory). */
+static char *persons_joined(const audit_entry *a, bool *oom)
+{
+    *oom = false;
+    if (a->n_persons < 2) return NULL;
+    const char **v = malloc(a->n_persons * sizeof *v);
+    if (!v) return *oom = true, NULL;
+    size_t len = 1;
+    for (size_t i = 0; i < a->n_persons; i++) {
+        v[i] = a->persons[i];
+        len += strlen(v[i]) + 1;
+    }
+    qsort(v, a->n_persons, sizeof *v, cmp_str);
+    char *out = malloc(len), *w = out;
+    size_t distinct = 0;
+    if (out) {
+        *w = 0;
+        for (size_t i = 0; i < a->n_persons; i++) {
+            if (i && !strcmp(v[i], v[i - 1])) continue;
+            w += sprintf(w, "%s%s", w == out ? "" : " ", v[i]);
+            distinct++;
+        }
+    } else {
+        *oom = true;
+    }
+    free(v);
+    if (distinct < 2) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
 {
     const keyset *ks = keys_current();
@@ -170,9 +232,15 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     char prev[SHA256_HEX], at[RFC3339_MAX], hash[SHA256_HEX];
     snprintf(prev, sizeof prev, "%s", h.hash);
     time_rfc3339(time_now_ms(), at);
-    record_mac(ks->audit_mac, prev, seq, at, a, hash);
+    bool oom;
+    char *persons = persons_joined(a, &oom);
+    if (oom) return store_fail(tx, e, "audit persons: out of memory");
+    record_mac(ks->audit_mac, prev, seq, at, a, persons, hash);
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_INSERT, e);
-    if (!st) return -1;
+    if (!st) {
+        free(persons);
+        return -1;
+    }
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, a->actor, -1, SQLITE_STATIC);
@@ -188,7 +256,25 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     sqlite3_bind_text(st, 13, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return store_fail(tx, e, "audit append");
+    if (rc != SQLITE_DONE) {
+        free(persons);
+        return store_fail(tx, e, "audit append");
+    }
+    for (size_t i = 0; persons && i < a->n_persons; i++) {
+        if (!(st = store_stmt(tx, SQL_AUDIT_PERSON, e))) {
+            free(persons);
+            return -1;
+        }
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, a->persons[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            free(persons);
+            return store_fail(tx, e, "audit persons");
+        }
+    }
+    free(persons);
     tx->conn->audit.valid = true;
     tx->conn->audit.seq = seq;
     memcpy(tx->conn->audit.hash, hash, sizeof hash);
@@ -201,8 +287,8 @@ static int audit_read(sqlite3_stmt *st, void *row)
     audit_row *a = row;
     const char **const f[] = {NULL,          &a->at,      &a->actor,   &a->org,        &a->role,
                               &a->action,    &a->person_id, &a->case_id, &a->purpose, &a->request_id,
-                              NULL,          &a->prev_hash, &a->hash};
-    a->mem = store_texts(st, f, 13);
+                              NULL,          &a->prev_hash, &a->hash,  &a->persons};
+    a->mem = store_texts(st, f, 14);
     a->seq = sqlite3_column_int64(st, 0);
     a->status = sqlite3_column_int(st, 10);
     return a->mem ? 0 : -1;
@@ -221,11 +307,12 @@ static int audit_page(store_tx *tx, sqlite3_stmt *st, int limit, audit_list *out
     return 0;
 }
 
-int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e)
+int store_audit_list(store_tx *tx, const principal *overseer, const audit_query *q, audit_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
     if (!st) return -1;
+    store_bind_overseer(st, overseer);
     store_bind_opt(st, 1, q->person_id);
     store_bind_opt(st, 2, q->actor);
     store_bind_opt(st, 3, q->since);
@@ -265,7 +352,7 @@ bool store_audit_record_ok(const audit_row *r, const char *prev, char *why, size
                      .request_id = r->request_id, .status = r->status};
     char mac[SHA256_HEX];
     if (legacy) legacy_hash(prev, r->seq, r->at, &a, mac);
-    else record_mac(key, prev, r->seq, r->at, &a, mac);
+    else record_mac(key, prev, r->seq, r->at, &a, r->persons, mac);
     if (strcmp(mac, r->hash)) {
         snprintf(why, whylen, "record %lld was changed: its MAC does not match what it says", r->seq);
         return false;
@@ -561,6 +648,10 @@ int store_audit_archive_purge(store_tx *tx, int limit, int *deleted, store_err *
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "audit archive purge");
     *deleted = sqlite3_changes(tx->db);
+    if (!(st = store_stmt(tx, SQL_ARCHIVE_PURGE_PERSONS, e))) return -1;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "audit archive purge (persons)");
     return 0;
 }
 

@@ -181,9 +181,10 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_
 }
 
 /* Who may be assigned a case: a user of the organisation with a token of
- * a role that works cases, not revoked. */
+ * a role that works cases, neither revoked nor expired. */
 static const char SQL_ASSIGNEE[] =
     "SELECT 1 FROM tokens WHERE org_id = ?1 AND user_name = ?2 AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
     " AND role IN ('worker', 'supervisor', 'admin') LIMIT 1";
 
 int store_case_assignee_known(store_tx *tx, const char *org, const char *user, bool *known, store_err *e)
@@ -200,7 +201,8 @@ int store_case_assignee_known(store_tx *tx, const char *org, const char *user, b
 }
 
 static const char SQL_CASE_EXPORT[] =
-    "SELECT c.id, c.program, c.org_id, c.region, c.source, c.stage, c.status, c.opened_at, p.birth_date, p.sex"
+    "SELECT c.id, c.program, c.org_id, c.region, c.source, c.stage, c.status, c.opened_at, p.birth_date, p.sex,"
+    " c.person_id"
     " FROM cases c JOIN persons p ON p.id = c.person_id WHERE " VISIBLE_TO("c.org_id")
     " AND (?1 IS NULL OR c.id > ?1) ORDER BY c.id LIMIT ?2";
 
@@ -210,8 +212,9 @@ static int export_read(sqlite3_stmt *st, void *row)
 {
     case_export_row *x = row;
     const char **const f[] = {&x->case_id, &x->program, &x->org,       &x->region,     &x->source,
-                              &x->stage,   &x->status,  &x->opened_at, &x->birth_date, &x->sex};
-    x->mem = store_texts(st, f, 10);
+                              &x->stage,   &x->status,  &x->opened_at, &x->birth_date, &x->sex,
+                              &x->person_id};
+    x->mem = store_texts(st, f, 11);
     return x->mem ? 0 : -1;
 }
 

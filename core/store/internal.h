@@ -81,6 +81,14 @@ char *store_idem_open(const unsigned char body_key[32], const char *scope, const
 #define VISIBLE_TO(col) \
     "(" col " = ?20 OR (?21 = 1 AND " col " IN (SELECT id FROM orgs WHERE type = 'emd' AND region = ?22)))"
 void store_bind_viewer(sqlite3_stmt *st, const principal *p);
+/* What an administrator or auditor oversees (store_oversees): everything
+ * for a system operator, else its own organisation and, for a district,
+ * the organisations of its region but districts and agencies. In SQL write
+ * OVERSEEN_BY("org_id") and bind with store_bind_overseer (?23 to ?26). */
+#define OVERSEEN_BY(col)                                                                                 \
+    "(?23 = 1 OR " col " = ?24 OR (?25 = 1 AND " col " IN (SELECT id FROM orgs WHERE region = ?26"        \
+    " AND type NOT IN ('district', 'agency'))))"
+void store_bind_overseer(sqlite3_stmt *st, const principal *p);
 
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);

@@ -67,6 +67,22 @@ void store_bind_viewer(sqlite3_stmt *st, const principal *p)
     sqlite3_bind_text(st, 22, p->region, -1, SQLITE_TRANSIENT);
 }
 
+void store_bind_overseer(sqlite3_stmt *st, const principal *p)
+{
+    sqlite3_bind_int(st, 23, !strcmp(p->role, "operator"));
+    sqlite3_bind_text(st, 24, p->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 25, !strcmp(p->org_type, "district"));
+    sqlite3_bind_text(st, 26, p->region, -1, SQLITE_TRANSIENT);
+}
+
+bool store_oversees(const principal *p, const org_row *o)
+{
+    if (!strcmp(p->role, "operator")) return true;
+    if (!strcmp(o->id, p->org)) return true;
+    return !strcmp(p->org_type, "district") && !strcmp(o->region, p->region) && strcmp(o->type, "district") &&
+           strcmp(o->type, "agency");
+}
+
 char *store_texts(sqlite3_stmt *st, const char **const fields[], int n)
 {
     size_t total = 1;

@@ -324,6 +324,40 @@ const char *const migrations[] = {
     "CREATE INDEX person_merges_kept ON person_merges (kept_id, id);"
     "CREATE INDEX person_merges_merged ON person_merges (merged_id, id);"
     "CREATE INDEX cases_assignee ON cases (assigned_to, id);",
+
+    /* 6: tokens that end — an expiry, who revoked them, a prefix that lists
+     * show instead of the secret — and system operators' tokens, which
+     * belong to no organisation (the table is rebuilt: org_id may now be
+     * NULL); the persons an audit record names when it names several (a
+     * list, a household ...), so that audit?person_id= finds it. */
+    "CREATE TABLE tokens_v4 ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  prefix TEXT,"
+    "  user_name TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  org_id TEXT REFERENCES orgs(id),"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT,"
+    "  expires_at TEXT,"
+    "  revoked_at TEXT,"
+    "  revoked_by TEXT);"
+    "INSERT INTO tokens_v4 (id, hash, user_name, role, org_id, created_at, created_by, revoked_at)"
+    "  SELECT id, hash, user_name, role, org_id, created_at, created_by, revoked_at FROM tokens;"
+    "DROP TABLE tokens;"
+    "ALTER TABLE tokens_v4 RENAME TO tokens;"
+    "CREATE INDEX tokens_org ON tokens (org_id, id);"
+    "CREATE TABLE audit_persons ("
+    "  seq INTEGER NOT NULL,"
+    "  person_id TEXT NOT NULL,"
+    "  PRIMARY KEY (person_id, seq));"
+    "CREATE INDEX audit_persons_seq ON audit_persons (seq);"
+    /* the persons are part of their record's MAC: append-only like it */
+    "CREATE TRIGGER audit_persons_no_update BEFORE UPDATE ON audit_persons"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_persons_no_delete BEFORE DELETE ON audit_persons"
+    "  WHEN OLD.seq > (SELECT COALESCE(MAX(through_seq), 0) FROM audit_archives)"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only: records leave only through sarye audit archive'); END;",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -7,9 +7,19 @@
 
 #include "store/internal.h"
 
+/* Whom a message is about and whose it is (the organisation that sent
+ * it): from the referral or the case that is its topic. A message to an
+ * agency about a referral to it is its referrer's; one about a referral
+ * from it (an answer) its receiver's. */
+#define OUTBOX_PERSON                                                                                  \
+    "COALESCE((SELECT r.person_id FROM referrals r WHERE r.id = o.topic),"                              \
+    " (SELECT c.person_id FROM cases c WHERE c.id = o.topic))"
+#define OUTBOX_ORG                                                                                     \
+    "COALESCE((SELECT CASE WHEN r.to_org = o.agency THEN r.from_org ELSE r.to_org END FROM referrals r" \
+    " WHERE r.id = o.topic), (SELECT c.org_id FROM cases c WHERE c.id = o.topic))"
 #define OUTBOX_COLS                                                                                   \
-    "id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at, last_status," \
-    " last_error, created_at, delivered_at"
+    "o.id, o.seq, o.agency, o.topic, o.kind, o.idempotency_key, o.payload, o.status, o.attempts, o.next_at," \
+    " o.last_status, o.last_error, o.created_at, o.delivered_at, " OUTBOX_PERSON ", " OUTBOX_ORG
 
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
@@ -23,10 +33,10 @@ static const char SQL_OUTBOX_DUE[] =
 static const char SQL_OUTBOX_RESULT[] =
     "UPDATE outbox SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6,"
     " delivered_at = ?7 WHERE id = ?1";
-static const char SQL_OUTBOX_GET[] = "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1";
+static const char SQL_OUTBOX_GET[] = "SELECT " OUTBOX_COLS " FROM outbox o WHERE o.id = ?1";
 static const char SQL_OUTBOX_LIST[] =
-    "SELECT " OUTBOX_COLS " FROM outbox WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id > ?2)"
-    " ORDER BY id LIMIT ?3";
+    "SELECT " OUTBOX_COLS " FROM outbox o WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.id > ?2)"
+    " AND " OVERSEEN_BY(OUTBOX_ORG) " ORDER BY o.id LIMIT ?3";
 static const char SQL_OUTBOX_RETRY[] =
     "UPDATE outbox SET status = 'queued', attempts = 0, next_at = 0, last_error = NULL WHERE id = ?1"
     " AND status = 'dead'";
@@ -37,8 +47,8 @@ static int outbox_read(sqlite3_stmt *st, void *row)
     outbox_row *m = row;
     const char **const f[] = {&m->id,     NULL,        &m->agency, &m->topic, &m->kind,      &m->idempotency_key,
                               NULL,       &m->status,  NULL,       NULL,      NULL,          &m->last_error,
-                              &m->created_at, &m->delivered_at};
-    m->mem = store_texts(st, f, 14);
+                              &m->created_at, &m->delivered_at, &m->person_id, &m->org};
+    m->mem = store_texts(st, f, 16);
     m->seq = sqlite3_column_int64(st, 1);
     m->payload = store_json_col(st, 6, 0);
     m->attempts = sqlite3_column_int(st, 8);
@@ -132,12 +142,13 @@ int store_outbox_get(store_tx *tx, const char *id, outbox_row *out, store_err *e
     return 0;
 }
 
-int store_outbox_list(store_tx *tx, const char *status, int limit, const char *after, outbox_list *out,
-                      store_err *e)
+int store_outbox_list(store_tx *tx, const principal *overseer, const char *status, int limit, const char *after,
+                      outbox_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_LIST, e);
     if (!st) return -1;
+    store_bind_overseer(st, overseer);
     store_bind_opt(st, 1, status);
     store_bind_opt(st, 2, after);
     sqlite3_bind_int(st, 3, limit + 1);

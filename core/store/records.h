@@ -34,7 +34,8 @@
 /* The key a next page starts after (see `last` above). */
 #define STORE_KEY_MAX 96
 
-/* Who is asking: resolved from a bearer token. */
+/* Who is asking: resolved from a bearer token. A system operator's token
+ * belongs to no organisation (org, region and org_type are ""). */
 typedef struct {
     char token_id[ID_MAX];
     char user[128];
@@ -42,6 +43,8 @@ typedef struct {
     char org[64];
     char region[16];
     char org_type[16]; /* emd, district, program, provider, agency */
+    int64_t expires_ms; /* when the token stops working (ms since the epoch); 0: never */
+    bool revoked;       /* the token was revoked: the API refuses it */
 } principal;
 
 /* ---- organisations and tokens ---- */
@@ -71,18 +74,63 @@ int store_org_offers(store_tx *tx, const char *org, const char *program, bool *o
 int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e);
 
 typedef struct {
+    const char *user, *role;
+    const char *org;        /* NULL: a system operator's token */
+    const char *created_by; /* NULL from the command line */
+    const char *expires_at; /* RFC 3339 UTC, or NULL: never */
+} token_in;
+
+typedef struct {
     char id[ID_MAX];
     char token[TOKEN_MAX]; /* the secret, here once: wipe the row when done */
-    char user[128], role[16], org[72];
+    char prefix[16];       /* its first characters, which lists show */
+    char user[128], role[16], org[72]; /* org "" for a system operator */
     char created_at[RFC3339_MAX];
+    char expires_at[RFC3339_MAX]; /* "" when it never expires */
 } token_row;
 
-/* Creates a token (only its hash is kept); STORE_NOT_FOUND when org does
- * not exist. created_by may be NULL (command line). */
-int store_token_insert(store_tx *tx, const char *user, const char *role, const char *org, const char *created_by,
-                       token_row *out, store_err *e);
-/* Resolves a bearer token to its principal; STORE_NOT_FOUND when unknown or revoked. */
+/* A token as lists show it: never the secret or its hash. */
+typedef struct {
+    char *mem;
+    const char *id, *user, *role, *created_at;
+    const char *prefix, *org, *created_by, *expires_at, *revoked_at, *revoked_by; /* or NULL */
+} token_info;
+void token_info_free(token_info *t);
+
+typedef struct {
+    token_info *items;
+    size_t n;
+    bool more;
+    char last[STORE_KEY_MAX];
+} token_list;
+void token_list_free(token_list *l);
+
+/* Creates a token (only its hash and a short prefix are kept);
+ * STORE_NOT_FOUND when in->org names no organisation. */
+int store_token_insert(store_tx *tx, const token_in *in, token_row *out, store_err *e);
+/* Resolves a bearer token to its principal, revoked or expired ones too
+ * (p->revoked, p->expires_ms say so); STORE_NOT_FOUND when unknown. */
 int store_principal_by_token(store_tx *tx, const char *token, principal *p, store_err *e);
+/* STORE_NOT_FOUND for an unknown id. */
+int store_token_get(store_tx *tx, const char *id, token_info *out, store_err *e);
+
+typedef struct {
+    const char *org; /* only this organisation's, or NULL */
+    int limit;
+    const char *after;
+} token_query;
+/* The tokens of the organisations `overseer` oversees (store_oversees),
+ * newest last. */
+int store_token_list(store_tx *tx, const principal *overseer, const token_query *q, token_list *out, store_err *e);
+/* Revokes a token now; STORE_NOT_FOUND for an unknown id, STORE_CONFLICT
+ * when it was revoked already. out: the token after. */
+int store_token_revoke(store_tx *tx, const char *id, const char *by, token_info *out, store_err *e);
+
+/* What an administrator or an auditor oversees: a system operator
+ * (role "operator") everything; anyone else its own organisation, and the
+ * principal of a district also the other organisations of its region but
+ * districts and agencies. The same rule as the store's lists apply in SQL. */
+bool store_oversees(const principal *p, const org_row *o);
 
 /* ---- persons and households ---- */
 typedef struct {
@@ -281,15 +329,16 @@ typedef struct {
 /* The cases p sees, by id, with the filters given (each NULL or empty: no filter). */
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e);
 /* Whether user works cases in org (a token of a worker, supervisor or
- * admin of org, not revoked): who a case may be assigned to. */
+ * admin of org, neither revoked nor expired): who a case may be assigned to. */
 int store_case_assignee_known(store_tx *tx, const char *org, const char *user, bool *known, store_err *e);
 
 /* A case as a bulk export shows it: the person de-identified, as birth date
- * and sex. */
+ * and sex. person_id is for the audit trail only, never rendered. */
 typedef struct {
     char *mem;
     const char *case_id, *program, *org, *region, *source, *stage, *status, *opened_at;
     const char *birth_date, *sex;
+    const char *person_id;
 } case_export_row;
 void case_export_row_free(case_export_row *x);
 
@@ -555,6 +604,7 @@ typedef struct {
     char *mem;
     const char *id, *agency, *topic, *kind, *idempotency_key, *status, *created_at;
     const char *last_error, *delivered_at; /* or NULL */
+    const char *person_id, *org; /* whom it is about and whose it is (of its referral or case), or NULL */
     long long seq;
     int attempts;
     int64_t next_at_ms;
@@ -587,8 +637,10 @@ typedef struct {
 int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e);
 /* STORE_NOT_FOUND for an unknown id. */
 int store_outbox_get(store_tx *tx, const char *id, outbox_row *out, store_err *e);
-int store_outbox_list(store_tx *tx, const char *status, int limit, const char *after, outbox_list *out,
-                      store_err *e);
+/* The messages of the organisations overseer oversees (store_oversees),
+ * by id. */
+int store_outbox_list(store_tx *tx, const principal *overseer, const char *status, int limit, const char *after,
+                      outbox_list *out, store_err *e);
 /* dead -> queued, attempts reset; STORE_NOT_FOUND for an unknown id,
  * STORE_CONFLICT when it is not dead. out: the message after. */
 int store_outbox_retry(store_tx *tx, const char *id, outbox_row *out, store_err *e);
@@ -610,8 +662,14 @@ typedef struct {
     const char *actor, *org, *role, *action; /* action: "GET /v1/persons/{id}" */
     const char *person_id, *case_id, *purpose, *request_id;
     int status;
+    /* Every person the record names when it names several (a list, a
+     * household, a one-screen view ...): kept beside the record so that a
+     * search by person finds it; person_id is the first of them. */
+    const char *const *persons;
+    size_t n_persons;
 } audit_entry;
-/* Appends a record chained to the one before it. */
+/* Appends a record chained to the one before it (and the persons it
+ * names, when several). */
 int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e);
 
 typedef struct {
@@ -619,6 +677,7 @@ typedef struct {
     long long seq;
     const char *at, *actor, *org, *role, *action, *request_id, *prev_hash, *hash;
     const char *person_id, *case_id, *purpose; /* or NULL */
+    const char *persons; /* every person named, space-separated, when several; or NULL */
     int status;
 } audit_row;
 void audit_row_free(audit_row *a);
@@ -636,7 +695,11 @@ typedef struct {
     int limit;
     const char *after; /* the last key of the page before */
 } audit_query;
-int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e);
+/* The records about the organisations overseer oversees
+ * (store_oversees): those of its actors, and those that name a person, a
+ * case or a token (its id as purpose) of them; a person_id query finds
+ * every record naming the person. */
+int store_audit_list(store_tx *tx, const principal *overseer, const audit_query *q, audit_list *out, store_err *e);
 /* Records after after_seq in order, at most limit (out->more if there are
  * others). */
 int store_audit_range(store_tx *tx, long long after_seq, int limit, audit_list *out, store_err *e);

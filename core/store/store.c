@@ -248,7 +248,8 @@ void store_reply_clear(store_reply *r)
 {
     if (r->body) json_decref(r->body);
     if (r->record) json_decref(r->record);
-    r->body = r->record = NULL;
+    if (r->disclosed) json_decref(r->disclosed);
+    r->body = r->record = r->disclosed = NULL;
     r->status = 0;
     r->replayed = false;
 }

@@ -63,6 +63,9 @@ typedef struct {
     bool replayed; /* true when the answer came from an Idempotency-Key record */
     json_t *record; /* if set, recorded for replays instead of body (to keep
                      * secrets shown once out of the idempotency table); owned */
+    json_t *disclosed; /* ids of persons the answer discloses without naming
+                        * them (a case's history, a de-identified export):
+                        * for the audit trail, never sent; owned, or NULL */
 } store_reply;
 
 /* An Idempotency-Key: scope (the principal), key, and the request's hash. */

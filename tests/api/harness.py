@@ -244,8 +244,14 @@ class Server:
             args += ["--program", p]
         return json.loads(self.run_cli(*args).stdout)
 
-    def token_create(self, user, role, org):
-        out = self.run_cli("token", "create", "--user", user, "--role", role, "--org", org).stdout
+    def token_create(self, user, role, org=None, ttl_days=None):
+        """A token from the command line (org None: a system operator's)."""
+        args = ["token", "create", "--user", user, "--role", role]
+        if org is not None:
+            args += ["--org", org]
+        if ttl_days is not None:
+            args += ["--ttl-days", str(ttl_days)]
+        out = self.run_cli(*args).stdout
         token = out.strip()
         if not token or "\n" in token:
             raise ServerError("token create printed %r" % out)
@@ -528,8 +534,10 @@ ERROR_CODE_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 class ApiTest(unittest.TestCase):
     """One server per test class, bootstrapped with two orgs (dj-sangdo1 and
     dj-noryangjin, both emd in 11590 running "integrated") and tokens:
-    admin1, worker1, supervisor1, auditor1 (org 1), admin2, worker2 (org 2).
-    Subclasses may set server_env / server_args."""
+    admin1, worker1, supervisor1, auditor1 (org 1), admin2, worker2 (org 2),
+    and operator (a system operator: organisations, tokens of any
+    organisation, plugins, the clock). Subclasses may set server_env /
+    server_args."""
 
     server_env = {}
     server_args = ()
@@ -548,6 +556,7 @@ class ApiTest(unittest.TestCase):
             cls.auditor1 = t("auditor1", "auditor", ORG1)
             cls.admin2 = t("admin2", "admin", ORG2)
             cls.worker2 = t("worker2", "worker", ORG2)
+            cls.operator = t("operator", "operator")
         except BaseException:
             cls.server.close()
             raise
@@ -596,14 +605,14 @@ class ApiTest(unittest.TestCase):
         return r.json
 
     def make_org_with_worker(self, programs=("integrated",), region=REGION):
-        """A fresh org (through the API) and a worker token for it."""
+        """A fresh org (through the API, by the system operator) and a worker token for it."""
         oid = unique_id("org")
         r = self.client.post("/v1/orgs", {"id": oid, "name": "테스트 기관 " + oid, "type": "emd",
                                           "region": region, "programs": list(programs)},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         r = self.client.post("/v1/tokens", {"user": "w-" + oid, "role": "worker", "org": oid},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         return oid, r.json["token"]
 
@@ -611,7 +620,7 @@ class ApiTest(unittest.TestCase):
         """A fresh org with a worker and a supervisor token: (org, worker, supervisor)."""
         oid, worker = self.make_org_with_worker(programs, region)
         r = self.client.post("/v1/tokens", {"user": "s-" + oid, "role": "supervisor", "org": oid},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         return oid, worker, r.json["token"]
 

@@ -214,7 +214,7 @@ class AgencyTest(ApiTest):
         self.mock.mode("up")
 
     def test_inbound_government_referral_first_contact_and_answers(self):
-        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-01"}, token=self.admin1)
+        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-01"}, token=self.operator)
         body = {"person": {"name": "정순례", "birth_date": "1950-04-05", "sex": "F", "address": "서울 동작구 상도동"},
                 "dong_code": DONG_CODE, "region": "11590", "reason": "연금 수급 상담 중 생계 곤란 확인",
                 "opinion": "긴급복지 검토 요청", "agency_ref": "NPS-2026-0001"}
@@ -226,7 +226,7 @@ class AgencyTest(ApiTest):
         dl = self.client.get("/v1/deadlines", token=self.dong_worker, query={"kind": "first_contact"}).json["items"]
         self.assertEqual([d["due_on"] for d in dl if d["referral_id"] == ref["id"]], ["2026-10-15"])
         # nobody registers it: overdue (the 53 % problem of seed 003)
-        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-16"}, token=self.admin1)
+        self.client.request("PUT", "/v1/admin/clock", {"today": "2026-10-16"}, token=self.operator)
         dl = self.client.get("/v1/deadlines", token=self.dong_worker, query={"kind": "first_contact"}).json["items"]
         self.assertTrue([d for d in dl if d["referral_id"] == ref["id"]][0]["overdue"])
         # the agency cannot see what it did not send, nor answer for the dong
@@ -383,6 +383,7 @@ class LookupTest(unittest.TestCase):
                             env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "500",
                                  "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/notices"})
         cls.server.org_create("o1", "상도1동", "emd", "11590", ["lookup_probe"])
+        cls.server.org_create("ssis", "사회보장정보원 (행복e음)", "agency", "11590")
         cls.tok = cls.server.token_create("w", "worker", "o1")
         cls.client = cls.server.client(token=cls.tok)
 
@@ -397,8 +398,12 @@ class LookupTest(unittest.TestCase):
             shutil.rmtree(cls.plugdir, ignore_errors=True)
         assert rc == 0, rc
 
-    def case(self):
+    def case(self, consent=True):
+        """A case whose person consents to sharing with ssis (a look-up sends their data)."""
         p = self.client.post("/v1/persons", {"name": "한노인", "birth_date": "1950-01-01", "sex": "F"}).json
+        if consent:
+            r = self.client.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
+            assert r.status == 201, r.text
         return self.client.post("/v1/cases", {"person_id": p["id"], "program": "lookup_probe", "source": "walk_in"}).json
 
     def move(self, c, data=None):
@@ -469,7 +474,7 @@ class ElderlyCareLookupTest(unittest.TestCase):
         s.org_create("dj-elderly", "동작노인종합복지관", "provider", "11590", ["elderly_care"])
         s.org_create("ssis", "사회보장정보원 (행복e음)", "agency", "11590")
         cls.client = s.client(token=s.token_create("w", "worker", "dj-elderly"))
-        cls.admin = s.client(token=s.token_create("a", "admin", "dj-elderly"))
+        cls.admin = s.client(token=s.token_create("op", "operator"))
         cls.admin.request("PUT", "/v1/admin/clock", {"today": "2026-06-01"})
 
     @classmethod

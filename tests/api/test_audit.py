@@ -28,10 +28,13 @@ class AuditTest(ApiTest):
         by_actor = self.client.get("/v1/audit", token=self.auditor1, query={"actor": "supervisor1"}).json["items"]
         self.assertTrue(all(x["actor"] == "supervisor1" for x in by_actor))
         self.assertIn(g.header("X-Request-Id"), [x["request_id"] for x in by_actor])
-        # refused requests disclose nothing and are not disclosures
-        self.client.get("/v1/persons/" + p.json["id"], token=self.worker2)
+        # a refused request discloses nothing, and the attempt is recorded: who, and whom it was after
+        d = self.client.get("/v1/persons/" + p.json["id"], token=self.worker2)
+        self.assertEqual(d.status, 404)
         rows2 = self.client.get("/v1/audit", token=self.auditor1, query={"person_id": p.json["id"]}).json["items"]
-        self.assertEqual(len(rows2), 4)
+        self.assertEqual(len(rows2), 5)
+        self.assertEqual((rows2[4]["actor"], rows2[4]["status"], rows2[4]["action"], rows2[4]["request_id"]),
+                         ("worker2", 404, "GET /v1/persons/{id}", d.header("X-Request-Id")))
 
     def test_only_auditors_read_the_trail(self):
         for tok in (self.worker1, self.supervisor1, self.admin1):

@@ -274,40 +274,40 @@ class AuthAdminTest(ApiTest):
                              token=self.auditor1)
         self.assertError(r, 403, "forbidden")
         self.assertEqual(self.client.get("/v1/persons", token=self.auditor1).status, 200)
-        # the refused org was not created: an admin can still take its id
-        r = self.client.post("/v1/orgs", org, token=self.admin1)
+        # the refused org was not created: a system operator can still take its id
+        r = self.client.post("/v1/orgs", org, token=self.operator)
         self.assertEqual(r.status, 201, r.text)
 
-    def test_admin_creates_org(self):
+    def test_operator_creates_org(self):
         oid = unique_id("org")
         body = {"id": oid, "name": "대방동 행정복지센터", "type": "emd", "region": "11590",
                 "programs": ["integrated", "self_sufficiency"]}
-        r = self.client.post("/v1/orgs", body, token=self.admin1)
+        r = self.client.post("/v1/orgs", body, token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         self.assertEqual(r.json["id"], oid)
         self.assertEqual(r.json["name"], "대방동 행정복지센터")
         self.assertEqual(r.json["type"], "emd")
         self.assertEqual(r.json["region"], "11590")
         self.assertEqual(sorted(r.json["programs"]), ["integrated", "self_sufficiency"])
-        dup = self.client.post("/v1/orgs", dict(body, name="다른 이름"), token=self.admin1)
+        dup = self.client.post("/v1/orgs", dict(body, name="다른 이름"), token=self.operator)
         self.assertError(dup, 409)
         dup = self.client.post("/v1/orgs", {"id": ORG1, "name": "x", "type": "emd", "region": "11590"},
-                               token=self.admin2)
+                               token=self.operator)
         self.assertError(dup, 409)
         # without an id one is generated
         r = self.client.post("/v1/orgs", {"name": "무명", "type": "provider", "region": "11590"},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         self.assertTrue(r.json["id"])
         self.assertError(self.client.post("/v1/orgs", {"name": "x", "type": "galaxy", "region": "1"},
-                                          token=self.admin1), 400, field="type")
+                                          token=self.operator), 400, field="type")
         self.assertError(self.client.post("/v1/orgs", {"type": "emd", "region": "1"},
-                                          token=self.admin1), 400, field="name")
+                                          token=self.operator), 400, field="name")
 
-    def test_admin_creates_token_that_works(self):
+    def test_operator_creates_token_that_works(self):
         oid, _ = self.make_org_with_worker()
         r = self.client.post("/v1/tokens", {"user": "새직원", "role": "worker", "org": oid},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertEqual(r.status, 201, r.text)
         tok = r.json["token"]
         self.assertIsInstance(tok, str)
@@ -324,7 +324,7 @@ class AuthAdminTest(ApiTest):
                                           token=tok), 403)
         # unknown org, bad role, missing user
         r = self.client.post("/v1/tokens", {"user": "u", "role": "worker", "org": "no-such-org"},
-                             token=self.admin1)
+                             token=self.operator)
         self.assertError(r, 422)
         self.assertError(self.client.post("/v1/tokens", {"user": "u", "role": "king", "org": ORG1},
                                           token=self.admin1), 400, field="role")
@@ -942,10 +942,10 @@ class PaginationTest(ApiTest):
         c = cls.client
         cls.org = unique_id("org")
         r = c.post("/v1/orgs", {"id": cls.org, "name": "페이지", "type": "emd", "region": REGION,
-                                "programs": ["integrated"]}, token=cls.admin1)
+                                "programs": ["integrated"]}, token=cls.operator)
         assert r.status == 201, r.text
         cls.tok = c.post("/v1/tokens", {"user": "pager", "role": "worker", "org": cls.org},
-                         token=cls.admin1).json["token"]
+                         token=cls.operator).json["token"]
         cls.person = c.post("/v1/persons", {"name": "페이지", "birth_date": "1990-01-01", "sex": "M"},
                             token=cls.tok).json
         cls.case_ids = []
@@ -1214,7 +1214,7 @@ class BodyTest(ApiTest):
 
     def test_wrong_method_is_405_json(self):
         for method, path in (("DELETE", "/v1/persons"), ("PUT", "/v1/persons/x"), ("GET", "/v1/orgs"),
-                             ("POST", "/healthz"), ("PATCH", "/v1/cases/x"), ("GET", "/v1/tokens"),
+                             ("POST", "/healthz"), ("PATCH", "/v1/cases/x"), ("DELETE", "/v1/tokens"),
                              ("DELETE", "/v1/cases/x/events")):
             with self.subTest(method=method, path=path):
                 r = self.client.request(method, path, token=self.worker1)

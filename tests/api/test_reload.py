@@ -67,10 +67,10 @@ class ReloadTest(ApiTest):
         shutil.copytree(os.path.join(SOURCE, "plugins"), self.plugdir, dirs_exist_ok=True)
 
     def reload(self, client=None, token=None):
-        return (client or self.client).post("/v1/admin/plugins/reload", token=token or self.admin1)
+        return (client or self.client).post("/v1/admin/plugins/reload", token=token or self.operator)
 
     def generation(self):
-        r = self.client.get("/v1/admin/plugins", token=self.admin1)
+        r = self.client.get("/v1/admin/plugins", token=self.operator)
         self.assertEqual(r.status, 200, r.text)
         return r.json["generation"]
 
@@ -108,7 +108,7 @@ class ReloadTest(ApiTest):
         self.assertEqual(r.json["plugin_generation"], g1)
 
     def test_admin_listing(self):
-        r = self.client.get("/v1/admin/plugins", token=self.admin1)
+        r = self.client.get("/v1/admin/plugins", token=self.operator)
         items = {p["id"]: p for p in r.json["items"]}
         self.assertEqual(items["integrated"]["kind"], "program")
         self.assertEqual(items["kr-11590"]["file"], "regions/kr-11590.lua")
@@ -138,7 +138,7 @@ class ReloadTest(ApiTest):
         bad = next(e for e in errors if e["file"] == "programs/bad.lua")
         self.assertEqual(bad["line"], 3)
         # the listing shows the last load error of the file it belongs to
-        r = self.client.get("/v1/admin/plugins", token=self.admin1)
+        r = self.client.get("/v1/admin/plugins", token=self.operator)
         self.assertTrue(any(e["file"] == "programs/bad.lua" for e in r.json["last_reload_errors"]))
 
     def test_structural_errors_are_all_reported(self):
@@ -328,7 +328,7 @@ class WatchTest(unittest.TestCase):
             srv = Server(extra_args=("--plugins", plugdir), env={"SARYE_PLUGINS_WATCH": "on"})
             try:
                 srv.org_create("o1", "x", "emd", "11590", ["integrated"])
-                tok = srv.token_create("a", "admin", "o1")
+                tok = srv.token_create("op", "operator")
                 cl = srv.client(token=tok)
                 g0 = cl.get("/v1/admin/plugins").json["generation"]
                 path = os.path.join(plugdir, REGION_FILE)

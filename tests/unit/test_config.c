@@ -69,6 +69,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.lua_memory_mb, 64);
     assert_int_equal(c.lua_timeout_ms, 250);
     assert_int_equal(c.reload_timeout_ms, 10000);
+    assert_int_equal(c.auth_token_ttl_days, 90);
+    assert_int_equal(c.lookup_concurrency, 8);
     assert_int_equal(c.n_agencies, 0);
     assert_null(config_agency_find(&c, "microfinance"));
 }
@@ -201,7 +203,12 @@ static const kv INVALID[] = {
     {"agency.microfinance.url", "agency.example/referrals"},
     {"agency.microfinance.timeout_ms", "0"},
     {"agency.microfinance.timeout_ms", "soon"},
+    {"agency.microfinance.concurrency", "0"},
+    {"agency.microfinance.concurrency", "1025"},
     {"agency.Micro.url", "http://x"},
+    {"auth.token_ttl_days", "-1"},
+    {"auth.token_ttl_days", "3651"},
+    {"lookup.concurrency", "0"},
 };
 
 static void test_invalid_values_name_key_and_value(void **state)
@@ -286,6 +293,7 @@ static void test_agencies(void **state)
         "agency.microfinance.url = https://mf.example/referrals\n"
         "agency.microfinance.timeout_ms = 2500\n"
         "agency.microfinance.token = s3cret-Token_value\n"
+        "agency.microfinance.concurrency = 4\n"
         "agency.mental_health_center.url = http://mhc.example:8443/in\n"
         "agency.employment.token = t0k\n";
     assert_int_equal(config_parse_text(&c, text, "a.conf", err, sizeof err), 0);
@@ -296,10 +304,12 @@ static void test_agencies(void **state)
     assert_string_equal(mf->url, "https://mf.example/referrals");
     assert_int_equal(mf->timeout_ms, 2500);
     assert_string_equal(mf->token, "s3cret-Token_value");
+    assert_int_equal(mf->concurrency, 4);
     const config_agency *mhc = config_agency_find(&c, "mental_health_center");
     assert_non_null(mhc);
     assert_string_equal(mhc->url, "http://mhc.example:8443/in");
     assert_int_equal(mhc->timeout_ms, 5000); /* the default */
+    assert_int_equal(mhc->concurrency, 0);   /* lookup.concurrency */
     assert_string_equal(mhc->token, "");
     const config_agency *emp = config_agency_find(&c, "employment");
     assert_non_null(emp);
@@ -339,6 +349,8 @@ static void test_env(void **state)
     setenv("SARYE_AGENCY_MENTAL_HEALTH_CENTER_URL", "http://x", 1);
     setenv("SARYE_AGENCY_MENTAL_HEALTH_CENTER_TIMEOUT_MS", "1500", 1);
     setenv("SARYE_AGENCY_MICROFINANCE_TOKEN", "abc", 1);
+    setenv("SARYE_AGENCY_MICROFINANCE_CONCURRENCY", "3", 1);
+    setenv("SARYE_AUTH_TOKEN_TTL_DAYS", "0", 1);
     setenv("SARYE_LUA_MEMORY_MB", "96", 1);
     setenv("SARYE_PLUGINS_WATCH", "on", 1);
     setenv("SARYE_DURABILITY", "normal", 1);
@@ -356,6 +368,8 @@ static void test_env(void **state)
     const config_agency *m = config_agency_find(&c, "microfinance");
     assert_non_null(m);
     assert_string_equal(m->token, "abc");
+    assert_int_equal(m->concurrency, 3);
+    assert_int_equal(c.auth_token_ttl_days, 0);
     assert_int_equal(c.n_agencies, 2);
     clear_sarye_env();
 }

@@ -98,6 +98,31 @@ static void test_routes_are_described(void **state)
     assert_null(http_route_pattern(-1));
 }
 
+/* Each operation's x-roles is exactly the roles the route table lets in
+ * (the authorization matrix test then holds the server to x-roles). */
+static void test_roles_are_the_route_tables(void **state)
+{
+    static const char *const ROLES[] = {"worker", "supervisor", "agency", "auditor", "admin", "operator", NULL};
+    json_t *paths = json_object_get(*state, "paths");
+    for (int i = 0; http_route_method(i); i++) {
+        char m[16];
+        lower(http_route_method(i), m, sizeof m);
+        json_t *roles = json_object_get(json_object_get(json_object_get(paths, http_route_pattern(i)), m), "x-roles");
+        if (!json_is_array(roles)) fail_msg("%s %s has no x-roles", http_route_method(i), http_route_pattern(i));
+        for (const char *const *r = ROLES; *r; r++) {
+            bool listed = false;
+            size_t k;
+            json_t *x;
+            json_array_foreach(roles, k, x) listed = listed || !strcmp(json_string_value(x), *r);
+            if (listed != http_route_allows(i, *r))
+                fail_msg("%s %s: x-roles %s '%s' but the route table %s", http_route_method(i), http_route_pattern(i),
+                         listed ? "lists" : "does not list", *r, listed ? "refuses it" : "lets it in");
+        }
+    }
+    assert_false(http_route_allows(-1, "admin"));
+    assert_false(http_route_allows(0, "nobody"));
+}
+
 static bool route_registered(const char *path, const char *method)
 {
     for (int i = 0; http_route_method(i); i++) {
@@ -314,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_document_header),
         cmocka_unit_test(test_routes_are_described),
         cmocka_unit_test(test_spec_has_only_registered_routes),
+        cmocka_unit_test(test_roles_are_the_route_tables),
         cmocka_unit_test(test_operations_complete),
         cmocka_unit_test(test_refs_resolve),
         cmocka_unit_test(test_error_schema),

@@ -452,9 +452,12 @@ static void test_org_insert_and_duplicate(void **state)
 }
 
 typedef struct {
-    const char *user, *role, *org, *token;
+    const char *user, *role, *org, *token, *expires_at, *id;
     principal p;
     token_row row;
+    const principal *overseer;
+    token_list list;
+    token_info info;
     store_err se;
 } token_arg;
 
@@ -463,7 +466,33 @@ static int work_token_insert(store_tx *tx, void *arg, store_reply *reply, err_t 
     (void)e;
     token_arg *a = arg;
     reply->status = 201;
-    return store_token_insert(tx, a->user, a->role, a->org, "admin", &a->row, &a->se);
+    token_in in = {.user = a->user, .role = a->role, .org = a->org, .created_by = "admin", .expires_at = a->expires_at};
+    return store_token_insert(tx, &in, &a->row, &a->se);
+}
+
+static int work_token_list(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    (void)e;
+    token_arg *a = arg;
+    token_query q = {.limit = 500};
+    return store_token_list(tx, a->overseer, &q, &a->list, &a->se);
+}
+
+static int work_token_revoke(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)e;
+    token_arg *a = arg;
+    reply->status = 200;
+    return store_token_revoke(tx, a->id, "admin", &a->info, &a->se);
+}
+
+/* Whether the list holds the token id. */
+static bool listed(const token_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i].id, id)) return true;
+    return false;
 }
 
 static int work_principal(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -547,13 +576,60 @@ static void test_tokens(void **state)
     assert_int_equal(read_unit(work_principal, &x, NULL), -1);
     assert_int_equal(x.se.kind, STORE_NOT_FOUND);
 
-    /* A revoked token no longer resolves. */
+    assert_false(q.p.revoked);
+    assert_int_equal(q.p.expires_ms, 0);
+
+    /* A revoked token resolves as revoked (the API refuses it, saying so). */
     raw_arg rv = {.bind1 = tok_id, .sql = SQL_REVOKE_TOKEN};
     assert_int_equal(write_unit(work_raw, &rv, NULL), 0);
     assert_int_equal(rv.rc, SQLITE_DONE);
     q.se.kind = STORE_OK;
-    assert_int_equal(read_unit(work_principal, &q, NULL), -1);
-    assert_int_equal(q.se.kind, STORE_NOT_FOUND);
+    assert_int_equal(read_unit(work_principal, &q, NULL), 0);
+    assert_true(q.p.revoked);
+
+    /* An expiry comes back in milliseconds; a system operator's token has no organisation. */
+    token_arg ex = {.user = "op", .role = "operator", .expires_at = "2030-01-02T03:04:05.678Z"};
+    assert_int_equal(write_unit(work_token_insert, &ex, NULL), 0);
+    assert_string_equal(ex.row.org, "");
+    assert_string_equal(ex.row.expires_at, "2030-01-02T03:04:05.678Z");
+    assert_int_equal(strncmp(ex.row.prefix, ex.row.token, 9), 0);
+    assert_int_equal(strlen(ex.row.prefix), 9);
+    token_arg qx = {.token = ex.row.token};
+    assert_int_equal(read_unit(work_principal, &qx, NULL), 0);
+    assert_int_equal(qx.p.expires_ms, 1893553445678LL);
+    assert_string_equal(qx.p.org, "");
+    assert_string_equal(qx.p.role, "operator");
+
+    /* Lists: an operator sees every token, an organisation's administrator
+     * its own organisation's (never another's, never an operator's). */
+    make_org(ORG_B, "11680", "integrated");
+    token_arg b = {.user = "b.worker", .role = "worker", .org = ORG_B};
+    assert_int_equal(write_unit(work_token_insert, &b, NULL), 0);
+    principal op = {.user = "op", .role = "operator"}, admin_a = {.user = "adm", .role = "admin", .org_type = "emd"};
+    snprintf(admin_a.org, sizeof admin_a.org, "%s", ORG_A);
+    snprintf(admin_a.region, sizeof admin_a.region, "11590");
+    token_arg la = {.overseer = &op};
+    assert_int_equal(read_unit(work_token_list, &la, NULL), 0);
+    assert_true(listed(&la.list, tok_id) && listed(&la.list, ex.row.id) && listed(&la.list, b.row.id));
+    token_list_free(&la.list);
+    token_arg lb = {.overseer = &admin_a};
+    assert_int_equal(read_unit(work_token_list, &lb, NULL), 0);
+    assert_true(listed(&lb.list, tok_id));
+    assert_false(listed(&lb.list, ex.row.id) || listed(&lb.list, b.row.id));
+    token_list_free(&lb.list);
+
+    /* Revoking: once, then STORE_CONFLICT; an unknown id STORE_NOT_FOUND. */
+    token_arg r1 = {.id = b.row.id};
+    assert_int_equal(write_unit(work_token_revoke, &r1, NULL), 0);
+    assert_non_null(r1.info.revoked_at);
+    assert_string_equal(r1.info.revoked_by, "admin");
+    token_info_free(&r1.info);
+    token_arg r2 = {.id = b.row.id};
+    assert_int_equal(write_unit(work_token_revoke, &r2, NULL), -1);
+    assert_int_equal(r2.se.kind, STORE_CONFLICT);
+    token_arg r3 = {.id = "tok_nothing"};
+    assert_int_equal(write_unit(work_token_revoke, &r3, NULL), -1);
+    assert_int_equal(r3.se.kind, STORE_NOT_FOUND);
 
     /* A token for an organisation that does not exist: STORE_NOT_FOUND, nothing written. */
     token_arg bad = {.user = "u", .role = "worker", .org = "no_such_org"};
