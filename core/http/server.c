@@ -4,6 +4,7 @@
  * Idempotency-Key hashing, then the handler, then metrics and one access-log
  * line. Handlers live in h_*.c; this file knows none of their resources.
  */
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -509,6 +510,34 @@ static void respond_405(req *r, const char *method, const char *path)
     respond_error_hdr(r, &e, hdr);
 }
 
+static bool proxy_exempt(const char *addr) { return config_proxy_trusted(SRV.cfg, addr); }
+
+/* The client's address: the peer's, unless the peer is a trusted proxy
+ * (http.trusted_proxies); then the right-most X-Forwarded-For entry that
+ * is not itself a trusted proxy (entries left of it are the client's own
+ * word and may be forged). */
+static void client_addr(req *r, char out[48])
+{
+    snprintf(out, 48, "%s", r->ri->remote_addr);
+    if (!config_proxy_trusted(SRV.cfg, r->ri->remote_addr)) return;
+    const char *xff = mg_get_header(r->conn, "X-Forwarded-For");
+    if (!xff || strlen(xff) > 1000) return;
+    char buf[1001];
+    snprintf(buf, sizeof buf, "%s", xff);
+    for (;;) {
+        char *comma = strrchr(buf, ',');
+        char *t = comma ? comma + 1 : buf;
+        while (*t == ' ' || *t == '\t') t++;
+        char *e = t + strlen(t);
+        while (e > t && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        unsigned char a[16];
+        if (strlen(t) >= 48 || (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)) return;
+        snprintf(out, 48, "%s", t);
+        if (!config_proxy_trusted(SRV.cfg, t) || !comma) return;
+        *comma = 0;
+    }
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
@@ -561,11 +590,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     metrics_observe(r.route_index, r.status, ns);
     /* The path as the client sent it, escaped, with anything shaped like a
      * resident registration number masked. */
-    char logged[600];
+    char logged[600], client[48];
     log_value(raw, logged, sizeof logged);
+    client_addr(&r, client);
     log_msg(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f user=%s org=%s%s%s",
-            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6,
+            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f client=%s user=%s org=%s%s%s",
+            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6, client,
             r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-",
             r.err_code[0] ? " error=" : "", r.err_code);
     json_decref(r.json);
@@ -657,6 +687,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
     cb.http_error = on_http_error;
     cb.connection_close = on_connection_close;
     gate_start(cfg->http_max_per_address);
+    gate_exempt(proxy_exempt);
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
     char msg[256] = "";
     struct mg_error_data ed = {.text = msg, .text_buffer_size = sizeof msg};
