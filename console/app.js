@@ -445,7 +445,7 @@
         h('td', { text: d.due_on }),
         h('td', { text: d.label || d.kind }),
         h('td', null, h('code', { text: d.case_id || d.referral_id || '' })),
-        h('td', { text: d.stage ? (d.stage.label || d.stage.id || '') : '-' }),
+        h('td', { text: d.stage || '-' }),
         h('td', { text: d.program || '' }),
         h('td', { text: d.assigned_to || '-' }),
         h('td', { class: 'num', text: (t - dayNumber(d.due_on)) + '일' }))), { id: 'overdue-table' })

@@ -278,9 +278,14 @@ static int cmd_serve(const config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (open_store(cfg)) return 1;
     char err[4096];
+    /* Before the database is opened: a restore may be replacing it. */
     if (ops_serve_lock(cfg, err, sizeof err)) {
+        fprintf(stderr, "sarye: %s\n", err);
+        return 1;
+    }
+    if (open_store(cfg)) return 1;
+    if (ops_serve_lock(cfg, err, sizeof err)) { /* a database created just now */
         fprintf(stderr, "sarye: %s\n", err);
         store_close();
         return 1;
@@ -464,8 +469,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     /* Help: `sarye help [CMD [SUB]]`, `sarye CMD [SUB] --help` (or -h). */
     if (!strcmp(cmd, "help") || is_help(cmd)) {
-        if (argc < 3 || is_help(argv[2])) {
+        if (argc < 3 || is_help(cmd)) {
             print_usage(stdout);
+            return 0;
+        }
+        if (is_help(argv[2])) {
+            print_help(stdout, "help", NULL);
             return 0;
         }
         if (!known_command(argv[2])) {

@@ -218,14 +218,19 @@ done:
 
 int ops_serve_lock(const config *cfg, char *err, size_t errlen)
 {
-    /* Kept open (and locked) until the process exits. */
+    /* Kept open (and locked) until the process exits; never closed before,
+     * as closing any descriptor of the database file would drop SQLite's
+     * own (POSIX) locks on it. */
+    static int held = -1;
+    if (held >= 0) return 0;
     int fd = open(cfg->db, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0; /* nothing to guard yet */
+    if (fd < 0) return 0; /* a new database: nothing to guard yet (called again once it exists) */
     if (flock(fd, LOCK_SH | LOCK_NB)) {
         snprintf(err, errlen, "the database %s is being restored (sarye restore holds it); start again after it", cfg->db);
         close(fd);
         return -1;
     }
+    held = fd;
     return 0;
 }
 

@@ -32,7 +32,8 @@ int ops_config_check(const char *file);
 
 /* Held by sarye serve for its whole life (a shared lock on the database
  * file), so that a restore refuses to replace a database in use; -1 with
- * err when a restore holds it. */
+ * err when a restore holds it. Called before the store opens (an existing
+ * database) and after (a new one); a second call once held does nothing. */
 int ops_serve_lock(const config *cfg, char *err, size_t errlen);
 
 #endif
