@@ -189,7 +189,7 @@
     showLogin();
   }
 
-  const ROLE_NAMES = { admin: '관리자', auditor: '감사자', staff: '실무자' };
+  const ROLE_NAMES = { admin: '관리자', auditor: '감사자', staff: '실무자', worker: '실무자', supervisor: '슈퍼바이저', agency: '연계 기관' };
 
   async function start() {
     if (!state.token) return showLogin();
@@ -337,15 +337,19 @@
       box.append(h('div', { class: 'error' }, h('strong', { text: '이 후보는 적용할 수 없습니다:' }), pluginErrors(c.candidate.errors || [])));
     }
     const changed = c.files.filter((f) => f.status !== 'same');
-    box.append(table(['파일', '상태', '운영 해시', '후보 해시'], c.files.map((f) => h('tr', { 'data-file': f.path },
-      h('td', null, h('code', { text: f.path })),
-      h('td', null, h('span', { class: 'badge ' + FILE_STATUS[f.status][1], text: FILE_STATUS[f.status][0] })),
-      h('td', null, h('code', { text: (f.live_hash || '-').slice(0, 12) })),
-      h('td', null, h('code', { text: (f.candidate_hash || '-').slice(0, 12) })))), { id: 'candidate-files' }));
+    // what differs first: each changed file's diff, then every file
     for (const f of changed) {
       box.append(h('h3', null, h('code', { text: f.path }), ' ', h('span', { class: 'badge ' + FILE_STATUS[f.status][1], text: FILE_STATUS[f.status][0] })),
         renderDiff(f.live_text || '', f.candidate_text || ''));
     }
+    const order = { changed: 0, added: 1, removed: 2, same: 3 };
+    const files = c.files.slice().sort((a, b) => order[a.status] - order[b.status] || a.path.localeCompare(b.path));
+    box.append(h('h3', { text: '파일 ' + c.files.length + '개 (바뀐 것 ' + changed.length + '개)' }),
+      table(['파일', '상태', '운영 해시', '후보 해시'], files.map((f) => h('tr', { 'data-file': f.path },
+        h('td', null, h('code', { text: f.path })),
+        h('td', null, h('span', { class: 'badge ' + FILE_STATUS[f.status][1], text: FILE_STATUS[f.status][0] })),
+        h('td', null, h('code', { text: (f.live_hash || '-').slice(0, 12) })),
+        h('td', null, h('code', { text: (f.candidate_hash || '-').slice(0, 12) })))), { id: 'candidate-files' }));
     if (!changed.length) box.append(h('p', { class: 'muted', text: '바뀐 파일이 없습니다.' }));
     return box;
   }
@@ -484,7 +488,7 @@
       counts[day - from][(d.overdue || day < t) ? 0 : 1]++;
     }
     const max = Math.max(1, ...counts.map((c) => c[0] + c[1]));
-    const W = 900, H = 220, left = 36, right = 8, top = 14, bottom = 34;
+    const W = 900, H = 220, left = 36, right = 24, top = 14, bottom = 34;
     const bw = (W - left - right) / days, ph = H - top - bottom;
     const y = (v) => top + ph - (v / max) * ph;
     const g = s('svg', { class: 'chart', id: 'deadline-chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img',

@@ -203,6 +203,12 @@ bool messages_translate_ko(err_t *e)
     } else if (json_is_string(allowed)) {
         append(msg, sizeof msg, " (허용: ", json_string_value(allowed), ")");
     }
+    json_t *errors = json_object_get(d, "errors");
+    if (json_is_array(errors) && json_array_size(errors)) {
+        char k[32];
+        snprintf(k, sizeof k, "%zu", json_array_size(errors));
+        append(msg, sizeof msg, " (오류 ", k, "개)");
+    }
     const char *reason = json_string_value(json_object_get(d, "reason"));
     if (reason && *reason) append(msg, sizeof msg, ": ", reason, "");
     const char *file = json_string_value(json_object_get(d, "file"));
