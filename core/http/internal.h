@@ -50,6 +50,7 @@ typedef struct req {
     char path[1024];          /* the request path, decoded and checked (server.c) */
     char params[MAX_PARAMS][128];
     int n_params;
+    bool param_too_long;      /* a {param} was longer than params[] holds (answered 404) */
     principal who;            /* valid when route->roles != ROLES_PUBLIC */
     json_t *json;             /* the parsed body (routes with body) */
     char *body;

@@ -220,14 +220,19 @@ static bool match(const char *pattern, const char *path, req *r)
 {
     int n = 0;
     const char *p = pattern, *s = path;
+    r->param_too_long = false;
     while (*p && *s) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
             const char *end = strchr(s, '/');
             size_t len = end ? (size_t)(end - s) : strlen(s);
-            if (!len || len >= sizeof r->params[0] || n == MAX_PARAMS) return false;
-            memcpy(r->params[n], s, len);
-            r->params[n++][len] = 0;
+            if (!len || n == MAX_PARAMS) return false;
+            /* An id longer than any there is still names this route (a
+             * wrong method is 405); the request is answered 404. */
+            if (len >= sizeof r->params[0]) r->param_too_long = true;
+            size_t keep = len < sizeof r->params[0] ? len : sizeof r->params[0] - 1;
+            memcpy(r->params[n], s, keep);
+            r->params[n++][keep] = 0;
             p = close + 1;
             s += len;
         } else if (*p++ != *s++) {
@@ -578,6 +583,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         else respond_err(&r, 404, "not_found", "no such endpoint: %s", path);
     } else if (r.route->roles != ROLES_PUBLIC && authenticate(&r)) {
         /* answered */
+    } else if (r.param_too_long) {
+        respond_err(&r, 404, "not_found", "no such resource: an id in the path is longer than any id");
     } else if (r.route->body && read_body(&r)) {
         /* answered */
     } else if (!strcmp(method, "POST") && idempotency(&r)) {
