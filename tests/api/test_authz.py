@@ -14,7 +14,7 @@ PUBLIC = None
 
 MATRIX = {
     ("GET", "/healthz"): PUBLIC, ("GET", "/readyz"): PUBLIC, ("GET", "/metrics"): PUBLIC,
-    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC, ("GET", "/"): PUBLIC, ("GET", "/console/{file}"): PUBLIC,
     ("POST", "/v1/orgs"): {D}, ("POST", "/v1/tokens"): {D},
     ("GET", "/v1/orgs/{id}/sharing-rights/{user}"): {S, D}, ("PUT", "/v1/orgs/{id}/sharing-rights/{user}"): {S, D},
     ("POST", "/v1/orgs/{id}/sharing-rights/{user}/approve"): {S, D},
@@ -39,6 +39,7 @@ MATRIX = {
     ("GET", "/v1/admin/clock"): {D}, ("PUT", "/v1/admin/clock"): {D},
     ("GET", "/v1/programs"): ALL, ("GET", "/v1/programs/{id}"): ALL,
     ("GET", "/v1/admin/plugins"): {D}, ("POST", "/v1/admin/plugins/reload"): {D},
+    ("GET", "/v1/admin/plugins/candidate"): {D},
     ("GET", "/v1/admin/outbox"): {D}, ("POST", "/v1/admin/outbox/{id}/retry"): {D},
     ("GET", "/v1/audit"): {A}, ("GET", "/v1/exports/cases"): {S, A, D},
 }
@@ -61,7 +62,7 @@ class AuthzTest(ApiTest):
     def test_every_route_with_every_role(self):
         for (method, pattern), allowed in sorted(MATRIX.items()):
             path = pattern.replace("{id}", "x_nonexistent").replace("{plan_id}", "x_plan").replace(
-                "{consent_id}", "x_consent").replace("{user}", "x_user")
+                "{consent_id}", "x_consent").replace("{user}", "x_user").replace("{file}", "app.js")
             body = {} if method in ("POST", "PUT") else None
             for role in [None] + sorted(ALL):
                 with self.subTest(route="%s %s" % (method, pattern), role=role):
