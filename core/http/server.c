@@ -539,8 +539,9 @@ static void client_addr(req *r, char out[48])
         char *e = t + strlen(t);
         while (e > t && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
         unsigned char a[16];
-        if (strlen(t) >= 48 || (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)) return;
-        snprintf(out, 48, "%s", t);
+        size_t tl = strlen(t);
+        if (tl >= 48 || (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)) return;
+        memcpy(out, t, tl + 1);
         if (!config_proxy_trusted(SRV.cfg, t) || !comma) return;
         *comma = 0;
     }

@@ -568,8 +568,6 @@ class ServiceTest(unittest.TestCase):
         if probe.returncode == 77:
             self.skipTest("this kernel has no PR_SET_MDWE (Linux 6.3+)")
         self.assertNotEqual(probe.returncode, 0, "W^X is not enforced across exec")
-        if os.environ.get("ASAN_OPTIONS") is not None or "asan" in BIN:
-            self.skipTest("the sanitizer runtime itself maps write+execute pages")
         s = Server(start=False)
         real_popen = subprocess.Popen
 
