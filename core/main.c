@@ -1,7 +1,9 @@
 /*
  * main.c: the sarye command line — serve, migrate, org create, token
- * create|list|revoke, audit verify (and plugin check|test). The command
- * line is the machine's owner: it acts as a system operator named "cli". Settings come from defaults < config file <
+ * create|list|revoke, audit verify|checkpoints export|archive, key rotate,
+ * plugin check|test, backup, restore, config check, and help for each (a
+ * table of commands). The command line is the machine's owner: it acts as
+ * a system operator named "cli". Settings come from defaults < config file <
  * SARYE_* environment < options. Unknown commands and options print usage
  * on stderr and exit 2.
  */
@@ -19,6 +21,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "lua/host.h"
+#include "ops/ops.h"
 #include "outbound/outbound.h"
 #include "process/process.h"
 #include "store/records.h"
@@ -27,44 +30,156 @@
 
 extern const unsigned char embedded_default_conf[];
 
-static const char USAGE[] =
-    "usage: sarye <command> [options]\n"
-    "\n"
-    "  serve [--config FILE] [--listen HOST:PORT] [--db PATH] [--plugins DIR]\n"
-    "        run the server (defaults: config/sarye.conf, data/sarye.db, plugins/)\n"
-    "  migrate [--config FILE] [--db PATH]\n"
-    "        create or upgrade the database schema\n"
-    "  org create --id ID --name NAME --type TYPE --region CODE [--program P]... [--area DONG_CODE] [--db PATH]\n"
-    "        bootstrap an organisation (TYPE: emd, district, program, provider, agency)\n"
-    "  token create --user U --role ROLE [--org ORG] [--ttl-days N] [--db PATH]\n"
-    "        print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin, operator;\n"
-    "        --org for every role but operator; it expires after N days, default auth.token_ttl_days)\n"
-    "  token list [--org ORG] [--db PATH]\n"
-    "        the tokens: id, prefix, user, role, organisation, status, expiry (never the token)\n"
-    "  token revoke --id TOKEN_ID [--db PATH]\n"
-    "        revoke a token (a running server refuses it within a second)\n"
-    "  audit verify [--full] [--checkpoints FILE] [--archive FILE] [--db PATH]\n"
-    "        check the audit trail from the last verified checkpoint (--full: every record) against its\n"
-    "        signed checkpoints, the anchor beside the key and an export (FILE); --archive checks an\n"
-    "        archive file; exit 1 if a record was changed, removed or added\n"
-    "  audit checkpoints export --out FILE [--db PATH]\n"
-    "        write every signed checkpoint and the public keys to FILE, to keep apart from the database\n"
-    "  audit archive --before DATE --out FILE [--db PATH]\n"
-    "        move the records written before DATE (YYYY-MM-DD or RFC 3339 UTC) to a verifiable FILE\n"
-    "  key rotate [--db PATH]\n"
-    "        seal everything under a new key (the server must be stopped); the old key file is kept aside\n"
-    "  plugin check [DIR]\n"
-    "        load and validate a plugin set exactly as a reload would (default: plugins/)\n"
-    "  plugin test [DIR or FILE]\n"
-    "        run the plugins' own tests inside the real sandbox\n"
-    "  version\n";
+/* Every command, once: the usage list, `sarye CMD --help` and `sarye help
+ * CMD` are printed from this table. A command of two words (org create)
+ * has cmd and sub; `sarye org` alone lists its subcommands. */
+typedef struct {
+    const char *cmd, *sub;
+    const char *synopsis; /* after "sarye " */
+    const char *summary;  /* one line */
+    const char *details;  /* the options and what to know, for --help */
+} command_doc;
+
+static const command_doc COMMANDS[] = {
+    {"serve", NULL, "serve [--config FILE] [--listen HOST:PORT] [--db PATH] [--plugins DIR]",
+     "run the server (defaults: config/sarye.conf, data/sarye.db, plugins/)",
+     "  --config FILE       the configuration file (default config/sarye.conf, else the copy built in)\n"
+     "  --listen HOST:PORT  the address to serve (port 0 picks a free one)\n"
+     "  --db PATH           the SQLite database (created with its folder)\n"
+     "  --plugins DIR       the plugin set (programs/, regions/, agencies/)\n"
+     "Settings: built-in defaults < the file < SARYE_* environment < these options.\n"
+     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the plugins.\n"
+     "The operations console is at http://HOST:PORT/ (an operator, admin or auditor token).\n"},
+    {"migrate", NULL, "migrate [--config FILE] [--db PATH]", "create or upgrade the database schema",
+     "  --config FILE  the configuration file\n  --db PATH      the SQLite database\n"},
+    {"org", "create", "org create --id ID --name NAME --type TYPE --region CODE [--program P]... [--area DONG_CODE] [--db PATH]",
+     "bootstrap an organisation (TYPE: emd, district, program, provider, agency)",
+     "  --id ID           the organisation's id (letters, digits, '_', '-', '.')\n"
+     "  --name NAME       its name\n"
+     "  --type TYPE       emd, district, program, provider or agency\n"
+     "  --region CODE     its numeric region code, e.g. 11590\n"
+     "  --program P       a program it runs (repeat for more)\n"
+     "  --area DONG_CODE  the dong it serves (emd offices)\n"
+     "  --config FILE, --db PATH  as for serve\n"},
+    {"token", "create", "token create --user U --role ROLE [--org ORG] [--ttl-days N] [--db PATH]",
+     "print a new bearer token (ROLE: worker, supervisor, agency, auditor, admin, operator)",
+     "  --user U      the user the token acts as\n"
+     "  --role ROLE   worker, supervisor, agency, auditor, admin or operator (a system operator)\n"
+     "  --org ORG     the organisation (every role but operator)\n"
+     "  --ttl-days N  it expires after N days (default auth.token_ttl_days; 0: never)\n"
+     "  --config FILE, --db PATH  as for serve\n"
+     "The token is printed once; only its hash is stored.\n"},
+    {"token", "list", "token list [--org ORG] [--db PATH]",
+     "the tokens: id, prefix, user, role, organisation, status, expiry (never the token)",
+     "  --org ORG  only this organisation's\n"
+     "  --config FILE, --db PATH  as for serve\n"},
+    {"token", "revoke", "token revoke --id TOKEN_ID [--db PATH]",
+     "revoke a token (a running server refuses it within a second)",
+     "  --id TOKEN_ID  the token's id (tok_..., from token list)\n"
+     "  --config FILE, --db PATH  as for serve\n"},
+    {"audit", "verify", "audit verify [--full] [--checkpoints FILE] [--archive FILE] [--db PATH]",
+     "check the audit trail against its signed checkpoints; exit 1 if a record was changed, removed or added",
+     "  --full              every record, not only those since the last verified checkpoint\n"
+     "  --checkpoints FILE  an export (audit checkpoints export) the database must agree with\n"
+     "  --archive FILE      check an archive file (audit archive) instead of the database\n"
+     "  --config FILE, --db PATH  as for serve\n"
+     "The anchor file beside the key is checked too. Run it daily, with --full now and then.\n"},
+    {"audit", "checkpoints", "audit checkpoints export --out FILE [--db PATH]",
+     "write every signed checkpoint and the public keys to FILE, to keep apart from the database",
+     "  --out FILE  the file to write (mode 0600)\n"
+     "  --config FILE, --db PATH  as for serve\n"},
+    {"audit", "archive", "audit archive --before DATE --out FILE [--db PATH]",
+     "move the records written before DATE (YYYY-MM-DD or RFC 3339 UTC) to a verifiable FILE",
+     "  --before DATE  no later than retention.audit_days ago\n"
+     "  --out FILE     the archive to write; it is read back and verified before any record is deleted\n"
+     "  --config FILE, --db PATH  as for serve\n"},
+    {"key", "rotate", "key rotate [--db PATH]",
+     "seal everything under a new key (the server must be stopped); the old key file is kept aside",
+     "  --config FILE, --db PATH  as for serve\n"
+     "The old key moves to sarye.key.retired-<id>: backups made before need it.\n"},
+    {"plugin", "check", "plugin check [DIR]",
+     "load and validate a plugin set exactly as a reload would (default: plugins/)",
+     "Errors are printed as FILE:LINE: PLUGIN: MESSAGE; exit 1 when the set is invalid.\n"},
+    {"plugin", "test", "plugin test [DIR or FILE]", "run the plugins' own tests inside the real sandbox",
+     "DIR runs every plugin's tests; FILE (programs/x.lua in a set) runs that plugin's alone.\n"
+     "Prints one line per test (ok / not ok); exit 1 when one fails.\n"},
+    {"backup", NULL, "backup FILE [--config FILE] [--db PATH]",
+     "copy the database into the new file FILE, online (a running server keeps serving)",
+     "  FILE           the backup to write; never overwritten\n"
+     "  --config FILE, --db PATH  as for serve\n"
+     "The copy is one consistent snapshot: every write acknowledged before the command\n"
+     "started is in it. The key file (sarye.key) is NOT in the backup: keep it with\n"
+     "your backups, but not in the same place; without it the stored resident\n"
+     "registration numbers cannot be read.\n"},
+    {"restore", NULL, "restore FILE [--config FILE] [--db PATH]",
+     "replace the database with the backup FILE (the server must be stopped)",
+     "  FILE           a file `sarye backup` wrote\n"
+     "  --config FILE, --db PATH  as for serve\n"
+     "Refused when the file is damaged, not a sarye database, of a newer schema, when\n"
+     "the key file in place does not open its sealed numbers, or while a server uses\n"
+     "the database. The replaced database is kept as DB.before-restore.\n"},
+    {"config", "check", "config check [FILE]",
+     "check every line of a configuration file and the SARYE_* environment",
+     "FILE defaults to what serve reads (config/sarye.conf, else the copy built in).\n"
+     "Every problem is named with its line; an unknown key with the nearest known one.\n"},
+    {"version", NULL, "version", "print the version", ""},
+    {"help", NULL, "help [COMMAND]", "this list, or one command's options (as COMMAND --help)", ""},
+};
+#define N_COMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
+
+static void print_usage(FILE *f)
+{
+    fputs("usage: sarye <command> [options]\n\n", f);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %s\n        %s\n", COMMANDS[i].synopsis, COMMANDS[i].summary);
+    fputs("\n`sarye COMMAND --help` shows a command's options.\n", f);
+}
 
 static int usage(const char *why)
 {
     if (why) fprintf(stderr, "sarye: %s\n\n", why);
-    fputs(USAGE, stderr);
+    print_usage(stderr);
     return 2;
 }
+
+static bool known_command(const char *cmd)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].cmd, cmd)) return true;
+    return false;
+}
+
+/* The help of cmd [sub]: one command's, or the list of cmd's subcommands
+ * when sub is not one of them. */
+static void print_help(FILE *f, const char *cmd, const char *sub)
+{
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const command_doc *c = &COMMANDS[i];
+        if (strcmp(c->cmd, cmd) || (c->sub && (!sub || strcmp(c->sub, sub)))) continue;
+        fprintf(f, "usage: sarye %s\n\n%s\n%s%s", c->synopsis, c->summary, c->details[0] ? "\n" : "", c->details);
+        return;
+    }
+    fprintf(f, "usage: sarye %s <subcommand> ...\n\n", cmd);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].cmd, cmd)) fprintf(f, "  %s\n        %s\n", COMMANDS[i].synopsis, COMMANDS[i].summary);
+    fprintf(f, "\n`sarye %s SUBCOMMAND --help` shows its options.\n", cmd);
+}
+
+/* `sarye CMD` without a subcommand it has: its list on stderr, exit 2. */
+static int sub_usage(const char *cmd, const char *got)
+{
+    char subs[200] = "";
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].cmd, cmd) && COMMANDS[i].sub) {
+            size_t n = strlen(subs);
+            snprintf(subs + n, sizeof subs - n, "%s%s", n ? " or " : "", COMMANDS[i].sub);
+        }
+    if (got) fprintf(stderr, "sarye: %s: unknown subcommand '%s' (%s)\n\n", cmd, got, subs);
+    else fprintf(stderr, "sarye: %s needs a subcommand: %s\n\n", cmd, subs);
+    print_help(stderr, cmd, NULL);
+    return 2;
+}
+
+static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 typedef struct {
     const char *config, *listen, *db, *plugins;
@@ -161,6 +276,7 @@ static int load_config(const options *o, config *cfg)
                     : !strcmp(cfg->log_level, "error") ? LOG_ERROR
                                                        : LOG_INFO;
     log_set_level(lvl);
+    log_set_json(cfg->log_json);
     return 0;
 fail:
     fprintf(stderr, "sarye: configuration: %s\n", err);
@@ -213,8 +329,18 @@ static int cmd_serve(const config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (open_store(cfg)) return 1;
     char err[4096];
+    /* Before the database is opened: a restore may be replacing it. */
+    if (ops_serve_lock(cfg, err, sizeof err)) {
+        fprintf(stderr, "sarye: %s\n", err);
+        return 1;
+    }
+    if (open_store(cfg)) return 1;
+    if (ops_serve_lock(cfg, err, sizeof err)) { /* a database created just now */
+        fprintf(stderr, "sarye: %s\n", err);
+        store_close();
+        return 1;
+    }
     if (process_init(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
         store_close();
@@ -529,6 +655,30 @@ int main(int argc, char **argv)
     }
     if (argc < 2) return usage(NULL);
     const char *cmd = argv[1];
+    /* Help: `sarye help [CMD [SUB]]`, `sarye CMD [SUB] --help` (or -h). */
+    if (!strcmp(cmd, "help") || is_help(cmd)) {
+        if (argc < 3 || is_help(cmd)) {
+            print_usage(stdout);
+            return 0;
+        }
+        if (is_help(argv[2])) {
+            print_help(stdout, "help", NULL);
+            return 0;
+        }
+        if (!known_command(argv[2])) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "no command '%s'", argv[2]);
+            return usage(msg);
+        }
+        print_help(stdout, argv[2], argc > 3 ? argv[3] : NULL);
+        return 0;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!is_help(argv[i])) continue;
+        if (!known_command(cmd)) break; /* answered below as unknown */
+        print_help(stdout, cmd, argc > 2 && argv[2][0] != '-' ? argv[2] : NULL);
+        return 0;
+    }
     options o;
     memset(&o, 0, sizeof o);
     config cfg;
@@ -608,12 +758,27 @@ int main(int argc, char **argv)
         if (load_config(&o, &cfg) || open_store(&cfg)) return 1;
         return cmd_key_rotate(&cfg);
     }
+    if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "sarye: %s needs the FILE\n\n", cmd);
+            print_help(stderr, cmd, NULL);
+            return 2;
+        }
+        if ((rc = parse_options(argc - 2, argv + 2, dbonly, &o))) return rc;
+        if (load_config(&o, &cfg)) return 1;
+        return !strcmp(cmd, "backup") ? ops_backup(&cfg, argv[2]) : ops_restore(&cfg, argv[2]);
+    }
+    if (!strcmp(cmd, "config") && argc >= 3 && !strcmp(argv[2], "check")) {
+        if (argc > 4) return usage("config check takes at most one FILE");
+        if (argc == 4 && argv[3][0] == '-') return usage("config check takes no options");
+        return ops_config_check(argc == 4 ? argv[3] : NULL);
+    }
+    /* A command of two words, without (or with an unknown) second. */
+    if (!strcmp(cmd, "org") || !strcmp(cmd, "token") || !strcmp(cmd, "plugin") || !strcmp(cmd, "audit") ||
+        !strcmp(cmd, "config") || !strcmp(cmd, "key"))
+        return sub_usage(cmd, argc >= 3 ? argv[2] : NULL);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sarye %s\n", SARYE_VERSION);
-        return 0;
-    }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        fputs(USAGE, stdout);
         return 0;
     }
     char msg[200];

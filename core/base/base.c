@@ -33,6 +33,114 @@ void log_set_level(log_level lvl) { g_log_level = lvl; }
 static _Thread_local char t_request[72];
 
 void log_set_request(const char *id) { snprintf(t_request, sizeof t_request, "%s", id ? id : ""); }
+static bool g_log_json;
+void log_set_json(bool json) { g_log_json = json; }
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} jbuf;
+
+static void jb_put(jbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) n = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = 0;
+}
+
+static void jb_str(jbuf *b, const char *s) { jb_put(b, s, strlen(s)); }
+
+/* A logfmt value (its quotes removed; \" \\ and \xNN escapes as log_value
+ * writes them) as the inside of a JSON string. */
+static void jb_escaped(jbuf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char tmp[8];
+        if (c == '\\' && i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\\')) {
+            jb_put(b, s[i + 1] == '"' ? "\\\"" : "\\\\", 2);
+            i++;
+        } else if (c == '\\' && i + 3 < n && s[i + 1] == 'x' && isxdigit((unsigned char)s[i + 2]) &&
+                   isxdigit((unsigned char)s[i + 3])) {
+            unsigned v = (unsigned)strtoul((char[]){s[i + 2], s[i + 3], 0}, NULL, 16);
+            /* a control byte as JSON's escape; a byte that was not UTF-8 as text */
+            snprintf(tmp, sizeof tmp, v < 0x20 || v == 0x7f ? "\\u%04x" : "\\\\x%02x", v);
+            jb_str(b, tmp);
+            i += 3;
+        } else if (c == '"' || c == '\\') {
+            jb_put(b, "\\", 1);
+            jb_put(b, (const char *)&s[i], 1);
+        } else if (c < 0x20) {
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+            jb_str(b, tmp);
+        } else {
+            jb_put(b, (const char *)&s[i], 1);
+        }
+    }
+}
+
+static bool json_number(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-') i++;
+    if (i == n || !isdigit((unsigned char)s[i])) return false;
+    if (s[i] == '0' && i + 1 < n && isdigit((unsigned char)s[i + 1])) return false;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i == n || !isdigit((unsigned char)s[i])) return false;
+        while (i < n && isdigit((unsigned char)s[i])) i++;
+    }
+    return i == n;
+}
+
+/* " k=v k2=\"q\"" as ,"k":v,"k2":"q". Identifiers stay strings even when
+ * they look like numbers. */
+static void jb_pairs(jbuf *b, const char *s)
+{
+    static const char *const textual[] = {"req", "user", "org", "generation", "addr", "agency", "region", NULL};
+    while (*s) {
+        while (*s == ' ') s++;
+        const char *k = s;
+        while (*s && *s != '=' && *s != ' ') s++;
+        if (*s != '=' || s == k) { /* not a pair: keep the words as text */
+            const char *w = k;
+            while (*s && *s != ' ') s++;
+            if (s > w) {
+                jb_str(b, ",\"text\":\"");
+                jb_escaped(b, w, (size_t)(s - w));
+                jb_str(b, "\"");
+            }
+            continue;
+        }
+        size_t kl = (size_t)(s - k);
+        s++;
+        jb_str(b, ",\"");
+        jb_escaped(b, k, kl);
+        jb_str(b, "\":");
+        if (*s == '"') {
+            const char *v = ++s;
+            while (*s && *s != '"') s += (*s == '\\' && s[1]) ? 2 : 1;
+            jb_str(b, "\"");
+            jb_escaped(b, v, (size_t)(s - v));
+            jb_str(b, "\"");
+            if (*s == '"') s++;
+        } else {
+            const char *v = s;
+            while (*s && *s != ' ') s++;
+            bool text = false;
+            for (const char *const *t = textual; *t && !text; t++) text = strlen(*t) == kl && !strncmp(*t, k, kl);
+            if (!text && json_number(v, (size_t)(s - v))) {
+                jb_put(b, v, (size_t)(s - v));
+            } else {
+                jb_str(b, "\"");
+                jb_escaped(b, v, (size_t)(s - v));
+                jb_str(b, "\"");
+            }
+        }
+    }
+}
 
 void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
 {
@@ -57,6 +165,30 @@ void log_msg(log_level lvl, const char *msg, const char *fmt, ...)
         qmsg[j++] = c;
     }
     qmsg[j] = 0;
+    if (g_log_json) {
+        /* Every byte of the pairs takes at most six in JSON: this fits. */
+        static _Thread_local char line[6 * sizeof extra + 2048];
+        jbuf b = {line, 0, sizeof line};
+        line[0] = 0;
+        jb_str(&b, "{\"ts\":\"");
+        jb_str(&b, ts);
+        jb_str(&b, "\",\"level\":\"");
+        jb_str(&b, names[lvl]);
+        jb_str(&b, "\",\"msg\":\"");
+        jb_escaped(&b, qmsg, strlen(qmsg));
+        jb_str(&b, "\"");
+        if (t_request[0]) {
+            jb_str(&b, ",\"req\":\"");
+            jb_escaped(&b, t_request, strlen(t_request));
+            jb_str(&b, "\"");
+        }
+        jb_pairs(&b, extra);
+        pthread_mutex_lock(&g_log_mu);
+        fprintf(stderr, "%s}\n", line);
+        fflush(stderr);
+        pthread_mutex_unlock(&g_log_mu);
+        return;
+    }
     pthread_mutex_lock(&g_log_mu);
     fprintf(stderr, "ts=%s level=%s msg=\"%s\"%s%s%s\n", ts, names[lvl], qmsg, t_request[0] ? " req=" : "",
             t_request, extra);

@@ -5,11 +5,13 @@
  */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 extern char **environ;
 
@@ -39,6 +41,8 @@ static const key_def keys[] = {
     {"busy_timeout_ms", K_INT, F(busy_timeout_ms), 10, 600000, NULL, NULL},
     {"drain_timeout_ms", K_INT, F(drain_timeout_ms), 0, 600000, NULL, NULL},
     {"log_level", K_STR, F(log_level), 0, 0, NULL, NULL},
+    {"log.format", K_ENUM_BOOL, F(log_json), 0, 0, "json", "text"},
+    {"http.trusted_proxies", K_STR, F(trusted_proxies), 0, 0, NULL, NULL},
     {"plugins.watch", K_ENUM_BOOL, F(plugins_watch), 0, 0, "on", "off"},
     {"lua.memory_mb", K_INT, F(lua_memory_mb), 4, 4096, NULL, NULL},
     {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
@@ -137,6 +141,41 @@ static int check_listen(const char *v)
     return 0;
 }
 
+/* "127.0.0.1, ::1": each a numeric IPv4 or IPv6 address. */
+static int check_proxies(const char *v)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", v);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        char *e = t + strlen(t);
+        while (e > t && e[-1] == ' ') *--e = 0;
+        unsigned char addr[16];
+        if (inet_pton(AF_INET, t, addr) != 1 && inet_pton(AF_INET6, t, addr) != 1) return -1;
+        n++;
+    }
+    return n ? 0 : -1;
+}
+
+bool config_proxy_trusted(const config *c, const char *addr)
+{
+    if (!c->trusted_proxies[0] || !addr || !*addr) return false;
+    unsigned char want[16], have[16];
+    int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(fam, addr, want) != 1) return false;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", c->trusted_proxies);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        char *e = t + strlen(t);
+        while (e > t && e[-1] == ' ') *--e = 0;
+        int f = strchr(t, ':') ? AF_INET6 : AF_INET;
+        if (f == fam && inet_pton(f, t, have) == 1 && !memcmp(want, have, fam == AF_INET ? 4 : 16)) return true;
+    }
+    return false;
+}
+
 static int set_agency(config *c, const char *key, const char *value, const char *source,
                       char *err, size_t errlen)
 {
@@ -204,6 +243,9 @@ int config_set(config *c, const char *key, const char *value, const char *source
             if (strlen(value) >= k->size) return fail(err, errlen, key, value, source, "too long");
             if (!strcmp(key, "listen") && check_listen(value))
                 return fail(err, errlen, key, value, source, "expected HOST:PORT");
+            if (!strcmp(key, "http.trusted_proxies") && check_proxies(value))
+                return fail(err, errlen, key, value, source,
+                            "expected numeric IP addresses separated by commas, e.g. 127.0.0.1,::1");
             if (!strcmp(key, "log_level") && strcmp(value, "debug") && strcmp(value, "info") &&
                 strcmp(value, "warn") && strcmp(value, "error"))
                 return fail(err, errlen, key, value, source, "expected debug, info, warn or error");
@@ -230,8 +272,13 @@ int config_set(config *c, const char *key, const char *value, const char *source
             return 0;
         }
     }
-    snprintf(err, errlen, "unknown configuration key '%s'%s%s", key, source ? " from " : "",
-             source ? source : "");
+    const char *near = config_suggest(key);
+    snprintf(err, errlen, "unknown configuration key '%s'%s%s%s%s", key, near ? " (did you mean '" : "",
+             near ? near : "", near ? "'?)" : "", source ? " from " : "");
+    if (source) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen > n ? errlen - n : 0, "%s", source);
+    }
     return -1;
 }
 
@@ -369,6 +416,89 @@ int config_apply_env(config *c, char *err, size_t errlen)
         warned = 1;
     }
     return warned;
+}
+
+/* Edit distance between a and b (short strings). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 64;
+    size_t prev[64], cur[64];
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1, sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            cur[j] = del < ins ? (del < sub ? del : sub) : (ins < sub ? ins : sub);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb];
+}
+
+const char *config_suggest(const char *key)
+{
+    static const char *const agency_keys[] = {"agency.<id>.url", "agency.<id>.timeout_ms", "agency.<id>.token"};
+    const char *best = NULL;
+    size_t bd = 64;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t d = distance(key, keys[i].name);
+        /* case only: the nearest of all */
+        if (!strcasecmp(key, keys[i].name)) return keys[i].name;
+        if (d < bd) { bd = d; best = keys[i].name; }
+    }
+    if (!strncmp(key, "agenc", 5) || !strncmp(key, "agnecy", 6)) {
+        const char *last = strrchr(key, '.');
+        for (size_t i = 0; last && i < 3; i++) {
+            size_t d = distance(last, strrchr(agency_keys[i], '.'));
+            if (d < bd) { bd = d; best = agency_keys[i]; }
+        }
+    }
+    size_t len = strlen(key), limit = len / 3 > 2 ? len / 3 : 2;
+    return best && bd <= limit ? best : NULL;
+}
+
+int config_check_text(const char *text, const char *name, int *n_keys, void (*report)(const char *, void *), void *ctx)
+{
+    config c;
+    config_defaults(&c);
+    char *copy = strdup(text);
+    if (!copy) return -1;
+    int problems = 0, lineno = 0;
+    *n_keys = 0;
+    char *line = copy;
+    while (line) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        lineno++;
+        for (char *h = line; *h; h++)
+            if (*h == '#' && (h == line || h[-1] == ' ' || h[-1] == '\t')) {
+                *h = 0;
+                break;
+            }
+        char *t = trim(line);
+        if (*t) {
+            char source[300], err[900];
+            snprintf(source, sizeof source, "%s:%d", name, lineno);
+            char *eq = strchr(t, '=');
+            if (!eq) {
+                snprintf(err, sizeof err, "%s: expected 'key = value'", source);
+                report(err, ctx);
+                problems++;
+            } else {
+                *eq = 0;
+                if (config_set(&c, trim(t), trim(eq + 1), source, err, sizeof err)) {
+                    report(err, ctx);
+                    problems++;
+                } else {
+                    (*n_keys)++;
+                }
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(copy);
+    return problems;
 }
 
 const config_agency *config_agency_find(const config *c, const char *id)

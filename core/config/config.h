@@ -36,6 +36,8 @@ typedef struct {
     int busy_timeout_ms;     /* SQLite busy timeout */
     int drain_timeout_ms;    /* graceful shutdown: wait this long for in-flight requests */
     char log_level[8];       /* debug | info | warn | error */
+    bool log_json;           /* log.format = json: one JSON object a line (else logfmt) */
+    char trusted_proxies[512]; /* http.trusted_proxies: addresses whose X-Forwarded-For is believed ("" none) */
     bool plugins_watch;      /* reload when plugin files change */
     int lua_memory_mb;       /* per-VM memory cap */
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
@@ -80,6 +82,22 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen);
 /* Applies SARYE_* variables from the environment. Unknown SARYE_ variables
  * are reported in err as a warning but not refused (returns 1 then). */
 int config_apply_env(config *c, char *err, size_t errlen);
+
+/* The known key nearest to an unknown one (edit distance, as plugins'
+ * "did you mean"), or NULL when none is near. */
+const char *config_suggest(const char *key);
+
+/* Checks a configuration file without stopping at the first problem:
+ * each bad line (unknown key, with a suggestion; invalid value; not
+ * "key = value") is reported through report(message, ctx). Returns the
+ * number of problems (-1 when out of memory), and *n_keys the
+ * number of settings read. */
+int config_check_text(const char *text, const char *name, int *n_keys, void (*report)(const char *, void *),
+                      void *ctx);
+
+/* True when addr (numeric, as CivetWeb and getnameinfo write it) is one
+ * of http.trusted_proxies. */
+bool config_proxy_trusted(const config *c, const char *addr);
 
 /* Finds an agency block by id, or NULL. */
 const config_agency *config_agency_find(const config *c, const char *id);

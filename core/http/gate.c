@@ -49,6 +49,7 @@ static struct {
     } slot[SLOTS];
     atomic_ulong refused;
     atomic_int deferred_fd; /* the listening socket given TCP_DEFER_ACCEPT, or -1 */
+    bool (*exempt)(const char *addr);
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER, .deferred_fd = -1};
 
 void gate_start(int max_per_address)
@@ -56,6 +57,13 @@ void gate_start(int max_per_address)
     pthread_mutex_lock(&G.mu);
     G.max_per_address = max_per_address;
     G.enabled = true;
+    pthread_mutex_unlock(&G.mu);
+}
+
+void gate_exempt(bool (*exempt)(const char *addr))
+{
+    pthread_mutex_lock(&G.mu);
+    G.exempt = exempt;
     pthread_mutex_unlock(&G.mu);
 }
 
@@ -99,7 +107,8 @@ static bool admit(const char *addr)
     if (G.enabled) {
         int s = slot_of(addr, true);
         if (s >= 0) {
-            if (G.max_per_address > 0 && G.slot[s].open >= G.max_per_address) ok = false;
+            if (G.max_per_address > 0 && G.slot[s].open >= G.max_per_address && !(G.exempt && G.exempt(addr)))
+                ok = false;
             else G.slot[s].open++;
         }
     }

@@ -47,3 +47,10 @@ void h_plugins_reload(req *r)
     store_reply reply = {0};
     answer(r, process_plugins_reload(&reply, &e), &reply, &e);
 }
+
+void h_plugins_candidate(req *r)
+{
+    err_t e = {0};
+    store_reply reply = {0};
+    answer(r, process_plugins_candidate(&reply, &e), &reply, &e);
+}

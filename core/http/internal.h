@@ -51,6 +51,7 @@ typedef struct req {
     char path[1024];          /* the request path, decoded and checked (server.c) */
     char params[MAX_PARAMS][128];
     int n_params;
+    bool param_too_long;      /* a {param} was longer than params[] holds (answered 404) */
     principal who;            /* valid when route->roles != ROLES_PUBLIC */
     json_t *json;             /* the parsed body (routes with body) */
     char *body;
@@ -67,6 +68,9 @@ typedef struct req {
 /* ---- responses (each writes a complete response with Content-Length) ---- */
 void respond_json(req *r, int status, json_t *body); /* steals body */
 void respond_text(req *r, int status, const char *content_type, const char *body, size_t len);
+/* The same with extra header lines ("A: b\r\nC: d", no trailing CRLF). */
+void respond_text_hdr(req *r, int status, const char *content_type, const char *body, size_t len,
+                      const char *extra_headers);
 void respond_error(req *r, err_t *e);                /* clears e */
 void respond_error_hdr(req *r, err_t *e, const char *extra_header);
 void respond_err(req *r, int status, const char *code, const char *fmt, ...)
@@ -170,6 +174,9 @@ void h_outbox_retry(req *r);
 void h_programs_get(req *r);
 void h_plugins_list(req *r);
 void h_plugins_reload(req *r);
+void h_plugins_candidate(req *r);
+void h_console_index(req *r);
+void h_console_file(req *r);
 
 /* The store write hook that records a write's audit in its own transaction
  * (respond.c); ctx is the request. */

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/http.h"
 #include "http/internal.h"
+#include "http/messages.h"
 #include "process/process.h"
 #include "render/render.h"
 
@@ -31,7 +33,7 @@ static bool keeps_alive(req *r)
 static void write_response(req *r, int status, const char *ctype, const char *body, size_t len,
                            const char *extra_header)
 {
-    char head[1024];
+    char head[2048];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n"
                      "Cache-Control: no-store\r\nConnection: %s\r\n%s%s\r\n",
@@ -56,6 +58,12 @@ static void write_response(req *r, int status, const char *ctype, const char *bo
 void respond_text(req *r, int status, const char *content_type, const char *body, size_t len)
 {
     write_response(r, status, content_type, body, len, NULL);
+}
+
+void respond_text_hdr(req *r, int status, const char *content_type, const char *body, size_t len,
+                      const char *extra_headers)
+{
+    write_response(r, status, content_type, body, len, extra_headers);
 }
 
 static const char *id_with(json_t *o, const char *key, const char *prefix)
@@ -210,12 +218,19 @@ static int audit(req *r, int status, json_t *body, json_t *disclosed)
     int rc = process_audit(&ar.a, &e);
     audit_rec_free(&ar);
     if (rc) {
-        log_msg(LOG_ERROR, "audit: cannot record", " req=%s error=\"%s\"", r->id, e.message);
+        log_msg(LOG_ERROR, "audit: cannot record", " error=\"%s\"", e.message);
         err_clear(&e);
         return -1;
     }
     r->audited = true;
     return 0;
+}
+
+/* The client prefers Korean: the console always says so, an API client
+ * with Accept-Language. */
+static bool wants_korean(req *r)
+{
+    return messages_prefers_ko(mg_get_header(r->conn, "Accept-Language"));
 }
 
 static void respond_json_full(req *r, int status, json_t *body, const char *extra, json_t *disclosed)
@@ -227,9 +242,12 @@ static void respond_json_full(req *r, int status, json_t *body, const char *extr
         status = 503;
         err_t e = {0};
         err_set(&e, 503, "audit_unavailable", "the audit trail cannot be written; nothing was disclosed");
+        snprintf(r->err_code, sizeof r->err_code, "audit_unavailable");
+        bool ko = wants_korean(r) && messages_translate_ko(&e);
         body = err_json(&e);
         err_clear(&e);
-        extra = NULL;
+        extra = ko ? "Vary: Accept-Language\r\nRetry-After: 1\r\nContent-Language: ko"
+                   : "Vary: Accept-Language\r\nRetry-After: 1";
     }
     char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(body);
@@ -253,20 +271,24 @@ void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status
 void respond_error_hdr(req *r, err_t *e, const char *extra_header)
 {
     int status = e->status ? e->status : 500;
-    /* An error that says when to come back says it in the header too. */
-    char retry[48];
-    json_t *ra = json_object_get(e->details, "retry_after");
-    if (!extra_header && json_is_integer(ra)) {
-        snprintf(retry, sizeof retry, "Retry-After: %lld", (long long)json_integer_value(ra));
-        extra_header = retry;
-    }
     snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
-    if (status >= 500) {
+    if (status >= 500) { /* the request's id is on the line already (log_set_request) */
         char detail[600];
         log_value(e->message, detail, sizeof detail);
         log_msg(LOG_ERROR, "request failed", " code=%s detail=\"%s\"", e->code, detail);
     }
-    respond_json_hdr(r, status, err_json(e), extra_header);
+    /* An error that says when to come back says it in the header too; every
+     * 503 does (a second when nothing better is known). */
+    char hdrs[400];
+    int n = snprintf(hdrs, sizeof hdrs, "%s%sVary: Accept-Language", extra_header ? extra_header : "",
+                     extra_header ? "\r\n" : "");
+    json_t *ra = json_object_get(e->details, "retry_after");
+    if (json_is_integer(ra) || status == 503 || status == 429)
+        n += snprintf(hdrs + n, sizeof hdrs - (size_t)n, "\r\nRetry-After: %lld",
+                      json_is_integer(ra) && json_integer_value(ra) > 0 ? (long long)json_integer_value(ra) : 1LL);
+    if (wants_korean(r) && messages_translate_ko(e))
+        snprintf(hdrs + n, sizeof hdrs - (size_t)n, "\r\nContent-Language: ko");
+    respond_json_hdr(r, status, err_json(e), hdrs);
     err_clear(e);
 }
 
@@ -284,12 +306,31 @@ void respond_err(req *r, int status, const char *code, const char *fmt, ...)
     respond_error(r, &e);
 }
 
+/* A 201 names what it created when the API can read it back: the request
+ * path and the new id, if that is a GET route (persons, households, cases,
+ * referrals). */
+static void location_of(req *r, json_t *body, char *out, size_t outlen)
+{
+    out[0] = 0;
+    const char *id = json_string_value(json_object_get(body, "id"));
+    if (!id || !*id || strlen(id) > 100 || strchr(id, '/') || !r->route) return;
+    for (const char *c = id; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == '?' || *c == '#' || *c == '%' || (unsigned char)*c >= 0x7f) return;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", r->path, id);
+    if (http_route_find("GET", path) >= 0) snprintf(out, outlen, "Location: %s", path);
+}
+
 void respond_reply(req *r, store_reply *reply)
 {
     json_t *body = reply->body ? reply->body : json_object();
     reply->body = NULL;
-    respond_json_full(r, reply->status ? reply->status : 200, body,
-                      reply->replayed ? "Idempotent-Replayed: true" : NULL, reply->disclosed);
+    int status = reply->status ? reply->status : 200;
+    char hdrs[1300] = "", loc[1250] = "";
+    if (status == 201) location_of(r, body, loc, sizeof loc);
+    snprintf(hdrs, sizeof hdrs, "%s%s%s", reply->replayed ? "Idempotent-Replayed: true" : "",
+             reply->replayed && loc[0] ? "\r\n" : "", loc);
+    respond_json_full(r, status, body, hdrs[0] ? hdrs : NULL, reply->disclosed);
     store_reply_clear(reply);
 }
 

@@ -4,6 +4,7 @@
  * Idempotency-Key hashing, then the handler, then metrics and one access-log
  * line. Handlers live in h_*.c; this file knows none of their resources.
  */
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -27,6 +28,8 @@ static const route ROUTES[] = {
     {"GET", "/readyz", h_readyz, ROLES_PUBLIC, false},
     {"GET", "/metrics", h_metrics, ROLES_PUBLIC, false},
     {"GET", "/openapi.json", h_openapi, ROLES_PUBLIC, false},
+    {"GET", "/", h_console_index, ROLES_PUBLIC, false},
+    {"GET", "/console/{file}", h_console_file, ROLES_PUBLIC, false},
     {"POST", "/v1/orgs", h_orgs_create, ROLE_ADMIN | ROLE_OPERATOR, true},
     {"POST", "/v1/tokens", h_tokens_create, ROLE_ADMIN | ROLE_OPERATOR, true},
     {"GET", "/v1/tokens", h_tokens_list, ROLE_ADMIN | ROLE_OPERATOR, false},
@@ -73,12 +76,13 @@ static const route ROUTES[] = {
     {"POST", "/v1/meetings", h_meetings_create, ROLES_STAFF, true},
     {"GET", "/v1/deadlines", h_deadlines, ROLES_STAFF | ROLE_AUDITOR, false},
     {"GET", "/v1/persons/{id}/one-screen", h_one_screen, ROLES_STAFF | ROLE_AUDITOR, false},
-    {"GET", "/v1/admin/clock", h_clock_get, ROLE_OPERATOR, false},
+    {"GET", "/v1/admin/clock", h_clock_get, ROLES_ANY, false},
     {"PUT", "/v1/admin/clock", h_clock_set, ROLE_OPERATOR, true},
     {"GET", "/v1/programs", h_programs_list, ROLES_ANY, false},
     {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
     {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_OPERATOR, false},
     {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_OPERATOR, false},
+    {"GET", "/v1/admin/plugins/candidate", h_plugins_candidate, ROLE_OPERATOR, false},
     {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN | ROLE_OPERATOR, false},
     {"GET", "/v1/audit", h_audit_list, ROLE_AUDITOR, false},
     {"GET", "/v1/exports/cases", h_cases_export, ROLE_SUPERVISOR | ROLE_AUDITOR | ROLE_ADMIN, false},
@@ -228,14 +232,19 @@ static bool match(const char *pattern, const char *path, req *r)
 {
     int n = 0;
     const char *p = pattern, *s = path;
+    r->param_too_long = false;
     while (*p && *s) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
             const char *end = strchr(s, '/');
             size_t len = end ? (size_t)(end - s) : strlen(s);
-            if (!len || len >= sizeof r->params[0] || n == MAX_PARAMS) return false;
-            memcpy(r->params[n], s, len);
-            r->params[n++][len] = 0;
+            if (!len || n == MAX_PARAMS) return false;
+            /* An id longer than any there is still names this route (a
+             * wrong method is 405); the request is answered 404. */
+            if (len >= sizeof r->params[0]) r->param_too_long = true;
+            size_t keep = len < sizeof r->params[0] ? len : sizeof r->params[0] - 1;
+            memcpy(r->params[n], s, keep);
+            r->params[n++][keep] = 0;
             p = close + 1;
             s += len;
         } else if (*p++ != *s++) {
@@ -549,6 +558,35 @@ static void respond_405(req *r, const char *method, const char *path)
     respond_error_hdr(r, &e, hdr);
 }
 
+static bool proxy_exempt(const char *addr) { return config_proxy_trusted(SRV.cfg, addr); }
+
+/* The client's address: the peer's, unless the peer is a trusted proxy
+ * (http.trusted_proxies); then the right-most X-Forwarded-For entry that
+ * is not itself a trusted proxy (entries left of it are the client's own
+ * word and may be forged). */
+static void client_addr(req *r, char out[48])
+{
+    snprintf(out, 48, "%s", r->ri->remote_addr);
+    if (!config_proxy_trusted(SRV.cfg, r->ri->remote_addr)) return;
+    const char *xff = mg_get_header(r->conn, "X-Forwarded-For");
+    if (!xff || strlen(xff) > 1000) return;
+    char buf[1001];
+    snprintf(buf, sizeof buf, "%s", xff);
+    for (;;) {
+        char *comma = strrchr(buf, ',');
+        char *t = comma ? comma + 1 : buf;
+        while (*t == ' ' || *t == '\t') t++;
+        char *e = t + strlen(t);
+        while (e > t && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        unsigned char a[16];
+        size_t tl = strlen(t);
+        if (tl >= 48 || (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)) return;
+        memcpy(out, t, tl + 1);
+        if (!config_proxy_trusted(SRV.cfg, t) || !comma) return;
+        *comma = 0;
+    }
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
@@ -587,6 +625,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         else respond_err(&r, 404, "not_found", "no such endpoint: %s", path);
     } else if (r.route->roles != ROLES_PUBLIC && authenticate(&r)) {
         /* answered */
+    } else if (r.param_too_long) {
+        respond_err(&r, 404, "not_found", "no such resource: an id in the path is longer than any id");
     } else if (r.route->body && read_body(&r)) {
         /* answered */
     } else if (!strcmp(method, "POST") && idempotency(&r)) {
@@ -603,11 +643,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     metrics_observe(r.route_index, r.status, ns);
     /* The path as the client sent it, escaped, with anything shaped like a
      * resident registration number masked. */
-    char logged[600];
+    char logged[600], client[48];
     log_value(raw, logged, sizeof logged);
+    client_addr(&r, client);
     log_msg(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f user=%s org=%s%s%s",
-            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6,
+            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f client=%s user=%s org=%s%s%s",
+            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6, client,
             r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-",
             r.err_code[0] ? " error=" : "", r.err_code);
     json_decref(r.json);
@@ -699,6 +740,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
     cb.http_error = on_http_error;
     cb.connection_close = on_connection_close;
     gate_start(cfg->http_max_per_address);
+    gate_exempt(proxy_exempt);
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
     char msg[256] = "";
     struct mg_error_data ed = {.text = msg, .text_buffer_size = sizeof msg};

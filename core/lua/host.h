@@ -32,6 +32,13 @@ bool luahost_ready(void);
  * plugins}); -1: e is 422 plugin_invalid with details.errors, and the
  * serving generation is untouched. */
 int luahost_reload(json_t **out, err_t *e);
+/* The set on disk now (what a reload would publish), validated in a
+ * throwaway VM and compared with the serving generation file by file:
+ * {live, candidate: {generation, hash, valid, errors, plugins}, same,
+ * files: [{path, status: same|changed|added|removed, live_hash,
+ * candidate_hash, live_text, candidate_text (not for same)}]}. Publishes
+ * nothing. 0, or -1 with e. */
+int luahost_candidate(json_t **out, err_t *e);
 /* Asks the reloader thread to reload (SIGHUP); returns at once. */
 void luahost_reload_async(void);
 
@@ -39,7 +46,8 @@ void luahost_reload_async(void);
 void luahost_thread_done(void);
 
 /* Admin listing: every plugin of the serving generation with its file,
- * content hash, and the last load error. New reference. */
+ * content hash, and the last load error; the generations this process
+ * published (newest first). New reference. */
 json_t *luahost_plugins_json(void);
 /* Loaded programs summary of the serving generation. New reference. */
 json_t *luahost_programs_json(void);

@@ -359,12 +359,50 @@ done:
     return rc;
 }
 
+/* ---- the generations this process published, newest first (the console
+ * shows them; a generation's files live only while it serves) ---- */
+#define HISTORY 16
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        char id[17], loaded_at[RFC3339_MAX];
+        int files;
+    } at[HISTORY];
+    int n, next;
+} HIST = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void history_note(const gen *g)
+{
+    pthread_mutex_lock(&HIST.mu);
+    snprintf(HIST.at[HIST.next].id, sizeof HIST.at[0].id, "%s", g->id);
+    snprintf(HIST.at[HIST.next].loaded_at, sizeof HIST.at[0].loaded_at, "%s", g->loaded_at);
+    HIST.at[HIST.next].files = g->n_files;
+    HIST.next = (HIST.next + 1) % HISTORY;
+    if (HIST.n < HISTORY) HIST.n++;
+    pthread_mutex_unlock(&HIST.mu);
+}
+
+static json_t *history_json(const char *live)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&HIST.mu);
+    for (int k = 1; k <= HIST.n; k++) {
+        int i = (HIST.next - k + HISTORY) % HISTORY;
+        json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:b}", "generation", HIST.at[i].id, "loaded_at",
+                                           HIST.at[i].loaded_at, "files", HIST.at[i].files, "live",
+                                           live && k == 1 && !strcmp(live, HIST.at[i].id)));
+    }
+    pthread_mutex_unlock(&HIST.mu);
+    return a;
+}
+
 /* ---- publishing ---- */
 /* Makes g the serving generation (NULL: none) in one pointer swap; the old
  * one lives on while threads still hold it. A publish forgets the errors
  * of earlier refused reloads. */
 static void publish(gen *g)
 {
+    if (g) history_note(g);
     pthread_mutex_lock(&H.mu);
     gen *old = H.current;
     H.current = g;
@@ -706,6 +744,7 @@ json_t *luahost_plugins_json(void)
     }
     json_t *out = json_pack("{s:o, s:s?, s:s?, s:o}", "items", items, "generation", g ? g->id : NULL,
                             "loaded_at", g ? g->loaded_at : NULL, "last_reload_errors", last ? last : json_null());
+    json_object_set_new(out, "generations", history_json(g ? g->id : NULL));
     gen_unref(g);
     return out;
 }
@@ -787,4 +826,78 @@ int luahost_check_dir(const config *cfg, const char *dir, json_t **errors)
 int luahost_test_dir(const config *cfg, const char *dir, const char *only, json_t **errors, json_t **results)
 {
     return tool_run(cfg, dir, only, errors, results);
+}
+
+/* ---- the candidate: the set on disk now, against the serving one ---- */
+static json_t *file_diff(const char *path, const char *status, const plugin_file *live, const plugin_file *cand)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?}", "path", path, "status", status, "live_hash",
+                          live ? live->hash : NULL, "candidate_hash", cand ? cand->hash : NULL);
+    if (strcmp(status, "same")) {
+        json_object_set_new(o, "live_text", live ? json_stringn(live->text, live->len) : json_null());
+        json_object_set_new(o, "candidate_text", cand ? json_stringn(cand->text, cand->len) : json_null());
+    }
+    return o;
+}
+
+int luahost_candidate(json_t **out, err_t *e)
+{
+    pthread_mutex_lock(&H.reload_mu);
+    int rc = -1;
+    plugin_file *files = NULL;
+    int n = 0;
+    json_t *errors = json_array(), *summary = NULL, *verrors = NULL;
+    gen *cur = gen_current_ref();
+    if (read_set(H.cfg.plugins, &files, &n, errors)) {
+        err_set(e, 500, "internal_error", "out of memory");
+        goto done;
+    }
+    char hash[SHA256_HEX];
+    set_hash(files, n, hash);
+    if (n == 0 && json_array_size(errors) == 0)
+        json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", H.cfg.plugins, "message",
+                                                "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
+    if (json_array_size(errors) == 0) {
+        if (validate(&H.cfg, files, n, NULL, &summary, &verrors, NULL, e) < 0) goto done;
+        json_array_extend(errors, verrors);
+    }
+    /* Both lists are sorted by path: walk them side by side. */
+    json_t *diff = json_array();
+    int i = 0, j = 0, ln = cur ? cur->n_files : 0;
+    while (i < ln || j < n) {
+        const plugin_file *l = i < ln ? &cur->files[i] : NULL, *c = j < n ? &files[j] : NULL;
+        int order = !l ? 1 : !c ? -1 : strcmp(l->path, c->path);
+        if (order < 0) {
+            json_array_append_new(diff, file_diff(l->path, "removed", l, NULL));
+            i++;
+        } else if (order > 0) {
+            json_array_append_new(diff, file_diff(c->path, "added", NULL, c));
+            j++;
+        } else {
+            json_array_append_new(diff, file_diff(l->path, strcmp(l->hash, c->hash) ? "changed" : "same", l, c));
+            i++;
+            j++;
+        }
+    }
+    char cand_id[17];
+    memcpy(cand_id, hash, 16);
+    cand_id[16] = 0;
+    *out = json_pack("{s:{s:s?, s:s?, s:s?}, s:{s:s, s:s, s:b, s:O, s:o}, s:b, s:o}",
+                     "live", "generation", cur ? cur->id : NULL, "hash", cur ? cur->hash : NULL, "loaded_at",
+                     cur ? cur->loaded_at : NULL,
+                     "candidate", "generation", cand_id, "hash", hash, "valid", json_array_size(errors) == 0,
+                     "errors", errors, "plugins",
+                     summary && json_object_get(summary, "plugins") ? json_incref(json_object_get(summary, "plugins"))
+                                                                    : json_array(),
+                     "same", cur && !strcmp(cur->hash, hash), "files", diff);
+    rc = *out ? 0 : -1;
+    if (rc) err_set(e, 500, "internal_error", "out of memory");
+done:
+    if (files) files_free(files, n);
+    gen_unref(cur);
+    json_decref(errors);
+    json_decref(verrors);
+    json_decref(summary);
+    pthread_mutex_unlock(&H.reload_mu);
+    return rc;
 }

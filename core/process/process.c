@@ -196,3 +196,10 @@ int process_plugins_reload(store_reply *reply, err_t *e)
     reply->status = 200;
     return 0;
 }
+
+int process_plugins_candidate(store_reply *reply, err_t *e)
+{
+    if (luahost_candidate(&reply->body, e)) return -1;
+    reply->status = 200;
+    return 0;
+}

@@ -331,6 +331,9 @@ int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);
 int process_plugins(store_reply *reply, err_t *e);
 int process_plugins_reload(store_reply *reply, err_t *e);
+/* The plugin set on disk against the serving one, validated, nothing
+ * published (luahost_candidate). */
+int process_plugins_candidate(store_reply *reply, err_t *e);
 
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e);
 int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e);

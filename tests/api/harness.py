@@ -43,7 +43,8 @@ STOP_TIMEOUT = 60 * SCALE
 HTTP_TIMEOUT = 30 * SCALE
 CLI_TIMEOUT = 60 * SCALE
 
-LISTEN_RE = re.compile(r'msg="listening" addr=([0-9.]+):(\d+)')
+# logfmt (msg="listening" addr=H:P) or JSON ("msg":"listening","addr":"H:P")
+LISTEN_RE = re.compile(r'msg"?[=:]"listening"[ ,]"?addr"?[=:]"?([0-9.]+):(\d+)')
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
 

@@ -445,6 +445,46 @@ static void test_env_unknown_warns(void **state)
     assert_string_equal(err, "");
 }
 
+static void count_problem(const char *msg, void *ctx)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+static void test_suggestions_and_check(void **state)
+{
+    (void)state;
+    assert_string_equal(config_suggest("threds"), "threads");
+    assert_string_equal(config_suggest("lisen"), "listen");
+    assert_string_equal(config_suggest("LISTEN"), "listen");
+    assert_string_equal(config_suggest("log.fromat"), "log.format");
+    assert_string_equal(config_suggest("http.trusted_proxy"), "http.trusted_proxies");
+    assert_string_equal(config_suggest("agency.x.ulr"), "agency.<id>.url");
+    assert_null(config_suggest("completely_different"));
+    config c;
+    config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(config_set(&c, "threds", "4", "x.conf:1", err, sizeof err), -1);
+    assert_contains(err, "(did you mean 'threads'?) from x.conf:1");
+    /* every problem, not the first */
+    int seen = 0, keys = 0;
+    assert_int_equal(config_check_text("threds = 4\nlog.format = json\nbad line\nthreads = 0\nlisten = x\n", "c.conf",
+                                       &keys, count_problem, &seen), 4);
+    assert_int_equal(seen, 4);
+    assert_int_equal(keys, 1);
+    /* trusted proxies: numeric addresses only, matched exactly */
+    assert_int_equal(config_set(&c, "http.trusted_proxies", "10.0.0.1, ::1", "t", err, sizeof err), 0);
+    assert_true(config_proxy_trusted(&c, "10.0.0.1"));
+    assert_true(config_proxy_trusted(&c, "::1"));
+    assert_false(config_proxy_trusted(&c, "10.0.0.10"));
+    assert_false(config_proxy_trusted(&c, "127.0.0.1"));
+    assert_false(config_proxy_trusted(&c, ""));
+    assert_int_equal(config_set(&c, "http.trusted_proxies", "proxy.example", "t", err, sizeof err), -1);
+    assert_int_equal(config_set(&c, "http.trusted_proxies", "10.0.0.1,,", "t", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "log.format", "json", "t", err, sizeof err), 0);
+    assert_true(c.log_json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_beats_file, setup_env),
         cmocka_unit_test_setup(test_env_invalid_refused, setup_env),
         cmocka_unit_test_setup(test_env_unknown_warns, setup_env),
+        cmocka_unit_test(test_suggestions_and_check),
     };
     return cmocka_run_group_tests(tests, setup_env, NULL);
 }

@@ -61,6 +61,16 @@ static int teardown(void **state)
 
 static void test_document_header(void **state)
 {
+    /* servers and license, for clients and their tools */
+    json_t *servers = json_object_get(*state, "servers");
+    assert_true(json_is_array(servers) && json_array_size(servers) > 0);
+    assert_non_null(json_string_value(json_object_get(json_array_get(servers, 0), "url")));
+    json_t *lic = json_object_get(json_object_get(*state, "info"), "license");
+    assert_string_equal(json_string_value(json_object_get(lic, "identifier")), "Apache-2.0");
+    /* 405 with Allow, for any path's missing method */
+    json_t *mna = json_object_get(json_object_get(json_object_get(*state, "components"), "responses"), "MethodNotAllowed");
+    assert_true(json_is_true(json_object_get(json_object_get(json_object_get(mna, "headers"), "Allow"), "required")) ||
+                json_object_get(json_object_get(json_object_get(mna, "headers"), "Allow"), "$ref"));
     json_t *spec = *state;
     assert_true(json_is_object(spec));
     const char *v = json_string_value(json_object_get(spec, "openapi"));
@@ -194,11 +204,21 @@ static void test_operations_complete(void **state)
                     json_t *schema = json_object_get(
                         json_object_get(json_object_get(r, "content"), "application/json"), "schema");
                     const char *sr = json_string_value(json_object_get(schema, "$ref"));
-                    if (!sr || strcmp(sr, "#/components/schemas/Error"))
-                        fail_msg("%s %s error %s does not use the shared Error schema", k, path, code);
+                    if (!sr || strcmp(sr, "#/components/schemas/ApiError"))
+                        fail_msg("%s %s error %s does not use the shared ApiError schema", k, path, code);
+                }
+                /* 429 and 503 say when to come back; a 201 that says where
+                 * names the header. */
+                if (!strcmp(code, "429") || !strcmp(code, "503")) {
+                    json_t *ra = resolve(spec, json_object_get(json_object_get(r, "headers"), "Retry-After"));
+                    if (!json_is_true(json_object_get(ra, "required")))
+                        fail_msg("%s %s %s does not declare a required Retry-After", k, path, code);
                 }
             }
             if (!success) fail_msg("%s %s declares no 2xx response", k, path);
+            /* Every authenticated operation can be over its token's budget. */
+            if (json_array_size(json_object_get(o, "security")) && !json_object_get(responses, "429"))
+                fail_msg("%s %s is authenticated but declares no 429", k, path);
             if (!json_string_value(json_object_get(o, "summary"))) fail_msg("%s %s has no summary", k, path);
 
             json_t *sec = json_object_get(o, "security");
@@ -279,7 +299,9 @@ static void test_refs_resolve(void **state)
 static void test_error_schema(void **state)
 {
     json_t *schemas = json_object_get(json_object_get(*state, "components"), "schemas");
-    json_t *err = json_object_get(schemas, "Error");
+    /* Not "Error": that name shadows the built-in in generated clients. */
+    assert_null(json_object_get(schemas, "Error"));
+    json_t *err = json_object_get(schemas, "ApiError");
     assert_true(json_is_object(err));
     json_t *inner = json_object_get(json_object_get(err, "properties"), "error");
     assert_true(json_is_object(inner));

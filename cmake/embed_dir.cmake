@@ -1,0 +1,25 @@
+# Turns the files of a folder into one C table of NUL-terminated byte arrays:
+#   cmake -DDIR=folder -DOUT=file.c -DNAME=symbol -P embed_dir.cmake
+# gives `const embedded_file NAME[]` ({name, bytes, len}, sorted by name,
+# ended by {NULL}). Only the folder's own files (no subfolders).
+file(GLOB files RELATIVE "${DIR}" "${DIR}/*")
+list(SORT files)
+set(body "/* generated from ${DIR} by cmake/embed_dir.cmake; do not edit */\n#include <stddef.h>\n")
+string(APPEND body "typedef struct { const char *name; const unsigned char *bytes; size_t len; } embedded_file;\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  if(IS_DIRECTORY "${DIR}/${f}")
+    continue()
+  endif()
+  file(READ "${DIR}/${f}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const unsigned char f${i}[] = {${bytes}0x00};\n")
+  string(APPEND table "    {\"${f}\", f${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "const embedded_file ${NAME}[] = {\n${table}    {NULL, NULL, 0},\n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
