@@ -178,6 +178,12 @@ static int cmd_serve(const config *cfg)
 
     if (open_store(cfg)) return 1;
     char err[4096];
+    /* /metrics keeps its counts from here on (not the command-line tools) */
+    if (store_counts_start(err, sizeof err)) {
+        fprintf(stderr, "sarye: store: %s\n", err);
+        store_close();
+        return 1;
+    }
     if (process_init(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
         store_close();

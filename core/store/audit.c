@@ -8,14 +8,35 @@
 
 #include "store/internal.h"
 
-static const char SQL_AUDIT_LAST[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+static const char SQL_AUDIT_LAST[] = "SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1";
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
     " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-static const char SQL_AUDIT_LIST[] =
-    "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
-    " FROM audit WHERE (?1 IS NULL OR person_id = ?1) AND (?2 IS NULL OR actor = ?2)"
-    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR seq > CAST(?4 AS INTEGER)) ORDER BY seq LIMIT ?5";
+/* The trail by seq: of a person (audit_person), of an actor (audit_actor),
+ * or all (the rowid); since: from the first record at or after that time
+ * (audit_at) on, which is exact because a record's time is never before the
+ * one's before it (store_audit_append). */
+enum { AUD_PERSON = 1, AUD_ACTOR = 2, AUD_SINCE = 4, AUD_AFTER = 8, AUD_SHAPES = 16 };
+
+static void audit_list_sql(sql_buf *b, unsigned shape)
+{
+    const char *w = " WHERE";
+    sql_add(b, "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
+               " prev_hash, hash FROM audit");
+    if (shape & AUD_PERSON) sql_add(b, "%s person_id = ?1", w), w = " AND";
+    /* with a person, the person's index drives: +actor only filters */
+    if (shape & AUD_ACTOR) sql_add(b, "%s %sactor = ?2", w, shape & AUD_PERSON ? "+" : ""), w = " AND";
+    /* one lower bound on seq, so that the index range starts there */
+#define SINCE_SEQ "(SELECT seq FROM audit WHERE at >= ?3 ORDER BY at LIMIT 1)"
+    if ((shape & AUD_SINCE) && (shape & AUD_AFTER))
+        sql_add(b, "%s seq > MAX(CAST(?4 AS INTEGER), " SINCE_SEQ " - 1) AND at >= ?3", w);
+    else if (shape & AUD_SINCE)
+        sql_add(b, "%s seq >= " SINCE_SEQ " AND at >= ?3", w);
+    else if (shape & AUD_AFTER)
+        sql_add(b, "%s seq > CAST(?4 AS INTEGER)", w);
+#undef SINCE_SEQ
+    sql_add(b, " ORDER BY seq LIMIT ?5");
+}
 static const char SQL_AUDIT_ALL[] =
     "SELECT seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
     " FROM audit ORDER BY seq";
@@ -43,10 +64,12 @@ static int audit_head(store_tx *tx, store_audit_head *h, store_err *e)
     if (!st) return -1;
     h->seq = 0;
     snprintf(h->hash, sizeof h->hash, "%s", GENESIS);
+    h->at[0] = 0;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         h->seq = sqlite3_column_int64(st, 0);
         snprintf(h->hash, sizeof h->hash, "%s", TEXT(st, 1));
+        snprintf(h->at, sizeof h->at, "%s", TEXT(st, 2));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "audit last");
@@ -62,6 +85,9 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     char prev[SHA256_HEX], at[RFC3339_MAX], hash[SHA256_HEX];
     snprintf(prev, sizeof prev, "%s", h.hash);
     time_rfc3339(time_now_ms(), at);
+    /* A clock stepped back does not put a record before the one it follows:
+     * the trail is in time order, which `since` relies on. */
+    if (strcmp(at, h.at) < 0) snprintf(at, sizeof at, "%s", h.at);
     chain_hash(prev, seq, a, at, hash);
     sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_INSERT, e);
     if (!st) return -1;
@@ -84,6 +110,7 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     tx->conn->audit.valid = true;
     tx->conn->audit.seq = seq;
     memcpy(tx->conn->audit.hash, hash, sizeof hash);
+    memcpy(tx->conn->audit.at, at, sizeof at);
     return 0;
 }
 
@@ -104,7 +131,11 @@ static void audit_drop(void *row) { audit_row_free(row); }
 int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
+    sql_buf b = {0};
+    audit_list_sql(&b, (q->person_id && *q->person_id ? AUD_PERSON : 0) | (q->actor && *q->actor ? AUD_ACTOR : 0) |
+                           (q->since && *q->since ? AUD_SINCE : 0) | (q->after && *q->after ? AUD_AFTER : 0));
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
     if (!st) return -1;
     store_bind_opt(st, 1, q->person_id);
     store_bind_opt(st, 2, q->actor);
@@ -118,6 +149,21 @@ int store_audit_list(store_tx *tx, const audit_query *q, audit_list *out, store_
     out->items = items;
     if (out->n) snprintf(out->last, sizeof out->last, "%lld", out->items[out->n - 1].seq);
     return 0;
+}
+
+void store_sql_of_audit(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_AUDIT_LAST);
+    STORE_SQL(fn, ctx, SQL_AUDIT_INSERT);
+    fn("SQL_AUDIT_ALL", SQL_AUDIT_ALL, STORE_SQL_TOOL, ctx);
+    for (unsigned shape = 0; shape < AUD_SHAPES; shape++) {
+        sql_buf b = {0};
+        char name[64];
+        audit_list_sql(&b, shape);
+        snprintf(name, sizeof name, "audit list (shape %u)", shape);
+        if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+        sql_free(&b);
+    }
 }
 
 int store_audit_verify(store_tx *tx, long long *records, long long *broken_at, store_err *e)
