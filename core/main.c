@@ -341,6 +341,12 @@ static int cmd_serve(const config *cfg)
         store_close();
         return 1;
     }
+    /* /metrics keeps its counts from here on (not the command-line tools) */
+    if (store_counts_start(err, sizeof err)) {
+        fprintf(stderr, "sarye: store: %s\n", err);
+        store_close();
+        return 1;
+    }
     if (process_init(cfg, err, sizeof err)) {
         fprintf(stderr, "sarye: %s\n", err);
         store_close();

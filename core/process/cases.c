@@ -300,28 +300,14 @@ static char *overdue_text(const overdue_counts *counts)
     return s;
 }
 
-static int work_overdue(store_tx *tx, void *arg, store_reply *reply, err_t *e)
-{
-    (void)reply;
-    (void)e;
-    char today[11];
-    date_today_str(today);
-    store_err se = {0};
-    if (store_overdue_counts(tx, today, arg, &se)) return -1;
-    return 0;
-}
-
+/* Kept by the store as deadlines are set and cleared: no query per scrape. */
 char *process_overdue_metrics(void)
 {
-    store_reply reply = {0};
-    err_t e = {0};
+    char today[11];
+    date_today_str(today);
     overdue_counts counts = {0};
-    if (process_read(work_overdue, &counts, &reply, &e)) {
-        err_clear(&e);
-        return NULL;
-    }
+    if (store_overdue_counts(today, &counts)) return NULL;
     char *s = overdue_text(&counts);
     free(counts.items);
-    store_reply_clear(&reply);
     return s;
 }

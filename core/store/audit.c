@@ -21,9 +21,9 @@
 
 #define AUDIT_COLS \
     "seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status, prev_hash, hash"
-static const char SQL_AUDIT_LAST[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+static const char SQL_AUDIT_LAST[] = "SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1";
 static const char SQL_ARCHIVE_LAST[] =
-    "SELECT through_seq, head FROM audit_archives ORDER BY through_seq DESC LIMIT 1";
+    "SELECT through_seq, head, at FROM audit_archives ORDER BY through_seq DESC LIMIT 1";
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit (seq, at, actor, org_id, role, action, person_id, case_id, purpose, request_id, status,"
     " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
@@ -32,22 +32,66 @@ static const char SQL_AUDIT_INSERT[] =
  * organisations' actors and those naming a person, a case or a token (as
  * purpose) of its organisations. */
 static const char SQL_AUDIT_PERSON[] = "INSERT OR IGNORE INTO audit_persons (seq, person_id) VALUES (?1, ?2)";
+/* A record's persons in person_id order: the walk of the index on (seq,
+ * person_id), which INDEXED BY holds the plan to. */
 #define SQL_PERSONS_OF(seq) \
-    "(SELECT group_concat(x.person_id, ' ') FROM" \
-    " (SELECT ap.person_id FROM audit_persons ap WHERE ap.seq = " seq " ORDER BY ap.person_id) x)"
-static const char SQL_AUDIT_LIST[] =
-    "SELECT a.seq, a.at, a.actor, a.org_id, a.role, a.action, a.person_id, a.case_id, a.purpose, a.request_id,"
+    "(SELECT group_concat(apo.person_id, ' ') FROM audit_persons apo INDEXED BY audit_persons_seq" \
+    " WHERE apo.seq = " seq ")"
+/* The trail by seq: of a person (audit_person, and audit_persons for the
+ * records naming several: two arms merged in seq order), of an actor
+ * (audit_actor), or all (the rowid); since: from the first record at or
+ * after that time (audit_at) on, which is exact because a record's time is
+ * never before the one's before it (store_audit_append). Each record is
+ * then kept if it is about what the reader oversees: its actor's
+ * organisation, or a person, case or token (its id as purpose) of it. */
+enum { AUD_PERSON = 1, AUD_ACTOR = 2, AUD_SINCE = 4, AUD_AFTER = 8, AUD_SHAPES = 16 };
+/* seq: the column the arm walks in order (a.seq, or ap.seq for the arm of
+ * audit_persons, so that SQLite merges the arms without a sort). */
+#define AUDIT_SEL_BY(seq)                                                                                       \
+    seq ", a.at, a.actor, a.org_id, a.role, a.action, a.person_id, a.case_id, a.purpose, a.request_id,"      \
     " a.status, a.prev_hash, a.hash, " SQL_PERSONS_OF("a.seq")
-    " FROM audit a WHERE (?1 IS NULL OR a.person_id = ?1"
-    "   OR a.seq IN (SELECT ap.seq FROM audit_persons ap WHERE ap.person_id = ?1))"
-    " AND (?2 IS NULL OR a.actor = ?2) AND (?3 IS NULL OR a.at >= ?3) AND (?4 IS NULL OR a.seq > CAST(?4 AS INTEGER))"
-    " AND (" OVERSEEN_BY("a.org_id")
-    "   OR EXISTS (SELECT 1 FROM persons p WHERE p.id = a.person_id AND " OVERSEEN_BY("p.org_id") ")"
-    "   OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND " OVERSEEN_BY("c.org_id") ")"
-    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") ")"
-    "   OR EXISTS (SELECT 1 FROM audit_persons ap JOIN persons p ON p.id = ap.person_id"
-    "              WHERE ap.seq = a.seq AND " OVERSEEN_BY("p.org_id") "))"
-    " ORDER BY a.seq LIMIT ?5";
+#define AUDIT_SEL AUDIT_SEL_BY("a.seq")
+#define AUDIT_SCOPE                                                                                     \
+    " AND (" OVERSEEN_BY("a.org_id")                                                                    \
+    "   OR EXISTS (SELECT 1 FROM persons p WHERE p.id = a.person_id AND " OVERSEEN_BY("p.org_id") ")"    \
+    "   OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND " OVERSEEN_BY("c.org_id") ")"        \
+    "   OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = a.purpose AND " OVERSEEN_BY("t.org_id") ")"       \
+    "   OR EXISTS (SELECT 1 FROM audit_persons ap2 JOIN persons p ON p.id = ap2.person_id"                 \
+    "              WHERE ap2.seq = a.seq AND " OVERSEEN_BY("p.org_id") "))"
+
+static void audit_filters(sql_buf *b, unsigned shape)
+{
+    /* with a person, the person's index drives: +actor only filters */
+    if (shape & AUD_ACTOR) sql_add(b, " AND %sa.actor = ?2", shape & AUD_PERSON ? "+" : "");
+    /* one lower bound on seq, so that the index range starts there */
+#define SINCE_SEQ "(SELECT seq FROM audit WHERE at >= ?3 ORDER BY at LIMIT 1)"
+    if ((shape & AUD_SINCE) && (shape & AUD_AFTER))
+        sql_add(b, " AND a.seq > MAX(CAST(?4 AS INTEGER), " SINCE_SEQ " - 1) AND a.at >= ?3");
+    else if (shape & AUD_SINCE)
+        sql_add(b, " AND a.seq >= " SINCE_SEQ " AND a.at >= ?3");
+    else if (shape & AUD_AFTER)
+        sql_add(b, " AND a.seq > CAST(?4 AS INTEGER)");
+#undef SINCE_SEQ
+    sql_add(b, AUDIT_SCOPE);
+}
+
+static void audit_list_sql(sql_buf *b, unsigned shape)
+{
+    if (shape & AUD_PERSON) {
+        sql_add(b, "SELECT " AUDIT_SEL " FROM audit a WHERE a.person_id = ?1");
+        audit_filters(b, shape);
+        sql_add(b, " UNION SELECT " AUDIT_SEL_BY("ap.seq") " FROM audit_persons ap CROSS JOIN audit a ON a.seq = ap.seq"
+                   " WHERE ap.person_id = ?1");
+        audit_filters(b, shape);
+        sql_add(b, " ORDER BY 1 LIMIT ?5");
+        return;
+    }
+    /* No filter but the reader's scope: a walk of the trail in order, each
+     * record kept or not (a system operator's keeps them all). */
+    sql_add(b, "SELECT " AUDIT_SEL " FROM audit a WHERE %s1", shape ? "" : "/*scoped*/ ");
+    audit_filters(b, shape);
+    sql_add(b, " ORDER BY a.seq LIMIT ?5");
+}
 static const char SQL_AUDIT_RANGE[] = "SELECT " AUDIT_COLS ", " SQL_PERSONS_OF("audit.seq") " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 static const char SQL_CP_LAST[] =
     "SELECT id, through_seq FROM audit_checkpoints ORDER BY id DESC LIMIT 1";
@@ -146,7 +190,7 @@ static void legacy_hash(const char *prev, long long seq, const char *at, const a
 }
 
 /* ---- the head ---- */
-static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], store_err *e)
+static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], char at[RFC3339_MAX], store_err *e)
 {
     const char *const sql[] = {SQL_AUDIT_LAST, SQL_ARCHIVE_LAST};
     for (int i = 0; i < 2; i++) {
@@ -156,6 +200,7 @@ static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], store_
         if (rc == SQLITE_ROW) {
             *seq = sqlite3_column_int64(st, 0);
             snprintf(hash, SHA256_HEX, "%s", TEXT(st, 1));
+            if (at) snprintf(at, RFC3339_MAX, "%s", TEXT(st, 2) ? TEXT(st, 2) : "");
             sqlite3_reset(st);
             return 0;
         }
@@ -164,12 +209,13 @@ static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], store_
     }
     *seq = 0;
     snprintf(hash, SHA256_HEX, "%s", GENESIS);
+    if (at) at[0] = 0;
     return 0;
 }
 
 int store_audit_chain_head(store_tx *tx, long long *seq, char head[SHA256_HEX], store_err *e)
 {
-    return read_head(tx, seq, head, e);
+    return read_head(tx, seq, head, NULL, e);
 }
 
 /* The chain's head: cached in the writer's connection during a batch. */
@@ -180,7 +226,7 @@ static int audit_head(store_tx *tx, store_audit_head *h, store_err *e)
         return 0;
     }
     *h = tx->conn->audit;
-    if (read_head(tx, &h->seq, h->hash, e)) return -1;
+    if (read_head(tx, &h->seq, h->hash, h->at, e)) return -1;
     h->valid = true;
     return 0;
 }
@@ -232,6 +278,9 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     char prev[SHA256_HEX], at[RFC3339_MAX], hash[SHA256_HEX];
     snprintf(prev, sizeof prev, "%s", h.hash);
     time_rfc3339(time_now_ms(), at);
+    /* A clock stepped back does not put a record before the one it follows:
+     * the trail is in time order, which `since` relies on. */
+    if (strcmp(at, h.at) < 0) snprintf(at, sizeof at, "%s", h.at);
     bool oom;
     char *persons = persons_joined(a, &oom);
     if (oom) return store_fail(tx, e, "audit persons: out of memory");
@@ -278,6 +327,7 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     tx->conn->audit.valid = true;
     tx->conn->audit.seq = seq;
     memcpy(tx->conn->audit.hash, hash, sizeof hash);
+    memcpy(tx->conn->audit.at, at, sizeof at);
     return 0;
 }
 
@@ -307,10 +357,43 @@ static int audit_page(store_tx *tx, sqlite3_stmt *st, int limit, audit_list *out
     return 0;
 }
 
+void store_sql_of_audit(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_AUDIT_LAST);
+    STORE_SQL(fn, ctx, SQL_AUDIT_INSERT);
+    STORE_SQL(fn, ctx, SQL_AUDIT_PERSON);
+    /* the writer's, once a batch: the chain's head and the last checkpoint */
+    STORE_SQL(fn, ctx, SQL_ARCHIVE_LAST);
+    STORE_SQL(fn, ctx, SQL_CP_LAST);
+    STORE_SQL(fn, ctx, SQL_ARCHIVED);
+    STORE_SQL(fn, ctx, SQL_CP_INSERT);
+    /* audit verify, archive and export */
+    fn("SQL_AUDIT_RANGE", SQL_AUDIT_RANGE, STORE_SQL_TOOL, ctx);
+    fn("SQL_CP_LIST", SQL_CP_LIST, STORE_SQL_TOOL, ctx);
+    fn("SQL_ARCHIVE_LIST", SQL_ARCHIVE_LIST, STORE_SQL_TOOL, ctx);
+    fn("SQL_ARCHIVE_INSERT", SQL_ARCHIVE_INSERT, STORE_SQL_TOOL, ctx);
+    fn("SQL_CUT", SQL_CUT, STORE_SQL_TOOL, ctx);
+    fn("SQL_LAST_SEQ", SQL_LAST_SEQ, STORE_SQL_TOOL, ctx);
+    fn("SQL_ARCHIVE_PURGE", SQL_ARCHIVE_PURGE, STORE_SQL_TOOL, ctx);
+    fn("SQL_ARCHIVE_PURGE_PERSONS", SQL_ARCHIVE_PURGE_PERSONS, STORE_SQL_TOOL, ctx);
+    for (unsigned shape = 0; shape < AUD_SHAPES; shape++) {
+        sql_buf b = {0};
+        char name[64];
+        audit_list_sql(&b, shape);
+        snprintf(name, sizeof name, "audit list (shape %u)", shape);
+        if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+        sql_free(&b);
+    }
+}
+
 int store_audit_list(store_tx *tx, const principal *overseer, const audit_query *q, audit_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_AUDIT_LIST, e);
+    sql_buf b = {0};
+    audit_list_sql(&b, (q->person_id && *q->person_id ? AUD_PERSON : 0) | (q->actor && *q->actor ? AUD_ACTOR : 0) |
+                           (q->since && *q->since ? AUD_SINCE : 0) | (q->after && *q->after ? AUD_AFTER : 0));
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
     if (!st) return -1;
     store_bind_overseer(st, overseer);
     store_bind_opt(st, 1, q->person_id);
@@ -455,7 +538,7 @@ int store_audit_checkpoint(store_tx *tx, const char *reason, long long seq, cons
     *written = false;
     if (last_checkpoint(tx, &last_id, &last_through, e)) return -1;
     if (!head) {
-        if (read_head(tx, &seq, at_head, e)) return -1;
+        if (read_head(tx, &seq, at_head, NULL, e)) return -1;
         head = at_head;
     }
     if (!force && last_id > 0 && last_through == seq) return 0;

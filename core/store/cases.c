@@ -26,9 +26,52 @@ static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
     " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
     " FROM case_events WHERE case_id = ?2";
+#define EVENT_COLS "id, seq, at, actor, type, from_stage, to_stage, data, note, generation"
 static const char SQL_EVENT_LIST[] =
-    "SELECT id, seq, at, actor, type, from_stage, to_stage, data, note, generation FROM case_events"
-    " WHERE case_id = ?1 AND (?2 IS NULL OR seq > CAST(?2 AS INTEGER)) ORDER BY seq LIMIT ?3";
+    "SELECT " EVENT_COLS " FROM case_events WHERE case_id = ?1 ORDER BY seq LIMIT ?3";
+static const char SQL_EVENT_LIST_AFTER[] =
+    "SELECT " EVENT_COLS " FROM case_events WHERE case_id = ?1 AND seq > CAST(?2 AS INTEGER) ORDER BY seq LIMIT ?3";
+
+/* A page of cases: one SELECT per organisation the viewer sees, each on the
+ * index of the filter given that ends with id (cases_org, cases_org_program,
+ * cases_org_stage, cases_org_status), merged by id. Overdue: the case ids of
+ * the organisation's open deadlines past due (deadlines_org_open), in id
+ * order. */
+enum {
+    CASE_PROGRAM = 1, CASE_STAGE = 2, CASE_STATUS = 4, CASE_AFTER = 8, CASE_OVERDUE = 16, CASE_ASSIGNED = 32,
+    CASE_SHAPES = 64
+};
+
+static void case_arm(sql_buf *b, int k, const void *shape)
+{
+    unsigned f = *(const unsigned *)shape;
+    int org = STORE_ORG_PARAM + k;
+    sql_add(b, "SELECT " CASE_COLS " FROM cases WHERE org_id = ?%d", org);
+    if (f & CASE_PROGRAM) sql_add(b, " AND program = ?1");
+    if (f & CASE_STAGE) sql_add(b, " AND stage = ?2");
+    if (f & CASE_STATUS) sql_add(b, " AND status = ?3");
+    if (f & CASE_ASSIGNED) sql_add(b, " AND assigned_to = ?7"); /* cases_org_assignee */
+    if (f & CASE_AFTER) sql_add(b, " AND id > ?4");
+    if (f & CASE_OVERDUE)
+        sql_add(b, " AND id IN (SELECT case_id FROM deadlines WHERE org_id = ?%d AND cleared_at IS NULL"
+                   " AND due_on < ?6)", org);
+}
+
+static void case_list_sql(sql_buf *b, unsigned shape, size_t n_orgs)
+{
+    sql_arms(b, n_orgs, case_arm, &shape, "1", 5);
+}
+
+/* The de-identified export: the same walk, each case joined to its person. */
+static void export_arm(sql_buf *b, int k, const void *shape)
+{
+    bool after = *(const bool *)shape;
+    sql_add(b, "SELECT c.id, c.program, c.org_id, c.region, c.source, c.stage, c.status, c.opened_at, p.birth_date,"
+               " p.sex, c.person_id FROM cases c CROSS JOIN persons p ON p.id = c.person_id WHERE c.org_id = ?%d%s",
+            STORE_ORG_PARAM + k, after ? " AND c.id > ?1" : "");
+}
+
+static void export_sql(sql_buf *b, bool after, size_t n_orgs) { sql_arms(b, n_orgs, export_arm, &after, "1", 2); }
 
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
@@ -146,35 +189,38 @@ static void case_page_last(case_list *l)
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    /* The filters given, and only those: "assigned to me" walks the
-     * cases_assignee index in id order. */
-    store_sql sql = {0};
-    store_sql_add(&sql, "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id"));
-    if (store_given(q->org)) store_sql_add(&sql, " AND org_id = ?1"); /* a filter within what p sees */
-    if (store_given(q->program)) store_sql_add(&sql, " AND program = ?2");
-    if (store_given(q->stage)) store_sql_add(&sql, " AND stage = ?3");
-    if (store_given(q->status)) store_sql_add(&sql, " AND status = ?4");
-    if (store_given(q->after)) store_sql_add(&sql, " AND id > ?5");
-    if (store_given(q->overdue_on))
-        store_sql_add(&sql, " AND EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
-                            " AND d.cleared_at IS NULL AND d.due_on < ?7)");
-    if (store_given(q->assigned_to)) store_sql_add(&sql, " AND assigned_to = ?8");
-    store_sql_add(&sql, " ORDER BY id LIMIT ?6");
-    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
-    if (!st) return -1;
-    store_bind_viewer(st, p);
-    if (store_given(q->org)) sqlite3_bind_text(st, 1, q->org, -1, SQLITE_STATIC);
-    if (store_given(q->program)) sqlite3_bind_text(st, 2, q->program, -1, SQLITE_STATIC);
-    if (store_given(q->stage)) sqlite3_bind_text(st, 3, q->stage, -1, SQLITE_STATIC);
-    if (store_given(q->status)) sqlite3_bind_text(st, 4, q->status, -1, SQLITE_STATIC);
-    if (store_given(q->after)) sqlite3_bind_text(st, 5, q->after, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, q->limit + 1);
-    if (store_given(q->overdue_on)) sqlite3_bind_text(st, 7, q->overdue_on, -1, SQLITE_STATIC);
-    if (store_given(q->assigned_to)) sqlite3_bind_text(st, 8, q->assigned_to, -1, SQLITE_STATIC);
-    void *items;
-    if (store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
-                   "case list"))
+    const char **orgs;
+    size_t n_orgs;
+    if (store_viewer_orgs(tx, p, q->org && *q->org ? q->org : NULL, &orgs, &n_orgs, e)) return -1;
+    if (!n_orgs) { /* an organisation p does not see: nothing */
+        free(orgs);
+        return 0;
+    }
+    unsigned shape = (q->program && *q->program ? CASE_PROGRAM : 0) | (q->stage && *q->stage ? CASE_STAGE : 0) |
+                     (q->status && *q->status ? CASE_STATUS : 0) | (q->after && *q->after ? CASE_AFTER : 0) |
+                     (q->overdue_on && *q->overdue_on ? CASE_OVERDUE : 0) |
+                     (q->assigned_to && *q->assigned_to ? CASE_ASSIGNED : 0);
+    sql_buf b = {0};
+    case_list_sql(&b, shape, n_orgs);
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
+    if (!st) {
+        free(orgs);
         return -1;
+    }
+    store_bind_orgs(st, orgs, n_orgs);
+    store_bind_opt(st, 1, q->program);
+    store_bind_opt(st, 2, q->stage);
+    store_bind_opt(st, 3, q->status);
+    store_bind_opt(st, 4, q->after);
+    sqlite3_bind_int(st, 5, q->limit + 1);
+    store_bind_opt(st, 6, q->overdue_on);
+    store_bind_opt(st, 7, q->assigned_to);
+    void *items;
+    int rc = store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
+                        "case list");
+    free(orgs);
+    if (rc) return -1;
     out->items = items;
     case_page_last(out);
     return 0;
@@ -200,12 +246,6 @@ int store_case_assignee_known(store_tx *tx, const char *org, const char *user, b
     return 0;
 }
 
-static const char SQL_CASE_EXPORT[] =
-    "SELECT c.id, c.program, c.org_id, c.region, c.source, c.stage, c.status, c.opened_at, p.birth_date, p.sex,"
-    " c.person_id"
-    " FROM cases c JOIN persons p ON p.id = c.person_id WHERE " VISIBLE_TO("c.org_id")
-    " AND (?1 IS NULL OR c.id > ?1) ORDER BY c.id LIMIT ?2";
-
 /* A bulk export de-identifies: the person is their birth date and sex,
  * nothing that names them (seed 003). */
 static int export_read(sqlite3_stmt *st, void *row)
@@ -224,15 +264,25 @@ int store_case_export(store_tx *tx, const principal *p, int limit, const char *a
                       store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_EXPORT, e);
-    if (!st) return -1;
-    store_bind_viewer(st, p);
+    const char **orgs;
+    size_t n_orgs;
+    if (store_viewer_orgs(tx, p, NULL, &orgs, &n_orgs, e)) return -1;
+    sql_buf b = {0};
+    export_sql(&b, after && *after, n_orgs);
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
+    if (!st) {
+        free(orgs);
+        return -1;
+    }
+    store_bind_orgs(st, orgs, n_orgs);
     store_bind_opt(st, 1, after);
     sqlite3_bind_int(st, 2, limit + 1);
     void *items;
-    if (store_rows(tx, st, limit, sizeof *out->items, export_read, export_drop, &items, &out->n, &out->more, e,
-                   "case export"))
-        return -1;
+    int rc = store_rows(tx, st, limit, sizeof *out->items, export_read, export_drop, &items, &out->n, &out->more, e,
+                        "case export");
+    free(orgs);
+    if (rc) return -1;
     out->items = items;
     if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].case_id);
     return 0;
@@ -280,10 +330,10 @@ int store_event_list(store_tx *tx, const char *case_id, int limit, const char *a
                      store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_LIST, e);
+    sqlite3_stmt *st = store_stmt(tx, after && *after ? SQL_EVENT_LIST_AFTER : SQL_EVENT_LIST, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    store_bind_opt(st, 2, after);
+    if (after && *after) sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, limit + 1);
     void *items;
     if (store_rows(tx, st, limit, sizeof *out->items, event_read, event_drop, &items, &out->n, &out->more, e,
@@ -312,14 +362,18 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
 /* Deadlines belong to a case or to a referral (an answer due, a closure to
  * review); both kinds are set and cleared the same way. */
 static const char SQL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND (?2 IS NULL OR kind = ?2)"
-    " AND cleared_at IS NULL";
+    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND kind = ?2 AND cleared_at IS NULL"
+    " RETURNING kind, due_on";
+static const char SQL_DEADLINE_CLEAR_ALL[] =
+    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND cleared_at IS NULL RETURNING kind, due_on";
 static const char SQL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, case_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 static const char SQL_REFERRAL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND (?2 IS NULL OR kind = ?2)"
-    " AND cleared_at IS NULL";
+    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND kind = ?2 AND cleared_at IS NULL"
+    " RETURNING kind, due_on";
+static const char SQL_REFERRAL_DEADLINE_CLEAR_ALL[] =
+    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND cleared_at IS NULL RETURNING kind, due_on";
 static const char SQL_REFERRAL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -327,6 +381,47 @@ static const char SQL_DEADLINES_OF_CASE[] =
     "SELECT id, kind, label, due_on, plugin, case_id FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL"
     " ORDER BY due_on, kind";
 
+void store_sql_of_cases(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_CASE_INSERT);
+    STORE_SQL(fn, ctx, SQL_CASE_GET);
+    STORE_SQL(fn, ctx, SQL_CASE_UPDATE);
+    STORE_SQL(fn, ctx, SQL_CASE_TOUCH);
+    STORE_SQL(fn, ctx, SQL_PERSON_CASES);
+    STORE_SQL(fn, ctx, SQL_EVENT_INSERT);
+    STORE_SQL(fn, ctx, SQL_EVENT_LIST);
+    STORE_SQL(fn, ctx, SQL_EVENT_LIST_AFTER);
+    STORE_SQL(fn, ctx, SQL_DEADLINE_CLEAR);
+    STORE_SQL(fn, ctx, SQL_DEADLINE_CLEAR_ALL);
+    STORE_SQL(fn, ctx, SQL_DEADLINE_INSERT);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_CLEAR);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_CLEAR_ALL);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_INSERT);
+    STORE_SQL(fn, ctx, SQL_DEADLINES_OF_CASE);
+    STORE_SQL(fn, ctx, SQL_ASSIGNEE);
+    static const size_t orgs[] = {1, 3};
+    for (size_t i = 0; i < 2; i++) {
+        for (unsigned shape = 0; shape < CASE_SHAPES; shape++) {
+            sql_buf b = {0};
+            char name[80];
+            case_list_sql(&b, shape, orgs[i]);
+            snprintf(name, sizeof name, "case list (shape %u, %zu organisations)", shape, orgs[i]);
+            if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+            sql_free(&b);
+        }
+        for (int after = 0; after < 2; after++) {
+            sql_buf b = {0};
+            char name[80];
+            export_sql(&b, after, orgs[i]);
+            snprintf(name, sizeof name, "case export (%s, %zu organisations)", after ? "after" : "first", orgs[i]);
+            if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+            sql_free(&b);
+        }
+    }
+}
+
+/* Clears the open deadlines of an owner (of one kind, or all), counting
+ * each cleared one out of the open ones. */
 static int deadline_clear(store_tx *tx, const char *sql, const char *owner, const char *kind, store_err *e)
 {
     char now[RFC3339_MAX];
@@ -334,9 +429,15 @@ static int deadline_clear(store_tx *tx, const char *sql, const char *owner, cons
     sqlite3_stmt *st = store_stmt(tx, sql, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-    store_bind_opt(st, 2, kind);
+    if (kind) sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (store_count(tx, COUNT_DEADLINE, TEXT(st, 0), TEXT(st, 1), -1, e)) {
+            sqlite3_reset(st);
+            return -1;
+        }
+    }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline clear");
 }
@@ -362,12 +463,13 @@ static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_
     sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline insert");
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "deadline insert");
+    return store_count(tx, COUNT_DEADLINE, kind, due_on, 1, e);
 }
 
 int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, store_err *e)
 {
-    return deadline_clear(tx, SQL_DEADLINE_CLEAR, case_id, kind, e);
+    return deadline_clear(tx, kind ? SQL_DEADLINE_CLEAR : SQL_DEADLINE_CLEAR_ALL, case_id, kind, e);
 }
 
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
@@ -385,7 +487,8 @@ int store_referral_deadline_set(store_tx *tx, const char *org, const char *refer
 
 int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, store_err *e)
 {
-    return deadline_clear(tx, SQL_REFERRAL_DEADLINE_CLEAR, referral_id, kind, e);
+    return deadline_clear(tx, kind ? SQL_REFERRAL_DEADLINE_CLEAR : SQL_REFERRAL_DEADLINE_CLEAR_ALL, referral_id,
+                          kind, e);
 }
 
 static int due_read(sqlite3_stmt *st, void *row)

@@ -15,8 +15,9 @@ static const char SQL_RECORD_INSERT[] =
     "INSERT INTO case_records (id, case_id, org_id, kind, subkind, status, data, result, supersedes,"
     " created_at, created_by, recorded_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char SQL_RECORD_GET[] = "SELECT " RECORD_COLS " FROM case_records WHERE id = ?1 AND case_id = ?2";
-static const char SQL_RECORD_LIST[] =
-    "SELECT " RECORD_COLS " FROM case_records WHERE case_id = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY id";
+static const char SQL_RECORD_LIST[] = "SELECT " RECORD_COLS " FROM case_records WHERE case_id = ?1 ORDER BY id";
+static const char SQL_RECORD_LIST_KIND[] =
+    "SELECT " RECORD_COLS " FROM case_records WHERE case_id = ?1 AND kind = ?2 ORDER BY id";
 static const char SQL_RECORD_DECIDE[] =
     "UPDATE case_records SET status = ?2, decided_at = ?3, decided_by = ?4, decided_on = ?5 WHERE id = ?1";
 static const char SQL_RECORD_SUPERSEDE[] =
@@ -25,14 +26,54 @@ static const char SQL_RECORD_SUPERSEDE[] =
 static const char SQL_MEETING_INSERT[] =
     "INSERT INTO meetings (id, org_id, type, held_on, written, participants, decisions, created_at,"
     " created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-static const char SQL_MEETING_CASE[] = "INSERT INTO meeting_cases (meeting_id, case_id) VALUES (?1, ?2)";
+/* meeting_cases carries the meeting's date, so a case's conferences come
+ * in date order from its index (meeting_cases_case_held). */
+static const char SQL_MEETING_CASE[] =
+    "INSERT INTO meeting_cases (meeting_id, case_id, held_on) VALUES (?1, ?2, ?3)";
 static const char SQL_MEETINGS_OF_CASE[] =
     "SELECT m.id, m.org_id, m.type, m.held_on, m.created_at, m.created_by, m.written, m.participants, m.decisions"
-    " FROM meetings m JOIN meeting_cases mc ON mc.meeting_id = m.id WHERE mc.case_id = ?1"
-    " ORDER BY m.held_on, m.id";
+    " FROM meeting_cases mc CROSS JOIN meetings m ON m.id = mc.meeting_id WHERE mc.case_id = ?1"
+    " ORDER BY mc.held_on, mc.meeting_id";
 static const char SQL_MEETING_CASES[] = "SELECT case_id FROM meeting_cases WHERE meeting_id = ?1 ORDER BY case_id";
-static const char SQL_OVERDUE_COUNTS[] =
-    "SELECT kind, COUNT(*) FROM deadlines WHERE cleared_at IS NULL AND due_on < ?1 GROUP BY kind ORDER BY kind";
+/* An organisation's open deadlines, soonest first: the partial index of open
+ * deadlines by organisation (and kind) and due date, ending with id, walked
+ * from the cursor (due_on, id). */
+enum { DDL_BEFORE = 1, DDL_KIND = 2, DDL_AFTER = 4, DDL_ASSIGNED = 8, DDL_SHAPES = 16 };
+
+static void deadline_list_sql(sql_buf *b, unsigned shape)
+{
+    sql_add(b, "SELECT d.id, d.kind, d.label, d.due_on, d.plugin, d.case_id, d.referral_id, c.person_id,"
+               " COALESCE(c.program, r.to_program), c.stage"
+               " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id LEFT JOIN referrals r ON r.id = d.referral_id"
+               " WHERE d.org_id = ?1 AND d.cleared_at IS NULL");
+    if (shape & DDL_BEFORE) sql_add(b, " AND d.due_on < ?2");
+    if (shape & DDL_KIND) sql_add(b, " AND d.kind = ?3");
+    if (shape & DDL_AFTER) sql_add(b, " AND (d.due_on, d.id) > (?6, ?4)");
+    if (shape & DDL_ASSIGNED) sql_add(b, " AND c.assigned_to = ?7"); /* a case's: a referral has no assignee */
+    sql_add(b, " ORDER BY d.due_on, d.id LIMIT ?5");
+}
+
+void store_sql_of_casework(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_RECORD_INSERT);
+    STORE_SQL(fn, ctx, SQL_RECORD_GET);
+    STORE_SQL(fn, ctx, SQL_RECORD_LIST);
+    STORE_SQL(fn, ctx, SQL_RECORD_LIST_KIND);
+    STORE_SQL(fn, ctx, SQL_RECORD_DECIDE);
+    STORE_SQL(fn, ctx, SQL_RECORD_SUPERSEDE);
+    STORE_SQL(fn, ctx, SQL_MEETING_INSERT);
+    STORE_SQL(fn, ctx, SQL_MEETING_CASE);
+    STORE_SQL(fn, ctx, SQL_MEETINGS_OF_CASE);
+    STORE_SQL(fn, ctx, SQL_MEETING_CASES);
+    for (unsigned shape = 0; shape < DDL_SHAPES; shape++) {
+        sql_buf b = {0};
+        char name[64];
+        deadline_list_sql(&b, shape);
+        snprintf(name, sizeof name, "deadline list (shape %u)", shape);
+        if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+        sql_free(&b);
+    }
+}
 
 static int record_read(sqlite3_stmt *st, void *row)
 {
@@ -111,10 +152,10 @@ int store_record_get(store_tx *tx, const char *case_id, const char *id, record_r
 int store_record_list(store_tx *tx, const char *case_id, const char *kind, record_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_LIST, e);
+    sqlite3_stmt *st = store_stmt(tx, kind && *kind ? SQL_RECORD_LIST_KIND : SQL_RECORD_LIST, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_TRANSIENT);
-    store_bind_opt(st, 2, kind);
+    if (kind && *kind) sqlite3_bind_text(st, 2, kind, -1, SQLITE_TRANSIENT);
     void *items;
     if (store_rows(tx, st, -1, sizeof *out->items, record_read, record_drop, &items, &out->n, NULL, e, "record list"))
         return -1;
@@ -188,6 +229,7 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, cha
         if (!(st = store_stmt(tx, SQL_MEETING_CASE, e))) goto done;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, json_string_value(cid), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, in->held_on, -1, SQLITE_STATIC);
         s = sqlite3_step(st);
         sqlite3_reset(st);
         if (s == SQLITE_CONSTRAINT_PRIMARYKEY) continue; /* listed twice */
@@ -254,28 +296,37 @@ static void deadline_drop(void *row) { deadline_row_free(row); }
 int store_deadline_list(store_tx *tx, const deadline_query *q, deadline_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    /* The open deadlines of the organisation from their index, with the
-     * filters given and only those. */
-    store_sql sql = {0};
-    store_sql_add(&sql, "SELECT d.id, d.kind, d.label, d.due_on, d.plugin, d.case_id, d.referral_id, c.person_id,"
-                        " COALESCE(c.program, r.to_program), c.stage"
-                        " FROM deadlines d LEFT JOIN cases c ON c.id = d.case_id"
-                        " LEFT JOIN referrals r ON r.id = d.referral_id"
-                        " WHERE d.org_id = ?1 AND d.cleared_at IS NULL");
-    if (store_given(q->due_before)) store_sql_add(&sql, " AND d.due_on < ?2");
-    if (store_given(q->kind)) store_sql_add(&sql, " AND d.kind = ?3");
-    if (store_given(q->after)) store_sql_add(&sql, " AND d.due_on || '.' || d.id > ?4");
-    if (store_given(q->assigned_to)) /* a case's deadlines: a referral has no assignee */
-        store_sql_add(&sql, " AND c.assigned_to = ?6");
-    store_sql_add(&sql, " ORDER BY d.due_on, d.id LIMIT ?5");
-    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
+    /* The cursor is "due_on.id" (the last row's): due_on is a date, so the
+     * first '.' ends it. */
+    char due[16] = "";
+    const char *after_id = NULL;
+    if (q->after && *q->after) {
+        const char *dot = strchr(q->after, '.');
+        if (!dot || (size_t)(dot - q->after) >= sizeof due) {
+            snprintf(due, sizeof due, "%.15s", q->after); /* not one we gave out: after that day */
+            after_id = "";
+        } else {
+            memcpy(due, q->after, (size_t)(dot - q->after));
+            due[dot - q->after] = 0;
+            after_id = dot + 1;
+        }
+    }
+    unsigned shape = (q->due_before && *q->due_before ? DDL_BEFORE : 0) | (q->kind && *q->kind ? DDL_KIND : 0) |
+                     (after_id ? DDL_AFTER : 0) | (q->assigned_to && *q->assigned_to ? DDL_ASSIGNED : 0);
+    sql_buf b = {0};
+    deadline_list_sql(&b, shape);
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, q->org, -1, SQLITE_STATIC);
-    if (store_given(q->due_before)) sqlite3_bind_text(st, 2, q->due_before, -1, SQLITE_STATIC);
-    if (store_given(q->kind)) sqlite3_bind_text(st, 3, q->kind, -1, SQLITE_STATIC);
-    if (store_given(q->after)) sqlite3_bind_text(st, 4, q->after, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, q->due_before);
+    store_bind_opt(st, 3, q->kind);
+    if (after_id) {
+        sqlite3_bind_text(st, 4, after_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, due, -1, SQLITE_STATIC);
+    }
     sqlite3_bind_int(st, 5, q->limit + 1);
-    if (store_given(q->assigned_to)) sqlite3_bind_text(st, 6, q->assigned_to, -1, SQLITE_STATIC);
+    store_bind_opt(st, 7, q->assigned_to);
     void *items;
     if (store_rows(tx, st, q->limit, sizeof *out->items, deadline_read, deadline_drop, &items, &out->n, &out->more,
                    e, "deadline list"))
@@ -285,39 +336,6 @@ int store_deadline_list(store_tx *tx, const deadline_query *q, deadline_list *ou
     if (out->n) {
         const deadline_row *d = &out->items[out->n - 1];
         snprintf(out->last, sizeof out->last, "%s.%s", d->due_on, d->id);
-    }
-    return 0;
-}
-
-int store_overdue_counts(store_tx *tx, const char *today, overdue_counts *out, store_err *e)
-{
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_OVERDUE_COUNTS, e);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, today, -1, SQLITE_STATIC);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            overdue_count *grown = realloc(out->items, cap * sizeof *grown);
-            if (!grown) {
-                sqlite3_reset(st);
-                free(out->items);
-                memset(out, 0, sizeof *out);
-                return store_err_set(e, STORE_INTERNAL, "out of memory");
-            }
-            out->items = grown;
-        }
-        overdue_count *c = &out->items[out->n++];
-        snprintf(c->kind, sizeof c->kind, "%s", TEXT(st, 0));
-        c->n = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(out->items);
-        memset(out, 0, sizeof *out);
-        return store_fail(tx, e, "overdue counts");
     }
     return 0;
 }

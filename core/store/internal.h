@@ -8,9 +8,20 @@
 #include "store/records.h"
 
 typedef struct {
-    const char *sql; /* the static string the statement was prepared from */
+    const char *sql; /* the static string the statement was prepared from, or
+                      * the cache's own copy of a built text (built) */
     sqlite3_stmt *stmt;
+    bool built;
+    unsigned hash; /* of a built text */
 } cached_stmt;
+
+/* A change to a row count the store keeps for /metrics (counts.c), waiting
+ * for its batch to commit. */
+typedef struct {
+    int family;
+    char a[64], b[32];
+    long long delta;
+} count_delta;
 
 /* The head of the audit chain as the writer last wrote it, valid within one
  * batch (another process may append between batches). */
@@ -20,6 +31,7 @@ typedef struct {
     char hash[SHA256_HEX];
     bool cp_known;        /* cp_through read (it may lag: another process checkpoints too) */
     long long cp_through; /* position of the last checkpoint */
+    char at[RFC3339_MAX]; /* the last record's time: a record is never earlier */
 } store_audit_head;
 
 typedef struct store_conn {
@@ -27,7 +39,10 @@ typedef struct store_conn {
     bool writer;
     cached_stmt *cache;
     size_t n_cache, cap_cache;
+    size_t n_built; /* built statements in the cache */
     store_audit_head audit; /* the writer's only */
+    count_delta *pending;   /* the writer's only: count changes of the batch */
+    size_t n_pending, cap_pending;
     struct store_conn *next;
 } store_conn;
 
@@ -74,6 +89,90 @@ char *store_idem_open(const unsigned char body_key[32], const char *scope, const
 
 #define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
+/* ---- statements built from the filters actually given (list.c) ----
+ * A list's WHERE clause names only the filters the caller gave, so that
+ * SQLite walks the one index that answers it, in the order the page is
+ * returned (never `(?1 IS NULL OR col = ?1)`, which no index can serve).
+ * Built texts are cached per connection like the static ones, keyed by the
+ * text. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} sql_buf;
+void sql_add(sql_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sql_free(sql_buf *b);
+/* A cached prepared statement for a built text, reset and with bindings
+ * cleared; NULL with e set (STORE_INTERNAL, also when b ran out of memory). */
+sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e);
+
+/* The organisations whose rows p sees (own first, then a district's dong
+ * centres by id), or only `only` when given and visible (none when not):
+ * a vector as store_strv's. At most STORE_MAX_ARMS. */
+#define STORE_MAX_ARMS 400
+int store_viewer_orgs(store_tx *tx, const principal *p, const char *only, const char ***orgs, size_t *n,
+                      store_err *e);
+/* A page over several organisations: one SELECT per organisation (arm(b, k,
+ * shape) writes the k-th, its organisation bound at ?(STORE_ORG_PARAM + k)),
+ * joined by UNION ALL and merged in `order` (result column numbers), then
+ * LIMIT ?limit_param. Each arm walks its own index in that order and SQLite
+ * merges them (MERGE (UNION ALL)) and stops at the limit: a page costs the
+ * same whatever the organisations hold. One organisation: the arm alone. */
+#define STORE_ORG_PARAM 100
+void sql_arms(sql_buf *b, size_t n_orgs, void (*arm)(sql_buf *b, int k, const void *shape), const void *shape,
+              const char *order, int limit_param);
+/* Binds orgs[k] to ?(STORE_ORG_PARAM + k). */
+void store_bind_orgs(sqlite3_stmt *st, const char **orgs, size_t n);
+
+/* ---- every statement the store prepares, for the query-plan test ----
+ * Each resource file lists its statements (static ones by their name, built
+ * ones in every shape their builder makes); tests/unit/test_plans.c runs
+ * EXPLAIN QUERY PLAN on each against a migrated database and fails on a
+ * scan of a table or a sort for ORDER BY on the request path. */
+typedef enum {
+    STORE_SQL_REQUEST, /* on a request path or the workers' loops: must walk an index */
+    STORE_SQL_STARTUP, /* once when the server starts (counts for /metrics) */
+    STORE_SQL_TOOL,    /* a command-line tool (audit verify) */
+    STORE_SQL_FEW,     /* on a request path over one person's or one organisation's few rows (its
+                        * merges, its live programs, its tokens): they may be sorted in memory */
+} store_sql_use;
+typedef void (*store_sql_fn)(const char *name, const char *sql, store_sql_use use, void *ctx);
+void store_each_sql(store_sql_fn fn, void *ctx);
+#define STORE_SQL(fn, ctx, name) (fn)(#name, (name), STORE_SQL_REQUEST, (ctx))
+/* Each file's part of store_each_sql. */
+void store_sql_of_store(store_sql_fn fn, void *ctx);
+void store_sql_of_orgs(store_sql_fn fn, void *ctx);
+void store_sql_of_people(store_sql_fn fn, void *ctx);
+void store_sql_of_cases(store_sql_fn fn, void *ctx);
+void store_sql_of_casework(store_sql_fn fn, void *ctx);
+void store_sql_of_referrals(store_sql_fn fn, void *ctx);
+void store_sql_of_outbox(store_sql_fn fn, void *ctx);
+void store_sql_of_audit(store_sql_fn fn, void *ctx);
+void store_sql_of_list(store_sql_fn fn, void *ctx);
+void store_sql_of_counts(store_sql_fn fn, void *ctx);
+void store_sql_of_keyring(store_sql_fn fn, void *ctx);
+void store_sql_of_merges(store_sql_fn fn, void *ctx);
+
+/* ---- row counts kept for /metrics (counts.c) ----
+ * /metrics shows how many outbox messages are in each state and how many
+ * open deadlines are overdue, at a constant cost: the counts are read from
+ * the database once when the server starts (store_counts_start) and kept
+ * since by the statements that change those rows, which record their change
+ * here; a change is applied when its batch commits and dropped when its
+ * unit or batch rolls back. Changes made by another process (none of the
+ * command-line tools touches these tables) are seen at the next start. */
+enum { COUNT_OUTBOX, COUNT_DEADLINE };
+/* outbox: (agency, status) messages; deadline: open deadlines (kind, due_on).
+ * Called inside a unit of work (no-op elsewhere). */
+int store_count(store_tx *tx, int family, const char *a, const char *b, long long delta, store_err *e);
+/* The writer's side: drop the changes after mark (a unit rolled back), apply
+ * every pending change (the batch committed) or drop them all (it did not). */
+void counts_unit_rollback(store_conn *c, size_t mark);
+void counts_batch_done(store_conn *c, bool committed);
+/* Reads the counts from the database on db (the writer's connection,
+ * between batches). */
+int counts_load(sqlite3 *db, char *err, size_t errlen);
+
 /* Whose records a principal sees: its own organisation's; a district's
  * (시·군·구 희망복지지원단) also those of the dong centres of its region. In
  * SQL write VISIBLE_TO("org_id") and bind with store_bind_viewer (it takes
@@ -93,23 +192,8 @@ void store_bind_overseer(sqlite3_stmt *st, const principal *p);
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);
 
-/* ---- statements built from the filters a query is given (list.c) ----
- * A list query's WHERE holds the filters given and nothing else (no
- * "?n IS NULL OR ..." chains), so SQLite plans each shape with its index.
- * Parts are static text with numbered parameters; the caller binds the
- * ones it added. */
-typedef struct {
-    char text[2048];
-    size_t len;
-    bool overflow; /* a part did not fit: store_stmt_built refuses */
-} store_sql;
-void store_sql_add(store_sql *q, const char *part);
 /* Whether a filter was given (NULL and "" are not). */
 static inline bool store_given(const char *v) { return v && *v; }
-/* The prepared statement of the text built. Each distinct text is kept
- * once for the life of the process (they come from a fixed set of parts,
- * so they are few), which lets the connection's cache key on it. */
-sqlite3_stmt *store_stmt_built(store_tx *tx, const store_sql *q, store_err *e);
 
 /* ---- reading rows (list.c) ---- */
 /* Copies the text of the current row's columns into one block: *fields[i]

@@ -685,3 +685,18 @@ out:
     flock(R.lock_fd, LOCK_SH);
     return rc;
 }
+
+void store_sql_of_keyring(store_sql_fn fn, void *ctx)
+{
+    /* at start and in `sarye key rotate` */
+    fn("SQL_KEYRING", SQL_KEYRING, STORE_SQL_TOOL, ctx);
+    fn("SQL_HAS_DATA", SQL_HAS_DATA, STORE_SQL_TOOL, ctx);
+    fn("SQL_EPOCH_INSERT", SQL_EPOCH_INSERT, STORE_SQL_TOOL, ctx);
+    fn("SQL_EPOCH_RETIRE", SQL_EPOCH_RETIRE, STORE_SQL_TOOL, ctx);
+    fn("SQL_EPOCH_RESEAL", SQL_EPOCH_RESEAL, STORE_SQL_TOOL, ctx);
+    fn("SQL_PERSONS_SEALED", SQL_PERSONS_SEALED, STORE_SQL_TOOL, ctx);
+    fn("SQL_PERSON_REKEY", SQL_PERSON_REKEY, STORE_SQL_TOOL, ctx);
+    fn("SQL_PERSONS_UNSEALED", SQL_PERSONS_UNSEALED, STORE_SQL_TOOL, ctx);
+    fn("SQL_ANSWERS", SQL_ANSWERS, STORE_SQL_TOOL, ctx);
+    fn("SQL_ANSWER_RESEAL", SQL_ANSWER_RESEAL, STORE_SQL_TOOL, ctx);
+}

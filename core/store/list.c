@@ -1,6 +1,9 @@
-/* list.c: binding parameters and reading rows: a row's text in one block,
- * JSON columns, lists of strings, and pages of rows. */
-#include <pthread.h>
+/* list.c: building the SQL of a list from the filters given, binding
+ * parameters and reading rows: a row's text in one block, JSON columns,
+ * lists of strings, and pages of rows; and the list of every statement the
+ * store prepares (for the query-plan test). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,54 +13,6 @@ void store_bind_opt(sqlite3_stmt *st, int i, const char *v)
 {
     if (v && *v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else sqlite3_bind_null(st, i);
-}
-
-void store_sql_add(store_sql *q, const char *part)
-{
-    size_t n = strlen(part);
-    if (q->overflow || q->len + n + 1 > sizeof q->text) {
-        q->overflow = true;
-        return;
-    }
-    memcpy(q->text + q->len, part, n + 1);
-    q->len += n;
-}
-
-/* The texts built so far, each once: a list that only grows. */
-typedef struct built_sql {
-    struct built_sql *next;
-    char text[];
-} built_sql;
-static built_sql *g_built;
-static pthread_mutex_t g_built_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static const char *sql_interned(const char *text)
-{
-    pthread_mutex_lock(&g_built_mu);
-    built_sql *b = g_built;
-    while (b && strcmp(b->text, text)) b = b->next;
-    if (!b && (b = malloc(sizeof *b + strlen(text) + 1))) {
-        strcpy(b->text, text);
-        b->next = g_built;
-        g_built = b;
-    }
-    pthread_mutex_unlock(&g_built_mu);
-    return b ? b->text : NULL;
-}
-
-sqlite3_stmt *store_stmt_built(store_tx *tx, const store_sql *q, store_err *e)
-{
-    if (q->overflow) {
-        log_msg(LOG_ERROR, "store: a built statement is too long", " start=\"%.80s\"", q->text);
-        store_err_set(e, STORE_INTERNAL, "internal store error");
-        return NULL;
-    }
-    const char *sql = sql_interned(q->text);
-    if (!sql) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
-        return NULL;
-    }
-    return store_stmt(tx, sql, e);
 }
 
 void store_bind_viewer(sqlite3_stmt *st, const principal *p)
@@ -81,6 +36,120 @@ bool store_oversees(const principal *p, const org_row *o)
     if (!strcmp(o->id, p->org)) return true;
     return !strcmp(p->org_type, "district") && !strcmp(o->region, p->region) && strcmp(o->type, "district") &&
            strcmp(o->type, "agency");
+}
+
+/* ---- built statements ---- */
+void sql_add(sql_buf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->s && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *grown = realloc(b->s, cap);
+        if (!grown) {
+            b->oom = true;
+            return;
+        }
+        b->s = grown;
+        b->cap = cap;
+    }
+}
+
+void sql_free(sql_buf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+void sql_arms(sql_buf *b, size_t n_orgs, void (*arm)(sql_buf *b, int k, const void *shape), const void *shape,
+              const char *order, int limit_param)
+{
+    for (size_t k = 0; k < n_orgs; k++) {
+        if (k) sql_add(b, " UNION ALL ");
+        arm(b, (int)k, shape);
+    }
+    sql_add(b, " ORDER BY %s LIMIT ?%d", order, limit_param);
+}
+
+void store_bind_orgs(sqlite3_stmt *st, const char **orgs, size_t n)
+{
+    for (size_t k = 0; k < n; k++) sqlite3_bind_text(st, STORE_ORG_PARAM + (int)k, orgs[k], -1, SQLITE_STATIC);
+}
+
+/* A district's dong centres (the visibility rule of VISIBLE_TO). */
+static const char SQL_VIEWER_ORGS[] = "SELECT id FROM orgs WHERE region = ?1 AND type = 'emd' AND id <> ?2 ORDER BY id";
+
+int store_viewer_orgs(store_tx *tx, const principal *p, const char *only, const char ***orgs, size_t *n,
+                      store_err *e)
+{
+    *orgs = NULL;
+    *n = 0;
+    const char **found = NULL;
+    size_t n_found = 0;
+    if (!strcmp(p->org_type, "district") && (!only || strcmp(only, p->org))) {
+        sqlite3_stmt *st = store_stmt(tx, SQL_VIEWER_ORGS, e);
+        if (!st) return -1;
+        sqlite3_bind_text(st, 1, p->region, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, p->org, -1, SQLITE_TRANSIENT);
+        if (store_strv(tx, st, &found, &n_found, e)) return -1;
+    }
+    /* One block: the pointers, then the strings. */
+    size_t len = strlen(p->org) + 1;
+    for (size_t i = 0; i < n_found; i++) len += strlen(found[i]) + 1;
+    const char **vec = malloc((n_found + 2) * sizeof *vec + len);
+    if (!vec) {
+        free(found);
+        return store_err_set(e, STORE_INTERNAL, "out of memory");
+    }
+    char *at = (char *)(vec + n_found + 2);
+    size_t count = 0;
+    for (size_t i = 0; i <= n_found; i++) {
+        const char *id = i == 0 ? p->org : found[i - 1];
+        if (only && strcmp(only, id)) continue;
+        size_t l = strlen(id) + 1;
+        memcpy(at, id, l);
+        vec[count++] = at;
+        at += l;
+    }
+    vec[count] = NULL;
+    free(found);
+    if (count > STORE_MAX_ARMS) {
+        free(vec);
+        log_msg(LOG_ERROR, "store: too many organisations in one view", " org=%s count=%zu", p->org, count);
+        return store_err_set(e, STORE_INTERNAL, "internal store error");
+    }
+    *orgs = vec;
+    *n = count;
+    return 0;
+}
+
+void store_sql_of_list(store_sql_fn fn, void *ctx) { STORE_SQL(fn, ctx, SQL_VIEWER_ORGS); }
+
+void store_each_sql(store_sql_fn fn, void *ctx)
+{
+    store_sql_of_store(fn, ctx);
+    store_sql_of_list(fn, ctx);
+    store_sql_of_orgs(fn, ctx);
+    store_sql_of_people(fn, ctx);
+    store_sql_of_cases(fn, ctx);
+    store_sql_of_casework(fn, ctx);
+    store_sql_of_referrals(fn, ctx);
+    store_sql_of_outbox(fn, ctx);
+    store_sql_of_audit(fn, ctx);
+    store_sql_of_counts(fn, ctx);
+    store_sql_of_keyring(fn, ctx);
+    store_sql_of_merges(fn, ctx);
 }
 
 char *store_texts(sqlite3_stmt *st, const char **const fields[], int n)

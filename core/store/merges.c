@@ -317,3 +317,20 @@ int store_person_live_programs(store_tx *tx, const char *person_id, const char *
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
     return store_strv(tx, st, programs, n, e);
 }
+
+void store_sql_of_merges(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_MERGE_INSERT);
+    STORE_SQL(fn, ctx, SQL_MARK_MERGED);
+    STORE_SQL(fn, ctx, SQL_MARK_UNMERGED);
+    STORE_SQL(fn, ctx, SQL_MERGE_UNDONE);
+    STORE_SQL(fn, ctx, SQL_MERGE_GET);
+    STORE_SQL(fn, ctx, SQL_MERGE_BY_ID);
+    fn("SQL_MERGES_OF_PERSON", SQL_MERGES_OF_PERSON, STORE_SQL_FEW, ctx);
+    STORE_SQL(fn, ctx, SQL_PERSON_FIELDS);
+    STORE_SQL(fn, ctx, SQL_TAKE_NUMBER);
+    STORE_SQL(fn, ctx, SQL_DROP_NUMBER);
+    STORE_SQL(fn, ctx, SQL_SEALED);
+    STORE_SQL(fn, ctx, SQL_NUMBERS);
+    fn("SQL_LIVE_PROGRAMS", SQL_LIVE_PROGRAMS, STORE_SQL_FEW, ctx);
+}

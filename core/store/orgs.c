@@ -281,3 +281,19 @@ int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e)
     if (rc != SQLITE_DONE) return store_fail(tx, e, "org by area");
     return store_err_set(e, STORE_NOT_FOUND, "no dong community centre serves area '%s'", area);
 }
+
+void store_sql_of_orgs(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_ORG_INSERT);
+    STORE_SQL(fn, ctx, SQL_ORG_PROGRAM);
+    STORE_SQL(fn, ctx, SQL_ORG_GET);
+    STORE_SQL(fn, ctx, SQL_ORG_PROGRAMS);
+    STORE_SQL(fn, ctx, SQL_ORG_OFFERS);
+    STORE_SQL(fn, ctx, SQL_TOKEN_INSERT);
+    STORE_SQL(fn, ctx, SQL_PRINCIPAL);
+    STORE_SQL(fn, ctx, SQL_ORG_EXISTS);
+    STORE_SQL(fn, ctx, SQL_ORG_BY_AREA);
+    STORE_SQL(fn, ctx, SQL_TOKEN_GET);
+    fn("SQL_TOKEN_LIST", SQL_TOKEN_LIST, STORE_SQL_FEW, ctx);
+    STORE_SQL(fn, ctx, SQL_TOKEN_REVOKE);
+}

@@ -24,23 +24,33 @@
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
     " created_at) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6 FROM outbox";
-/* Due: queued, time come, and no earlier queued message on the same topic. */
+/* Due: queued, time come, and no earlier queued message on the same topic;
+ * the longest waiting first (the index of queued messages by due time). */
 static const char SQL_OUTBOX_DUE[] =
     "SELECT " OUTBOX_COLS " FROM outbox o WHERE o.status = 'queued' AND o.next_at <= ?1"
     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = o.agency AND p.topic = o.topic"
     "                 AND p.status = 'queued' AND p.seq < o.seq)"
-    " ORDER BY o.seq LIMIT ?2";
+    " ORDER BY o.next_at, o.seq LIMIT ?2";
+static const char SQL_OUTBOX_STATE[] = "SELECT agency, status FROM outbox WHERE id = ?1";
 static const char SQL_OUTBOX_RESULT[] =
     "UPDATE outbox SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6,"
     " delivered_at = ?7 WHERE id = ?1";
 static const char SQL_OUTBOX_GET[] = "SELECT " OUTBOX_COLS " FROM outbox o WHERE o.id = ?1";
-static const char SQL_OUTBOX_LIST[] =
-    "SELECT " OUTBOX_COLS " FROM outbox o WHERE (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.id > ?2)"
-    " AND " OVERSEEN_BY(OUTBOX_ORG) " ORDER BY o.id LIMIT ?3";
 static const char SQL_OUTBOX_RETRY[] =
     "UPDATE outbox SET status = 'queued', attempts = 0, next_at = 0, last_error = NULL WHERE id = ?1"
     " AND status = 'dead'";
-static const char SQL_OUTBOX_COUNTS[] = "SELECT agency, status, COUNT(*) FROM outbox GROUP BY agency, status";
+
+/* The admin's list: by id, of one status (its index) or of all. */
+enum { OUTBOX_BY_STATUS = 1, OUTBOX_AFTER = 2 };
+
+static void outbox_list_sql(sql_buf *b, unsigned shape)
+{
+    /* the messages of what the reader oversees (a system operator: all) */
+    sql_add(b, "SELECT " OUTBOX_COLS " FROM outbox o WHERE %s" OVERSEEN_BY(OUTBOX_ORG), shape ? "" : "/*scoped*/ ");
+    if (shape & OUTBOX_BY_STATUS) sql_add(b, " AND o.status = ?1");
+    if (shape & OUTBOX_AFTER) sql_add(b, " AND o.id > ?2");
+    sql_add(b, " ORDER BY o.id LIMIT ?3");
+}
 
 static int outbox_read(sqlite3_stmt *st, void *row)
 {
@@ -81,7 +91,8 @@ int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, co
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(text);
-    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "outbox enqueue");
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "outbox enqueue");
+    return store_count(tx, COUNT_OUTBOX, agency, "queued", 1, e);
 }
 
 static int page(store_tx *tx, sqlite3_stmt *st, int limit, outbox_list *out, store_err *e)
@@ -107,10 +118,20 @@ int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, 
 
 int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e)
 {
-    char now[RFC3339_MAX];
+    char now[RFC3339_MAX], agency[64] = "", was[16] = "";
     time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_RESULT, e);
+    /* What it was, for the counts. */
+    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_STATE, e);
     if (!st) return -1;
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(agency, sizeof agency, "%s", TEXT(st, 0));
+        snprintf(was, sizeof was, "%s", TEXT(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "outbox state");
+    if (!(st = store_stmt(tx, SQL_OUTBOX_RESULT, e))) return -1;
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->status, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, r->attempts);
@@ -120,9 +141,13 @@ int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e)
     store_bind_opt(st, 6, r->error);
     if (!strcmp(r->status, "delivered")) sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
     else sqlite3_bind_null(st, 7);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "outbox result");
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "outbox result");
+    if (!agency[0] || !strcmp(was, r->status)) return 0;
+    return store_count(tx, COUNT_OUTBOX, agency, was, -1, e) || store_count(tx, COUNT_OUTBOX, agency, r->status, 1, e)
+               ? -1
+               : 0;
 }
 
 int store_outbox_get(store_tx *tx, const char *id, outbox_row *out, store_err *e)
@@ -146,7 +171,10 @@ int store_outbox_list(store_tx *tx, const principal *overseer, const char *statu
                       outbox_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_LIST, e);
+    sql_buf b = {0};
+    outbox_list_sql(&b, (status && *status ? OUTBOX_BY_STATUS : 0) | (after && *after ? OUTBOX_AFTER : 0));
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
     if (!st) return -1;
     store_bind_overseer(st, overseer);
     store_bind_opt(st, 1, status);
@@ -169,45 +197,18 @@ int store_outbox_retry(store_tx *tx, const char *id, outbox_row *out, store_err 
         outbox_row_free(out);
         return store_err_set(e, STORE_CONFLICT, "message %s is not dead-lettered", id);
     }
-    return 0;
-}
-
-int store_outbox_counts(store_tx *tx, outbox_counts *out, store_err *e)
-{
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_COUNTS, e);
-    if (!st) return -1;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            outbox_count *grown = realloc(out->items, cap * sizeof *grown);
-            if (!grown) {
-                sqlite3_reset(st);
-                free(out->items);
-                memset(out, 0, sizeof *out);
-                return store_err_set(e, STORE_INTERNAL, "out of memory");
-            }
-            out->items = grown;
-        }
-        outbox_count *c = &out->items[out->n++];
-        snprintf(c->agency, sizeof c->agency, "%s", TEXT(st, 0));
-        snprintf(c->status, sizeof c->status, "%s", TEXT(st, 1));
-        c->n = sqlite3_column_int64(st, 2);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(out->items);
-        memset(out, 0, sizeof *out);
-        return store_fail(tx, e, "outbox counts");
+    if (store_count(tx, COUNT_OUTBOX, out->agency, "dead", -1, e) ||
+        store_count(tx, COUNT_OUTBOX, out->agency, "queued", 1, e)) {
+        outbox_row_free(out);
+        return -1;
     }
     return 0;
 }
 
+/* Each message removed is counted out of /metrics' counts (RETURNING). */
 static const char SQL_OUTBOX_PURGE[] =
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'delivered' AND delivered_at < ?1"
-    " ORDER BY delivered_at LIMIT ?2)";
+    " ORDER BY delivered_at LIMIT ?2) RETURNING agency";
 
 int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted, store_err *e)
 {
@@ -216,9 +217,36 @@ int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted
     if (!st) return -1;
     sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, limit);
-    int rc = sqlite3_step(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char agency[128];
+        snprintf(agency, sizeof agency, "%s", TEXT(st, 0) ? TEXT(st, 0) : "");
+        if (store_count(tx, COUNT_OUTBOX, agency, "delivered", -1, e)) {
+            sqlite3_reset(st);
+            return -1;
+        }
+        (*deleted)++;
+    }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "outbox purge");
-    *deleted = sqlite3_changes(tx->db);
     return 0;
+}
+
+void store_sql_of_outbox(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_OUTBOX_INSERT);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_DUE);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_STATE);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_RESULT);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_GET);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_RETRY);
+    fn("SQL_OUTBOX_PURGE", SQL_OUTBOX_PURGE, STORE_SQL_TOOL, ctx); /* the retention sweep */
+    for (unsigned shape = 0; shape < 4; shape++) {
+        sql_buf b = {0};
+        char name[64];
+        outbox_list_sql(&b, shape);
+        snprintf(name, sizeof name, "outbox list (shape %u)", shape);
+        if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+        sql_free(&b);
+    }
 }

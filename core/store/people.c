@@ -18,6 +18,12 @@ static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
     " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND merged_into IS NULL AND "
     VISIBLE_TO("org_id");
+
+#define PERSON_COLS                                                                             \
+    "id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation, tags," \
+    " created_at, updated_at, eligibility"
+/* The name of the person a page by name ended with (the cursor is its id). */
+static const char SQL_PERSON_NAME[] = "SELECT name FROM persons WHERE id = ?1";
 static const char SQL_PERSON_VISIBLE[] =
     "SELECT 1 FROM persons WHERE id = ?1 AND merged_into IS NULL AND " VISIBLE_TO("org_id");
 static const char SQL_HOUSEHOLD_INSERT[] =
@@ -30,6 +36,117 @@ static const char SQL_HOUSEHOLD_MEMBERS[] =
 static const char SQL_PERSON_JOIN_HOUSEHOLD[] =
     "UPDATE persons SET household_id = ?1, relation = ?2, updated_at = ?3"
     " WHERE id = ?4 AND org_id = ?5 AND merged_into IS NULL";
+
+/* ---- search ----
+ * Which index answers depends on what is given: an RRN (persons_rrn_id: the
+ * few persons of the country with that number, the viewer's kept), else a
+ * name prefix (persons_org_name_id: a range of names in each organisation,
+ * by name then id), else a birth date (persons_org_birth_id), else all the
+ * organisation's persons (persons_org_id). The others given filter the rows
+ * that index returns. Over several organisations (a district) each walks
+ * its own and SQLite merges them in the page's order.
+ *
+ * A name prefix is the range [prefix, successor) in the NOCASE collation of
+ * the index: the same matches as the LIKE 'prefix%' it replaces (ASCII
+ * letters in either case, any other character exactly), on an index. */
+enum { PS_RRN = 1, PS_NAME = 2, PS_NAME_UPPER = 4, PS_BIRTH = 8, PS_AFTER = 16, PS_EXACT = 32, PS_SHAPES = 64 };
+
+static void person_arm(sql_buf *b, int k, const void *shape)
+{
+    unsigned f = *(const unsigned *)shape;
+    /* A record merged into another is not a person of its own any more. */
+    sql_add(b, "SELECT " PERSON_COLS " FROM persons WHERE org_id = ?%d AND merged_into IS NULL",
+            STORE_ORG_PARAM + k);
+    if (f & PS_EXACT) sql_add(b, " AND name = ?8"); /* the whole name: a filter on what the index gives */
+    if (f & PS_NAME) {
+        /* from the cursor's name on (then after its id), else from the prefix */
+        sql_add(b, f & PS_AFTER ? " AND name >= ?7 COLLATE NOCASE AND (name COLLATE NOCASE, id) > (?7, ?5)"
+                                : " AND name >= ?1 COLLATE NOCASE");
+        if (f & PS_NAME_UPPER) sql_add(b, " AND name < ?2 COLLATE NOCASE");
+        if (f & PS_BIRTH) sql_add(b, " AND birth_date = ?3");
+    } else {
+        if (f & PS_BIRTH) sql_add(b, " AND birth_date = ?3");
+        if (f & PS_AFTER) sql_add(b, " AND id > ?5");
+    }
+}
+
+static void person_search_sql(sql_buf *b, unsigned shape, size_t n_orgs)
+{
+    if (shape & PS_RRN) {
+        /* +org_id: the list filters, the RRN's index drives */
+        sql_add(b, "SELECT " PERSON_COLS " FROM persons WHERE rrn_hash = ?4 AND merged_into IS NULL AND +org_id IN (");
+        for (size_t k = 0; k < n_orgs; k++) sql_add(b, "%s?%d", k ? ", " : "", STORE_ORG_PARAM + (int)k);
+        sql_add(b, ")");
+        if (shape & PS_EXACT) sql_add(b, " AND name = ?8");
+        if (shape & PS_NAME) sql_add(b, " AND name >= ?1 COLLATE NOCASE");
+        if (shape & PS_NAME_UPPER) sql_add(b, " AND name < ?2 COLLATE NOCASE");
+        if (shape & PS_BIRTH) sql_add(b, " AND birth_date = ?3");
+        if (shape & PS_AFTER) sql_add(b, " AND id > ?5");
+        sql_add(b, " ORDER BY id LIMIT ?6");
+        return;
+    }
+    sql_arms(b, n_orgs, person_arm, &shape, shape & PS_NAME ? "3 COLLATE NOCASE, 1" : "1", 6);
+}
+
+/* The smallest text above every text that starts with prefix (in NOCASE:
+ * ASCII letters folded to lower case first): the prefix with its last
+ * character replaced by the next one. UTF-8 orders as its code points, so
+ * the next code point is the next text (한 U+D55C -> 핝 U+D55D); the
+ * surrogates are skipped, a last character that has no next one is dropped
+ * and the one before it moved on. 0 when there is no such text (no upper
+ * bound); -1 when prefix is not valid UTF-8 or too long. */
+static int name_successor(const char *prefix, char *out, size_t outlen)
+{
+    unsigned cps[256];
+    size_t n = 0;
+    for (const unsigned char *s = (const unsigned char *)prefix; *s;) {
+        unsigned cp;
+        int len;
+        if (*s < 0x80) cp = *s, len = 1;
+        else if ((*s & 0xe0) == 0xc0) cp = *s & 0x1f, len = 2;
+        else if ((*s & 0xf0) == 0xe0) cp = *s & 0x0f, len = 3;
+        else if ((*s & 0xf8) == 0xf0) cp = *s & 0x07, len = 4;
+        else return -1;
+        for (int i = 1; i < len; i++) {
+            if ((s[i] & 0xc0) != 0x80) return -1;
+            cp = cp << 6 | (s[i] & 0x3f);
+        }
+        if (n == sizeof cps / sizeof cps[0]) return -1;
+        if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
+        cps[n++] = cp;
+        s += len;
+    }
+    while (n > 0) {
+        unsigned next = cps[n - 1] + 1;
+        if (next == 0xd800) next = 0xe000;
+        if (next >= 'A' && next <= 'Z') next = 'Z' + 1; /* '@' + 1: upper case folds away in NOCASE */
+        if (next <= 0x10ffff) {
+            cps[n - 1] = next;
+            break;
+        }
+        n--;
+    }
+    if (n == 0) return 0;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cp = cps[i];
+        unsigned char enc[4];
+        int len;
+        if (cp < 0x80) enc[0] = (unsigned char)cp, len = 1;
+        else if (cp < 0x800) enc[0] = (unsigned char)(0xc0 | cp >> 6), enc[1] = (unsigned char)(0x80 | (cp & 0x3f)), len = 2;
+        else if (cp < 0x10000)
+            enc[0] = (unsigned char)(0xe0 | cp >> 12), enc[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f)),
+            enc[2] = (unsigned char)(0x80 | (cp & 0x3f)), len = 3;
+        else
+            enc[0] = (unsigned char)(0xf0 | cp >> 18), enc[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f)),
+            enc[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f)), enc[3] = (unsigned char)(0x80 | (cp & 0x3f)), len = 4;
+        if (j + (size_t)len + 1 > outlen) return -1;
+        memcpy(out + j, enc, (size_t)len);
+        j += (size_t)len;
+    }
+    out[j] = 0;
+    return 1;
+}
 
 /* The blind index that lets a search find a person by RRN (store/pii.c). */
 static void rrn_hash(const char *rrn, char out[SHA256_HEX]) { pii_rrn_index(rrn, out); }
@@ -148,54 +265,82 @@ int store_person_visible(store_tx *tx, const principal *p, const char *person_id
 
 static void person_drop(void *row) { person_row_free(row); }
 
-/* The columns person_read reads. */
-#define PERSON_COLS                                                                          \
-    "id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation," \
-    " tags, created_at, updated_at, eligibility"
-
 int store_person_search(store_tx *tx, const principal *p, const person_query *q, person_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    /* The WHERE holds the filters given, nothing else, so each shape of
-     * query gets its own plan (a name prefix, an exact name with a birth
-     * date, a number: each has its index). */
-    store_sql sql = {0};
-    store_sql_add(&sql, "SELECT " PERSON_COLS " FROM persons WHERE merged_into IS NULL AND " VISIBLE_TO("org_id"));
-    if (q->name) store_sql_add(&sql, q->exact ? " AND name = ?2" : " AND name LIKE ?2 ESCAPE '\\'");
-    if (store_given(q->birth_date)) store_sql_add(&sql, " AND birth_date = ?3");
-    if (q->rrn) store_sql_add(&sql, " AND rrn_hash = ?4");
-    if (store_given(q->after)) store_sql_add(&sql, " AND id > ?5");
-    store_sql_add(&sql, " ORDER BY id LIMIT ?6");
-    sqlite3_stmt *st = store_stmt_built(tx, &sql, e);
-    if (!st) return -1;
-    char like[512], hash[SHA256_HEX];
-    store_bind_viewer(st, p);
-    if (q->name && q->exact) {
-        sqlite3_bind_text(st, 2, q->name, -1, SQLITE_STATIC);
-    } else if (q->name) { /* prefix match; escape LIKE's own characters */
-        size_t j = 0;
-        for (const char *s = q->name; *s && j + 3 < sizeof like; s++) {
-            if (*s == '%' || *s == '_' || *s == '\\') like[j++] = '\\';
-            like[j++] = *s;
-        }
-        like[j++] = '%';
-        like[j] = 0;
-        sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
+    char upper[1024], hash[SHA256_HEX], *after_name = NULL;
+    /* An exact name filters (its persons come by birth date or id); a
+     * beginning of a name is a range of the name index. */
+    const char *exact = q->exact && q->name && *q->name ? q->name : NULL;
+    const char *name = !exact && q->name && *q->name ? q->name : NULL, *after = q->after && *q->after ? q->after : NULL;
+    unsigned shape = (q->rrn ? PS_RRN : 0) | (name ? PS_NAME : 0) | (q->birth_date && *q->birth_date ? PS_BIRTH : 0) |
+                     (after ? PS_AFTER : 0) | (exact ? PS_EXACT : 0);
+    if (name) {
+        int up = name_successor(name, upper, sizeof upper);
+        if (up < 0) return store_err_set(e, STORE_INTERNAL, "the name is not valid UTF-8 or too long");
+        if (up) shape |= PS_NAME_UPPER;
     }
-    if (store_given(q->birth_date)) sqlite3_bind_text(st, 3, q->birth_date, -1, SQLITE_STATIC);
+    const char **orgs = NULL;
+    size_t n_orgs;
+    sqlite3_stmt *st;
+    int rc = -1;
+    if (store_viewer_orgs(tx, p, NULL, &orgs, &n_orgs, e)) return -1;
+    if (name && after && !(shape & PS_RRN)) {
+        /* A page by name goes on from the name of the person it ended with. */
+        if (!(st = store_stmt(tx, SQL_PERSON_NAME, e))) goto done;
+        sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) after_name = strdup(TEXT(st, 0));
+        sqlite3_reset(st);
+        if (s != SQLITE_ROW && s != SQLITE_DONE) {
+            store_fail(tx, e, "person name");
+            goto done;
+        }
+        if (s == SQLITE_DONE) { /* that person is gone: nothing comes after it */
+            rc = 0;
+            goto done;
+        }
+        if (!after_name) {
+            store_err_set(e, STORE_INTERNAL, "out of memory");
+            goto done;
+        }
+        if (sqlite3_stricmp(after_name, name) < 0) { /* renamed below the prefix: from the start again */
+            free(after_name);
+            if (!(after_name = strdup(name))) {
+                store_err_set(e, STORE_INTERNAL, "out of memory");
+                goto done;
+            }
+            after = "";
+        }
+    }
+    sql_buf b = {0};
+    person_search_sql(&b, shape, n_orgs);
+    st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
+    if (!st) goto done;
+    store_bind_orgs(st, orgs, n_orgs);
+    if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (shape & PS_NAME_UPPER) sqlite3_bind_text(st, 2, upper, -1, SQLITE_STATIC);
+    store_bind_opt(st, 3, q->birth_date);
     if (q->rrn) {
         rrn_hash(q->rrn, hash);
         sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
     }
-    if (store_given(q->after)) sqlite3_bind_text(st, 5, q->after, -1, SQLITE_STATIC);
+    store_bind_opt(st, 5, after);
     sqlite3_bind_int(st, 6, q->limit + 1);
+    if (after_name) sqlite3_bind_text(st, 7, after_name, -1, SQLITE_STATIC);
+    if (exact) sqlite3_bind_text(st, 8, exact, -1, SQLITE_STATIC);
     void *items;
     if (store_rows(tx, st, q->limit, sizeof *out->items, person_read, person_drop, &items, &out->n, &out->more, e,
                    "person search"))
-        return -1;
+        goto done;
     out->items = items;
     if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
-    return 0;
+    rc = 0;
+done:
+    free(after_name);
+    free(orgs);
+    return rc;
 }
 
 static const char SQL_PERSON_BY_RRN[] =
@@ -442,4 +587,37 @@ int store_person_owner(store_tx *tx, const char *person_id, char org[64], store_
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person owner");
     return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", person_id);
+}
+
+void store_sql_of_people(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_PERSON_INSERT);
+    STORE_SQL(fn, ctx, SQL_PERSON_GET);
+    STORE_SQL(fn, ctx, SQL_PERSON_NAME);
+    STORE_SQL(fn, ctx, SQL_PERSON_VISIBLE);
+    STORE_SQL(fn, ctx, SQL_HOUSEHOLD_INSERT);
+    STORE_SQL(fn, ctx, SQL_HOUSEHOLD_GET);
+    STORE_SQL(fn, ctx, SQL_HOUSEHOLD_MEMBERS);
+    STORE_SQL(fn, ctx, SQL_PERSON_JOIN_HOUSEHOLD);
+    STORE_SQL(fn, ctx, SQL_PERSON_ELIGIBILITY);
+    STORE_SQL(fn, ctx, SQL_PERSON_CLONE);
+    STORE_SQL(fn, ctx, SQL_PERSON_SEALED);
+    STORE_SQL(fn, ctx, SQL_PERSON_RESEAL);
+    STORE_SQL(fn, ctx, SQL_RRN_ELSEWHERE);
+    STORE_SQL(fn, ctx, SQL_PERSON_OWNER);
+    STORE_SQL(fn, ctx, SQL_PERSON_BY_RRN);
+    STORE_SQL(fn, ctx, SQL_PERSON_MERGED);
+    STORE_SQL(fn, ctx, SQL_PERSON_TWIN);
+    static const size_t orgs[] = {1, 3};
+    for (size_t i = 0; i < 2; i++)
+        for (unsigned shape = 0; shape < PS_SHAPES; shape++) {
+            if ((shape & PS_NAME_UPPER) && !(shape & PS_NAME)) continue;
+            if ((shape & PS_EXACT) && (shape & PS_NAME)) continue;
+            sql_buf b = {0};
+            char name[80];
+            person_search_sql(&b, shape, orgs[i]);
+            snprintf(name, sizeof name, "person search (shape %u, %zu organisations)", shape, orgs[i]);
+            if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+            sql_free(&b);
+        }
 }

@@ -422,8 +422,11 @@ typedef struct {
     overdue_count *items;
     size_t n;
 } overdue_counts;
-/* Open deadlines due before today by kind, over every organisation. */
-int store_overdue_counts(store_tx *tx, const char *today, overdue_counts *out, store_err *e);
+/* Open deadlines due before today by kind, over every organisation, by
+ * kind; every kind seen since the server started keeps its line. Kept in
+ * memory (store_counts_start): no transaction, a constant cost; empty until
+ * the counts are loaded. -1 only when out of memory. */
+int store_overdue_counts(const char *today, overdue_counts *out);
 
 /* ---- case work records and conferences ---- */
 typedef struct {
@@ -654,8 +657,9 @@ typedef struct {
     outbox_count *items;
     size_t n;
 } outbox_counts;
-/* Messages by agency and status. */
-int store_outbox_counts(store_tx *tx, outbox_counts *out, store_err *e);
+/* Messages by agency and status (a status that emptied stays, at 0). Kept
+ * in memory like store_overdue_counts. */
+int store_outbox_counts(outbox_counts *out);
 
 /* ---- the audit trail (audit.c) ---- */
 typedef struct {

@@ -30,9 +30,17 @@ static const char SQL_REFERRAL_INSERT[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)";
 static const char SQL_REFERRAL_AGENCY_STATUS[] = "UPDATE referrals SET agency_status = ?2 WHERE id = ?1";
 static const char SQL_REFERRAL_GET[] = "SELECT " REFERRAL_COLS " FROM referrals WHERE id = ?1";
-static const char SQL_REFERRAL_LIST[] =
-    "SELECT " REFERRAL_COLS " FROM referrals WHERE (CASE WHEN ?2 = 'in' THEN to_org ELSE from_org END) = ?1"
-    " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5";
+/* The inbox walks referrals_to_id or referrals_to (with a status), the
+ * outbox referrals_from_id or referrals_from, by id. */
+enum { REF_IN = 1, REF_STATUS = 2, REF_AFTER = 4, REF_SHAPES = 8 };
+
+static void referral_list_sql(sql_buf *b, unsigned shape)
+{
+    sql_add(b, "SELECT " REFERRAL_COLS " FROM referrals WHERE %s = ?1", shape & REF_IN ? "to_org" : "from_org");
+    if (shape & REF_STATUS) sql_add(b, " AND status = ?3");
+    if (shape & REF_AFTER) sql_add(b, " AND id > ?4");
+    sql_add(b, " ORDER BY id LIMIT ?5");
+}
 static const char SQL_REFERRAL_ANSWER[] =
     "UPDATE referrals SET status = ?2, answer_note = ?3, answered_at = ?4, answered_by = ?5, case_id = ?6"
     " WHERE id = ?1 AND status = 'pending'";
@@ -251,10 +259,13 @@ int store_referral_list(store_tx *tx, const principal *p, const referral_query *
                         store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_LIST, e);
+    sql_buf b = {0};
+    referral_list_sql(&b, (q->inbound ? REF_IN : 0) | (q->status && *q->status ? REF_STATUS : 0) |
+                              (q->after && *q->after ? REF_AFTER : 0));
+    sqlite3_stmt *st = store_stmt_built(tx, &b, e);
+    sql_free(&b);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, p->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, q->inbound ? "in" : "out", -1, SQLITE_STATIC);
     store_bind_opt(st, 3, q->status);
     store_bind_opt(st, 4, q->after);
     sqlite3_bind_int(st, 5, q->limit + 1);
@@ -389,4 +400,30 @@ int store_sharing_right_approve(store_tx *tx, const char *org, const char *user,
         return store_err_set(e, STORE_NOT_FOUND, "%s of %s has no training and pledge approved by the organisation yet",
                              user, org);
     return store_sharing_right_get(tx, org, user, out, e);
+}
+
+void store_sql_of_referrals(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_CONSENT_INSERT);
+    STORE_SQL(fn, ctx, SQL_CONSENT_GET);
+    STORE_SQL(fn, ctx, SQL_CONSENT_LIST);
+    STORE_SQL(fn, ctx, SQL_CONSENT_REVOKE);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_INSERT);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_AGENCY_STATUS);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_GET);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_ANSWER);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_OF_CASE);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_CLOSED);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_REVIEW);
+    STORE_SQL(fn, ctx, SQL_RIGHT_UPSERT);
+    STORE_SQL(fn, ctx, SQL_RIGHT_APPROVE);
+    STORE_SQL(fn, ctx, SQL_RIGHT_GET);
+    for (unsigned shape = 0; shape < REF_SHAPES; shape++) {
+        sql_buf b = {0};
+        char name[64];
+        referral_list_sql(&b, shape);
+        snprintf(name, sizeof name, "referral list (shape %u)", shape);
+        if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
+        sql_free(&b);
+    }
 }

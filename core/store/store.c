@@ -153,8 +153,12 @@ static store_conn *conn_open(bool writer, char *err, size_t errlen)
 
 static void conn_free(store_conn *c)
 {
-    for (size_t i = 0; i < c->n_cache; i++) sqlite3_finalize(c->cache[i].stmt);
+    for (size_t i = 0; i < c->n_cache; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        if (c->cache[i].built) free((char *)c->cache[i].sql);
+    }
     free(c->cache);
+    free(c->pending);
     sqlite3_close(c->db);
     free(c);
 }
@@ -188,17 +192,10 @@ void store_thread_done(void)
     conn_free(c);
 }
 
-sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
+/* Prepares sql and adds it to c's cache (key: sql, owned when built). */
+static sqlite3_stmt *cache_add(store_tx *tx, const char *sql, bool built, unsigned hash, store_err *e)
 {
     store_conn *c = tx->conn;
-    for (size_t i = 0; i < c->n_cache; i++) {
-        if (c->cache[i].sql == sql) {
-            sqlite3_stmt *st = c->cache[i].stmt;
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            return st;
-        }
-    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(tx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         log_msg(LOG_ERROR, "store: prepare failed", " error=\"%s\" sql=\"%.120s\"", sqlite3_errmsg(tx->db), sql);
@@ -216,7 +213,64 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
         c->cache = nc;
         c->cap_cache = cap;
     }
-    c->cache[c->n_cache++] = (cached_stmt){sql, st};
+    c->cache[c->n_cache++] = (cached_stmt){sql, st, built, hash};
+    if (built) c->n_built++;
+    return st;
+}
+
+sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
+{
+    store_conn *c = tx->conn;
+    for (size_t i = 0; i < c->n_cache; i++) {
+        if (c->cache[i].sql == sql) {
+            sqlite3_stmt *st = c->cache[i].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    return cache_add(tx, sql, false, 0, e);
+}
+
+/* Built statements a connection keeps: the shapes in use (filters given x
+ * organisations seen) are few; past this the oldest is dropped. */
+#define MAX_BUILT 96
+
+sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
+{
+    if (b->oom || !b->s) {
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < b->len; i++) h = (h ^ (unsigned char)b->s[i]) * 16777619u;
+    store_conn *c = tx->conn;
+    for (size_t i = 0; i < c->n_cache; i++) {
+        cached_stmt *cs = &c->cache[i];
+        if (cs->built && cs->hash == h && !strcmp(cs->sql, b->s)) {
+            sqlite3_reset(cs->stmt);
+            sqlite3_clear_bindings(cs->stmt);
+            return cs->stmt;
+        }
+    }
+    if (c->n_built >= MAX_BUILT) {
+        for (size_t i = 0; i < c->n_cache; i++) {
+            if (!c->cache[i].built) continue;
+            sqlite3_finalize(c->cache[i].stmt);
+            free((char *)c->cache[i].sql);
+            memmove(&c->cache[i], &c->cache[i + 1], (c->n_cache - i - 1) * sizeof c->cache[0]);
+            c->n_cache--;
+            c->n_built--;
+            break;
+        }
+    }
+    char *key = strdup(b->s);
+    if (!key) {
+        store_err_set(e, STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    sqlite3_stmt *st = cache_add(tx, key, true, h, e);
+    if (!st) free(key);
     return st;
 }
 
@@ -285,6 +339,13 @@ char *store_idem_open(const unsigned char body_key[32], const char *scope, const
     char ad[600];
     size_t adlen = idem_ad(scope, key, ad, sizeof ad), len = 0;
     return (char *)keys_open(body_key, ad, adlen, sealed, &len);
+}
+
+void store_sql_of_store(store_sql_fn fn, void *ctx)
+{
+    STORE_SQL(fn, ctx, SQL_IDEM_GET);
+    STORE_SQL(fn, ctx, SQL_IDEM_PUT);
+    fn("SQL_IDEM_PURGE", SQL_IDEM_PURGE, STORE_SQL_TOOL, ctx); /* the retention sweep, every minute */
 }
 
 int store_idem_lookup(store_tx *tx, const store_idem *idem, store_reply *reply, store_err *e)
@@ -410,12 +471,19 @@ static struct {
     store_conn *conn;
     atomic_ulong batches, units, failed_commits, checkpoints;
     atomic_int max_batch;
-} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    /* store_counts_start: a load of the counts asked of the writer, done
+     * between two batches; load_rc its outcome once load_done */
+    bool load, load_done;
+    int load_rc;
+    char load_err[256];
+    pthread_cond_t load_cv;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .load_cv = PTHREAD_COND_INITIALIZER};
 
 /* One unit inside the batch's transaction, under its own savepoint. */
 static void run_unit(store_tx *tx, unit *u)
 {
     store_audit_head saved = tx->conn->audit;
+    size_t counted = tx->conn->n_pending;
     if (tx_step(tx, "SAVEPOINT unit") != SQLITE_OK) {
         u->rc = store_fail(tx, u->se, "savepoint");
         return;
@@ -436,6 +504,7 @@ static void run_unit(store_tx *tx, unit *u)
     if (rc != 0) {
         tx_step(tx, "ROLLBACK TO unit");
         tx->conn->audit = saved;
+        counts_unit_rollback(tx->conn, counted);
         store_reply_clear(u->reply);
     }
     tx_step(tx, "RELEASE unit");
@@ -448,6 +517,7 @@ static void run_batch(unit *list)
     W.conn->audit.valid = false; /* another process may have appended since */
     int n = 0;
     for (unit *u = list; u; u = u->next) n++;
+    counts_batch_done(W.conn, false);
     if (tx_step(&tx, "BEGIN IMMEDIATE") != SQLITE_OK) {
         for (unit *u = list; u; u = u->next) u->rc = store_fail(&tx, u->se, "begin");
         return;
@@ -456,7 +526,9 @@ static void run_batch(unit *list)
     /* Every `every` records, the batch ends with a signed checkpoint. */
     audit_checkpoint cp;
     int checkpointed = store_audit_batch_checkpoint(&tx, &cp);
-    if (tx_step(&tx, "COMMIT") != SQLITE_OK) {
+    bool committed = tx_step(&tx, "COMMIT") == SQLITE_OK;
+    counts_batch_done(W.conn, committed);
+    if (!committed) {
         /* Nothing of the batch is kept: every unit that thought it was
          * done is told it was not. */
         store_err why = {0};
@@ -489,7 +561,21 @@ static void *writer_main(void *arg)
     tl_is_writer = true;
     pthread_mutex_lock(&W.mu);
     for (;;) {
-        while (!W.head && !W.stop) pthread_cond_wait(&W.cv, &W.mu);
+        while (!W.head && !W.stop && !W.load) pthread_cond_wait(&W.cv, &W.mu);
+        if (W.load) {
+            /* Between batches: what it reads is every committed change, and
+             * no change is pending. */
+            W.load = false;
+            pthread_mutex_unlock(&W.mu);
+            char err[256] = "";
+            int rc = counts_load(W.conn->db, err, sizeof err);
+            pthread_mutex_lock(&W.mu);
+            W.load_rc = rc;
+            snprintf(W.load_err, sizeof W.load_err, "%s", err);
+            W.load_done = true;
+            pthread_cond_broadcast(&W.load_cv);
+            continue;
+        }
         if (!W.head && W.stop) break;
         /* Everything queued so far, up to MAX_BATCH, is one transaction. */
         unit *list = W.head, *last = list;
@@ -563,6 +649,23 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
 }
 
 bool store_on_writer(void) { return tl_is_writer; }
+
+int store_counts_start(char *err, size_t errlen)
+{
+    if (!W.started) {
+        snprintf(err, errlen, "the store is not open");
+        return -1;
+    }
+    pthread_mutex_lock(&W.mu);
+    W.load = true;
+    W.load_done = false;
+    pthread_cond_signal(&W.cv);
+    while (!W.load_done) pthread_cond_wait(&W.load_cv, &W.mu);
+    int rc = W.load_rc;
+    if (rc) snprintf(err, errlen, "%s", W.load_err);
+    pthread_mutex_unlock(&W.mu);
+    return rc;
+}
 
 int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se)
 {

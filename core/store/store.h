@@ -121,6 +121,12 @@ int store_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_
  * (STORE_KEY_REUSED for the same key with another request). */
 int store_idem_replay(const store_idem *idem, store_reply *reply, store_err *se);
 void store_reply_clear(store_reply *r);
+/* Reads from the database, once, the counts /metrics shows of outbox
+ * messages and open deadlines, and keeps them from then on as the writer
+ * commits changes to them (store_outbox_counts, store_overdue_counts); until
+ * it is called they are empty. The server calls it at start; a scan of those
+ * rows, on the writer thread between two batches. */
+int store_counts_start(char *err, size_t errlen);
 /* Prometheus lines of the writer (batches, units); caller frees. */
 char *store_metrics(void);
 

@@ -740,8 +740,6 @@ static void test_persons(void **state)
     assert_int_equal(v.se.kind, STORE_NOT_FOUND);
 }
 
-static int cmp_id(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
-
 static void test_person_search_and_pages(void **state)
 {
     (void)state;
@@ -755,11 +753,11 @@ static void test_person_search_and_pages(void **state)
     make_person(&PA, "박_검색%대상 삼", NULL, ids[2]);
     make_person(&PB, "박_검색%대상 타기관", NULL, other);
 
-    /* Pages are in id order; ids made within one millisecond are in no
-     * particular order among themselves, so compare with the sorted ids. */
+    /* A search by name pages in name order (then id): 삼 < 이 < 일. */
     char sorted[3][ID_MAX];
-    memcpy(sorted, ids, sizeof sorted);
-    qsort(sorted, 3, ID_MAX, cmp_id);
+    memcpy(sorted[0], ids[2], ID_MAX);
+    memcpy(sorted[1], ids[1], ID_MAX);
+    memcpy(sorted[2], ids[0], ID_MAX);
 
     person_query q = {.name = "박_검색%대상", .limit = 2};
     person_arg a = {.p = &PA, .q = &q};
