@@ -8,27 +8,28 @@
 
 #define CASE_COLS                                                                          \
     "id, person_id, program, org_id, region, source, referral_id, stage, status, version," \
-    " assigned_to, opened_at, plugin_generation"
+    " assigned_to, opened_at, plugin_generation, lead_org"
 
 static const char SQL_CASE_INSERT[] =
     "INSERT INTO cases (id, person_id, program, org_id, region, source, referral_id, stage, status,"
     " version, assigned_to, opened_at, updated_at, plugin_generation)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
-static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND " VISIBLE_TO("org_id");
+static const char SQL_CASE_GET[] =
+    "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND " CASE_VISIBLE("org_id", "lead_org");
 static const char SQL_CASE_UPDATE[] =
     "UPDATE cases SET stage = ?1, status = ?2, version = version + 1, plugin_generation = ?3,"
     " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
 static const char SQL_CASE_TOUCH[] =
     "UPDATE cases SET version = version + 1, updated_at = ?1 WHERE id = ?2 AND version = ?3";
 static const char SQL_CASE_LIST[] =
-    "SELECT " CASE_COLS " FROM cases WHERE " VISIBLE_TO("org_id") " AND (?1 IS NULL OR org_id = ?1)"
+    "SELECT " CASE_COLS " FROM cases WHERE " CASE_VISIBLE("org_id", "lead_org") " AND (?1 IS NULL OR org_id = ?1)"
     " AND (?2 IS NULL OR program = ?2) AND (?3 IS NULL OR stage = ?3)"
     " AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR id > ?5)"
     " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = cases.id"
     "      AND d.cleared_at IS NULL AND d.due_on < ?7))"
     " ORDER BY id LIMIT ?6";
 static const char SQL_PERSON_CASES[] =
-    "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
+    "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " CASE_VISIBLE("org_id", "lead_org") " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
     " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
@@ -58,6 +59,7 @@ static void case_from_row(sqlite3_stmt *st, case_row *c)
     copy_col(st, 10, c->assigned_to, sizeof c->assigned_to);
     copy_col(st, 11, c->opened_at, sizeof c->opened_at);
     copy_col(st, 12, c->generation, sizeof c->generation);
+    copy_col(st, 13, c->lead_org, sizeof c->lead_org);
 }
 
 int store_case_insert(store_tx *tx, const case_row *c, store_err *e)
@@ -94,6 +96,24 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
         return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "case get");
+    case_from_row(st, c);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static const char SQL_CASE_ROW[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1";
+
+int store_case_row(store_tx *tx, const char *id, case_row *c, store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_ROW, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "case row");
     case_from_row(st, c);
     sqlite3_reset(st);
     return 0;
@@ -137,6 +157,34 @@ int store_case_touch(store_tx *tx, case_row *c, store_err *e)
         return store_err_set(e, STORE_STALE, "the case changed since version %d; reload it", c->version);
     c->version++;
     return 0;
+}
+
+/* The case's open deadlines go with it to its new lead (the lead's
+ * deadline list is where its workers see them). */
+static const char SQL_CASE_LEAD[] = "UPDATE cases SET lead_org = ?2, updated_at = ?3 WHERE id = ?1";
+static const char SQL_CASE_LEAD_DEADLINES[] =
+    "UPDATE deadlines SET org_id = COALESCE(?2, (SELECT org_id FROM cases WHERE id = ?1))"
+    " WHERE case_id = ?1 AND cleared_at IS NULL";
+
+int store_case_set_lead(store_tx *tx, const char *case_id, const char *lead, store_err *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LEAD, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, lead);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "case lead");
+    if (sqlite3_changes(tx->db) != 1) return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", case_id);
+    if (!(st = store_stmt(tx, SQL_CASE_LEAD_DEADLINES, e))) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, lead);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case lead deadlines");
 }
 
 static int case_read(sqlite3_stmt *st, void *row)
@@ -343,7 +391,8 @@ int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, st
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
                        const char *due_on, const char *plugin, store_err *e)
 {
-    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, c->org, kind, label, due_on, plugin, e);
+    const char *org = c->lead_org[0] ? c->lead_org : c->org; /* the lead's workers see it */
+    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, org, kind, label, due_on, plugin, e);
 }
 
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,

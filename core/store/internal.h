@@ -57,6 +57,12 @@ int store_fail(store_tx *tx, store_err *e, const char *what);
 #define VISIBLE_TO(col) \
     "(" col " = ?20 OR (?21 = 1 AND " col " IN (SELECT id FROM orgs WHERE type = 'emd' AND region = ?22)))"
 void store_bind_viewer(sqlite3_stmt *st, const principal *p);
+/* A case is also seen by the organisation that leads it (cases.lead_org,
+ * seed 004 주 사례기관), and a person by the lead of any of their cases;
+ * bound with store_bind_viewer like VISIBLE_TO. */
+#define CASE_VISIBLE(org, lead) "(" VISIBLE_TO(org) " OR " lead " = ?20)"
+#define PERSON_VISIBLE(id, org) \
+    "(" VISIBLE_TO(org) " OR EXISTS (SELECT 1 FROM cases lc WHERE lc.person_id = " id " AND lc.lead_org = ?20))"
 
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);

@@ -16,7 +16,7 @@ static const char SQL_PERSON_INSERT[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13, ?15, ?16)";
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
-    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
+    " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND " PERSON_VISIBLE("persons.id", "org_id");
 static const char SQL_PERSON_SEARCH[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
     " tags, created_at, updated_at, eligibility FROM persons WHERE " VISIBLE_TO("org_id")
@@ -25,7 +25,8 @@ static const char SQL_PERSON_SEARCH[] =
     " AND (?4 IS NULL OR rrn_hash = ?4)"
     " AND (?5 IS NULL OR id > ?5)"
     " ORDER BY id LIMIT ?6";
-static const char SQL_PERSON_VISIBLE[] = "SELECT 1 FROM persons WHERE id = ?1 AND " VISIBLE_TO("org_id");
+static const char SQL_PERSON_VISIBLE[] =
+    "SELECT 1 FROM persons WHERE id = ?1 AND " PERSON_VISIBLE("persons.id", "org_id");
 static const char SQL_HOUSEHOLD_INSERT[] =
     "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_HOUSEHOLD_GET[] =

@@ -41,6 +41,16 @@ MATRIX = {
     ("GET", "/v1/admin/plugins"): {D}, ("POST", "/v1/admin/plugins/reload"): {D},
     ("GET", "/v1/admin/outbox"): {D}, ("POST", "/v1/admin/outbox/{id}/retry"): {D},
     ("GET", "/v1/audit"): {A}, ("GET", "/v1/exports/cases"): {S, A, D},
+    # welfare resources and their waitlist; consultations, look-up approvals, first contacts
+    ("POST", "/v1/resources"): STAFF, ("GET", "/v1/resources"): STAFF | {A}, ("GET", "/v1/resources/{id}"): STAFF | {A},
+    ("PUT", "/v1/resources/{id}/capacity"): STAFF, ("POST", "/v1/resources/{id}/reservations"): STAFF,
+    ("GET", "/v1/resources/{id}/waitlist"): STAFF | {A},
+    ("POST", "/v1/resources/{id}/allocations/{allocation_id}/release"): STAFF,
+    ("POST", "/v1/waitlist"): STAFF, ("GET", "/v1/waitlist"): STAFF | {A}, ("GET", "/v1/waitlist/{id}"): STAFF | {A},
+    ("POST", "/v1/waitlist/{id}/accept"): STAFF, ("POST", "/v1/waitlist/{id}/decline"): STAFF,
+    ("POST", "/v1/waitlist/{id}/end"): STAFF, ("POST", "/v1/cases/{id}/consultations"): STAFF,
+    ("POST", "/v1/persons/{id}/lookup-approvals"): {S, D}, ("GET", "/v1/persons/{id}/lookup-approvals"): STAFF | {A},
+    ("POST", "/v1/referrals/{id}/contacts"): STAFF,
 }
 
 
@@ -61,7 +71,7 @@ class AuthzTest(ApiTest):
     def test_every_route_with_every_role(self):
         for (method, pattern), allowed in sorted(MATRIX.items()):
             path = pattern.replace("{id}", "x_nonexistent").replace("{plan_id}", "x_plan").replace(
-                "{consent_id}", "x_consent").replace("{user}", "x_user")
+                "{consent_id}", "x_consent").replace("{user}", "x_user").replace("{allocation_id}", "x_seat")
             body = {} if method in ("POST", "PUT") else None
             for role in [None] + sorted(ALL):
                 with self.subTest(route="%s %s" % (method, pattern), role=role):
