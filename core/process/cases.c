@@ -233,7 +233,13 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
         goto done;
     }
     if (person.household_id) {
-        if (store_household_get(tx, as, person.household_id, &household, &se)) {
+        /* The lead of one of the person's cases sees the household as the
+         * organisation that holds the person's record does. */
+        principal holder = *as;
+        snprintf(holder.org, sizeof holder.org, "%s", person.org);
+        holder.org_type[0] = 0;
+        if (store_household_get(tx, as, person.household_id, &household, &se) &&
+            (se.kind != STORE_NOT_FOUND || store_household_get(tx, &holder, person.household_id, &household, &se))) {
             process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no household '%s'", person.household_id);
             goto done;
         }

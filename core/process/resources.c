@@ -33,13 +33,17 @@ const char *const resource_share_scopes[] = {"none", "district", "region", NULL}
 static void today_str(char out[11]) { date_today_str(out); }
 
 /* ---- what happens to a case: events and the offer deadline ---- */
-static int case_event(store_tx *tx, const char *case_id, const char *actor, const char *type, json_t *data, err_t *e)
+/* gen: the rules generation that decided the change (a reservation's
+ * priority), or NULL for what the waitlist does by itself (an offer, an
+ * expiry): units run on the writer, which never asks the rules. */
+static int case_event(store_tx *tx, const char *case_id, const char *actor, const char *type, json_t *data,
+                      const char *gen, err_t *e)
 {
     case_row c;
     store_err se = {0};
     if (store_case_row(tx, case_id, &c, &se)) return process_store_fail(&se, e);
     event_in ev = {.case_id = case_id, .actor = actor, .type = type, .from_stage = c.stage, .to_stage = c.stage,
-                   .data = data, .generation = rules_generation()};
+                   .data = data, .generation = gen};
     int rc = store_event_append(tx, &ev, &se) ? process_store_fail(&se, e) : 0;
     json_decref(data);
     return rc;
@@ -86,7 +90,7 @@ static int make_offer(store_tx *tx, const resource_row *r, const waitlist_row *w
     if (store_waitlist_offer(tx, w->id, r->id, alloc[0] ? alloc : NULL, due, &se)) return process_store_fail(&se, e);
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "waitlist_id", w->id, "resource_id", r->id,
                              "resource_name", r->name, "due_on", due, "allocation_id", alloc[0] ? alloc : NULL);
-    if (case_event(tx, w->case_id, SYSTEM_ACTOR, "resource_offered", data, e)) return -1;
+    if (case_event(tx, w->case_id, SYSTEM_ACTOR, "resource_offered", data, NULL, e)) return -1;
     return offer_deadline(tx, w->case_id, e);
 }
 
@@ -146,7 +150,7 @@ static int expire_offers(store_tx *tx, err_t *e)
             rc = case_event(tx, w->case_id, SYSTEM_ACTOR, "resource_offer_expired",
                             json_pack("{s:s, s:s, s:s?}", "waitlist_id", w->id, "resource_id", res, "due_on",
                                       w->offer_due_on),
-                            e);
+                            NULL, e);
         if (!rc) rc = offer_deadline(tx, w->case_id, e);
         if (!rc) rc = offer_free_seats(tx, res, NULL, e);
     }
@@ -303,6 +307,7 @@ typedef struct {
     char domain[64], kind[16];
     int priority, offer_days;
     char reason[512], plugin[96];
+    char gen[17]; /* the rules generation that gave the priority */
 } reserve_arg;
 
 /* The case of a body's case_id, seen by p and not ended: 422 unknown_case
@@ -390,6 +395,7 @@ static int decide_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rc = -1;
         goto done;
     }
+    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
     json_t *res = v.result;
     a->priority = (int)json_integer_value(json_object_get(res, "priority"));
     a->offer_days = (int)json_integer_value(json_object_get(res, "offer_days"));
@@ -471,7 +477,7 @@ static int apply_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             json_object_set_new(body, "allocation", render_allocation(&row));
             allocation_row_free(&row);
             rc = case_event(tx, c.id, a->p->user, "resource_reserved",
-                            json_pack("{s:s, s:s}", "resource_id", a->resource_id, "allocation_id", id), e);
+                            json_pack("{s:s, s:s}", "resource_id", a->resource_id, "allocation_id", id), a->gen, e);
         }
     } else {
         char id[ID_MAX];
@@ -484,7 +490,7 @@ static int apply_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             rc = case_event(tx, c.id, a->p->user, "resource_waitlisted",
                             json_pack("{s:s, s:s, s:O}", "resource_id", a->resource_id, "waitlist_id", id, "position",
                                       json_object_get(w, "position")),
-                            e);
+                            a->gen, e);
         }
     }
     store_reply res = {0};
@@ -520,7 +526,7 @@ static int apply_waitlist_add(store_tx *tx, void *arg, store_reply *reply, err_t
     json_t *w = waitlist_json(tx, id, e);
     if (!w) return -1;
     if (case_event(tx, c.id, a->p->user, "resource_waitlisted",
-                   json_pack("{s:s, s:s}", "waitlist_id", id, "domain", a->domain), e)) {
+                   json_pack("{s:s, s:s}", "waitlist_id", id, "domain", a->domain), a->gen, e)) {
         json_decref(w);
         return -1;
     }
@@ -577,7 +583,7 @@ static int work_release(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rc = case_event(tx, al.case_id, a->p->user, "resource_released",
                         json_pack("{s:s, s:s, s:s?}", "resource_id", a->resource_id, "allocation_id", al.id, "note",
                                   a->note),
-                        e);
+                        NULL, e);
     }
     int offered = 0;
     if (!rc) rc = offer_free_seats(tx, a->resource_id, &offered, e);
@@ -751,7 +757,7 @@ static int work_answer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rc = case_event(tx, w.case_id, a->p->user, "resource_offer_accepted",
                         json_pack("{s:s, s:s, s:s, s:s?}", "waitlist_id", w.id, "resource_id", res, "allocation_id",
                                   alloc, "note", a->note),
-                        e);
+                        NULL, e);
     } else {
         if (alloc[0] && store_allocation_move(tx, alloc, "held", "released", a->p->user, &se) &&
             se.kind != STORE_CONFLICT) {
@@ -764,7 +770,7 @@ static int work_answer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             goto done;
         }
         rc = case_event(tx, w.case_id, a->p->user, "resource_offer_declined",
-                        json_pack("{s:s, s:s, s:s?}", "waitlist_id", w.id, "resource_id", res, "note", a->note), e);
+                        json_pack("{s:s, s:s, s:s?}", "waitlist_id", w.id, "resource_id", res, "note", a->note), NULL, e);
         if (!rc) rc = offer_free_seats(tx, res, NULL, e);
     }
     if (!rc) rc = offer_deadline(tx, w.case_id, e);
@@ -813,7 +819,7 @@ static int work_end(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         goto done;
     }
     rc = case_event(tx, w.case_id, a->p->user, "waitlist_ended",
-                    json_pack("{s:s, s:s, s:s?}", "waitlist_id", w.id, "reason", a->reason, "note", a->note), e);
+                    json_pack("{s:s, s:s, s:s?}", "waitlist_id", w.id, "reason", a->reason, "note", a->note), NULL, e);
     if (!rc) rc = offer_deadline(tx, w.case_id, e);
     if (!rc && res[0]) rc = offer_free_seats(tx, res, NULL, e);
 done:

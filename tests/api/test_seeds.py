@@ -87,8 +87,10 @@ class SeedsTest(ApiTest):
         self.assertEqual(r.status, expect, r.text)
         return r.json["cases"][0] if expect == 201 else r
 
-    def counseled(self, case_type=None, token=None, **extra):
+    def counseled(self, case_type=None, token=None, household=False, **extra):
         p = self.make_person()
+        if household:
+            self.make_household(members=[{"person_id": p["id"], "relation": "본인"}])
         c = self.move(self.make_case(p["id"]), "initial_counseling").json
         body = {"domains": {"safety": "퇴거 위기"}, "main_problems": ["safety"], "opinion": "긴급 개입 필요"}
         if case_type:
@@ -109,7 +111,7 @@ class SeedsTest(ApiTest):
     def test_case_type_hands_the_case_to_its_lead_and_the_integrated_conference_may_change_it(self):
         # I 과정 표 "위기사례 … 수행 기관: 희망복지지원단 등"; II.1 "초기상담을 바탕으로 일반사례,
         # 위기사례로 구분하여 해당 기관이 담당 하도록 분배"
-        rec = self.counseled("crisis")
+        rec = self.counseled("crisis", household=True)
         self.assertEqual(rec["result"]["lead"]["org"], "dj-hope")
         case = rec["case"]
         self.assertEqual((case["org"], case["lead_org"]), ("dj-sangdo1", "dj-hope"))
@@ -138,6 +140,14 @@ class SeedsTest(ApiTest):
         self.assertEqual(case["stage"], "assessment")
         listed = self.list_all("/v1/cases", self.welfare)
         self.assertIn(case["id"], [c["id"] for c in listed])
+        right = "/v1/orgs/sangdo-welfare/sharing-rights/sw-w"  # its worker's right to use one-screen at all
+        self.client.request("PUT", right, {"training_on": "2026-01-10", "pledge_on": "2026-01-10"},
+                            token=self.welfare_head)
+        self.assertEqual(self.client.post(right + "/approve", token=self.hope_lead).status, 200)
+        one = self.client.get("/v1/persons/%s/one-screen" % case["person_id"], token=self.welfare)
+        self.assertEqual(one.status, 200, one.text)
+        self.assertEqual([c["id"] for c in one.json["cases"]], [case["id"]])
+        self.assertEqual(one.json["household"]["members"][0]["person_id"], case["person_id"])
         # the former leads keep seeing it and take part in its conferences (seed 001 II.1:
         # 통합사례회의 (필수) … 해당 읍·면·동 사례관리 담당자), but do not work it
         self.assertEqual(self.get(case)["stage"], "assessment")
