@@ -72,8 +72,11 @@ static const char SQL_ALLOCATIONS_OF_CASE[] =
     "        OR o.resource_id = w.resource_id)"                                                              \
     "   AND (o.priority > w.priority OR (o.priority = w.priority AND o.seq < w.seq))) + 1 ELSE 0 END"
 
-/* Waiting entries never get an offer of a resource they declined. */
-#define NOT_DECLINED(res) " AND NOT EXISTS (SELECT 1 FROM resource_declines x WHERE x.waitlist_id = w.id AND x.resource_id = " res ")"
+/* Waiting entries never get an offer of a resource they declined, nor one
+ * whose case has ended meanwhile. */
+#define NOT_DECLINED(res)                                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM resource_declines x WHERE x.waitlist_id = w.id AND x.resource_id = " res ")" \
+    " AND NOT EXISTS (SELECT 1 FROM cases xc WHERE xc.id = w.case_id AND xc.status = 'ended')"
 
 static const char SQL_WAITLIST_INSERT[] =
     "INSERT INTO resource_waitlist (id, seq, resource_id, case_id, person_id, org_id, region, registered_by, need,"

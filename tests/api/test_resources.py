@@ -267,6 +267,18 @@ class ResourceTest(ApiTest):
         self.assertIn("resource_offer_expired", [e["type"] for e in self.events(c)])
         self.assertEqual(self.client.get("/v1/waitlist/" + wd["id"], token=self.worker1).json["status"], "offered")
 
+    def test_a_case_that_ended_is_offered_nothing(self):
+        res = self.resource(capacity=1)
+        a, b, c = self.new_case(), self.new_case(), self.new_case()
+        seat = self.reserve(res, a).json["allocation"]
+        wb = self.reserve(res, b).json["waitlist"]
+        wc = self.reserve(res, c).json["waitlist"]
+        b = self.move(b, "closure", data={"reason": "death"}).json
+        self.move(b, "end")
+        self.client.post("/v1/resources/%s/allocations/%s/release" % (res["id"], seat["id"]), token=self.worker1)
+        self.assertEqual(self.client.get("/v1/waitlist/" + wb["id"], token=self.worker1).json["status"], "waiting")
+        self.assertEqual(self.client.get("/v1/waitlist/" + wc["id"], token=self.worker1).json["status"], "offered")
+
     def test_capacity_raised_offers_the_new_seats(self):
         res = self.resource(capacity=0)
         cases = [self.new_case() for _ in range(3)]
