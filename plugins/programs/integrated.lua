@@ -32,21 +32,37 @@ local has_approved_plan = sarye.lib.has_approved_plan
 local decisions = sarye.lib.decisions
 
 -- 대상자 구분 (seed 004 II.4): "사례회의 결과를 바탕으로 대상자 가구를 사례관리,
--- 서비스 연계, 미선정 가구로 구분". The household's class is the latest
--- classification a case conference decided for it ({selection = ...} in the
--- meeting's decisions); nil before any conference classified it.
+-- 서비스 연계, 미선정 가구로 구분 - 대상가구의 특성 및 가용자원 등을 감안하여 개입
+-- 기간을 기준으로 1개월 이상 예상 시 사례관리 가구, 1개월 미만 예상 시 서비스 연계
+-- 가구로 구분". The household's class, and what it rests on:
+--   1. the latest classification a case conference decided ({selection = ...}
+--      in the meeting's decisions) — the conference's result governs;
+--   2. else a region's own selection rule on an assessment (its
+--      result.selection, e.g. Dongjak's 위기도 3점);
+--   3. else the expected intervention of the latest assessment that gives
+--      one (the 1-month rule the conference applies);
+-- nil when none of these says anything.
 local CLASSES = { case_management = "사례관리 가구", service_linkage = "서비스 연계 가구",
                   not_selected = "미선정 가구" }
--- A region's own selection rule may select a household outright from its
--- assessment (the assessment's result.selection, e.g. Dongjak's 위기도 3점).
+local BASIS = { conference = "사례회의 결과", rule = "지역의 선정 기준(조사 결과)",
+                assessment = "조사의 예상 개입 기간" }
+local function by_months(months)
+  if type(months) ~= "number" then return nil end
+  return months >= 1 and "case_management" or months > 0 and "service_linkage" or "not_selected"
+end
 local function household_class(ctx, case)
   local last
   for _, d in ipairs(decisions(ctx, case, "selection")) do last = d.decision.selection end
-  if last then return last end
+  if last then return last, "conference" end
+  local rule, months
   for _, r in ipairs(ctx.query("records_of_case", { case_id = case.id, kind = "assessment" })) do
-    if type(r.result) == "table" and CLASSES[r.result.selection] then last = r.result.selection end
+    if type(r.result) == "table" and CLASSES[r.result.selection] then rule = r.result.selection end
+    local m = by_months(type(r.data) == "table" and r.data.expected_intervention_months)
+    if m then months = m end
   end
-  return last
+  if rule then return rule, "rule" end
+  if months then return months, "assessment" end
+  return nil
 end
 
 -- How each class leaves the process (seed 004 II.4, II.7): a service-linkage
@@ -281,13 +297,14 @@ local P = {
     -- the class rests on a conference: "사례회의 결과를 바탕으로 대상자 가구를
     -- 사례관리, 서비스 연계, 미선정 가구로 구분" (seed 004 II.4).
     ["selection->planning"] = function(case, input, ctx)
-      local class = household_class(ctx, case)
+      local class, basis = household_class(ctx, case)
       local sel = input.data.selection
       if class == nil then
         return false, "서비스 제공계획은 사례관리 가구로 선정된 경우에만 수립하며, 대상자 구분은 사례회의 결과를 바탕으로 합니다: 내부사례회의 또는 통합사례회의에서 가구를 구분하세요 (decisions: {selection = ...}; seed 004 II.4)"
       end
       if sel ~= nil and sel ~= class then
-        return false, string.format("사례회의는 이 가구를 %s(으)로 구분했습니다 (요청: %s)", CLASSES[class], tostring(sel))
+        return false, string.format("%s에 따르면 이 가구는 %s입니다 (요청: %s; seed 004 II.4 사례회의 결과를 바탕으로 구분)",
+                                    BASIS[basis], CLASSES[class] or class, tostring(sel))
       end
       if class ~= "case_management" then
         return false, string.format(
@@ -350,6 +367,18 @@ local P = {
                                  data = { selection = "case_management" }, queries = { meetings_of_case = {} } }
         t.eq(r.kind, "refused")
         t.ok(string.find(r.reason, "사례회의 결과를 바탕으로", 1, true), r.reason)
+        -- before a conference, the assessment's expected intervention (what it applies) decides
+        local assessed = { records_of_case = { { kind = "assessment", data = { expected_intervention_months = 0.5 } } } }
+        r = t.transition { program = "integrated", case = { stage = "selection" }, to = "planning",
+                           data = { selection = "case_management" }, queries = assessed }
+        t.eq(r.kind, "refused")
+        assessed.records_of_case[1].data.expected_intervention_months = 3
+        r = t.transition { program = "integrated", case = { stage = "selection" }, to = "planning", queries = assessed }
+        t.ok(r.ok, r.reason)
+        -- the conference's result governs over the assessment
+        assessed.meetings_of_case = { { type = "internal", held_on = "2026-03-02", decisions = { { selection = "service_linkage" } } } }
+        r = t.transition { program = "integrated", case = { stage = "selection" }, to = "planning", queries = assessed }
+        t.eq(r.kind, "refused")
         -- the latest conference decides; the move may not say otherwise
         local two = { meetings_of_case = {
           { type = "internal", held_on = "2026-03-02", decisions = { { selection = "service_linkage" } } },

@@ -32,14 +32,20 @@ local SOLUTION_AFTER = 2 -- "사례회의를 2회 이상 진행 후에도"
 local SUPERVISION = { "supervisor", "expert", "수퍼바이저", "슈퍼바이저", "전문가" }
 
 -- The class a conference gave the household (seed 004 II.4), or nil.
+-- (the same reading as the integrated program's: the conference's
+-- classification, else a selection rule on an assessment, else the
+-- assessment's expected intervention by the 1-month rule)
 local function household_class(ctx, case)
   local last
   for _, d in ipairs(lib.decisions(ctx, case, "selection")) do last = d.decision.selection end
   if last then return last end
+  local rule, months
   for _, r in ipairs(ctx.query("records_of_case", { case_id = case.id, kind = "assessment" })) do
-    if type(r.result) == "table" and r.result.selection then last = r.result.selection end
+    if type(r.result) == "table" and r.result.selection then rule = r.result.selection end
+    local m = type(r.data) == "table" and r.data.expected_intervention_months
+    if type(m) == "number" then months = m >= 1 and "case_management" or m > 0 and "service_linkage" or "not_selected" end
   end
-  return last
+  return rule or months
 end
 
 -- The last change of plan: the newest plan written or approved (the
