@@ -18,6 +18,7 @@
 ---@field source "walk_in"|"outreach"|"referral"|"gov_referral"|"data_match"
 ---@field referral_id string|nil
 ---@field opened_at string
+---@field lead_org string   the organisation that leads the case (seed 004 주 사례기관); `org` unless handed over
 
 ---@class sarye.Input
 ---@field data table     the transition's `data` object
@@ -30,7 +31,7 @@
 ---@field region string
 ---@field person fun(): table|nil                      the case's person
 ---@field history fun(): table[]                      the case's events
----@field query fun(name: "cases_of_person"|"plans_of_case"|"records_of_case"|"meetings_of_case"|"deadlines_of_case", params: table): table[]
+---@field query fun(name: "cases_of_person"|"plans_of_case"|"records_of_case"|"meetings_of_case"|"deadlines_of_case"|"orgs", params: table): table[]   orgs: {region, type?}
 ---@field label fun(stage: sarye.Stage): string|nil
 ---@field set_deadline fun(kind: string, due: sarye.Date, label?: string)   hooks only
 ---@field clear_deadline fun(kind: string)                                 hooks only
@@ -40,11 +41,13 @@
 ---@field result table                      what earlier on_record hooks answered
 ---@field move fun(stage: sarye.Stage)      move the case after the record (a transition, with its rules)
 ---@field end_case fun()                    end the case after the record
+---@field set_lead fun(org: string|{org: string?, type: string?, reason: string?}, reason?: string)  hand the case to another lead organisation
 
 ---@alias sarye.Guard fun(case: sarye.Case, input: sarye.Input, ctx: sarye.Ctx): boolean, string?
 ---@alias sarye.Eligibility fun(person: table, case: sarye.Case, ctx: sarye.Ctx): boolean, string?
 ---@alias sarye.RecordHook fun(case: sarye.Case, record: table, ctx: sarye.RecordCtx): table?
----@alias sarye.RecordKind "open"|"counseling"|"assessment"|"plan"|"plan_approval"|"service"|"check"|"closure"|"follow_up"|"meeting"
+---@alias sarye.RecordKind "open"|"counseling"|"assessment"|"plan"|"plan_approval"|"service"|"check"|"closure"|"follow_up"|"meeting"|"consultation"
+---@alias sarye.WaitlistPriority fun(case: sarye.Case, entry: {resource: table?, need: string, domain: string, kind: string?, target: string?}, ctx: sarye.Ctx): integer?, string?
 
 ---@class sarye.Instrument
 ---@field domains string[]
@@ -78,6 +81,8 @@
 ---@field on_record? table<sarye.RecordKind, sarye.RecordHook>
 ---@field closure_reasons? table<string, string>
 ---@field case_types? table<string, {label: string, lead: string}>
+---@field facts? table<string, string>          the eligibility facts read (person.eligibility[key]) -> what each means
+---@field waitlist? {priority: sarye.WaitlistPriority?, offer_days: integer?}  a resource waitlist: who goes first, days to answer an offer
 
 
 ---@class sarye.TestResult
@@ -94,6 +99,7 @@
 ---@field rules fun(program: string, region?: string): table
 ---@field record fun(spec: {program: string, region?: string, kind: sarye.RecordKind, subkind?: string, case?: table, record?: table, today?: sarye.Date, queries?: table}): table
 ---@field open fun(spec: {program: string, region?: string, person?: table, today?: sarye.Date, queries?: table}): table
+---@field waitlist fun(spec: {program: string, region?: string, case?: table, entry?: table, queries?: table}): table  {ok, result = {priority, reasons, offer_days}}
 ---@field eq fun(actual: any, expected: any, msg?: string)
 ---@field ok fun(v: any, msg?: string)
 
@@ -112,6 +118,7 @@
 ---@class sarye.Program: sarye.Plugin, sarye.Rules
 ---@field stages sarye.StageDef[]
 ---@field reopen_to? sarye.Stage[]
+---@field covers? {name: string, why: string}[]   programs of seed 003's overview this one serves, and why
 
 ---@class sarye.Region: sarye.Plugin
 ---@field regions string[]
@@ -172,4 +179,6 @@ sarye = {
 ---@field has_approved_plan fun(ctx: sarye.Ctx, case: sarye.Case): boolean
 ---@field latest_record fun(ctx: sarye.Ctx, case: sarye.Case, kind: sarye.RecordKind): table|nil
 ---@field deadline fun(ctx: sarye.Ctx, case: sarye.Case, kind: string): sarye.Date|nil  the open deadline's due date
+---@field decisions fun(ctx: sarye.Ctx, case: sarye.Case, key?: string): {meeting: table, decision: table}[]  conference decisions about the case (holding key)
+---@field org fun(ctx: sarye.Ctx, region: string, id: string): table|nil   an organisation of a region {id, name, type, region, area, programs}
 

@@ -54,7 +54,8 @@ static void post_record(req *r, record_post *in)
 void h_counseling(req *r)
 {
     static const char *const known[] = {"case_type", "household", "housing", "family", "health", "domains",
-                                        "main_problems", "current_services", "opinion", "counseled_on", NULL};
+                                        "main_problems", "current_services", "opinion", "counseled_on", "lead_org",
+                                        NULL};
     static const char *const types[] = {"general", "specialist", "crisis", NULL};
     err_t e = {0};
     const char *s;
@@ -63,6 +64,7 @@ void h_counseling(req *r)
         opt_text(r->json, "household", 2000, &e) || opt_text(r->json, "housing", 2000, &e) ||
         opt_text(r->json, "family", 2000, &e) || opt_text(r->json, "health", 2000, &e) ||
         opt_text(r->json, "opinion", 4000, &e) || field_date(r->json, "counseled_on", false, &s, &e) ||
+        field_string(r->json, "lead_org", false, 64, &s, &e) ||
         opt_object(r->json, "domains", &e) ||
         field_string_array(r->json, "main_problems", 2, 32, &arr, &e) ||
         field_string_array(r->json, "current_services", 50, 200, &arr, &e))
@@ -95,6 +97,28 @@ void h_counseling(req *r)
         }
     }
     record_post in = {.kind = "counseling"};
+    post_record(r, &in);
+}
+
+/* A consultation about the case with another organisation (seed 004 II.1:
+ * 기타 모호한 대상은 희망복지지원팀과의 사전 협의를 통해 결정): with whom,
+ * what was said, and what it decided (a case type, a lead). */
+void h_consultations(req *r)
+{
+    static const char *const known[] = {"held_on", "with_org", "participants", "content", "case_type", "lead_org",
+                                        NULL};
+    static const char *const types[] = {"general", "specialist", "crisis", NULL};
+    err_t e = {0};
+    const char *s;
+    json_t *arr;
+    if (fields_known(r->json, known, &e) || field_date(r->json, "held_on", true, &s, &e) ||
+        field_string(r->json, "with_org", true, 64, &s, &e) ||
+        field_string(r->json, "content", true, 4000, &s, &e) ||
+        field_enum(r->json, "case_type", false, types, &s, &e) ||
+        field_string(r->json, "lead_org", false, 64, &s, &e) ||
+        field_string_array(r->json, "participants", 50, 200, &arr, &e))
+        return respond_error(r, &e);
+    record_post in = {.kind = "consultation"};
     post_record(r, &in);
 }
 
@@ -154,13 +178,44 @@ static int period(json_t *obj, const char *prefix, bool required, err_t *e)
 
 void h_plans_create(req *r)
 {
-    static const char *const known[] = {"goals", "note", NULL};
+    static const char *const known[] = {"goals", "note", "participation", "consent", NULL};
     static const char *const goal_known[] = {"term", "text", "start", "end", "services", NULL};
-    static const char *const svc_known[] = {"type", "method", "content", "provider", "resource_id", "start", "end", NULL};
+    static const char *const svc_known[] = {"type", "method", "content", "provider", "resource_id", "start", "end",
+                                            "consented", NULL};
     static const char *const terms[] = {"short", "long", NULL};
+    /* The person's part in the plan (seed 004 IV 대상자의 권리: 사례관리계획수립에
+     * 참여할 권리, 서비스 동의): how they took part, and their consent. */
+    static const char *const part_known[] = {"took_part", "how", "own_words", "opinion", NULL};
+    static const char *const consent_known[] = {"given", "on", "by", "note", NULL};
+    static const char *const consent_by[] = {"self", "guardian", "proxy", NULL};
     err_t e = {0};
     const char *s;
     if (fields_known(r->json, known, &e) || opt_text(r->json, "note", 4000, &e)) return respond_error(r, &e);
+    json_t *part = json_object_get(r->json, "participation"), *cons = json_object_get(r->json, "consent");
+    if (part && !json_is_null(part)) {
+        if (!json_is_object(part) || fields_known(part, part_known, &e) || opt_bool(part, "took_part", &e) ||
+            opt_text(part, "how", 2000, &e) || opt_text(part, "own_words", 2000, &e) ||
+            opt_text(part, "opinion", 4000, &e) || !json_is_boolean(json_object_get(part, "took_part"))) {
+            json_t *f = json_object_get(e.details, "field");
+            char nested[96];
+            snprintf(nested, sizeof nested, "participation%s%s", f ? "." : "", f ? json_string_value(f) : "");
+            if (!e.status) bad(&e, "participation", "must be {took_part: bool, how?, own_words?, opinion?}");
+            err_detail(&e, "field", json_string(nested));
+            return respond_error(r, &e);
+        }
+    }
+    if (cons && !json_is_null(cons)) {
+        if (!json_is_object(cons) || fields_known(cons, consent_known, &e) || opt_bool(cons, "given", &e) ||
+            field_date(cons, "on", false, &s, &e) || field_enum(cons, "by", false, consent_by, &s, &e) ||
+            opt_text(cons, "note", 2000, &e) || !json_is_boolean(json_object_get(cons, "given"))) {
+            json_t *f = json_object_get(e.details, "field");
+            char nested[96];
+            snprintf(nested, sizeof nested, "consent%s%s", f ? "." : "", f ? json_string_value(f) : "");
+            if (!e.status) bad(&e, "consent", "must be {given: bool, on?: date, by?: self|guardian|proxy, note?}");
+            err_detail(&e, "field", json_string(nested));
+            return respond_error(r, &e);
+        }
+    }
     json_t *goals = json_object_get(r->json, "goals");
     if (!json_is_array(goals) || json_array_size(goals) == 0 || json_array_size(goals) > 20) {
         bad(&e, "goals", "a list of 1 to 20 goals {term, text, services}");
@@ -199,7 +254,8 @@ void h_plans_create(req *r)
                 field_string(svc, "type", true, 64, &s, &e) || field_string(svc, "method", true, 64, &s, &e) ||
                 field_string(svc, "content", true, 2000, &s, &e) ||
                 field_string(svc, "provider", false, 200, &s, &e) ||
-                field_string(svc, "resource_id", false, 64, &s, &e) || period(svc, sp, true, &e)) {
+                field_string(svc, "resource_id", false, 64, &s, &e) || opt_bool(svc, "consented", &e) ||
+                period(svc, sp, true, &e)) {
                 if (!e.status) bad(&e, sp, "must be an object");
                 json_t *f = json_object_get(e.details, "field");
                 if (f && !strchr(json_string_value(f), '[')) {

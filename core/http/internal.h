@@ -141,6 +141,10 @@ void h_cases_assign(req *r);
 void h_programs_list(req *r);
 void h_counseling(req *r);
 void h_assessments(req *r);
+void h_consultations(req *r);
+void h_lookup_approvals_create(req *r);
+void h_lookup_approvals_list(req *r);
+void h_referrals_contact(req *r);
 void h_plans_create(req *r);
 void h_plans_list(req *r);
 void h_plans_approve(req *r);
@@ -177,6 +181,19 @@ void h_plugins_reload(req *r);
 void h_plugins_candidate(req *r);
 void h_console_index(req *r);
 void h_console_file(req *r);
+void h_resources_create(req *r);
+void h_resources_list(req *r);
+void h_resources_get(req *r);
+void h_resources_capacity(req *r);
+void h_resources_reserve(req *r);
+void h_resources_waitlist(req *r);
+void h_allocations_release(req *r);
+void h_waitlist_create(req *r);
+void h_waitlist_list(req *r);
+void h_waitlist_get(req *r);
+void h_waitlist_accept(req *r);
+void h_waitlist_decline(req *r);
+void h_waitlist_end(req *r);
 
 /* The store write hook that records a write's audit in its own transaction
  * (respond.c); ctx is the request. */

@@ -142,6 +142,7 @@ static bool audit_entry_for(req *r, int status, json_t *body, json_t *disclosed,
     const char *pat = r->route ? r->route->pattern : "";
     static const char *const personal[] = {"/v1/persons",  "/v1/households", "/v1/cases",        "/v1/referrals",
                                            "/v1/meetings", "/v1/deadlines",  "/v1/exports",      "/v1/admin/outbox",
+                                           "/v1/resources", "/v1/waitlist",
                                            NULL};
     bool touches = false;
     for (const char *const *p = personal; *p && !touches; p++) touches = !strncmp(pat, *p, strlen(*p));

@@ -59,7 +59,7 @@ local EFFECTS = set_of("hook", "on_record")
 local HOST_CALLS = {
   ["ctx.person"] = READS, ["ctx.history"] = READS, ["ctx.query"] = READS,
   ["ctx.set_deadline"] = EFFECTS, ["ctx.clear_deadline"] = EFFECTS, ["ctx.enqueue"] = EFFECTS,
-  ["ctx.move"] = set_of("on_record"), ["ctx.end_case"] = set_of("on_record"),
+  ["ctx.move"] = set_of("on_record"), ["ctx.end_case"] = set_of("on_record"), ["ctx.set_lead"] = set_of("on_record"),
   ["ctx.consent_allows"] = set_of("lookup", "prepare"),
   ["sarye.http.post"] = set_of("lookup", "prepare"),
   ["os.time"] = RUNTIME, ["os.date"] = RUNTIME, ["os.clock"] = RUNTIME, ["sarye.date.today"] = RUNTIME,
@@ -83,7 +83,7 @@ end
 -- The named read-only queries: the only way a plugin reads beyond its case.
 local QUERIES = {
   cases_of_person = "person_id", plans_of_case = "case_id", records_of_case = "case_id",
-  meetings_of_case = "case_id", deadlines_of_case = "case_id",
+  meetings_of_case = "case_id", deadlines_of_case = "case_id", orgs = "region",
 }
 local function query_names()
   local l = {}
@@ -245,6 +245,30 @@ function lib.latest_record(ctx, case, kind)
   return last
 end
 
+-- The decisions case conferences took about the case, oldest first: each
+-- {meeting = <the meeting>, decision = <the decision>} for every decision
+-- (an object) of a meeting of the case that names this case (case_id) or
+-- no case, and that holds key when one is given (selection, lead_org ...).
+function lib.decisions(ctx, case, key)
+  local out = {}
+  for _, m in ipairs(ctx.query("meetings_of_case", { case_id = case.id })) do
+    for _, d in ipairs(type(m.decisions) == "table" and m.decisions or {}) do
+      if type(d) == "table" and (d.case_id == nil or d.case_id == case.id) and (key == nil or d[key] ~= nil) then
+        out[#out + 1] = { meeting = m, decision = d }
+      end
+    end
+  end
+  return out
+end
+
+-- An organisation of a region ({id, name, type, region, area, programs}), or nil.
+function lib.org(ctx, region, id)
+  for _, o in ipairs(ctx.query("orgs", { region = region })) do
+    if o.id == id then return o end
+  end
+  return nil
+end
+
 -- The due date of the case's open deadline of kind, or nil.
 function lib.deadline(ctx, case, kind)
   for _, d in ipairs(ctx.query("deadlines_of_case", { case_id = case.id })) do
@@ -356,6 +380,7 @@ local RULE_KEYS = {
   labels = "table", transitions = "table", guards = "table", hooks = "table", deadlines = "table",
   prepare = "table", eligibility = "function", lookup = "function", instruments = "table", records = "table",
   on_record = "table", closure_reasons = "table", case_types = "table", referral = "table",
+  waitlist = "table", facts = "table",
 }
 local function with(base, extra)
   local t = {}
@@ -365,7 +390,7 @@ local function with(base, extra)
 end
 local HEAD = { id = "string", kind = "string", version = "string", api = "number", name = "string", tests = "table" }
 local SCHEMA = {
-  program = with(with(HEAD, RULE_KEYS), { stages = "table", extends = "string", reopen_to = "table" }),
+  program = with(with(HEAD, RULE_KEYS), { stages = "table", extends = "string", reopen_to = "table", covers = "table" }),
   region = with(HEAD, { regions = "table", programs = "table" }),
   agency = with(HEAD, { direction = "string", messages = "table", statuses = "table" }),
   overlay = RULE_KEYS,
@@ -377,6 +402,8 @@ local SCHEMA = {
   record = { required = "table", validate = "function" },
   case_type = { label = "string", lead = "string" },
   referral = { answer_days = "number", accepts_from = "table" },
+  waitlist = { priority = "function", offer_days = "number" },
+  cover = { name = "string", why = "string" },
   hooks = { enter = "table", leave = "table" },
   test = { name = "string", run = "function" },
 }
@@ -450,6 +477,7 @@ local function check_rule_shapes(pid, file, r, path)
     if type(i) == "table" then ok = check_keys(pid, file, i.scale, SCHEMA.scale, fmt("%sinstruments.%s.scale", path or "", tostring(k))) and ok end
   end
   ok = check_keys(pid, file, r.referral, SCHEMA.referral, (path or "") .. "referral") and ok
+  ok = check_keys(pid, file, r.waitlist, SCHEMA.waitlist, (path or "") .. "waitlist") and ok
   ok = check_keys(pid, file, r.hooks, SCHEMA.hooks, (path or "") .. "hooks") and ok
   return ok
 end
@@ -463,6 +491,9 @@ local function check_contract(p, file)
     ok = check_rule_shapes(p.id, file, p, nil) and ok
     if type(p.stages) == "table" then
       for i, st in ipairs(p.stages) do ok = check_keys(p.id, file, st, SCHEMA.stage, fmt("stages[%d]", i)) and ok end
+    end
+    if type(p.covers) == "table" then
+      for i, c in ipairs(p.covers) do ok = check_keys(p.id, file, c, SCHEMA.cover, fmt("covers[%d]", i)) and ok end
     end
   elseif p.kind == "region" and type(p.programs) == "table" then
     for pid, ov in pairs(p.programs) do
@@ -490,7 +521,8 @@ end
 
 -- The kinds of case-work record the core posts (and plugins may rule on).
 local RECORD_KINDS = { open = true, counseling = true, assessment = true, plan = true, plan_approval = true,
-                       service = true, check = true, closure = true, follow_up = true, meeting = true }
+                       service = true, check = true, closure = true, follow_up = true, meeting = true,
+                       consultation = true }
 
 local function is_string_list(t)
   if type(t) ~= "table" then return false end
@@ -512,7 +544,7 @@ local function check_casework(pid, file, r)
   local ok = true
   local function bad(msg, ...) add_error(pid, file, fmt(msg, ...)); ok = false end
   local function kind_ok(k, what)
-    if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (open, counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting)", what, tostring(k)) return false end
+    if not RECORD_KINDS[k] then bad("%s: '%s' is not a record kind (open, counseling, assessment, plan, plan_approval, service, check, closure, follow_up, meeting, consultation)", what, tostring(k)) return false end
     return true
   end
   each_entry(r, "records", "a table of kind -> {required, validate}", bad, function(k, spec)
@@ -552,6 +584,19 @@ local function check_casework(pid, file, r)
       bad("case_types.%s must be {label = string, lead = org type}", tostring(k))
     end
   end)
+  -- The eligibility facts a program reads (person.eligibility[key]), each
+  -- with what it means, so that a client can ask for them.
+  each_entry(r, "facts", "a table of fact key -> meaning", bad, function(k, m)
+    if type(k) ~= "string" or not match(k, "^[a-z][a-z0-9_]*$") or type(m) ~= "string" then
+      bad("facts: '%s' must be a lower_snake_case key with its meaning as a string", tostring(k))
+    end
+  end)
+  if r.waitlist ~= nil and (type(r.waitlist) ~= "table"
+      or (r.waitlist.priority ~= nil and type(r.waitlist.priority) ~= "function")
+      or (r.waitlist.offer_days ~= nil and (type(r.waitlist.offer_days) ~= "number" or r.waitlist.offer_days < 1
+                                            or r.waitlist.offer_days % 1 ~= 0))) then
+    bad("waitlist must be {priority = function(case, entry, ctx) -> number, reason; offer_days = n}")
+  end
   return ok
 end
 
@@ -656,6 +701,15 @@ local function check_program(p, file)
   if not ok then return false end
   if type(p.transitions) ~= "table" then add_error(p.id, file, "transitions must be a table"); return false end
   ok = check_rules(p.id, file, p.id, p, uses) and ok
+  if p.covers ~= nil then
+    local good = type(p.covers) == "table"
+    for _, c in ipairs(good and p.covers or {}) do
+      if type(c) ~= "table" or type(c.name) ~= "string" or type(c.why) ~= "string" then good = false end
+    end
+    if not good then
+      add_error(p.id, file, "covers must be a list of {name = \"<program of the overview>\", why = \"...\"}: what this program serves besides its own name, and why"); ok = false
+    end
+  end
   if p.reopen_to ~= nil then
     if type(p.reopen_to) ~= "table" then add_error(p.id, file, "reopen_to must be a list of stages"); ok = false
     else for _, s in ipairs(p.reopen_to) do
@@ -743,7 +797,7 @@ local LOAD_ALLOWANCE_MS = 100 -- CPU for one file's top-level code
 -- defines replaces the base's. Tests are the extending program's own.
 local MERGED_MAPS = { labels = true, transitions = true, guards = true, records = true, instruments = true,
                       on_record = true, closure_reasons = true, case_types = true, deadlines = true,
-                      prepare = true }
+                      prepare = true, facts = true }
 local OWN = { id = true, kind = true, version = true, api = true, name = true, tests = true, extends = true,
               _file = true, _uses = true, _order = true }
 local function extend_program(base, child)
@@ -911,7 +965,7 @@ effective = function(pid, code)
   e = { program = prog, region = region, uses = prog._uses, order = prog._order,
         labels = {}, transitions = {}, guards = {}, hooks = { enter = {}, leave = {} }, prepare = {},
         records = {}, instruments = {}, on_record = {}, closure_reasons = {}, case_types = {}, eligibility = {},
-        lookup = {},
+        lookup = {}, facts = {}, waitlist = { priority = {}, offer_days = nil },
         deadlines = {}, layers = layer_list(prog, region) }
   for _, s in ipairs(prog.stages) do e.labels[s.id] = s.label end
   for _, layer in ipairs(e.layers) do
@@ -948,6 +1002,14 @@ effective = function(pid, code)
     end
     for k, l in pairs(r.closure_reasons or {}) do e.closure_reasons[k] = l end
     for k, t in pairs(r.case_types or {}) do e.case_types[k] = t end
+    for k, m in pairs(r.facts or {}) do e.facts[k] = m end
+    if r.waitlist then
+      if r.waitlist.priority then
+        local list = e.waitlist.priority
+        list[#list + 1] = { plugin = layer.plugin, version = layer.version, fn = r.waitlist.priority }
+      end
+      if r.waitlist.offer_days then e.waitlist.offer_days = r.waitlist.offer_days; e.waitlist.offer_plugin = layer.plugin end
+    end
     if r.referral then e.referral = r.referral end
     if r.eligibility then
       e.eligibility[#e.eligibility + 1] = { plugin = layer.plugin, version = layer.version, fn = r.eligibility }
@@ -999,11 +1061,44 @@ function M.describe(pid, code)
   end
   local layers = array({})
   for _, l in ipairs(e.layers) do layers[#layers + 1] = { plugin = l.plugin, version = l.version } end
+  -- What a client builds its forms from: the facts eligibility reads (with
+  -- their meaning), the instruments, closure reasons and case types, what
+  -- each record must hold, and how the waitlist treats the program's cases.
+  local facts = array({})
+  for _, k in ipairs(sorted_keys(e.facts)) do facts[#facts + 1] = { key = k, meaning = e.facts[k] } end
+  local instruments = array({})
+  for _, k in ipairs(sorted_keys(e.instruments)) do
+    local i = e.instruments[k]
+    instruments[#instruments + 1] = { id = k, domains = array(copy_shallow(i.domains)),
+                                      scale = i.scale and { min = i.scale.min, max = i.scale.max } or nil,
+                                      all_domains = i.all_domains or false }
+  end
+  local reasons = array({})
+  for _, k in ipairs(sorted_keys(e.closure_reasons)) do reasons[#reasons + 1] = { id = k, label = e.closure_reasons[k] } end
+  local case_types = array({})
+  for _, k in ipairs(sorted_keys(e.case_types)) do
+    local t = e.case_types[k]
+    case_types[#case_types + 1] = { id = k, label = t.label, lead = t.lead }
+  end
+  local records = array({})
+  for _, k in ipairs(sorted_keys(e.records)) do
+    local req = array({})
+    for _, r in ipairs(e.records[k].required) do req[#req + 1] = r.field end
+    records[#records + 1] = { kind = k, required = req, validated = #e.records[k].validate > 0 }
+  end
+  local wl_plugins = array({})
+  for _, g in ipairs(e.waitlist.priority) do wl_plugins[#wl_plugins + 1] = g.plugin end
+  local covers = array({})
+  for _, c in ipairs(e.program.covers or {}) do covers[#covers + 1] = { name = c.name, why = c.why } end
   return {
     id = e.program.id, name = e.program.name, version = e.program.version, extends = e.program.extends,
     region = code, region_plugin = e.region and e.region.id or nil,
     first_stage = e.order[1], stages = stages, transitions = transitions,
     guards = guards, deadlines = deadlines, layers = layers,
+    eligibility = { rules = #e.eligibility > 0, facts = facts },
+    instruments = instruments, closure_reasons = reasons, case_types = case_types, records = records,
+    waitlist = { offer_days = e.waitlist.offer_days or 7, priority_plugins = wl_plugins },
+    covers = covers,
   }
 end
 
@@ -1107,6 +1202,23 @@ local CTX_FUNS = {
     return function()
       host_call("ctx.end_case")
       effects.end_case = true
+    end
+  end,
+  -- Hands the case to another organisation, which then leads it (sees and
+  -- works it): ctx.set_lead(org_id, reason), or ctx.set_lead{org = id?,
+  -- type = org type?, reason = "..."} (type alone: the one organisation of
+  -- that type in the case's region, if there is exactly one).
+  set_lead = function(a, e, effects)
+    return function(org, reason)
+      host_call("ctx.set_lead")
+      local spec = type(org) == "table" and org or { org = org, reason = reason }
+      if spec.org ~= nil and (type(spec.org) ~= "string" or spec.org == "") then
+        error("ctx.set_lead: org must be an organisation id", 2)
+      end
+      if spec.type ~= nil and type(spec.type) ~= "string" then error("ctx.set_lead: type must be an org type", 2) end
+      if spec.org == nil and spec.type == nil then error("ctx.set_lead: give an organisation or an org type", 2) end
+      effects.lead = { org = spec.org, type = spec.type, reason = spec.reason and tostring(spec.reason) or nil,
+                       plugin = C.current() }
     end
   end,
   consent_allows = function(a)
@@ -1424,6 +1536,35 @@ function M.referral_rules(pid, code)
   return out
 end
 
+-- Where a case waits on a resource's waitlist (seed 003 자원 대기자):
+-- each layer's waitlist.priority(case, entry, ctx) answers a number
+-- (higher is offered first) and a reason; the numbers add up. offer_days:
+-- how long the worker has to answer an offer (the last layer that says).
+-- a = { case, entry, today, actor }
+function M.waitlist(a)
+  local c = a.case
+  local e = effective(c.program, c.region)
+  if not e then return { ok = false, kind = "unknown_program" } end
+  local ctx = new_ctx(a, e, new_effects())
+  local total, reasons, plugins = 0, array({}), array({})
+  for _, g in ipairs(e.waitlist.priority) do
+    local r = call_plugin(g, "validate", copy_deep(c), copy_deep(a.entry or {}), ctx)
+    if not r[1] then return plugin_failure(g, r[2]) end
+    local n = r[2]
+    if n ~= nil and (type(n) ~= "number" or n ~= n or n % 1 ~= 0 or n < -1000 or n > 1000) then
+      return plugin_failure(g, fmt("waitlist.priority must return a whole number from -1000 to 1000 (and a reason), not %s",
+                                   tostring(n)))
+    end
+    if n and n ~= 0 then
+      total = total + n
+      reasons[#reasons + 1] = r[3] ~= nil and tostring(r[3]) or fmt("%s: %+d", g.plugin, n)
+      plugins[#plugins + 1] = g.plugin
+    end
+  end
+  return { ok = true, result = { priority = total, reasons = reasons, plugins = plugins,
+                                 offer_days = e.waitlist.offer_days or 7 } }
+end
+
 -- The phase before the transaction: `prepare[to]` functions may look
 -- things up (sarye.http) and return a value that guards and hooks then
 -- find in input.prepared[plugin id]. They run before any snapshot, so the
@@ -1505,9 +1646,12 @@ local STANDARD_MESSAGES = {
     return { type = "referral_answer", referral_id = r.id, agency_ref = r.agency_ref,
              result = r.status == "accepted" and "접수" or "반려", opinion = r.answer_note, case_id = r.case_id }
   end,
+  -- 처리단계별 처리내용: the step reached, and once the case is closed 완료
+  -- with the time it closed (its first contact is a step too)
   progress = function(s)
     return { type = "referral_progress", referral_id = s.referral_id, agency_ref = s.agency_ref,
-             stage = s.stage, status = s.status }
+             stage = s.stage, status = s.status, closed_at = s.closed_at,
+             result = s.closed_at and "완료" or "진행", contacted_on = s.contacted_on }
   end,
 }
 -- The system's status codes (접수, 진행, 반려, 완료), which an agency's own may extend.
@@ -1611,6 +1755,15 @@ local function test_api(today)
     return M.record({ case = fixture_case(spec, "assessment"), kind = spec.kind, subkind = spec.subkind,
                       record = spec.record or {}, today = spec.today or today, person = spec.person or {},
                       history = spec.history or {}, queries = spec.queries, actor = spec.actor })
+  end
+  -- Where a case would wait on a resource's waitlist: {program, region,
+  -- case, entry = {resource, need, domain ...}, queries ...} -> {ok,
+  -- result = {priority, reasons, offer_days}}.
+  function t.waitlist(spec)
+    check_fixtures(spec.queries)
+    return M.waitlist({ case = fixture_case(spec, "delivery"), entry = spec.entry or {}, today = spec.today or today,
+                        person = spec.person or {}, history = spec.history or {}, queries = spec.queries,
+                        actor = spec.actor })
   end
   -- A case at any stage, as the server would hand it to rules: the fields
   -- a rule reads, with defaults (spec may set any of them).

@@ -706,6 +706,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         [LV_LOOKUP] = "lookup", [LV_NEEDS_LOOKUP] = "needs_lookup", [LV_AGENCY_MESSAGE] = "agency_message",
         [LV_AGENCY_STATUS] = "agency_status", [LV_AGENCY_KNOWN] = "agency_known",
         [LV_REFERRAL_RULES] = "referral_rules", [LV_CLOSURE_REASONS] = "closure_reasons",
+        [LV_WAITLIST] = "waitlist",
     };
     for (int i = 0; i < LV__COUNT; i++) {
         lua_getfield(L, -1, names[i]);

@@ -10,6 +10,8 @@
 
 #include "base/base.h"
 #include "process/internal.h"
+#include "process/lookups.h"
+#include "process/resources.h"
 #include "render/render.h"
 #include "store/store.h"
 
@@ -169,6 +171,12 @@ static int one_screen_case(store_tx *tx, const case_row *c, json_t **out, err_t 
     json_object_set_new(full, "plans", plans);
     json_object_set_new(full, "services", services);
     json_object_set_new(full, "records", other);
+    json_t *resources = NULL; /* seats held and resources waited for (seed 003 자원 대기자) */
+    if (process_case_resources(tx, c->id, &resources, e)) {
+        json_decref(full);
+        return -1;
+    }
+    json_object_set_new(full, "resources", resources);
     *out = full;
     return 0;
 }
@@ -185,8 +193,8 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
     json_t *household_json = json_null(), *cases_json = json_array();
     int rc = -1;
     /* Another organisation sees it only under the person's consent naming it
-     * (seed 003 원스크린: counseling a week, case management up to 3 months). */
-    static const char *const sharing[] = {"counseling", "case_management", NULL};
+     * (seed 003 원스크린: counseling a week, case management up to 3 months;
+     * local government offices without the period limit). */
     /* A private provider's worker needs a complete sharing right (seed 003). */
     if (!strcmp(a->p->org_type, "provider")) {
         sharing_right_row right;
@@ -218,20 +226,15 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
             process_store_fail(&se, e);
             goto done;
         }
-        if (exists && store_consent_valid_for(tx, a->id, a->p->org, sharing, consent, &se)) {
-            process_store_fail(&se, e);
+        /* No person, and another organisation's person under no consent that
+         * ever named this one, answer the same (lookups.h, ONE_SCREEN_HIDDEN);
+         * else the consent's period by kind of organisation, and a provider
+         * head's approval of the look-up (process/lookups.c). */
+        if (!exists) {
+            ONE_SCREEN_HIDDEN(e, a->id, a->p->org);
             goto done;
         }
-        /* Another organisation's person without a consent naming this one,
-         * and no person at all, answer the same: the answer must not tell
-         * that the person exists somewhere (an existence oracle). */
-        if (!consent[0]) {
-            err_set(e, 404, "not_found",
-                    "no person '%s' that %s may see (another organisation's person is shown only under the "
-                    "person's valid consent naming %s)",
-                    a->id, a->p->org, a->p->org);
-            goto done;
-        }
+        if (process_one_screen_access(tx, a->p, a->id, consent, e)) goto done;
         as = &owner;
     }
     if (store_person_get(tx, as, a->id, &person, &se)) {
@@ -239,7 +242,13 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
         goto done;
     }
     if (person.household_id) {
-        if (store_household_get(tx, as, person.household_id, &household, &se)) {
+        /* The lead of one of the person's cases sees the household as the
+         * organisation that holds the person's record does. */
+        principal holder = *as;
+        snprintf(holder.org, sizeof holder.org, "%s", person.org);
+        holder.org_type[0] = 0;
+        if (store_household_get(tx, as, person.household_id, &household, &se) &&
+            (se.kind != STORE_NOT_FOUND || store_household_get(tx, &holder, person.household_id, &household, &se))) {
             process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no household '%s'", person.household_id);
             goto done;
         }

@@ -22,6 +22,7 @@
 #include "outbound/outbound.h"
 #include "process/internal.h"
 #include "render/render.h"
+#include "store/resources.h"
 #include "store/store.h"
 
 static const char *const STAGES[] = {
@@ -132,6 +133,87 @@ static int apply_effects(store_tx *tx, const case_row *c, const rules_effects *f
             return process_store_fail(&se, e);
     }
     return 0;
+}
+
+/* ---- the lead organisation (seed 004 주 사례기관) ---- */
+
+/* A lead the rules asked for (ctx.set_lead), made concrete on the
+ * snapshot: the organisation named exists, is of the type asked and of the
+ * case's region; or, asked by type alone, the one organisation of that type
+ * in the region (none or several: the lead stays where it is and the
+ * record's result says it waits to be named). The record's result says
+ * what was decided. */
+static int decide_lead(store_tx *tx, const case_row *c, rules_verdict *v, err_t *e)
+{
+    rules_effects *fx = &v->effects;
+    if (!fx->lead_org[0] && !fx->lead_type[0]) return 0;
+    store_err se = {0};
+    if (fx->lead_org[0]) {
+        org_row o;
+        if (store_org_get(tx, fx->lead_org, &o, &se)) {
+            process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_org", "no organisation '%s' to lead case %s",
+                                fx->lead_org, c->id);
+            if (se.kind == STORE_NOT_FOUND) {
+                err_detail(e, "field", json_string("lead_org"));
+                err_detail(e, "plugin", json_string(fx->lead_plugin));
+            }
+            return -1;
+        }
+        bool type_ok = !fx->lead_type[0] || !strcmp(o.type, fx->lead_type);
+        bool region_ok = !strcmp(o.region, c->region);
+        char type[16];
+        snprintf(type, sizeof type, "%s", o.type);
+        org_row_free(&o);
+        if (!type_ok || !region_ok) {
+            if (!type_ok)
+                err_set(e, 422, "validation_failed", "lead_org: '%s' is a %s organisation; this case type is led by a %s",
+                        fx->lead_org, type, fx->lead_type);
+            else
+                err_set(e, 422, "validation_failed", "lead_org: '%s' is not an organisation of region %s", fx->lead_org,
+                        c->region);
+            err_detail(e, "field", json_string("lead_org"));
+            err_detail(e, "plugin", json_string(fx->lead_plugin));
+            return -1;
+        }
+    } else {
+        const char **ids = NULL;
+        size_t n = 0;
+        if (store_org_ids(tx, c->region, fx->lead_type, &ids, &n, &se)) return process_store_fail(&se, e);
+        if (n == 1) snprintf(fx->lead_org, sizeof fx->lead_org, "%s", ids[0]);
+        free(ids);
+    }
+    json_t *lead = json_pack("{s:s?, s:s?, s:s?, s:s?, s:b}", "org", fx->lead_org[0] ? fx->lead_org : NULL, "type",
+                             fx->lead_type[0] ? fx->lead_type : NULL, "reason",
+                             fx->lead_reason[0] ? fx->lead_reason : NULL, "plugin",
+                             fx->lead_plugin[0] ? fx->lead_plugin : NULL, "assigned", fx->lead_org[0] != 0);
+    if (!json_is_object(v->result)) {
+        json_decref(v->result);
+        v->result = json_object();
+    }
+    json_object_set_new(v->result, "lead", lead);
+    return 0;
+}
+
+/* Hands the case to the lead decided (an event says from whom to whom and
+ * why); c follows. */
+static int apply_lead(store_tx *tx, const principal *p, case_row *c, const rules_effects *fx, const char *record_id,
+                      const char *gen, err_t *e)
+{
+    if (!fx->lead_org[0]) return 0;
+    const char *cur = c->lead_org[0] ? c->lead_org : c->org;
+    if (!strcmp(cur, fx->lead_org)) return 0;
+    store_err se = {0};
+    const char *lead = strcmp(fx->lead_org, c->org) ? fx->lead_org : "";
+    if (store_case_set_lead(tx, c->id, lead, &se)) return process_store_fail(&se, e);
+    json_t *data = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "from", cur, "to", fx->lead_org, "reason",
+                             fx->lead_reason[0] ? fx->lead_reason : NULL, "plugin",
+                             fx->lead_plugin[0] ? fx->lead_plugin : NULL, "record_id", record_id);
+    event_in ev = {.case_id = c->id, .actor = p->user, .type = "lead_changed", .from_stage = c->stage,
+                   .to_stage = c->stage, .data = data, .generation = gen};
+    int rc = append_event(tx, &ev, e);
+    json_decref(data);
+    if (!rc) snprintf(c->lead_org, sizeof c->lead_org, "%s", lead);
+    return rc;
 }
 
 /* ---- moves ---- */
@@ -577,18 +659,46 @@ static int load_open_case(store_tx *tx, const principal *p, const char *id, case
     return 0;
 }
 
+/* A plan's services may name resources of the registry (seed 003 자원에
+ * 대한 서비스 의뢰): each must be one the worker sees. */
+static int plan_resources_known(store_tx *tx, const principal *p, json_t *plan, err_t *e)
+{
+    char today[11];
+    date_today_str(today);
+    size_t i, j;
+    json_t *g, *svc;
+    json_array_foreach(json_object_get(plan, "goals"), i, g) {
+        json_array_foreach(json_object_get(g, "services"), j, svc) {
+            const char *rid = json_string_value(json_object_get(svc, "resource_id"));
+            if (!rid) continue;
+            resource_row r;
+            store_err se = {0};
+            if (store_resource_get(tx, p, rid, today, &r, &se)) {
+                process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_resource", "no resource '%s'", rid);
+                if (se.kind == STORE_NOT_FOUND)
+                    err_detail(e, "field", json_sprintf("goals[%zu].services[%zu].resource_id", i, j));
+                return -1;
+            }
+            resource_row_free(&r);
+        }
+    }
+    return 0;
+}
+
 static int decide_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     (void)reply;
     work_arg *a = arg;
     const record_post *in = a->in;
     if (load_open_case(tx, a->p, a->case_id, &a->c, e)) return -1;
+    if (!strcmp(in->kind, "plan") && plan_resources_known(tx, a->p, in->data, e)) return -1;
     rules_facts facts = {.tx = tx, .viewer = a->p};
     snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
     if (rules_record(&facts, &a->c, in->kind, in->subkind, in->data, &a->v)) {
         rules_error(&a->v, RULES_ASK_RECORD, &a->c, NULL, e);
         return -1;
     }
+    if (decide_lead(tx, &a->c, &a->v, e)) return -1;
     id_new("rec_", a->record_id);
     char today[11];
     date_today_str(today);
@@ -641,8 +751,12 @@ static int apply_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     int rc = append_event(tx, &ev, e);
     json_decref(data);
     if (!rc) rc = apply_effects(tx, &c, &a->v.effects, e);
+    if (!rc) rc = apply_lead(tx, a->p, &c, &a->v.effects, id, a->gen, e);
     if (!rc) rc = touch_case(tx, &c, e);
+    char lead[64];
+    snprintf(lead, sizeof lead, "%s", c.lead_org);
     if (!rc && a->then) rc = engine_apply_move(tx, a->p, &c, &a->m, e);
+    snprintf(c.lead_org, sizeof c.lead_org, "%s", lead);
     if (rc || record_answer(tx, &c, id, a->label, &reply->body, e)) return -1;
     reply->status = 201;
     return 0;
@@ -818,6 +932,7 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             rules_error(&w->v, RULES_ASK_RECORD, &w->c, NULL, e);
             return -1;
         }
+        if (decide_lead(tx, &w->c, &w->v, e)) return -1;
         if (decide_follow_on(tx, w, NULL, e)) return -1;
     }
     return 0;
@@ -851,8 +966,12 @@ static int apply_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         int rc = append_event(tx, &ev, e);
         json_decref(data);
         if (!rc) rc = apply_effects(tx, &c, &w->v.effects, e);
+        if (!rc) rc = apply_lead(tx, a->p, &c, &w->v.effects, a->id, w->gen, e);
         if (!rc) rc = touch_case(tx, &c, e);
+        char lead[64];
+        snprintf(lead, sizeof lead, "%s", c.lead_org);
         if (!rc && w->then) rc = engine_apply_move(tx, a->p, &c, &w->m, e);
+        snprintf(c.lead_org, sizeof c.lead_org, "%s", lead);
         json_t *cj = NULL;
         if (!rc) rc = engine_render(tx, &c, w->label, &cj, e);
         if (rc) break;

@@ -23,7 +23,9 @@
 #include "base/base.h"
 #include "outbound/outbound.h"
 #include "process/internal.h"
+#include "process/lookups.h"
 #include "render/render.h"
+#include "store/lookups.h"
 #include "store/store.h"
 
 #define ANSWER_DAYS_DEFAULT 14 /* a referral unanswered this long is overdue */
@@ -78,15 +80,42 @@ static int referral_get(store_tx *tx, const principal *p, const char *id, referr
     return 0;
 }
 
-/* The referral as p sees it, as the answer of a unit. */
+int referral_contacts_json(store_tx *tx, const char *referral_id, json_t *into, err_t *e)
+{
+    referral_contact_list l;
+    store_err se = {0};
+    if (store_referral_contacts(tx, referral_id, &l, &se)) return process_store_fail(&se, e);
+    json_t *all = json_array(), *first = json_null();
+    for (size_t i = 0; i < l.n; i++) {
+        const referral_contact_row *c = &l.items[i];
+        json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "id", c->id, "contacted_on", c->contacted_on,
+                              "method", c->method, "reached", c->reached, "note",
+                              c->note ? json_string(c->note) : json_null(), "created_at", c->created_at,
+                              "created_by", c->created_by);
+        if (c->reached && json_is_null(first)) first = json_incref(j);
+        json_array_append_new(all, j);
+    }
+    referral_contact_list_free(&l);
+    json_object_set_new(into, "first_contact", first);
+    json_object_set_new(into, "contacts", all);
+    return 0;
+}
+
+/* The referral as p sees it, as the answer of a unit: with the contacts
+ * its receiver recorded. */
 static int referral_answer(store_tx *tx, const principal *p, const char *id, int status, store_reply *reply,
                            err_t *e)
 {
     referral_row r;
     if (referral_get(tx, p, id, &r, e)) return -1;
-    reply->status = status;
-    reply->body = render_referral(&r);
+    json_t *body = render_referral(&r);
     referral_row_free(&r);
+    if (referral_contacts_json(tx, id, body, e)) {
+        json_decref(body);
+        return -1;
+    }
+    reply->status = status;
+    reply->body = body;
     return 0;
 }
 
@@ -618,7 +647,9 @@ typedef struct {
     char referral_id[ID_MAX];
     char agency[64];
     json_t *payload;        /* the agency's progress message, or NULL */
-    bool closed;            /* the case reached closure: the referrer reviews */
+    bool closed;            /* the case reached closure: the referral's closed_at */
+    bool review;            /* ... and the referring organisation reviews it (an agency reviews on its side) */
+    char closed_at[RFC3339_MAX]; /* the time told to the agency, and stored */
     char from_org[64], from_case_id[ID_MAX], case_id[ID_MAX];
 } moved_notice;
 
@@ -632,13 +663,14 @@ static void notice_release(void *arg)
 static int notice_apply(store_tx *tx, void *arg, err_t *e)
 {
     moved_notice *n = arg;
-    if (n->payload) return outbox_enqueue(tx, n->agency, n->referral_id, "progress", n->payload, e);
+    if (n->payload && outbox_enqueue(tx, n->agency, n->referral_id, "progress", n->payload, e)) return -1;
     if (!n->closed) return 0;
+    store_err se = {0};
+    int rc = store_referral_closed_at(tx, n->referral_id, n->closed_at, &se) ? process_store_fail(&se, e) : 0;
+    if (rc || !n->review) return rc;
     char due[11];
     due_in(REVIEW_DAYS, due);
-    store_err se = {0};
-    int rc = store_referral_closed(tx, n->referral_id, &se) ? process_store_fail(&se, e) : 0;
-    if (!rc) rc = deadline_set(tx, n->from_org, n->referral_id, "referral_closure_review", "의뢰 사례 종결 확인", due, e);
+    rc = deadline_set(tx, n->from_org, n->referral_id, "referral_closure_review", "의뢰 사례 종결 확인", due, e);
     json_t *ed = json_pack("{s:s, s:s}", "referral_id", n->referral_id, "case_id", n->case_id);
     event_on(tx, n->from_case_id, "sarye", "referred_case_closed", ed, NULL, &rc, e);
     json_decref(ed);
@@ -659,15 +691,23 @@ static int referred_case_moved(store_tx *snap, const case_row *c, engine_extra *
     snprintf(n->referral_id, sizeof n->referral_id, "%s", r.id);
     snprintf(n->case_id, sizeof n->case_id, "%s", c->id);
     int rc = 0;
+    /* Closed (seed 001 II.1: 사례관리 종결 시 의뢰 기관에 종결 통보): the referral's
+     * closed_at, for a referral from an agency as for any other. */
+    bool closing = !strcmp(c->stage, "closure") && !strcmp(c->status, "open");
+    if (r.closed_at) snprintf(n->closed_at, sizeof n->closed_at, "%s", r.closed_at);
+    else time_rfc3339(time_now_ms(), n->closed_at);
     if (org_is_agency(snap, r.from_org)) {
+        /* 처리단계별 처리내용 (seed 001 부록3): each step; the closure as 완료 with its time */
         snprintf(n->agency, sizeof n->agency, "%s", r.from_org);
-        json_t *data = json_pack("{s:s, s:o, s:s, s:s, s:s}", "referral_id", n->referral_id, "agency_ref",
+        n->closed = closing;
+        json_t *data = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o}", "referral_id", n->referral_id, "agency_ref",
                                  r.agency_ref ? json_string(r.agency_ref) : json_null(), "case_id", c->id, "stage",
-                                 c->stage, "status", c->status);
+                                 c->stage, "status", c->status, "closed_at",
+                                 closing || r.closed_at ? json_string(n->closed_at) : json_null());
         rc = agency_payload(r.from_org, "progress", data, &n->payload, e);
         json_decref(data);
-    } else if (!strcmp(c->stage, "closure") && !strcmp(c->status, "open")) {
-        n->closed = true;
+    } else if (closing) {
+        n->closed = n->review = true;
         snprintf(n->from_org, sizeof n->from_org, "%s", r.from_org);
         snprintf(n->from_case_id, sizeof n->from_case_id, "%s", r.from_case_id ? r.from_case_id : "");
     }
@@ -805,4 +845,70 @@ int process_referral_agency_status(const principal *p, const char *id, const age
     }
     snprintf(a.gen, sizeof a.gen, "%s", rules_generation());
     return process_write(idem, work_agency_status, &a, reply, e);
+}
+
+/* ---- first contact (seed 001 부록3: 서비스 의뢰 건에 대해 가능한 14일 이내
+ * 유선연락 후 의뢰접수처리) ---- */
+typedef struct {
+    const principal *p;
+    const char *id;
+    const referral_contact_in *in;
+    bool from_agency;
+    json_t *payload; /* the agency hears of the first contact that reached the person */
+} contact_arg;
+
+static int decide_contact(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)reply;
+    contact_arg *a = arg;
+    referral_row r;
+    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
+    a->from_agency = org_is_agency(tx, r.from_org);
+    int rc = 0;
+    if (a->from_agency && a->in->reached) {
+        json_t *data = json_pack("{s:s, s:o, s:s, s:s, s:s}", "referral_id", r.id, "agency_ref",
+                                 r.agency_ref ? json_string(r.agency_ref) : json_null(), "stage", "first_contact",
+                                 "status", "pending", "contacted_on", a->in->contacted_on);
+        rc = agency_payload(r.from_org, "progress", data, &a->payload, e);
+        json_decref(data);
+    }
+    referral_row_free(&r);
+    return rc;
+}
+
+static int apply_contact(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    contact_arg *a = arg;
+    referral_row r;
+    if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
+    char from_org[64];
+    snprintf(from_org, sizeof from_org, "%s", r.from_org);
+    referral_row_free(&r);
+    referral_contact_list before;
+    store_err se = {0};
+    if (store_referral_contacts(tx, a->id, &before, &se)) return process_store_fail(&se, e);
+    bool first = true;
+    for (size_t i = 0; i < before.n; i++) first &= !before.items[i].reached;
+    referral_contact_list_free(&before);
+    if (store_referral_contact_insert(tx, a->id, a->in->contacted_on, a->in->method, a->in->reached, a->in->note,
+                                      a->p->user, &se))
+        return process_store_fail(&se, e);
+    if (a->in->reached && first) {
+        if (deadline_clear(tx, a->id, "first_contact", e)) return -1;
+        if (a->payload && outbox_enqueue(tx, from_org, a->id, "progress", a->payload, e)) return -1;
+    }
+    return referral_answer(tx, a->p, a->id, 201, reply, e);
+}
+
+int process_referral_contact(const principal *p, const char *id, const referral_contact_in *in,
+                             const store_idem *idem, store_reply *reply, err_t *e)
+{
+    if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
+    contact_arg a = {.p = p, .id = id, .in = in};
+    store_reply none = {0};
+    int rc = process_read(decide_contact, &a, &none, e);
+    if (!rc) rc = process_write(idem, apply_contact, &a, reply, e);
+    json_decref(a.payload);
+    if (!rc) outbound_kick();
+    return rc;
 }

@@ -155,6 +155,7 @@ json_t *render_case(const case_row *c)
     set(j, "assigned_to", opt(c->assigned_to));
     set(j, "opened_at", json_string(c->opened_at));
     set(j, "plugin_generation", opt(c->generation));
+    set(j, "lead_org", json_string(c->lead_org[0] ? c->lead_org : c->org));
     return j;
 }
 

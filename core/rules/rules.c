@@ -164,6 +164,7 @@ void rules_push_case(lua_State *L, const case_row *c)
     set_str(L, "assigned_to", c->assigned_to);
     set_str(L, "opened_at", c->opened_at);
     set_str(L, "plugin_generation", c->generation);
+    set_str(L, "lead_org", c->lead_org[0] ? c->lead_org : c->org);
     lua_pushnumber(L, c->version);
     lua_setfield(L, -2, "version");
 }
@@ -265,6 +266,19 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
             break;
         }
         fx->n_outbox++;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, ef, "lead");
+    if (lua_istable(L, -1)) {
+        int lt = lua_gettop(L);
+        get_str(L, lt, "org", fx->lead_org, sizeof fx->lead_org);
+        get_str(L, lt, "type", fx->lead_type, sizeof fx->lead_type);
+        get_str(L, lt, "reason", fx->lead_reason, sizeof fx->lead_reason);
+        get_str(L, lt, "plugin", fx->lead_plugin, sizeof fx->lead_plugin);
+        if (!fx->lead_org[0] && !fx->lead_type[0]) {
+            *why = "a lead needs an organisation or an organisation type";
+            rc = -1;
+        }
     }
     lua_pop(L, 1);
 done:
@@ -587,6 +601,35 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
         end(vm, &t);
         v->outcome = RULES_INVALID;
         snprintf(v->field, sizeof v->field, "record");
+        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        return -1;
+    }
+    int rc = ask(vm, 1, v);
+    end(vm, &t);
+    return rc;
+}
+
+int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules_verdict *v)
+{
+    view_ctx vc;
+    gov_ticket t;
+    luavm *vm = begin(f, &vc, false, c->region, &t, v);
+    if (!vm) return -1;
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, LV_WAITLIST);
+    lua_createtable(L, 0, 4);
+    rules_push_case(L, c);
+    lua_setfield(L, -2, "case");
+    set_str(L, "today", today);
+    push_actor(L, f ? f->viewer : NULL);
+    lua_setfield(L, -2, "actor");
+    if (set_json(L, "entry", entry)) {
+        lua_settop(L, lua_gettop(L) - 2);
+        end(vm, &t);
+        v->outcome = RULES_INVALID;
+        snprintf(v->field, sizeof v->field, "entry");
         snprintf(v->reason, sizeof v->reason, "nested too deeply");
         return -1;
     }

@@ -72,6 +72,10 @@ typedef struct {
     int n_clear;
     rules_message *outbox;
     int n_outbox;
+    /* A record's rules hand the case to another organisation (ctx.set_lead):
+     * lead_org names it, or lead_type asks for the one organisation of that
+     * type in the case's region; "" for neither. */
+    char lead_org[64], lead_type[16], lead_reason[256], lead_plugin[96];
 } rules_effects;
 
 typedef struct {
@@ -159,6 +163,15 @@ bool rules_agency_known(const char *agency);
  * any; owned) with the plugin that says so. */
 int rules_referral_rules(const char *program, const char *region, int *answer_days, json_t **accepts_from,
                          char plugin[96], err_t *e);
+
+/* Where a case waits on a resource's waitlist: the priority its program
+ * and region give it (their waitlist.priority, added; higher is offered
+ * first; 0 when none says), their reasons, and the days its worker has to
+ * answer an offer (waitlist.offer_days, 7 when none says). entry: the
+ * waitlist entry as the rules see it ({resource?, need, domain, kind?,
+ * target?}). On RULES_OK v->result is {priority, reasons, plugin,
+ * offer_days}. */
+int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules_verdict *v);
 
 /* The label of stage under program and region (NULL when the program is not
  * loaded or the stage unused); valid until the thread's next rules call. */

@@ -8,6 +8,7 @@
  * decided on the case as it will be once written.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -123,6 +124,29 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
         if (store_person_cases(f->tx, f->viewer, pid, &cases, &e)) return json_array();
         j = render_case_briefs(&cases);
         case_list_free(&cases);
+        return j;
+    }
+    if (!strcmp(name, "orgs")) { /* the organisations of a region (of one type) */
+        const char *region = json_string_value(json_object_get(params, "region"));
+        const char *type = json_string_value(json_object_get(params, "type"));
+        if (!region) {
+            snprintf(why, whylen, "query orgs needs {region = ..., type = ...?}");
+            return NULL;
+        }
+        const char **ids = NULL;
+        size_t n = 0;
+        j = json_array();
+        if (store_org_ids(f->tx, region, type, &ids, &n, &e) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                org_row o;
+                if (store_org_get(f->tx, ids[i], &o, &e)) continue;
+                json_t *oj = render_org(&o);
+                json_object_del(oj, "created_at");
+                json_array_append_new(j, oj);
+                org_row_free(&o);
+            }
+            free(ids);
+        }
         return j;
     }
     const char *cid = json_string_value(json_object_get(params, "case_id"));

@@ -8,20 +8,21 @@
 
 #define CASE_COLS                                                                          \
     "id, person_id, program, org_id, region, source, referral_id, stage, status, version," \
-    " assigned_to, opened_at, plugin_generation"
+    " assigned_to, opened_at, plugin_generation, lead_org"
 
 static const char SQL_CASE_INSERT[] =
     "INSERT INTO cases (id, person_id, program, org_id, region, source, referral_id, stage, status,"
     " version, assigned_to, opened_at, updated_at, plugin_generation)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
-static const char SQL_CASE_GET[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND " VISIBLE_TO("org_id");
+static const char SQL_CASE_GET[] =
+    "SELECT " CASE_COLS " FROM cases WHERE id = ?1 AND " CASE_VISIBLE("org_id", "lead_org");
 static const char SQL_CASE_UPDATE[] =
     "UPDATE cases SET stage = ?1, status = ?2, version = version + 1, plugin_generation = ?3,"
     " updated_at = ?4, assigned_to = ?5 WHERE id = ?6 AND version = ?7";
 static const char SQL_CASE_TOUCH[] =
     "UPDATE cases SET version = version + 1, updated_at = ?1 WHERE id = ?2 AND version = ?3";
 static const char SQL_PERSON_CASES[] =
-    "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " VISIBLE_TO("org_id") " ORDER BY id";
+    "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " CASE_VISIBLE("org_id", "lead_org") " ORDER BY id";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
     " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
@@ -42,11 +43,8 @@ enum {
     CASE_SHAPES = 64
 };
 
-static void case_arm(sql_buf *b, int k, const void *shape)
+static void case_filters(sql_buf *b, unsigned f, int org)
 {
-    unsigned f = *(const unsigned *)shape;
-    int org = STORE_ORG_PARAM + k;
-    sql_add(b, "SELECT " CASE_COLS " FROM cases WHERE org_id = ?%d", org);
     if (f & CASE_PROGRAM) sql_add(b, " AND program = ?1");
     if (f & CASE_STAGE) sql_add(b, " AND stage = ?2");
     if (f & CASE_STATUS) sql_add(b, " AND status = ?3");
@@ -57,9 +55,29 @@ static void case_arm(sql_buf *b, int k, const void *shape)
                    " AND due_on < ?6)", org);
 }
 
-static void case_list_sql(sql_buf *b, unsigned shape, size_t n_orgs)
+/* With lead, one more arm: the cases the viewer leads (seed 004 주
+ * 사례기관) of organisations it does not see otherwise (cases_lead), its
+ * organisation bound at ?20 (store_bind_viewer); their deadlines are the
+ * lead's. */
+static void case_list_sql(sql_buf *b, unsigned shape, size_t n_orgs, bool lead)
 {
-    sql_arms(b, n_orgs, case_arm, &shape, "1", 5);
+    for (size_t k = 0; k < n_orgs; k++) {
+        int org = STORE_ORG_PARAM + (int)k;
+        if (k) sql_add(b, " UNION ALL ");
+        sql_add(b, "SELECT " CASE_COLS " FROM cases WHERE org_id = ?%d", org);
+        case_filters(b, shape, org);
+    }
+    if (lead) {
+        if (n_orgs) sql_add(b, " UNION ALL ");
+        sql_add(b, "SELECT " CASE_COLS " FROM cases WHERE lead_org = ?20");
+        if (n_orgs) {
+            sql_add(b, " AND org_id NOT IN (");
+            for (size_t k = 0; k < n_orgs; k++) sql_add(b, "%s?%d", k ? ", " : "", STORE_ORG_PARAM + (int)k);
+            sql_add(b, ")");
+        }
+        case_filters(b, shape, 20);
+    }
+    sql_add(b, " ORDER BY 1 LIMIT ?5");
 }
 
 /* The de-identified export: the same walk, each case joined to its person. */
@@ -94,6 +112,7 @@ static void case_from_row(sqlite3_stmt *st, case_row *c)
     copy_col(st, 10, c->assigned_to, sizeof c->assigned_to);
     copy_col(st, 11, c->opened_at, sizeof c->opened_at);
     copy_col(st, 12, c->generation, sizeof c->generation);
+    copy_col(st, 13, c->lead_org, sizeof c->lead_org);
 }
 
 int store_case_insert(store_tx *tx, const case_row *c, store_err *e)
@@ -130,6 +149,24 @@ int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *
         return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
     }
     if (rc != SQLITE_ROW) return store_fail(tx, e, "case get");
+    case_from_row(st, c);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static const char SQL_CASE_ROW[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1";
+
+int store_case_row(store_tx *tx, const char *id, case_row *c, store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_ROW, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, "case row");
     case_from_row(st, c);
     sqlite3_reset(st);
     return 0;
@@ -175,6 +212,34 @@ int store_case_touch(store_tx *tx, case_row *c, store_err *e)
     return 0;
 }
 
+/* The case's open deadlines go with it to its new lead (the lead's
+ * deadline list is where its workers see them). */
+static const char SQL_CASE_LEAD[] = "UPDATE cases SET lead_org = ?2, updated_at = ?3 WHERE id = ?1";
+static const char SQL_CASE_LEAD_DEADLINES[] =
+    "UPDATE deadlines SET org_id = COALESCE(?2, (SELECT org_id FROM cases WHERE id = ?1))"
+    " WHERE case_id = ?1 AND cleared_at IS NULL";
+
+int store_case_set_lead(store_tx *tx, const char *case_id, const char *lead, store_err *e)
+{
+    char now[RFC3339_MAX];
+    time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *st = store_stmt(tx, SQL_CASE_LEAD, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, lead);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return store_fail(tx, e, "case lead");
+    if (sqlite3_changes(tx->db) != 1) return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", case_id);
+    if (!(st = store_stmt(tx, SQL_CASE_LEAD_DEADLINES, e))) return -1;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    store_bind_opt(st, 2, lead);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case lead deadlines");
+}
+
 static int case_read(sqlite3_stmt *st, void *row)
 {
     case_from_row(st, row);
@@ -201,7 +266,8 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_
                      (q->overdue_on && *q->overdue_on ? CASE_OVERDUE : 0) |
                      (q->assigned_to && *q->assigned_to ? CASE_ASSIGNED : 0);
     sql_buf b = {0};
-    case_list_sql(&b, shape, n_orgs);
+    bool lead = !(q->org && *q->org); /* a filter on an organisation is on its own cases */
+    case_list_sql(&b, shape, n_orgs, lead);
     sqlite3_stmt *st = store_stmt_built(tx, &b, e);
     sql_free(&b);
     if (!st) {
@@ -209,6 +275,7 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_
         return -1;
     }
     store_bind_orgs(st, orgs, n_orgs);
+    if (lead) sqlite3_bind_text(st, 20, p->org, -1, SQLITE_TRANSIENT);
     store_bind_opt(st, 1, q->program);
     store_bind_opt(st, 2, q->stage);
     store_bind_opt(st, 3, q->status);
@@ -399,15 +466,23 @@ void store_sql_of_cases(store_sql_fn fn, void *ctx)
     STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_INSERT);
     STORE_SQL(fn, ctx, SQL_DEADLINES_OF_CASE);
     STORE_SQL(fn, ctx, SQL_ASSIGNEE);
+    STORE_SQL(fn, ctx, SQL_CASE_ROW);
+    STORE_SQL(fn, ctx, SQL_CASE_LEAD);
+    STORE_SQL(fn, ctx, SQL_CASE_LEAD_DEADLINES);
     static const size_t orgs[] = {1, 3};
     for (size_t i = 0; i < 2; i++) {
         for (unsigned shape = 0; shape < CASE_SHAPES; shape++) {
             sql_buf b = {0};
             char name[80];
-            case_list_sql(&b, shape, orgs[i]);
-            snprintf(name, sizeof name, "case list (shape %u, %zu organisations)", shape, orgs[i]);
+            case_list_sql(&b, shape, orgs[i], true);
+            snprintf(name, sizeof name, "case list (shape %u, %zu organisations and the led)", shape, orgs[i]);
             if (!b.oom) fn(name, b.s, STORE_SQL_REQUEST, ctx);
             sql_free(&b);
+            sql_buf own = {0};
+            case_list_sql(&own, shape, orgs[i], false);
+            snprintf(name, sizeof name, "case list (shape %u, %zu organisations)", shape, orgs[i]);
+            if (!own.oom) fn(name, own.s, STORE_SQL_REQUEST, ctx);
+            sql_free(&own);
         }
         for (int after = 0; after < 2; after++) {
             sql_buf b = {0};
@@ -475,7 +550,8 @@ int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, st
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
                        const char *due_on, const char *plugin, store_err *e)
 {
-    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, c->org, kind, label, due_on, plugin, e);
+    const char *org = c->lead_org[0] ? c->lead_org : c->org; /* the lead's workers see it */
+    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, org, kind, label, due_on, plugin, e);
 }
 
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,

@@ -133,8 +133,9 @@ typedef enum {
     STORE_SQL_REQUEST, /* on a request path or the workers' loops: must walk an index */
     STORE_SQL_STARTUP, /* once when the server starts (counts for /metrics) */
     STORE_SQL_TOOL,    /* a command-line tool (audit verify) */
-    STORE_SQL_FEW,     /* on a request path over one person's or one organisation's few rows (its
-                        * merges, its live programs, its tokens): they may be sorted in memory */
+    STORE_SQL_FEW,     /* on a request path over a bounded set of rows: one person's or one
+                        * organisation's (merges, live programs, tokens), one resource's waitlist,
+                        * one region's resources: they may be filtered and sorted in memory */
 } store_sql_use;
 typedef void (*store_sql_fn)(const char *name, const char *sql, store_sql_use use, void *ctx);
 void store_each_sql(store_sql_fn fn, void *ctx);
@@ -152,6 +153,8 @@ void store_sql_of_list(store_sql_fn fn, void *ctx);
 void store_sql_of_counts(store_sql_fn fn, void *ctx);
 void store_sql_of_keyring(store_sql_fn fn, void *ctx);
 void store_sql_of_merges(store_sql_fn fn, void *ctx);
+void store_sql_of_resources(store_sql_fn fn, void *ctx);
+void store_sql_of_lookups(store_sql_fn fn, void *ctx);
 
 /* ---- row counts kept for /metrics (counts.c) ----
  * /metrics shows how many outbox messages are in each state and how many
@@ -188,6 +191,12 @@ void store_bind_viewer(sqlite3_stmt *st, const principal *p);
     "(?23 = 1 OR " col " = ?24 OR (?25 = 1 AND " col " IN (SELECT id FROM orgs WHERE region = ?26"        \
     " AND type NOT IN ('district', 'agency'))))"
 void store_bind_overseer(sqlite3_stmt *st, const principal *p);
+/* A case is also seen by the organisation that leads it (cases.lead_org,
+ * seed 004 주 사례기관), and a person by the lead of any of their cases;
+ * bound with store_bind_viewer like VISIBLE_TO. */
+#define CASE_VISIBLE(org, lead) "(" VISIBLE_TO(org) " OR " lead " = ?20)"
+#define PERSON_VISIBLE(id, org) \
+    "(" VISIBLE_TO(org) " OR EXISTS (SELECT 1 FROM cases lc WHERE lc.person_id = " id " AND lc.lead_org = ?20))"
 
 /* Binds text, or NULL for a NULL or empty string. */
 void store_bind_opt(sqlite3_stmt *st, int i, const char *v);

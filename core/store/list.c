@@ -150,6 +150,8 @@ void store_each_sql(store_sql_fn fn, void *ctx)
     store_sql_of_counts(fn, ctx);
     store_sql_of_keyring(fn, ctx);
     store_sql_of_merges(fn, ctx);
+    store_sql_of_resources(fn, ctx);
+    store_sql_of_lookups(fn, ctx);
 }
 
 char *store_texts(sqlite3_stmt *st, const char **const fields[], int n)

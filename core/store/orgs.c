@@ -282,6 +282,18 @@ int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e)
     return store_err_set(e, STORE_NOT_FOUND, "no dong community centre serves area '%s'", area);
 }
 
+static const char SQL_ORG_IDS[] =
+    "SELECT id FROM orgs WHERE region = ?1 AND (?2 IS NULL OR type = ?2) ORDER BY id";
+
+int store_org_ids(store_tx *tx, const char *region, const char *type, const char ***ids, size_t *n, store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, SQL_ORG_IDS, e);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, region, -1, SQLITE_TRANSIENT);
+    store_bind_opt(st, 2, type);
+    return store_strv(tx, st, ids, n, e);
+}
+
 void store_sql_of_orgs(store_sql_fn fn, void *ctx)
 {
     STORE_SQL(fn, ctx, SQL_ORG_INSERT);
@@ -296,4 +308,5 @@ void store_sql_of_orgs(store_sql_fn fn, void *ctx)
     STORE_SQL(fn, ctx, SQL_TOKEN_GET);
     fn("SQL_TOKEN_LIST", SQL_TOKEN_LIST, STORE_SQL_FEW, ctx);
     STORE_SQL(fn, ctx, SQL_TOKEN_REVOKE);
+    fn("SQL_ORG_IDS", SQL_ORG_IDS, STORE_SQL_FEW, ctx); /* a region's organisations */
 }

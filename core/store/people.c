@@ -17,7 +17,7 @@ static const char SQL_PERSON_INSERT[] =
 static const char SQL_PERSON_GET[] =
     "SELECT id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation,"
     " tags, created_at, updated_at, eligibility FROM persons WHERE id = ?1 AND merged_into IS NULL AND "
-    VISIBLE_TO("org_id");
+    PERSON_VISIBLE("persons.id", "org_id");
 
 #define PERSON_COLS                                                                             \
     "id, org_id, name, birth_date, sex, rrn_masked, phone, address, household_id, relation, tags," \
@@ -25,7 +25,8 @@ static const char SQL_PERSON_GET[] =
 /* The name of the person a page by name ended with (the cursor is its id). */
 static const char SQL_PERSON_NAME[] = "SELECT name FROM persons WHERE id = ?1";
 static const char SQL_PERSON_VISIBLE[] =
-    "SELECT 1 FROM persons WHERE id = ?1 AND merged_into IS NULL AND " VISIBLE_TO("org_id");
+    "SELECT 1 FROM persons WHERE id = ?1 AND merged_into IS NULL AND "
+    PERSON_VISIBLE("persons.id", "org_id");
 static const char SQL_HOUSEHOLD_INSERT[] =
     "INSERT INTO households (id, org_id, address, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_HOUSEHOLD_GET[] =

@@ -72,6 +72,9 @@ int store_org_get(store_tx *tx, const char *id, org_row *out, store_err *e);
 int store_org_offers(store_tx *tx, const char *org, const char *program, bool *offers, store_err *e);
 /* The dong community centre (emd org) whose area code is area; STORE_NOT_FOUND when none. */
 int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e);
+/* The ids of the organisations of a region (of one type, or any with type
+ * NULL), sorted: *ids is one allocation (free it). */
+int store_org_ids(store_tx *tx, const char *region, const char *type, const char ***ids, size_t *n, store_err *e);
 
 typedef struct {
     const char *user, *role;
@@ -296,6 +299,7 @@ typedef struct {
     char assigned_to[128];
     char opened_at[RFC3339_MAX];
     char generation[72];
+    char lead_org[64]; /* the organisation that leads the case (seed 004 주 사례기관); "" = org */
 } case_row;
 
 typedef struct {
@@ -311,6 +315,9 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
 int store_case_insert(store_tx *tx, const case_row *c, store_err *e);
 /* Loads a case visible to p; STORE_NOT_FOUND otherwise. */
 int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, store_err *e);
+/* Loads a case whoever may see it (work the core does on a case's behalf:
+ * an offer of a seat, its deadline); STORE_NOT_FOUND when unknown. */
+int store_case_row(store_tx *tx, const char *id, case_row *c, store_err *e);
 /* Updates stage/status/generation/assignee and bumps the version, only if
  * the stored version is still c->version (STORE_STALE otherwise). c->version
  * is bumped. */
@@ -318,6 +325,10 @@ int store_case_update(store_tx *tx, case_row *c, store_err *e);
 /* Bumps the version (work was recorded on the case), only if the stored
  * version is still c->version (STORE_STALE otherwise). c->version is bumped. */
 int store_case_touch(store_tx *tx, case_row *c, store_err *e);
+/* Hands the case to lead (an organisation id; "" or the case's own org:
+ * the case's org leads again): the lead sees and works the case and gets
+ * its open deadlines. */
+int store_case_set_lead(store_tx *tx, const char *case_id, const char *lead, store_err *e);
 
 typedef struct {
     const char *program, *stage, *org, *status;

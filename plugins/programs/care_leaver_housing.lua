@@ -34,7 +34,7 @@ end
 return {
   id = "care_leaver_housing",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "보호종료아동 주거지원",
 
@@ -80,6 +80,12 @@ return {
     lost_contact = "연락두절",
     transferred = "이관",
     support_period_ended = "지원기간 경과 (보호종료 후 5년)",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/care_leaver_housing lists them, so a client can ask for them.
+  facts = {
+    care_ended_on = "보호종료일 (YYYY-MM-DD): 보호종료 후 5년 이내의 보호종료아동이 대상",
   },
 
   eligibility = function(person, case, ctx)

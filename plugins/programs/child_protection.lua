@@ -45,7 +45,7 @@ end
 return {
   id = "child_protection",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "아동학대 피해아동보호",
 
@@ -92,6 +92,12 @@ return {
     transferred = "이관",
     aged_out = "아동 연령 도래 (만 18세)",
     protective_placement = "보호조치 (시설·가정위탁 등)",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/child_protection lists them, so a client can ask for them.
+  facts = {
+    abuse_determined = "아동학대로 사례판단된 피해아동 (true/false)",
   },
 
   eligibility = function(person, case, ctx)

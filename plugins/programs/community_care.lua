@@ -35,7 +35,7 @@ local has_approved_plan = sarye.lib.has_approved_plan
 return {
   id = "community_care",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "커뮤니티케어",
 
@@ -80,6 +80,16 @@ return {
     lost_contact = "연락두절",
     transferred = "이관",
     institutionalized = "시설 입소·장기 입원 (지역사회 거주 중단)",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/community_care lists them, so a client can ask for them.
+  facts = {
+    discharged_long_stay = "장기입원 후 퇴원한 사람 (true/false)",
+    needs_care = "돌봄이 필요함 (true/false): 65세 이상 노인, 장애인, 정신질환자와 함께",
+    disability = "장애인 (true/false)",
+    mental_illness = "정신질환자 (true/false)",
+    medical_aid = "의료급여수급권자 (true/false): 퇴원자의 의료급여 연계",
   },
 
   eligibility = function(person, case, ctx)

@@ -60,7 +60,7 @@ end
 return {
   id = "dream_start",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "드림스타트",
 
@@ -111,6 +111,19 @@ return {
 
   -- 0세(임산부) ~ 만 12세(초등학생 이하); 만 12세 이상 아동 중 초등학교
   -- 재학 아동 포함 (seed 001 I.2 사업대상).
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/dream_start lists them, so a client can ask for them.
+  facts = {
+    pregnant = "임산부 (true/false): 0세, 태아 단계부터 대상",
+    elementary_school = "초등학교 재학 (true/false): 만 12세 이상이어도 대상",
+    livelihood_recipient = "국민기초생활보장 수급자 가정 (true/false)",
+    near_poor = "차상위계층 가정 (true/false)",
+    single_parent = "보호대상 한부모가정 (true/false)",
+    grandparent_family = "조손가정 (true/false)",
+    abused = "학대 피해아동 (true/false)",
+    sexual_violence_victim = "성폭력 피해아동 (true/false)",
+  },
+
   eligibility = function(person, case, ctx)
     local e = person.eligibility or {}
     if fact(e, "pregnant") then return true end

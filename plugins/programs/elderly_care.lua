@@ -107,7 +107,7 @@ local function noted(d, k) return type(d[k]) == "table" and type(d[k].note) == "
 return {
   id = "elderly_care",
   kind = "program",
-  version = "1.1.0",
+  version = "1.2.0",
   api = 1,
   name = "노인맞춤돌봄서비스",
 
@@ -170,6 +170,22 @@ return {
                                                        birth_date = person.birth_date })
     return { facts = facts, cache_as = "ssis" }
   end,
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/elderly_care lists them, so a client can ask for them.
+  facts = {
+    livelihood_recipient = "국민기초생활보장 수급자 (true/false)",
+    near_poor = "차상위계층 (true/false)",
+    basic_pension = "기초연금 수급자 (true/false)",
+    district_head_approved = "시장·군수·구청장이 서비스가 필요하다고 인정 (true/false): 소득기준 예외",
+    ltc_grade = "노인장기요양보험 등급: 1..5 또는 \"인지지원등급\" (\"등급외\", \"none\"은 등급 아님)",
+    ltc_grade_past = "이전 장기요양등급 판정 이력 (true/false)",
+    home_help = "가사·간병 방문지원 수급자격 (true/false)",
+    veterans_home_care = "보훈재가복지 수급자격 (true/false)",
+    disability_activity_support = "장애인 활동지원 수급자격 (true/false)",
+    duplicate_services = "유사·중복 서비스 목록: \"home_help\", \"veterans_home_care\", \"disability_activity_support\", \"ltc\", \"local_similar\" 또는 시·군·구가 지정한 지역 서비스 이름",
+    special_service = "특화서비스 대상 (은둔형·우울형, 고독사·자살 위험 노인) (true/false)",
+  },
 
   eligibility = function(person, case, ctx)
     local looked = ctx.lookups and ctx.lookups.elderly_care

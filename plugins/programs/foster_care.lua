@@ -29,7 +29,7 @@ local age_of = sarye.lib.age
 return {
   id = "foster_care",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "가정위탁보호",
 
@@ -76,6 +76,13 @@ return {
     adopted = "입양",
     placement_changed = "보호조치 변경 (시설 입소 등)",
     protection_ended = "보호종료 (연령 도래)",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/foster_care lists them, so a client can ask for them.
+  facts = {
+    placement_decided = "시·군·구의 가정위탁 보호조치 결정 (true/false)",
+    protection_extended = "보호기간 연장 (true/false)",
   },
 
   eligibility = function(person, case, ctx)

@@ -48,7 +48,7 @@ local LINKAGE_LABEL = "공공부문 사례관리 연계 (방문건강관리·정
 return {
   id = "medical_aid",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "의료급여사례관리",
 
@@ -89,6 +89,15 @@ return {
   -- 사업대상: 의료급여수급권을 취득한 신규 전체 대상자, 질병 대비
   -- 과다의료이용자 (seed 001 I.4); 의뢰기준: 의료쇼핑, 중복처방, 입퇴원 반복,
   -- 사회적 입원 등 부적정 과다 의료이용.
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/medical_aid lists them, so a client can ask for them.
+  facts = {
+    medical_aid = "의료급여수급권자: true, \"1종\" 또는 \"2종\"",
+    medical_aid_new = "의료급여수급권을 처음 취득한 신규 수급자 (true/false)",
+    medical_overuse = "질병 대비 부적정 과다 의료이용 목록: \"doctor_shopping\" 의료쇼핑, \"duplicate_prescription\" 중복처방, \"repeated_admission\" 입퇴원 반복, \"social_admission\" 사회적 입원",
+    long_stay_discharge = "장기입원 후 퇴원 (true/false)",
+  },
+
   eligibility = function(person, case, ctx)
     local e = person.eligibility or {}
     if not fact(e, "medical_aid") then

@@ -115,9 +115,16 @@ end
 return {
   id = "mental_health",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "중독·정신건강 사례관리",
+  -- Seed 003's overview names them apart (정신건강사례관리, 중독관리통합지원; "정신건강,
+  -- 중독" of the 8대 공공 사례관리) but runs them as one process, 중독·정신건강
+  -- 사례관리프로세스: one program, addiction cases told apart by their facts.
+  covers = {
+    { name = "정신건강사례관리", why = "seed 003: 중독·정신건강 사례관리프로세스 하나로 운영 (정신건강정보시스템)" },
+    { name = "중독관리통합지원 (중독사례관리)", why = "seed 003: 중독·정신건강 사례관리프로세스 하나로 운영; 중독 사례는 eligibility.addiction으로 구분" },
+  },
 
   stages = {
     { id = "discovery",          label = "대상자 발굴" },
@@ -168,6 +175,13 @@ return {
   -- 사업대상: 정신건강복지법을 근거로 전체 국민 (seed 001 I.7); 중독: 알코올
   -- 및 기타중독에 문제가 있는 자와 그 가족 등 지역주민 (I.6). The only
   -- refusal: a referral whose diagnosis is a 연계 제외대상 (부록1 3. 나.).
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/mental_health lists them, so a client can ask for them.
+  facts = {
+    addiction = "중독 문제가 있는 사례: true 또는 \"alcohol\", \"gambling\" …",
+    icd = "진단 코드: \"F10.3\" 또는 목록 (중독관리사업 연계 제외대상 확인)",
+  },
+
   eligibility = function(person, case, ctx)
     if REFERRED[case.source] then
       local code, name = icd_excluded(person.eligibility)

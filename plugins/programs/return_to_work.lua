@@ -97,7 +97,7 @@ end
 return {
   id = "return_to_work",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "내일찾기서비스",
 
@@ -149,6 +149,14 @@ return {
     follow_up_ended = "사후관리기간 경과",
     no_longer_wanted = "서비스 불희망",
     other_service = "재활서비스 신청·이용에 따른 종결",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/return_to_work lists them, so a client can ask for them.
+  facts = {
+    injured_worker = "산재근로자 (true/false)",
+    employer_employees = "원직장의 상시근로자수 (숫자: 300인 미만이 대상)",
+    wants_original_job = "원직장 복귀 희망 (true/false)",
   },
 
   eligibility = function(person, case, ctx)

@@ -58,9 +58,18 @@ end
 return {
   id = "self_sufficiency",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "자활 사례관리",
+  -- Seed 003's overview (통합사례관리 플랫폼의 표준 프로세스 표) has a row of its own
+  -- for 자산형성: 조사 → IAP 및 ISP 수립 → 점검/평가 → 종결. It is folded in here:
+  -- the same 지역자활센터 runs it on the same 자활정보시스템 (seed 003 사례관리 사업별
+  -- 시스템 현황), with the same plans (IAP·ISP, seed 001 I.5), and its four steps
+  -- are this program's 사정 단계 → 계획수립 → 실행 및 점검 단계 → 평가 및 종결.
+  covers = {
+    { name = "자활 사례관리", why = "seed 003 표준 프로세스 표의 자활 사례관리 프로세스" },
+    { name = "자산형성", why = "seed 003 표의 자산형성 (조사 → IAP 및 ISP 수립 → 점검/평가 → 종결)은 자활 사례관리의 사정 → 계획수립(IAP·ISP) → 실행 및 점검 → 평가 및 종결과 같은 절차·같은 계획(IAP·ISP, seed 001 I.5)이고 같은 지역자활센터·자활정보시스템이 운영하므로 자활 사례관리로 관리한다" },
+  },
 
   stages = {
     { id = "discovery",          label = "접수 및 초기상담 단계" },
@@ -108,6 +117,18 @@ return {
   -- 사업대상 (seed 001 I.5): 조건부 수급자, 자활급여 특례자(희망 참여),
   -- 일반수급자(희망 참여), 급여특례가구원(희망 참여), 차상위자(희망 참여),
   -- 시설수급자(희망 참여).
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/self_sufficiency lists them, so a client can ask for them.
+  facts = {
+    conditional_recipient = "조건부 수급자: 참여 의무 (true/false)",
+    self_support_special = "자활급여 특례자 (true/false): 희망 참여",
+    livelihood_recipient = "일반수급자 (true/false): 희망 참여",
+    benefit_special_household = "급여특례가구원 (true/false): 희망 참여",
+    near_poor = "차상위자 (true/false): 희망 참여",
+    facility_recipient = "시설수급자 (true/false): 희망 참여",
+    self_support_wish = "자활사업 참여 희망 (true/false)",
+  },
+
   eligibility = function(person, case, ctx)
     local e = person.eligibility or {}
     if fact(e, "conditional_recipient") then return true end

@@ -65,9 +65,12 @@ end
 return {
   id = "suicide_crisis",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "자살 위기지원",
+  covers = {
+    { name = "자살예방사례관리", why = "seed 003 사례관리 대상사업 표의 이름; 표준 프로세스 표의 '자살 위기지원'과 같은 사업" },
+  },
 
   stages = {
     { id = "discovery",          label = "대상자 발굴" },
@@ -114,6 +117,15 @@ return {
   -- 자살 가능성이 있는 사람 또는 주변인 (자살유가족, 자살고위험군 포함)
   -- (seed 001 부록3 2.). A referral (의뢰기준: 자살 및 자·타해 위험이 의심된다,
   -- seed 001 I.7) carries the referrer's judgement of risk.
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/suicide_crisis lists them, so a client can ask for them.
+  facts = {
+    suicide_risk = "자살 위험, 자살고위험군 (true/false)",
+    suicide_attempt = "자살시도 경험 (true/false)",
+    suicide_ideation = "자살사고 (true/false)",
+    suicide_bereaved = "자살유가족, 주변인 (true/false)",
+  },
+
   eligibility = function(person, case, ctx)
     if REFERRED[case.source] then return true end
     local e = person.eligibility or {}

@@ -70,7 +70,7 @@ local age_of = sarye.lib.age
 return {
   id = "visiting_health",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "방문건강관리",
 
@@ -124,6 +124,14 @@ return {
   -- seed 001 I.3 사업대상 / 의뢰기준: 건강관리서비스 이용이 어려운 사회·문화·경제적
   -- 건강취약 계층(건강위험군, 질환군) 및 65세 이상 독거노인 가구, 75세 이상 노인부부
   -- 가구 중심 중 건강관리가 필요하다고 판단되는 자.
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/visiting_health lists them, so a client can ask for them.
+  facts = {
+    health_vulnerable = "건강 취약계층 (true/false)",
+    living_alone = "독거 (true/false): 65세 이상 독거노인",
+    elderly_couple = "노인부부 가구 (true/false): 75세 이상",
+  },
+
   eligibility = function(person, case, ctx)
     local e = person.eligibility or {}
     if e.health_vulnerable then return true end

@@ -20,9 +20,13 @@ local REFERRED = { referral = true, gov_referral = true }
 return {
   id = "welfare_center",
   kind = "program",
-  version = "1.1.0",
+  version = "1.2.0",
   api = 1,
   name = "3대 복지관 사례관리",
+  -- 종합사회복지관, 노인복지관, 장애인복지관: three kinds of centre, one process
+  covers = {
+    { name = "3대 복지관(종합/노인/장애인) 사례관리", why = "seed 003: 세 복지관이 같은 표준 프로세스 한 줄 (3대 복지관 사례관리)" },
+  },
   -- 대상자 발굴 → … → 사후관리, 욕구·위기도 조사, 선정 기준, 계획 수립·승인, 점검,
   -- 종결 사유: the national process of 통합사례관리 (plugins/programs/integrated.lua)
   extends = "integrated",
@@ -96,11 +100,14 @@ return {
         r = t.transition { program = "welfare_center", case = { stage = "assessment" }, to = "selection",
                            queries = { records_of_case = { { kind = "assessment", subkind = "needs" } } } }
         t.ok(r.ok, r.reason)
+        local function classified(sel)
+          return { meetings_of_case = { { type = "internal", held_on = "2026-03-02", decisions = { { selection = sel } } } } }
+        end
         r = t.transition { program = "welfare_center", case = { stage = "selection" }, to = "planning",
-                           data = { selection = "service_linkage" } }
+                           queries = classified("service_linkage") }
         t.eq(r.kind, "refused")
         r = t.transition { program = "welfare_center", case = { stage = "selection" }, to = "planning",
-                           data = { selection = "case_management" } }
+                           queries = classified("case_management") }
         t.ok(r.ok, r.reason)
       end },
     { name = "no delivery without an approved plan", run = function(t)

@@ -37,7 +37,7 @@ end
 return {
   id = "youth_independence",
   kind = "program",
-  version = "1.0.0",
+  version = "1.1.0",
   api = 1,
   name = "보호아동 자립지원",
 
@@ -84,6 +84,13 @@ return {
     transferred = "이관",
     protection_ended = "보호종료",
     support_period_ended = "자립지원 기간 경과 (보호종료 후 5년)",
+  },
+
+  -- The facts eligibility reads (person.eligibility[key]) and what each means:
+  -- GET /v1/programs/youth_independence lists them, so a client can ask for them.
+  facts = {
+    in_care = "보호 중인 아동 (true/false): 만 15세부터 자립준비",
+    care_ended_on = "보호종료일 (YYYY-MM-DD): 보호종료 후 5년 이내",
   },
 
   eligibility = function(person, case, ctx)

@@ -639,8 +639,9 @@ class ApiTest(unittest.TestCase):
 
     def advance(self, case, target, token=None, supervisor=None):
         """Walks an integrated case forward to `target`, doing the work each
-        step asks for: an assessment before selection, selection as a
-        case-management household, an approved plan before delivery."""
+        step asks for: an assessment before selection, an internal conference
+        classifying it as a case-management household, an approved plan
+        before delivery."""
         token = token or self.worker1
         supervisor = supervisor or self.supervisor1
         path = self.INTEGRATED_PATH
@@ -653,6 +654,13 @@ class ApiTest(unittest.TestCase):
                 self.assertEqual(r.status, 201, r.text)
                 case = r.json["case"]  # every record bumps the case's version
             if to == "planning":
+                # seed 004 II.4: the class rests on a conference (사례회의 결과를 바탕으로)
+                r = self.client.post("/v1/meetings", {
+                    "type": "internal", "case_ids": [case["id"]], "held_on": today_kst().isoformat(),
+                    "participants": [{"org": case["org"], "role": "case_worker"}],
+                    "decisions": [{"case_id": case["id"], "selection": "case_management"}]}, token=token)
+                self.assertEqual(r.status, 201, r.text)
+                case = r.json["cases"][0]
                 data = {"selection": "case_management"}
             if to == "delivery":
                 r = self.client.post("/v1/cases/%s/plans" % case["id"], {"goals": [

@@ -120,7 +120,6 @@ class AuthzTest(ApiTest):
         cls.case = case["id"]
         cls.plan = ok(c.post("/v1/cases/%s/plans" % cls.case, {"goals": [{"term": "short", "text": "체납 공과금 해소"}]},
                              token=w))["id"]
-        assert case["due"], "the fixture's case has no deadline to list: %r" % case
         refer = {"person_id": cls.person, "reason": "상담 필요", "opinion": "연계 희망"}
         cls.referral = ok(c.post("/v1/referrals", dict(refer, to_org=ORG2, to_program="integrated",
                                                        consent_id=cls.consent), token=w))["id"]
@@ -128,6 +127,23 @@ class AuthzTest(ApiTest):
                                         token=w))["id"]
         msgs = ok(c.get("/v1/admin/outbox", token=cls.operator))["items"]
         cls.message = [m["id"] for m in msgs if m["topic"] == cls.referral_agency][0]
+        # a welfare resource of ORG1's alone, its one seat taken by the case, a second case waiting for it
+        cls.resource = ok(c.post("/v1/resources", {
+            "name": "탐침 자원", "provider": {"name": "탐침 복지관", "type": "facility"}, "kind": "goods",
+            "domains": ["probe"], "targets": ["elderly"], "capacity": 1, "share_scope": "none"}, token=w))["id"]
+        cls.allocation = ok(c.post("/v1/resources/%s/reservations" % cls.resource,
+                                   {"case_id": cls.case, "need": "탐침"}, token=w))["allocation"]["id"]
+        waiting = ok(c.post("/v1/cases", {"person_id": cls.merge_kept, "program": "integrated", "source": "walk_in"},
+                            token=w))
+        cls.waiting = ok(c.post("/v1/resources/%s/reservations" % cls.resource,
+                                {"case_id": waiting["id"], "need": "탐침"}, token=w))["waitlist"]["id"]
+        # a case of ORG1's with an open deadline once every fixture is made (the plan met the first one)
+        for to in ("initial_counseling", "intake"):  # intake: its plan is due within 30 days
+            waiting = ok(c.post("/v1/cases/%s/transitions" % waiting["id"], {"to": to, "version": waiting["version"]},
+                                token=w))
+        dues = [x for x in (cls.case, waiting["id"]) if ok(c.get("/v1/cases/" + x, token=w))["due"]]
+        assert dues, "no case of the fixture has a deadline to list"
+        cls.deadline_case = dues[0]
         cls.token_victim = ok(c.post("/v1/tokens", {"user": "victim", "role": "worker", "org": ORG1},
                                      token=cls.admin1))["id"]
         ok(c.request("PUT", "/v1/orgs/%s/sharing-rights/worker1" % ORG1,
@@ -229,8 +245,39 @@ class AuthzTest(ApiTest):
             ("POST", "/v1/meetings"): dict(body={"type": "internal", "case_ids": [C], "held_on": date,
                                                  "participants": [{"org": ORG1, "role": "사례관리자"}]},
                                            rule=ok_if(sees)),
+            # a case's consultations, like its other records
+            ("POST", "/v1/cases/{id}/consultations"): dict(
+                ids={"id": C}, body={"held_on": date, "with_org": D1, "content": "탐침"}, rule=ok_if(sees)),
+            # a provider head's approval of a look-up
+            # (a provider's head approves its worker's look-up of a person it does not see yet: its consent
+            # decides; any other organisation is told no approval is needed, which says nothing of the person)
+            ("POST", "/v1/persons/{id}/lookup-approvals"): dict(
+                ids={"id": P}, body={"user": "worker1", "consent_id": self.consent}, rule=ANY),
+            ("GET", "/v1/persons/{id}/lookup-approvals"): dict(ids={"id": P}, rule=ok_if(sees)),
+            # the first contact of a referral: by its receiver
+            ("POST", "/v1/referrals/{id}/contacts"): dict(
+                ids={"id": R}, body={"contacted_on": date, "method": "phone", "reached": True},
+                rule=lambda p: "ok" if p.org == ORG2 else "denied" if p.org == ORG1 else "hidden"),
+            # welfare resources: ORG1's, shared with nobody; anyone registers its own
+            ("POST", "/v1/resources"): dict(body={}, rule=ANY),
+            ("GET", "/v1/resources"): dict(shows=items("id", self.resource), rule=ok_if(own)),
+            ("GET", "/v1/resources/{id}"): dict(ids={"id": self.resource}, rule=ok_if(own)),
+            ("PUT", "/v1/resources/{id}/capacity"): dict(ids={"id": self.resource}, body={"capacity": 1, "version": 999},
+                                                         rule=ok_if(own)),
+            ("POST", "/v1/resources/{id}/reservations"): dict(ids={"id": self.resource},
+                                                              body={"case_id": C, "need": "탐침"}, rule=ok_if(own)),
+            ("GET", "/v1/resources/{id}/waitlist"): dict(ids={"id": self.resource}, rule=ok_if(own)),
+            ("POST", "/v1/resources/{id}/allocations/{allocation_id}/release"): dict(
+                ids={"id": self.resource, "allocation_id": self.allocation}, rule=ok_if(own)),
+            # the waitlist: of ORG1's case
+            ("POST", "/v1/waitlist"): dict(body={"case_id": C, "need": "탐침", "domain": "probe"}, rule=ok_if(sees)),
+            ("GET", "/v1/waitlist"): dict(shows=items("id", self.waiting), rule=ok_if(own)),  # an organisation's own
+            ("GET", "/v1/waitlist/{id}"): dict(ids={"id": self.waiting}, rule=ok_if(sees)),
+            ("POST", "/v1/waitlist/{id}/accept"): dict(ids={"id": self.waiting}, rule=ok_if(sees)),
+            ("POST", "/v1/waitlist/{id}/decline"): dict(ids={"id": self.waiting}, body={"note": "탐침"}, rule=ok_if(sees)),
+            ("POST", "/v1/waitlist/{id}/end"): dict(ids={"id": self.waiting}, body={"reason": "cancelled"}, rule=ok_if(sees)),
             # an organisation's own deadlines only (its district has its own)
-            ("GET", "/v1/deadlines"): dict(shows=items("case_id", C), rule=ok_if(own)),
+            ("GET", "/v1/deadlines"): dict(shows=items("case_id", self.deadline_case), rule=ok_if(own)),
             ("GET", "/v1/exports/cases"): dict(shows=items("case_id", C), rule=ok_if(sees)),
             # global: no organisation to reach
             ("GET", "/v1/admin/clock"): dict(rule=ANY),

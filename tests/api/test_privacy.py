@@ -155,6 +155,12 @@ class SharingRightTest(ApiTest):
         r = self.client.post(right + "/approve", token=self.district_lead)
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual((r.json["complete"], r.json["district_approved_by"]), (True, "dl"))
+        # and the head of the provider approves this person's look-up (seed 003: 사회서비스
+        # 제공기관의 장에게 대상자의 정보조회 승인 결재를 받으면 … 정보조회 가능)
+        self.assertError(self.client.get(url, token=self.provider_worker), 403, "lookup_approval_required")
+        r = self.client.post("/v1/persons/%s/lookup-approvals" % p["id"], {"user": "pw", "consent_id": c.json["id"]},
+                             token=self.provider_lead)
+        self.assertEqual(r.status, 201, r.text)
         r = self.client.get(url, token=self.provider_worker)
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(r.json["person"]["name"], "공유대상")

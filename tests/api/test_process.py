@@ -61,7 +61,7 @@ class ProcessTest(ApiTest):
         r = self.client.get("/v1/cases/%s/events" % c["id"], token=self.worker1)
         self.assertEqual(r.status, 200)
         ev = r.json["items"]
-        ev = [e for e in ev if e["type"] not in ("record", "plan_approved")]
+        ev = [e for e in ev if e["type"] not in ("record", "plan_approved", "meeting")]
         self.assertEqual([e["type"] for e in ev],
                          ["opened"] + ["transition"] * 9 + ["ended"])
         self.assertEqual(sorted(e["seq"] for e in ev), [e["seq"] for e in ev])
