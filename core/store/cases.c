@@ -139,7 +139,7 @@ int store_case_touch(store_tx *tx, case_row *c, store_err *e)
     return 0;
 }
 
-static int case_read(sqlite3_stmt *st, void *row)
+int store_case_read(sqlite3_stmt *st, void *row)
 {
     case_from_row(st, row);
     return 0;
@@ -164,7 +164,7 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_
     sqlite3_bind_int(st, 6, q->limit + 1);
     store_bind_opt(st, 7, q->overdue_on);
     void *items;
-    if (store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
+    if (store_rows(tx, st, q->limit, sizeof *out->items, store_case_read, NULL, &items, &out->n, &out->more, e,
                    "case list"))
         return -1;
     out->items = items;
@@ -272,7 +272,7 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
     store_bind_viewer(st, p);
     void *items;
-    if (store_rows(tx, st, -1, sizeof *out->items, case_read, NULL, &items, &out->n, NULL, e, "person cases"))
+    if (store_rows(tx, st, -1, sizeof *out->items, store_case_read, NULL, &items, &out->n, NULL, e, "person cases"))
         return -1;
     out->items = items;
     case_page_last(out);

@@ -303,6 +303,16 @@ const char *const migrations[] = {
     /* retention: what expires is found by age */
     "CREATE INDEX idempotency_created ON idempotency (created_at);"
     "CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered';",
+
+    /* 5: plugin generations open cases stay on (their files, so that a
+     * restart loads them again), and open cases by generation. */
+    "CREATE TABLE plugin_generations ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL,"
+    "  files TEXT,"
+    "  kept_at TEXT NOT NULL,"
+    "  retired_at TEXT);"
+    "CREATE INDEX cases_open_generation ON cases (program, region, plugin_generation) WHERE status <> 'ended';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);
