@@ -1,6 +1,6 @@
 /*
- * main.c: the sarye command line — serve, migrate, org create, token create
- * (and plugin check|test). Settings come from defaults < config file <
+ * main.c: the sarye command line — serve, migrate, org create, token create,
+ * audit verify (and `plugin ...`, in cli/plugin.c). Settings come from defaults < config file <
  * SARYE_* environment < options. Unknown commands and options print usage
  * on stderr and exit 2.
  */
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "lua/host.h"
@@ -47,10 +48,8 @@ static const char USAGE[] =
     "        move the records written before DATE (YYYY-MM-DD or RFC 3339 UTC) to a verifiable FILE\n"
     "  key rotate [--db PATH]\n"
     "        seal everything under a new key (the server must be stopped); the old key file is kept aside\n"
-    "  plugin check [DIR]\n"
-    "        load and validate a plugin set exactly as a reload would (default: plugins/)\n"
-    "  plugin test [DIR or FILE]\n"
-    "        run the plugins' own tests inside the real sandbox\n"
+    "  plugin new|check|test|lint|replay ...\n"
+    "        a plugin author's commands (sarye plugin --help)\n"
     "  version\n";
 
 static int usage(const char *why)
@@ -320,21 +319,14 @@ static int cmd_token_create(const config *cfg, options *o)
     return cmd_write(cfg, write_token, o, "token");
 }
 
-static void print_errors(json_t *errors)
+static int cli_load_config(const char *config_file, const char *db, const char *plugins, config *cfg)
 {
-    size_t i;
-    json_t *x;
-    json_array_foreach(errors, i, x) {
-        json_t *line = json_object_get(x, "line");
-        const char *file = json_string_value(json_object_get(x, "file"));
-        const char *plugin = json_string_value(json_object_get(x, "plugin"));
-        if (json_is_integer(line))
-            fprintf(stderr, "%s:%lld: %s: %s\n", file ? file : "?", (long long)json_integer_value(line),
-                    plugin ? plugin : "?", json_string_value(json_object_get(x, "message")));
-        else
-            fprintf(stderr, "%s: %s: %s\n", file ? file : "?", plugin ? plugin : "?",
-                    json_string_value(json_object_get(x, "message")));
-    }
+    options o;
+    memset(&o, 0, sizeof o);
+    o.config = config_file;
+    o.db = db;
+    o.plugins = plugins;
+    return load_config(&o, cfg);
 }
 
 static int cmd_audit_verify(const options *o)
@@ -429,58 +421,6 @@ static int cmd_key_rotate(const config *cfg)
     return 0;
 }
 
-/* plugin check|test: DIR is a plugin set; FILE is one plugin of the set two
- * folders up (plugins/programs/x.lua -> plugins/), whose tests alone run. */
-static int cmd_plugin(const config *cfg, const char *what, const char *arg)
-{
-    char dir[1024], only[2100] = "";
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", arg ? arg : cfg->plugins);
-    if (stat(dir, &st)) {
-        fprintf(stderr, "sarye: %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    if (S_ISREG(st.st_mode)) {
-        char *slash = strrchr(dir, '/');
-        char *kind = NULL;
-        if (slash) {
-            *slash = 0;
-            kind = strrchr(dir, '/');
-            kind = kind ? kind + 1 : dir;
-        }
-        if (!slash || (strcmp(kind, "programs") && strcmp(kind, "regions") && strcmp(kind, "agencies"))) {
-            fprintf(stderr, "sarye: %s: a plugin file lives in programs/, regions/ or agencies/ of a plugin set\n", arg);
-            return 2;
-        }
-        snprintf(only, sizeof only, "%s/%s", kind, slash + 1);
-        if (kind == dir) snprintf(dir, sizeof dir, ".");
-        else kind[-1] = 0;
-    }
-    json_t *errors = NULL, *results = NULL;
-    int rc;
-    if (!strcmp(what, "check")) {
-        rc = luahost_check_dir(cfg, dir, &errors);
-        if (rc == 0) printf("plugin set %s is valid\n", dir);
-    } else {
-        rc = luahost_test_dir(cfg, dir, only[0] ? only : NULL, &errors, &results);
-        size_t i, passed = 0, failed = 0;
-        json_t *r;
-        json_array_foreach(results, i, r) {
-            bool ok = json_is_true(json_object_get(r, "ok"));
-            printf("%s %zu - %s: %s\n", ok ? "ok" : "not ok", i + 1,
-                   json_string_value(json_object_get(r, "plugin")), json_string_value(json_object_get(r, "name")));
-            if (!ok) printf("  # %s\n", json_string_value(json_object_get(r, "message")));
-            ok ? passed++ : failed++;
-        }
-        printf("%zu passed, %zu failed\n", passed, failed);
-        if (!results && rc == 0) rc = 1;
-    }
-    if (rc) print_errors(errors);
-    json_decref(errors);
-    json_decref(results);
-    return rc ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     if (base_init()) {
@@ -517,11 +457,9 @@ int main(int argc, char **argv)
         if (load_config(&o, &cfg)) return 1;
         return cmd_token_create(&cfg, &o);
     }
-    if (!strcmp(cmd, "plugin") && argc >= 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "test"))) {
-        if (argc > 4) return usage("plugin check|test takes at most one DIR or FILE");
-        if (argc == 4 && argv[3][0] == '-') return usage("plugin check|test takes no options");
-        if (load_config(&o, &cfg)) return 1;
-        return cmd_plugin(&cfg, argv[2], argc == 4 ? argv[3] : NULL);
+    if (!strcmp(cmd, "plugin")) {
+        cli_env env = {cli_load_config, open_store};
+        return cli_plugin(argc - 1, argv + 1, &env);
     }
     if (!strcmp(cmd, "audit") && argc >= 3 && !strcmp(argv[2], "verify")) {
         char opts[] = {O_CONFIG, O_DB, O_FULL, O_CHECKPOINTS, O_ARCHIVE, 0};

@@ -36,6 +36,9 @@ typedef struct {
     int drain_timeout_ms;    /* graceful shutdown: wait this long for in-flight requests */
     char log_level[8];       /* debug | info | warn | error */
     bool plugins_watch;      /* reload when plugin files change */
+    bool plugins_stay;       /* a reload without a choice keeps open cases on their generation (else migrates them) */
+    int plugins_max_generations; /* generations loaded at once: the serving one and those open cases stay on */
+    int replay_timeout_ms;   /* what one shadow replay may take */
     int lua_memory_mb;       /* per-VM memory cap */
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
     int reload_timeout_ms;   /* time budget for loading a new plugin set */

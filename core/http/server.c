@@ -72,7 +72,8 @@ static const route ROUTES[] = {
     {"GET", "/v1/programs", h_programs_list, ROLES_ANY, false},
     {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
     {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_ADMIN, false},
-    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, false},
+    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_ADMIN, BODY_OPTIONAL},
+    {"POST", "/v1/admin/plugins/replay", h_plugins_replay, ROLE_ADMIN, true},
     {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN, false},
     {"GET", "/v1/audit", h_audit_list, ROLE_AUDITOR, false},
     {"GET", "/v1/exports/cases", h_cases_export, ROLE_SUPERVISOR | ROLE_AUDITOR | ROLE_ADMIN, false},
@@ -384,6 +385,7 @@ static int read_body(req *r)
     long long cl = r->ri->content_length;
     const char *te = mg_get_header(r->conn, "Transfer-Encoding");
     bool has_body = cl > 0 || (te && strcasecmp(te, "identity"));
+    if (!has_body && r->route->body == BODY_OPTIONAL) return 0;
     if (!has_body) {
         respond_err(r, 400, "body_required", "this request needs a JSON object body");
         return -1;

@@ -286,7 +286,9 @@ static int c_array(lua_State *L)
 static int c_today(lua_State *L)
 {
     char buf[11];
-    date_today_str(buf);
+    luavm *vm = vm_of(L);
+    if (vm->today[0]) snprintf(buf, sizeof buf, "%s", vm->today);
+    else date_today_str(buf);
     lua_pushstring(L, buf);
     return 1;
 }
@@ -685,6 +687,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         [LV_LOOKUP] = "lookup", [LV_NEEDS_LOOKUP] = "needs_lookup", [LV_AGENCY_MESSAGE] = "agency_message",
         [LV_AGENCY_STATUS] = "agency_status", [LV_AGENCY_KNOWN] = "agency_known",
         [LV_REFERRAL_RULES] = "referral_rules", [LV_CLOSURE_REASONS] = "closure_reasons",
+        [LV_REPLAY_STEP] = "replay_step", [LV_DECLS] = "decls", [LV_SCAFFOLD] = "scaffold",
     };
     for (int i = 0; i < LV__COUNT; i++) {
         lua_getfield(L, -1, names[i]);

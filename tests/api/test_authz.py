@@ -39,6 +39,7 @@ MATRIX = {
     ("GET", "/v1/admin/clock"): {D}, ("PUT", "/v1/admin/clock"): {D},
     ("GET", "/v1/programs"): ALL, ("GET", "/v1/programs/{id}"): ALL,
     ("GET", "/v1/admin/plugins"): {D}, ("POST", "/v1/admin/plugins/reload"): {D},
+    ("POST", "/v1/admin/plugins/replay"): {D},
     ("GET", "/v1/admin/outbox"): {D}, ("POST", "/v1/admin/outbox/{id}/retry"): {D},
     ("GET", "/v1/audit"): {A}, ("GET", "/v1/exports/cases"): {S, A, D},
 }
