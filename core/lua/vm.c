@@ -384,6 +384,7 @@ static int c_log(lua_State *L)
     log_level lvl = !strcmp(level, "error") ? LOG_ERROR : !strcmp(level, "warn") ? LOG_WARN
                     : !strcmp(level, "debug") ? LOG_DEBUG : LOG_INFO;
     const char *plugin = vm->current_plugin[0] ? vm->current_plugin : "-";
+    if (vm->mute_log) return 0;
     if (++vm->log_lines > LOG_LINES_PER_CALL) {
         if (vm->log_lines == LOG_LINES_PER_CALL + 1)
             log_msg(LOG_WARN, "plugin log limit reached: further lines of this call are dropped",

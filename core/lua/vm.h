@@ -53,6 +53,7 @@ struct luavm {
     void *views_ud;
     bool allow_http;            /* sarye.http works only in lookups and prepares */
     char today[11];             /* what sarye.date.today() answers when set (a replayed day), else "" */
+    bool mute_log;              /* plugin logs are dropped (replayed decisions write nothing) */
     err_t http_err;             /* why the last sarye.http call failed (agency down ...) */
     struct gen *gen;            /* the generation it was built from (plugins.c) */
     struct luavm *next_dead;

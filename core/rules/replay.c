@@ -6,7 +6,8 @@
  * call, and no region governor (it serves no request). What the rules read
  * of the case comes through the views the caller gives: the case's events
  * before the decision and the queries as they would have answered then;
- * sarye.date.today() answers the day the decision was made.
+ * sarye.date.today() answers the day the decision was made. What the rules
+ * log is dropped: a replayed decision is not one the server made.
  */
 #include <lua.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@ rules_replayer *rules_replayer_new(rules_set *set, err_t *e)
         rules_replayer_free(r);
         return NULL;
     }
+    r->vm->mute_log = true;
     return r;
 }
 
@@ -82,6 +84,7 @@ int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_view
         char err[300];
         r->vm = luahost_vm_of(r->set, err, sizeof err);
         if (!r->vm) return err_set(e, 500, "internal_error", "%s", err), -1;
+        r->vm->mute_log = true;
     }
     luavm *vm = r->vm;
     lua_State *L = vm->L;
