@@ -317,12 +317,13 @@
       { id: 'plugin-table' }));
     const gens = d.generations || [];
     if (gens.length) {
-      body.append(h('h3', { text: '세대 이력 (이 서버가 시작한 뒤)' }), table(['세대', '적용 시각', '파일 수', ''],
+      // the serving generation, then those open cases stay on (a reload's "stay")
+      body.append(h('h3', { text: '적재된 세대' }), table(['세대', '적용 시각', '열린 사례', ''],
         gens.map((g) => h('tr', null,
-          h('td', null, h('code', { text: g.generation })),
+          h('td', null, h('code', { text: g.id })),
           h('td', { text: fmtTime(g.loaded_at) }),
-          h('td', { class: 'num', text: g.files }),
-          h('td', null, g.live ? h('span', { class: 'badge live', text: '운영 중' }) : ''))),
+          h('td', { class: 'num', text: g.open_cases }),
+          h('td', null, g.serving ? h('span', { class: 'badge live', text: '운영 중' }) : ''))),
         { id: 'generation-table' }));
     }
   }

@@ -1,8 +1,8 @@
 /*
  * main.c: the sarye command line — serve, migrate, org create, token
  * create|list|revoke, audit verify|checkpoints export|archive, key rotate,
- * plugin check|test, backup, restore, config check, and help for each (a
- * table of commands). The command line is the machine's owner: it acts as
+ * backup, restore, config check, and help for each (a table of commands);
+ * `plugin new|check|test|lint|replay` is cli/plugin.c's. The command line is the machine's owner: it acts as
  * a system operator named "cli". Settings come from defaults < config file <
  * SARYE_* environment < options. Unknown commands and options print usage
  * on stderr and exit 2.
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "lua/host.h"
@@ -97,12 +98,15 @@ static const command_doc COMMANDS[] = {
      "seal everything under a new key (the server must be stopped); the old key file is kept aside",
      "  --config FILE, --db PATH  as for serve\n"
      "The old key moves to sarye.key.retired-<id>: backups made before need it.\n"},
-    {"plugin", "check", "plugin check [DIR]",
-     "load and validate a plugin set exactly as a reload would (default: plugins/)",
-     "Errors are printed as FILE:LINE: PLUGIN: MESSAGE; exit 1 when the set is invalid.\n"},
-    {"plugin", "test", "plugin test [DIR or FILE]", "run the plugins' own tests inside the real sandbox",
-     "DIR runs every plugin's tests; FILE (programs/x.lua in a set) runs that plugin's alone.\n"
-     "Prints one line per test (ok / not ok); exit 1 when one fails.\n"},
+    {"plugin", "new", "plugin new program|region|agency ID [--dir DIR] [--region CODE] [--program P] [--force]",
+     "write a working plugin with its tests (default: into the bundled set, plugins/)", ""},
+    {"plugin", "check", "plugin check [DIR or FILE] [--plugins DIR]",
+     "load and validate a plugin set exactly as a reload would (default: plugins/)", ""},
+    {"plugin", "test", "plugin test [DIR or FILE] [--filter TEXT] [--verbose] [--plugins DIR]",
+     "run the plugins' own tests inside the real sandbox", ""},
+    {"plugin", "lint", "plugin lint [DIR or FILE]", "luacheck with the sandbox's globals", ""},
+    {"plugin", "replay", "plugin replay DIR [--db PATH] [--config FILE] [--plugins DIR] [--examples N] [--json]",
+     "every recorded decision a candidate set would make differently from the serving one", ""},
     {"backup", NULL, "backup FILE [--config FILE] [--db PATH]",
      "copy the database into the new file FILE, online (a running server keeps serving)",
      "  FILE           the backup to write; never overwritten\n"
@@ -131,7 +135,7 @@ static void print_usage(FILE *f)
 {
     fputs("usage: sarye <command> [options]\n\n", f);
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %s\n        %s\n", COMMANDS[i].synopsis, COMMANDS[i].summary);
-    fputs("\n`sarye COMMAND --help` shows a command's options.\n", f);
+    fputs("\n`sarye COMMAND --help` shows a command's options; `sarye plugin --help` the plugin kit.\n", f);
 }
 
 static int usage(const char *why)
@@ -152,6 +156,10 @@ static bool known_command(const char *cmd)
  * when sub is not one of them. */
 static void print_help(FILE *f, const char *cmd, const char *sub)
 {
+    if (!strcmp(cmd, "plugin") && (!sub || !strcmp(sub, "help"))) { /* the plugin kit's own list */
+        fputs(CLI_PLUGIN_USAGE, f);
+        return;
+    }
     for (int i = 0; i < N_COMMANDS; i++) {
         const command_doc *c = &COMMANDS[i];
         if (strcmp(c->cmd, cmd) || (c->sub && (!sub || strcmp(c->sub, sub)))) continue;
@@ -492,23 +500,6 @@ static int cmd_token_create(const config *cfg, options *o)
     return cmd_write(cfg, write_token, &in, "token");
 }
 
-static void print_errors(json_t *errors)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(errors, i, x) {
-        json_t *line = json_object_get(x, "line");
-        const char *file = json_string_value(json_object_get(x, "file"));
-        const char *plugin = json_string_value(json_object_get(x, "plugin"));
-        if (json_is_integer(line))
-            fprintf(stderr, "%s:%lld: %s: %s\n", file ? file : "?", (long long)json_integer_value(line),
-                    plugin ? plugin : "?", json_string_value(json_object_get(x, "message")));
-        else
-            fprintf(stderr, "%s: %s: %s\n", file ? file : "?", plugin ? plugin : "?",
-                    json_string_value(json_object_get(x, "message")));
-    }
-}
-
 static int cmd_audit_verify(const options *o)
 {
     audit_verify_result r;
@@ -601,56 +592,14 @@ static int cmd_key_rotate(const config *cfg)
     return 0;
 }
 
-/* plugin check|test: DIR is a plugin set; FILE is one plugin of the set two
- * folders up (plugins/programs/x.lua -> plugins/), whose tests alone run. */
-static int cmd_plugin(const config *cfg, const char *what, const char *arg)
+static int cli_load_config(const char *config_file, const char *db, const char *plugins, config *cfg)
 {
-    char dir[1024], only[2100] = "";
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", arg ? arg : cfg->plugins);
-    if (stat(dir, &st)) {
-        fprintf(stderr, "sarye: %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    if (S_ISREG(st.st_mode)) {
-        char *slash = strrchr(dir, '/');
-        char *kind = NULL;
-        if (slash) {
-            *slash = 0;
-            kind = strrchr(dir, '/');
-            kind = kind ? kind + 1 : dir;
-        }
-        if (!slash || (strcmp(kind, "programs") && strcmp(kind, "regions") && strcmp(kind, "agencies"))) {
-            fprintf(stderr, "sarye: %s: a plugin file lives in programs/, regions/ or agencies/ of a plugin set\n", arg);
-            return 2;
-        }
-        snprintf(only, sizeof only, "%s/%s", kind, slash + 1);
-        if (kind == dir) snprintf(dir, sizeof dir, ".");
-        else kind[-1] = 0;
-    }
-    json_t *errors = NULL, *results = NULL;
-    int rc;
-    if (!strcmp(what, "check")) {
-        rc = luahost_check_dir(cfg, dir, &errors);
-        if (rc == 0) printf("plugin set %s is valid\n", dir);
-    } else {
-        rc = luahost_test_dir(cfg, dir, only[0] ? only : NULL, &errors, &results);
-        size_t i, passed = 0, failed = 0;
-        json_t *r;
-        json_array_foreach(results, i, r) {
-            bool ok = json_is_true(json_object_get(r, "ok"));
-            printf("%s %zu - %s: %s\n", ok ? "ok" : "not ok", i + 1,
-                   json_string_value(json_object_get(r, "plugin")), json_string_value(json_object_get(r, "name")));
-            if (!ok) printf("  # %s\n", json_string_value(json_object_get(r, "message")));
-            ok ? passed++ : failed++;
-        }
-        printf("%zu passed, %zu failed\n", passed, failed);
-        if (!results && rc == 0) rc = 1;
-    }
-    if (rc) print_errors(errors);
-    json_decref(errors);
-    json_decref(results);
-    return rc ? 1 : 0;
+    options o;
+    memset(&o, 0, sizeof o);
+    o.config = config_file;
+    o.db = db;
+    o.plugins = plugins;
+    return load_config(&o, cfg);
 }
 
 int main(int argc, char **argv)
@@ -733,11 +682,9 @@ int main(int argc, char **argv)
         if (load_config(&o, &cfg)) return 1;
         return cmd_write(&cfg, write_revoke, (void *)o.id, "revoked_at");
     }
-    if (!strcmp(cmd, "plugin") && argc >= 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "test"))) {
-        if (argc > 4) return usage("plugin check|test takes at most one DIR or FILE");
-        if (argc == 4 && argv[3][0] == '-') return usage("plugin check|test takes no options");
-        if (load_config(&o, &cfg)) return 1;
-        return cmd_plugin(&cfg, argv[2], argc == 4 ? argv[3] : NULL);
+    if (!strcmp(cmd, "plugin")) { /* the plugin kit (cli/plugin.c) */
+        cli_env env = {cli_load_config, open_store};
+        return cli_plugin(argc - 1, argv + 1, &env);
     }
     if (!strcmp(cmd, "audit") && argc >= 3 && !strcmp(argv[2], "verify")) {
         char opts[] = {O_CONFIG, O_DB, O_FULL, O_CHECKPOINTS, O_ARCHIVE, 0};

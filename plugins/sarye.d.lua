@@ -100,7 +100,10 @@
 ---@field record fun(spec: {program: string, region?: string, kind: sarye.RecordKind, subkind?: string, case?: table, record?: table, today?: sarye.Date, queries?: table}): table
 ---@field open fun(spec: {program: string, region?: string, person?: table, today?: sarye.Date, queries?: table}): table
 ---@field waitlist fun(spec: {program: string, region?: string, case?: table, entry?: table, queries?: table}): table  {ok, result = {priority, reasons, offer_days}}
----@field eq fun(actual: any, expected: any, msg?: string)
+---@field case fun(spec?: {stage?: sarye.Stage, program?: string, region?: string, id?: string, status?: string, version?: integer, source?: string, org?: string, opened_at?: string, today?: sarye.Date}): sarye.Case
+---@field guard fun(spec: {plugin: string, on: string, program: string, region?: string, case?: table, data?: table, note?: string, today?: sarye.Date, queries?: table, person?: table, history?: table, actor?: table}): sarye.TestResult  one plugin's guard alone
+---@field message fun(spec: {agency: string, kind: "referral"|"answer"|"progress", data?: table}): {ok: boolean, payload: table?}
+---@field eq fun(actual: any, expected: any, msg?: string)  a failure reads "FILE:LINE: msg: expected X, got Y"
 ---@field ok fun(v: any, msg?: string)
 
 ---@class sarye.Test
@@ -123,6 +126,11 @@
 ---@class sarye.Region: sarye.Plugin
 ---@field regions string[]
 ---@field programs? table<string, sarye.Rules>
+
+---@class sarye.Agency: sarye.Plugin
+---@field direction "two_way"|"inbound"
+---@field messages? table<"referral"|"answer"|"progress", fun(data: table): table>
+---@field statuses? table<string, "received"|"in_progress"|"rejected"|"completed">
 
 ---@class sarye.module
 sarye = {
@@ -155,6 +163,9 @@ sarye = {
     ---@return any, string?
     decode = function(s) end,
   },
+  --- One line of the server's log (cut at 2000 bytes, 20 lines a call); while a
+  --- test runs, a line of the test's own log instead (`plugin test --verbose`,
+  --- and with a failing test), never the server's.
   ---@param level "debug"|"info"|"warn"|"error"
   ---@param message string
   log = function(level, message) end,
@@ -182,3 +193,8 @@ sarye = {
 ---@field decisions fun(ctx: sarye.Ctx, case: sarye.Case, key?: string): {meeting: table, decision: table}[]  conference decisions about the case (holding key)
 ---@field org fun(ctx: sarye.Ctx, region: string, id: string): table|nil   an organisation of a region {id, name, type, region, area, programs}
 
+--- As Lua's print: its arguments through tostring, tab-separated. In a test
+--- (and the rules a test runs) a line of the test's log; elsewhere a debug
+--- line of the server's log.
+---@param ... any
+function print(...) end

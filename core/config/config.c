@@ -44,6 +44,9 @@ static const key_def keys[] = {
     {"log.format", K_ENUM_BOOL, F(log_json), 0, 0, "json", "text"},
     {"http.trusted_proxies", K_STR, F(trusted_proxies), 0, 0, NULL, NULL},
     {"plugins.watch", K_ENUM_BOOL, F(plugins_watch), 0, 0, "on", "off"},
+    {"plugins.open_cases", K_ENUM_BOOL, F(plugins_stay), 0, 0, "stay", "migrate"},
+    {"plugins.max_generations", K_INT, F(plugins_max_generations), 1, 16, NULL, NULL},
+    {"replay.timeout_ms", K_INT, F(replay_timeout_ms), 100, 3600000, NULL, NULL},
     {"lua.memory_mb", K_INT, F(lua_memory_mb), 4, 4096, NULL, NULL},
     {"lua.timeout_ms", K_INT, F(lua_timeout_ms), 1, 60000, NULL, NULL},
     {"reload.timeout_ms", K_INT, F(reload_timeout_ms), 100, 600000, NULL, NULL},
@@ -87,6 +90,9 @@ void config_defaults(config *c)
     c->drain_timeout_ms = 10000;
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->plugins_watch = false;
+    c->plugins_stay = false;
+    c->plugins_max_generations = 3;
+    c->replay_timeout_ms = 60000;
     c->lua_memory_mb = 64;
     c->lua_timeout_ms = 250;
     c->reload_timeout_ms = 10000;

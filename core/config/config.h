@@ -39,6 +39,9 @@ typedef struct {
     bool log_json;           /* log.format = json: one JSON object a line (else logfmt) */
     char trusted_proxies[512]; /* http.trusted_proxies: addresses whose X-Forwarded-For is believed ("" none) */
     bool plugins_watch;      /* reload when plugin files change */
+    bool plugins_stay;       /* a reload without a choice keeps open cases on their generation (else migrates them) */
+    int plugins_max_generations; /* generations loaded at once: the serving one and those open cases stay on */
+    int replay_timeout_ms;   /* what one shadow replay may take */
     int lua_memory_mb;       /* per-VM memory cap */
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
     int reload_timeout_ms;   /* time budget for loading a new plugin set */

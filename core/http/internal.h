@@ -38,8 +38,9 @@ typedef struct {
     const char *pattern; /* "/v1/persons/{id}" */
     handler_fn fn;
     int roles;           /* ROLES_PUBLIC or a set of ROLE_* */
-    bool body;           /* expects a JSON object body */
+    int body;            /* false: none; true: a JSON object body is required; BODY_OPTIONAL: one may come */
 } route;
+#define BODY_OPTIONAL 2
 
 typedef struct req {
     struct mg_connection *conn;
@@ -194,6 +195,7 @@ void h_waitlist_get(req *r);
 void h_waitlist_accept(req *r);
 void h_waitlist_decline(req *r);
 void h_waitlist_end(req *r);
+void h_plugins_replay(req *r);
 
 /* The store write hook that records a write's audit in its own transaction
  * (respond.c); ctx is the request. */

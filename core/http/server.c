@@ -85,7 +85,8 @@ static const route ROUTES[] = {
     {"GET", "/v1/programs", h_programs_list, ROLES_ANY, false},
     {"GET", "/v1/programs/{id}", h_programs_get, ROLES_ANY, false},
     {"GET", "/v1/admin/plugins", h_plugins_list, ROLE_OPERATOR, false},
-    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_OPERATOR, false},
+    {"POST", "/v1/admin/plugins/reload", h_plugins_reload, ROLE_OPERATOR, BODY_OPTIONAL},
+    {"POST", "/v1/admin/plugins/replay", h_plugins_replay, ROLE_OPERATOR, true},
     {"GET", "/v1/admin/plugins/candidate", h_plugins_candidate, ROLE_OPERATOR, false},
     {"GET", "/v1/admin/outbox", h_outbox_list, ROLE_ADMIN | ROLE_OPERATOR, false},
     {"GET", "/v1/audit", h_audit_list, ROLE_AUDITOR, false},
@@ -446,6 +447,7 @@ static int read_body(req *r)
     long long cl = r->ri->content_length;
     const char *te = mg_get_header(r->conn, "Transfer-Encoding");
     bool has_body = cl > 0 || (te && strcasecmp(te, "identity"));
+    if (!has_body && r->route->body == BODY_OPTIONAL) return 0;
     if (!has_body) {
         respond_err(r, 400, "body_required", "this request needs a JSON object body");
         return -1;

@@ -32,7 +32,8 @@ local array = C.array -- marks a table as a JSON array (even when empty)
 local pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack, rawset =
       pairs, ipairs, type, tostring, tonumber, setfenv, pcall, error, select, next, setmetatable, unpack, rawset
 local sort, concat, maxn = table.sort, table.concat, table.maxn
-local fmt, match, gmatch = string.format, string.match, string.gmatch
+local fmt, match, gmatch, find = string.format, string.match, string.gmatch, string.find
+local cpu_clock = os.clock
 
 ---------------------------------------------------------------------------
 -- Phases: what plugin code is doing when it calls the host. Every host
@@ -277,6 +278,44 @@ function lib.deadline(ctx, case, kind)
   return nil
 end
 
+-- Logs of plugin code: the server's log, except while a test runs, when
+-- sarye.log and print write to the test's own log instead (shown by
+-- `sarye plugin test --verbose` and with a failing test, never in the
+-- server's log).
+local test_log -- the lines of the test running, or nil
+local TEST_LOG_LINES, TEST_LOG_BYTES = 200, 2000
+local function test_log_add(line)
+  local n = #test_log
+  if n > TEST_LOG_LINES then return end
+  if n == TEST_LOG_LINES then test_log[n + 1] = "... (further lines of this test dropped)" return end
+  if #line > TEST_LOG_BYTES then
+    local k = TEST_LOG_BYTES
+    while k > 0 and find(line:sub(k + 1, k + 1), "^[\128-\191]") do k = k - 1 end -- not inside a character
+    line = fmt("%s ...[%d bytes]", line:sub(1, k), #line)
+  end
+  test_log[n + 1] = line
+end
+
+local LOG_LEVELS = { debug = true, info = true, warn = true, error = true }
+local function plugin_log(level, message)
+  if not LOG_LEVELS[level] then error("sarye.log: level must be debug, info, warn or error", 2) end
+  if type(message) ~= "string" and type(message) ~= "number" then
+    error("sarye.log: message must be a string", 2)
+  end
+  if test_log then test_log_add(fmt("[%s] %s", level, tostring(message))) return end
+  C.log(level, message)
+end
+
+-- print(...) as in Lua: its arguments through tostring, tab-separated; a
+-- debug line in the server's log, a line of the test's log in tests.
+local function plugin_print(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  local line = concat(parts, "\t")
+  if test_log then test_log_add(line) return end
+  C.log("debug", line)
+end
+
 local sarye_api = {
   api = API_VERSION,
   stages = STAGES,
@@ -286,7 +325,7 @@ local sarye_api = {
   -- look-ups of configured agencies, in lookup and prepare functions only:
   -- sarye.http.post(agency_id, "/path", body) -> decoded JSON answer
   http = { post = function(agency, path, body) host_call("sarye.http.post") return C.http_post(agency, path, body) end },
-  log = C.log,                     -- (level, message)
+  log = plugin_log,                -- (level, message)
 }
 
 local safe_os = { time = guarded("os.time", os.time), date = guarded("os.date", os.date),
@@ -299,7 +338,7 @@ local globals = readonly({
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
   select = select, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   xpcall = safe_xpcall, rawequal = rawequal, rawget = rawget, setmetatable = setmetatable,
-  getmetatable = getmetatable,
+  getmetatable = getmetatable, print = plugin_print,
   string = readonly(copy_shallow(string, { dump = true }), "string"),
   table = readonly(copy_shallow(table), "table"),
   math = readonly(safe_math, "math"),
@@ -1111,6 +1150,7 @@ function M.summary()
     if p.kind == "region" then entry.regions = array(copy_shallow(p.regions)) end
     out.plugins[#out.plugins + 1] = entry
   end
+  out.decls = M.decls()
   return out
 end
 
@@ -1688,6 +1728,308 @@ function M.agency_known(agency)
 end
 
 ---------------------------------------------------------------------------
+-- Shadow replay and migration: a recorded decision asked again of this set,
+-- and the declarations open cases are moved by.
+---------------------------------------------------------------------------
+
+-- One recorded decision, asked again: a = { step = "open" | "move" |
+-- "record", case, to, reopen, data, note, kind, subkind, record, person,
+-- today, actor }. The verdict is the server's, plus `offered`: the moves
+-- the rules offer from the case's stage (for a move).
+function M.replay_step(a)
+  local v
+  if a.step == "open" then
+    v = M.open(a)
+  elseif a.step == "record" then
+    v = M.record(a)
+  else
+    v = M.transition(a)
+    local e = effective(a.case.program, a.case.region)
+    if e then v.offered = allowed_from(e, a.case.stage) end
+  end
+  return v
+end
+
+-- What migrating open cases reads of a set: for each program, and for each
+-- program under a region that overlays it ("program@code"), the moves from
+-- each stage and the declared deadlines.
+function M.decls()
+  local out = {}
+  local function decl(pid, code)
+    local e = effective(pid, code)
+    local tr = {}
+    for _, s in ipairs(e.order) do tr[s] = allowed_from(e, s) end
+    local dl = {}
+    for _, k in ipairs(e.deadline_kinds) do
+      local d = e.deadlines[k]
+      local stop = array(copy_shallow(d.stop))
+      sort(stop)
+      dl[k] = { start = d.start, offset = copy_shallow(d.offset), stop = stop, label = d.label, plugin = d.plugin }
+    end
+    return { transitions = tr, deadlines = dl }
+  end
+  for pid in pairs(programs) do
+    out[pid] = decl(pid, nil)
+    for _, r in pairs(regions) do
+      if r.programs and r.programs[pid] then
+        for _, code in ipairs(r.regions) do
+          if region_of_code[code] == r then out[pid .. "@" .. code] = decl(pid, code) end
+        end
+      end
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- Scaffolds (`sarye plugin new`): a working plugin with its tests, built
+-- from the loaded set (which program a region overlays, its stages) so
+-- that it passes `plugin check` and `plugin test` as written.
+---------------------------------------------------------------------------
+
+local function stage_after(e, s)
+  for i, x in ipairs(e.order) do if x == s then return e.order[i + 1] end end
+  return nil
+end
+
+-- The program a new region most likely overlays: the one most regions
+-- overlay, then the one most programs extend, then the first by id.
+local function likely_program()
+  local score = {}
+  for pid in pairs(programs) do score[pid] = 0 end
+  for _, r in pairs(regions) do
+    for pid in pairs(r.programs or {}) do if score[pid] then score[pid] = score[pid] + 1000 end end
+  end
+  for _, p in pairs(programs) do if p.extends and score[p.extends] then score[p.extends] = score[p.extends] + 1 end end
+  local best
+  for _, pid in ipairs(sorted_keys(score)) do
+    if not best or score[pid] > score[best] then best = pid end
+  end
+  return best
+end
+
+local function region_scaffold(id, opts)
+  local code = opts.region or match(id, "(%d+)$")
+  if type(code) ~= "string" or not match(code, "^%d+$") then
+    return nil, "give the region code with --region CODE (the id has no trailing digits to take it from)"
+  end
+  if region_of_code[code] then
+    return nil, fmt("region code %s is claimed by '%s' (%s)", code, region_of_code[code].id, region_of_code[code]._file)
+  end
+  local pid = opts.program or likely_program()
+  if not pid then return nil, "the plugin set has no program for a region to overlay" end
+  local e = effective(pid, nil)
+  if not e then return nil, fmt("no program '%s' in the plugin set", pid) end
+  local from, to
+  for _, s in ipairs(e.order) do
+    for _, t in ipairs(allowed_from(e, s)) do
+      if not from and STAGE_INDEX[t] > STAGE_INDEX[s] then from, to = s, t end
+    end
+  end
+  if not from then return nil, fmt("program '%s' has no forward move for a region guard", pid) end
+  local stop = stage_after(e, to)
+  local guard_msg = fmt("%s: %s에서 %s(으)로 옮길 때는 사유(note)를 적어 주세요", id, e.labels[from], e.labels[to])
+  local text = fmt([=[
+-- %s: a local authority's own rules (region code %s) over the bundled
+-- programs. Written by `sarye plugin new region %s`: the contract is in
+-- plugins/README.md, the host API (for your editor) in plugins/sarye.d.lua.
+--
+--   sarye plugin test FILE      its tests, with the bundled set loaded
+--   sarye plugin lint FILE      luacheck with the sandbox's globals
+--   sarye plugin replay DIR     what a set with it would decide differently on recorded cases
+
+---@type sarye.Region
+return {
+  id = %q,
+  kind = "region",
+  version = "0.1.0",
+  api = 1,
+  name = %q, -- the authority's Korean name, e.g. "서울특별시 ○○구"
+  regions = { %q },
+
+  programs = {
+    %s = {
+      -- A deadline of this authority: due 14 days after a case enters %s.
+      deadlines = {
+        region_review_due = { start = %q, offset = { days = 14 },%s label = "검토 기한 (14일)" },
+      },
+      -- A move this authority asks a reason for.
+      guards = {
+        [%q] = function(case, input, ctx)
+          if type(input.note) ~= "string" or input.note == "" then
+            return false, %q
+          end
+          return true
+        end,
+      },
+    },
+  },
+
+  tests = {
+    { name = %q, run = function(t)
+        local v = t.guard { plugin = %q, on = %q, program = %q, region = %q }
+        t.eq(v.ok, false)
+        t.eq(v.plugin, %q)
+        v = t.guard { plugin = %q, on = %q, program = %q, region = %q, note = "주민 요청" }
+        t.ok(v.ok, v.reason)
+      end },
+    { name = "the review deadline is this region's", run = function(t)
+        local due
+        for _, d in ipairs(t.rules(%q, %q).deadlines) do
+          if d.kind == "region_review_due" then due = d end
+        end
+        t.ok(due, "region_review_due is not in the effective rules")
+        t.eq(due.plugin, %q)
+        t.eq(due.start, %q)
+        t.eq(due.offset.days, 14)
+      end },
+  },
+}
+]=], id, code, id, id, id, code, match(pid, "^[%a_][%w_]*$") and pid or fmt("[%q]", pid), to, to, stop and fmt(" stop = { %q },", stop) or "", from .. "->" .. to, guard_msg,
+    fmt("%s->%s needs a reason", from, to), id, from .. "->" .. to, pid, code, id, id, from .. "->" .. to, pid, code,
+    pid, code, id, to)
+  return "regions/" .. id .. ".lua", text
+end
+
+local function program_scaffold(id)
+  local text = fmt([=[
+-- %s: a case-management program over the standard process. Written by
+-- `sarye plugin new program %s`: the contract is in plugins/README.md, the
+-- host API (for your editor) in plugins/sarye.d.lua.
+--
+--   sarye plugin test FILE      its tests, with the bundled set loaded
+--   sarye plugin lint FILE      luacheck with the sandbox's globals
+
+---@type sarye.Program
+return {
+  id = %q,
+  kind = "program",
+  version = "0.1.0",
+  api = 1,
+  name = %q, -- the program's Korean name
+
+  -- The standard stages it uses, in order, with its own names for them.
+  stages = {
+    { id = "discovery", label = "발굴" },
+    { id = "intake", label = "접수" },
+    { id = "assessment", label = "조사·사정" },
+    { id = "planning", label = "계획 수립" },
+    { id = "delivery", label = "서비스 제공" },
+    { id = "monitoring", label = "점검" },
+    { id = "closure", label = "종결" },
+  },
+  transitions = {
+    discovery = { "intake", "closure" },
+    intake = { "assessment", "closure" },
+    assessment = { "planning", "closure" },
+    planning = { "delivery", "closure" },
+    delivery = { "monitoring", "closure" },
+    monitoring = { "delivery", "closure" },
+  },
+  closure_reasons = { goal_achieved = "목표달성", refused = "거부", moved = "전출" },
+  deadlines = {
+    plan_due = { start = "intake", offset = { days = 30 }, stop = { "delivery", "closure" },
+                 label = "계획 수립 기한 (접수일로부터 30일)" },
+  },
+  guards = {
+    ["planning->delivery"] = function(case, input, ctx)
+      if not sarye.lib.has_approved_plan(ctx, case) then
+        return false, %q
+      end
+      return true
+    end,
+  },
+
+  tests = {
+    { name = "intake starts the 30-day planning deadline", run = function(t)
+        local v = t.transition { program = %q, case = t.case { stage = "discovery" }, to = "intake",
+                                 today = "2026-03-02" }
+        t.ok(v.ok, v.reason)
+        t.eq(v.effects.set[1].kind, "plan_due")
+        t.eq(v.effects.set[1].due_on, "2026-04-01")
+      end },
+    { name = "a stage cannot be skipped", run = function(t)
+        local v = t.transition { program = %q, case = t.case { stage = "discovery" }, to = "planning" }
+        t.eq(v.kind, "not_allowed")
+        t.eq(v.allowed, { "intake", "closure" })
+      end },
+    { name = "delivery needs an approved plan", run = function(t)
+        local v = t.guard { plugin = %q, on = "planning->delivery", program = %q,
+                            queries = { plans_of_case = {} } }
+        t.eq(v.ok, false)
+        v = t.guard { plugin = %q, on = "planning->delivery", program = %q,
+                      queries = { plans_of_case = { { id = "rec_1", kind = "plan", status = "approved" } } } }
+        t.ok(v.ok, v.reason)
+      end },
+  },
+}
+]=], id, id, id, id, id .. ": 승인된 서비스 제공계획이 있어야 서비스를 제공합니다", id, id, id, id, id, id)
+  return "programs/" .. id .. ".lua", text
+end
+
+local function agency_scaffold(id)
+  local text = fmt([=[
+-- %s: a connector to an agency of the government-wide service referral
+-- system (범정부 서비스 의뢰). Written by `sarye plugin new agency %s`: the
+-- contract is in plugins/README.md. Its endpoint is configuration:
+-- agency.%s.url (SARYE_AGENCY_%s_URL).
+--
+--   sarye plugin test FILE      its tests, with the bundled set loaded
+
+---@type sarye.Agency
+return {
+  id = %q,
+  kind = "agency",
+  version = "0.1.0",
+  api = 1,
+  name = %q, -- the agency's Korean name
+  direction = "two_way",
+  -- The agency's own status codes, beyond the system's standard ones.
+  statuses = { ACCEPTED = "received", CLOSED = "completed" },
+  -- Without messages the system's standard ones are sent; this one adds
+  -- the agency's own field to the standard referral.
+  messages = {
+    referral = function(r)
+      return { type = "service_referral", referral_id = r.id, from_org = r.from_org, reason = r.reason,
+               opinion = r.opinion, channel = "sarye" }
+    end,
+  },
+
+  tests = {
+    { name = "a referral names itself and its reason", run = function(t)
+        local m = t.message { agency = %q, kind = "referral", data = { id = "ref_1", reason = "주거 위기" } }
+        t.ok(m.ok, m.message)
+        t.eq(m.payload.referral_id, "ref_1")
+        t.eq(m.payload.reason, "주거 위기")
+      end },
+  },
+}
+]=], id, id, id, id:upper():gsub("[^%w]", "_"), id, id, id)
+  return "agencies/" .. id .. ".lua", text
+end
+
+-- kind, id, opts = {region, program} -> {ok, path, text} or {ok = false, message}.
+function M.scaffold(kind, id, opts)
+  opts = opts or {}
+  if type(id) ~= "string" or not match(id, "^[%w][%w_%-]*$") or #id > 64 then
+    return { ok = false, message = "an id is letters, digits, '_' or '-' (at most 64), starting with a letter or digit" }
+  end
+  local FOLDER = { program = "programs", region = "regions", agency = "agencies" }
+  if not FOLDER[kind] then return { ok = false, message = "a plugin is a program, a region or an agency" } end
+  for _, p in ipairs(plugin_list) do
+    if p.kind == kind and p.id == id then
+      return { ok = false, message = fmt("the set has a %s '%s' already (%s)", kind, id, p._file) }
+    end
+  end
+  local path, text
+  if kind == "region" then path, text = region_scaffold(id, opts)
+  elseif kind == "program" then path, text = program_scaffold(id)
+  else path, text = agency_scaffold(id) end
+  if not path then return { ok = false, message = text } end
+  return { ok = true, path = path, text = text }
+end
+
+---------------------------------------------------------------------------
 -- Plugins' own tests, run in this sandbox exactly as a reload runs them.
 ---------------------------------------------------------------------------
 
@@ -1819,25 +2161,37 @@ local function test_api(today)
   return readonly(t, "t")
 end
 
--- Runs the tests of every plugin (or of the one whose file is `only`).
--- Returns a list of {plugin, file, name, ok, message, line}.
-function M.run_tests(only, today)
+-- Runs the tests of every plugin (or of the one whose file is `only`), of
+-- those whose name contains `filter` (plain text) when given. Returns a list
+-- of {plugin, file, name, ok, message, line, ms, log}: a failing test's
+-- message and the line it failed at, the CPU time it took, and what it
+-- logged (sarye.log and print).
+function M.run_tests(only, today, filter)
+  test_log = nil
   local results = array({})
   for _, p in ipairs(plugin_list) do
     if (not only or p._file == only) and p.tests then
       for _, tc in ipairs(p.tests) do
-        C.set_current(p.id, p.version)
-        phase = "test"
-        local ok, err = pcall(tc.run, test_api(today))
-        phase = "load"
-        C.set_current(nil, nil)
-        local r = { plugin = p.id, file = p._file, name = tc.name, ok = ok }
-        if not ok then
-          local l, m = match(tostring(err), "^[^:]*:(%d+): (.*)$")
-          r.line = tonumber(l)
-          r.message = m or tostring(err)
+        if not filter or find(tc.name, filter, 1, true) then
+          C.set_current(p.id, p.version)
+          phase = "test"
+          test_log = {}
+          local t0 = cpu_clock()
+          local ok, err = pcall(tc.run, test_api(today))
+          local ms = (cpu_clock() - t0) * 1000
+          local log = test_log
+          test_log = nil
+          phase = "load"
+          C.set_current(nil, nil)
+          local r = { plugin = p.id, file = p._file, name = tc.name, ok = ok, ms = math.floor(ms * 100 + 0.5) / 100 }
+          if #log > 0 then r.log = array(log) end
+          if not ok then
+            local l, m = match(tostring(err), "^[^:]*:(%d+): (.*)$")
+            r.line = tonumber(l)
+            r.message = m or tostring(err)
+          end
+          results[#results + 1] = r
         end
-        results[#results + 1] = r
       end
     end
   end

@@ -1,11 +1,16 @@
 /*
  * plugins.c: plugin sets and their generations. A reload reads every file
- * of the plugin directory, hashes the set, and — unless the hash is the one
- * serving — loads and validates it (structure, references, every plugin's
+ * of the plugin directory, hashes the set, and — unless the hash is one
+ * loaded — loads and validates it (structure, references, every plugin's
  * own tests) in a throwaway VM under a time budget. Only a valid set is
  * published, by swapping one pointer. Each serving thread notices the new
- * generation at its next request boundary and rebuilds its whole VM; old
- * VMs are handed to the reaper thread and closed off the request path.
+ * generation at its next request boundary and rebuilds its VM; old VMs are
+ * handed to the reaper thread and closed off the request path.
+ *
+ * Older generations may stay loaded for the open cases that keep them (a
+ * reload's `stay`): a thread asked about such a case builds a VM of that
+ * generation beside its serving one (a few per thread at most), and drops
+ * it once the generation retires.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,22 +41,29 @@ typedef struct {
 
 typedef struct gen {
     atomic_int refs;
+    atomic_bool retired;   /* no longer loaded: threads drop their VMs of it */
     char hash[SHA256_HEX]; /* of the whole set */
     char id[17];           /* its first 16 hex characters: the generation */
     plugin_file *files;
     int n_files;
-    json_t *summary;       /* {programs, plugins} from host.lua's summary() */
+    json_t *summary;       /* {programs, plugins, decls} from host.lua's summary() */
     char loaded_at[RFC3339_MAX];
 } gen;
 
+#define MAX_KEPT 16        /* generations kept for open cases (the process bounds it lower) */
+#define THREAD_KEPT 4      /* VMs of kept generations one thread holds */
+
 static struct {
     config cfg;
-    pthread_mutex_t mu;        /* guards current */
+    pthread_mutex_t mu;        /* guards current and kept */
     gen *current;
-    pthread_mutex_t reload_mu; /* one reload at a time */
+    gen *kept[MAX_KEPT];       /* older generations open cases stay on */
+    int n_kept;
+    pthread_mutex_t reload_mu; /* one reload at a time (the legacy path) */
     json_t *last_errors;       /* of the last refused reload, or NULL */
     atomic_ulong reloads_published, reloads_unchanged, reloads_refused;
     atomic_int gens_live;
+    luahost_hooks hooks;
     /* the reaper and the reloader */
     pthread_t reaper, reloader;
     bool threads_started;
@@ -64,7 +76,9 @@ static struct {
        .bg_mu = PTHREAD_MUTEX_INITIALIZER,
        .bg_cv = PTHREAD_COND_INITIALIZER};
 
-static _Thread_local luavm *tl_vm;
+static _Thread_local luavm *tl_vm;                /* of the serving generation */
+static _Thread_local luavm *tl_kept[THREAD_KEPT]; /* of kept generations */
+static _Thread_local int tl_kept_next;
 
 /* ---- generations ---- */
 static void files_free(plugin_file *f, int n)
@@ -86,14 +100,12 @@ static void gen_unref(gen *g)
     free(g);
 }
 
-static gen *gen_current_ref(void)
-{
-    pthread_mutex_lock(&H.mu);
-    gen *g = H.current;
-    if (g) atomic_fetch_add(&g->refs, 1);
-    pthread_mutex_unlock(&H.mu);
-    return g;
-}
+void luagen_ref(luagen *g) { atomic_fetch_add(&g->refs, 1); }
+void luagen_unref(luagen *g) { gen_unref(g); }
+const char *luagen_id(const luagen *g) { return g->id; }
+const char *luagen_hash(const luagen *g) { return g->hash; }
+json_t *luagen_decls(const luagen *g) { return json_object_get(g->summary, "decls"); }
+json_t *luagen_plugins(const luagen *g) { return json_object_get(g->summary, "plugins"); }
 
 /* ---- reading a plugin directory ---- */
 static int cmp_files(const void *a, const void *b)
@@ -285,10 +297,17 @@ static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t
 }
 
 /* The whole validation of a set, in a throwaway VM: load, structure,
- * references, then every plugin's tests. 0 valid (summary in *summary),
- * 1 invalid (errors array in *errors), -1 could not run (e). With results,
- * the individual test results are returned too. */
-static int validate(const config *cfg, plugin_file *f, int n, const char *only, json_t **summary,
+ * references, then (with tests) every plugin's tests, or the tests of the
+ * file `only` whose names contain `filter`. 0 valid (summary in *summary,
+ * and the bytecode kept in f), 1 invalid (errors array in *errors), -1
+ * could not run (e). With results, the individual test results are
+ * returned too. */
+typedef struct {
+    bool tests;
+    const char *only, *filter;
+} validate_opts;
+
+static int validate(const config *cfg, plugin_file *f, int n, const validate_opts *o, json_t **summary,
                     json_t **errors, json_t **results, err_t *e)
 {
     char err[512];
@@ -310,14 +329,16 @@ static int validate(const config *cfg, plugin_file *f, int n, const char *only, 
         errs = json_pack("[{s:n, s:s, s:s}]", "plugin", "file", file ? file : "?", "message", e->message);
         err_clear(e);
     }
-    if (json_array_size(errs) == 0) {
+    if (json_array_size(errs) == 0 && o->tests) {
         int left = (int)((deadline - time_mono_ns()) / 1000000);
         char today[11];
         date_today_str(today);
-        json_t *jonly = only ? json_string(only) : json_null(), *jtoday = json_string(today);
-        rc = luavm_call_json(vm, LV_RUN_TESTS, left > 1 ? left : 1, &res, e, jonly, jtoday, NULL);
+        json_t *jonly = o->only ? json_string(o->only) : json_null(), *jtoday = json_string(today);
+        json_t *jfilter = o->filter ? json_string(o->filter) : json_null();
+        rc = luavm_call_json(vm, LV_RUN_TESTS, left > 1 ? left : 1, &res, e, jonly, jtoday, jfilter, NULL);
         json_decref(jonly);
         json_decref(jtoday);
+        json_decref(jfilter);
         if (rc) {
             /* A test that hangs or bombs is the plugin's error, not the server's. */
             json_array_append_new(errs, json_pack("{s:O?, s:s, s:s}", "plugin",
@@ -331,10 +352,10 @@ static int validate(const config *cfg, plugin_file *f, int n, const char *only, 
                 if (json_is_true(json_object_get(r, "ok"))) continue;
                 json_t *er = json_pack("{s:O?, s:O?, s:s}", "plugin", json_object_get(r, "plugin"), "file",
                                        json_object_get(r, "file"), "message", "");
+                const char *m = json_string_value(json_object_get(r, "message"));
                 char msg[700];
-                snprintf(msg, sizeof msg, "test '%s' failed: %s",
-                         json_string_value(json_object_get(r, "name")),
-                         json_string_value(json_object_get(r, "message")) ? json_string_value(json_object_get(r, "message")) : "?");
+                snprintf(msg, sizeof msg, "test '%s' failed: %s", json_string_value(json_object_get(r, "name")),
+                         m ? m : "?");
                 json_object_set_new(er, "message", json_string(msg));
                 if (json_object_get(r, "line")) json_object_set(er, "line", json_object_get(r, "line"));
                 json_array_append_new(errs, er);
@@ -359,57 +380,420 @@ done:
     return rc;
 }
 
-/* ---- the generations this process published, newest first (the console
- * shows them; a generation's files live only while it serves) ---- */
-#define HISTORY 16
-static struct {
-    pthread_mutex_t mu;
-    struct {
-        char id[17], loaded_at[RFC3339_MAX];
-        int files;
-    } at[HISTORY];
-    int n, next;
-} HIST = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void history_note(const gen *g)
+/* ---- generations ---- */
+static gen *gen_ref_locked(gen *g)
 {
-    pthread_mutex_lock(&HIST.mu);
-    snprintf(HIST.at[HIST.next].id, sizeof HIST.at[0].id, "%s", g->id);
-    snprintf(HIST.at[HIST.next].loaded_at, sizeof HIST.at[0].loaded_at, "%s", g->loaded_at);
-    HIST.at[HIST.next].files = g->n_files;
-    HIST.next = (HIST.next + 1) % HISTORY;
-    if (HIST.n < HISTORY) HIST.n++;
-    pthread_mutex_unlock(&HIST.mu);
+    if (g) atomic_fetch_add(&g->refs, 1);
+    return g;
 }
 
-static json_t *history_json(const char *live)
+static gen *gen_current_ref(void)
 {
-    json_t *a = json_array();
-    pthread_mutex_lock(&HIST.mu);
-    for (int k = 1; k <= HIST.n; k++) {
-        int i = (HIST.next - k + HISTORY) % HISTORY;
-        json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:b}", "generation", HIST.at[i].id, "loaded_at",
-                                           HIST.at[i].loaded_at, "files", HIST.at[i].files, "live",
-                                           live && k == 1 && !strcmp(live, HIST.at[i].id)));
+    pthread_mutex_lock(&H.mu);
+    gen *g = gen_ref_locked(H.current);
+    pthread_mutex_unlock(&H.mu);
+    return g;
+}
+
+luagen *luahost_serving(void) { return gen_current_ref(); }
+
+/* The loaded generation (serving or kept) with this hash or id; a
+ * reference, or NULL. Under H.mu. */
+static gen *find_loaded_locked(const char *hash, const char *id)
+{
+    if (H.current && ((hash && !strcmp(H.current->hash, hash)) || (id && !strcmp(H.current->id, id))))
+        return gen_ref_locked(H.current);
+    for (int i = 0; i < H.n_kept; i++)
+        if ((hash && !strcmp(H.kept[i]->hash, hash)) || (id && !strcmp(H.kept[i]->id, id)))
+            return gen_ref_locked(H.kept[i]);
+    return NULL;
+}
+
+luagen *luahost_loaded(const char *id)
+{
+    if (!id || !*id) return NULL;
+    pthread_mutex_lock(&H.mu);
+    gen *g = find_loaded_locked(NULL, id);
+    pthread_mutex_unlock(&H.mu);
+    return g;
+}
+
+json_t *luagen_files(const luagen *g) { return files_json(g->files, g->n_files); }
+
+static const char *file_hash(const gen *g, const char *path)
+{
+    for (int i = 0; path && i < g->n_files; i++)
+        if (!strcmp(g->files[i].path, path)) return g->files[i].hash;
+    return "-";
+}
+
+/* The file of the plugin of kind with id (or, for a region, claiming code). */
+static const char *plugin_file_of(const gen *g, const char *kind, const char *id, const char *code)
+{
+    size_t i, j;
+    json_t *p, *c;
+    json_array_foreach(json_object_get(g->summary, "plugins"), i, p) {
+        if (strcmp(json_string_value(json_object_get(p, "kind")), kind)) continue;
+        if (id && !strcmp(json_string_value(json_object_get(p, "id")), id))
+            return json_string_value(json_object_get(p, "file"));
+        json_array_foreach(json_object_get(p, "regions"), j, c) if (code && !strcmp(json_string_value(c), code))
+            return json_string_value(json_object_get(p, "file"));
     }
-    pthread_mutex_unlock(&HIST.mu);
-    return a;
+    return NULL;
+}
+
+void luagen_rules_digest(const luagen *g, const char *program, const char *region, char out[65])
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        snprintf(out, 65, "%s", g->hash); /* the whole set: never the same as another's */
+        return;
+    }
+    const char *extends = NULL;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(g->summary, "programs"), i, p)
+        if (!strcmp(json_string_value(json_object_get(p, "id")), program))
+            extends = json_string_value(json_object_get(p, "extends"));
+    len += (size_t)snprintf(buf + len, cap - len, "P %s\nB %s\nR %s\n", file_hash(g, plugin_file_of(g, "program", program, NULL)),
+                            extends ? file_hash(g, plugin_file_of(g, "program", extends, NULL)) : "-",
+                            file_hash(g, plugin_file_of(g, "region", NULL, region)));
+    for (int k = 0; k < g->n_files; k++) {
+        if (strncmp(g->files[k].path, "agencies/", 9)) continue;
+        if (len + 200 > cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "A %s %s\n", g->files[k].path, g->files[k].hash);
+    }
+    sha256_hex(buf, len, out);
+    free(buf);
+}
+
+static gen *gen_new(const char hash[SHA256_HEX], plugin_file *files, int n, json_t *summary)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    atomic_init(&g->refs, 1);
+    atomic_init(&g->retired, false);
+    atomic_fetch_add(&H.gens_live, 1);
+    memcpy(g->hash, hash, SHA256_HEX);
+    memcpy(g->id, hash, 16);
+    g->id[16] = 0;
+    g->files = files;
+    g->n_files = n;
+    g->summary = summary;
+    time_rfc3339(time_now_ms(), g->loaded_at);
+    return g;
+}
+
+static bool path_ok(const char *p)
+{
+    static const char *const kinds[] = {"programs/", "regions/", "agencies/"};
+    const char *name = NULL;
+    for (int k = 0; k < 3 && !name; k++)
+        if (!strncmp(p, kinds[k], strlen(kinds[k]))) name = p + strlen(kinds[k]);
+    size_t l = name ? strlen(name) : 0;
+    if (!name || l < 5 || l > 200 || strcmp(name + l - 4, ".lua") || name[0] == '.') return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+              *c == '-' || *c == '.'))
+            return false;
+    return true;
+}
+
+/* Lays changes ([{path, text|null}]) over files (sorted): a path given
+ * replaces or adds its file, a null text removes it. -1 with an error in
+ * errors for a path outside programs/, regions/, agencies/. */
+static int apply_changes(plugin_file **files, int *n, json_t *changes, json_t *errors)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(changes, i, c) {
+        const char *path = json_string_value(json_object_get(c, "path"));
+        json_t *text = json_object_get(c, "text");
+        if (!path || !path_ok(path) || (text && !json_is_string(text) && !json_is_null(text))) {
+            json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", path ? path : "?",
+                                                    "message",
+                                                    "a file is {path: programs|regions|agencies/NAME.lua, text}"));
+            return -1;
+        }
+        int at = -1;
+        for (int k = 0; k < *n; k++)
+            if (!strcmp((*files)[k].path, path)) at = k;
+        if (!json_is_string(text)) { /* removed */
+            if (at >= 0) {
+                free((*files)[at].path);
+                free((*files)[at].text);
+                free((*files)[at].bc);
+                (*files)[at] = (*files)[*n - 1];
+                (*n)--;
+            }
+            continue;
+        }
+        if (json_string_length(text) > MAX_FILE_BYTES) {
+            json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", path, "message",
+                                                    "larger than 1048576 bytes"));
+            return -1;
+        }
+        if (at < 0) {
+            if (*n == MAX_FILES) {
+                json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", path, "message",
+                                                        "too many plugin files"));
+                return -1;
+            }
+            at = (*n)++;
+            memset(&(*files)[at], 0, sizeof **files);
+            (*files)[at].path = strdup(path);
+        }
+        free((*files)[at].text);
+        free((*files)[at].bc);
+        (*files)[at].bc = NULL;
+        (*files)[at].bc_len = 0;
+        (*files)[at].len = json_string_length(text);
+        (*files)[at].text = malloc((*files)[at].len + 1);
+        if (!(*files)[at].text || !(*files)[at].path) return -1;
+        memcpy((*files)[at].text, json_string_value(text), (*files)[at].len + 1);
+        sha256_hex((*files)[at].text, (*files)[at].len, (*files)[at].hash);
+    }
+    qsort(*files, (size_t)*n, sizeof **files, cmp_files);
+    return 0;
+}
+
+/* A copy of a generation's files (without their bytecode). */
+static plugin_file *files_copy(const gen *g, int *n)
+{
+    plugin_file *f = calloc(MAX_FILES, sizeof *f);
+    if (!f) return NULL;
+    for (int i = 0; i < g->n_files; i++) {
+        f[i].path = strdup(g->files[i].path);
+        f[i].text = malloc(g->files[i].len + 1);
+        if (f[i].text) memcpy(f[i].text, g->files[i].text, g->files[i].len + 1);
+        f[i].len = g->files[i].len;
+        memcpy(f[i].hash, g->files[i].hash, SHA256_HEX);
+        if (!f[i].path || !f[i].text) {
+            files_free(f, i + 1);
+            return NULL;
+        }
+    }
+    *n = g->n_files;
+    return f;
+}
+
+static void note_refused(json_t *errors)
+{
+    pthread_mutex_lock(&H.mu);
+    json_decref(H.last_errors);
+    H.last_errors = json_incref(errors);
+    pthread_mutex_unlock(&H.mu);
+    atomic_fetch_add(&H.reloads_refused, 1);
+    log_msg(LOG_WARN, "plugins: reload refused", " errors=%zu", json_array_size(errors));
+}
+
+void luahost_note_refused(json_t *errors) { note_refused(errors); }
+void luahost_note_unchanged(void) { atomic_fetch_add(&H.reloads_unchanged, 1); }
+
+int luahost_candidate(const luahost_source *src, luagen **out, json_t **errors, err_t *e)
+{
+    *out = NULL;
+    *errors = NULL;
+    plugin_file *files = NULL;
+    int n = 0;
+    json_t *errs = json_array(), *summary = NULL, *verrs = NULL;
+    int rc = -1;
+    if (src->dir) {
+        if (read_set(src->dir, &files, &n, errs)) goto oom;
+    } else {
+        gen *cur = gen_current_ref();
+        files = cur ? files_copy(cur, &n) : calloc(MAX_FILES, sizeof *files);
+        gen_unref(cur);
+        if (!files) goto oom;
+    }
+    if (json_array_size(errs) == 0 && src->changes && apply_changes(&files, &n, src->changes, errs) &&
+        json_array_size(errs) == 0)
+        goto oom;
+    if (n == 0 && json_array_size(errs) == 0)
+        json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", src->dir ? src->dir : "-",
+                                              "message",
+                                              "no plugin files (programs/*.lua, regions/*.lua) in this set"));
+    if (json_array_size(errs)) {
+        rc = 1;
+        goto out;
+    }
+    char hash[SHA256_HEX];
+    set_hash(files, n, hash);
+    pthread_mutex_lock(&H.mu);
+    gen *same = find_loaded_locked(hash, NULL);
+    pthread_mutex_unlock(&H.mu);
+    if (same) {
+        *out = same;
+        rc = 0;
+        goto out;
+    }
+    validate_opts vo = {.tests = src->tests};
+    int v = validate(&H.cfg, files, n, &vo, &summary, &verrs, NULL, e);
+    if (v < 0) goto out;
+    if (v > 0) {
+        json_array_extend(errs, verrs);
+        rc = 1;
+        goto out;
+    }
+    gen *g = gen_new(hash, files, n, summary);
+    if (!g) goto oom;
+    files = NULL;
+    summary = NULL;
+    *out = g;
+    rc = 0;
+    goto out;
+oom:
+    if (!e->status) err_set(e, 500, "internal_error", "out of memory");
+    rc = -1;
+out:
+    if (files) files_free(files, n);
+    json_decref(summary);
+    json_decref(verrs);
+    if (rc == 1) *errors = errs;
+    else json_decref(errs);
+    return rc;
 }
 
 /* ---- publishing ---- */
-/* Makes g the serving generation (NULL: none) in one pointer swap; the old
- * one lives on while threads still hold it. A publish forgets the errors
- * of earlier refused reloads. */
-static void publish(gen *g)
+/* Unloads g from the lists (under H.mu): threads drop their VMs of it at
+ * their next call; it is freed when the last one is. */
+static void retire_locked(gen *g)
 {
-    if (g) history_note(g);
-    pthread_mutex_lock(&H.mu);
+    atomic_store(&g->retired, true);
+    gen_unref(g);
+}
+
+static void publish_locked(gen *g, bool keep)
+{
     gen *old = H.current;
-    H.current = g;
+    if (old == g) return;
+    for (int i = 0; i < H.n_kept; i++)
+        if (H.kept[i] == g) { /* a kept generation serves again: the list's reference becomes the current's */
+            H.kept[i] = H.kept[--H.n_kept];
+            atomic_fetch_sub(&g->refs, 1);
+            break;
+        }
+    H.current = gen_ref_locked(g);
+    if (old && keep && H.n_kept < MAX_KEPT) {
+        H.kept[H.n_kept++] = old;
+    } else {
+        if (old) retire_locked(old);
+        if (!keep) {
+            for (int i = 0; i < H.n_kept; i++) retire_locked(H.kept[i]);
+            H.n_kept = 0;
+        }
+    }
     json_decref(H.last_errors);
     H.last_errors = NULL;
+}
+
+void luahost_publish(luagen *g, bool keep)
+{
+    pthread_mutex_lock(&H.mu);
+    bool changed = H.current != g;
+    publish_locked(g, keep);
     pthread_mutex_unlock(&H.mu);
-    gen_unref(old);
+    if (!changed) return;
+    atomic_fetch_add(&H.reloads_published, 1);
+    log_msg(LOG_INFO, "plugins: generation published", " generation=%s files=%d keep=%s", g->id, g->n_files,
+            keep ? "true" : "false");
+}
+
+void luahost_retire(const char *id)
+{
+    pthread_mutex_lock(&H.mu);
+    for (int i = 0; i < H.n_kept; i++)
+        if (!strcmp(H.kept[i]->id, id)) {
+            gen *g = H.kept[i];
+            H.kept[i] = H.kept[--H.n_kept];
+            retire_locked(g);
+            log_msg(LOG_INFO, "plugins: generation retired", " generation=%s", id);
+            break;
+        }
+    pthread_mutex_unlock(&H.mu);
+}
+
+int luahost_keep_files(const char *id, json_t *files, char *err, size_t errlen)
+{
+    err_t e = {0};
+    json_t *errors = NULL;
+    luagen *g = NULL;
+    /* A generation to keep is built from its files alone, not over the serving set. */
+    plugin_file *f = calloc(MAX_FILES, sizeof *f);
+    int n = 0, rc = -1;
+    json_t *errs = json_array(), *summary = NULL;
+    if (!f || apply_changes(&f, &n, files, errs) || n == 0) {
+        snprintf(err, errlen, "generation %s: its files cannot be read back", id);
+        goto done;
+    }
+    char hash[SHA256_HEX];
+    set_hash(f, n, hash);
+    if (strncmp(hash, id, 16)) {
+        snprintf(err, errlen, "generation %s: its files hash to %.16s", id, hash);
+        goto done;
+    }
+    validate_opts vo = {.tests = false};
+    int v = validate(&H.cfg, f, n, &vo, &summary, &errors, NULL, &e);
+    if (v) {
+        snprintf(err, errlen, "generation %s no longer loads: %s", id,
+                 v < 0 ? e.message
+                       : json_string_value(json_object_get(json_array_get(errors, 0), "message"))
+                             ? json_string_value(json_object_get(json_array_get(errors, 0), "message"))
+                             : "?");
+        goto done;
+    }
+    g = gen_new(hash, f, n, summary);
+    if (!g) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    f = NULL;
+    summary = NULL;
+    pthread_mutex_lock(&H.mu);
+    gen *there = find_loaded_locked(hash, NULL);
+    if (!there && H.n_kept < MAX_KEPT) {
+        H.kept[H.n_kept++] = g;
+        g = NULL;
+    }
+    pthread_mutex_unlock(&H.mu);
+    gen_unref(there);
+    rc = 0;
+done:
+    gen_unref(g);
+    if (f) files_free(f, n);
+    json_decref(errs);
+    json_decref(errors);
+    json_decref(summary);
+    err_clear(&e);
+    return rc;
+}
+
+json_t *luahost_generations_json(void)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&H.mu);
+    if (H.current)
+        json_array_append_new(a, json_pack("{s:s, s:b, s:s}", "id", H.current->id, "serving", true, "loaded_at",
+                                           H.current->loaded_at));
+    for (int i = 0; i < H.n_kept; i++)
+        json_array_append_new(a, json_pack("{s:s, s:b, s:s}", "id", H.kept[i]->id, "serving", false, "loaded_at",
+                                           H.kept[i]->loaded_at));
+    pthread_mutex_unlock(&H.mu);
+    return a;
+}
+
+int luahost_loaded_count(void)
+{
+    pthread_mutex_lock(&H.mu);
+    int n = (H.current ? 1 : 0) + H.n_kept;
+    pthread_mutex_unlock(&H.mu);
+    return n;
 }
 
 static json_t *reload_result(const gen *g, bool changed)
@@ -421,71 +805,26 @@ static json_t *reload_result(const gen *g, bool changed)
 int luahost_reload(json_t **out, err_t *e)
 {
     pthread_mutex_lock(&H.reload_mu);
-    int rc = -1;
-    plugin_file *files = NULL;
-    int n = 0;
-    json_t *errors = json_array(), *summary = NULL, *verrors = NULL;
-    if (read_set(H.cfg.plugins, &files, &n, errors)) {
-        err_set(e, 500, "internal_error", "out of memory");
-        goto done;
-    }
-    char hash[SHA256_HEX];
-    set_hash(files, n, hash);
+    luahost_source src = {.dir = H.cfg.plugins, .tests = true};
+    luagen *g = NULL;
+    json_t *errors = NULL;
     gen *cur = gen_current_ref();
-    if (cur && !strcmp(cur->hash, hash) && json_array_size(errors) == 0) {
-        *out = reload_result(cur, false);
-        gen_unref(cur);
-        atomic_fetch_add(&H.reloads_unchanged, 1);
-        rc = 0;
-        goto done;
-    }
-    gen_unref(cur);
-    if (n == 0 && json_array_size(errors) == 0)
-        json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", H.cfg.plugins, "message",
-                                                "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
-    if (json_array_size(errors) == 0) {
-        int v = validate(&H.cfg, files, n, NULL, &summary, &verrors, NULL, e);
-        if (v < 0) goto done;
-        json_array_extend(errors, verrors);
-    }
-    if (json_array_size(errors)) {
+    int rc = luahost_candidate(&src, &g, &errors, e);
+    if (rc == 1) {
         err_set(e, 422, "plugin_invalid", "the plugin set is invalid (%zu errors); the serving generation is unchanged",
                 json_array_size(errors));
         err_detail(e, "errors", json_incref(errors));
-        pthread_mutex_lock(&H.mu);
-        json_decref(H.last_errors);
-        H.last_errors = json_incref(errors);
-        pthread_mutex_unlock(&H.mu);
-        atomic_fetch_add(&H.reloads_refused, 1);
-        log_msg(LOG_WARN, "plugins: reload refused", " errors=%zu", json_array_size(errors));
-        goto done;
+        note_refused(errors);
+        rc = -1;
+    } else if (rc == 0) {
+        bool changed = g != cur;
+        if (changed) luahost_publish(g, false);
+        else atomic_fetch_add(&H.reloads_unchanged, 1);
+        *out = reload_result(g, changed);
     }
-    gen *g = calloc(1, sizeof *g);
-    if (!g) {
-        err_set(e, 500, "internal_error", "out of memory");
-        goto done;
-    }
-    atomic_init(&g->refs, 1);
-    atomic_fetch_add(&H.gens_live, 1);
-    memcpy(g->hash, hash, sizeof hash);
-    memcpy(g->id, hash, 16);
-    g->id[16] = 0;
-    g->files = files;
-    g->n_files = n;
-    files = NULL;
-    g->summary = summary;
-    summary = NULL;
-    time_rfc3339(time_now_ms(), g->loaded_at);
-    publish(g);
-    atomic_fetch_add(&H.reloads_published, 1);
-    log_msg(LOG_INFO, "plugins: generation published", " generation=%s files=%d", g->id, g->n_files);
-    *out = reload_result(g, true);
-    rc = 0;
-done:
-    if (files) files_free(files, n);
+    gen_unref(cur);
+    gen_unref(g);
     json_decref(errors);
-    json_decref(verrors);
-    json_decref(summary);
     pthread_mutex_unlock(&H.reload_mu);
     return rc;
 }
@@ -506,6 +845,38 @@ static void reap(luavm *vm)
     pthread_mutex_unlock(&H.bg_mu);
 }
 
+/* A new VM with g's set loaded (takes a reference to g); NULL with e. */
+static luavm *vm_build(gen *g, err_t *e)
+{
+    char err[512];
+    luavm *nvm = luavm_new((size_t)H.cfg.lua_memory_mb << 20, H.cfg.lua_timeout_ms, err, sizeof err);
+    json_t *errors = NULL;
+    if (nvm && vm_load(nvm, g->files, g->n_files, H.cfg.reload_timeout_ms, &errors, NULL, e) == 0 &&
+        json_array_size(errors) == 0) {
+        json_decref(errors);
+        nvm->gen = g;
+        atomic_fetch_add(&g->refs, 1);
+        return nvm;
+    }
+    /* A published set loaded before; failing now means memory or a bug. */
+    log_msg(LOG_ERROR, "plugins: cannot build a VM", " generation=%s error=\"%s\"", g->id,
+            nvm ? (e->message[0] ? e->message : "load errors") : err);
+    json_decref(errors);
+    luavm_free(nvm);
+    err_clear(e);
+    return NULL;
+}
+
+/* Drops the thread's VMs of retired generations. */
+static void prune_kept(void)
+{
+    for (int i = 0; i < THREAD_KEPT; i++)
+        if (tl_kept[i] && atomic_load(&tl_kept[i]->gen->retired)) {
+            reap(tl_kept[i]);
+            tl_kept[i] = NULL;
+        }
+}
+
 luavm *luahost_vm(err_t *e)
 {
     luavm *vm = tl_vm;
@@ -515,31 +886,72 @@ luavm *luahost_vm(err_t *e)
     if (!fresh && cur) atomic_fetch_add(&cur->refs, 1);
     pthread_mutex_unlock(&H.mu);
     if (fresh) return vm;
+    prune_kept();
     if (!cur) {
         err_set(e, 503, "not_ready", "no plugin generation is loaded");
         return NULL;
     }
-    char err[512];
-    luavm *nvm = luavm_new((size_t)H.cfg.lua_memory_mb << 20, H.cfg.lua_timeout_ms, err, sizeof err);
-    json_t *errors = NULL;
-    if (nvm && vm_load(nvm, cur->files, cur->n_files, H.cfg.reload_timeout_ms, &errors, NULL, e) == 0 &&
-        json_array_size(errors) == 0) {
-        json_decref(errors);
-        nvm->gen = cur;
+    luavm *nvm = vm_build(cur, e);
+    gen_unref(cur);
+    if (nvm) {
         tl_vm = nvm;
         reap(vm);
         return nvm;
     }
-    /* A published set loaded before; failing now means memory or a bug. */
-    log_msg(LOG_ERROR, "plugins: cannot build a VM", " generation=%s error=\"%s\"", cur->id,
-            nvm ? (e->message[0] ? e->message : "load errors") : err);
-    json_decref(errors);
-    luavm_free(nvm);
-    gen_unref(cur);
-    err_clear(e);
     if (vm && !vm->poisoned) return vm; /* keep serving on the previous generation */
     err_set(e, 503, "not_ready", "the plugin VM cannot be built");
     return NULL;
+}
+
+luavm *luahost_vm_for(const char *gen_id, err_t *e)
+{
+    if (!gen_id || !*gen_id) return luahost_vm(e);
+    pthread_mutex_lock(&H.mu);
+    gen *g = NULL;
+    bool serving = H.current && !strcmp(H.current->id, gen_id);
+    for (int i = 0; i < H.n_kept && !serving && !g; i++)
+        if (!strcmp(H.kept[i]->id, gen_id)) g = gen_ref_locked(H.kept[i]);
+    pthread_mutex_unlock(&H.mu);
+    if (!g) return luahost_vm(e); /* the serving one, or a generation no longer loaded: the serving rules */
+    int free_slot = -1;
+    for (int i = 0; i < THREAD_KEPT; i++) {
+        luavm *vm = tl_kept[i];
+        if (vm && vm->gen == g && !vm->poisoned) {
+            gen_unref(g);
+            return vm;
+        }
+        if (vm && (vm->gen == g || atomic_load(&vm->gen->retired))) {
+            reap(vm);
+            tl_kept[i] = NULL;
+        }
+        if (!tl_kept[i] && free_slot < 0) free_slot = i;
+    }
+    luavm *nvm = vm_build(g, e);
+    gen_unref(g);
+    if (!nvm) return luahost_vm(e);
+    if (free_slot < 0) {
+        free_slot = tl_kept_next;
+        tl_kept_next = (tl_kept_next + 1) % THREAD_KEPT;
+        reap(tl_kept[free_slot]);
+    }
+    tl_kept[free_slot] = nvm;
+    return nvm;
+}
+
+luavm *luahost_vm_of(luagen *g, char *err, size_t errlen)
+{
+    err_t e = {0};
+    luavm *vm = vm_build(g, &e);
+    if (!vm) snprintf(err, errlen, "a VM of generation %s cannot be built", g->id);
+    err_clear(&e);
+    return vm;
+}
+
+void luahost_vm_free(luavm *vm)
+{
+    if (!vm) return;
+    gen_unref(vm->gen);
+    luavm_free(vm);
 }
 
 void luahost_thread_done(void)
@@ -549,6 +961,13 @@ void luahost_thread_done(void)
     if (vm) {
         gen_unref(vm->gen);
         luavm_free(vm);
+    }
+    for (int i = 0; i < THREAD_KEPT; i++) {
+        if (tl_kept[i]) {
+            gen_unref(tl_kept[i]->gen);
+            luavm_free(tl_kept[i]);
+        }
+        tl_kept[i] = NULL;
     }
 }
 
@@ -605,11 +1024,28 @@ static void dir_signature(char out[SHA256_HEX])
     sha256_hex(buf, len, out);
 }
 
+static void reload_now(void)
+{
+    if (H.hooks.reload) {
+        H.hooks.reload();
+        return;
+    }
+    json_t *out = NULL;
+    err_t e = {0};
+    if (luahost_reload(&out, &e) == 0)
+        log_msg(LOG_INFO, "plugins: reload done", " generation=%s changed=%s",
+                json_string_value(json_object_get(out, "generation")),
+                json_is_true(json_object_get(out, "changed")) ? "true" : "false");
+    json_decref(out);
+    err_clear(&e);
+}
+
 static void *reloader_main(void *arg)
 {
     (void)arg;
     char sig[SHA256_HEX] = "";
     if (H.cfg.plugins_watch) dir_signature(sig);
+    int64_t next_tick = time_mono_ns() + (int64_t)H.hooks.tick_ms * 1000000;
     pthread_mutex_lock(&H.bg_mu);
     while (!H.stop) {
         struct timespec ts;
@@ -629,20 +1065,23 @@ static void *reloader_main(void *arg)
                 log_msg(LOG_INFO, "plugins: files changed", "%s", "");
             }
         }
-        if (want) {
-            json_t *out = NULL;
-            err_t e = {0};
-            if (luahost_reload(&out, &e) == 0)
-                log_msg(LOG_INFO, "plugins: reload done", " generation=%s changed=%s",
-                        json_string_value(json_object_get(out, "generation")),
-                        json_is_true(json_object_get(out, "changed")) ? "true" : "false");
-            json_decref(out);
-            err_clear(&e);
+        if (want) reload_now();
+        if (H.hooks.tick && H.hooks.tick_ms > 0 && time_mono_ns() >= next_tick) {
+            H.hooks.tick();
+            next_tick = time_mono_ns() + (int64_t)H.hooks.tick_ms * 1000000;
         }
         pthread_mutex_lock(&H.bg_mu);
     }
     pthread_mutex_unlock(&H.bg_mu);
+    if (H.hooks.thread_done) H.hooks.thread_done();
     return NULL;
+}
+
+void luahost_set_hooks(const luahost_hooks *h)
+{
+    pthread_mutex_lock(&H.bg_mu);
+    H.hooks = h ? *h : (luahost_hooks){0};
+    pthread_mutex_unlock(&H.bg_mu);
 }
 
 void luahost_reload_async(void)
@@ -702,7 +1141,15 @@ void luahost_shutdown(void)
         H.threads_started = false;
     }
     luahost_thread_done();
-    publish(NULL);
+    pthread_mutex_lock(&H.mu);
+    gen *old = H.current;
+    H.current = NULL;
+    for (int i = 0; i < H.n_kept; i++) retire_locked(H.kept[i]);
+    H.n_kept = 0;
+    json_decref(H.last_errors);
+    H.last_errors = NULL;
+    pthread_mutex_unlock(&H.mu);
+    gen_unref(old);
 }
 
 bool luahost_ready(void)
@@ -744,7 +1191,6 @@ json_t *luahost_plugins_json(void)
     }
     json_t *out = json_pack("{s:o, s:s?, s:s?, s:o}", "items", items, "generation", g ? g->id : NULL,
                             "loaded_at", g ? g->loaded_at : NULL, "last_reload_errors", last ? last : json_null());
-    json_object_set_new(out, "generations", history_json(g ? g->id : NULL));
     gen_unref(g);
     return out;
 }
@@ -771,41 +1217,72 @@ char *luahost_metrics(void)
                  "sarye_plugin_reloads_total{result=\"published\"} %lu\n"
                  "sarye_plugin_reloads_total{result=\"unchanged\"} %lu\n"
                  "sarye_plugin_reloads_total{result=\"refused\"} %lu\n"
-                 "# HELP sarye_plugin_generations_live Generations still referenced (serving or draining).\n"
+                 "# HELP sarye_plugin_generations_live Generations still referenced (serving, kept or draining).\n"
                  "# TYPE sarye_plugin_generations_live gauge\n"
                  "sarye_plugin_generations_live %d\n"
+                 "# HELP sarye_plugin_generations_loaded Generations loaded: the serving one and those kept for open cases.\n"
+                 "# TYPE sarye_plugin_generations_loaded gauge\n"
+                 "sarye_plugin_generations_loaded %d\n"
                  "# HELP sarye_plugin_vms_live Plugin VMs alive (one per serving thread, plus reloads).\n"
                  "# TYPE sarye_plugin_vms_live gauge\n"
                  "sarye_plugin_vms_live %d\n",
                  g ? g->id : "", atomic_load(&H.reloads_published), atomic_load(&H.reloads_unchanged),
-                 atomic_load(&H.reloads_refused), atomic_load(&H.gens_live), luavm_live()) < 0)
+                 atomic_load(&H.reloads_refused), atomic_load(&H.gens_live), luahost_loaded_count(),
+                 luavm_live()) < 0)
         s = NULL;
     gen_unref(g);
     return s;
 }
 
 /* ---- tooling ---- */
-static int tool_run(const config *cfg, const char *dir, const char *only, json_t **errors, json_t **results)
+/* The files of a tool's set: dir's, with the added file laid over them. */
+static int tool_files(const luahost_tool_set *s, plugin_file **files, int *n, json_t *errs)
+{
+    if (read_set(s->dir, files, n, errs)) return -1;
+    if (s->overlay) {
+        plugin_file *over = NULL;
+        int m = 0;
+        if (read_set(s->overlay, &over, &m, errs)) return -1;
+        json_t *ch = json_array();
+        for (int i = 0; i < m; i++)
+            json_array_append_new(ch, json_pack("{s:s, s:s%}", "path", over[i].path, "text", over[i].text, over[i].len));
+        files_free(over, m);
+        int rc = apply_changes(files, n, ch, errs);
+        json_decref(ch);
+        if (rc && json_array_size(errs) == 0) return -1;
+    }
+    if (s->add_path) {
+        json_t *ch = json_pack("[{s:s, s:s}]", "path", s->add_path, "text", s->add_text ? s->add_text : "");
+        int rc = apply_changes(files, n, ch, errs);
+        json_decref(ch);
+        if (rc && json_array_size(errs) == 0) return -1;
+    }
+    if (*n == 0 && json_array_size(errs) == 0)
+        json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", s->dir, "message",
+                                              "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
+    return 0;
+}
+
+static int tool_run(const config *cfg, const luahost_tool_set *s, bool tests, json_t **errors, json_t **results)
 {
     plugin_file *files = NULL;
     int n = 0;
     json_t *errs = json_array();
     *errors = NULL;
     if (results) *results = NULL;
-    if (read_set(dir, &files, &n, errs)) {
+    if (tool_files(s, &files, &n, errs)) {
+        files_free(files, n);
         json_decref(errs);
         return -1;
     }
-    if (n == 0 && json_array_size(errs) == 0)
-        json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", dir, "message",
-                                              "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
     int rc = 1;
     if (json_array_size(errs) == 0) {
         err_t e = {0};
         json_t *verrs = NULL;
-        rc = validate(cfg, files, n, only, NULL, &verrs, results, &e);
+        validate_opts vo = {.tests = tests, .only = s->only, .filter = s->filter};
+        rc = validate(cfg, files, n, &vo, NULL, &verrs, results, &e);
         if (rc < 0) {
-            json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", dir, "message", e.message));
+            json_array_append_new(errs, json_pack("{s:n, s:s, s:s}", "plugin", "file", s->dir, "message", e.message));
             err_clear(&e);
             rc = 1;
         } else {
@@ -818,17 +1295,83 @@ static int tool_run(const config *cfg, const char *dir, const char *only, json_t
     return json_array_size(errs) ? 1 : rc;
 }
 
+int luahost_check_set(const config *cfg, const luahost_tool_set *s, json_t **errors)
+{
+    return tool_run(cfg, s, true, errors, NULL);
+}
+
+int luahost_test_set(const config *cfg, const luahost_tool_set *s, json_t **errors, json_t **results)
+{
+    return tool_run(cfg, s, true, errors, results);
+}
+
 int luahost_check_dir(const config *cfg, const char *dir, json_t **errors)
 {
-    return tool_run(cfg, dir, NULL, errors, NULL);
+    luahost_tool_set s = {.dir = dir};
+    return luahost_check_set(cfg, &s, errors);
 }
 
-int luahost_test_dir(const config *cfg, const char *dir, const char *only, json_t **errors, json_t **results)
+int luahost_scaffold(const config *cfg, const luahost_tool_set *set, const char *kind, const char *id, json_t *opts,
+                     char **path, char **text, json_t **errors, char *msg, size_t msglen)
 {
-    return tool_run(cfg, dir, only, errors, results);
+    *path = *text = NULL;
+    *errors = NULL;
+    plugin_file *files = NULL;
+    int n = 0, rc = 1;
+    json_t *errs = json_array(), *loaded = NULL, *out = NULL;
+    char err[512] = "";
+    luavm *vm = NULL;
+    err_t e = {0};
+    if (tool_files(set, &files, &n, errs)) {
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
+    if (json_array_size(errs) && n == 0) json_array_clear(errs); /* an empty set: a first plugin */
+    if (json_array_size(errs)) goto done;
+    vm = luavm_new((size_t)cfg->lua_memory_mb << 20, cfg->lua_timeout_ms, err, sizeof err);
+    if (!vm) {
+        snprintf(msg, msglen, "%s", err);
+        goto done;
+    }
+    if (vm_load(vm, files, n, cfg->reload_timeout_ms, &loaded, NULL, &e)) {
+        snprintf(msg, msglen, "%s", e.message);
+        err_clear(&e);
+        goto done;
+    }
+    if (json_array_size(loaded)) {
+        json_array_extend(errs, loaded);
+        goto done;
+    }
+    json_t *jk = json_string(kind), *ji = json_string(id), *jo = opts ? json_incref(opts) : json_object();
+    int crc = luavm_call_json(vm, LV_SCAFFOLD, cfg->reload_timeout_ms, &out, &e, jk, ji, jo, NULL);
+    json_decref(jk);
+    json_decref(ji);
+    json_decref(jo);
+    if (crc) {
+        snprintf(msg, msglen, "%s", e.message);
+        err_clear(&e);
+        goto done;
+    }
+    if (!json_is_true(json_object_get(out, "ok"))) {
+        const char *m = json_string_value(json_object_get(out, "message"));
+        snprintf(msg, msglen, "%s", m ? m : "no scaffold");
+        goto done;
+    }
+    *path = strdup(json_string_value(json_object_get(out, "path")));
+    *text = strdup(json_string_value(json_object_get(out, "text")));
+    rc = (*path && *text) ? 0 : 1;
+done:
+    if (json_array_size(errs)) *errors = json_incref(errs);
+    json_decref(errs);
+    json_decref(loaded);
+    json_decref(out);
+    if (files) files_free(files, n);
+    luavm_free(vm);
+    return rc;
 }
 
-/* ---- the candidate: the set on disk now, against the serving one ---- */
+/* ---- the candidate: the set on disk now, against the serving one (the
+ * console's diff) ---- */
 static json_t *file_diff(const char *path, const char *status, const plugin_file *live, const plugin_file *cand)
 {
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s?}", "path", path, "status", status, "live_hash",
@@ -840,7 +1383,7 @@ static json_t *file_diff(const char *path, const char *status, const plugin_file
     return o;
 }
 
-int luahost_candidate(json_t **out, err_t *e)
+int luahost_candidate_diff(json_t **out, err_t *e)
 {
     pthread_mutex_lock(&H.reload_mu);
     int rc = -1;
@@ -858,7 +1401,8 @@ int luahost_candidate(json_t **out, err_t *e)
         json_array_append_new(errors, json_pack("{s:n, s:s, s:s}", "plugin", "file", H.cfg.plugins, "message",
                                                 "no plugin files (programs/*.lua, regions/*.lua) in this directory"));
     if (json_array_size(errors) == 0) {
-        if (validate(&H.cfg, files, n, NULL, &summary, &verrors, NULL, e) < 0) goto done;
+        validate_opts vo = {.tests = false}; /* as a reload validates, without running the tests */
+        if (validate(&H.cfg, files, n, &vo, &summary, &verrors, NULL, e) < 0) goto done;
         json_array_extend(errors, verrors);
     }
     /* Both lists are sorted by path: walk them side by side. */

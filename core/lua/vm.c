@@ -296,7 +296,9 @@ static int c_array(lua_State *L)
 static int c_today(lua_State *L)
 {
     char buf[11];
-    date_today_str(buf);
+    luavm *vm = vm_of(L);
+    if (vm->today[0]) snprintf(buf, sizeof buf, "%s", vm->today);
+    else date_today_str(buf);
     lua_pushstring(L, buf);
     return 1;
 }
@@ -392,6 +394,7 @@ static int c_log(lua_State *L)
     log_level lvl = !strcmp(level, "error") ? LOG_ERROR : !strcmp(level, "warn") ? LOG_WARN
                     : !strcmp(level, "debug") ? LOG_DEBUG : LOG_INFO;
     const char *plugin = vm->current_plugin[0] ? vm->current_plugin : "-";
+    if (vm->mute_log) return 0;
     if (++vm->log_lines > LOG_LINES_PER_CALL) {
         if (vm->log_lines == LOG_LINES_PER_CALL + 1)
             log_msg(LOG_WARN, "plugin log limit reached: further lines of this call are dropped",
@@ -707,6 +710,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         [LV_AGENCY_STATUS] = "agency_status", [LV_AGENCY_KNOWN] = "agency_known",
         [LV_REFERRAL_RULES] = "referral_rules", [LV_CLOSURE_REASONS] = "closure_reasons",
         [LV_WAITLIST] = "waitlist",
+        [LV_REPLAY_STEP] = "replay_step", [LV_DECLS] = "decls", [LV_SCAFFOLD] = "scaffold",
     };
     for (int i = 0; i < LV__COUNT; i++) {
         lua_getfield(L, -1, names[i]);

@@ -17,7 +17,7 @@ struct gen;
 typedef enum {
     LV_LOAD_SET, LV_RUN_TESTS, LV_SUMMARY, LV_DESCRIBE, LV_LABELS, LV_OPEN, LV_TRANSITION, LV_RECORD,
     LV_PREPARE, LV_ANY_PREPARE, LV_LOOKUP, LV_NEEDS_LOOKUP, LV_AGENCY_MESSAGE, LV_AGENCY_STATUS,
-    LV_AGENCY_KNOWN, LV_REFERRAL_RULES, LV_CLOSURE_REASONS, LV_WAITLIST,
+    LV_AGENCY_KNOWN, LV_REFERRAL_RULES, LV_CLOSURE_REASONS, LV_WAITLIST, LV_REPLAY_STEP, LV_DECLS, LV_SCAFFOLD,
     LV__COUNT
 } luavm_entry;
 
@@ -52,6 +52,8 @@ struct luavm {
     const luavm_views *views;   /* bound for one call, or NULL */
     void *views_ud;
     bool allow_http;            /* sarye.http works only in lookups and prepares */
+    char today[11];             /* what sarye.date.today() answers when set (a replayed day), else "" */
+    bool mute_log;              /* plugin logs are dropped (replayed decisions write nothing) */
     err_t http_err;             /* why the last sarye.http call failed (agency down ...) */
     struct gen *gen;            /* the generation it was built from (plugins.c) */
     struct luavm *next_dead;
@@ -100,6 +102,10 @@ bool luavm_take_http_error(luavm *vm, err_t *e);
 /* The calling thread's VM, rebuilt first if a newer generation is
  * published or the VM was poisoned by a killed call. NULL with e (503). */
 luavm *luahost_vm(err_t *e);
+/* The calling thread's VM for a case on generation gen_id: a VM of that
+ * generation when it is kept loaded for open cases, else the serving one
+ * (luahost_vm). NULL with e (503). */
+luavm *luahost_vm_for(const char *gen_id, err_t *e);
 /* The generation that VM was built from: 16 hex characters. */
 const char *luavm_generation(const luavm *vm);
 /* The per-call CPU budget from the configuration. */

@@ -288,7 +288,9 @@ int engine_decide_move(const rules_facts *facts, const case_row *c, const transi
     if (!end) snprintf(m->after.stage, sizeof m->after.stage, "%s", in->to);
     snprintf(m->after.status, sizeof m->after.status, "%s",
              end ? "ended" : !strcmp(in->to, "follow_up") ? "follow_up" : "open");
-    snprintf(m->after.generation, sizeof m->after.generation, "%s", rules_generation());
+    /* The generation that decided; an end (no rules asked) keeps the case's. */
+    if (!end) snprintf(m->after.generation, sizeof m->after.generation, "%s", m->v.generation);
+    else rules_generation_for(c->generation, m->after.generation);
     m->after.version = c->version + 1;
     m->data = in->data ? json_incref(in->data) : NULL;
     snprintf(m->note, sizeof m->note, "%s", in->note ? in->note : "");
@@ -466,7 +468,7 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
         return -1;
     }
     snprintf(c->stage, sizeof c->stage, "%s", o->v.first_stage);
-    snprintf(c->generation, sizeof c->generation, "%s", rules_generation());
+    snprintf(c->generation, sizeof c->generation, "%s", o->v.generation);
     o->cache = in->cache ? json_incref(in->cache) : NULL;
     return 0;
 }
@@ -693,11 +695,11 @@ static int decide_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (load_open_case(tx, a->p, a->case_id, &a->c, e)) return -1;
     if (!strcmp(in->kind, "plan") && plan_resources_known(tx, a->p, in->data, e)) return -1;
     rules_facts facts = {.tx = tx, .viewer = a->p};
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
     if (rules_record(&facts, &a->c, in->kind, in->subkind, in->data, &a->v)) {
         rules_error(&a->v, RULES_ASK_RECORD, &a->c, NULL, e);
         return -1;
     }
+    snprintf(a->gen, sizeof a->gen, "%s", a->v.generation);
     if (decide_lead(tx, &a->c, &a->v, e)) return -1;
     id_new("rec_", a->record_id);
     char today[11];
@@ -813,11 +815,11 @@ static int decide_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         return -1;
     }
     rules_facts facts = {.tx = tx, .viewer = a->p};
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
     if (rules_record(&facts, &a->c, "plan_approval", NULL, a->record, &a->v)) {
         rules_error(&a->v, RULES_ASK_RECORD, &a->c, NULL, e);
         return -1;
     }
+    snprintf(a->gen, sizeof a->gen, "%s", a->v.generation);
     snprintf(a->record_id, sizeof a->record_id, "%s", a->plan_id);
     /* What follows sees the plan approved. */
     json_t *approved = json_deep_copy(a->record);
@@ -915,13 +917,13 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         w->p = a->p;
         w->case_id = json_string_value(cid);
         snprintf(w->record_id, sizeof w->record_id, "%s", a->id);
-        snprintf(w->gen, sizeof w->gen, "%s", rules_generation());
         store_err se = {0};
         if (store_case_load(tx, a->p, w->case_id, &w->c, &se)) {
             process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", w->case_id);
             if (se.kind == STORE_NOT_FOUND) err_detail(e, "field", json_sprintf("case_ids[%zu]", i));
             return -1;
         }
+        rules_generation_for(w->c.generation, w->gen);
         if (!strcmp(w->c.status, "ended")) { /* the conference is on its record; no rules move it */
             const char *label = rules_label(w->c.program, w->c.region, w->c.stage);
             snprintf(w->label, sizeof w->label, "%s", label ? label : "");
@@ -932,6 +934,7 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             rules_error(&w->v, RULES_ASK_RECORD, &w->c, NULL, e);
             return -1;
         }
+        snprintf(w->gen, sizeof w->gen, "%s", w->v.generation);
         if (decide_lead(tx, &w->c, &w->v, e)) return -1;
         if (decide_follow_on(tx, w, NULL, e)) return -1;
     }

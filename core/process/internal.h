@@ -77,4 +77,17 @@ void engine_observe_moves(engine_move_observer fn);
 #define ENGINE_RETRIES 4
 bool engine_changed(const err_t *e);
 
+/* Plugin generations (generations.c): the kept ones loaded from the store,
+ * the reloader's hooks set; 0, or -1 with err. */
+int generations_init(const config *cfg, char *err, size_t errlen);
+
+/* A shadow replay of every case's recorded decisions: baseline against
+ * candidate (replay.c), on a thread of its own. The report as
+ * process_plugins_replay answers it. */
+int process_replay_sets(struct gen *baseline, struct gen *candidate, const char *region, int max_examples,
+                        json_t **report, err_t *e);
+void replay_init(const config *cfg);
+/* The day a recorded time fell on in Korea (UTC+9): YYYY-MM-DD. */
+void replay_day_of(const char *rfc3339, char out[11]);
+
 #endif

@@ -39,7 +39,15 @@ int process_init(const config *cfg, char *err, size_t errlen)
 {
     auth_init();
     referrals_init();
-    return rules_init(cfg, err, errlen);
+    if (rules_init(cfg, err, errlen)) return -1;
+    return generations_init(cfg, err, errlen);
+}
+
+int process_init_tool(const config *cfg, char *err, size_t errlen)
+{
+    if (rules_init(cfg, err, errlen)) return -1;
+    replay_init(cfg);
+    return 0;
 }
 
 void process_shutdown(void) { rules_shutdown(); }
@@ -182,24 +190,9 @@ int process_program(const char *id, const char *region, store_reply *reply, err_
     return 0;
 }
 
-int process_plugins(store_reply *reply, err_t *e)
-{
-    (void)e;
-    reply->status = 200;
-    reply->body = luahost_plugins_json();
-    return 0;
-}
-
-int process_plugins_reload(store_reply *reply, err_t *e)
-{
-    if (luahost_reload(&reply->body, e)) return -1;
-    reply->status = 200;
-    return 0;
-}
-
 int process_plugins_candidate(store_reply *reply, err_t *e)
 {
-    if (luahost_candidate(&reply->body, e)) return -1;
+    if (luahost_candidate_diff(&reply->body, e)) return -1;
     reply->status = 200;
     return 0;
 }

@@ -16,8 +16,11 @@
 #include "config/config.h"
 #include "store/records.h"
 
-/* Starts the process layer (and the plugin host) for serving or tooling. */
+/* Starts the process layer (and the plugin host) for serving; for tooling
+ * that reads the store and asks plugins (sarye plugin replay), only the
+ * plugin host: it keeps and retires no generation and writes nothing. */
 int process_init(const config *cfg, char *err, size_t errlen);
+int process_init_tool(const config *cfg, char *err, size_t errlen);
 void process_shutdown(void);
 /* Asks for a plugin reload (SIGHUP); returns at once. */
 void process_reload_signal(void);
@@ -326,14 +329,53 @@ typedef struct {
  * verified, recorded with a signature, then deleted in small batches. */
 int process_audit_archive(const char *before, int keep_days, const char *path, audit_archive_result *res, err_t *e);
 
-/* Programs and plugins of the serving generation. */
+/* Programs and plugins of the serving generation; the listing also names
+ * the generations loaded and how many open cases each runs. */
 int process_programs(store_reply *reply, err_t *e);
 int process_program(const char *id, const char *region, store_reply *reply, err_t *e);
 int process_plugins(store_reply *reply, err_t *e);
-int process_plugins_reload(store_reply *reply, err_t *e);
 /* The plugin set on disk against the serving one, validated, nothing
- * published (luahost_candidate). */
+ * published (luahost_candidate_diff). */
 int process_plugins_candidate(store_reply *reply, err_t *e);
+
+/* ---- plugin generations (generations.c) and shadow replay (replay.c) ---- */
+/* A reload of the plugin directory, and what becomes of the open cases:
+ * "migrate" (they follow the new rules; their declared deadlines move with
+ * them) or "stay" (each keeps the generation it runs under until it
+ * closes; at most plugins.max_generations loaded, 409
+ * too_many_generations past it). dry_run answers what would happen and
+ * publishes nothing. require_replay publishes only when a shadow replay of
+ * the recorded history finds no difference, or exactly the ones whose
+ * digest is expected_digest (409 replay_differs otherwise). The choice is
+ * in the audit trail (by NULL: a signal or the file watch). 200 {generation,
+ * changed, plugins, open_cases, migration | stay, replay?, dry_run}; 422
+ * plugin_invalid with every error. */
+typedef struct {
+    const char *open_cases;      /* "migrate" | "stay"; NULL: plugins.open_cases */
+    bool dry_run;
+    bool require_replay;
+    const char *expected_digest;
+    const principal *by;
+    const char *request_id;
+} plugins_reload_in;
+int process_plugins_reload(const plugins_reload_in *in, store_reply *reply, err_t *e);
+/* Retires the kept generations no open case runs under any more. */
+int process_generations_sweep(err_t *e);
+
+/* A shadow replay: the recorded decisions of every case asked again of a
+ * candidate set and of the serving one, each in a VM of its own on a
+ * thread of its own; 200 with the report of every decision that differs
+ * (counts per program and region, at most max_examples examples, case ids
+ * only of region when given, a digest of the differences). 422
+ * plugin_invalid for a candidate that does not load or pass its tests;
+ * 409 replay_running while another replay runs. */
+typedef struct {
+    const char *dir;    /* a candidate directory (the command line's) */
+    json_t *files;      /* or changes over the serving set: [{path, text|null}] */
+    const char *region; /* examples only of this region's cases (NULL: any) */
+    int max_examples;
+} plugins_replay_in;
+int process_plugins_replay(const plugins_replay_in *in, store_reply *reply, err_t *e);
 
 int process_case_get(const principal *p, const char *id, store_reply *reply, err_t *e);
 int process_case_list(const principal *p, const case_query *q, store_reply *reply, err_t *e);

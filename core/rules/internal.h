@@ -44,6 +44,15 @@ char *governor_metrics(void);
 
 /* Pushes a case row as the Lua table plugins see. */
 void rules_push_case(lua_State *L, const case_row *c);
+/* Lua values of a question and its verdict (rules.c), shared with
+ * replay.c. */
+void rules_set_str(lua_State *L, const char *k, const char *v);
+int rules_set_json(lua_State *L, const char *k, json_t *j);
+void rules_push_actor(lua_State *L, const principal *p);
+json_t *rules_get_json(lua_State *L, int t, const char *k);
+void rules_read_verdict(lua_State *L, rules_verdict *v);
+void rules_verdict_from_err(rules_verdict *v, const err_t *e);
+
 /* What look-ups (agencies, before any transaction) may take: half the
  * request timeout. */
 int rules_lookup_budget_ms(void);

@@ -49,7 +49,7 @@ static void verdict_fail(rules_verdict *v, rules_outcome o, const err_t *e)
 }
 
 /* A failed luavm_pcall (budget, memory, a host error) as a verdict. */
-static void verdict_from_err(rules_verdict *v, const err_t *e)
+void rules_verdict_from_err(rules_verdict *v, const err_t *e)
 {
     rules_outcome o = !strcmp(e->code, "plugin_timeout") ? RULES_PLUGIN_TIMEOUT
                       : !strcmp(e->code, "plugin_memory") ? RULES_PLUGIN_MEMORY
@@ -141,7 +141,7 @@ void rules_error(const rules_verdict *v, rules_ask ask, const case_row *c, const
 }
 
 /* ---- Lua values from C ---- */
-static void set_str(lua_State *L, const char *k, const char *v)
+void rules_set_str(lua_State *L, const char *k, const char *v)
 {
     if (v && *v) {
         lua_pushstring(L, v);
@@ -152,37 +152,37 @@ static void set_str(lua_State *L, const char *k, const char *v)
 void rules_push_case(lua_State *L, const case_row *c)
 {
     lua_createtable(L, 0, 14);
-    set_str(L, "id", c->id);
-    set_str(L, "person_id", c->person_id);
-    set_str(L, "program", c->program);
-    set_str(L, "org", c->org);
-    set_str(L, "region", c->region);
-    set_str(L, "source", c->source);
-    set_str(L, "referral_id", c->referral_id);
-    set_str(L, "stage", c->stage);
-    set_str(L, "status", c->status);
-    set_str(L, "assigned_to", c->assigned_to);
-    set_str(L, "opened_at", c->opened_at);
-    set_str(L, "plugin_generation", c->generation);
-    set_str(L, "lead_org", c->lead_org[0] ? c->lead_org : c->org);
+    rules_set_str(L, "id", c->id);
+    rules_set_str(L, "person_id", c->person_id);
+    rules_set_str(L, "program", c->program);
+    rules_set_str(L, "org", c->org);
+    rules_set_str(L, "region", c->region);
+    rules_set_str(L, "source", c->source);
+    rules_set_str(L, "referral_id", c->referral_id);
+    rules_set_str(L, "stage", c->stage);
+    rules_set_str(L, "status", c->status);
+    rules_set_str(L, "assigned_to", c->assigned_to);
+    rules_set_str(L, "opened_at", c->opened_at);
+    rules_set_str(L, "plugin_generation", c->generation);
+    rules_set_str(L, "lead_org", c->lead_org[0] ? c->lead_org : c->org);
     lua_pushnumber(L, c->version);
     lua_setfield(L, -2, "version");
 }
 
-static void push_actor(lua_State *L, const principal *p)
+void rules_push_actor(lua_State *L, const principal *p)
 {
     lua_createtable(L, 0, 5);
     if (p) {
-        set_str(L, "user", p->user);
-        set_str(L, "role", p->role);
-        set_str(L, "org", p->org);
-        set_str(L, "org_type", p->org_type);
-        set_str(L, "region", p->region);
+        rules_set_str(L, "user", p->user);
+        rules_set_str(L, "role", p->role);
+        rules_set_str(L, "org", p->org);
+        rules_set_str(L, "org_type", p->org_type);
+        rules_set_str(L, "region", p->region);
     }
 }
 
 /* Sets field k of the table on top to JSON j (nil for NULL). */
-static int set_json(lua_State *L, const char *k, json_t *j)
+int rules_set_json(lua_State *L, const char *k, json_t *j)
 {
     if (!j) return 0;
     if (luavm_push_json(L, j)) return -1;
@@ -199,7 +199,7 @@ static void get_str(lua_State *L, int t, const char *k, char *out, size_t n)
     lua_pop(L, 1);
 }
 
-static json_t *get_json(lua_State *L, int t, const char *k)
+json_t *rules_get_json(lua_State *L, int t, const char *k)
 {
     lua_getfield(L, t, k);
     json_t *j = NULL;
@@ -257,7 +257,7 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
         lua_rawgeti(L, -1, i);
         rules_message *m = &fx->outbox[fx->n_outbox];
         get_str(L, lua_gettop(L), "agency", m->agency, sizeof m->agency);
-        m->payload = get_json(L, lua_gettop(L), "payload");
+        m->payload = rules_get_json(L, lua_gettop(L), "payload");
         lua_pop(L, 1);
         if (!m->agency[0] || !m->payload) {
             json_decref(m->payload);
@@ -320,7 +320,7 @@ static void log_failure(lua_State *L, int t, const rules_verdict *v)
 }
 
 /* Reads the verdict table on top of the stack into v. */
-static void read_verdict(lua_State *L, rules_verdict *v)
+void rules_read_verdict(lua_State *L, rules_verdict *v)
 {
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) {
@@ -349,13 +349,13 @@ static void read_verdict(lua_State *L, rules_verdict *v)
     lua_getfield(L, t, "end_case");
     v->end_case = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    v->allowed = get_json(L, t, "allowed");
+    v->allowed = rules_get_json(L, t, "allowed");
     if (!ok) {
         v->outcome = outcome_of(kind);
         log_failure(L, t, v);
         return;
     }
-    v->result = get_json(L, t, "result");
+    v->result = rules_get_json(L, t, "result");
     const char *why = NULL;
     if (read_effects(L, t, &v->effects, &why)) {
         v->outcome = RULES_PLUGIN_FAILED;
@@ -447,7 +447,8 @@ const char *rules_label(const char *program, const char *region, const char *sta
 
 /* The calling thread's VM with the views of f bound, once the governor
  * lets a call of region `key` run; NULL with v set. */
-static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *key, gov_ticket *t, rules_verdict *v)
+static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *key, const char *gen, gov_ticket *t,
+                    rules_verdict *v)
 {
     memset(v, 0, sizeof *v);
     t->slot = -1;
@@ -463,13 +464,14 @@ static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *k
         err_clear(&e);
         return NULL;
     }
-    luavm *vm = luahost_vm(&e);
+    luavm *vm = luahost_vm_for(gen, &e);
     if (!vm) {
         governor_leave(t, false);
         verdict_fail(v, RULES_UNAVAILABLE, &e);
         err_clear(&e);
         return NULL;
     }
+    snprintf(v->generation, sizeof v->generation, "%s", luavm_generation(vm));
     vc->f = f;
     vc->person_id = NULL;
     vc->key = key;
@@ -487,8 +489,10 @@ static void end(luavm *vm, gov_ticket *t)
     vm->allow_http = false;
     bool killed = vm->killed;
     if (vm->poisoned) {
+        char gen[17];
+        snprintf(gen, sizeof gen, "%s", luavm_generation(vm));
         err_t e = {0};
-        luahost_vm(&e);
+        luahost_vm_for(gen, &e);
         err_clear(&e);
     }
     governor_leave(t, killed);
@@ -501,13 +505,13 @@ static int ask(luavm *vm, int nargs, rules_verdict *v)
     int base = lua_gettop(L) - nargs - 1;
     err_t e = {0};
     if (luavm_pcall(vm, nargs, 1, luahost_budget_ms(), &e)) {
-        if (!luavm_take_http_error(vm, &v->failure)) verdict_from_err(v, &e);
+        if (!luavm_take_http_error(vm, &v->failure)) rules_verdict_from_err(v, &e);
         else v->outcome = RULES_AGENCY_FAILED;
         err_clear(&e);
         lua_settop(L, base);
         return -1;
     }
-    read_verdict(L, v);
+    rules_read_verdict(L, v);
     lua_settop(L, base);
     if (v->outcome != RULES_OK) {
         /* A look-up whose agency did not answer: the agency's error. */
@@ -521,7 +525,7 @@ int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, j
 {
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(f, &vc, false, proposal->region, &t, v);
+    luavm *vm = begin(f, &vc, false, proposal->region, NULL, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -530,14 +534,14 @@ int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, j
     lua_createtable(L, 0, 6);
     rules_push_case(L, proposal);
     lua_setfield(L, -2, "case");
-    set_json(L, "person", person);
-    set_json(L, "lookups", lookups);
-    set_str(L, "today", today);
-    push_actor(L, f ? f->viewer : NULL);
+    rules_set_json(L, "person", person);
+    rules_set_json(L, "lookups", lookups);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
     lua_createtable(L, 0, 2); /* the "open" record */
-    set_str(L, "source", proposal->source);
-    set_str(L, "referral_id", proposal->referral_id);
+    rules_set_str(L, "source", proposal->source);
+    rules_set_str(L, "referral_id", proposal->referral_id);
     lua_setfield(L, -2, "record");
     int rc = ask(vm, 1, v);
     end(vm, &t);
@@ -548,7 +552,9 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
 {
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(f, &vc, false, c->region, &t, v);
+    /* A case runs under its generation until it closes; reopened, it
+     * takes the serving rules. */
+    luavm *vm = begin(f, &vc, false, c->region, in->reopen ? NULL : c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -557,14 +563,14 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
     lua_createtable(L, 0, 8);
     rules_push_case(L, c);
     lua_setfield(L, -2, "case");
-    set_str(L, "to", in->to);
+    rules_set_str(L, "to", in->to);
     lua_pushboolean(L, in->reopen);
     lua_setfield(L, -2, "reopen");
-    set_str(L, "note", in->note);
-    set_str(L, "today", today);
-    push_actor(L, f ? f->viewer : NULL);
+    rules_set_str(L, "note", in->note);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (set_json(L, "data", in->data) || set_json(L, "prepared", in->prepared)) {
+    if (rules_set_json(L, "data", in->data) || rules_set_json(L, "prepared", in->prepared)) {
         lua_settop(L, lua_gettop(L) - 2);
         end(vm, &t);
         v->outcome = RULES_INVALID;
@@ -582,7 +588,7 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
 {
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(f, &vc, false, c->region, &t, v);
+    luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -591,12 +597,12 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     lua_createtable(L, 0, 6);
     rules_push_case(L, c);
     lua_setfield(L, -2, "case");
-    set_str(L, "kind", kind);
-    set_str(L, "subkind", subkind);
-    set_str(L, "today", today);
-    push_actor(L, f ? f->viewer : NULL);
+    rules_set_str(L, "kind", kind);
+    rules_set_str(L, "subkind", subkind);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (set_json(L, "record", record)) {
+    if (rules_set_json(L, "record", record)) {
         lua_settop(L, lua_gettop(L) - 2);
         end(vm, &t);
         v->outcome = RULES_INVALID;
@@ -613,7 +619,7 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
 {
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(f, &vc, false, c->region, &t, v);
+    luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     char today[11];
@@ -622,10 +628,10 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     lua_createtable(L, 0, 4);
     rules_push_case(L, c);
     lua_setfield(L, -2, "case");
-    set_str(L, "today", today);
-    push_actor(L, f ? f->viewer : NULL);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (set_json(L, "entry", entry)) {
+    if (rules_set_json(L, "entry", entry)) {
         lua_settop(L, lua_gettop(L) - 2);
         end(vm, &t);
         v->outcome = RULES_INVALID;
@@ -645,7 +651,7 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     rules_facts f = {.viewer = actor};
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(&f, &vc, true, c->region, &t, v);
+    luavm *vm = begin(&f, &vc, true, c->region, in->reopen ? NULL : c->generation, &t, v);
     if (!vm) return -1;
     vc.person_id = c->person_id; /* what its look-ups send is this person's */
     lua_State *L = vm->L;
@@ -654,7 +660,7 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     if (tl_labels.any_prepare < 0) {
         luavm_push_entry(vm, LV_ANY_PREPARE);
         if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
-            verdict_from_err(v, &e);
+            rules_verdict_from_err(v, &e);
             err_clear(&e);
             end(vm, &t);
             return -1;
@@ -672,27 +678,27 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     lua_createtable(L, 0, 6);
     rules_push_case(L, c);
     lua_setfield(L, -2, "case");
-    set_str(L, "to", in->to);
+    rules_set_str(L, "to", in->to);
     lua_pushboolean(L, in->reopen);
     lua_setfield(L, -2, "reopen");
-    set_str(L, "note", in->note);
-    set_str(L, "today", today);
-    push_actor(L, actor);
+    rules_set_str(L, "note", in->note);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, actor);
     lua_setfield(L, -2, "actor");
-    set_json(L, "data", in->data);
+    rules_set_json(L, "data", in->data);
     /* Look-ups may wait what a request may for the agencies they ask; their
      * own code has the rules' CPU budget like any other. */
     int base = lua_gettop(L) - 2;
     if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
         if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-        else verdict_from_err(v, &e);
+        else rules_verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
         end(vm, &t);
         return -1;
     }
-    read_verdict(L, v);
-    if (v->outcome == RULES_OK) *prepared = get_json(L, lua_gettop(L), "prepared");
+    rules_read_verdict(L, v);
+    if (v->outcome == RULES_OK) *prepared = rules_get_json(L, lua_gettop(L), "prepared");
     else if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
     lua_settop(L, base);
     end(vm, &t);
@@ -728,7 +734,7 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     rules_facts f = {.viewer = actor};
     view_ctx vc;
     gov_ticket t;
-    luavm *vm = begin(&f, &vc, true, proposal->region, &t, v);
+    luavm *vm = begin(&f, &vc, true, proposal->region, NULL, &t, v);
     if (!vm) return -1;
     vc.person_id = proposal->person_id; /* what its look-ups send is this person's */
     lua_State *L = vm->L;
@@ -738,24 +744,24 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     lua_createtable(L, 0, 4);
     rules_push_case(L, proposal);
     lua_setfield(L, -2, "case");
-    set_json(L, "person", person);
-    set_str(L, "today", today);
-    push_actor(L, actor);
+    rules_set_json(L, "person", person);
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, actor);
     lua_setfield(L, -2, "actor");
     int base = lua_gettop(L) - 2;
     err_t e = {0};
     if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
         if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-        else verdict_from_err(v, &e);
+        else rules_verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
         end(vm, &t);
         return -1;
     }
-    read_verdict(L, v);
+    rules_read_verdict(L, v);
     if (v->outcome == RULES_OK) {
-        *lookups = get_json(L, lua_gettop(L), "lookups");
-        *cache = get_json(L, lua_gettop(L), "cache");
+        *lookups = rules_get_json(L, lua_gettop(L), "lookups");
+        *cache = rules_get_json(L, lua_gettop(L), "cache");
     } else if (luavm_take_http_error(vm, &v->failure)) {
         v->outcome = RULES_AGENCY_FAILED;
     }
@@ -772,25 +778,25 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
     gov_ticket t;
     char key[64];
     snprintf(key, sizeof key, "agency:%s", agency);
-    luavm *vm = begin(NULL, &vc, false, key, &t, v);
+    luavm *vm = begin(NULL, &vc, false, key, NULL, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
     luavm_push_entry(vm, LV_AGENCY_MESSAGE);
     lua_createtable(L, 0, 3);
-    set_str(L, "agency", agency);
-    set_str(L, "kind", kind);
-    set_json(L, "data", data);
+    rules_set_str(L, "agency", agency);
+    rules_set_str(L, "kind", kind);
+    rules_set_json(L, "data", data);
     int base = lua_gettop(L) - 2;
     err_t e = {0};
     if (luavm_pcall(vm, 1, 1, luahost_budget_ms(), &e)) {
-        verdict_from_err(v, &e);
+        rules_verdict_from_err(v, &e);
         err_clear(&e);
         lua_settop(L, base);
         end(vm, &t);
         return -1;
     }
-    read_verdict(L, v);
-    if (v->outcome == RULES_OK) *payload = get_json(L, lua_gettop(L), "payload");
+    rules_read_verdict(L, v);
+    if (v->outcome == RULES_OK) *payload = rules_get_json(L, lua_gettop(L), "payload");
     if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
         snprintf(v->plugin, sizeof v->plugin, "%s", agency); /* names the agency in the error */
     lua_settop(L, base);
@@ -892,6 +898,17 @@ int rules_describe(const char *program, const char *region, json_t **out, err_t 
         json_decref(d);
     }
     return 0;
+}
+
+void rules_generation_for(const char *gen, char out[17])
+{
+    luagen *g = gen && *gen ? luahost_loaded(gen) : NULL;
+    if (g) {
+        snprintf(out, 17, "%s", luagen_id(g));
+        luagen_unref(g);
+        return;
+    }
+    snprintf(out, 17, "%s", rules_generation());
 }
 
 const char *rules_generation(void)

@@ -94,6 +94,7 @@ typedef struct {
     char move[32];         /* a record asks the case to move there */
     bool end_case;         /* a record asks the case to end */
     err_t failure;         /* RULES_AGENCY_FAILED / RULES_THROTTLED: the error itself */
+    char generation[17];   /* the plugin generation that was asked */
 } rules_verdict;
 
 void rules_verdict_free(rules_verdict *v);
@@ -181,5 +182,48 @@ const char *rules_label(const char *program, const char *region, const char *sta
 int rules_describe(const char *program, const char *region, json_t **out, err_t *e);
 /* The generation the calling thread's rules run on: 16 hex characters. */
 const char *rules_generation(void);
+/* The generation a case recorded on gen runs under: gen itself while it is
+ * loaded (serving, or kept for the open cases that stay on it), else the
+ * serving one. */
+void rules_generation_for(const char *gen, char out[17]);
+
+/* ---- shadow replay: recorded decisions asked again of a plugin set, in
+ * a VM of its own (never a serving thread's), under the same memory cap
+ * and CPU budget ---- */
+typedef struct rules_replayer rules_replayer;
+typedef struct gen rules_set; /* a loaded plugin set (lua/host.h's luagen) */
+/* A replayer of set (a reference is taken); NULL with e. */
+rules_replayer *rules_replayer_new(rules_set *set, err_t *e);
+void rules_replayer_free(rules_replayer *r);
+
+typedef enum { RULES_STEP_OPEN, RULES_STEP_MOVE, RULES_STEP_RECORD } rules_step_kind;
+/* One recorded decision: the case as it was before it, what was asked,
+ * the person and the day it was decided on. */
+typedef struct {
+    rules_step_kind kind;
+    const case_row *c;
+    const char *to;                   /* move */
+    bool reopen;
+    json_t *data;
+    const char *note;
+    const char *record_kind, *subkind; /* record */
+    json_t *record;
+    json_t *person;                   /* the person as the API shows it, or NULL */
+    const char *today;                /* YYYY-MM-DD */
+    const principal *actor;
+} rules_step;
+/* What the rules read of the case during a replayed decision: its events
+ * before it, and the named queries as they would have answered then.
+ * Results are new references; query answers NULL with why. */
+typedef struct {
+    json_t *(*history)(void *ud);
+    json_t *(*query)(void *ud, const char *name, json_t *params, char *why, size_t whylen);
+} rules_replay_views;
+/* Asks the decision again: 0 with v (any outcome, as rules_move and
+ * rules_record answer) and *offered (a move: the stages the rules offer
+ * from the case's stage; else NULL); -1 when the replayer itself failed
+ * (e). A call past its budget poisons nothing: the VM is rebuilt. */
+int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_views *views, void *ud,
+                 rules_verdict *v, json_t **offered, err_t *e);
 
 #endif

@@ -240,7 +240,7 @@ int store_case_set_lead(store_tx *tx, const char *case_id, const char *lead, sto
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case lead deadlines");
 }
 
-static int case_read(sqlite3_stmt *st, void *row)
+int store_case_read(sqlite3_stmt *st, void *row)
 {
     case_from_row(st, row);
     return 0;
@@ -284,7 +284,7 @@ int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_
     store_bind_opt(st, 6, q->overdue_on);
     store_bind_opt(st, 7, q->assigned_to);
     void *items;
-    int rc = store_rows(tx, st, q->limit, sizeof *out->items, case_read, NULL, &items, &out->n, &out->more, e,
+    int rc = store_rows(tx, st, q->limit, sizeof *out->items, store_case_read, NULL, &items, &out->n, &out->more, e,
                         "case list");
     free(orgs);
     if (rc) return -1;
@@ -419,7 +419,7 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
     store_bind_viewer(st, p);
     void *items;
-    if (store_rows(tx, st, -1, sizeof *out->items, case_read, NULL, &items, &out->n, NULL, e, "person cases"))
+    if (store_rows(tx, st, -1, sizeof *out->items, store_case_read, NULL, &items, &out->n, NULL, e, "person cases"))
         return -1;
     out->items = items;
     case_page_last(out);

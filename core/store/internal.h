@@ -155,6 +155,7 @@ void store_sql_of_keyring(store_sql_fn fn, void *ctx);
 void store_sql_of_merges(store_sql_fn fn, void *ctx);
 void store_sql_of_resources(store_sql_fn fn, void *ctx);
 void store_sql_of_lookups(store_sql_fn fn, void *ctx);
+void store_sql_of_history(store_sql_fn fn, void *ctx);
 
 /* ---- row counts kept for /metrics (counts.c) ----
  * /metrics shows how many outbox messages are in each state and how many
@@ -222,6 +223,14 @@ int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, sto
  * NULL) and *items is NULL. st is reset. */
 int store_rows(store_tx *tx, sqlite3_stmt *st, int limit, size_t size, int (*read)(sqlite3_stmt *, void *),
                void (*drop)(void *), void **items, size_t *n, bool *more, store_err *e, const char *what);
+/* Reads a case row from the columns of CASE_COLS (cases.c), in order:
+ * id, person_id, program, org_id, region, source, referral_id, stage,
+ * status, version, assigned_to, opened_at, plugin_generation. */
+int store_case_read(sqlite3_stmt *st, void *row);
+#define STORE_CASE_COLS                                                                    \
+    "id, person_id, program, org_id, region, source, referral_id, stage, status, version," \
+    " assigned_to, opened_at, plugin_generation"
+
 /* Frees an array of n rows of size bytes, each with drop (may be NULL). */
 void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *));
 

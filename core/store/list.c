@@ -152,6 +152,7 @@ void store_each_sql(store_sql_fn fn, void *ctx)
     store_sql_of_merges(fn, ctx);
     store_sql_of_resources(fn, ctx);
     store_sql_of_lookups(fn, ctx);
+    store_sql_of_history(fn, ctx);
 }
 
 char *store_texts(sqlite3_stmt *st, const char **const fields[], int n)

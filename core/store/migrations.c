@@ -504,6 +504,16 @@ const char *const migrations[] = {
     "  created_at TEXT NOT NULL,"
     "  created_by TEXT NOT NULL);"
     "CREATE INDEX referral_contacts_referral ON referral_contacts (referral_id, id);",
+
+    /* 9: plugin generations open cases stay on (their files, so that a
+     * restart loads them again), and open cases by generation. */
+    "CREATE TABLE plugin_generations ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL,"
+    "  files TEXT,"
+    "  kept_at TEXT NOT NULL,"
+    "  retired_at TEXT);"
+    "CREATE INDEX cases_open_generation ON cases (program, region, plugin_generation) WHERE status <> 'ended';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

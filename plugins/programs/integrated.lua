@@ -78,8 +78,8 @@ local ANY_CLASS = { death = true, moved = true, refused = true, lost_contact = t
 -- it, the lead works it. The organisation that handed it over keeps what
 -- seed 001 II.1 leaves the 읍·면·동 for the cases it referred: "필요 시 사후
 -- 관리 및 타 사업 사후관리 점검", and its seat at the conferences ("통합사례회의
--- (필수) … 해당 읍·면·동 사례관리 담당자").
-local SHARED_WORK = { meeting = true, follow_up = true, consultation = true }
+-- (필수) … 해당 읍·면·동 사례관리 담당자"): conferences, follow-ups and
+-- consultations stay shared (the records the loop at the end leaves alone).
 local function not_lead(case, ctx)
   local lead = case.lead_org or case.org
   if lead == case.org or not ctx.actor or not ctx.actor.org or ctx.actor.org == lead then return nil end

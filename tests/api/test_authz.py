@@ -287,6 +287,7 @@ class AuthzTest(ApiTest):
             ("GET", "/v1/admin/plugins"): dict(rule=ANY),
             ("POST", "/v1/admin/plugins/reload"): dict(rule=ANY),
             ("GET", "/v1/admin/plugins/candidate"): dict(rule=ANY),
+            ("POST", "/v1/admin/plugins/replay"): dict(body={"files": []}, rule=ANY),
             # the outbox (personal data): the administrators of ORG1; a system operator without the data
             ("GET", "/v1/admin/outbox"): dict(shows=items("id", self.message), rule=ok_if(oversees)),
             ("POST", "/v1/admin/outbox/{id}/retry"): dict(ids={"id": self.message}, rule=ok_if(oversees)),

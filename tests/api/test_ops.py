@@ -73,9 +73,9 @@ class HelpTest(unittest.TestCase):
                 p = run_cli(cmd, check=False)
                 self.assertEqual(p.returncode, 2)
                 self.assertEqual(p.stdout, "")
-                self.assertIn("usage: sarye %s <subcommand>" % cmd, p.stderr)
-                for s in subs:
-                    self.assertIn("%s %s" % (cmd, s), p.stderr)
+                self.assertRegex(p.stderr, r"usage: sarye %s <(sub)?command>" % cmd)
+                for s in subs:  # "plugin check", or "  check" in the plugin kit's own list
+                    self.assertRegex(p.stderr, r"(%s|\n ) %s " % (cmd, s))
         p = run_cli("plugin", "frobnicate", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn("unknown subcommand 'frobnicate'", p.stderr)

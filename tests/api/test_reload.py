@@ -170,6 +170,28 @@ class ReloadTest(ApiTest):
         errors = self.assertRefused({REGION_FILE: text}, [(REGION_FILE, "test '")])
         self.assertTrue(any("1999-01-01" in e["message"] for e in errors))
 
+    def test_plugin_tests_log_apart_from_the_server_log(self):
+        marker = unique_id("marker")
+        text = self.region_text.replace("  tests = {", "  tests = {\n    { name = \"logs\", run = function(t) "
+                                        "print(\"%s print\") sarye.log(\"warn\", \"%s log\") end },"
+                                        % (marker, marker), 1)
+        self.assertNotEqual(text, self.region_text)
+        self.write(REGION_FILE, text)
+        r = self.reload()
+        self.assertEqual(r.status, 200, r.text)
+        self.assertNotIn(marker, self.server.log)
+        # a replay runs the rules on recorded cases: what they log is dropped too
+        p = self.make_person()
+        c = self.make_case(p["id"])
+        self.move(c, "initial_counseling")
+        guard = text.replace("      guards = {", "      guards = {\n        [\"discovery->initial_counseling\"] = "
+                             "function(case, input, ctx) sarye.log(\"warn\", \"%s guard\") return true end," % marker, 1)
+        r = self.client.post("/v1/admin/plugins/replay", {"files": [{"path": "regions/kr-11590.lua", "text": guard}]},
+                             token=self.operator)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertGreater(r.json["replayed"], 0)
+        self.assertNotIn(marker, self.server.log)
+
     def test_bytecode_is_refused(self):
         self.assertRefused({"programs/bin.lua": "\x1bLJ\x02\x00garbage"}, [("programs/bin.lua", "")])
 
