@@ -51,7 +51,30 @@ static bool stopping(void)
     return s;
 }
 
-/* Batches until one comes back short (or the server stops). */
+/* Waits ms, or until the server stops; true when it stops. */
+static bool pause_ms(long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&J.mu);
+    while (!J.stop && pthread_cond_timedwait(&J.cv, &J.mu, &until) == 0) {}
+    bool stop = J.stop;
+    pthread_mutex_unlock(&J.mu);
+    return stop;
+}
+
+/* Batches until one comes back short (or the server stops). Between two
+ * full batches it waits a little (PURGE_PAUSE_MS): a backlog (a database
+ * older than its retention, the first start after an upgrade) drains in the
+ * background, a batch in ten of the writer's time at most, instead of
+ * riding every batch of the writer until it is gone. */
+#define PURGE_PAUSE_MS 50
 static void purge(bool outbox, int64_t age_ms, atomic_ulong *counter)
 {
     purge_arg a = {.outbox = outbox, .limit = J.batch};
@@ -69,6 +92,7 @@ static void purge(bool outbox, int64_t age_ms, atomic_ulong *counter)
         }
         atomic_fetch_add(counter, (unsigned long)a.deleted);
         if (a.deleted < a.limit) return;
+        if (pause_ms(PURGE_PAUSE_MS)) return;
     }
 }
 
@@ -79,19 +103,7 @@ static void *janitor(void *arg)
         purge(false, (int64_t)J.idem_hours * 3600000LL, &J.idem);
         purge(true, (int64_t)J.outbox_days * 86400000LL, &J.outbox);
         atomic_fetch_add(&J.sweeps, 1);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += J.sweep_ms / 1000;
-        until.tv_nsec += (long)(J.sweep_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&J.mu);
-        while (!J.stop && pthread_cond_timedwait(&J.cv, &J.mu, &until) == 0) {}
-        bool stop = J.stop;
-        pthread_mutex_unlock(&J.mu);
-        if (stop) break;
+        if (pause_ms(J.sweep_ms)) break;
     }
     store_thread_done();
     return NULL;
