@@ -254,7 +254,22 @@
         replayBtn.disabled = true;
         clear(result);
         result.append(h('p', { class: 'muted', text: '후보 묶음으로 지난 결정을 다시 실행하는 중…' }));
-        const r = await api('POST', '/v1/admin/plugins/replay', {});
+        // The candidate is the set on disk: its files that differ from the
+        // live set are sent (the server never reads a directory for a request).
+        const cand = await api('GET', '/v1/admin/plugins/candidate');
+        if (!cand.ok) {
+          clear(result);
+          replayBtn.disabled = false;
+          return result.append(errorBox(cand, '후보 묶음을 읽지 못했습니다:'));
+        }
+        const files = (cand.json.files || []).filter((f) => f.status !== 'same')
+          .map((f) => ({ path: f.path, text: f.status === 'removed' ? null : f.candidate_text }));
+        if (!files.length) {
+          clear(result);
+          replayBtn.disabled = false;
+          return result.append(h('p', { id: 'replay-same', class: 'muted', text: '디스크의 묶음이 운영 중인 묶음과 같아 다시 실행할 것이 없습니다.' }));
+        }
+        const r = await api('POST', '/v1/admin/plugins/replay', { files });
         clear(result);
         replayBtn.disabled = false;
         if (!r.ok) return result.append(errorBox(r, '섀도 재실행 실패:'));

@@ -594,7 +594,16 @@ static void note_refused(json_t *errors)
 }
 
 void luahost_note_refused(json_t *errors) { note_refused(errors); }
-void luahost_note_unchanged(void) { atomic_fetch_add(&H.reloads_unchanged, 1); }
+/* A reload that found the live set again: the last reload was not refused,
+ * so the errors of an earlier one no longer stand. */
+void luahost_note_unchanged(void)
+{
+    pthread_mutex_lock(&H.mu);
+    json_decref(H.last_errors);
+    H.last_errors = NULL;
+    pthread_mutex_unlock(&H.mu);
+    atomic_fetch_add(&H.reloads_unchanged, 1);
+}
 
 int luahost_candidate(const luahost_source *src, luagen **out, json_t **errors, err_t *e)
 {

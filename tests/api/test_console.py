@@ -269,6 +269,27 @@ class ConsoleBrowserTest(ApiTest):
                 f.write(good)
         self.el("#reload-button").click()
         self.wait_text("#reload-ok", lambda t: "바뀐 파일이 없습니다" in t, "the mended set")
+        # the mended set is the live one again: the refused reload's errors no longer stand
+        self.wait(lambda d: not d.find_elements("css selector", "#last-reload-errors .plugin-error"),
+                  "the refused reload's errors cleared")
+
+        # the shadow replay of the set on disk: nothing to replay while it is the live one ...
+        self.el("#replay-button").click()
+        self.el("#replay-same")
+        # ... and a report once a file differs (a comment: every recorded decision the same)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(good + "\n-- 검토 중\n")
+        try:
+            self.el("#replay-button").click()
+            self.wait_text("#replay-report", lambda t: "differences" in t, "the replay report")
+            got = self.d.execute_script(
+                "const dt = [...document.querySelectorAll('#replay-report > .json > dl > dt')]"
+                ".find((x) => x.textContent === 'differences'); return dt && dt.nextElementSibling.textContent")
+            self.assertEqual(got, "0")
+            self.shot("replay-report")
+        finally:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(good)
 
     def test_overdue_deadline_appears_when_the_clock_moves(self):
         today = datetime.date.fromisoformat(self.client.get("/v1/admin/clock", token=self.admin1).json["today"])
