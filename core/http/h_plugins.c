@@ -21,15 +21,8 @@ void h_programs_list(req *r)
 void h_programs_get(req *r)
 {
     char region[32];
-    int rc = query_get(r, "region", region, sizeof region);
+    int rc = query_region(r, region, sizeof region);
     if (rc < 0) return;
-    if (rc) {
-        for (const char *s = region; *s; s++)
-            if (!isdigit((unsigned char)*s)) {
-                respond_err(r, 400, "invalid_query", "region must be a numeric region code such as 11590");
-                return;
-            }
-    }
     err_t e = {0};
     store_reply reply = {0};
     answer(r, process_program(r->params[0], rc ? region : NULL, &reply, &e), &reply, &e);

@@ -129,15 +129,8 @@ void h_resources_list(req *r)
     if (rc) q.kind = kind;
     if ((rc = query_get(r, "target", target, sizeof target)) < 0) return;
     if (rc) q.target = target;
-    if ((rc = query_get(r, "region", region, sizeof region)) < 0) return;
-    if (rc) {
-        for (const char *s = region; *s; s++)
-            if (*s < '0' || *s > '9') {
-                respond_err(r, 400, "invalid_query", "region must be a numeric region code such as 11590");
-                return;
-            }
-        q.region = region;
-    }
+    if ((rc = query_region(r, region, sizeof region)) < 0) return;
+    if (rc) q.region = region;
     if ((rc = query_get(r, "available", available, sizeof available)) < 0) return;
     if (rc) {
         if (strcmp(available, "true") && strcmp(available, "false")) {

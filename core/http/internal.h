@@ -91,6 +91,9 @@ const store_idem *req_idem(req *r, store_idem *buf);
 /* Copies the decoded query parameter into out. Returns 1 if present, 0 if
  * absent, -1 (and answers 400) when malformed or too long. */
 int query_get(req *r, const char *name, char *out, size_t outlen);
+/* ?region=: a numeric region code. 1 given (in out), 0 absent, -1 answered
+ * (400 invalid_query, or as query_get). */
+int query_region(req *r, char *out, size_t outlen);
 /* ?assigned_to=: a user, or "me" for the caller, into out. 1 given, 0
  * absent, -1 after answering 400. */
 int query_assignee(req *r, char *out, size_t outlen);

@@ -353,6 +353,18 @@ int query_get(req *r, const char *name, char *out, size_t outlen)
     return n ? 1 : 0;
 }
 
+int query_region(req *r, char *out, size_t outlen)
+{
+    int rc = query_get(r, "region", out, outlen);
+    if (rc <= 0) return rc;
+    for (const char *s = out; *s; s++)
+        if (*s < '0' || *s > '9') {
+            respond_err(r, 400, "invalid_query", "region must be a numeric region code such as 11590");
+            return -1;
+        }
+    return 1;
+}
+
 int query_assignee(req *r, char *out, size_t outlen)
 {
     int rc = query_get(r, "assigned_to", out, outlen);

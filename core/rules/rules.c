@@ -521,6 +521,24 @@ static int ask(luavm *vm, int nargs, rules_verdict *v)
     return 0;
 }
 
+/* Asks the entry whose input table is on the stack (the entry below it),
+ * then ends the call; too_deep when a JSON part of the input could not be
+ * laid into Lua (nested too deeply): an invalid input, field named. */
+static int ask_input(luavm *vm, gov_ticket *t, bool too_deep, const char *field, rules_verdict *v)
+{
+    if (too_deep) {
+        lua_settop(vm->L, lua_gettop(vm->L) - 2);
+        end(vm, t);
+        v->outcome = RULES_INVALID;
+        snprintf(v->field, sizeof v->field, "%s", field);
+        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        return -1;
+    }
+    int rc = ask(vm, 1, v);
+    end(vm, t);
+    return rc;
+}
+
 int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, json_t *lookups, rules_verdict *v)
 {
     view_ctx vc;
@@ -570,17 +588,8 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
     rules_set_str(L, "today", today);
     rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (rules_set_json(L, "data", in->data) || rules_set_json(L, "prepared", in->prepared)) {
-        lua_settop(L, lua_gettop(L) - 2);
-        end(vm, &t);
-        v->outcome = RULES_INVALID;
-        snprintf(v->field, sizeof v->field, "data");
-        snprintf(v->reason, sizeof v->reason, "nested too deeply");
-        return -1;
-    }
-    int rc = ask(vm, 1, v);
-    end(vm, &t);
-    return rc;
+    bool too_deep = rules_set_json(L, "data", in->data) || rules_set_json(L, "prepared", in->prepared);
+    return ask_input(vm, &t, too_deep, "data", v);
 }
 
 int rules_record(const rules_facts *f, const case_row *c, const char *kind, const char *subkind, json_t *record,
@@ -602,17 +611,8 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     rules_set_str(L, "today", today);
     rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (rules_set_json(L, "record", record)) {
-        lua_settop(L, lua_gettop(L) - 2);
-        end(vm, &t);
-        v->outcome = RULES_INVALID;
-        snprintf(v->field, sizeof v->field, "record");
-        snprintf(v->reason, sizeof v->reason, "nested too deeply");
-        return -1;
-    }
-    int rc = ask(vm, 1, v);
-    end(vm, &t);
-    return rc;
+    bool too_deep = rules_set_json(L, "record", record);
+    return ask_input(vm, &t, too_deep, "record", v);
 }
 
 int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules_verdict *v)
@@ -631,17 +631,8 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     rules_set_str(L, "today", today);
     rules_push_actor(L, f ? f->viewer : NULL);
     lua_setfield(L, -2, "actor");
-    if (rules_set_json(L, "entry", entry)) {
-        lua_settop(L, lua_gettop(L) - 2);
-        end(vm, &t);
-        v->outcome = RULES_INVALID;
-        snprintf(v->field, sizeof v->field, "entry");
-        snprintf(v->reason, sizeof v->reason, "nested too deeply");
-        return -1;
-    }
-    int rc = ask(vm, 1, v);
-    end(vm, &t);
-    return rc;
+    bool too_deep = rules_set_json(L, "entry", entry);
+    return ask_input(vm, &t, too_deep, "entry", v);
 }
 
 int rules_prepare(const principal *actor, const case_row *c, const rules_move_in *in, json_t **prepared,
