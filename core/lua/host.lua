@@ -888,6 +888,7 @@ function M.load_set(files, precompiled)
   local seen, extending = {}, {}
   for _, f in ipairs(files) do
     local fn, lerr = precompiled and precompiled[f.path]
+    local checked = fn ~= nil -- compiled (and its text checked) by the validating VM
     if not fn then fn, lerr = C.load_text(f.text, "=" .. f.path) end
     compiled[f.path] = fn
     if not fn then
@@ -928,7 +929,10 @@ function M.load_set(files, precompiled)
           seen[p.kind .. ":" .. id] = f.path
           local contract_ok = check_contract(p, f.path) -- before the host marks the table
           p._file = f.path
-          check_query_names(id, f.path, f.text)
+          -- A serving VM loads chunks the validating VM compiled from this
+          -- same text, and checked: scanning every line again in every
+          -- thread's VM cost most of its build.
+          if not checked then check_query_names(id, f.path, f.text) end
           local valid
           if p.kind == "program" and p.extends ~= nil then
             -- checked once merged with the program it extends (below)
