@@ -15,6 +15,9 @@
  *     rebuilt after a killed call is charged to the region that killed it.
  *
  * State is a small open-addressed table under one mutex; calls are short.
+ * A region's waiting calls queue in arrival order, each on a condition of
+ * its own: a call that ends wakes the first waiter of its region only (a
+ * broadcast woke every waiting thread of every region, each time).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,8 +38,14 @@
 #define SUSPEND_MAX_NS (600 * WINDOW_NS)
 #define TARPIT_NS (1 * WINDOW_NS)         /* how long a suspended region's request is held */
 
+typedef struct waiter {
+    pthread_cond_t cv;
+    struct waiter *next, **prev_next;
+} waiter;
+
 typedef struct {
     char key[40];
+    waiter *head, **tail;      /* the calls waiting, in arrival order */
     int running;
     int64_t bucket_ns;         /* CPU the region may still use; negative: owed */
     int64_t refilled_at;
@@ -50,7 +59,6 @@ typedef struct {
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     region_state slot[SLOTS];
     int used;
     int recent[2];             /* the two regions called last (slot+1; 0 none) */
@@ -59,7 +67,7 @@ static struct {
     int64_t rate_ns_per_s;     /* CPU per second a region may use while others are active */
     int strikes;
     int max_wait_ms;
-} G = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void governor_init(const config *cfg)
 {
@@ -94,6 +102,8 @@ static int slot_of(const char *key)
             r->bucket_ns = G.rate_ns_per_s;
             r->refilled_at = time_mono_ns();
             r->suspend_ns = SUSPEND_FIRST_NS;
+            r->head = NULL;
+            r->tail = &r->head;
             G.used++;
             return s;
         }
@@ -137,9 +147,30 @@ static int64_t owed_ns(const region_state *r)
     return (int64_t)(-(double)r->bucket_ns * WINDOW_NS / (double)G.rate_ns_per_s);
 }
 
+static void wait_enqueue(region_state *r, waiter *w)
+{
+    w->next = NULL;
+    w->prev_next = r->tail;
+    *r->tail = w;
+    r->tail = &w->next;
+}
+
+static void wait_dequeue(region_state *r, waiter *w)
+{
+    *w->prev_next = w->next;
+    if (w->next) w->next->prev_next = w->prev_next;
+    else r->tail = w->prev_next;
+}
+
+/* Under G.mu: the first call waiting on region r, if any, looks again. */
+static void wake_first(region_state *r)
+{
+    if (r->head) pthread_cond_signal(&r->head->cv);
+}
+
 static void deadline_in(struct timespec *ts, int64_t ns)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
+    clock_gettime(CLOCK_MONOTONIC, ts);
     ns += ts->tv_nsec;
     ts->tv_sec += ns / 1000000000;
     ts->tv_nsec = ns % 1000000000;
@@ -167,11 +198,18 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
     region_state *r = &G.slot[s];
     int64_t now = time_mono_ns();
     int64_t give_up = now + (int64_t)G.max_wait_ms * 1000000;
+    waiter w;
+    bool queued = false;
     for (;;) {
         now = time_mono_ns();
         if (r->suspended_until > now) { /* also for calls that were waiting when it was suspended */
             int64_t left = r->suspended_until - now;
             r->suspended++;
+            if (queued) {
+                wait_dequeue(r, &w);
+                pthread_cond_destroy(&w.cv);
+                wake_first(r); /* it is refused too, at once, not after its nap */
+            }
             pthread_mutex_unlock(&G.mu);
             /* Held, not answered at once: a client that retries in a loop
              * must not burn the CPU the suspension saves. */
@@ -184,10 +222,18 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         }
         refill(r, now);
         bool over = G.rate_ns_per_s && r->bucket_ns < 0 && contended(s, now);
+        /* Whoever finds room takes it (a call already running on a core
+         * goes on at once; a woken waiter that finds none waits again,
+         * first in line). */
         if (r->running < G.concurrency && !over) break;
         if (now >= give_up) {
             r->throttled++;
             int64_t owed = over ? owed_ns(r) : WINDOW_NS;
+            if (queued) {
+                wait_dequeue(r, &w);
+                pthread_cond_destroy(&w.cv);
+                wake_first(r);
+            }
             pthread_mutex_unlock(&G.mu);
             refuse(e, 503, "region_busy", key, owed, over ? "used their share of the CPU" : "are all busy");
             return -1;
@@ -197,9 +243,24 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         if (nap > give_up - now) nap = give_up - now;
         if (nap < 1000000) nap = 1000000;
         deadline_in(&ts, nap);
-        pthread_cond_timedwait(&G.cv, &G.mu, &ts);
+        if (!queued) {
+            pthread_condattr_t ca;
+            pthread_condattr_init(&ca);
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+            pthread_cond_init(&w.cv, &ca);
+            pthread_condattr_destroy(&ca);
+            wait_enqueue(r, &w);
+            queued = true;
+        }
+        pthread_cond_timedwait(&w.cv, &G.mu, &ts);
+    }
+    if (queued) {
+        wait_dequeue(r, &w);
+        pthread_cond_destroy(&w.cv);
     }
     r->running++;
+    /* More room (a concurrency above one): the next in line looks too. */
+    if (r->running < G.concurrency) wake_first(r);
     r->last_call = now;
     note_call(s, now);
     pthread_mutex_unlock(&G.mu);
@@ -235,7 +296,7 @@ void governor_leave(gov_ticket *t, bool killed)
     } else if (r->suspend_ns > SUSPEND_FIRST_NS && now - r->strikes_since > SUSPEND_MAX_NS) {
         r->suspend_ns = SUSPEND_FIRST_NS; /* well-behaved for long: forgiven */
     }
-    pthread_cond_broadcast(&G.cv);
+    wake_first(r);
     pthread_mutex_unlock(&G.mu);
     t->slot = -1;
 }
