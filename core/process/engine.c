@@ -331,7 +331,10 @@ typedef struct {
     json_t *prepared;
     move_plan m;
     case_row seen;
+    bool decided; /* in the snapshot that first read the case */
 } transition_arg;
+
+static int decide_loaded(store_tx *tx, transition_arg *a, case_row *c, err_t *e);
 
 static int decide_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
@@ -339,14 +342,20 @@ static int decide_transition(store_tx *tx, void *arg, store_reply *reply, err_t 
     transition_arg *a = arg;
     case_row c;
     if (engine_case_load(tx, a->p, a->id, &c, e)) return -1;
-    if (c.version != a->in->version) {
-        err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version, a->in->version);
-        err_detail(e, "version", json_integer(c.version));
+    return decide_loaded(tx, a, &c, e);
+}
+
+/* The move of case c, read in tx's snapshot. */
+static int decide_loaded(store_tx *tx, transition_arg *a, case_row *c, err_t *e)
+{
+    if (c->version != a->in->version) {
+        err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c->version, a->in->version);
+        err_detail(e, "version", json_integer(c->version));
         atomic_fetch_add(&m_conflict, 1);
         return -1;
     }
     rules_facts facts = {.tx = tx, .viewer = a->p};
-    return engine_decide_move(&facts, &c, a->in, a->prepared, &a->m, e);
+    return engine_decide_move(&facts, c, a->in, a->prepared, &a->m, e);
 }
 
 static int apply_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
@@ -364,11 +373,16 @@ static int apply_transition(store_tx *tx, void *arg, store_reply *reply, err_t *
     return engine_render(tx, &c, a->m.v.label, &reply->body, e);
 }
 
+/* Reads the case; when no plugin of its generation prepares a move (known
+ * to this thread), decides the move in the same snapshot. */
 static int work_load(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
-    (void)reply;
     transition_arg *a = arg;
-    return engine_case_load(tx, a->p, a->id, &a->seen, e);
+    if (engine_case_load(tx, a->p, a->id, &a->seen, e)) return -1;
+    if (rules_may_prepare(&a->seen, a->in->reopen)) return 0;
+    (void)reply;
+    a->decided = true;
+    return decide_loaded(tx, a, &a->seen, e);
 }
 
 /* Before any snapshot: rules that look something up (an agency) do it
@@ -379,6 +393,7 @@ static int prepare_phase(transition_arg *a, err_t *e)
 {
     store_reply none = {0};
     if (process_read(work_load, a, &none, e)) return -1;
+    if (a->decided) return 0;
     rules_move_in mi = {a->in->to, a->in->reopen, a->in->data, a->in->note, NULL};
     rules_verdict v;
     if (rules_prepare(a->p, &a->seen, &mi, &a->prepared, &v)) {
@@ -407,7 +422,7 @@ int process_case_transition(const principal *p, const char *id, const transition
     if (idem && process_replay(idem, reply, e)) return reply->replayed ? 0 : -1;
     int rc = prepare_phase(&a, e);
     store_reply none = {0};
-    if (!rc) rc = process_read(decide_transition, &a, &none, e);
+    if (!rc && !a.decided) rc = process_read(decide_transition, &a, &none, e);
     if (!rc) rc = process_write(idem, apply_transition, &a, reply, e);
     move_plan_free(&a.m);
     json_decref(a.prepared);

@@ -635,10 +635,23 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     return ask_input(vm, &t, too_deep, "entry", v);
 }
 
+bool rules_may_prepare(const case_row *c, bool reopen)
+{
+    /* A reopened case moves on the newest generation, which this cache
+     * may not be about. */
+    return reopen || !c->generation[0] || strcmp(c->generation, tl_labels.gen) || tl_labels.any_prepare != 0;
+}
+
 int rules_prepare(const principal *actor, const case_row *c, const rules_move_in *in, json_t **prepared,
                   rules_verdict *v)
 {
     *prepared = NULL;
+    /* Nothing to run, no plugin slot to take. */
+    if (!rules_may_prepare(c, in->reopen)) {
+        memset(v, 0, sizeof *v);
+        snprintf(v->generation, sizeof v->generation, "%s", tl_labels.gen);
+        return 0;
+    }
     rules_facts f = {.viewer = actor};
     view_ctx vc;
     gov_ticket t;

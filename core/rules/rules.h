@@ -141,6 +141,11 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
 /* The phase before any snapshot, for moves into in->to: prepare functions
  * may call agencies. *prepared is what they answered (NULL when no plugin
  * prepares anything); on failure v says why. */
+/* False when this thread already knows that no plugin of c's generation
+ * prepares a move (rules_prepare would answer nothing): the move can be
+ * decided in the snapshot that read c. True when it does not know. */
+bool rules_may_prepare(const case_row *c, bool reopen);
+
 int rules_prepare(const principal *actor, const case_row *c, const rules_move_in *in, json_t **prepared,
                   rules_verdict *v);
 /* Before a case opens, outside any transaction: look-ups of agencies.
