@@ -336,6 +336,7 @@ static int work_due(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static void *worker(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "sarye-outbox");
     while (!atomic_load(&O.stop)) {
         int room = O.cfg.outbox_concurrency - O.n_inflight;
         if (room > 0) {

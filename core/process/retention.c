@@ -99,6 +99,7 @@ static void purge(bool outbox, int64_t age_ms, atomic_ulong *counter)
 static void *janitor(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "sarye-retention");
     for (;;) {
         purge(false, (int64_t)J.idem_hours * 3600000LL, &J.idem);
         purge(true, (int64_t)J.outbox_days * 86400000LL, &J.outbox);

@@ -559,6 +559,7 @@ static void *writer_main(void *arg)
 {
     (void)arg;
     tl_is_writer = true;
+    pthread_setname_np(pthread_self(), "sarye-writer");
     pthread_mutex_lock(&W.mu);
     for (;;) {
         while (!W.head && !W.stop && !W.load) pthread_cond_wait(&W.cv, &W.mu);
