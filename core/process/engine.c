@@ -361,14 +361,24 @@ static int decide_loaded(store_tx *tx, transition_arg *a, case_row *c, err_t *e)
 static int apply_transition(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 {
     transition_arg *a = arg;
-    case_row c;
-    if (engine_case_load(tx, a->p, a->id, &c, e)) return -1;
-    if (c.version != a->in->version) { /* another write won the race: the client's version is stale now */
+    /* The case as the decision read it, not read again: the update writes
+     * only if the case is still at that version (every change bumps it). */
+    case_row c = a->m.before;
+    if (engine_apply_move(tx, a->p, &c, &a->m, e)) {
+        if (e->status != 412 || strcmp(e->code, "version_mismatch")) return -1;
+        /* Another write won the race: the client's version is stale now, and
+         * the answer says which version the case is at (or that it is gone). */
+        err_t now_e = {0};
+        if (engine_case_load(tx, a->p, a->id, &c, &now_e)) {
+            err_clear(e);
+            *e = now_e;
+            return -1;
+        }
+        err_clear(e);
         err_set(e, 412, "version_mismatch", "the case is at version %d, not %d; reload it", c.version, a->in->version);
         err_detail(e, "version", json_integer(c.version));
         return -1;
     }
-    if (engine_apply_move(tx, a->p, &c, &a->m, e)) return -1;
     reply->status = 200;
     return engine_render(tx, &c, a->m.v.label, &reply->body, e);
 }
@@ -424,10 +434,14 @@ int process_case_transition(const principal *p, const char *id, const transition
     store_reply none = {0};
     if (!rc && !a.decided) rc = process_read(decide_transition, &a, &none, e);
     if (!rc) rc = process_write(idem, apply_transition, &a, reply, e);
+    /* Rules' messages, or a referred case's step (its extra work), may have
+     * queued a message: only then is the sender woken (it looked for due
+     * messages after every move, a twentieth of a move's CPU). */
+    bool queued = a.m.v.effects.n_outbox > 0 || a.m.extra.fn;
     move_plan_free(&a.m);
     json_decref(a.prepared);
     if (!rc && !reply->replayed) atomic_fetch_add(&m_applied, 1);
-    if (!rc) outbound_kick(); /* a referred case's step may have queued a message */
+    if (!rc && queued) outbound_kick();
     return rc;
 }
 
