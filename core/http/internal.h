@@ -62,6 +62,7 @@ typedef struct req {
     char idem_hash[SHA256_HEX];
     int status;               /* what was answered */
     bool audited;             /* its audit record is written */
+    bool audited_in_write;    /* ... by audit_in_write, in a write's transaction */
     bool close;               /* the connection closes after this answer */
     char err_code[48];        /* for the access log */
 } req;
@@ -203,6 +204,8 @@ void h_plugins_replay(req *r);
 /* The store write hook that records a write's audit in its own transaction
  * (respond.c); ctx is the request. */
 int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e);
+/* The write audit_in_write recorded was rolled back: it is not written. */
+void audit_in_write_undo(void *ctx);
 
 /* Metrics text and the draining flag (server.c). */
 char *metrics_render(void);

@@ -205,7 +205,16 @@ int audit_in_write(store_tx *tx, const store_reply *reply, void *ctx, err_t *e)
     audit_rec_free(&ar);
     if (rc) return process_store_fail(&se, e);
     r->audited = true;
-    return 0;
+    r->audited_in_write = true;
+    return 1;
+}
+
+void audit_in_write_undo(void *ctx)
+{
+    req *r = ctx;
+    if (!r->audited_in_write) return;
+    r->audited_in_write = false;
+    r->audited = false;
 }
 
 /* Reads (and replays) are recorded in a transaction of their own, before

@@ -652,9 +652,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     } else if (!strcmp(method, "POST") && idempotency(&r)) {
         /* answered */
     } else {
-        store_set_write_hook(audit_in_write, &r);
+        store_set_write_hook(audit_in_write, audit_in_write_undo, &r);
         r.route->fn(&r);
-        store_set_write_hook(NULL, NULL);
+        store_set_write_hook(NULL, NULL, NULL);
         if (!r.status) respond_err(&r, 500, "internal_error", "the handler gave no answer");
     }
 

@@ -62,7 +62,7 @@ static int work_audit(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 int process_audit(const audit_entry *a, err_t *e)
 {
     store_reply reply = {0};
-    return process_write(NULL, work_audit, (void *)a, &reply, e);
+    return process_write_rerunnable(NULL, work_audit, (void *)a, &reply, e);
 }
 
 typedef struct {

@@ -433,7 +433,9 @@ int process_case_transition(const principal *p, const char *id, const transition
     int rc = prepare_phase(&a, e);
     store_reply none = {0};
     if (!rc && !a.decided) rc = process_read(decide_transition, &a, &none, e);
-    if (!rc) rc = process_write(idem, apply_transition, &a, reply, e);
+    /* Applying reads the plan and changes only the store, unless a
+     * referred case's step (extra work) comes with it. */
+    if (!rc) rc = (a.m.extra.fn ? process_write : process_write_rerunnable)(idem, apply_transition, &a, reply, e);
     /* Rules' messages, or a referred case's step (its extra work), may have
      * queued a message: only then is the sender woken (it looked for due
      * messages after every move, a twentieth of a move's CPU). */
@@ -613,7 +615,7 @@ int process_case_open(const principal *p, const case_open_in *in, const store_id
     int rc = open_lookups(&a, e);
     store_reply none = {0};
     if (!rc) rc = process_read(decide_open, &a, &none, e);
-    if (!rc) rc = process_write(idem, apply_open, &a, reply, e);
+    if (!rc) rc = process_write_rerunnable(idem, apply_open, &a, reply, e); /* reads the plan only */
     open_plan_free(&a.o);
     json_decref(with.lookups);
     json_decref(with.cache);

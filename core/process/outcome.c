@@ -61,6 +61,13 @@ int process_write(const store_idem *idem, store_work_fn fn, void *arg, store_rep
     return unit_failed(idem, &se, e);
 }
 
+int process_write_rerunnable(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e)
+{
+    store_err se = {0};
+    if (store_write_rerunnable(idem, fn, arg, reply, e, &se) == 0) return 0;
+    return unit_failed(idem, &se, e);
+}
+
 int process_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e)
 {
     store_err se = {0};

@@ -45,6 +45,8 @@ bool process_one_of(const char *v, const char *const *list);
  * Idempotency-Key reused) answered as the API answers it: 503 store_busy
  * or store_unavailable, 500 internal_error, 409 idempotency_key_reused. */
 int process_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
+/* process_write of a unit that may run again (store_write_rerunnable). */
+int process_write_rerunnable(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e);
 int process_read(store_work_fn fn, void *arg, store_reply *reply, err_t *e);
 int process_replay(const store_idem *idem, store_reply *reply, err_t *e);
 /* Turns a failed store call into the API's error in e and returns -1: when

@@ -43,6 +43,7 @@ static struct {
 
 static _Thread_local store_conn *tl_conn;
 static _Thread_local store_write_hook tl_hook;
+static _Thread_local store_write_undo tl_hook_undo;
 static _Thread_local void *tl_hook_ctx;
 static _Thread_local bool tl_is_writer;
 
@@ -74,9 +75,10 @@ const char *store_kind_name(store_kind kind)
 
 const char *store_path(void) { return S.path; }
 
-void store_set_write_hook(store_write_hook fn, void *ctx)
+void store_set_write_hook(store_write_hook fn, store_write_undo undo, void *ctx)
 {
     tl_hook = fn;
+    tl_hook_undo = undo;
     tl_hook_ctx = ctx;
 }
 
@@ -455,11 +457,19 @@ typedef struct unit {
     store_err *se; /* the store's */
     const store_idem *idem;
     store_write_hook hook;
+    store_write_undo undo;
     void *hook_ctx;
+    bool hook_ran;  /* the hook did its work in this batch's transaction */
+    bool rerunnable; /* fn and hook may run again (store_write_rerunnable) */
     int rc;
     sem_t done;
     struct unit *next;
 } unit;
+
+/* After a batch had to run again, this many batches take a savepoint per
+ * unit from the start: a client sending stale versions again and again
+ * does not make every batch run twice. */
+#define CAREFUL_BATCHES 32
 
 static struct {
     pthread_t thread;
@@ -469,7 +479,7 @@ static struct {
     unit *head, *tail;
     bool stop;
     store_conn *conn;
-    atomic_ulong batches, units, failed_commits, checkpoints;
+    atomic_ulong batches, units, failed_commits, checkpoints, reruns;
     atomic_int max_batch;
     /* store_counts_start: a load of the counts asked of the writer, done
      * between two batches; load_rc its outcome once load_done */
@@ -477,14 +487,35 @@ static struct {
     int load_rc;
     char load_err[256];
     pthread_cond_t load_cv;
+    int careful; /* batches left that run with a savepoint per unit anyway */
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .load_cv = PTHREAD_COND_INITIALIZER};
 
-/* One unit inside the batch's transaction, under its own savepoint. */
-static void run_unit(store_tx *tx, unit *u)
+/* What a unit's hook did outside the transaction is undone with it. */
+static void unit_undo(unit *u)
+{
+    if (u->hook_ran && u->undo) u->undo(u->hook_ctx);
+    u->hook_ran = false;
+}
+
+/* A unit of a batch rolled back, made ready to run again. */
+static void unit_reset(unit *u)
+{
+    unit_undo(u);
+    store_reply_clear(u->reply);
+    err_clear(u->e);
+    memset(u->se, 0, sizeof *u->se);
+    u->rc = 0;
+}
+
+/* One unit inside the batch's transaction; with a savepoint of its own, a
+ * unit that fails is rolled back alone. Without one (a batch of units
+ * that may run again), a unit that fails leaves its changes for the batch
+ * to roll back. */
+static void run_unit(store_tx *tx, unit *u, bool savepoint)
 {
     store_audit_head saved = tx->conn->audit;
     size_t counted = tx->conn->n_pending;
-    if (tx_step(tx, "SAVEPOINT unit") != SQLITE_OK) {
+    if (savepoint && tx_step(tx, "SAVEPOINT unit") != SQLITE_OK) {
         u->rc = store_fail(tx, u->se, "savepoint");
         return;
     }
@@ -492,7 +523,7 @@ static void run_unit(store_tx *tx, unit *u)
     if (u->idem) {
         rc = store_idem_lookup(tx, u->idem, u->reply, u->se);
         if (rc > 0) { /* answered before: replay, change nothing */
-            tx_step(tx, "RELEASE unit");
+            if (savepoint) tx_step(tx, "RELEASE unit");
             u->rc = 0;
             return;
         }
@@ -500,29 +531,55 @@ static void run_unit(store_tx *tx, unit *u)
     if (rc == 0) rc = u->fn(tx, u->arg, u->reply, u->e);
     bool ok2xx = u->reply->status >= 200 && u->reply->status < 300;
     if (rc == 0 && u->idem && ok2xx) rc = idem_record(tx, u->idem, u->reply, u->se);
-    if (rc == 0 && u->hook && ok2xx) rc = u->hook(tx, u->reply, u->hook_ctx, u->e);
-    if (rc != 0) {
+    if (rc == 0 && u->hook && ok2xx) {
+        int hr = u->hook(tx, u->reply, u->hook_ctx, u->e);
+        if (hr < 0) rc = hr;
+        else u->hook_ran = hr > 0;
+    }
+    if (rc != 0 && savepoint) {
         tx_step(tx, "ROLLBACK TO unit");
         tx->conn->audit = saved;
         counts_unit_rollback(tx->conn, counted);
         store_reply_clear(u->reply);
     }
-    tx_step(tx, "RELEASE unit");
+    if (savepoint) tx_step(tx, "RELEASE unit");
     u->rc = rc ? -1 : 0;
 }
 
+/* The units of one batch in one transaction. Units that may run again
+ * (the common writes and the audit records of reads) run without a
+ * savepoint each, which costs a statement and a copy of every page a unit
+ * changes; if one of them fails, the batch is rolled back and runs again,
+ * every unit under its own savepoint. */
 static void run_batch(unit *list)
 {
     store_tx tx = {W.conn->db, true, W.conn};
-    W.conn->audit.valid = false; /* another process may have appended since */
     int n = 0;
-    for (unit *u = list; u; u = u->next) n++;
+    bool careful = W.careful > 0;
+    if (careful) W.careful--;
+    for (unit *u = list; u; u = u->next) {
+        n++;
+        if (!u->rerunnable) careful = true;
+    }
+again:
+    W.conn->audit.valid = false; /* another process may have appended since */
     counts_batch_done(W.conn, false);
     if (tx_step(&tx, "BEGIN IMMEDIATE") != SQLITE_OK) {
         for (unit *u = list; u; u = u->next) u->rc = store_fail(&tx, u->se, "begin");
         return;
     }
-    for (unit *u = list; u; u = u->next) run_unit(&tx, u);
+    for (unit *u = list; u; u = u->next) {
+        run_unit(&tx, u, careful);
+        if (u->rc && !careful) {
+            tx_step(&tx, "ROLLBACK");
+            for (unit *v = list; v; v = v->next) unit_reset(v);
+            W.conn->audit.cp_known = false;
+            W.careful = CAREFUL_BATCHES;
+            atomic_fetch_add(&W.reruns, 1);
+            careful = true;
+            goto again;
+        }
+    }
     /* Every `every` records, the batch ends with a signed checkpoint. */
     audit_checkpoint cp;
     int checkpointed = store_audit_batch_checkpoint(&tx, &cp);
@@ -540,6 +597,7 @@ static void run_batch(unit *list)
         atomic_fetch_add(&W.failed_commits, 1);
         for (unit *u = list; u; u = u->next) {
             if (u->rc) continue;
+            unit_undo(u);
             store_reply_clear(u->reply);
             *u->se = why;
             u->rc = -1;
@@ -628,7 +686,8 @@ static void writer_stop(void)
     W.conn = NULL; /* closed with the others */
 }
 
-int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se)
+static int write_unit(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e,
+                      store_err *se, bool rerunnable)
 {
     if (tl_is_writer || !W.started) {
         /* A unit that writes again from inside a unit would wait for itself. */
@@ -636,7 +695,7 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
                              tl_is_writer ? "from a unit of work" : "before the store is open");
     }
     unit u = {.fn = fn, .arg = arg, .reply = reply, .e = e, .se = se, .idem = idem, .hook = tl_hook,
-              .hook_ctx = tl_hook_ctx};
+              .undo = tl_hook_undo, .hook_ctx = tl_hook_ctx, .rerunnable = rerunnable};
     sem_init(&u.done, 0, 0);
     pthread_mutex_lock(&W.mu);
     if (W.tail) W.tail->next = &u;
@@ -647,6 +706,17 @@ int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply
     while (sem_wait(&u.done) && errno == EINTR) {}
     sem_destroy(&u.done);
     return u.rc;
+}
+
+int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se)
+{
+    return write_unit(idem, fn, arg, reply, e, se, false);
+}
+
+int store_write_rerunnable(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e,
+                           store_err *se)
+{
+    return write_unit(idem, fn, arg, reply, e, se, true);
 }
 
 bool store_on_writer(void) { return tl_is_writer; }
@@ -699,10 +769,15 @@ char *store_metrics(void)
                  "# HELP sarye_store_failed_commits_total Batches whose commit failed (every unit answered 503).\n"
                  "# TYPE sarye_store_failed_commits_total counter\n"
                  "sarye_store_failed_commits_total %lu\n"
+                 "# HELP sarye_store_batch_reruns_total Batches rolled back and run again, a savepoint per unit,"
+                 " because a unit failed.\n"
+                 "# TYPE sarye_store_batch_reruns_total counter\n"
+                 "sarye_store_batch_reruns_total %lu\n"
                  "# HELP sarye_audit_checkpoints_total Signed checkpoints of the audit chain written by the writer.\n"
                  "# TYPE sarye_audit_checkpoints_total counter\n"
                  "sarye_audit_checkpoints_total %lu\n",
-                 b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.checkpoints)) < 0)
+                 b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
+                 atomic_load(&W.checkpoints)) < 0)
         s = NULL;
     return s;
 }

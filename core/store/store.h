@@ -2,8 +2,8 @@
  * store: the SQLite case store. Reads run on the calling thread's own
  * connection, in a snapshot (WAL); writes are units of work handed to the
  * one writer thread, which commits many of them in one transaction (group
- * commit: a savepoint per unit, one fsync per batch) and answers each only
- * once its batch is durable. Versioned migrations are compiled into the
+ * commit: a failing unit rolls back alone, one fsync per batch) and answers
+ * each only once its batch is durable. Versioned migrations are compiled into the
  * binary. SQL, SQLite's types and its error codes stay inside core/store/:
  * callers see store_tx (opaque), the store's own outcomes (store_err) and
  * the rows of records.h. What a caller is told of an outcome (an HTTP
@@ -104,14 +104,26 @@ bool store_ready(void);
  * the store did (se says how: busy, unavailable, a commit that failed ...).
  * On -1 nothing of the unit was written. */
 int store_write(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e, store_err *se);
+/* As store_write, for a unit that may run more than once: fn changes
+ * nothing but tx and reply (its arg is read, not consumed), so the writer
+ * may roll its batch back and run it again. Batches of such units take no
+ * savepoint per unit (a statement and a copy of every page a unit changes);
+ * when one fails, the batch runs again with a savepoint for each. */
+int store_write_rerunnable(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e,
+                           store_err *se);
 /* True on the writer thread (inside a unit of work). */
 bool store_on_writer(void);
 /* A hook the calling thread may set for its next writes: it runs inside the
- * write's transaction, after a 2xx unit of work, and can veto the commit.
+ * write's transaction, after a 2xx unit of work, and returns -1 to veto the
+ * commit (e says why), 1 when it wrote something, 0 when it had nothing to.
  * The HTTP layer records the audit of a write this way, in the write's own
- * transaction (one commit, one fsync). NULL clears it. */
+ * transaction (one commit, one fsync). undo (may be NULL) is called when a
+ * hook that succeeded is rolled back with its unit (the unit runs again,
+ * or its batch did not commit): it forgets what the hook noted outside the
+ * transaction. NULL clears both. */
 typedef int (*store_write_hook)(store_tx *tx, const store_reply *reply, void *ctx, err_t *e);
-void store_set_write_hook(store_write_hook fn, void *ctx);
+typedef void (*store_write_undo)(void *ctx);
+void store_set_write_hook(store_write_hook fn, store_write_undo undo, void *ctx);
 
 /* Runs fn in one read transaction (a consistent snapshot) on the calling
  * thread's connection, which cannot write. Failures as store_write's. */
