@@ -91,10 +91,15 @@ static void export_arm(sql_buf *b, int k, const void *shape)
 
 static void export_sql(sql_buf *b, bool after, size_t n_orgs) { sql_arms(b, n_orgs, export_arm, &after, "1", 2); }
 
+/* A text column into a fixed field, cut at the field's size (a case is
+ * read on every request about it: no printf machinery for a copy). */
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
     const char *s = TEXT(st, i);
-    snprintf(dst, n, "%s", s ? s : "");
+    size_t len = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (len >= n) len = n - 1;
+    if (len) memcpy(dst, s, len);
+    dst[len] = 0;
 }
 
 static void case_from_row(sqlite3_stmt *st, case_row *c)
