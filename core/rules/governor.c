@@ -7,7 +7,9 @@
  *     others wait (a waiting request uses no CPU), then 503 region_busy;
  *   - while another region is active, a region's plugin code gets at most
  *     `lua.region_cpu_percent` of the machine's CPU (a bucket refilled at
- *     that rate; a region over it waits until the bucket refills);
+ *     that rate): a region over it waits until its bucket refills, if it is
+ *     the more overdrawn of the two (a busy region of cheap calls beside
+ *     one that burns its budget goes on; the burner waits);
  *   - a region whose calls run past their CPU budget `lua.region_strikes`
  *     times within a minute is suspended (30 s, doubling up to 10 min):
  *     its requests are held briefly (so a client retrying in a loop burns
@@ -112,11 +114,20 @@ static int slot_of(const char *key)
     return -1;
 }
 
-/* Another region made a call within the last second. */
-static bool contended(int s, int64_t now)
+static void refill(region_state *r, int64_t now);
+
+/* Another region made a call within the last second, and has used less of
+ * its share than region s: s is the one to wait. (Only the more overdrawn
+ * waits: a region busy with cheap calls, a little over its share beside
+ * one that burns all of its own, is not held back by the burner.) */
+static bool outranked(int s, int64_t now)
 {
-    for (int i = 0; i < 2; i++)
-        if (G.recent[i] && G.recent[i] - 1 != s && now - G.recent_at[i] < WINDOW_NS) return true;
+    for (int i = 0; i < 2; i++) {
+        int o = G.recent[i] - 1;
+        if (o < 0 || o == s || now - G.recent_at[i] >= WINDOW_NS) continue;
+        refill(&G.slot[o], now);
+        if (G.slot[o].bucket_ns > G.slot[s].bucket_ns) return true;
+    }
     return false;
 }
 
@@ -221,7 +232,7 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
             return -1;
         }
         refill(r, now);
-        bool over = G.rate_ns_per_s && r->bucket_ns < 0 && contended(s, now);
+        bool over = G.rate_ns_per_s && r->bucket_ns < 0 && outranked(s, now);
         /* Whoever finds room takes it (a call already running on a core
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */

@@ -1,0 +1,89 @@
+/*
+ * The governor's share of CPU between regions: a region over its share
+ * waits only when it is the more overdrawn of the regions at work, so a
+ * busy region of cheap calls is not held back by one that burns its own
+ * share (which waits, then is refused).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "rules/internal.h"
+
+static long cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n;
+}
+
+/* Spends ms of this thread's CPU. */
+static void burn(int64_t ms)
+{
+    int64_t until = time_thread_cpu_ns() + ms * 1000000;
+    volatile unsigned long x = 0;
+    while (time_thread_cpu_ns() < until) x++;
+}
+
+/* One plugin call of region key that uses ms of CPU; 0, or -1 with e set. */
+static int call(const char *key, int64_t ms, err_t *e)
+{
+    gov_ticket t;
+    if (governor_enter(key, &t, e)) return -1;
+    burn(ms);
+    governor_leave(&t, false);
+    return 0;
+}
+
+static void test_the_more_overdrawn_region_waits(void **state)
+{
+    (void)state;
+    config cfg;
+    config_defaults(&cfg);
+    cfg.lua_region_concurrency = 4;
+    cfg.lua_region_cpu_percent = 1; /* a full bucket: 10 ms of CPU per core */
+    cfg.lua_region_strikes = 0;
+    cfg.request_timeout_ms = 200; /* a call waits at most 50 ms, then is refused */
+    governor_init(&cfg);
+    int64_t unit = 10 * cpus(); /* ms: one full bucket */
+    err_t e = {0};
+
+    /* The hog overdraws its bucket three times over, the busy region a
+     * half: both are over their share, and at work within the second. */
+    assert_int_equal(call("hog", 3 * unit, &e), 0);
+    assert_int_equal(call("busy", unit + unit / 2, &e), 0);
+
+    /* The busy region goes on: the hog is the more overdrawn. Its next
+     * call would wait a quarter of a second for its own bucket, past the
+     * 50 ms a call may wait, if it were held. */
+    assert_int_equal(call("busy", 0, &e), 0);
+
+    /* The hog waits for its share, and is refused at the end of the wait. */
+    assert_int_equal(call("hog", 0, &e), -1);
+    assert_int_equal(e.status, 503);
+    assert_string_equal(e.code, "region_busy");
+    assert_non_null(strstr(e.message, "used their share of the CPU"));
+    err_clear(&e);
+
+    /* Alone at work, even an overdrawn region goes on: no other region
+     * made a call within the last second (the hog's bucket refills a full
+     * bucket a second: it is still a bucket short). */
+    struct timespec pause = {1, 100000000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(call("hog", 0, &e), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_more_overdrawn_region_waits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
