@@ -498,6 +498,23 @@ static void end(luavm *vm, gov_ticket *t)
     governor_leave(t, killed);
 }
 
+/* The entry point and its input table, with what every question about a
+ * case carries: the case, today's date and who asks. The caller adds the
+ * rest of the question (fields: the table's size hint). */
+static void push_question(luavm *vm, luavm_entry entry, int fields, const case_row *c, const principal *actor)
+{
+    lua_State *L = vm->L;
+    char today[11];
+    date_today_str(today);
+    luavm_push_entry(vm, entry);
+    lua_createtable(L, 0, fields);
+    rules_push_case(L, c);
+    lua_setfield(L, -2, "case");
+    rules_set_str(L, "today", today);
+    rules_push_actor(L, actor);
+    lua_setfield(L, -2, "actor");
+}
+
 /* Calls the entry point below nargs arguments and reads its verdict. */
 static int ask(luavm *vm, int nargs, rules_verdict *v)
 {
@@ -546,17 +563,9 @@ int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, j
     luavm *vm = begin(f, &vc, false, proposal->region, NULL, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_OPEN);
-    lua_createtable(L, 0, 6);
-    rules_push_case(L, proposal);
-    lua_setfield(L, -2, "case");
+    push_question(vm, LV_OPEN, 6, proposal, f ? f->viewer : NULL);
     rules_set_json(L, "person", person);
     rules_set_json(L, "lookups", lookups);
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, f ? f->viewer : NULL);
-    lua_setfield(L, -2, "actor");
     lua_createtable(L, 0, 2); /* the "open" record */
     rules_set_str(L, "source", proposal->source);
     rules_set_str(L, "referral_id", proposal->referral_id);
@@ -575,19 +584,11 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
     luavm *vm = begin(f, &vc, false, c->region, in->reopen ? NULL : c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_TRANSITION);
-    lua_createtable(L, 0, 8);
-    rules_push_case(L, c);
-    lua_setfield(L, -2, "case");
+    push_question(vm, LV_TRANSITION, 8, c, f ? f->viewer : NULL);
     rules_set_str(L, "to", in->to);
     lua_pushboolean(L, in->reopen);
     lua_setfield(L, -2, "reopen");
     rules_set_str(L, "note", in->note);
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, f ? f->viewer : NULL);
-    lua_setfield(L, -2, "actor");
     bool too_deep = rules_set_json(L, "data", in->data) || rules_set_json(L, "prepared", in->prepared);
     return ask_input(vm, &t, too_deep, "data", v);
 }
@@ -600,17 +601,9 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_RECORD);
-    lua_createtable(L, 0, 6);
-    rules_push_case(L, c);
-    lua_setfield(L, -2, "case");
+    push_question(vm, LV_RECORD, 6, c, f ? f->viewer : NULL);
     rules_set_str(L, "kind", kind);
     rules_set_str(L, "subkind", subkind);
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, f ? f->viewer : NULL);
-    lua_setfield(L, -2, "actor");
     bool too_deep = rules_set_json(L, "record", record);
     return ask_input(vm, &t, too_deep, "record", v);
 }
@@ -622,15 +615,7 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
     lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_WAITLIST);
-    lua_createtable(L, 0, 4);
-    rules_push_case(L, c);
-    lua_setfield(L, -2, "case");
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, f ? f->viewer : NULL);
-    lua_setfield(L, -2, "actor");
+    push_question(vm, LV_WAITLIST, 4, c, f ? f->viewer : NULL);
     bool too_deep = rules_set_json(L, "entry", entry);
     return ask_input(vm, &t, too_deep, "entry", v);
 }
@@ -676,19 +661,11 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
         end(vm, &t);
         return 0;
     }
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_PREPARE);
-    lua_createtable(L, 0, 6);
-    rules_push_case(L, c);
-    lua_setfield(L, -2, "case");
+    push_question(vm, LV_PREPARE, 6, c, actor);
     rules_set_str(L, "to", in->to);
     lua_pushboolean(L, in->reopen);
     lua_setfield(L, -2, "reopen");
     rules_set_str(L, "note", in->note);
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, actor);
-    lua_setfield(L, -2, "actor");
     rules_set_json(L, "data", in->data);
     /* Look-ups may wait what a request may for the agencies they ask; their
      * own code has the rules' CPU budget like any other. */
@@ -742,16 +719,8 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     if (!vm) return -1;
     vc.person_id = proposal->person_id; /* what its look-ups send is this person's */
     lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, LV_LOOKUP);
-    lua_createtable(L, 0, 4);
-    rules_push_case(L, proposal);
-    lua_setfield(L, -2, "case");
+    push_question(vm, LV_LOOKUP, 4, proposal, actor);
     rules_set_json(L, "person", person);
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, actor);
-    lua_setfield(L, -2, "actor");
     int base = lua_gettop(L) - 2;
     err_t e = {0};
     if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {

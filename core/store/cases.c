@@ -142,21 +142,27 @@ int store_case_insert(store_tx *tx, const case_row *c, store_err *e)
     return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "case insert");
 }
 
+/* The one case the bound statement st selects, into c. */
+static int one_case(store_tx *tx, sqlite3_stmt *st, const char *id, case_row *c, store_err *e, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
+    }
+    if (rc != SQLITE_ROW) return store_fail(tx, e, what);
+    case_from_row(st, c);
+    sqlite3_reset(st);
+    return 0;
+}
+
 int store_case_load(store_tx *tx, const principal *p, const char *id, case_row *c, store_err *e)
 {
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_GET, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     store_bind_viewer(st, p);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
-    }
-    if (rc != SQLITE_ROW) return store_fail(tx, e, "case get");
-    case_from_row(st, c);
-    sqlite3_reset(st);
-    return 0;
+    return one_case(tx, st, id, c, e, "case get");
 }
 
 static const char SQL_CASE_ROW[] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1";
@@ -166,15 +172,7 @@ int store_case_row(store_tx *tx, const char *id, case_row *c, store_err *e)
     sqlite3_stmt *st = store_stmt(tx, SQL_CASE_ROW, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return store_err_set(e, STORE_NOT_FOUND, "no case '%s'", id);
-    }
-    if (rc != SQLITE_ROW) return store_fail(tx, e, "case row");
-    case_from_row(st, c);
-    sqlite3_reset(st);
-    return 0;
+    return one_case(tx, st, id, c, e, "case row");
 }
 
 int store_case_update(store_tx *tx, case_row *c, store_err *e)
