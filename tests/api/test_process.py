@@ -96,12 +96,18 @@ class ProcessTest(ApiTest):
             cl = self.new_client()
             r = cl.post("/v1/cases/%s/transitions" % c["id"], {"to": "initial_counseling", "version": 1},
                         token=self.worker1)
-            results.append(r.status)
+            results.append((r.status, r.json))
             cl.close()
         ts = [threading.Thread(target=go) for _ in range(8)]
         [t.start() for t in ts]
         [t.join() for t in ts]
-        self.assertEqual(sorted(results), [200] + [412] * 7)
+        self.assertEqual(sorted(s for s, _ in results), [200] + [412] * 7)
+        # Whether a loser found the case moved when deciding or only when
+        # its write was applied, it is told the version the case is at.
+        for status, body in results:
+            if status == 412:
+                self.assertEqual(body["error"]["code"], "version_mismatch")
+                self.assertEqual(body["error"]["details"]["version"], 2)
         ev = self.client.get("/v1/cases/%s/events" % c["id"], token=self.worker1).json["items"]
         self.assertEqual(len(ev), 2)
 
