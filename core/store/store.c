@@ -785,6 +785,16 @@ char *store_metrics(void)
 /* ---- opening and closing ---- */
 int store_open(const store_opts *opts, char *err, size_t errlen)
 {
+    /* SQLite counts every allocation under one process-wide mutex unless
+     * told not to: with a connection per thread, that mutex was the most
+     * contended lock of the server (futex calls per request). Nothing here
+     * reads sqlite3_memory_used. Only possible before SQLite initialises:
+     * a second store_open (tests) keeps the first setting. */
+    static bool configured;
+    if (!configured) {
+        configured = true;
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    }
     snprintf(S.path, sizeof S.path, "%s", opts->path);
     S.full = opts->durability_full;
     S.busy_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
