@@ -78,15 +78,24 @@ static const char *id_with(json_t *o, const char *key, const char *prefix)
  * naming them (reply->disclosed). At most AUDIT_MAX_PERSONS, each once. */
 #define AUDIT_MAX_PERSONS 2000
 typedef struct {
-    const char **ids;
-    size_t n;
+    const char **ids; /* inline, or on the heap once a list outgrows it */
+    size_t n, cap;    /* cap 0: not collecting */
+    const char *inline_ids[16];
 } person_set;
 
 static void person_add(person_set *s, const char *id)
 {
-    if (!id || !*id || !s->ids || s->n == AUDIT_MAX_PERSONS) return;
+    if (!id || !*id || !s->cap || s->n == AUDIT_MAX_PERSONS) return;
     for (size_t i = 0; i < s->n; i++)
         if (!strcmp(s->ids[i], id)) return;
+    if (s->n == s->cap) { /* most answers name a person or two: no allocation for them */
+        size_t cap = s->cap * 2 > AUDIT_MAX_PERSONS ? AUDIT_MAX_PERSONS : s->cap * 2;
+        const char **ids = s->ids == s->inline_ids ? malloc(cap * sizeof *ids) : realloc(s->ids, cap * sizeof *ids);
+        if (!ids) return;
+        if (s->ids == s->inline_ids) memcpy(ids, s->inline_ids, s->n * sizeof *ids);
+        s->ids = ids;
+        s->cap = cap;
+    }
     s->ids[s->n++] = id;
 }
 
@@ -120,7 +129,10 @@ typedef struct {
     person_set persons;
 } audit_rec;
 
-static void audit_rec_free(audit_rec *ar) { free(ar->persons.ids); }
+static void audit_rec_free(audit_rec *ar)
+{
+    if (ar->persons.ids != ar->persons.inline_ids) free(ar->persons.ids);
+}
 
 /* A denial on personal data: refused by role (403), a person, case or
  * other record the principal may not see or that does not exist (404),
@@ -175,7 +187,8 @@ static bool audit_entry_for(req *r, int status, json_t *body, json_t *disclosed,
     if (!a->purpose) a->purpose = json_string_value(json_object_get(json_object_get(body, "merge"), "id"));
     if (!a->purpose) a->purpose = a->case_id;
     /* Every person disclosed, the record's own person first. */
-    ar->persons.ids = malloc(AUDIT_MAX_PERSONS * sizeof *ar->persons.ids);
+    ar->persons.ids = ar->persons.inline_ids;
+    ar->persons.cap = sizeof ar->persons.inline_ids / sizeof *ar->persons.inline_ids;
     person_add(&ar->persons, a->person_id);
     persons_in(body, &ar->persons, 0);
     size_t i;
