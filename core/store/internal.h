@@ -234,4 +234,9 @@ int store_case_read(sqlite3_stmt *st, void *row);
 /* Frees an array of n rows of size bytes, each with drop (may be NULL). */
 void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *));
 
+/* Registers (once) the VFS whose write-ahead logs gather a transaction's
+ * writes into one (walbuf.c); its name, or NULL when SQLite's default VFS
+ * cannot be wrapped (the store then opens with the default). */
+const char *walbuf_register(void);
+
 #endif

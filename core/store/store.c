@@ -35,6 +35,7 @@
 static struct {
     char path[1024];
     bool full;
+    const char *vfs; /* walbuf.c's, or NULL: the default */
     int busy_ms;
     bool open, migrated;
     pthread_mutex_t mu; /* guards all */
@@ -114,7 +115,7 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 static store_conn *conn_open(bool writer, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(S.path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(S.path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, S.vfs);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database '%s': %s", S.path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -794,6 +795,7 @@ int store_open(const store_opts *opts, char *err, size_t errlen)
     if (!configured) {
         configured = true;
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        S.vfs = walbuf_register();
     }
     snprintf(S.path, sizeof S.path, "%s", opts->path);
     S.full = opts->durability_full;
