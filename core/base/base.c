@@ -29,6 +29,7 @@ int base_init(void)
 }
 
 void log_set_level(log_level lvl) { g_log_level = lvl; }
+bool log_enabled(log_level lvl) { return lvl >= g_log_level; }
 
 static _Thread_local char t_request[72];
 

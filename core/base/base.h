@@ -17,6 +17,8 @@ int base_init(void);
 /* ---- logging: one line per record, logfmt ("ts=.. level=.. msg=.. k=v") ---- */
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 void log_set_level(log_level lvl);
+/* Whether a message of this level is written (to skip preparing one that is not). */
+bool log_enabled(log_level lvl);
 /* json: each record one JSON object instead ({"ts":..,"level":..,"msg":..,
  * then the pairs: quoted values as strings, bare numbers as numbers}). */
 void log_set_json(bool json);

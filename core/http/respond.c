@@ -272,16 +272,24 @@ static void respond_json_full(req *r, int status, json_t *body, const char *extr
         extra = ko ? "Vary: Accept-Language\r\nRetry-After: 1\r\nContent-Language: ko"
                    : "Vary: Accept-Language\r\nRetry-After: 1";
     }
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* Most answers fit on the stack: no growing buffer and copy of it. */
+    char small[6144], *text = small;
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t len = json_dumpb(body, small, sizeof small, flags);
+    if (len > sizeof small && (text = malloc(len)) && json_dumpb(body, text, len, flags) != len) {
+        free(text);
+        text = NULL;
+    }
     json_decref(body);
-    if (!text) {
+    if (!text || !len) {
+        if (text != small) free(text);
         static const char oom[] =
             "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\",\"details\":{}}}";
         write_response(r, 500, "application/json; charset=utf-8", oom, sizeof oom - 1, NULL);
         return;
     }
-    write_response(r, status, "application/json; charset=utf-8", text, strlen(text), extra);
-    free(text);
+    write_response(r, status, "application/json; charset=utf-8", text, len, extra);
+    if (text != small) free(text);
 }
 
 static void respond_json_hdr(req *r, int status, json_t *body, const char *extra)

@@ -663,14 +663,17 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     metrics_observe(r.route_index, r.status, ns);
     /* The path as the client sent it, escaped, with anything shaped like a
      * resident registration number masked. */
+    log_level level = r.status >= 500 ? LOG_ERROR : LOG_INFO;
     char logged[600], client[48];
-    log_value(raw, logged, sizeof logged);
-    client_addr(&r, client);
-    log_msg(r.status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-            " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f client=%s user=%s org=%s%s%s",
-            r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6, client,
-            r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-",
-            r.err_code[0] ? " error=" : "", r.err_code);
+    if (log_enabled(level)) {
+        log_value(raw, logged, sizeof logged);
+        client_addr(&r, client);
+        log_msg(level, "request",
+                " req=%s method=%s path=\"%s\" route=\"%s\" status=%d dur_ms=%.3f client=%s user=%s org=%s%s%s",
+                r.id, method, logged, r.route ? r.route->pattern : "-", r.status, (double)ns / 1e6, client,
+                r.who.user[0] ? r.who.user : "-", r.who.org[0] ? r.who.org : "-", r.err_code[0] ? " error=" : "",
+                r.err_code);
+    }
     json_decref(r.json);
     free(r.body);
     atomic_fetch_sub(&SRV.inflight, 1);
