@@ -29,11 +29,13 @@
 typedef struct {
     sqlite3_file base;   /* pMethods: wal_methods */
     sqlite3_file *real;  /* the default VFS's file, just after this struct */
-    char *buf;           /* writes not yet handed to the kernel */
+    char *buf;           /* writes not yet handed to the kernel (allocated at the first write:
+                          * readers open the log too, and never write it) */
     sqlite3_int64 start; /* their offset in the file */
     size_t len;
     sqlite3_int64 commit_end; /* end of a commit frame being written, or 0 */
     unsigned page_size;       /* from the WAL header, 0 until known */
+    bool no_buf;              /* none could be allocated: every write goes straight through */
 } wal_file;
 
 static sqlite3_vfs walbuf_vfs;
@@ -93,6 +95,7 @@ static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
     if (w->len && (off != w->start + (sqlite3_int64)w->len || w->len + (size_t)n > BUF_CAP))
         if ((rc = flush(w)) != SQLITE_OK) return rc;
     note_commit(w, data, n, off);
+    if (!w->buf && !w->no_buf && !(w->buf = malloc(BUF_CAP))) w->no_buf = true; /* the writer's alone */
     if (!w->buf || (size_t)n > WRITE_MAX) { /* no buffer, or a write larger than SQLite makes */
         rc = w->real->pMethods->xWrite(w->real, data, n, off);
         w->commit_end = 0;
@@ -191,7 +194,6 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
         w->base.pMethods = NULL; /* nothing to close: SQLite will not call back */
         return rc;
     }
-    w->buf = malloc(BUF_CAP); /* without one, every write goes straight through */
     w->base.pMethods = &wal_methods;
     return SQLITE_OK;
 }
