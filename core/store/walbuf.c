@@ -35,6 +35,7 @@ typedef struct {
     size_t len;
     sqlite3_int64 commit_end; /* end of a commit frame being written, or 0 */
     unsigned page_size;       /* from the WAL header, 0 until known */
+    bool size_unknown;        /* the header could not be read back: write through */
     bool no_buf;              /* none could be allocated: every write goes straight through */
 } wal_file;
 
@@ -60,24 +61,24 @@ static int flush(wal_file *w)
     return rc;
 }
 
-/* The page size the log's frames carry: from the header SQLite writes at
- * the start of the file, or read back from it. */
+/* The page size the log's frames carry, from the header SQLite writes at
+ * the start of the file (or read back from it once): 0 when it is not one
+ * SQLite would write, and then nothing is gathered. */
 static unsigned page_size(wal_file *w)
 {
-    if (!w->page_size) {
+    if (!w->page_size && !w->size_unknown) {
         unsigned char h[WAL_HEADER];
         if (flush(w) == SQLITE_OK && w->real->pMethods->xRead(w->real, h, WAL_HEADER, 0) == SQLITE_OK)
-            w->page_size = be32(h + 8) == 1 ? 65536 : be32(h + 8);
+            w->page_size = be32(h + 8);
+        w->size_unknown = !w->page_size;
     }
-    return w->page_size;
+    unsigned pg = w->page_size;
+    return pg >= 512 && pg <= 65536 && !(pg & (pg - 1)) ? pg : 0;
 }
 
 /* Notes the end of any commit frame whose header this write holds. */
-static void note_commit(wal_file *w, const unsigned char *data, int n, sqlite3_int64 off)
+static void note_commit(wal_file *w, const unsigned char *data, int n, sqlite3_int64 off, unsigned pg)
 {
-    if (off + n <= WAL_HEADER) return;
-    unsigned pg = page_size(w);
-    if (pg < 512) return; /* not a log SQLite wrote: nothing to gather */
     sqlite3_int64 frame = FRAME_HEADER + (sqlite3_int64)pg;
     sqlite3_int64 k = off <= WAL_HEADER ? 0 : (off - WAL_HEADER + frame - 1) / frame;
     for (sqlite3_int64 h = WAL_HEADER + k * frame; h + 8 <= off + n; h += frame)
@@ -87,20 +88,23 @@ static void note_commit(wal_file *w, const unsigned char *data, int n, sqlite3_i
 static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 {
     wal_file *w = (wal_file *)f;
-    if (off == 0 && n >= WAL_HEADER) {
-        unsigned pg = be32((const unsigned char *)data + 8);
-        w->page_size = pg == 1 ? 65536 : pg;
+    if (off == 0 && n >= WAL_HEADER) { /* a new log's header */
+        w->page_size = be32((const unsigned char *)data + 8);
+        w->size_unknown = false;
     }
     int rc;
     if (w->len && (off != w->start + (sqlite3_int64)w->len || w->len + (size_t)n > BUF_CAP))
         if ((rc = flush(w)) != SQLITE_OK) return rc;
-    note_commit(w, data, n, off);
-    if (!w->buf && !w->no_buf && !(w->buf = malloc(BUF_CAP))) w->no_buf = true; /* the writer's alone */
-    if (!w->buf || (size_t)n > WRITE_MAX) { /* no buffer, or a write larger than SQLite makes */
-        rc = w->real->pMethods->xWrite(w->real, data, n, off);
-        w->commit_end = 0;
-        return rc;
+    unsigned pg = off + n > WAL_HEADER ? page_size(w) : 0;
+    if (!w->buf && !w->no_buf && pg && !(w->buf = malloc(BUF_CAP))) w->no_buf = true; /* the writer's alone */
+    /* Straight through, after what is gathered: the log's header, a log
+     * whose frames cannot be told apart, no buffer, a write larger than
+     * SQLite makes. */
+    if (!pg || !w->buf || (size_t)n > WRITE_MAX) {
+        if ((rc = flush(w)) != SQLITE_OK) return rc;
+        return w->real->pMethods->xWrite(w->real, data, n, off);
     }
+    note_commit(w, data, n, off, pg);
     if (!w->len) w->start = off;
     memcpy(w->buf + w->len, data, (size_t)n);
     w->len += (size_t)n;

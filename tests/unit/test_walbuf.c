@@ -3,8 +3,8 @@
  * writes (core/store/walbuf.c), on real SQLite files: every commit is in
  * the file before SQLite returns (another connection on the default VFS
  * reads it at once, and a process killed with SIGKILL after a commit keeps
- * it), transactions larger than the buffer and frames rewritten in one
- * transaction read back as written, and a commit of many pages costs a
+ * it), transactions larger than the buffer, frames rewritten in one
+ * transaction and a log another connection began read back as written, and a commit of many pages costs a
  * handful of write system calls instead of two a page.
  */
 #include <setjmp.h>
@@ -147,6 +147,31 @@ static void test_commits_visible_at_once(void **state)
     }
 }
 
+/* A log begun by another connection (its header never passed through this
+ * file): the page size is read back from it, and commits are still in the
+ * file when they return. */
+static void test_log_begun_elsewhere(void **state)
+{
+    (void)state;
+    remove_db();
+    sqlite3 *other = open_db(NULL, "NORMAL");
+    exec_ok(other, "CREATE TABLE t (id INTEGER PRIMARY KEY, tx INTEGER, touched INTEGER DEFAULT 0, b BLOB)");
+    write_tx(other, 0, 3, 5000, false); /* the log exists, with frames */
+    sqlite3 *w = open_db("sarye-walbuf", "NORMAL");
+    sqlite3 *r = open_db(NULL, "NORMAL");
+    long long rows = 3;
+    for (int tx = 1; tx < 20; tx++) {
+        write_tx(tx % 2 ? w : other, tx, 2, 3000 + tx * 100, tx % 4 == 3);
+        rows += 2;
+        assert_int_equal(one_int(r, "SELECT count(*) FROM t"), rows);
+        assert_int_equal(one_int(r, "SELECT coalesce(max(tx), -1) FROM t"), tx);
+    }
+    expect_ok_integrity(r);
+    sqlite3_close(r);
+    sqlite3_close(w);
+    sqlite3_close(other);
+}
+
 /* A process that commits through the VFS and is killed with SIGKILL keeps
  * every transaction whose commit returned: at synchronous=NORMAL nothing
  * is synced, so only a write before the commit returns can keep it. */
@@ -225,6 +250,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commits_visible_at_once),
+        cmocka_unit_test(test_log_begun_elsewhere),
         cmocka_unit_test(test_commit_survives_kill),
         cmocka_unit_test(test_fewer_write_calls),
     };
