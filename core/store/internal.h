@@ -238,5 +238,8 @@ void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *));
  * writes into one (walbuf.c); its name, or NULL when SQLite's default VFS
  * cannot be wrapped (the store then opens with the default). */
 const char *walbuf_register(void);
+/* Writes SQLite made to write-ahead logs through that VFS, and the write
+ * calls they became. */
+void walbuf_counts(unsigned long *writes, unsigned long *calls);
 
 #endif

@@ -757,6 +757,8 @@ char *store_metrics(void)
 {
     char *s = NULL;
     unsigned long b = atomic_load(&W.batches), u = atomic_load(&W.units);
+    unsigned long wal_writes, wal_calls;
+    walbuf_counts(&wal_writes, &wal_calls);
     if (asprintf(&s,
                  "# HELP sarye_store_batches_total Write transactions committed by the writer (group commit).\n"
                  "# TYPE sarye_store_batches_total counter\n"
@@ -776,9 +778,16 @@ char *store_metrics(void)
                  "sarye_store_batch_reruns_total %lu\n"
                  "# HELP sarye_audit_checkpoints_total Signed checkpoints of the audit chain written by the writer.\n"
                  "# TYPE sarye_audit_checkpoints_total counter\n"
-                 "sarye_audit_checkpoints_total %lu\n",
+                 "sarye_audit_checkpoints_total %lu\n"
+                 "# HELP sarye_store_wal_writes_total Writes SQLite made to the write-ahead log (a frame is two).\n"
+                 "# TYPE sarye_store_wal_writes_total counter\n"
+                 "sarye_store_wal_writes_total %lu\n"
+                 "# HELP sarye_store_wal_write_calls_total Write system calls those became (a transaction's frames"
+                 " are gathered into one).\n"
+                 "# TYPE sarye_store_wal_write_calls_total counter\n"
+                 "sarye_store_wal_write_calls_total %lu\n",
                  b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
-                 atomic_load(&W.checkpoints)) < 0)
+                 atomic_load(&W.checkpoints), wal_writes, wal_calls) < 0)
         s = NULL;
     return s;
 }

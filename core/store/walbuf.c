@@ -16,6 +16,7 @@
  * the file always reads as SQLite wrote it. Every other file, and every
  * other method, is the default VFS's own.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,21 @@ typedef struct {
 
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_vfs *base_vfs;
+/* Writes SQLite made to logs, and the write calls they became (/metrics). */
+static atomic_ulong n_writes, n_calls;
+
+void walbuf_counts(unsigned long *writes, unsigned long *calls)
+{
+    *writes = atomic_load_explicit(&n_writes, memory_order_relaxed);
+    *calls = atomic_load_explicit(&n_calls, memory_order_relaxed);
+}
+
+/* One write handed to the default file. */
+static int real_write(wal_file *w, const void *data, int n, sqlite3_int64 off)
+{
+    atomic_fetch_add_explicit(&n_calls, 1, memory_order_relaxed);
+    return w->real->pMethods->xWrite(w->real, data, n, off);
+}
 
 static unsigned be32(const unsigned char *p)
 {
@@ -54,7 +70,7 @@ static int flush(wal_file *w)
      * 17 bits of the length): hand it the buffer in pieces below that. */
     for (size_t done = 0; done < w->len && rc == SQLITE_OK; done += WRITE_MAX) {
         size_t n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
-        rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n, w->start + (sqlite3_int64)done);
+        rc = real_write(w, w->buf + done, (int)n, w->start + (sqlite3_int64)done);
     }
     w->len = 0;
     w->commit_end = 0;
@@ -88,6 +104,7 @@ static void note_commit(wal_file *w, const unsigned char *data, int n, sqlite3_i
 static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 {
     wal_file *w = (wal_file *)f;
+    atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
     if (off == 0 && n >= WAL_HEADER) { /* a new log's header */
         w->page_size = be32((const unsigned char *)data + 8);
         w->size_unknown = false;
@@ -102,7 +119,7 @@ static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
      * SQLite makes. */
     if (!pg || !w->buf || (size_t)n > WRITE_MAX) {
         if ((rc = flush(w)) != SQLITE_OK) return rc;
-        return w->real->pMethods->xWrite(w->real, data, n, off);
+        return real_write(w, data, n, off);
     }
     note_commit(w, data, n, off, pg);
     if (!w->len) w->start = off;

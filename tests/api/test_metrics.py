@@ -128,6 +128,25 @@ class MetricsTest(ApiTest):
         self.today("2026-06-01")
         self.assertEqual(self.assertCountsRight()[1]["plan_due"], base + 2)
 
+    def wal_counts(self):
+        r = self.client.get("/metrics")
+        self.assertEqual(r.status, 200, r.text)
+        got = dict(re.findall(r"^(sarye_store_wal_writes_total|sarye_store_wal_write_calls_total) (\d+)$", r.text,
+                              re.M))
+        self.assertEqual(len(got), 2, r.text)
+        return int(got["sarye_store_wal_writes_total"]), int(got["sarye_store_wal_write_calls_total"])
+
+    def test_write_ahead_log_takes_a_transaction_in_few_writes(self):
+        writes0, calls0 = self.wal_counts()
+        for _ in range(5):  # each a transaction of several pages: case, event, deadlines, audit
+            self.advance(self.make_case(self.make_person()["id"]), "intake")
+        writes, calls = self.wal_counts()
+        self.assertGreater(writes - writes0, 20, "SQLite wrote frames")
+        self.assertGreater(calls - calls0, 0)
+        # a frame is two writes from SQLite (header, page); gathered, a
+        # transaction is about one write call
+        self.assertLessEqual(4 * (calls - calls0), writes - writes0, (writes - writes0, calls - calls0))
+
     def test_outbox_follows_deliveries_dead_letters_and_retries(self):
         before = self.assertCountsRight()[0]
         self.mock.mode("status", status=400)  # refused: a dead letter at once
