@@ -803,7 +803,11 @@ static int decide_and_apply(work_arg *a, store_work_fn decide, store_work_fn app
     for (int attempt = 0;; attempt++) {
         store_reply none = {0};
         int rc = process_read(decide, a, &none, e);
-        if (!rc) rc = process_write(idem, apply, a, reply, e);
+        /* apply_record and apply_approve read a and write through tx and
+         * reply only: they may run again in a batch without savepoints,
+         * unless the follow-on move brings an extra write (a referrer told). */
+        if (!rc)
+            rc = (a->then && a->m.extra.fn ? process_write : process_write_rerunnable)(idem, apply, a, reply, e);
         work_reset(a);
         if (!rc || !engine_changed(e) || attempt + 1 == ENGINE_RETRIES) {
             if (rc && engine_changed(e)) err_detail(e, "retries", json_integer(ENGINE_RETRIES));

@@ -2,6 +2,7 @@
 over HTTP with a controllable business date (clock.adjustable = on; the
 tests move the date, never sleep)."""
 import re
+import threading
 import unittest
 
 from harness import ApiTest, Server
@@ -333,6 +334,49 @@ class CaseworkTest(ApiTest):
         r = self.client.post("/v1/cases/%s/checks" % c["id"], {"date": "2026-04-01", "with": "x", "content": "y"},
                              token=self.worker1)
         self.assertError(r, 409, "case_ended")
+
+    def test_concurrent_records_each_written_once(self):
+        """Records posted at once on one case: each decided on a version a
+        sibling may have bumped, so their units fail in their batch and run
+        again (a batch is rolled back and rerun when one of its units fails).
+        Whatever wins, every record answered 201 is there exactly once with
+        its event, the version counts exactly those, and a record refused
+        left nothing. Five rounds: a round may see no rerun at all."""
+        for _ in range(5):
+            self.concurrent_records_round()
+
+    def concurrent_records_round(self):
+        case = self.fresh_case()
+        case = self.move(case, "initial_counseling").json
+        v0 = case["version"]
+        results = []
+
+        def go(i):
+            cl = self.new_client()
+            r = cl.post("/v1/cases/%s/counseling" % case["id"], {
+                "case_type": "general", "household": "1인 가구 %d" % i, "housing": "월세",
+                "domains": {"economy": "실직"}, "main_problems": ["economy"], "opinion": "동시 상담 %d" % i},
+                token=self.worker1)
+            results.append((r.status, r.json))
+            cl.close()
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(10)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        made = [body for status, body in results if status == 201]
+        for status, body in results:
+            self.assertIn(status, (201, 409, 412), body)
+        self.assertGreaterEqual(len(made), 1)
+        records = self.client.get("/v1/cases/%s/records" % case["id"], token=self.worker1,
+                                  query={"limit": 100}).json["items"]
+        mine = [r for r in records if r["kind"] == "counseling"]
+        self.assertEqual(sorted(r["id"] for r in mine), sorted(b["id"] for b in made))
+        self.assertEqual(sorted(r["data"]["household"] for r in mine), sorted(b["data"]["household"] for b in made))
+        events = self.client.get("/v1/cases/%s/events" % case["id"], token=self.worker1,
+                                 query={"limit": 100}).json["items"]
+        self.assertEqual(sorted(e["data"]["record_id"] for e in events if e["type"] == "record"),
+                         sorted(b["id"] for b in made))
+        now = self.client.get("/v1/cases/" + case["id"], token=self.worker1).json
+        self.assertEqual(now["version"], v0 + len(made))
 
 
 class ClockTest(ApiTest):
