@@ -289,6 +289,14 @@ int64_t time_thread_cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The last `width` decimal digits of v, then `sep`; returns the next place. */
+static char *put_digits(char *p, unsigned v, int width, char sep)
+{
+    for (int k = width - 1; k >= 0; k--, v /= 10) p[k] = (char)('0' + v % 10);
+    p[width] = sep;
+    return p + width + 1;
+}
+
 void time_rfc3339(int64_t ms, char out[RFC3339_MAX])
 {
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
@@ -296,9 +304,21 @@ void time_rfc3339(int64_t ms, char out[RFC3339_MAX])
     int64_t rem = secs - days * 86400;
     int y, m, d;
     date_from_days(days, &y, &m, &d);
-    snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-             (int)(ms - secs * 1000));
+    if (y < 0 || y > 9999) { /* never a time sarye keeps: the general way */
+        snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600),
+                 (int)(rem / 60 % 60), (int)(rem % 60), (int)(ms - secs * 1000));
+        return;
+    }
+    /* Every write stamps a time or three: digits by hand, not snprintf. */
+    char *p = out;
+    p = put_digits(p, (unsigned)y, 4, '-');
+    p = put_digits(p, (unsigned)m, 2, '-');
+    p = put_digits(p, (unsigned)d, 2, 'T');
+    p = put_digits(p, (unsigned)(rem / 3600), 2, ':');
+    p = put_digits(p, (unsigned)(rem / 60 % 60), 2, ':');
+    p = put_digits(p, (unsigned)(rem % 60), 2, '.');
+    p = put_digits(p, (unsigned)(ms - secs * 1000), 3, 'Z');
+    *p = 0;
 }
 
 static atomic_int g_clock_offset_days;
@@ -316,7 +336,9 @@ void date_today_str(char out[11])
 {
     int y, m, d;
     date_today_kst(&y, &m, &d);
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u, (unsigned)d % 100u);
+    char *p = put_digits(out, (unsigned)y, 4, '-');
+    p = put_digits(p, (unsigned)m, 2, '-');
+    put_digits(p, (unsigned)d, 2, 0);
 }
 
 static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }

@@ -206,6 +206,19 @@ static void test_time_rfc3339(void **state)
     snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
     assert_string_equal(s, want);
+
+    /* Across the years 1970 to 9999, against gmtime (a fixed sequence). */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ms = (int64_t)(x % 253402300800000ULL); /* up to 9999-12-31T23:59:59.999Z */
+        time_rfc3339(ms, s);
+        t = (time_t)(ms / 1000);
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        assert_string_equal(s, want);
+    }
 }
 
 static void test_clocks(void **state)
