@@ -295,7 +295,7 @@ fail:
 static void key_path(const config *cfg, char *key, size_t n)
 {
     if (cfg->key_file[0]) {
-        snprintf(key, n, "%s", cfg->key_file);
+        str_copy(key, n, cfg->key_file);
     } else {
         const char *slash = strrchr(cfg->db, '/');
         snprintf(key, n, "%.*ssarye.key", slash ? (int)(slash - cfg->db + 1) : 0, cfg->db);
@@ -320,7 +320,7 @@ static int open_store(const config *cfg)
     }
     /* The newest checkpoint is kept with the key, away from the database. */
     if (!cfg->audit_anchor_file[0]) snprintf(anchor, sizeof anchor, "%s.anchor", key);
-    else if (strcmp(cfg->audit_anchor_file, "off")) snprintf(anchor, sizeof anchor, "%s", cfg->audit_anchor_file);
+    else if (strcmp(cfg->audit_anchor_file, "off")) str_copy(anchor, sizeof anchor, cfg->audit_anchor_file);
     process_audit_setup(anchor, cfg->audit_checkpoint_every);
     return 0;
 }
@@ -436,7 +436,7 @@ static int list_tokens(void *arg, store_reply *reply, err_t *e)
                 printf("%s%s", k ? "\t" : "", v ? v : "-");
             }
             printf("\n");
-            snprintf(after, sizeof after, "%s", json_string_value(json_object_get(t, "id")));
+            str_copy(after, sizeof after, json_string_value(json_object_get(t, "id")));
         }
         bool more = !json_is_null(json_object_get(reply->body, "next_cursor"));
         store_reply_clear(reply);

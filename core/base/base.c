@@ -33,7 +33,7 @@ bool log_enabled(log_level lvl) { return lvl >= g_log_level; }
 
 static _Thread_local char t_request[72];
 
-void log_set_request(const char *id) { snprintf(t_request, sizeof t_request, "%s", id ? id : ""); }
+void log_set_request(const char *id) { str_copy(t_request, sizeof t_request, id ? id : ""); }
 static bool g_log_json;
 void log_set_json(bool json) { g_log_json = json; }
 
@@ -434,6 +434,14 @@ static size_t rrn_shape(const char *start, const char *s)
         if (m == 7) return 14;
     }
     return 0;
+}
+
+void str_copy(char *dst, size_t n, const char *src)
+{
+    if (!n) return;
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    if (len) memmove(dst, src, len);
+    dst[len] = 0;
 }
 
 void log_value(const char *in, char *out, size_t outlen)

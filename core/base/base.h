@@ -93,5 +93,9 @@ bool utf8_valid(const char *s, size_t len);
  * registration number (13 digits, or 6-7 with a dash) masked; cut to fit
  * out with "..." (never inside a character). */
 void log_value(const char *in, char *out, size_t outlen);
+/* Copies src (NULL: "") into dst of n bytes, cut to fit and always ended:
+ * what snprintf(dst, n, "%s", src) does, without parsing a format (the
+ * hot paths copy a dozen names a request). */
+void str_copy(char *dst, size_t n, const char *src);
 
 #endif

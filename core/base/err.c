@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
+
 void err_set(err_t *e, int status, const char *code, const char *fmt, ...)
 {
     if (e->details) json_decref(e->details);
     e->details = NULL;
     e->status = status;
-    snprintf(e->code, sizeof e->code, "%s", code);
+    str_copy(e->code, sizeof e->code, code);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);

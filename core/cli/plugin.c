@@ -143,7 +143,7 @@ static char *slurp(const char *path, char *err, size_t errlen)
         }
     }
     fclose(f);
-    if (!buf) snprintf(err, errlen, "out of memory");
+    if (!buf) str_copy(err, errlen, "out of memory");
     else if (len > (1 << 20)) {
         free(buf);
         snprintf(err, errlen, "%s: larger than 1048576 bytes", path);
@@ -219,11 +219,11 @@ static int resolve(const char *arg, const char *bundled, target *t)
         return 1;
     }
     if (S_ISDIR(st.st_mode)) {
-        snprintf(t->dir, sizeof t->dir, "%s", arg);
+        str_copy(t->dir, sizeof t->dir, arg);
         return 0;
     }
     char path[1100], parent[1100];
-    snprintf(path, sizeof path, "%s", arg);
+    str_copy(path, sizeof path, arg);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t bl = strlen(base);
     if (bl < 5 || strcmp(base + bl - 4, ".lua")) {
@@ -231,18 +231,18 @@ static int resolve(const char *arg, const char *bundled, target *t)
         return 2;
     }
     snprintf(parent, sizeof parent, "%.*s", (int)(base - path ? base - path - 1 : 0), path);
-    if (!parent[0]) snprintf(parent, sizeof parent, ".");
+    if (!parent[0]) str_copy(parent, sizeof parent, ".");
     const char *pname = strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent;
     if (kind_folder(pname)) {
         char set[1100];
         snprintf(set, sizeof set, "%.*s", (int)(pname - parent ? pname - parent - 1 : 0), parent);
-        if (!set[0]) snprintf(set, sizeof set, ".");
+        if (!set[0]) str_copy(set, sizeof set, ".");
         snprintf(t->only, sizeof t->only, "%s/%s", pname, base);
         if (!is_dir(bundled) || same_dir(set, bundled)) {
-            snprintf(t->dir, sizeof t->dir, "%s", set);
+            str_copy(t->dir, sizeof t->dir, set);
         } else {
-            snprintf(t->dir, sizeof t->dir, "%s", bundled);
-            snprintf(t->overlay, sizeof t->overlay, "%s", set);
+            str_copy(t->dir, sizeof t->dir, bundled);
+            str_copy(t->overlay, sizeof t->overlay, set);
         }
         return 0;
     }
@@ -268,9 +268,9 @@ static int resolve(const char *arg, const char *bundled, target *t)
         t->add_text = NULL;
         return rc;
     }
-    snprintf(t->dir, sizeof t->dir, "%s", bundled);
+    str_copy(t->dir, sizeof t->dir, bundled);
     snprintf(t->add_path, sizeof t->add_path, "%s/%s", folder, base);
-    snprintf(t->only, sizeof t->only, "%s", t->add_path);
+    str_copy(t->only, sizeof t->only, t->add_path);
     return 0;
 }
 
@@ -363,7 +363,7 @@ static int cmd_check_test(const char *what, int argc, char **argv, const cli_env
 static int mkdirs(const char *path)
 {
     char tmp[1400];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;

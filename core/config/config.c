@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base.h"
+
 extern char **environ;
 
 typedef enum { K_STR, K_INT, K_LONG, K_ENUM_BOOL } key_type;
@@ -76,9 +78,9 @@ static const key_def keys[] = {
 void config_defaults(config *c)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
-    snprintf(c->db, sizeof c->db, "data/sarye.db");
-    snprintf(c->plugins, sizeof c->plugins, "plugins");
+    str_copy(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    str_copy(c->db, sizeof c->db, "data/sarye.db");
+    str_copy(c->plugins, sizeof c->plugins, "plugins");
     c->threads = 64;
     c->max_body_bytes = 1024 * 1024;
     c->durability_full = true;
@@ -88,7 +90,7 @@ void config_defaults(config *c)
     c->http_max_per_address = 32;
     c->busy_timeout_ms = 5000;
     c->drain_timeout_ms = 10000;
-    snprintf(c->log_level, sizeof c->log_level, "info");
+    str_copy(c->log_level, sizeof c->log_level, "info");
     c->plugins_watch = false;
     c->plugins_stay = false;
     c->plugins_max_generations = 3;
@@ -151,7 +153,7 @@ static int check_listen(const char *v)
 static int check_proxies(const char *v)
 {
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", v);
+    str_copy(buf, sizeof buf, v);
     int n = 0;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ') t++;
@@ -171,7 +173,7 @@ bool config_proxy_trusted(const config *c, const char *addr)
     int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
     if (inet_pton(fam, addr, want) != 1) return false;
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", c->trusted_proxies);
+    str_copy(buf, sizeof buf, c->trusted_proxies);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ') t++;
         char *e = t + strlen(t);
@@ -224,13 +226,13 @@ static int set_agency(config *c, const char *key, const char *value, const char 
             return fail(err, errlen, key, value, source, "too many agencies");
         a = &c->agencies[c->n_agencies++];
         memset(a, 0, sizeof *a);
-        snprintf(a->id, sizeof a->id, "%s", aid);
+        str_copy(a->id, sizeof a->id, aid);
         a->timeout_ms = 5000;
     }
-    if (!strcmp(field, "url")) snprintf(a->url, sizeof a->url, "%s", value);
+    if (!strcmp(field, "url")) str_copy(a->url, sizeof a->url, value);
     else if (!strcmp(field, "timeout_ms")) a->timeout_ms = (int)x;
     else if (!strcmp(field, "concurrency")) a->concurrency = (int)x;
-    else snprintf(a->token, sizeof a->token, "%s", value);
+    else str_copy(a->token, sizeof a->token, value);
     return 0;
 }
 
@@ -255,7 +257,7 @@ int config_set(config *c, const char *key, const char *value, const char *source
             if (!strcmp(key, "log_level") && strcmp(value, "debug") && strcmp(value, "info") &&
                 strcmp(value, "warn") && strcmp(value, "error"))
                 return fail(err, errlen, key, value, source, "expected debug, info, warn or error");
-            snprintf(field, k->size, "%s", value);
+            str_copy(field, k->size, value);
             return 0;
         case K_INT:
         case K_LONG: {
@@ -283,7 +285,7 @@ int config_set(config *c, const char *key, const char *value, const char *source
              near ? near : "", near ? "'?)" : "", source ? " from " : "");
     if (source) {
         size_t n = strlen(err);
-        snprintf(err + n, errlen > n ? errlen - n : 0, "%s", source);
+        str_copy(err + n, errlen > n ? errlen - n : 0, source);
     }
     return -1;
 }
@@ -299,7 +301,7 @@ static char *trim(char *s)
 int config_parse_text(config *c, const char *text, const char *name, char *err, size_t errlen)
 {
     char *copy = strdup(text);
-    if (!copy) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (!copy) { str_copy(err, errlen, "out of memory"); return -1; }
     int rc = 0, lineno = 0;
     char *save = NULL;
     /* strtok_r would skip empty lines and so miscount; walk by hand. */
@@ -351,7 +353,7 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
         if (len + n + 1 > cap) {
             cap = (len + n + 1) * 2;
             char *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
+            if (!nb) { free(buf); fclose(f); str_copy(err, errlen, "out of memory"); return -1; }
             buf = nb;
         }
         memcpy(buf + len, chunk, n);

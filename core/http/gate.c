@@ -92,7 +92,7 @@ static int slot_of(const char *addr, bool claim)
         if (!strcmp(G.slot[s].addr, addr)) return s;
         if (!G.slot[s].addr[0]) {
             if (!claim) return -1;
-            snprintf(G.slot[s].addr, sizeof G.slot[s].addr, "%s", addr);
+            str_copy(G.slot[s].addr, sizeof G.slot[s].addr, addr);
             return s;
         }
     }

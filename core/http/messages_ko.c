@@ -214,7 +214,7 @@ bool messages_translate_ko(err_t *e)
     const char *ko = messages_ko(e->code[0] ? e->code : "internal_error");
     if (!ko) return false;
     char msg[sizeof e->message];
-    snprintf(msg, sizeof msg, "%s", ko);
+    str_copy(msg, sizeof msg, ko);
     json_t *d = e->details;
     const char *field = json_string_value(json_object_get(d, "field"));
     if (field) append(msg, sizeof msg, " (항목: ", field, ")");
@@ -256,6 +256,6 @@ bool messages_translate_ko(err_t *e)
     size_t n = strlen(msg);
     while (n && !utf8_valid(msg, n)) msg[--n] = 0;
     err_detail(e, "message_en", json_string(e->message));
-    snprintf(e->message, sizeof e->message, "%s", msg);
+    str_copy(e->message, sizeof e->message, msg);
     return true;
 }

@@ -265,7 +265,7 @@ static void respond_json_full(req *r, int status, json_t *body, const char *extr
         status = 503;
         err_t e = {0};
         err_set(&e, 503, "audit_unavailable", "the audit trail cannot be written; nothing was disclosed");
-        snprintf(r->err_code, sizeof r->err_code, "audit_unavailable");
+        str_copy(r->err_code, sizeof r->err_code, "audit_unavailable");
         bool ko = wants_korean(r) && messages_translate_ko(&e);
         body = err_json(&e);
         err_clear(&e);
@@ -302,7 +302,7 @@ void respond_json(req *r, int status, json_t *body) { respond_json_hdr(r, status
 void respond_error_hdr(req *r, err_t *e, const char *extra_header)
 {
     int status = e->status ? e->status : 500;
-    snprintf(r->err_code, sizeof r->err_code, "%s", e->code[0] ? e->code : "internal_error");
+    str_copy(r->err_code, sizeof r->err_code, e->code[0] ? e->code : "internal_error");
     if (status >= 500) { /* the request's id is on the line already (log_set_request) */
         char detail[600];
         log_value(e->message, detail, sizeof detail);
@@ -329,7 +329,7 @@ void respond_err(req *r, int status, const char *code, const char *fmt, ...)
 {
     err_t e = {0};
     e.status = status;
-    snprintf(e.code, sizeof e.code, "%s", code);
+    str_copy(e.code, sizeof e.code, code);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
@@ -399,7 +399,7 @@ int query_assignee(req *r, char *out, size_t outlen)
 {
     int rc = query_get(r, "assigned_to", out, outlen);
     if (rc <= 0) return rc; /* an empty one is no filter, as for every parameter */
-    if (!strcmp(out, "me")) snprintf(out, outlen, "%s", r->who.user);
+    if (!strcmp(out, "me")) str_copy(out, outlen, r->who.user);
     return 1;
 }
 

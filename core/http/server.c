@@ -196,7 +196,7 @@ char *metrics_render(void)
             if (!v) continue;
             char st[8];
             if (i < N_STATUS - 1) snprintf(st, sizeof st, "%d", STATUSES[i]);
-            else snprintf(st, sizeof st, "other");
+            else str_copy(st, sizeof st, "other");
             sb_printf(&s, "sarye_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %lu\n",
                       meth, pat, st, v);
         }
@@ -586,12 +586,12 @@ static bool proxy_exempt(const char *addr) { return config_proxy_trusted(SRV.cfg
  * word and may be forged). */
 static void client_addr(req *r, char out[48])
 {
-    snprintf(out, 48, "%s", r->ri->remote_addr);
+    str_copy(out, 48, r->ri->remote_addr);
     if (!config_proxy_trusted(SRV.cfg, r->ri->remote_addr)) return;
     const char *xff = mg_get_header(r->conn, "X-Forwarded-For");
     if (!xff || strlen(xff) > 1000) return;
     char buf[1001];
-    snprintf(buf, sizeof buf, "%s", xff);
+    str_copy(buf, sizeof buf, xff);
     for (;;) {
         char *comma = strrchr(buf, ',');
         char *t = comma ? comma + 1 : buf;
@@ -788,7 +788,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
     struct mg_server_port ports[4];
     int n = mg_get_server_ports(SRV.ctx, 4, ports);
     char host[128];
-    snprintf(host, sizeof host, "%s", cfg->listen);
+    str_copy(host, sizeof host, cfg->listen);
     char *colon = strrchr(host, ':');
     if (colon) *colon = 0;
     log_msg(LOG_INFO, "listening", " addr=%s:%d threads=%d", host, n > 0 ? ports[0].port : -1,

@@ -124,7 +124,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     size_t n = buf ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
     fclose(f);
     if (!buf) {
-        snprintf(err, errlen, "out of memory");
+        str_copy(err, errlen, "out of memory");
         return NULL;
     }
     if (n > MAX_FILE_BYTES) {
@@ -450,7 +450,7 @@ void luagen_rules_digest(const luagen *g, const char *program, const char *regio
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
-        snprintf(out, 65, "%s", g->hash); /* the whole set: never the same as another's */
+        str_copy(out, 65, g->hash); /* the whole set: never the same as another's */
         return;
     }
     const char *extends = NULL;
@@ -762,7 +762,7 @@ int luahost_keep_files(const char *id, json_t *files, char *err, size_t errlen)
     }
     g = gen_new(hash, f, n, summary);
     if (!g) {
-        snprintf(err, errlen, "out of memory");
+        str_copy(err, errlen, "out of memory");
         goto done;
     }
     f = NULL;
@@ -1337,18 +1337,18 @@ int luahost_scaffold(const config *cfg, const luahost_tool_set *set, const char 
     luavm *vm = NULL;
     err_t e = {0};
     if (tool_files(set, &files, &n, errs)) {
-        snprintf(msg, msglen, "out of memory");
+        str_copy(msg, msglen, "out of memory");
         goto done;
     }
     if (json_array_size(errs) && n == 0) json_array_clear(errs); /* an empty set: a first plugin */
     if (json_array_size(errs)) goto done;
     vm = luavm_new((size_t)cfg->lua_memory_mb << 20, cfg->lua_timeout_ms, err, sizeof err);
     if (!vm) {
-        snprintf(msg, msglen, "%s", err);
+        str_copy(msg, msglen, err);
         goto done;
     }
     if (vm_load(vm, files, n, cfg->reload_timeout_ms, &loaded, NULL, &e)) {
-        snprintf(msg, msglen, "%s", e.message);
+        str_copy(msg, msglen, e.message);
         err_clear(&e);
         goto done;
     }
@@ -1362,13 +1362,13 @@ int luahost_scaffold(const config *cfg, const luahost_tool_set *set, const char 
     json_decref(ji);
     json_decref(jo);
     if (crc) {
-        snprintf(msg, msglen, "%s", e.message);
+        str_copy(msg, msglen, e.message);
         err_clear(&e);
         goto done;
     }
     if (!json_is_true(json_object_get(out, "ok"))) {
         const char *m = json_string_value(json_object_get(out, "message"));
-        snprintf(msg, msglen, "%s", m ? m : "no scaffold");
+        str_copy(msg, msglen, m ? m : "no scaffold");
         goto done;
     }
     *path = strdup(json_string_value(json_object_get(out, "path")));

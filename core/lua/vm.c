@@ -85,8 +85,8 @@ static void kill(luavm *vm)
 {
     if (!vm->killed) {
         vm->killed = true;
-        snprintf(vm->killed_plugin, sizeof vm->killed_plugin, "%s", vm->current_plugin);
-        snprintf(vm->killed_version, sizeof vm->killed_version, "%s", vm->current_version);
+        str_copy(vm->killed_plugin, sizeof vm->killed_plugin, vm->current_plugin);
+        str_copy(vm->killed_version, sizeof vm->killed_version, vm->current_version);
         lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, 1);
     }
     luaL_error(vm->L, "CPU budget of %d ms exceeded", vm->budget_ms);
@@ -251,8 +251,8 @@ static int c_set_current(lua_State *L)
     luavm *vm = vm_of(L);
     const char *p = lua_isstring(L, 1) ? lua_tostring(L, 1) : "";
     const char *v = lua_isstring(L, 2) ? lua_tostring(L, 2) : "";
-    snprintf(vm->current_plugin, sizeof vm->current_plugin, "%s", p);
-    snprintf(vm->current_version, sizeof vm->current_version, "%s", v);
+    str_copy(vm->current_plugin, sizeof vm->current_plugin, p);
+    str_copy(vm->current_version, sizeof vm->current_version, v);
     return 0;
 }
 
@@ -297,7 +297,7 @@ static int c_today(lua_State *L)
 {
     char buf[11];
     luavm *vm = vm_of(L);
-    if (vm->today[0]) snprintf(buf, sizeof buf, "%s", vm->today);
+    if (vm->today[0]) str_copy(buf, sizeof buf, vm->today);
     else date_today_str(buf);
     lua_pushstring(L, buf);
     return 1;
@@ -571,7 +571,7 @@ static void call_error(luavm *vm, int rc, err_t *e)
 {
     const char *trace = lua_tostring(vm->L, -1);
     char msg[400];
-    snprintf(msg, sizeof msg, "%s", trace ? trace : "unknown error");
+    str_copy(msg, sizeof msg, trace ? trace : "unknown error");
     char *nl = strchr(msg, '\n');
     if (nl) *nl = 0;
     const char *plugin = vm->killed ? vm->killed_plugin : vm->current_plugin;
@@ -639,7 +639,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
 {
     luavm *vm = calloc(1, sizeof *vm);
     if (!vm) {
-        snprintf(err, errlen, "out of memory");
+        str_copy(err, errlen, "out of memory");
         return NULL;
     }
     vm->mem_limit = mem_limit;

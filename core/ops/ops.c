@@ -27,7 +27,7 @@ extern char **environ;
 void ops_key_path(const config *cfg, char *out, size_t outlen)
 {
     if (cfg->key_file[0]) {
-        snprintf(out, outlen, "%s", cfg->key_file);
+        str_copy(out, outlen, cfg->key_file);
         return;
     }
     const char *slash = strrchr(cfg->db, '/');
@@ -37,7 +37,7 @@ void ops_key_path(const config *cfg, char *out, size_t outlen)
 static void absolute(const char *path, char *out, size_t outlen)
 {
     char *r = realpath(path, NULL);
-    snprintf(out, outlen, "%s", r ? r : path);
+    str_copy(out, outlen, r ? r : path);
     free(r);
 }
 
@@ -108,7 +108,7 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 static void fsync_dir_of(const char *path)
 {
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -158,7 +158,7 @@ int ops_restore(const config *cfg, const char *file)
         }
         bool same = !info.key_id[0] || !strcmp(info.key_id, pii_key_id());
         char digits[14], have[PII_KEY_ID_HEX];
-        snprintf(have, sizeof have, "%s", pii_key_id());
+        str_copy(have, sizeof have, pii_key_id());
         int opened = info.sample_sealed[0] ? pii_rrn_open(info.sample_sealed, info.sample_person, digits) : 0;
         memset(digits, 0, sizeof digits);
         pii_shutdown();
@@ -209,7 +209,7 @@ int ops_restore(const config *cfg, const char *file)
      * missing. It is kept aside, as the database is. */
     char anchor[1200] = "", anchor_aside[1300] = "";
     if (!cfg->audit_anchor_file[0]) snprintf(anchor, sizeof anchor, "%s.anchor", key);
-    else if (strcmp(cfg->audit_anchor_file, "off")) snprintf(anchor, sizeof anchor, "%s", cfg->audit_anchor_file);
+    else if (strcmp(cfg->audit_anchor_file, "off")) str_copy(anchor, sizeof anchor, cfg->audit_anchor_file);
     if (anchor[0] && access(anchor, F_OK) == 0) {
         snprintf(anchor_aside, sizeof anchor_aside, "%s.before-restore", anchor);
         if (rename(anchor, anchor_aside)) anchor_aside[0] = 0;
@@ -306,7 +306,7 @@ int ops_config_check(const char *file)
     for (char **e = environ; *e; e++) {
         if (strncmp(*e, "SARYE_", 6)) continue;
         char one[1200];
-        snprintf(one, sizeof one, "%s", *e);
+        str_copy(one, sizeof one, *e);
         char *eq = strchr(one, '=');
         if (!eq) continue;
         *eq = 0;

@@ -72,7 +72,7 @@ static agency_state *agency(const char *id)
     if (!a && O.n_agencies < (int)(sizeof O.agencies / sizeof O.agencies[0])) {
         a = &O.agencies[O.n_agencies++];
         memset(a, 0, sizeof *a);
-        snprintf(a->id, sizeof a->id, "%s", id);
+        str_copy(a->id, sizeof a->id, id);
     }
     pthread_mutex_unlock(&O.mu);
     return a;
@@ -214,8 +214,8 @@ static bool start(const outbox_row *m)
     if (!breaker_allows(ag)) return false;
     transfer *t = calloc(1, sizeof *t);
     if (!t) return false;
-    snprintf(t->id, sizeof t->id, "%s", id);
-    snprintf(t->agency, sizeof t->agency, "%s", ag_id);
+    str_copy(t->id, sizeof t->id, id);
+    str_copy(t->agency, sizeof t->agency, ag_id);
     t->attempts = attempts;
     t->ag = ag;
     t->body = m->payload ? json_dumps(m->payload, JSON_COMPACT) : NULL;
@@ -292,7 +292,7 @@ static void finish(transfer *t, CURLcode code)
         return;
     }
     if (code != CURLE_OK) {
-        snprintf(err, sizeof err, "%s", curl_easy_strerror(code));
+        str_copy(err, sizeof err, curl_easy_strerror(code));
         retry = true;
     } else {
         snprintf(err, sizeof err, "HTTP %ld: %.200s", http, t->resp ? t->resp : "");
@@ -387,18 +387,18 @@ int outbound_start(const config *cfg, char *err, size_t errlen)
     O.cfg = *cfg;
     atomic_store(&O.stop, 0);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(err, errlen, "cannot initialise libcurl");
+        str_copy(err, errlen, "cannot initialise libcurl");
         return -1;
     }
     O.multi = curl_multi_init();
     if (!O.multi) {
-        snprintf(err, errlen, "cannot create a libcurl multi handle");
+        str_copy(err, errlen, "cannot create a libcurl multi handle");
         return -1;
     }
     curl_multi_setopt(O.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
     for (int i = 0; i < cfg->n_agencies; i++) agency(cfg->agencies[i].id);
     if (pthread_create(&O.thread, NULL, worker, NULL)) {
-        snprintf(err, errlen, "cannot start the outbox worker");
+        str_copy(err, errlen, "cannot start the outbox worker");
         return -1;
     }
     O.started = true;

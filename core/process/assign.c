@@ -64,7 +64,7 @@ static int decide_assign(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     assign_arg *a = arg;
     if (engine_case_load(tx, a->p, a->id, &a->seen, e) || check(tx, a, &a->seen, e)) return -1;
     const char *label = rules_label(a->seen.program, a->seen.region, a->seen.stage);
-    snprintf(a->label, sizeof a->label, "%s", label ? label : "");
+    str_copy(a->label, sizeof a->label, label ? label : "");
     return 0;
 }
 
@@ -79,8 +79,8 @@ static int apply_assign(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     if (strcmp(c.assigned_to, a->in->assigned_to)) { /* already theirs: nothing happens */
         char from[sizeof c.assigned_to];
-        snprintf(from, sizeof from, "%s", c.assigned_to);
-        snprintf(c.assigned_to, sizeof c.assigned_to, "%s", a->in->assigned_to);
+        str_copy(from, sizeof from, c.assigned_to);
+        str_copy(c.assigned_to, sizeof c.assigned_to, a->in->assigned_to);
         store_err se = {0};
         if (store_case_update(tx, &c, &se))
             return process_store_error(&se, e, STORE_STALE, 412, "version_mismatch", "case %s changed; reload it",

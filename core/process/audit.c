@@ -92,7 +92,7 @@ int process_audit_list(const principal *p, const audit_query *q, store_reply *re
 static int fsync_dir(const char *path)
 {
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     int rc = fsync(fd);
@@ -160,7 +160,7 @@ static bool jstr(json_t *o, const char *k, char *out, size_t n, bool may_be_null
         return true;
     }
     if (!json_is_string(v) || json_string_length(v) >= n) return false;
-    snprintf(out, n, "%s", json_string_value(v));
+    str_copy(out, n, json_string_value(v));
     return true;
 }
 
@@ -374,7 +374,7 @@ static void anchor_update(const audit_checkpoint *c)
 
 void process_audit_setup(const char *anchor_file, long every)
 {
-    snprintf(A.anchor, sizeof A.anchor, "%s", anchor_file ? anchor_file : "");
+    str_copy(A.anchor, sizeof A.anchor, anchor_file ? anchor_file : "");
     store_audit_checkpoints_every(every, anchor_update);
 }
 
@@ -559,7 +559,7 @@ int process_audit_verify(const audit_verify_opts *o, audit_verify_result *r, err
             FAIL("the archive of records %lld to %lld does not follow the one before it", a->from_seq,
                  a->through_seq);
         start = a->through_seq;
-        snprintf(prev, sizeof prev, "%s", a->head);
+        str_copy(prev, sizeof prev, a->head);
     }
     if (archived != start)
         FAIL("the checkpoints say records up to %lld were archived, but the database's archives end at %lld: an"
@@ -611,7 +611,7 @@ int process_audit_verify(const audit_verify_opts *o, audit_verify_result *r, err
         r->from_checkpoint = from->id;
         expect = from->through_seq + 1;
         r->first = expect;
-        snprintf(prev, sizeof prev, "%s", from->head);
+        str_copy(prev, sizeof prev, from->head);
     }
     while (next_cp < m.nc && order[next_cp]->through_seq < expect) {
         /* A checkpoint at the last archived record holds the archive's head. */
@@ -639,7 +639,7 @@ int process_audit_verify(const audit_verify_opts *o, audit_verify_result *r, err
                          " rewritten",
                          row->seq, c->id, c->at);
             }
-            snprintf(prev, sizeof prev, "%s", row->hash);
+            str_copy(prev, sizeof prev, row->hash);
             expect++;
             r->checked++;
         }
@@ -675,7 +675,7 @@ int process_audit_verify(const audit_verify_opts *o, audit_verify_result *r, err
         }
     }
 done:
-    if (!r->ok && r->why[0] == 0 && rc == 0) snprintf(r->why, sizeof r->why, "verification failed");
+    if (!r->ok && r->why[0] == 0 && rc == 0) str_copy(r->why, sizeof r->why, "verification failed");
     if (!r->elapsed_ms) r->elapsed_ms = (double)(time_mono_ns() - t0) / 1e6;
     if (list) audit_list_free(list);
     free(list);
@@ -837,7 +837,7 @@ static int archive_line(json_t *line, void *ctx, char *why, size_t whylen)
             if (ar->cps[i].through_seq == row.seq && strcmp(ar->cps[i].head, row.hash))
                 return snprintf(why, whylen, "record %lld does not have the MAC that checkpoint %lld holds", row.seq,
                                 ar->cps[i].id), -1;
-        snprintf(ar->prev, sizeof ar->prev, "%s", row.hash);
+        str_copy(ar->prev, sizeof ar->prev, row.hash);
         ar->expect++;
         ar->records++;
     } else if (cp) {
@@ -887,7 +887,7 @@ static bool archive_file_ok(const char *path, archive_reader *ar, char *why, siz
     }
     long long from = ar->expect;
     char prev[SHA256_HEX];
-    snprintf(prev, sizeof prev, "%s", ar->prev);
+    str_copy(prev, sizeof prev, ar->prev);
     /* Checkpoints come before the records that they cover are checked:
      * the file puts them first. */
     if (read_lines(path, FORMAT_ARCHIVE, &header, archive_line, ar, why, whylen)) goto done;
@@ -969,7 +969,7 @@ int process_audit_archive(const char *before, int keep_days, const char *path, a
     ca.after = m.na ? m.arcs[m.na - 1].through_seq : 0;
     audit_archive st;
     memset(&st, 0, sizeof st);
-    snprintf(st.prev, sizeof st.prev, "%s", m.na ? m.arcs[m.na - 1].head : GENESIS);
+    str_copy(st.prev, sizeof st.prev, m.na ? m.arcs[m.na - 1].head : GENESIS);
     int rc = -1;
     char tmp[1200] = "";
     FILE *f = NULL;
@@ -982,7 +982,7 @@ int process_audit_archive(const char *before, int keep_days, const char *path, a
     st.through_seq = ca.cut;
     st.records = ca.cut - ca.after;
     time_rfc3339(time_now_ms(), st.at);
-    snprintf(st.file, sizeof st.file, "%s", path);
+    str_copy(st.file, sizeof st.file, path);
     /* 1. The file: header, the checkpoints of the range, the records
      * (each checked against its MAC as it is written), the statement. */
     f = open_tmp(path, tmp, sizeof tmp, e);
@@ -994,7 +994,7 @@ int process_audit_archive(const char *before, int keep_days, const char *path, a
         if (m.cps[i].through_seq >= st.from_seq && m.cps[i].through_seq <= st.through_seq)
             bad = put_line(f, "checkpoint", render_audit_checkpoint(&m.cps[i])) != 0;
     char prev[SHA256_HEX];
-    snprintf(prev, sizeof prev, "%s", st.prev);
+    str_copy(prev, sizeof prev, st.prev);
     long long expect = st.from_seq;
     while (!bad && expect <= st.through_seq) {
         range_arg a = {expect - 1, BATCH, {0}};
@@ -1014,7 +1014,7 @@ int process_audit_archive(const char *before, int keep_days, const char *path, a
                 break;
             }
             bad = put_line(f, "record", record_json(row)) != 0;
-            snprintf(prev, sizeof prev, "%s", row->hash);
+            str_copy(prev, sizeof prev, row->hash);
             expect++;
         }
         bool empty = a.list.n == 0;
@@ -1025,7 +1025,7 @@ int process_audit_archive(const char *before, int keep_days, const char *path, a
         }
     }
     if (!bad) {
-        snprintf(st.head, sizeof st.head, "%s", prev);
+        str_copy(st.head, sizeof st.head, prev);
         store_audit_archive_sign(&st);
         bad = put_line(f, "archive", render_audit_archive(&st)) != 0;
     }

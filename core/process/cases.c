@@ -245,7 +245,7 @@ static int work_one_screen(store_tx *tx, void *arg, store_reply *reply, err_t *e
         /* The lead of one of the person's cases sees the household as the
          * organisation that holds the person's record does. */
         principal holder = *as;
-        snprintf(holder.org, sizeof holder.org, "%s", person.org);
+        str_copy(holder.org, sizeof holder.org, person.org);
         holder.org_type[0] = 0;
         if (store_household_get(tx, as, person.household_id, &household, &se) &&
             (se.kind != STORE_NOT_FOUND || store_household_get(tx, &holder, person.household_id, &household, &se))) {

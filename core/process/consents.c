@@ -60,13 +60,13 @@ int process_consent_create(const principal *p, consent_in *in, const store_idem 
     int max_days = !strcmp(in->purpose, "counseling") ? 7 : 0;
     char today[11], from[11], until[11], limit[11];
     date_today_str(today);
-    snprintf(from, sizeof from, "%s", in->valid_from ? in->valid_from : today);
+    str_copy(from, sizeof from, in->valid_from ? in->valid_from : today);
     if (!(max_days ? date_add_days(from, max_days, limit) : date_add_months(from, 3, limit))) {
         err_set(e, 422, "validation_failed", "valid_from: %s is out of range", from);
         err_detail(e, "field", json_string("valid_from"));
         return -1;
     }
-    snprintf(until, sizeof until, "%s", in->valid_until ? in->valid_until : limit);
+    str_copy(until, sizeof until, in->valid_until ? in->valid_until : limit);
     if (strcmp(until, from) < 0) {
         err_set(e, 422, "validation_failed", "valid_until: %s is before valid_from %s", until, from);
         err_detail(e, "field", json_string("valid_until"));

@@ -162,7 +162,7 @@ static int decide_lead(store_tx *tx, const case_row *c, rules_verdict *v, err_t 
         bool type_ok = !fx->lead_type[0] || !strcmp(o.type, fx->lead_type);
         bool region_ok = !strcmp(o.region, c->region);
         char type[16];
-        snprintf(type, sizeof type, "%s", o.type);
+        str_copy(type, sizeof type, o.type);
         org_row_free(&o);
         if (!type_ok || !region_ok) {
             if (!type_ok)
@@ -179,7 +179,7 @@ static int decide_lead(store_tx *tx, const case_row *c, rules_verdict *v, err_t 
         const char **ids = NULL;
         size_t n = 0;
         if (store_org_ids(tx, c->region, fx->lead_type, &ids, &n, &se)) return process_store_fail(&se, e);
-        if (n == 1) snprintf(fx->lead_org, sizeof fx->lead_org, "%s", ids[0]);
+        if (n == 1) str_copy(fx->lead_org, sizeof fx->lead_org, ids[0]);
         free(ids);
     }
     json_t *lead = json_pack("{s:s?, s:s?, s:s?, s:s?, s:b}", "org", fx->lead_org[0] ? fx->lead_org : NULL, "type",
@@ -212,7 +212,7 @@ static int apply_lead(store_tx *tx, const principal *p, case_row *c, const rules
                    .to_stage = c->stage, .data = data, .generation = gen};
     int rc = append_event(tx, &ev, e);
     json_decref(data);
-    if (!rc) snprintf(c->lead_org, sizeof c->lead_org, "%s", lead);
+    if (!rc) str_copy(c->lead_org, sizeof c->lead_org, lead);
     return rc;
 }
 
@@ -282,18 +282,18 @@ int engine_decide_move(const rules_facts *facts, const case_row *c, const transi
     } else {
         /* Ending keeps the stage and its label. */
         const char *label = rules_label(c->program, c->region, c->stage);
-        snprintf(m->v.label, sizeof m->v.label, "%s", label ? label : "");
+        str_copy(m->v.label, sizeof m->v.label, label ? label : "");
     }
-    snprintf(m->event_type, sizeof m->event_type, "%s", in->reopen ? "reopened" : end ? "ended" : "transition");
-    if (!end) snprintf(m->after.stage, sizeof m->after.stage, "%s", in->to);
-    snprintf(m->after.status, sizeof m->after.status, "%s",
+    str_copy(m->event_type, sizeof m->event_type, in->reopen ? "reopened" : end ? "ended" : "transition");
+    if (!end) str_copy(m->after.stage, sizeof m->after.stage, in->to);
+    str_copy(m->after.status, sizeof m->after.status,
              end ? "ended" : !strcmp(in->to, "follow_up") ? "follow_up" : "open");
     /* The generation that decided; an end (no rules asked) keeps the case's. */
-    if (!end) snprintf(m->after.generation, sizeof m->after.generation, "%s", m->v.generation);
+    if (!end) str_copy(m->after.generation, sizeof m->after.generation, m->v.generation);
     else rules_generation_for(c->generation, m->after.generation);
     m->after.version = c->version + 1;
     m->data = in->data ? json_incref(in->data) : NULL;
-    snprintf(m->note, sizeof m->note, "%s", in->note ? in->note : "");
+    str_copy(m->note, sizeof m->note, in->note ? in->note : "");
     m->clear_all = end;
     /* A case opened from a referral: what its referrer hears of the move. */
     if (c->referral_id[0] && g_observer && facts->tx && g_observer(facts->tx, &m->after, &m->extra, e)) {
@@ -483,23 +483,23 @@ int engine_decide_open(const rules_facts *facts, const principal *p, const case_
     case_row *c = &o->c;
     memset(c, 0, sizeof *c);
     id_new("cas_", c->id);
-    snprintf(c->person_id, sizeof c->person_id, "%s", in->person_id);
-    snprintf(c->program, sizeof c->program, "%s", in->program);
-    snprintf(c->org, sizeof c->org, "%s", in->org);
-    snprintf(c->region, sizeof c->region, "%s", p->region);
-    snprintf(c->source, sizeof c->source, "%s", in->source);
-    if (in->referral_id) snprintf(c->referral_id, sizeof c->referral_id, "%s", in->referral_id);
+    str_copy(c->person_id, sizeof c->person_id, in->person_id);
+    str_copy(c->program, sizeof c->program, in->program);
+    str_copy(c->org, sizeof c->org, in->org);
+    str_copy(c->region, sizeof c->region, p->region);
+    str_copy(c->source, sizeof c->source, in->source);
+    if (in->referral_id) str_copy(c->referral_id, sizeof c->referral_id, in->referral_id);
     /* who works it: the worker named, or whoever opens it */
     if (in->assigned_to && process_assignee_check(tx, in->org, in->assigned_to, e)) return -1;
-    snprintf(c->assigned_to, sizeof c->assigned_to, "%s", in->assigned_to ? in->assigned_to : p->user);
-    snprintf(c->status, sizeof c->status, "open");
+    str_copy(c->assigned_to, sizeof c->assigned_to, in->assigned_to ? in->assigned_to : p->user);
+    str_copy(c->status, sizeof c->status, "open");
     c->version = 1;
     if (rules_open(facts, c, o->person, in->lookups, &o->v)) {
         rules_error(&o->v, RULES_ASK_OPEN, c, NULL, e);
         return -1;
     }
-    snprintf(c->stage, sizeof c->stage, "%s", o->v.first_stage);
-    snprintf(c->generation, sizeof c->generation, "%s", o->v.generation);
+    str_copy(c->stage, sizeof c->stage, o->v.first_stage);
+    str_copy(c->generation, sizeof c->generation, o->v.generation);
     o->cache = in->cache ? json_incref(in->cache) : NULL;
     return 0;
 }
@@ -587,12 +587,12 @@ static int open_lookups(open_arg *a, err_t *e)
     store_reply person = {0};
     if (process_read(work_person, a, &person, e)) return -1;
     case_row proposal = {0};
-    snprintf(proposal.person_id, sizeof proposal.person_id, "%s", a->in->person_id);
-    snprintf(proposal.program, sizeof proposal.program, "%s", a->in->program);
-    snprintf(proposal.region, sizeof proposal.region, "%s", a->p->region);
-    snprintf(proposal.org, sizeof proposal.org, "%s", a->in->org);
-    snprintf(proposal.source, sizeof proposal.source, "%s", a->in->source);
-    snprintf(proposal.status, sizeof proposal.status, "open");
+    str_copy(proposal.person_id, sizeof proposal.person_id, a->in->person_id);
+    str_copy(proposal.program, sizeof proposal.program, a->in->program);
+    str_copy(proposal.region, sizeof proposal.region, a->p->region);
+    str_copy(proposal.org, sizeof proposal.org, a->in->org);
+    str_copy(proposal.source, sizeof proposal.source, a->in->source);
+    str_copy(proposal.status, sizeof proposal.status, "open");
     rules_verdict v;
     int rc = rules_lookup(a->p, &proposal, person.body, &a->in->lookups, &a->in->cache, &v);
     if (rc) rules_error(&v, RULES_ASK_LOOKUP, &proposal, NULL, e);
@@ -666,7 +666,7 @@ static int decide_follow_on(store_tx *tx, work_arg *a, json_t *pending_records, 
         data = json_incref(a->in->data);
     } else {
         const char *label = rules_label(a->c.program, a->c.region, a->c.stage);
-        snprintf(a->label, sizeof a->label, "%s", label ? label : "");
+        str_copy(a->label, sizeof a->label, label ? label : "");
         return 0;
     }
     case_row after = a->c;
@@ -678,7 +678,7 @@ static int decide_follow_on(store_tx *tx, work_arg *a, json_t *pending_records, 
     json_decref(data);
     if (rc) return -1;
     a->then = true;
-    snprintf(a->label, sizeof a->label, "%s", a->m.v.label);
+    str_copy(a->label, sizeof a->label, a->m.v.label);
     return 0;
 }
 
@@ -730,7 +730,7 @@ static int decide_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rules_error(&a->v, RULES_ASK_RECORD, &a->c, NULL, e);
         return -1;
     }
-    snprintf(a->gen, sizeof a->gen, "%s", a->v.generation);
+    str_copy(a->gen, sizeof a->gen, a->v.generation);
     if (decide_lead(tx, &a->c, &a->v, e)) return -1;
     id_new("rec_", a->record_id);
     char today[11];
@@ -787,9 +787,9 @@ static int apply_record(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (!rc) rc = apply_lead(tx, a->p, &c, &a->v.effects, id, a->gen, e);
     if (!rc) rc = touch_case(tx, &c, e);
     char lead[64];
-    snprintf(lead, sizeof lead, "%s", c.lead_org);
+    str_copy(lead, sizeof lead, c.lead_org);
     if (!rc && a->then) rc = engine_apply_move(tx, a->p, &c, &a->m, e);
-    snprintf(c.lead_org, sizeof c.lead_org, "%s", lead);
+    str_copy(c.lead_org, sizeof c.lead_org, lead);
     if (rc || record_answer(tx, &c, id, a->label, &reply->body, e)) return -1;
     reply->status = 201;
     return 0;
@@ -839,7 +839,7 @@ static int decide_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     a->record = render_record(&plan); /* the plan as the rules see it */
     bool is_plan = !strcmp(plan.kind, "plan");
     char status[32];
-    snprintf(status, sizeof status, "%s", plan.status ? plan.status : "?");
+    str_copy(status, sizeof status, plan.status ? plan.status : "?");
     record_row_free(&plan);
     if (!is_plan) {
         err_set(e, 404, "not_found", "no plan '%s' on case '%s'", a->plan_id, a->c.id);
@@ -854,8 +854,8 @@ static int decide_approve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rules_error(&a->v, RULES_ASK_RECORD, &a->c, NULL, e);
         return -1;
     }
-    snprintf(a->gen, sizeof a->gen, "%s", a->v.generation);
-    snprintf(a->record_id, sizeof a->record_id, "%s", a->plan_id);
+    str_copy(a->gen, sizeof a->gen, a->v.generation);
+    str_copy(a->record_id, sizeof a->record_id, a->plan_id);
     /* What follows sees the plan approved. */
     json_t *approved = json_deep_copy(a->record);
     json_object_set_new(approved, "status", json_string("approved"));
@@ -951,7 +951,7 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         work_arg *w = &a->cases[i];
         w->p = a->p;
         w->case_id = json_string_value(cid);
-        snprintf(w->record_id, sizeof w->record_id, "%s", a->id);
+        str_copy(w->record_id, sizeof w->record_id, a->id);
         store_err se = {0};
         if (store_case_load(tx, a->p, w->case_id, &w->c, &se)) {
             process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_case", "no case '%s'", w->case_id);
@@ -961,7 +961,7 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rules_generation_for(w->c.generation, w->gen);
         if (!strcmp(w->c.status, "ended")) { /* the conference is on its record; no rules move it */
             const char *label = rules_label(w->c.program, w->c.region, w->c.stage);
-            snprintf(w->label, sizeof w->label, "%s", label ? label : "");
+            str_copy(w->label, sizeof w->label, label ? label : "");
             continue;
         }
         rules_facts facts = {.tx = tx, .viewer = a->p, .pending_meeting = a->meeting};
@@ -969,7 +969,7 @@ static int decide_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             rules_error(&w->v, RULES_ASK_RECORD, &w->c, NULL, e);
             return -1;
         }
-        snprintf(w->gen, sizeof w->gen, "%s", w->v.generation);
+        str_copy(w->gen, sizeof w->gen, w->v.generation);
         if (decide_lead(tx, &w->c, &w->v, e)) return -1;
         if (decide_follow_on(tx, w, NULL, e)) return -1;
     }
@@ -1007,9 +1007,9 @@ static int apply_meeting(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         if (!rc) rc = apply_lead(tx, a->p, &c, &w->v.effects, a->id, w->gen, e);
         if (!rc) rc = touch_case(tx, &c, e);
         char lead[64];
-        snprintf(lead, sizeof lead, "%s", c.lead_org);
+        str_copy(lead, sizeof lead, c.lead_org);
         if (!rc && w->then) rc = engine_apply_move(tx, a->p, &c, &w->m, e);
-        snprintf(c.lead_org, sizeof c.lead_org, "%s", lead);
+        str_copy(c.lead_org, sizeof c.lead_org, lead);
         json_t *cj = NULL;
         if (!rc) rc = engine_render(tx, &c, w->label, &cj, e);
         if (rc) break;

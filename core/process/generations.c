@@ -157,7 +157,7 @@ static json_t *minus(json_t *a, json_t *b)
 static bool moved_due(const char *due, json_t *old_off, json_t *new_off, char out[11])
 {
     char base[11], tmp[11];
-    snprintf(base, sizeof base, "%s", due);
+    str_copy(base, sizeof base, due);
     json_int_t om = json_integer_value(json_object_get(old_off, "months")), od = json_integer_value(json_object_get(old_off, "days"));
     json_int_t nm = json_integer_value(json_object_get(new_off, "months")), nd = json_integer_value(json_object_get(new_off, "days"));
     if (od && !date_add_days(base, -(long)od, tmp)) return false;
@@ -212,7 +212,7 @@ static int work_plan_page(store_tx *tx, void *arg, store_reply *reply, err_t *e)
                          pp->after[0] ? pp->after : NULL, &cases, &se))
         return process_store_fail(&se, e);
     pp->more = cases.more;
-    snprintf(pp->after, sizeof pp->after, "%s", cases.last);
+    str_copy(pp->after, sizeof pp->after, cases.last);
     json_t *old_tr = json_object_get(pp->old, "transitions"), *new_tr = json_object_get(pp->new_, "transitions");
     json_t *old_dl = json_object_get(pp->old, "deadlines"), *new_dl = json_object_get(pp->new_, "deadlines");
     for (size_t i = 0; i < cases.n; i++) {

@@ -40,7 +40,7 @@ int process_one_screen_access(store_tx *tx, const principal *p, const char *pers
     store_err se = {0};
     if (store_consent_list(tx, person_id, &list, &se)) return process_store_fail(&se, e);
     for (size_t i = 0; i < list.n; i++)
-        if (!refusal(&list.items[i], p, today)) snprintf(consent, ID_MAX, "%s", list.items[i].id);
+        if (!refusal(&list.items[i], p, today)) str_copy(consent, ID_MAX, list.items[i].id);
     if (!consent[0]) {
         /* A consent that named this organisation once (now past its period)
          * says so; with none, the person's existence is not told. */
@@ -74,7 +74,7 @@ int process_one_screen_access(store_tx *tx, const principal *p, const char *pers
         for (size_t j = 0; j < list.n && !approved; j++)
             if (!strcmp(list.items[j].id, approvals.items[i].consent_id) && !refusal(&list.items[j], p, today)) {
                 approved = true;
-                snprintf(consent, ID_MAX, "%s", list.items[j].id);
+                str_copy(consent, ID_MAX, list.items[j].id);
             }
     }
     lookup_approval_list_free(&approvals);

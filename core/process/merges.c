@@ -318,7 +318,7 @@ static int work_unmerge(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     if (load_person(tx, a->p, m.kept_id, NULL, &k, e)) {
         if (e->status == 409) { /* the kept record was merged into another since */
             char into[ID_MAX];
-            snprintf(into, sizeof into, "%s", json_string_value(json_object_get(e->details, "merged_into")));
+            str_copy(into, sizeof into, json_string_value(json_object_get(e->details, "merged_into")));
             err_set(e, 409, "merge_conflict", "person %s was merged into %s since: undo that merge first", m.kept_id,
                     into);
             err_detail(e, "merged_into", json_string(into));

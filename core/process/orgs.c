@@ -115,7 +115,7 @@ static int work_token(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         }
         bool mine = store_oversees(a->by, &o), agency_org = !strcmp(o.type, "agency");
         char region[16];
-        snprintf(region, sizeof region, "%s", o.region);
+        str_copy(region, sizeof region, o.region);
         org_row_free(&o);
         if (!mine) {
             err_set(e, 403, "forbidden", "%s administers %s%s; '%s' (region %s) is not theirs", a->by->user,

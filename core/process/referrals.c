@@ -36,7 +36,7 @@ static void due_in(int days, char out[11])
 {
     char today[11];
     date_today_str(today);
-    if (!date_add_days(today, days, out)) snprintf(out, 11, "%s", today);
+    if (!date_add_days(today, days, out)) str_copy(out, 11, today);
 }
 
 static bool org_is_agency(store_tx *tx, const char *org)
@@ -256,7 +256,7 @@ static int decide_refer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     }
     if (consent_allows(tx, in->person_id, in->consent_id, in->to_org, e)) goto done;
     id_new("ref_", a->id);
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
+    str_copy(a->gen, sizeof a->gen, rules_generation());
     if (a->to_agency) { /* delivered through the outbox, with the referral */
         referral_in r = {.id = a->id, .person_id = in->person_id, .from_org = a->p->org,
                          .from_case_id = in->from_case_id, .to_org = in->to_org, .reason = in->reason,
@@ -417,7 +417,7 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     const referral_accept *in = a->in;
     if (load_inbound(tx, a->p, a->id, &a->r, e)) return -1;
     a->from_agency = org_is_agency(tx, a->r.from_org);
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
+    str_copy(a->gen, sizeof a->gen, rules_generation());
     const char *case_id;
     if (in->case_id) { /* the receiver already has the person's case */
         store_err se = {0};
@@ -427,7 +427,7 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             return -1;
         }
         const char *label = rules_label(a->linked.program, a->linked.region, a->linked.stage);
-        snprintf(a->label, sizeof a->label, "%s", label ? label : "");
+        str_copy(a->label, sizeof a->label, label ? label : "");
         case_id = in->case_id;
     } else {
         const char *program = in->program ? in->program : a->r.to_program;
@@ -447,7 +447,7 @@ static int decide_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         json_decref(person);
         if (rc) return -1;
         a->open = true;
-        snprintf(a->label, sizeof a->label, "%s", a->o.v.label);
+        str_copy(a->label, sizeof a->label, a->o.v.label);
         case_id = a->o.c.id;
     }
     /* seed 001: the registration (접수) and the opinion go back to the agency */
@@ -473,7 +473,7 @@ static int receiver_record(store_tx *tx, const principal *p, const char *person_
         return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", person_id);
     if (!strcmp(owner, p->org)) {
         if (!store_person_visible(tx, p, person_id, &se)) {
-            snprintf(pid, ID_MAX, "%s", person_id);
+            str_copy(pid, ID_MAX, person_id);
             return 1;
         }
         if (se.kind != STORE_NOT_FOUND) return process_store_fail(&se, e);
@@ -498,7 +498,7 @@ static int apply_accept(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         if (found < 0) return -1;
         if (!found && store_person_clone(tx, a->r.person_id, a->p->org, a->p->user, pid, &se))
             return process_store_error(&se, e, STORE_NOT_FOUND, 404, "not_found", "no person '%s'", a->r.person_id);
-        snprintf(a->o.c.person_id, sizeof a->o.c.person_id, "%s", pid);
+        str_copy(a->o.c.person_id, sizeof a->o.c.person_id, pid);
         if (engine_apply_open(tx, a->p, &a->o, e)) return -1;
         c = a->o.c;
     } else {
@@ -538,7 +538,7 @@ static int decide_reject(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     (void)reply;
     answer_arg *a = arg;
     if (load_inbound(tx, a->p, a->id, &a->r, e)) return -1;
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
+    str_copy(a->gen, sizeof a->gen, rules_generation());
     if (!org_is_agency(tx, a->r.from_org)) return 0;
     json_t *after = answered(&a->r, "rejected", a->note, a->p->user, NULL);
     int rc = agency_payload(a->r.from_org, "answer", after, &a->payload, e);
@@ -688,13 +688,13 @@ static int referred_case_moved(store_tx *snap, const case_row *c, engine_extra *
         referral_row_free(&r);
         return err_set(e, 503, "overloaded", "out of memory"), -1;
     }
-    snprintf(n->referral_id, sizeof n->referral_id, "%s", r.id);
-    snprintf(n->case_id, sizeof n->case_id, "%s", c->id);
+    str_copy(n->referral_id, sizeof n->referral_id, r.id);
+    str_copy(n->case_id, sizeof n->case_id, c->id);
     int rc = 0;
     /* Closed (seed 001 II.1: 사례관리 종결 시 의뢰 기관에 종결 통보): the referral's
      * closed_at, for a referral from an agency as for any other. */
     bool closing = !strcmp(c->stage, "closure") && !strcmp(c->status, "open");
-    if (r.closed_at) snprintf(n->closed_at, sizeof n->closed_at, "%s", r.closed_at);
+    if (r.closed_at) str_copy(n->closed_at, sizeof n->closed_at, r.closed_at);
     else time_rfc3339(time_now_ms(), n->closed_at);
     if (org_is_agency(snap, r.from_org)) {
         /* 처리단계별 처리내용 (seed 001 부록3): each step; the closure as 완료 with its time */
@@ -708,8 +708,8 @@ static int referred_case_moved(store_tx *snap, const case_row *c, engine_extra *
         json_decref(data);
     } else if (closing) {
         n->closed = n->review = true;
-        snprintf(n->from_org, sizeof n->from_org, "%s", r.from_org);
-        snprintf(n->from_case_id, sizeof n->from_case_id, "%s", r.from_case_id ? r.from_case_id : "");
+        str_copy(n->from_org, sizeof n->from_org, r.from_org);
+        str_copy(n->from_case_id, sizeof n->from_case_id, r.from_case_id ? r.from_case_id : "");
     }
     referral_row_free(&r);
     if (rc) {
@@ -739,7 +739,7 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     char to_org[64];
     store_err se = {0};
     if (in->to_org) {
-        snprintf(to_org, sizeof to_org, "%s", in->to_org);
+        str_copy(to_org, sizeof to_org, in->to_org);
     } else if (store_org_by_area(tx, in->dong_code, to_org, &se)) {
         process_store_error(&se, e, STORE_NOT_FOUND, 422, "unknown_area", "no dong community centre serves area '%s'",
                             in->dong_code);
@@ -765,7 +765,7 @@ static int work_inbound(store_tx *tx, void *arg, store_reply *reply, err_t *e)
      * it has of them already (the same number: one person, one record), or
      * as a new one. */
     principal as_dong = *a->p;
-    snprintf(as_dong.org, sizeof as_dong.org, "%s", to_org);
+    str_copy(as_dong.org, sizeof as_dong.org, to_org);
     person_row person;
     char known[ID_MAX];
     bool had = in->person->rrn && !store_person_by_rrn(tx, to_org, in->person->rrn, known, &se);
@@ -843,7 +843,7 @@ int process_referral_agency_status(const principal *p, const char *id, const age
         err_detail(e, "field", json_string("status"));
         return -1;
     }
-    snprintf(a.gen, sizeof a.gen, "%s", rules_generation());
+    str_copy(a.gen, sizeof a.gen, rules_generation());
     return process_write(idem, work_agency_status, &a, reply, e);
 }
 
@@ -882,7 +882,7 @@ static int apply_contact(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     referral_row r;
     if (load_inbound(tx, a->p, a->id, &r, e)) return -1;
     char from_org[64];
-    snprintf(from_org, sizeof from_org, "%s", r.from_org);
+    str_copy(from_org, sizeof from_org, r.from_org);
     referral_row_free(&r);
     referral_contact_list before;
     store_err se = {0};

@@ -126,7 +126,7 @@ static json_t *view_query(void *ud, const char *name, json_t *params, char *why,
     if (!strcmp(name, "cases_of_person")) {
         const char *pid = json_string_value(json_object_get(params, "person_id"));
         if (!pid) {
-            snprintf(why, whylen, "query cases_of_person needs {person_id = ...}");
+            str_copy(why, whylen, "query cases_of_person needs {person_id = ...}");
             return NULL;
         }
         case_list cases;
@@ -413,9 +413,9 @@ static bool same_rules(replay_job *j, const case_row *c)
 static int replay_case(replay_job *j, store_tx *tx, const case_row *c, err_t *e)
 {
     case_ctx x = {.tx = tx, .c = c};
-    snprintf(x.viewer.org, sizeof x.viewer.org, "%s", c->org);
-    snprintf(x.viewer.region, sizeof x.viewer.region, "%s", c->region);
-    snprintf(x.viewer.user, sizeof x.viewer.user, "replay");
+    str_copy(x.viewer.org, sizeof x.viewer.org, c->org);
+    str_copy(x.viewer.region, sizeof x.viewer.region, c->region);
+    str_copy(x.viewer.user, sizeof x.viewer.user, "replay");
     if (read_case(&x, e)) {
         free_case(&x);
         return -1;
@@ -445,7 +445,7 @@ static int replay_case(replay_job *j, store_tx *tx, const case_row *c, err_t *e)
         person_row_free(&pr);
     }
     case_row cur = *c;
-    snprintf(cur.status, sizeof cur.status, "open");
+    str_copy(cur.status, sizeof cur.status, "open");
     cur.version = 0;
     bool differed = false;
     int rc = 0;
@@ -455,13 +455,13 @@ static int replay_case(replay_job *j, store_tx *tx, const case_row *c, err_t *e)
         const record_row *rec = NULL;
         json_t *owned = NULL;
         const char *type = ev->type;
-        if (ev->from_stage) snprintf(cur.stage, sizeof cur.stage, "%s", ev->from_stage);
-        snprintf(cur.generation, sizeof cur.generation, "%s", ev->generation ? ev->generation : "");
+        if (ev->from_stage) str_copy(cur.stage, sizeof cur.stage, ev->from_stage);
+        str_copy(cur.generation, sizeof cur.generation, ev->generation ? ev->generation : "");
         bool ask = true;
         x.exclude_record = NULL;
         if (!strcmp(type, "opened")) {
             s.kind = RULES_STEP_OPEN;
-            snprintf(cur.status, sizeof cur.status, "open");
+            str_copy(cur.status, sizeof cur.status, "open");
             cur.version = 1;
         } else if (!strcmp(type, "transition") || !strcmp(type, "reopened")) {
             s.kind = RULES_STEP_MOVE;
@@ -502,7 +502,7 @@ static int replay_case(replay_job *j, store_tx *tx, const case_row *c, err_t *e)
             x.at = ev->at;
             replay_day_of(ev->at, x.today);
             principal actor = x.viewer;
-            snprintf(actor.user, sizeof actor.user, "%s", ev->actor ? ev->actor : "");
+            str_copy(actor.user, sizeof actor.user, ev->actor ? ev->actor : "");
             s.actor = &actor;
             rules_verdict vb, vc;
             json_t *ob = NULL, *oc = NULL;
@@ -551,13 +551,13 @@ static int replay_case(replay_job *j, store_tx *tx, const case_row *c, err_t *e)
         json_decref(owned);
         /* the case as the recorded decision left it */
         if (!strcmp(type, "transition") || !strcmp(type, "reopened")) {
-            if (ev->to_stage) snprintf(cur.stage, sizeof cur.stage, "%s", ev->to_stage);
-            snprintf(cur.status, sizeof cur.status, "%s",
+            if (ev->to_stage) str_copy(cur.stage, sizeof cur.stage, ev->to_stage);
+            str_copy(cur.status, sizeof cur.status,
                      ev->to_stage && !strcmp(ev->to_stage, "follow_up") ? "follow_up" : "open");
         } else if (!strcmp(type, "ended")) {
-            snprintf(cur.status, sizeof cur.status, "ended");
+            str_copy(cur.status, sizeof cur.status, "ended");
         } else if (!strcmp(type, "opened") && ev->to_stage) {
-            snprintf(cur.stage, sizeof cur.stage, "%s", ev->to_stage);
+            str_copy(cur.stage, sizeof cur.stage, ev->to_stage);
         }
         if (strcmp(type, "opened") && strcmp(type, "rules_migrated")) cur.version++;
     }
@@ -587,7 +587,7 @@ static int work_page(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             case_list_free(&cases);
             return -1;
         }
-        snprintf(j->after, sizeof j->after, "%s", cases.items[i].id);
+        str_copy(j->after, sizeof j->after, cases.items[i].id);
     }
     case_list_free(&cases);
     return 0;

@@ -78,7 +78,7 @@ static int make_offer(store_tx *tx, const resource_row *r, const waitlist_row *w
 {
     char today[11], due[11], alloc[ID_MAX] = "";
     today_str(today);
-    if (!date_add_days(today, w->offer_days > 0 ? w->offer_days : 7, due)) snprintf(due, sizeof due, "%s", today);
+    if (!date_add_days(today, w->offer_days > 0 ? w->offer_days : 7, due)) str_copy(due, sizeof due, today);
     store_err se = {0};
     if (r->has_capacity) {
         id_new("alc_", alloc);
@@ -139,7 +139,7 @@ static int expire_offers(store_tx *tx, err_t *e)
     for (size_t i = 0; i < over.n && !rc; i++) {
         const waitlist_row *w = &over.items[i];
         char res[ID_MAX];
-        snprintf(res, sizeof res, "%s", w->offered_resource_id ? w->offered_resource_id : "");
+        str_copy(res, sizeof res, w->offered_resource_id ? w->offered_resource_id : "");
         if (w->allocation_id && store_allocation_move(tx, w->allocation_id, "held", "released", SYSTEM_ACTOR, &se) &&
             se.kind != STORE_CONFLICT)
             rc = process_store_fail(&se, e);
@@ -284,7 +284,7 @@ static int work_capacity(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rc = 0;
     }
     char id[ID_MAX];
-    snprintf(id, sizeof id, "%s", r.id);
+    str_copy(id, sizeof id, r.id);
     resource_row_free(&r);
     if (rc) return -1;
     int offered = 0;
@@ -373,8 +373,8 @@ static int decide_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
             err_detail(e, "allowed", json_incref(r.domains));
         } else {
             const char *d = a->in->domain ? a->in->domain : json_string_value(json_array_get(r.domains, 0));
-            snprintf(a->domain, sizeof a->domain, "%s", d ? d : "");
-            snprintf(a->kind, sizeof a->kind, "%s", r.kind);
+            str_copy(a->domain, sizeof a->domain, d ? d : "");
+            str_copy(a->kind, sizeof a->kind, r.kind);
             json_object_set_new(entry, "resource", render_resource(&r));
             json_object_set_new(entry, "domain", json_string(a->domain));
             json_object_set_new(entry, "kind", json_string(a->kind));
@@ -383,8 +383,8 @@ static int decide_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         resource_row_free(&r);
         if (rc) goto done;
     } else {
-        snprintf(a->domain, sizeof a->domain, "%s", a->in->domain);
-        snprintf(a->kind, sizeof a->kind, "%s", a->in->kind ? a->in->kind : "");
+        str_copy(a->domain, sizeof a->domain, a->in->domain);
+        str_copy(a->kind, sizeof a->kind, a->in->kind ? a->in->kind : "");
     }
     /* Programs and regions may put some cases first (a crisis case ...). */
     rules_facts facts = {.tx = tx, .viewer = a->p};
@@ -395,7 +395,7 @@ static int decide_reserve(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         rc = -1;
         goto done;
     }
-    snprintf(a->gen, sizeof a->gen, "%s", rules_generation());
+    str_copy(a->gen, sizeof a->gen, rules_generation());
     json_t *res = v.result;
     a->priority = (int)json_integer_value(json_object_get(res, "priority"));
     a->offer_days = (int)json_integer_value(json_object_get(res, "offer_days"));
@@ -727,8 +727,8 @@ static int work_answer(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         err_set(e, 409, "no_offer", "waitlist entry %s has no open offer (it is %s)", w.id, w.status);
         goto done;
     }
-    snprintf(res, sizeof res, "%s", w.offered_resource_id);
-    if (w.allocation_id) snprintf(alloc, sizeof alloc, "%s", w.allocation_id);
+    str_copy(res, sizeof res, w.offered_resource_id);
+    if (w.allocation_id) str_copy(alloc, sizeof alloc, w.allocation_id);
     if (a->accept) {
         if (w.offer_due_on && strcmp(w.offer_due_on, today) < 0) {
             err_set(e, 409, "offer_expired", "the offer of resource %s was to be answered by %s", res, w.offer_due_on);
@@ -807,7 +807,7 @@ static int work_end(store_tx *tx, void *arg, store_reply *reply, err_t *e)
         goto done;
     }
     if (!strcmp(w.status, "offered")) {
-        snprintf(res, sizeof res, "%s", w.offered_resource_id);
+        str_copy(res, sizeof res, w.offered_resource_id);
         if (w.allocation_id && store_allocation_move(tx, w.allocation_id, "held", "released", a->p->user, &se) &&
             se.kind != STORE_CONFLICT) {
             process_store_fail(&se, e);

@@ -118,7 +118,7 @@ int process_retention_start(const config *cfg, char *err, size_t errlen)
     J.batch = cfg->retention_batch;
     J.stop = false;
     if (pthread_create(&J.thread, NULL, janitor, NULL)) {
-        snprintf(err, errlen, "cannot start the retention thread");
+        str_copy(err, errlen, "cannot start the retention thread");
         return -1;
     }
     J.started = true;

@@ -100,7 +100,7 @@ static int slot_of(const char *key)
         region_state *r = &G.slot[s];
         if (!r->key[0]) {
             if (G.used >= SLOTS * 3 / 4) return -1;
-            snprintf(r->key, sizeof r->key, "%s", key);
+            str_copy(r->key, sizeof r->key, key);
             r->bucket_ns = G.rate_ns_per_s;
             r->refilled_at = time_mono_ns();
             r->suspend_ns = SUSPEND_FIRST_NS;

@@ -89,10 +89,10 @@ int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_view
     luavm *vm = r->vm;
     lua_State *L = vm->L;
     int base = lua_gettop(L);
-    snprintf(v->generation, sizeof v->generation, "%s", luagen_id(r->set));
+    str_copy(v->generation, sizeof v->generation, luagen_id(r->set));
     replay_ud rud = {views, ud};
     luavm_bind_views(vm, &replay_views, &rud);
-    snprintf(vm->today, sizeof vm->today, "%s", s->today ? s->today : "");
+    str_copy(vm->today, sizeof vm->today, s->today ? s->today : "");
     luavm_push_entry(vm, LV_REPLAY_STEP);
     lua_createtable(L, 0, 14);
     rules_set_str(L, "step", STEP_NAMES[s->kind]);
@@ -122,8 +122,8 @@ int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_view
     int rc = 0;
     if (bad) {
         v->outcome = RULES_INVALID;
-        snprintf(v->field, sizeof v->field, "data");
-        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        str_copy(v->field, sizeof v->field, "data");
+        str_copy(v->reason, sizeof v->reason, "nested too deeply");
     } else {
         err_t pe = {0};
         if (luavm_pcall(vm, 1, 1, luahost_budget_ms(), &pe)) {

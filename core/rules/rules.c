@@ -41,10 +41,10 @@ static void verdict_fail(rules_verdict *v, rules_outcome o, const err_t *e)
         v->failure.details = e->details ? json_deep_copy(e->details) : NULL;
         const char *plugin = json_string_value(json_object_get(e->details, "plugin"));
         const char *version = json_string_value(json_object_get(e->details, "version"));
-        if (plugin) snprintf(v->plugin, sizeof v->plugin, "%s", plugin);
-        if (version) snprintf(v->version, sizeof v->version, "%s", version);
+        if (plugin) str_copy(v->plugin, sizeof v->plugin, plugin);
+        if (version) str_copy(v->version, sizeof v->version, version);
         const char *msg = json_string_value(json_object_get(e->details, "message"));
-        snprintf(v->reason, sizeof v->reason, "%s", msg ? msg : e->message);
+        str_copy(v->reason, sizeof v->reason, msg ? msg : e->message);
     }
 }
 
@@ -195,7 +195,7 @@ static void get_str(lua_State *L, int t, const char *k, char *out, size_t n)
 {
     lua_getfield(L, t, k);
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    snprintf(out, n, "%s", s ? s : "");
+    str_copy(out, n, s ? s : "");
     lua_pop(L, 1);
 }
 
@@ -237,7 +237,7 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
             rc = -1;
             break;
         }
-        if (!d->label[0]) snprintf(d->label, sizeof d->label, "%s", d->kind);
+        if (!d->label[0]) str_copy(d->label, sizeof d->label, d->kind);
         fx->n_set++;
     }
     lua_pop(L, 1);
@@ -246,7 +246,7 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
     if (n) fx->clear = calloc((size_t)n, sizeof *fx->clear);
     for (int i = 1; i <= n && fx->clear; i++) {
         lua_rawgeti(L, -1, i);
-        if (lua_type(L, -1) == LUA_TSTRING) snprintf(fx->clear[fx->n_clear++], 64, "%s", lua_tostring(L, -1));
+        if (lua_type(L, -1) == LUA_TSTRING) str_copy(fx->clear[fx->n_clear++], 64, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -325,7 +325,7 @@ void rules_read_verdict(lua_State *L, rules_verdict *v)
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) {
         v->outcome = RULES_PLUGIN_FAILED;
-        snprintf(v->reason, sizeof v->reason, "the host answered no verdict");
+        str_copy(v->reason, sizeof v->reason, "the host answered no verdict");
         return;
     }
     lua_getfield(L, t, "ok");
@@ -359,7 +359,7 @@ void rules_read_verdict(lua_State *L, rules_verdict *v)
     const char *why = NULL;
     if (read_effects(L, t, &v->effects, &why)) {
         v->outcome = RULES_PLUGIN_FAILED;
-        snprintf(v->reason, sizeof v->reason, "%s", why);
+        str_copy(v->reason, sizeof v->reason, why);
         return;
     }
     v->outcome = RULES_OK;
@@ -396,7 +396,7 @@ static void cache_sync(const luavm *vm)
     const char *gen = luavm_generation(vm);
     if (strcmp(gen, tl_labels.gen)) {
         labels_flush();
-        snprintf(tl_labels.gen, sizeof tl_labels.gen, "%s", gen);
+        str_copy(tl_labels.gen, sizeof tl_labels.gen, gen);
     }
 }
 
@@ -430,7 +430,7 @@ static label_slot *slot_for(luavm *vm, const char *program, const char *region)
         tl_labels.any_prepare = -1;
     }
     label_slot *s = &tl_labels.slot[tl_labels.n++];
-    snprintf(s->key, sizeof s->key, "%s", key);
+    str_copy(s->key, sizeof s->key, key);
     s->labels = labels;
     s->needs_lookup = -1;
     return s;
@@ -471,7 +471,7 @@ static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *k
         err_clear(&e);
         return NULL;
     }
-    snprintf(v->generation, sizeof v->generation, "%s", luavm_generation(vm));
+    str_copy(v->generation, sizeof v->generation, luavm_generation(vm));
     vc->f = f;
     vc->person_id = NULL;
     vc->key = key;
@@ -490,7 +490,7 @@ static void end(luavm *vm, gov_ticket *t)
     bool killed = vm->killed;
     if (vm->poisoned) {
         char gen[17];
-        snprintf(gen, sizeof gen, "%s", luavm_generation(vm));
+        str_copy(gen, sizeof gen, luavm_generation(vm));
         err_t e = {0};
         luahost_vm_for(gen, &e);
         err_clear(&e);
@@ -547,8 +547,8 @@ static int ask_input(luavm *vm, gov_ticket *t, bool too_deep, const char *field,
         lua_settop(vm->L, lua_gettop(vm->L) - 2);
         end(vm, t);
         v->outcome = RULES_INVALID;
-        snprintf(v->field, sizeof v->field, "%s", field);
-        snprintf(v->reason, sizeof v->reason, "nested too deeply");
+        str_copy(v->field, sizeof v->field, field);
+        str_copy(v->reason, sizeof v->reason, "nested too deeply");
         return -1;
     }
     int rc = ask(vm, 1, v);
@@ -634,7 +634,7 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     /* Nothing to run, no plugin slot to take. */
     if (!rules_may_prepare(c, in->reopen)) {
         memset(v, 0, sizeof *v);
-        snprintf(v->generation, sizeof v->generation, "%s", tl_labels.gen);
+        str_copy(v->generation, sizeof v->generation, tl_labels.gen);
         return 0;
     }
     rules_facts f = {.viewer = actor};
@@ -771,7 +771,7 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
     rules_read_verdict(L, v);
     if (v->outcome == RULES_OK) *payload = rules_get_json(L, lua_gettop(L), "payload");
     if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
-        snprintf(v->plugin, sizeof v->plugin, "%s", agency); /* names the agency in the error */
+        str_copy(v->plugin, sizeof v->plugin, agency); /* names the agency in the error */
     lua_settop(L, base);
     end(vm, &t);
     if (v->outcome == RULES_OK && !*payload) {
@@ -798,7 +798,7 @@ bool rules_agency_status(const char *agency, const char *status, char out[24])
         err_clear(&e);
         return false;
     }
-    if (lua_type(L, -1) == LUA_TSTRING) snprintf(out, 24, "%s", lua_tostring(L, -1));
+    if (lua_type(L, -1) == LUA_TSTRING) str_copy(out, 24, lua_tostring(L, -1));
     lua_pop(L, 1);
     return out[0] != 0;
 }
@@ -840,7 +840,7 @@ int rules_referral_rules(const char *program, const char *region, int *answer_da
     if (json_is_array(from)) {
         *accepts_from = json_incref(from);
         const char *who = json_string_value(json_object_get(out, "plugin"));
-        snprintf(plugin, 96, "%s", who ? who : "");
+        str_copy(plugin, 96, who ? who : "");
     }
     json_decref(out);
     return 0;
@@ -877,11 +877,11 @@ void rules_generation_for(const char *gen, char out[17])
 {
     luagen *g = gen && *gen ? luahost_loaded(gen) : NULL;
     if (g) {
-        snprintf(out, 17, "%s", luagen_id(g));
+        str_copy(out, 17, luagen_id(g));
         luagen_unref(g);
         return;
     }
-    snprintf(out, 17, "%s", rules_generation());
+    str_copy(out, 17, rules_generation());
 }
 
 const char *rules_generation(void)

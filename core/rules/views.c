@@ -117,7 +117,7 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
     if (!strcmp(name, "cases_of_person")) {
         const char *pid = json_string_value(json_object_get(params, "person_id"));
         if (!pid) {
-            snprintf(why, whylen, "query cases_of_person needs {person_id = ...}");
+            str_copy(why, whylen, "query cases_of_person needs {person_id = ...}");
             return NULL;
         }
         case_list cases;
@@ -130,7 +130,7 @@ static json_t *v_query(void *ud, const char *name, json_t *params, char *why, si
         const char *region = json_string_value(json_object_get(params, "region"));
         const char *type = json_string_value(json_object_get(params, "type"));
         if (!region) {
-            snprintf(why, whylen, "query orgs needs {region = ..., type = ...?}");
+            str_copy(why, whylen, "query orgs needs {region = ..., type = ...?}");
             return NULL;
         }
         const char **ids = NULL;

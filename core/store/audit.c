@@ -202,8 +202,8 @@ static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], char a
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             *seq = sqlite3_column_int64(st, 0);
-            snprintf(hash, SHA256_HEX, "%s", TEXT(st, 1));
-            if (at) snprintf(at, RFC3339_MAX, "%s", TEXT(st, 2) ? TEXT(st, 2) : "");
+            str_copy(hash, SHA256_HEX, TEXT(st, 1));
+            if (at) str_copy(at, RFC3339_MAX, TEXT(st, 2) ? TEXT(st, 2) : "");
             sqlite3_reset(st);
             return 0;
         }
@@ -211,7 +211,7 @@ static int read_head(store_tx *tx, long long *seq, char hash[SHA256_HEX], char a
         if (rc != SQLITE_DONE) return store_fail(tx, e, "audit head");
     }
     *seq = 0;
-    snprintf(hash, SHA256_HEX, "%s", GENESIS);
+    str_copy(hash, SHA256_HEX, GENESIS);
     if (at) at[0] = 0;
     return 0;
 }
@@ -279,11 +279,11 @@ int store_audit_append(store_tx *tx, const audit_entry *a, store_err *e)
     if (audit_head(tx, &h, e)) return -1;
     long long seq = h.seq + 1;
     char prev[SHA256_HEX], at[RFC3339_MAX], hash[SHA256_HEX];
-    snprintf(prev, sizeof prev, "%s", h.hash);
+    str_copy(prev, sizeof prev, h.hash);
     time_rfc3339(time_now_ms(), at);
     /* A clock stepped back does not put a record before the one it follows:
      * the trail is in time order, which `since` relies on. */
-    if (strcmp(at, h.at) < 0) snprintf(at, sizeof at, "%s", h.at);
+    if (strcmp(at, h.at) < 0) str_copy(at, sizeof at, h.at);
     bool oom;
     char *persons = persons_joined(a, &oom);
     if (oom) return store_fail(tx, e, "audit persons: out of memory");
@@ -511,10 +511,10 @@ static int insert_checkpoint(store_tx *tx, long long last_id, long long seq, con
     c->id = last_id + 1;
     c->epoch = keyring_epoch_now();
     c->through_seq = seq;
-    snprintf(c->head, sizeof c->head, "%s", head);
+    str_copy(c->head, sizeof c->head, head);
     if (scalar(tx, SQL_ARCHIVED, &c->archived_through, e)) return -1;
     time_rfc3339(time_now_ms(), c->at);
-    snprintf(c->reason, sizeof c->reason, "%s", reason);
+    str_copy(c->reason, sizeof c->reason, reason);
     char msg[512];
     int len = checkpoint_message(c, msg, sizeof msg);
     keys_sign(ks, msg, (size_t)len, c->signature);
@@ -605,11 +605,11 @@ int store_audit_checkpoints(store_tx *tx, long long after_id, audit_checkpoint *
         c->id = sqlite3_column_int64(st, 0);
         c->epoch = sqlite3_column_int(st, 1);
         c->through_seq = sqlite3_column_int64(st, 2);
-        snprintf(c->head, sizeof c->head, "%s", TEXT(st, 3) ? TEXT(st, 3) : "");
+        str_copy(c->head, sizeof c->head, TEXT(st, 3) ? TEXT(st, 3) : "");
         c->archived_through = sqlite3_column_int64(st, 4);
-        snprintf(c->at, sizeof c->at, "%s", TEXT(st, 5) ? TEXT(st, 5) : "");
-        snprintf(c->reason, sizeof c->reason, "%s", TEXT(st, 6) ? TEXT(st, 6) : "");
-        snprintf(c->signature, sizeof c->signature, "%s", TEXT(st, 7) ? TEXT(st, 7) : "");
+        str_copy(c->at, sizeof c->at, TEXT(st, 5) ? TEXT(st, 5) : "");
+        str_copy(c->reason, sizeof c->reason, TEXT(st, 6) ? TEXT(st, 6) : "");
+        str_copy(c->signature, sizeof c->signature, TEXT(st, 7) ? TEXT(st, 7) : "");
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -663,11 +663,11 @@ int store_audit_archives(store_tx *tx, audit_archive **out, size_t *n, store_err
         a->through_seq = sqlite3_column_int64(st, 1);
         a->records = sqlite3_column_int64(st, 2);
         a->epoch = sqlite3_column_int(st, 3);
-        snprintf(a->prev, sizeof a->prev, "%s", TEXT(st, 4) ? TEXT(st, 4) : "");
-        snprintf(a->head, sizeof a->head, "%s", TEXT(st, 5) ? TEXT(st, 5) : "");
-        snprintf(a->at, sizeof a->at, "%s", TEXT(st, 6) ? TEXT(st, 6) : "");
-        snprintf(a->file, sizeof a->file, "%s", TEXT(st, 7) ? TEXT(st, 7) : "");
-        snprintf(a->signature, sizeof a->signature, "%s", TEXT(st, 8) ? TEXT(st, 8) : "");
+        str_copy(a->prev, sizeof a->prev, TEXT(st, 4) ? TEXT(st, 4) : "");
+        str_copy(a->head, sizeof a->head, TEXT(st, 5) ? TEXT(st, 5) : "");
+        str_copy(a->at, sizeof a->at, TEXT(st, 6) ? TEXT(st, 6) : "");
+        str_copy(a->file, sizeof a->file, TEXT(st, 7) ? TEXT(st, 7) : "");
+        str_copy(a->signature, sizeof a->signature, TEXT(st, 8) ? TEXT(st, 8) : "");
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {

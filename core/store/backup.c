@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "store/migrations.h"
 
 static int fsync_path(const char *path, int flags)
@@ -29,7 +30,7 @@ static int fsync_path(const char *path, int flags)
 static int fsync_dir_of(const char *path)
 {
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     return fsync_path(dirname(tmp), O_RDONLY | O_DIRECTORY);
 }
 
@@ -66,9 +67,9 @@ int store_inspect(const char *path, store_backup_info *info, char *err, size_t e
     }
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        snprintf(info->integrity, sizeof info->integrity, "%s", text(s, 0));
+        str_copy(info->integrity, sizeof info->integrity, text(s, 0));
     else
-        snprintf(info->integrity, sizeof info->integrity, "%s", sqlite3_errmsg(db));
+        str_copy(info->integrity, sizeof info->integrity, sqlite3_errmsg(db));
     sqlite3_finalize(s);
     long long v = count(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     info->schema_version = v > 0 ? (int)v : 0;
@@ -79,15 +80,15 @@ int store_inspect(const char *path, store_backup_info *info, char *err, size_t e
     if (sqlite3_prepare_v2(db, "SELECT id, rrn_sealed FROM persons WHERE rrn_sealed IS NOT NULL LIMIT 1", -1, &s,
                            NULL) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW) {
-        snprintf(info->sample_person, sizeof info->sample_person, "%s", text(s, 0));
-        snprintf(info->sample_sealed, sizeof info->sample_sealed, "%s", text(s, 1));
+        str_copy(info->sample_person, sizeof info->sample_person, text(s, 0));
+        str_copy(info->sample_sealed, sizeof info->sample_sealed, text(s, 1));
     }
     sqlite3_finalize(s);
     s = NULL;
     if (sqlite3_prepare_v2(db, "SELECT key_id FROM keyring WHERE retired_at IS NULL ORDER BY epoch DESC LIMIT 1", -1,
                            &s, NULL) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW)
-        snprintf(info->key_id, sizeof info->key_id, "%s", text(s, 0));
+        str_copy(info->key_id, sizeof info->key_id, text(s, 0));
     sqlite3_finalize(s);
     sqlite3_close(db);
     return 0;

@@ -251,7 +251,7 @@ int store_case_read(sqlite3_stmt *st, void *row)
 
 static void case_page_last(case_list *l)
 {
-    if (l->n) snprintf(l->last, sizeof l->last, "%s", l->items[l->n - 1].id);
+    if (l->n) str_copy(l->last, sizeof l->last, l->items[l->n - 1].id);
 }
 
 int store_case_list(store_tx *tx, const principal *p, const case_query *q, case_list *out, store_err *e)
@@ -354,7 +354,7 @@ int store_case_export(store_tx *tx, const principal *p, int limit, const char *a
     free(orgs);
     if (rc) return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].case_id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].case_id);
     return 0;
 }
 

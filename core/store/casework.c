@@ -92,7 +92,7 @@ static void record_drop(void *row) { record_row_free(row); }
 int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], store_err *e)
 {
     char now[RFC3339_MAX];
-    if (in->id && *in->id) snprintf(id, ID_MAX, "%s", in->id);
+    if (in->id && *in->id) str_copy(id, ID_MAX, in->id);
     else id_new("rec_", id);
     time_rfc3339(time_now_ms(), now);
     char *data = in->data ? json_dumps(in->data, JSON_COMPACT) : strdup("{}");

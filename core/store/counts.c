@@ -82,8 +82,8 @@ static count_cell *cell(count_table *t, const char *a, const char *b)
     t->n++;
     count_cell *c = &t->cells[lo];
     memset(c, 0, sizeof *c);
-    snprintf(c->a, sizeof c->a, "%s", a);
-    snprintf(c->b, sizeof c->b, "%s", b);
+    str_copy(c->a, sizeof c->a, a);
+    str_copy(c->b, sizeof c->b, b);
     return c;
 }
 
@@ -107,7 +107,7 @@ static overdue_sum *sum_of(const char *kind)
     }
     overdue_sum *s = &C.sums[C.n_sums++];
     memset(s, 0, sizeof *s);
-    snprintf(s->kind, sizeof s->kind, "%s", kind);
+    str_copy(s->kind, sizeof s->kind, kind);
     return s;
 }
 
@@ -121,7 +121,7 @@ static void sweep(const char *today)
         overdue_sum *s = sum_of(c->a);
         if (s && strcmp(c->b, today) < 0) s->overdue += c->n;
     }
-    snprintf(C.today, sizeof C.today, "%s", today);
+    str_copy(C.today, sizeof C.today, today);
 }
 
 static void apply(const count_delta *d)
@@ -157,8 +157,8 @@ int store_count(store_tx *tx, int family, const char *a, const char *b, long lon
     }
     count_delta *d = &c->pending[c->n_pending++];
     d->family = family;
-    snprintf(d->a, sizeof d->a, "%s", a ? a : "");
-    snprintf(d->b, sizeof d->b, "%s", b ? b : "");
+    str_copy(d->a, sizeof d->a, a ? a : "");
+    str_copy(d->b, sizeof d->b, b ? b : "");
     d->delta = delta;
     return 0;
 }
@@ -191,7 +191,7 @@ static int load_table(sqlite3 *db, const char *sql, count_table *t, char *err, s
         count_cell *c = cell(t, TEXT(st, 0), TEXT(st, 1));
         if (!c) {
             sqlite3_finalize(st);
-            snprintf(err, errlen, "counts: out of memory");
+            str_copy(err, errlen, "counts: out of memory");
             return -1;
         }
         c->n = sqlite3_column_int64(st, 2);
@@ -241,7 +241,7 @@ int store_outbox_counts(outbox_counts *out)
     }
     for (size_t i = 0; i < C.outbox.n; i++) {
         outbox_count *o = &out->items[out->n++];
-        snprintf(o->agency, sizeof o->agency, "%s", C.outbox.cells[i].a);
+        str_copy(o->agency, sizeof o->agency, C.outbox.cells[i].a);
         snprintf(o->status, sizeof o->status, "%.15s", C.outbox.cells[i].b);
         o->n = C.outbox.cells[i].n;
     }
@@ -269,7 +269,7 @@ int store_overdue_counts(const char *today, overdue_counts *out)
     }
     for (size_t i = 0; i < C.n_sums; i++) {
         overdue_count *o = &out->items[out->n++];
-        snprintf(o->kind, sizeof o->kind, "%s", C.sums[i].kind);
+        str_copy(o->kind, sizeof o->kind, C.sums[i].kind);
         o->n = C.sums[i].overdue;
     }
     pthread_mutex_unlock(&C.mu);

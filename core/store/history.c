@@ -118,9 +118,9 @@ void open_case_groups_free(open_case_groups *g)
 static int group_read(sqlite3_stmt *st, void *row)
 {
     open_case_group *g = row;
-    snprintf(g->program, sizeof g->program, "%s", TEXT(st, 0) ? TEXT(st, 0) : "");
-    snprintf(g->region, sizeof g->region, "%s", TEXT(st, 1) ? TEXT(st, 1) : "");
-    snprintf(g->generation, sizeof g->generation, "%s", TEXT(st, 2) ? TEXT(st, 2) : "");
+    str_copy(g->program, sizeof g->program, TEXT(st, 0) ? TEXT(st, 0) : "");
+    str_copy(g->region, sizeof g->region, TEXT(st, 1) ? TEXT(st, 1) : "");
+    str_copy(g->generation, sizeof g->generation, TEXT(st, 2) ? TEXT(st, 2) : "");
     g->n = sqlite3_column_int64(st, 3);
     return 0;
 }
@@ -153,7 +153,7 @@ int store_open_cases(store_tx *tx, const char *program, const char *region, cons
                    "open cases"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 
@@ -217,7 +217,7 @@ int store_cases_all(store_tx *tx, int limit, const char *after, case_list *out, 
                    "cases"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 

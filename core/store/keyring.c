@@ -148,13 +148,13 @@ static int read_ring(store_tx *tx, ring_row **out, size_t *n, store_err *e)
         ring_row *r = &(*out)[(*n)++];
         memset(r, 0, sizeof *r);
         r->pub.epoch = sqlite3_column_int(st, 0);
-        snprintf(r->pub.key_id, sizeof r->pub.key_id, "%s", TEXT(st, 1) ? TEXT(st, 1) : "");
+        str_copy(r->pub.key_id, sizeof r->pub.key_id, TEXT(st, 1) ? TEXT(st, 1) : "");
         r->pub.first_seq = sqlite3_column_int64(st, 2);
-        snprintf(r->pub.public_key, sizeof r->pub.public_key, "%s", TEXT(st, 3) ? TEXT(st, 3) : "");
-        snprintf(r->pub.endorsement, sizeof r->pub.endorsement, "%s", TEXT(st, 4) ? TEXT(st, 4) : "");
+        str_copy(r->pub.public_key, sizeof r->pub.public_key, TEXT(st, 3) ? TEXT(st, 3) : "");
+        str_copy(r->pub.endorsement, sizeof r->pub.endorsement, TEXT(st, 4) ? TEXT(st, 4) : "");
         r->audit_key = TEXT(st, 5) ? strdup(TEXT(st, 5)) : NULL;
-        snprintf(r->pub.created_at, sizeof r->pub.created_at, "%s", TEXT(st, 6) ? TEXT(st, 6) : "");
-        snprintf(r->pub.retired_at, sizeof r->pub.retired_at, "%s", TEXT(st, 7) ? TEXT(st, 7) : "");
+        str_copy(r->pub.created_at, sizeof r->pub.created_at, TEXT(st, 6) ? TEXT(st, 6) : "");
+        str_copy(r->pub.retired_at, sizeof r->pub.retired_at, TEXT(st, 7) ? TEXT(st, 7) : "");
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -461,14 +461,14 @@ int store_keyring_open(const char *path, char *err, size_t errlen)
                      path, store_path());
             goto out;
         } else if (read_rc) {
-            snprintf(err, errlen, "%s", why);
+            str_copy(err, errlen, why);
             goto out;
         }
         keys_set_current(&ks);
         register_arg a;
         memset(&a, 0, sizeof a);
         a.ep.epoch = 1;
-        snprintf(a.ep.key_id, sizeof a.ep.key_id, "%s", ks.id);
+        str_copy(a.ep.key_id, sizeof a.ep.key_id, ks.id);
         keys_hex(ks.sign_pk, sizeof ks.sign_pk, a.ep.public_key);
         time_rfc3339(time_now_ms(), a.ep.created_at);
         store_reply reply = {0};
@@ -482,7 +482,7 @@ int store_keyring_open(const char *path, char *err, size_t errlen)
         }
         ring_row row = {a.ep, NULL};
         if (load_epochs(&row, 1)) {
-            snprintf(err, errlen, "out of memory");
+            str_copy(err, errlen, "out of memory");
             goto out;
         }
         if (a.legacy_audit)
@@ -500,7 +500,7 @@ int store_keyring_open(const char *path, char *err, size_t errlen)
             goto out;
         }
         if (read_rc) {
-            snprintf(err, errlen, "%s", why);
+            str_copy(err, errlen, why);
             goto out;
         }
         if (strcmp(ks.id, cur->key_id)) {
@@ -517,7 +517,7 @@ int store_keyring_open(const char *path, char *err, size_t errlen)
         }
         keys_set_current(&ks);
         if (load_epochs(s.rows, s.n)) {
-            snprintf(err, errlen, "out of memory");
+            str_copy(err, errlen, "out of memory");
             goto out;
         }
     }
@@ -600,10 +600,10 @@ static int work_rotate(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     audit_epoch next;
     memset(&next, 0, sizeof next);
     next.epoch = rows[n - 1].pub.epoch + 1;
-    snprintf(next.key_id, sizeof next.key_id, "%s", a->to->id);
+    str_copy(next.key_id, sizeof next.key_id, a->to->id);
     next.first_seq = a->out->checkpoint.through_seq + 1;
     keys_hex(a->to->sign_pk, sizeof a->to->sign_pk, next.public_key);
-    snprintf(next.created_at, sizeof next.created_at, "%s", now);
+    str_copy(next.created_at, sizeof next.created_at, now);
     char msg[512];
     int len = audit_epoch_message(&next, msg, sizeof msg);
     keys_sign(a->from, msg, (size_t)len, next.endorsement);
@@ -618,7 +618,7 @@ fail:
 static int fsync_dir(const char *path)
 {
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     int rc = fsync(fd);
@@ -630,7 +630,7 @@ int store_key_rotate(const char *path, key_rotation *out, char *err, size_t errl
 {
     memset(out, 0, sizeof *out);
     if (R.lock_fd < 0 || R.n == 0) {
-        snprintf(err, errlen, "the keyring is not open");
+        str_copy(err, errlen, "the keyring is not open");
         return -1;
     }
     if (flock(R.lock_fd, LOCK_EX | LOCK_NB)) {
@@ -645,13 +645,13 @@ int store_key_rotate(const char *path, key_rotation *out, char *err, size_t errl
     memset(&to, 0, sizeof to);
     char next[1100];
     snprintf(next, sizeof next, "%s.new", path);
-    snprintf(out->old_id, sizeof out->old_id, "%s", from.id);
+    str_copy(out->old_id, sizeof out->old_id, from.id);
     snprintf(out->retired_file, sizeof out->retired_file, "%s.retired-%s", path, from.id);
     /* A key left by a rotation that did not commit (the database opened
      * with the current key, so it is not the database's). */
     unlink(next);
     if (keys_create(next, &to, err, errlen)) goto out;
-    snprintf(out->new_id, sizeof out->new_id, "%s", to.id);
+    str_copy(out->new_id, sizeof out->new_id, to.id);
     rotate_arg a = {&from, &to, out};
     store_reply reply = {0};
     err_t e = {0};

@@ -269,7 +269,7 @@ int store_person_take_number(store_tx *tx, const char *id, const char *from_id, 
     char sealed[128] = "", digits[14];
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        snprintf(sealed, sizeof sealed, "%s", TEXT(st, 0));
+        str_copy(sealed, sizeof sealed, TEXT(st, 0));
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "person sealed");
     if (!sealed[0]) return store_err_set(e, STORE_NOT_FOUND, "person '%s' has no number", from_id);

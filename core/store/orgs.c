@@ -51,7 +51,7 @@ fail:
 int store_org_insert(store_tx *tx, const org_in *in, org_row *out, store_err *e)
 {
     char id[ID_MAX], now[RFC3339_MAX];
-    if (in->id) snprintf(id, sizeof id, "%s", in->id);
+    if (in->id) str_copy(id, sizeof id, in->id);
     else id_new("org_", id);
     time_rfc3339(time_now_ms(), now);
     sqlite3_stmt *st = store_stmt(tx, SQL_ORG_INSERT, e);
@@ -131,10 +131,10 @@ int store_token_insert(store_tx *tx, const token_in *in, token_row *out, store_e
      * person to tell their tokens apart, nothing to guess the rest by. */
     snprintf(out->prefix, sizeof out->prefix, "%.9s", out->token);
     time_rfc3339(time_now_ms(), out->created_at);
-    snprintf(out->user, sizeof out->user, "%s", in->user);
-    snprintf(out->role, sizeof out->role, "%s", in->role);
-    snprintf(out->org, sizeof out->org, "%s", in->org ? in->org : "");
-    snprintf(out->expires_at, sizeof out->expires_at, "%s", in->expires_at ? in->expires_at : "");
+    str_copy(out->user, sizeof out->user, in->user);
+    str_copy(out->role, sizeof out->role, in->role);
+    str_copy(out->org, sizeof out->org, in->org ? in->org : "");
+    str_copy(out->expires_at, sizeof out->expires_at, in->expires_at ? in->expires_at : "");
     if (!(st = store_stmt(tx, SQL_TOKEN_INSERT, e))) goto fail;
     sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
@@ -178,12 +178,12 @@ int store_principal_by_token(store_tx *tx, const char *token, principal *p, stor
     memset(p, 0, sizeof *p);
     const char *text[6];
     for (int i = 0; i < 6; i++) text[i] = (const char *)sqlite3_column_text(st, i);
-    snprintf(p->token_id, sizeof p->token_id, "%s", text[0]);
-    snprintf(p->user, sizeof p->user, "%s", text[1]);
-    snprintf(p->role, sizeof p->role, "%s", text[2]);
-    snprintf(p->org, sizeof p->org, "%s", text[3] ? text[3] : "");
-    snprintf(p->region, sizeof p->region, "%s", text[4] ? text[4] : "");
-    snprintf(p->org_type, sizeof p->org_type, "%s", text[5] ? text[5] : "");
+    str_copy(p->token_id, sizeof p->token_id, text[0]);
+    str_copy(p->user, sizeof p->user, text[1]);
+    str_copy(p->role, sizeof p->role, text[2]);
+    str_copy(p->org, sizeof p->org, text[3] ? text[3] : "");
+    str_copy(p->region, sizeof p->region, text[4] ? text[4] : "");
+    str_copy(p->org_type, sizeof p->org_type, text[5] ? text[5] : "");
     p->expires_ms = rfc3339_ms((const char *)sqlite3_column_text(st, 6));
     p->revoked = sqlite3_column_type(st, 7) != SQLITE_NULL;
     sqlite3_reset(st);
@@ -244,7 +244,7 @@ int store_token_list(store_tx *tx, const principal *overseer, const token_query 
                    "token list"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 
@@ -275,7 +275,7 @@ int store_org_by_area(store_tx *tx, const char *area, char id[64], store_err *e)
     if (!st) return -1;
     sqlite3_bind_text(st, 1, area, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(id, 64, "%s", TEXT(st, 0));
+    if (rc == SQLITE_ROW) str_copy(id, 64, TEXT(st, 0));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "org by area");

@@ -102,7 +102,7 @@ static int page(store_tx *tx, sqlite3_stmt *st, int limit, outbox_list *out, sto
                    "outbox read"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 
@@ -126,8 +126,8 @@ int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e)
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        snprintf(agency, sizeof agency, "%s", TEXT(st, 0));
-        snprintf(was, sizeof was, "%s", TEXT(st, 1));
+        str_copy(agency, sizeof agency, TEXT(st, 0));
+        str_copy(was, sizeof was, TEXT(st, 1));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(tx, e, "outbox state");
@@ -220,7 +220,7 @@ int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char agency[128];
-        snprintf(agency, sizeof agency, "%s", TEXT(st, 0) ? TEXT(st, 0) : "");
+        str_copy(agency, sizeof agency, TEXT(st, 0) ? TEXT(st, 0) : "");
         if (store_count(tx, COUNT_OUTBOX, agency, "delivered", -1, e)) {
             sqlite3_reset(st);
             return -1;

@@ -336,7 +336,7 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
                    "person search"))
         goto done;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     rc = 0;
 done:
     free(after_name);
@@ -356,7 +356,7 @@ int store_person_by_rrn(store_tx *tx, const char *org, const char *digits, char 
     sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(id, ID_MAX, "%s", TEXT(st, 0));
+    if (rc == SQLITE_ROW) str_copy(id, ID_MAX, TEXT(st, 0));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person by number");
@@ -374,7 +374,7 @@ int store_person_twin(store_tx *tx, const char *person_id, const char *org, char
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(id, ID_MAX, "%s", TEXT(st, 0));
+    if (rc == SQLITE_ROW) str_copy(id, ID_MAX, TEXT(st, 0));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person twin");
@@ -518,7 +518,7 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
     sqlite3_bind_text(st, 1, src_id, -1, SQLITE_STATIC);
     char sealed[128] = "", digits[14];
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        snprintf(sealed, sizeof sealed, "%s", (const char *)sqlite3_column_text(st, 0));
+        str_copy(sealed, sizeof sealed, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     if (!sealed[0]) return 0;
     if (pii_rrn_open(sealed, src_id, digits) || pii_rrn_seal(digits, id, sealed, sizeof sealed)) {
@@ -566,8 +566,8 @@ int store_person_merged_into(store_tx *tx, const principal *p, const char *id, c
     store_bind_viewer(st, p);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        snprintf(into, ID_MAX, "%s", TEXT(st, 0));
-        snprintf(merge_id, ID_MAX, "%s", TEXT(st, 1) ? TEXT(st, 1) : "");
+        str_copy(into, ID_MAX, TEXT(st, 0));
+        str_copy(merge_id, ID_MAX, TEXT(st, 1) ? TEXT(st, 1) : "");
     }
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
@@ -583,7 +583,7 @@ int store_person_owner(store_tx *tx, const char *person_id, char org[64], store_
     if (!st) return -1;
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) snprintf(org, 64, "%s", TEXT(st, 0));
+    if (rc == SQLITE_ROW) str_copy(org, 64, TEXT(st, 0));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 0;
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person owner");

@@ -95,7 +95,7 @@ int keys_read(const char *path, keyset *ks, bool *missing, char *err, size_t err
 static int fsync_dir_of(const char *path)
 {
     char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     int rc = fsync(fd);

@@ -163,7 +163,7 @@ int store_consent_valid_for(store_tx *tx, const char *person_id, const char *par
     id[0] = 0;
     for (size_t i = 0; i < list.n; i++)
         if (!store_consent_refusal(&list.items[i], party, purposes, today))
-            snprintf(id, ID_MAX, "%s", list.items[i].id);
+            str_copy(id, ID_MAX, list.items[i].id);
     consent_list_free(&list);
     return 0;
 }
@@ -187,7 +187,7 @@ static void referral_drop(void *row) { referral_row_free(row); }
 int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], store_err *e)
 {
     char now[RFC3339_MAX];
-    if (in->id && *in->id) snprintf(id, ID_MAX, "%s", in->id);
+    if (in->id && *in->id) str_copy(id, ID_MAX, in->id);
     else id_new("ref_", id);
     time_rfc3339(time_now_ms(), now);
     char *snap = json_dumps(in->snapshot, JSON_COMPACT);
@@ -274,7 +274,7 @@ int store_referral_list(store_tx *tx, const principal *p, const referral_query *
                    e, "referral list"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 

@@ -322,7 +322,7 @@ int store_resource_list(store_tx *tx, const principal *p, const resource_query *
                    e, "resource list"))
         return -1;
     out->items = items;
-    if (out->n) snprintf(out->last, sizeof out->last, "%s", out->items[out->n - 1].id);
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
     return 0;
 }
 
@@ -620,7 +620,7 @@ int store_case_offers(store_tx *tx, const char *case_id, char due_on[11], int *n
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) return store_fail(tx, e, "case offers");
     const char *d = TEXT(st, 0);
-    snprintf(due_on, 11, "%s", d ? d : "");
+    str_copy(due_on, 11, d ? d : "");
     *n = sqlite3_column_int(st, 1);
     sqlite3_reset(st);
     return 0;

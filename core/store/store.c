@@ -86,11 +86,11 @@ void store_set_write_hook(store_write_hook fn, store_write_undo undo, void *ctx)
 static int mkdir_parents(const char *path)
 {
     char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    str_copy(tmp, sizeof tmp, path);
     char *dir = dirname(tmp);
     if (!strcmp(dir, ".") || !strcmp(dir, "/")) return 0;
     char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
+    str_copy(buf, sizeof buf, dir);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
@@ -142,7 +142,7 @@ static store_conn *conn_open(bool writer, char *err, size_t errlen)
     store_conn *c = calloc(1, sizeof *c);
     if (!c) {
         sqlite3_close(db);
-        snprintf(err, errlen, "out of memory");
+        str_copy(err, errlen, "out of memory");
         return NULL;
     }
     c->db = db;
@@ -631,7 +631,7 @@ static void *writer_main(void *arg)
             int rc = counts_load(W.conn->db, err, sizeof err);
             pthread_mutex_lock(&W.mu);
             W.load_rc = rc;
-            snprintf(W.load_err, sizeof W.load_err, "%s", err);
+            str_copy(W.load_err, sizeof W.load_err, err);
             W.load_done = true;
             pthread_cond_broadcast(&W.load_cv);
             continue;
@@ -665,7 +665,7 @@ static int writer_start(char *err, size_t errlen)
     if (!W.conn) return -1;
     W.stop = false;
     if (pthread_create(&W.thread, NULL, writer_main, NULL)) {
-        snprintf(err, errlen, "cannot start the writer thread");
+        str_copy(err, errlen, "cannot start the writer thread");
         conn_forget(W.conn);
         conn_free(W.conn);
         W.conn = NULL;
@@ -725,7 +725,7 @@ bool store_on_writer(void) { return tl_is_writer; }
 int store_counts_start(char *err, size_t errlen)
 {
     if (!W.started) {
-        snprintf(err, errlen, "the store is not open");
+        str_copy(err, errlen, "the store is not open");
         return -1;
     }
     pthread_mutex_lock(&W.mu);
@@ -734,7 +734,7 @@ int store_counts_start(char *err, size_t errlen)
     pthread_cond_signal(&W.cv);
     while (!W.load_done) pthread_cond_wait(&W.load_cv, &W.mu);
     int rc = W.load_rc;
-    if (rc) snprintf(err, errlen, "%s", W.load_err);
+    if (rc) str_copy(err, errlen, W.load_err);
     pthread_mutex_unlock(&W.mu);
     return rc;
 }
@@ -806,7 +806,7 @@ int store_open(const store_opts *opts, char *err, size_t errlen)
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         S.vfs = walbuf_register();
     }
-    snprintf(S.path, sizeof S.path, "%s", opts->path);
+    str_copy(S.path, sizeof S.path, opts->path);
     S.full = opts->durability_full;
     S.busy_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     if (strcmp(S.path, ":memory:") && mkdir_parents(S.path)) {
@@ -869,7 +869,7 @@ int store_migrate(int *version, char *err, size_t errlen)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1, &st, NULL) !=
         SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        str_copy(err, errlen, sqlite3_errmsg(c->db));
         goto done;
     }
     if (sqlite3_step(st) == SQLITE_ROW) current = sqlite3_column_int(st, 0);
@@ -888,7 +888,7 @@ int store_migrate(int *version, char *err, size_t errlen)
         if (exec(c->db, migrations[v - 1], err, errlen) || exec(c->db, rec, err, errlen)) {
             sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
             char inner[400];
-            snprintf(inner, sizeof inner, "%s", err);
+            str_copy(inner, sizeof inner, err);
             snprintf(err, errlen, "migration %d failed: %s", v, inner);
             goto done;
         }
