@@ -221,6 +221,32 @@ static void test_time_rfc3339(void **state)
     }
 }
 
+static void test_str_copy(void **state)
+{
+    (void)state;
+    char b[6];
+    memset(b, 'x', sizeof b);
+    str_copy(b, sizeof b, "상도"); /* 6 bytes of UTF-8: cut to 5 bytes, as snprintf cut */
+    assert_memory_equal(b, "\xec\x83\x81\xeb\x8f", 5);
+    assert_int_equal(b[5], 0);
+    str_copy(b, sizeof b, "abc");
+    assert_string_equal(b, "abc");
+    str_copy(b, sizeof b, "abcde"); /* exactly fits */
+    assert_string_equal(b, "abcde");
+    str_copy(b, sizeof b, "abcdefgh");
+    assert_string_equal(b, "abcde");
+    str_copy(b, sizeof b, NULL);
+    assert_string_equal(b, "");
+    str_copy(b, 1, "abc");
+    assert_string_equal(b, "");
+    b[0] = 'q';
+    str_copy(b, 0, "abc"); /* no room: untouched */
+    assert_int_equal(b[0], 'q');
+    char o[16] = "hello world";
+    str_copy(o, sizeof o, o + 6); /* overlapping, as snprintf was never allowed to */
+    assert_string_equal(o, "world");
+}
+
 static void test_clocks(void **state)
 {
     (void)state;
@@ -726,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_age_on),
         cmocka_unit_test(test_date_today_kst),
         cmocka_unit_test(test_time_rfc3339),
+        cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_id_new_shape),
         cmocka_unit_test(test_id_new_unique),
