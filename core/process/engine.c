@@ -217,6 +217,15 @@ static int apply_lead(store_tx *tx, const principal *p, case_row *c, const rules
 }
 
 /* ---- moves ---- */
+/* How a unit that applies a move (or none: NULL) is written: it reads the
+ * plan and changes only the store, so it may run again in a batch without
+ * savepoints, unless the move brings extra work (a referrer told). */
+typedef int (*write_fn)(const store_idem *, store_work_fn, void *, store_reply *, err_t *);
+static write_fn move_write(const move_plan *m)
+{
+    return m && m->extra.fn ? process_write : process_write_rerunnable;
+}
+
 void move_plan_free(move_plan *m)
 {
     json_decref(m->data);
@@ -433,9 +442,7 @@ int process_case_transition(const principal *p, const char *id, const transition
     int rc = prepare_phase(&a, e);
     store_reply none = {0};
     if (!rc && !a.decided) rc = process_read(decide_transition, &a, &none, e);
-    /* Applying reads the plan and changes only the store, unless a
-     * referred case's step (extra work) comes with it. */
-    if (!rc) rc = (a.m.extra.fn ? process_write : process_write_rerunnable)(idem, apply_transition, &a, reply, e);
+    if (!rc) rc = move_write(&a.m)(idem, apply_transition, &a, reply, e);
     /* Rules' messages, or a referred case's step (its extra work), may have
      * queued a message: only then is the sender woken (it looked for due
      * messages after every move, a twentieth of a move's CPU). */
@@ -803,11 +810,9 @@ static int decide_and_apply(work_arg *a, store_work_fn decide, store_work_fn app
     for (int attempt = 0;; attempt++) {
         store_reply none = {0};
         int rc = process_read(decide, a, &none, e);
-        /* apply_record and apply_approve read a and write through tx and
-         * reply only: they may run again in a batch without savepoints,
-         * unless the follow-on move brings an extra write (a referrer told). */
-        if (!rc)
-            rc = (a->then && a->m.extra.fn ? process_write : process_write_rerunnable)(idem, apply, a, reply, e);
+        /* apply_record and apply_approve, like a move, read a and write
+         * through tx and reply only. */
+        if (!rc) rc = move_write(a->then ? &a->m : NULL)(idem, apply, a, reply, e);
         work_reset(a);
         if (!rc || !engine_changed(e) || attempt + 1 == ENGINE_RETRIES) {
             if (rc && engine_changed(e)) err_detail(e, "retries", json_integer(ENGINE_RETRIES));
