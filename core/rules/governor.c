@@ -19,7 +19,10 @@
  * State is a small open-addressed table under one mutex; calls are short.
  * A region's waiting calls queue in arrival order, each on a condition of
  * its own: a call that ends wakes the first waiter of its region only (a
- * broadcast woke every waiting thread of every region, each time).
+ * broadcast woke every waiting thread of every region, each time). The
+ * first in line also looks again on its own, when its debt is paid, when
+ * the regions that outrank it have gone quiet, or after a short while; the
+ * others sleep until the one before them goes in or gives up.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +42,8 @@
 #define SUSPEND_FIRST_NS (30 * WINDOW_NS)
 #define SUSPEND_MAX_NS (600 * WINDOW_NS)
 #define TARPIT_NS (1 * WINDOW_NS)         /* how long a suspended region's request is held */
+#define BUSY_LOOK_NS (50 * 1000000LL)     /* the first waiter of a busy region looks again */
+#define OVER_LOOK_NS (20 * 1000000LL)     /* ... of a region over its share */
 
 typedef struct waiter {
     pthread_cond_t cv;
@@ -119,16 +124,24 @@ static void refill(region_state *r, int64_t now);
 /* Another region made a call within the last second, and has used less of
  * its share than region s: s is the one to wait. (Only the more overdrawn
  * waits: a region busy with cheap calls, a little over its share beside
- * one that burns all of its own, is not held back by the burner.) */
-static bool outranked(int s, int64_t now)
+ * one that burns all of its own, is not held back by the burner.) Returns
+ * 0 when s may go on, else how long until the regions that outrank it have
+ * been quiet for their second (s looks again by then at the latest: a
+ * region whose debt takes seconds to refill is not held for all of it by
+ * one that stopped calling). */
+static int64_t outranked(int s, int64_t now)
 {
+    int64_t quiet_in = 0;
     for (int i = 0; i < 2; i++) {
         int o = G.recent[i] - 1;
         if (o < 0 || o == s || now - G.recent_at[i] >= WINDOW_NS) continue;
         refill(&G.slot[o], now);
-        if (G.slot[o].bucket_ns > G.slot[s].bucket_ns) return true;
+        if (G.slot[o].bucket_ns > G.slot[s].bucket_ns) {
+            int64_t left = G.recent_at[i] + WINDOW_NS - now;
+            if (left > quiet_in) quiet_in = left;
+        }
     }
-    return false;
+    return quiet_in;
 }
 
 static void note_call(int s, int64_t now)
@@ -232,7 +245,8 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
             return -1;
         }
         refill(r, now);
-        bool over = G.rate_ns_per_s && r->bucket_ns < 0 && outranked(s, now);
+        int64_t quiet_in = G.rate_ns_per_s && r->bucket_ns < 0 ? outranked(s, now) : 0;
+        bool over = quiet_in > 0;
         /* Whoever finds room takes it (a call already running on a core
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */
@@ -249,10 +263,20 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
             refuse(e, 503, "region_busy", key, owed, over ? "used their share of the CPU" : "are all busy");
             return -1;
         }
-        struct timespec ts;
-        int64_t nap = over ? owed_ns(r) : 50000000;
-        if (nap > give_up - now) nap = give_up - now;
+        /* The first in line looks again when something may have changed:
+         * its debt is paid, the regions that outrank it have gone quiet, or
+         * a while has passed (the others' buckets move too). The others in
+         * line wait to be woken: by a call that ends, or by the one before
+         * them as it goes in or gives up. */
+        int64_t nap = give_up - now;
+        if (!queued ? !r->head : r->head == &w) {
+            int64_t look = over ? OVER_LOOK_NS : BUSY_LOOK_NS;
+            if (over && owed_ns(r) < look) look = owed_ns(r);
+            if (over && quiet_in < look) look = quiet_in;
+            if (look < nap) nap = look;
+        }
         if (nap < 1000000) nap = 1000000;
+        struct timespec ts;
         deadline_in(&ts, nap);
         if (!queued) {
             pthread_condattr_t ca;

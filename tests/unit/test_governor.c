@@ -80,10 +80,45 @@ static void test_the_more_overdrawn_region_waits(void **state)
     assert_int_equal(call("hog", 0, &e), 0);
 }
 
+/* A region over its share waits while another region at work has used
+ * less of its own; once that region has been quiet for its second, the
+ * waiting call goes in, though its own debt takes far longer to refill
+ * than that region's quiet second. (A call used to sleep until its debt was
+ * paid, or its wait was over: a busy region's calls, all waiting, stalled
+ * for seconds beside a region that had stopped calling.) */
+static void test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet(void **state)
+{
+    (void)state;
+    config cfg;
+    config_defaults(&cfg);
+    cfg.lua_region_concurrency = 4;
+    cfg.lua_region_cpu_percent = 1; /* a full bucket: 10 ms of CPU per core, refilled each second */
+    cfg.lua_region_strikes = 0;
+    cfg.request_timeout_ms = 200000; /* a call waits at most 50 s, then is refused */
+    governor_init(&cfg);
+    int64_t unit = 10 * cpus(); /* ms: one full bucket */
+    err_t e = {0};
+
+    /* Twenty buckets in debt: twenty seconds to refill. */
+    assert_int_equal(call("indebted", 21 * unit, &e), 0);
+    assert_int_equal(call("light", 0, &e), 0); /* at work, its bucket full */
+
+    int64_t t0 = time_mono_ns();
+    assert_int_equal(call("indebted", 0, &e), 0);
+    int64_t waited_ms = (time_mono_ns() - t0) / 1000000;
+    /* It did wait (the light region was at work for most of a second
+     * more), and it went in when that region went quiet (a second), not
+     * when its debt was paid (twenty): the bound leaves nine seconds for a
+     * busy machine. */
+    assert_true(waited_ms >= 500);
+    assert_true(waited_ms < 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_more_overdrawn_region_waits),
+        cmocka_unit_test(test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
