@@ -4,7 +4,9 @@
  * messages) passes here first and reports what it used after:
  *
  *   - at most `lua.region_concurrency` calls of one region run at once; the
- *     others wait (a waiting request uses no CPU), then 503 region_busy;
+ *     others wait (a waiting request uses no CPU), then 503 region_busy. A
+ *     waiting request holds an HTTP worker, so at most half the workers
+ *     (`threads`) wait for one region: the next call is refused at once;
  *   - while another region is active, a region's plugin code gets at most
  *     `lua.region_cpu_percent` of the machine's CPU (a bucket refilled at
  *     that rate): a region over it waits until its bucket refills, if it is
@@ -13,7 +15,9 @@
  *   - a region whose calls run past their CPU budget `lua.region_strikes`
  *     times within a minute is suspended (30 s, doubling up to 10 min):
  *     its requests are held briefly (so a client retrying in a loop burns
- *     nothing) and answered 503 region_suspended with Retry-After. A VM
+ *     nothing; an eighth of the workers at most, all regions together,
+ *     past that answered at once) and answered 503 region_suspended with
+ *     Retry-After. A VM
  *     rebuilt after a killed call is charged to the region that killed it.
  *
  * State is a small open-addressed table under one mutex; calls are short.
@@ -54,6 +58,7 @@ typedef struct {
     char key[40];
     waiter *head, **tail;      /* the calls waiting, in arrival order */
     int running;
+    int waiting;               /* calls in the queue */
     int64_t bucket_ns;         /* CPU the region may still use; negative: owed */
     int64_t refilled_at;
     int64_t last_call;
@@ -74,6 +79,9 @@ static struct {
     int64_t rate_ns_per_s;     /* CPU per second a region may use while others are active */
     int strikes;
     int max_wait_ms;
+    int max_waiting;           /* calls of one region that may wait at once */
+    int max_held;              /* suspended regions' requests held at once, all regions */
+    int held;
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void governor_init(const config *cfg)
@@ -86,6 +94,12 @@ void governor_init(const config *cfg)
                                                       : 0;
     G.strikes = cfg->lua_region_strikes;
     G.max_wait_ms = cfg->request_timeout_ms / 4;
+    /* A waiting call holds an HTTP worker: one region may hold at most
+     * half of them waiting, and the requests of suspended regions held
+     * in the tarpit an eighth, so that the other regions always find
+     * workers free. */
+    G.max_waiting = cfg->threads / 2 > 1 ? cfg->threads / 2 : 1;
+    G.max_held = cfg->threads / 8 > 1 ? cfg->threads / 8 : 1;
     pthread_mutex_unlock(&G.mu);
 }
 
@@ -173,6 +187,7 @@ static int64_t owed_ns(const region_state *r)
 
 static void wait_enqueue(region_state *r, waiter *w)
 {
+    r->waiting++;
     w->next = NULL;
     w->prev_next = r->tail;
     *r->tail = w;
@@ -181,6 +196,7 @@ static void wait_enqueue(region_state *r, waiter *w)
 
 static void wait_dequeue(region_state *r, waiter *w)
 {
+    r->waiting--;
     *w->prev_next = w->next;
     if (w->next) w->next->prev_next = w->prev_next;
     else r->tail = w->prev_next;
@@ -234,12 +250,20 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
                 pthread_cond_destroy(&w.cv);
                 wake_first(r); /* it is refused too, at once, not after its nap */
             }
-            pthread_mutex_unlock(&G.mu);
             /* Held, not answered at once: a client that retries in a loop
-             * must not burn the CPU the suspension saves. */
-            int64_t hold = left < TARPIT_NS ? left : TARPIT_NS;
-            struct timespec ts = {(time_t)(hold / 1000000000), (long)(hold % 1000000000)};
-            while (nanosleep(&ts, &ts) && errno == EINTR) {}
+             * must not burn the CPU the suspension saves. But a held
+             * request holds an HTTP worker: past max_held, answered at once. */
+            bool hold_it = G.held < G.max_held;
+            if (hold_it) G.held++;
+            pthread_mutex_unlock(&G.mu);
+            if (hold_it) {
+                int64_t hold = left < TARPIT_NS ? left : TARPIT_NS;
+                struct timespec ts = {(time_t)(hold / 1000000000), (long)(hold % 1000000000)};
+                while (nanosleep(&ts, &ts) && errno == EINTR) {}
+                pthread_mutex_lock(&G.mu);
+                G.held--;
+                pthread_mutex_unlock(&G.mu);
+            }
             refuse(e, 503, "region_suspended", key, left,
                    "are suspended: they ran past their CPU budget again and again");
             return -1;
@@ -251,7 +275,9 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */
         if (r->running < G.concurrency && !over) break;
-        if (now >= give_up) {
+        /* Past its wait, or one call too many waiting already: refused. */
+        bool crowded = !queued && r->waiting >= G.max_waiting;
+        if (now >= give_up || crowded) {
             r->throttled++;
             int64_t owed = over ? owed_ns(r) : WINDOW_NS;
             if (queued) {
@@ -260,7 +286,10 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
                 wake_first(r);
             }
             pthread_mutex_unlock(&G.mu);
-            refuse(e, 503, "region_busy", key, owed, over ? "used their share of the CPU" : "are all busy");
+            refuse(e, 503, "region_busy", key, owed,
+                   over      ? "used their share of the CPU"
+                   : crowded ? "have too many calls waiting"
+                             : "are all busy");
             return -1;
         }
         /* The first in line looks again when something may have changed:
@@ -350,6 +379,14 @@ void governor_resume(gov_ticket *t, int slot)
     pthread_mutex_unlock(&G.mu);
     t->slot = slot;
     t->cpu0 = time_thread_cpu_ns();
+}
+
+int governor_waiting(const char *key)
+{
+    pthread_mutex_lock(&G.mu);
+    int s = slot_of(key), n = s < 0 ? 0 : G.slot[s].waiting;
+    pthread_mutex_unlock(&G.mu);
+    return n;
 }
 
 char *governor_metrics(void)

@@ -41,6 +41,8 @@ void governor_leave(gov_ticket *t, bool killed);
 void governor_pause(gov_ticket *t, int *slot);
 void governor_resume(gov_ticket *t, int slot);
 char *governor_metrics(void);
+/* Calls of region key waiting now (tests). */
+int governor_waiting(const char *key);
 
 /* Pushes a case row as the Lua table plugins see. */
 void rules_push_case(lua_State *L, const case_row *c);

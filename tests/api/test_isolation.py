@@ -3,9 +3,13 @@ its CPU budget is suspended by the governor (503 region_suspended with
 Retry-After, counted in /metrics), while a canary region's cases keep
 moving under their own rules. Counts, not timings: three calls past the
 budget suspend the region, whatever the machine's speed."""
+import http.client
+import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import unittest
 
 from harness import SOURCE, ApiTest
@@ -14,7 +18,7 @@ from harness import SOURCE, ApiTest
 BURNER = r'''
 return {
   id = "burner", kind = "region", version = "1.0.0", api = 1, name = "폭주 지역",
-  regions = { "99990" },
+  regions = { "99990", "99992" },
   programs = { integrated = { guards = { ["*->initial_counseling"] = function(case, input)
     if input.data.burn then while true do end end
     return true
@@ -66,6 +70,74 @@ class IsolationTest(ApiTest):
         self.assertIn('sarye_region_budget_kills_total{region="99990"} 3', metrics)
         self.assertIn('sarye_region_calls_refused_total{region="99990",why="suspended"} 2', metrics)
         self.assertNotIn('region="11590"', metrics)
+
+
+class WorkersTest(ApiTest):
+    """A suspended region's requests are held a second (so that a client
+    retrying in a loop burns nothing), but a held request holds an HTTP
+    worker: at most an eighth of the workers are held, the others answered
+    at once, so that another region's request still finds a worker. Order,
+    not speed: the canary is answered before the held request is."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.plugdir = tempfile.mkdtemp(prefix="sarye-workers-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
+        with open(os.path.join(cls.plugdir, "regions", "burner.lua"), "w") as f:
+            f.write(BURNER)
+        cls.server_args = ("--plugins", cls.plugdir)
+        cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3", "SARYE_THREADS": "8"}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+
+    def test_a_suspended_region_holds_an_eighth_of_the_workers_at_most(self):
+        oid, tok = self.make_org_with_worker(region="99992")
+        cases = [self.make_case(self.make_person(token=tok)["id"], token=tok) for _ in range(11)]
+        canary = self.make_case(self.make_person()["id"])  # region 11590
+        for c in cases[:3]:
+            self.assertError(self.move(c, "initial_counseling", expect=500, token=tok, data={"burn": True}),
+                             500, "plugin_timeout")
+        # As many requests of the suspended region as there are workers, at once.
+        port, results, start = self.server.port, [], threading.Barrier(8)
+
+        def suspended(case):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            body = json.dumps({"to": "initial_counseling", "version": case["version"]})
+            start.wait()
+            t0 = time.monotonic()
+            conn.request("POST", "/v1/cases/%s/transitions" % case["id"], body=body,
+                         headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json",
+                                  "Connection": "close"})
+            r = conn.getresponse()
+            payload = json.loads(r.read())
+            t1 = time.monotonic()
+            conn.close()
+            results.append((r.status, payload["error"]["code"], t1 - t0, t1))
+
+        threads = [threading.Thread(target=suspended, args=(c,)) for c in cases[3:]]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        client = self.new_client()  # a connection of its own: it needs a free worker
+        try:
+            r = client.post("/v1/cases/%s/transitions" % canary["id"],
+                            {"to": "initial_counseling", "version": canary["version"]}, token=self.worker1)
+            canary_done = time.monotonic()
+        finally:
+            client.close()
+        for t in threads:
+            t.join()
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(sorted((s, c) for s, c, _, _ in results), [(503, "region_suspended")] * 8)
+        held = [done for _, _, took, done in results if took >= 0.9]
+        self.assertEqual(len(held), 1, results)  # SARYE_THREADS 8: one held, seven answered at once
+        self.assertLess(canary_done, held[0])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
  * busy region of cheap calls is not held back by one that burns its own
  * share (which waits, then is refused).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,11 +115,60 @@ static void test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet(void **
     assert_true(waited_ms < 10000);
 }
 
+static void *wait_for_room(void *arg)
+{
+    err_t e = {0};
+    *(int *)arg = call("crowd", 0, &e);
+    return NULL;
+}
+
+/* A waiting call holds an HTTP worker: at most half of them (threads) wait
+ * for one region; the next call is refused at once, not after its wait. */
+static void test_at_most_half_the_workers_wait_for_one_region(void **state)
+{
+    (void)state;
+    config cfg;
+    config_defaults(&cfg);
+    cfg.threads = 4;                 /* two may wait */
+    cfg.lua_region_concurrency = 1;
+    cfg.lua_region_cpu_percent = 0;
+    cfg.lua_region_strikes = 0;
+    cfg.request_timeout_ms = 200000; /* a call would wait 50 s */
+    governor_init(&cfg);
+    err_t e = {0};
+
+    gov_ticket running;
+    assert_int_equal(governor_enter("crowd", &running, &e), 0); /* the region's one call at a time */
+    pthread_t th[2];
+    int rc[2] = {-2, -2};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, wait_for_room, &rc[i]), 0);
+        while (governor_waiting("crowd") < i + 1) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    assert_int_equal(call("crowd", 0, &e), -1); /* a third would wait: refused */
+    assert_int_equal(e.status, 503);
+    assert_string_equal(e.code, "region_busy");
+    assert_non_null(strstr(e.message, "too many calls waiting"));
+    err_clear(&e);
+    assert_int_equal(call("other", 0, &e), 0); /* another region goes in */
+
+    governor_leave(&running, false); /* the two waiting go in, in turn */
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rc[i], 0);
+    }
+    assert_int_equal(governor_waiting("crowd"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_more_overdrawn_region_waits),
         cmocka_unit_test(test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet),
+        cmocka_unit_test(test_at_most_half_the_workers_wait_for_one_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
