@@ -1213,6 +1213,9 @@ local CTX_FUNS = {
       host_call("ctx.set_deadline")
       if type(kind) ~= "string" or not match(kind, "^[a-z][a-z0-9_]*$") then error("deadline kind must be lower_snake_case", 2) end
       if not C.date_valid(due) then error("deadline due date must be YYYY-MM-DD", 2) end
+      if #effects.set >= C.max_deadlines then
+        error("ctx.set_deadline: a decision sets at most " .. C.max_deadlines .. " deadlines", 2)
+      end
       effects.set[#effects.set + 1] = { kind = kind, due_on = due, label = label and tostring(label) or kind,
                                         plugin = C.current() }
     end
@@ -1220,6 +1223,9 @@ local CTX_FUNS = {
   clear_deadline = function(a, e, effects)
     return function(kind)
       host_call("ctx.clear_deadline")
+      if #effects.clear >= C.max_deadlines then
+        error("ctx.clear_deadline: a decision clears at most " .. C.max_deadlines .. " deadlines", 2)
+      end
       effects.clear[#effects.clear + 1] = tostring(kind)
     end
   end,
@@ -1232,7 +1238,12 @@ local CTX_FUNS = {
         error("ctx.enqueue: '" .. tostring(agency) .. "' is not an agency with a plugin", 2)
       end
       if type(payload) ~= "table" then error("ctx.enqueue: the payload must be a table", 2) end
-      effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload) }
+      if #effects.outbox >= C.max_messages then
+        error("ctx.enqueue: a decision writes at most " .. C.max_messages .. " messages", 2)
+      end
+      local plugin, version = C.current()
+      effects.outbox[#effects.outbox + 1] = { agency = agency, payload = copy_deep(payload),
+                                              plugin = plugin, version = version }
     end
   end,
   move = function(a, e, effects)

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,10 +163,24 @@ static bool is_array_marked(lua_State *L, int idx)
     return yes;
 }
 
-/* Converts the value at idx; NULL with a message in why. */
-static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
+/* Takes n bytes of JSON text from what is left; false when it is spent. */
+static bool spend(size_t *left, size_t n, const char **why)
+{
+    if (*left < n) {
+        *why = "the value is too large (more than the largest request body as JSON)";
+        return false;
+    }
+    *left -= n;
+    return true;
+}
+
+/* Converts the value at idx; NULL with a message in why. left: the JSON
+ * text it may still take (counted about: strings and keys with their
+ * quotes, a few bytes a number or a separator). */
+static json_t *to_json(lua_State *L, int idx, int depth, const char **why, size_t *left)
 {
     if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    if (!spend(left, 4, why)) return NULL;
     switch (lua_type(L, idx)) {
     case LUA_TNIL: return json_null();
     case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
@@ -179,6 +194,7 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
+        if (!spend(left, n, why)) return NULL;
         json_t *j = json_stringn(s, n);
         if (!j) *why = "a string is not valid UTF-8";
         return j;
@@ -197,7 +213,7 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
             json_t *a = json_array();
             for (size_t i = 1; i <= n; i++) {
                 lua_rawgeti(L, idx, (int)i);
-                json_t *v = to_json(L, -1, depth + 1, why);
+                json_t *v = to_json(L, -1, depth + 1, why, left);
                 lua_pop(L, 1);
                 if (!v) { json_decref(a); return NULL; }
                 json_array_append_new(a, v);
@@ -214,7 +230,8 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
                 snprintf(numkey, sizeof numkey, "%.14g", lua_tonumber(L, -2));
                 k = numkey;
             } else { lua_pop(L, 2); json_decref(o); *why = "table keys must be strings or numbers"; return NULL; }
-            json_t *v = to_json(L, -1, depth + 1, why);
+            if (!spend(left, strlen(k) + 3, why)) { lua_pop(L, 2); json_decref(o); return NULL; }
+            json_t *v = to_json(L, -1, depth + 1, why, left);
             if (!v) { lua_pop(L, 2); json_decref(o); return NULL; }
             if (json_object_set_new(o, k, v)) { lua_pop(L, 2); json_decref(o); *why = "a key is not valid UTF-8"; return NULL; }
             lua_pop(L, 1);
@@ -229,7 +246,16 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
 
 int luavm_push_json(lua_State *L, json_t *j) { return push_json(L, j ? j : json_null(), 0); }
 
-json_t *luavm_to_json(lua_State *L, int idx, const char **why) { return to_json(L, idx, 0, why); }
+json_t *luavm_to_json(lua_State *L, int idx, const char **why)
+{
+    size_t left = SIZE_MAX;
+    return to_json(L, idx, 0, why, &left);
+}
+
+json_t *luavm_to_json_max(lua_State *L, int idx, size_t max, const char **why)
+{
+    return to_json(L, idx, 0, why, &max);
+}
 
 /* ---- the C functions host.lua receives as `C` ---- */
 static int c_load_text(lua_State *L)
@@ -256,10 +282,12 @@ static int c_set_current(lua_State *L)
     return 0;
 }
 
+/* The plugin whose code runs now, and its version. */
 static int c_current(lua_State *L)
 {
     lua_pushstring(L, vm_of(L)->current_plugin);
-    return 1;
+    lua_pushstring(L, vm_of(L)->current_version);
+    return 2;
 }
 
 /* The thread's CPU time in milliseconds (how much a file's top level took). */
@@ -350,7 +378,7 @@ static int c_json_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
     const char *why = "cannot encode";
-    json_t *j = to_json(L, 1, 0, &why);
+    json_t *j = luavm_to_json(L, 1, &why);
     if (!j) return luaL_error(L, "json.encode: %s", why);
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(j);
@@ -458,7 +486,7 @@ static int c_query(lua_State *L)
         return 1;
     }
     const char *why = "cannot encode";
-    json_t *params = to_json(L, 2, 0, &why);
+    json_t *params = luavm_to_json(L, 2, &why);
     if (!params) return luaL_error(L, "ctx.query: params %s", why);
     char msg[300] = "";
     json_t *j = vm->views->query(vm->views_ud, name, params, msg, sizeof msg);
@@ -481,7 +509,7 @@ static int c_http_post(lua_State *L)
     json_t *body = NULL;
     if (!lua_isnoneornil(L, 3)) {
         const char *why = "cannot encode";
-        body = to_json(L, 3, 0, &why);
+        body = luavm_to_json(L, 3, &why);
         if (!body) return luaL_error(L, "sarye.http.post: body %s", why);
     }
     int64_t left_ms = (vm->wall_deadline_ns - time_mono_ns()) / 1000000;
@@ -694,6 +722,10 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     }
     lua_newtable(L);
     luaL_register(L, NULL, C_FUNCS);
+    lua_pushinteger(L, LUAVM_MAX_DEADLINES);
+    lua_setfield(L, -2, "max_deadlines");
+    lua_pushinteger(L, LUAVM_MAX_MESSAGES);
+    lua_setfield(L, -2, "max_messages");
     arm(vm, 5000, 0);
     int rc = lua_pcall(L, 1, 1, -3);
     disarm(vm);
@@ -809,7 +841,7 @@ int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, e
         return -1;
     }
     const char *why = "cannot encode";
-    *out = to_json(L, -1, 0, &why);
+    *out = luavm_to_json(L, -1, &why);
     lua_settop(L, top);
     if (!*out) {
         err_set(e, 500, "plugin_error", "a plugin returned a value that is not JSON: %s", why);

@@ -83,6 +83,17 @@ void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud);
  * with *why). */
 int luavm_push_json(lua_State *L, json_t *j);
 json_t *luavm_to_json(lua_State *L, int idx, const char **why);
+/* The same, refused (NULL, *why) past max bytes of JSON text (about). */
+json_t *luavm_to_json_max(lua_State *L, int idx, size_t max, const char **why);
+
+/* What one plugin decision may ask of the writer. Every region's writes
+ * pass one writer, so a decision is bounded as a request is: host.lua
+ * refuses the call past a count (it reads them as C.max_deadlines ...),
+ * rules.c checks the verdict again, and what a plugin answers is refused
+ * past the size of the largest request body by default. */
+#define LUAVM_MAX_DEADLINES 64          /* deadlines a decision sets; and clears */
+#define LUAVM_MAX_MESSAGES 16           /* outbox messages a decision writes */
+#define LUAVM_ANSWER_MAX (1024 * 1024)  /* a value a plugin answers, as JSON text */
 /* Marks the table on top of the stack as a JSON array. */
 void luavm_mark_array(lua_State *L);
 size_t luavm_memory(const luavm *vm);

@@ -51,7 +51,10 @@ void rules_push_case(lua_State *L, const case_row *c);
 void rules_set_str(lua_State *L, const char *k, const char *v);
 int rules_set_json(lua_State *L, const char *k, json_t *j);
 void rules_push_actor(lua_State *L, const principal *p);
-json_t *rules_get_json(lua_State *L, int t, const char *k);
+/* The value of field k of the table at t as JSON (NULL when nil). A value
+ * that cannot be JSON, or is larger than LUAVM_ANSWER_MAX: NULL, and the
+ * verdict v (if given) fails naming k and why. */
+json_t *rules_get_json(lua_State *L, int t, const char *k, rules_verdict *v);
 void rules_read_verdict(lua_State *L, rules_verdict *v);
 void rules_verdict_from_err(rules_verdict *v, const err_t *e);
 

@@ -131,7 +131,7 @@ int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_view
             err_clear(&pe);
         } else {
             rules_read_verdict(L, v);
-            *offered = rules_get_json(L, lua_gettop(L), "offered");
+            *offered = rules_get_json(L, lua_gettop(L), "offered", v);
         }
     }
     lua_settop(L, base);

@@ -17,6 +17,9 @@
 #include "base/base.h"
 #include "lua/vm.h"
 #include "rules/internal.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #include "store/store.h"
 
 /* ---- verdicts ---- */
@@ -199,13 +202,17 @@ static void get_str(lua_State *L, int t, const char *k, char *out, size_t n)
     lua_pop(L, 1);
 }
 
-json_t *rules_get_json(lua_State *L, int t, const char *k)
+json_t *rules_get_json(lua_State *L, int t, const char *k, rules_verdict *v)
 {
     lua_getfield(L, t, k);
     json_t *j = NULL;
     if (!lua_isnil(L, -1)) {
-        const char *why = NULL;
-        j = luavm_to_json(L, -1, &why);
+        const char *why = "cannot be JSON";
+        j = luavm_to_json_max(L, -1, LUAVM_ANSWER_MAX, &why);
+        if (!j && v) {
+            v->outcome = RULES_PLUGIN_FAILED;
+            snprintf(v->reason, sizeof v->reason, "the plugin's %s: %s", k, why);
+        }
     }
     lua_pop(L, 1);
     return j;
@@ -213,14 +220,21 @@ json_t *rules_get_json(lua_State *L, int t, const char *k)
 
 /* Reads effects = {set = {...}, clear = {...}, outbox = {...}} at index t.
  * -1 with why for a malformed one (host.lua builds them; this is its check). */
-static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why)
+static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
 {
+    rules_effects *fx = &v->effects;
     lua_getfield(L, t, "effects");
     int ef = lua_gettop(L);
     int rc = 0;
     if (!lua_istable(L, ef)) goto done;
     lua_getfield(L, ef, "set");
     int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n > LUAVM_MAX_DEADLINES) {
+        *why = "a decision sets at most " STR(LUAVM_MAX_DEADLINES) " deadlines";
+        lua_pop(L, 1);
+        rc = -1;
+        goto done;
+    }
     if (n) fx->set = calloc((size_t)n, sizeof *fx->set);
     for (int i = 1; i <= n && fx->set; i++) {
         lua_rawgeti(L, -1, i);
@@ -243,6 +257,12 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
     lua_pop(L, 1);
     lua_getfield(L, ef, "clear");
     n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n > LUAVM_MAX_DEADLINES) {
+        *why = "a decision clears at most " STR(LUAVM_MAX_DEADLINES) " deadlines";
+        lua_pop(L, 1);
+        rc = -1;
+        goto done;
+    }
     if (n) fx->clear = calloc((size_t)n, sizeof *fx->clear);
     for (int i = 1; i <= n && fx->clear; i++) {
         lua_rawgeti(L, -1, i);
@@ -252,16 +272,30 @@ static int read_effects(lua_State *L, int t, rules_effects *fx, const char **why
     lua_pop(L, 1);
     lua_getfield(L, ef, "outbox");
     n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n > LUAVM_MAX_MESSAGES) {
+        *why = "a decision writes at most " STR(LUAVM_MAX_MESSAGES) " messages";
+        lua_pop(L, 1);
+        rc = -1;
+        goto done;
+    }
     if (n) fx->outbox = calloc((size_t)n, sizeof *fx->outbox);
     for (int i = 1; i <= n && fx->outbox; i++) {
         lua_rawgeti(L, -1, i);
         rules_message *m = &fx->outbox[fx->n_outbox];
         get_str(L, lua_gettop(L), "agency", m->agency, sizeof m->agency);
-        m->payload = rules_get_json(L, lua_gettop(L), "payload");
+        int mt = lua_gettop(L);
+        lua_getfield(L, mt, "payload");
+        const char *pwhy = NULL;
+        if (!lua_isnil(L, -1)) m->payload = luavm_to_json_max(L, -1, LUAVM_ANSWER_MAX, &pwhy);
+        lua_pop(L, 1);
+        if (pwhy) { /* the plugin that wrote the message is the one to blame */
+            get_str(L, mt, "plugin", v->plugin, sizeof v->plugin);
+            get_str(L, mt, "version", v->version, sizeof v->version);
+        }
         lua_pop(L, 1);
         if (!m->agency[0] || !m->payload) {
             json_decref(m->payload);
-            *why = "a message needs an agency and a payload";
+            *why = pwhy ? "a message's payload is too large or cannot be JSON" : "a message needs an agency and a payload";
             rc = -1;
             break;
         }
@@ -349,15 +383,17 @@ void rules_read_verdict(lua_State *L, rules_verdict *v)
     lua_getfield(L, t, "end_case");
     v->end_case = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    v->allowed = rules_get_json(L, t, "allowed");
+    v->allowed = rules_get_json(L, t, "allowed", NULL);
     if (!ok) {
         v->outcome = outcome_of(kind);
         log_failure(L, t, v);
         return;
     }
-    v->result = rules_get_json(L, t, "result");
+    v->outcome = RULES_OK;
+    v->result = rules_get_json(L, t, "result", v);
+    if (v->outcome != RULES_OK) return;
     const char *why = NULL;
-    if (read_effects(L, t, &v->effects, &why)) {
+    if (read_effects(L, t, v, &why)) {
         v->outcome = RULES_PLUGIN_FAILED;
         str_copy(v->reason, sizeof v->reason, why);
         return;
@@ -679,7 +715,7 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
         return -1;
     }
     rules_read_verdict(L, v);
-    if (v->outcome == RULES_OK) *prepared = rules_get_json(L, lua_gettop(L), "prepared");
+    if (v->outcome == RULES_OK) *prepared = rules_get_json(L, lua_gettop(L), "prepared", v);
     else if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
     lua_settop(L, base);
     end(vm, &t);
@@ -733,8 +769,13 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     }
     rules_read_verdict(L, v);
     if (v->outcome == RULES_OK) {
-        *lookups = rules_get_json(L, lua_gettop(L), "lookups");
-        *cache = rules_get_json(L, lua_gettop(L), "cache");
+        *lookups = rules_get_json(L, lua_gettop(L), "lookups", v);
+        *cache = rules_get_json(L, lua_gettop(L), "cache", v);
+        if (v->outcome != RULES_OK) {
+            json_decref(*lookups);
+            json_decref(*cache);
+            *lookups = *cache = NULL;
+        }
     } else if (luavm_take_http_error(vm, &v->failure)) {
         v->outcome = RULES_AGENCY_FAILED;
     }
@@ -769,7 +810,7 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
         return -1;
     }
     rules_read_verdict(L, v);
-    if (v->outcome == RULES_OK) *payload = rules_get_json(L, lua_gettop(L), "payload");
+    if (v->outcome == RULES_OK) *payload = rules_get_json(L, lua_gettop(L), "payload", v);
     if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
         str_copy(v->plugin, sizeof v->plugin, agency); /* names the agency in the error */
     lua_settop(L, base);

@@ -26,6 +26,20 @@ return {
 }
 '''
 
+# A region plugin whose hook asks the writer for as much as it is told to:
+# deadlines, messages to an agency, a message's size.
+FLOOD = r'''
+return {
+  id = "flood", kind = "region", version = "1.0.0", api = 1, name = "범람 지역",
+  regions = { "99993" },
+  programs = { integrated = { hooks = { enter = { initial_counseling = function(case, input, ctx)
+    for i = 1, input.data.deadlines or 0 do ctx.set_deadline("flood_" .. i, "2031-01-01", "범람 " .. i) end
+    for i = 1, input.data.messages or 0 do ctx.enqueue("pension", { n = i }) end
+    if input.data.bytes then ctx.enqueue("pension", { blob = string.rep("x", input.data.bytes) }) end
+  end } } } },
+}
+'''
+
 
 class IsolationTest(ApiTest):
     @classmethod
@@ -34,6 +48,8 @@ class IsolationTest(ApiTest):
         shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
         with open(os.path.join(cls.plugdir, "regions", "burner.lua"), "w") as f:
             f.write(BURNER)
+        with open(os.path.join(cls.plugdir, "regions", "flood.lua"), "w") as f:
+            f.write(FLOOD)
         cls.server_args = ("--plugins", cls.plugdir)
         # A small budget so three strikes are quick; the strikes are counted.
         cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3"}
@@ -70,6 +86,31 @@ class IsolationTest(ApiTest):
         self.assertIn('sarye_region_budget_kills_total{region="99990"} 3', metrics)
         self.assertIn('sarye_region_calls_refused_total{region="99990",why="suspended"} 2', metrics)
         self.assertNotIn('region="11590"', metrics)
+
+    def test_a_decision_asks_the_shared_writer_for_a_bounded_amount(self):
+        """Every region's writes pass one writer: a plugin that sets 20,000
+        deadlines or writes a 30 MB message would hold it for everyone. A
+        decision sets and clears at most 64 deadlines, writes at most 16
+        messages, none larger than the largest request body (1 MiB); past
+        that the move fails on the plugin (500 plugin_error naming it), and
+        nothing of it is written."""
+        oid, tok = self.make_org_with_worker(region="99993")
+        cases = [self.make_case(self.make_person(token=tok)["id"], token=tok) for _ in range(4)]
+        for case, data, why in (
+                (cases[0], {"deadlines": 65}, "ctx.set_deadline: a decision sets at most 64 deadlines"),
+                (cases[1], {"messages": 17}, "ctx.enqueue: a decision writes at most 16 messages"),
+                (cases[2], {"bytes": 1024 * 1024 + 1}, "a message's payload is too large or cannot be JSON")):
+            err = self.assertError(self.move(case, "initial_counseling", expect=500, token=tok, data=data),
+                                   500, "plugin_error")
+            self.assertIn(why, err["message"])
+            self.assertEqual((err["details"]["plugin"], err["details"]["version"]), ("flood", "1.0.0"))
+            after = self.client.get("/v1/cases/" + case["id"], token=tok).json
+            self.assertEqual((after["stage"], after["version"], after["due"]), ("discovery", case["version"], []))
+        # At the bounds, the move is made, with all of it.
+        c = self.move(cases[3], "initial_counseling", token=tok,
+                      data={"deadlines": 64, "messages": 15, "bytes": 1000}).json
+        self.assertEqual(sorted(d["kind"] for d in c["due"]), sorted("flood_%d" % i for i in range(1, 65)))
+        self.assertEqual(c["due"][0]["label"][:3], "범람 ")
 
 
 class WorkersTest(ApiTest):
