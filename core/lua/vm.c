@@ -785,6 +785,16 @@ void luavm_free(luavm *vm)
 
 void luavm_push_entry(luavm *vm, luavm_entry which) { lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->refs[which]); }
 
+void luavm_settle(luavm *vm, const char *who)
+{
+    if (vm->poisoned || vm->mem_used <= vm->mem_limit / 2) return;
+    lua_gc(vm->L, LUA_GCCOLLECT, 0);
+    if (vm->mem_used <= vm->mem_limit / 2) return;
+    log_msg(LOG_WARN, "lua: plugin code holds memory from call to call; its VM is rebuilt",
+            " for=%s held_mib=%zu cap_mib=%zu", who && *who ? who : "-", vm->mem_used >> 20, vm->mem_limit >> 20);
+    vm->poisoned = true;
+}
+
 void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud)
 {
     vm->views = views;

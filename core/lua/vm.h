@@ -79,6 +79,13 @@ int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e);
 int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...);
 /* Binds the views the next calls read through (NULL unbinds). */
 void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud);
+/* After a call of plugin code: a VM that still holds more than half its
+ * memory cap once collected is poisoned (rebuilt before its next call), so
+ * that a plugin hoarding memory between calls (a table at the top of its
+ * file that grows) fails no one: not the next call, of whatever region,
+ * that would have met the cap. Logs who the call ran for (a region, an
+ * agency). */
+void luavm_settle(luavm *vm, const char *who);
 /* JSON <-> Lua: push (0, or -1 when nested too deeply) and convert (NULL
  * with *why). */
 int luavm_push_json(lua_State *L, json_t *j);

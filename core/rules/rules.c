@@ -521,6 +521,8 @@ static luavm *begin(const rules_facts *f, view_ctx *vc, bool http, const char *k
  * on the time of the region that poisoned it. */
 static void end(luavm *vm, gov_ticket *t)
 {
+    const view_ctx *vc = vm->views_ud;
+    luavm_settle(vm, vc ? vc->key : NULL); /* charged to that region: before the governor hears of the end */
     luavm_bind_views(vm, NULL, NULL);
     vm->allow_http = false;
     bool killed = vm->killed;

@@ -40,6 +40,20 @@ return {
 }
 '''
 
+# A region plugin that keeps 4 MiB more from each call to the next, in a
+# table at the top of its file (a VM serves every region in turn).
+HOARD = r'''
+local hoard = {}
+return {
+  id = "hoard", kind = "region", version = "1.0.0", api = 1, name = "독점 지역",
+  regions = { "99994" },
+  programs = { integrated = { guards = { ["*->initial_counseling"] = function(case, input)
+    hoard[#hoard + 1] = string.rep(tostring(#hoard), 4 * 1024 * 1024)
+    return true
+  end } } },
+}
+'''
+
 
 class IsolationTest(ApiTest):
     @classmethod
@@ -50,6 +64,8 @@ class IsolationTest(ApiTest):
             f.write(BURNER)
         with open(os.path.join(cls.plugdir, "regions", "flood.lua"), "w") as f:
             f.write(FLOOD)
+        with open(os.path.join(cls.plugdir, "regions", "hoard.lua"), "w") as f:
+            f.write(HOARD)
         cls.server_args = ("--plugins", cls.plugdir)
         # A small budget so three strikes are quick; the strikes are counted.
         cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3"}
@@ -86,6 +102,23 @@ class IsolationTest(ApiTest):
         self.assertIn('sarye_region_budget_kills_total{region="99990"} 3', metrics)
         self.assertIn('sarye_region_calls_refused_total{region="99990",why="suspended"} 2', metrics)
         self.assertNotIn('region="11590"', metrics)
+
+    def test_a_plugin_that_hoards_memory_fails_no_one(self):
+        """Twenty calls of 4 MiB kept would take a VM past its 64 MiB cap, and
+        the call that met it would fail: the hoarding region's, or another
+        region's when its call is the one to cross it.
+        A VM that holds more than half its cap after a call, once collected,
+        is rebuilt: every move of both regions is made, and the log names
+        the region it ran for."""
+        oid, tok = self.make_org_with_worker(region="99994")
+        for _ in range(20):
+            c = self.make_case(self.make_person(token=tok)["id"], token=tok)
+            self.move(c, "initial_counseling", token=tok)
+            canary = self.make_case(self.make_person()["id"])  # region 11590, on the same worker
+            self.move(canary, "initial_counseling")
+        self.server.wait_for_log("holds memory from call to call")
+        lines = [l for l in self.server.log.splitlines() if "holds memory from call to call" in l]
+        self.assertTrue(lines and all(" for=99994 " in l for l in lines), lines)
 
     def test_a_decision_asks_the_shared_writer_for_a_bounded_amount(self):
         """Every region's writes pass one writer: a plugin that sets 20,000
