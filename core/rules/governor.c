@@ -6,7 +6,8 @@
  *   - at most `lua.region_concurrency` calls of one region run at once; the
  *     others wait (a waiting request uses no CPU), then 503 region_busy. A
  *     waiting request holds an HTTP worker, so at most half the workers
- *     (`threads`) wait for one region: the next call is refused at once;
+ *     (`threads`) wait for one region when the wait would be over a second
+ *     (its calls' running mean on the clock): the next is refused at once;
  *   - while another region is active, a region's plugin code gets at most
  *     `lua.region_cpu_percent` of the machine's CPU (a bucket refilled at
  *     that rate): a region over it waits until its bucket refills, if it is
@@ -48,6 +49,7 @@
 #define TARPIT_NS (1 * WINDOW_NS)         /* how long a suspended region's request is held */
 #define BUSY_LOOK_NS (50 * 1000000LL)     /* the first waiter of a busy region looks again */
 #define OVER_LOOK_NS (20 * 1000000LL)     /* ... of a region over its share */
+#define CROWD_WAIT_NS WINDOW_NS           /* a wait that long, past max_waiting waiting: refused at once */
 
 typedef struct waiter {
     pthread_cond_t cv;
@@ -66,6 +68,7 @@ typedef struct {
     int64_t strikes_since;
     int64_t suspended_until;
     int64_t suspend_ns;        /* the next suspension's length */
+    int64_t call_ns;           /* how long its calls take, on the clock (a running mean) */
     unsigned long throttled, suspended, kills;
 } region_state;
 
@@ -275,8 +278,11 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */
         if (r->running < G.concurrency && !over) break;
-        /* Past its wait, or one call too many waiting already: refused. */
-        bool crowded = !queued && r->waiting >= G.max_waiting;
+        /* Past its wait, or one call too many waiting already for a wait
+         * that would be long (short waits hold a worker briefly: a busy
+         * region of quick calls is not refused for its numbers). */
+        int64_t expect = over ? owed_ns(r) : (int64_t)(r->waiting + 1) * r->call_ns / G.concurrency;
+        bool crowded = !queued && r->waiting >= G.max_waiting && expect > CROWD_WAIT_NS;
         if (now >= give_up || crowded) {
             r->throttled++;
             int64_t owed = over ? owed_ns(r) : WINDOW_NS;
@@ -330,6 +336,7 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
     pthread_mutex_unlock(&G.mu);
     t->slot = s;
     t->cpu0 = time_thread_cpu_ns();
+    t->wall0 = now;
     return 0;
 }
 
@@ -341,6 +348,8 @@ void governor_leave(gov_ticket *t, bool killed)
     region_state *r = &G.slot[t->slot];
     int64_t now = time_mono_ns();
     r->running--;
+    int64_t took = now - t->wall0;
+    r->call_ns = r->call_ns ? r->call_ns + (took - r->call_ns) / 8 : took;
     refill(r, now);
     if (G.rate_ns_per_s) r->bucket_ns -= used;
     if (killed) {
@@ -379,6 +388,7 @@ void governor_resume(gov_ticket *t, int slot)
     pthread_mutex_unlock(&G.mu);
     t->slot = slot;
     t->cpu0 = time_thread_cpu_ns();
+    t->wall0 = time_mono_ns();
 }
 
 int governor_waiting(const char *key)

@@ -28,6 +28,7 @@ extern const luavm_views rules_views;
 typedef struct gov_ticket {
     int slot;         /* -1: ungoverned */
     int64_t cpu0;     /* the thread's CPU clock at entry */
+    int64_t wall0;    /* the monotonic clock at entry */
 } gov_ticket;
 void governor_init(const config *cfg);
 /* 0, or -1 with e (503 region_busy / region_suspended, details.retry_after). */
