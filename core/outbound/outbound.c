@@ -4,7 +4,10 @@
  * so messages about one referral keep their order), posts them, and writes
  * each outcome back in its own small transaction. Why one thread: the
  * multi interface already gives many transfers in flight and connection
- * reuse; the API threads never wait for an agency.
+ * reuse; the API threads never wait for an agency. The agencies take turns
+ * (the due page holds each one's oldest first) and one agency keeps at most
+ * three quarters of the deliveries in flight: one slow to answer leaves room
+ * for the others.
  */
 #include "outbound/outbound.h"
 
@@ -212,6 +215,10 @@ static bool start(const outbox_row *m)
         return false;
     }
     if (!breaker_allows(ag)) return false;
+    /* One agency that is slow to answer keeps at most three quarters of the
+     * deliveries in flight: the others always find room. */
+    int share = O.cfg.outbox_concurrency * 3 / 4;
+    if (atomic_load(&ag->inflight) >= (share > 1 ? share : 1)) return false;
     transfer *t = calloc(1, sizeof *t);
     if (!t) return false;
     str_copy(t->id, sizeof t->id, id);

@@ -24,13 +24,18 @@
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
     " created_at) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6 FROM outbox";
-/* Due: queued, time come, and no earlier queued message on the same topic;
- * the longest waiting first (the index of queued messages by due time). */
+/* Due: queued, time come, and no earlier queued message on the same topic
+ * (the index of queued messages by due time). The agencies take turns: each
+ * one's longest waiting first, then each one's second ..., so that a pile
+ * of messages for one agency does not keep another's out of the page. */
 static const char SQL_OUTBOX_DUE[] =
-    "SELECT " OUTBOX_COLS " FROM outbox o WHERE o.status = 'queued' AND o.next_at <= ?1"
-    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = o.agency AND p.topic = o.topic"
-    "                 AND p.status = 'queued' AND p.seq < o.seq)"
-    " ORDER BY o.next_at, o.seq LIMIT ?2";
+    "WITH due AS (SELECT q.id, q.next_at, q.seq,"
+    "             ROW_NUMBER() OVER (PARTITION BY q.agency ORDER BY q.next_at, q.seq) AS turn"
+    "             FROM outbox q WHERE q.status = 'queued' AND q.next_at <= ?1"
+    "             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = q.agency AND p.topic = q.topic"
+    "                             AND p.status = 'queued' AND p.seq < q.seq))"
+    "SELECT " OUTBOX_COLS " FROM due JOIN outbox o ON o.id = due.id"
+    " ORDER BY due.turn, due.next_at, due.seq LIMIT ?2";
 static const char SQL_OUTBOX_STATE[] = "SELECT agency, status FROM outbox WHERE id = ?1";
 static const char SQL_OUTBOX_RESULT[] =
     "UPDATE outbox SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6,"

@@ -538,5 +538,76 @@ class ElderlyCareLookupTest(unittest.TestCase):
         self.mock.mode("up", lookup={})
 
 
+# A region plugin whose hook queues as many messages as it is told, to the
+# agency it is told.
+COURIER = r'''
+return {
+  id = "courier", kind = "region", version = "1.0.0", api = 1, name = "전령 지역",
+  regions = { "99995" },
+  programs = { integrated = { hooks = { enter = { initial_counseling = function(case, input, ctx)
+    for i = 1, input.data.messages do ctx.enqueue(input.data.agency, { case_id = case.id, n = i }) end
+  end } } } },
+}
+'''
+
+
+class OutboxShareTest(unittest.TestCase):
+    """One agency slow to answer does not hold the others' messages: it
+    keeps at most three quarters of the deliveries in flight, and the
+    agencies take turns in the queue. With outbox.concurrency 4, four
+    messages to an agency that holds every request, then one to another:
+    that one is delivered while the three others are held (before, the
+    four held every slot until the slow agency's timeout)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.slow, cls.fast = MockAgency(), MockAgency()
+        cls.plugdir = tempfile.mkdtemp(prefix="sarye-outbox-share-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
+        with open(os.path.join(cls.plugdir, "regions", "courier.lua"), "w") as f:
+            f.write(COURIER)
+        cls.server = Server(extra_args=("--plugins", cls.plugdir),
+                            env={"SARYE_AGENCY_MICROFINANCE_URL": cls.slow.url + "/slow",
+                                 "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "60000",
+                                 "SARYE_AGENCY_PENSION_URL": cls.fast.url + "/fast",
+                                 "SARYE_OUTBOX_CONCURRENCY": "4"})
+        cls.server.org_create("o1", "전령 동", "emd", "99995", ["integrated"])
+        cls.client = cls.server.client(token=cls.server.token_create("w", "worker", "o1"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        try:
+            cls.slow.mode("up")  # the held requests are answered
+            rc = cls.server.stop()
+        finally:
+            cls.server.close()
+            cls.slow.close()
+            cls.fast.close()
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+        assert rc == 0, rc
+
+    def queue(self, agency, messages):
+        p = self.client.post("/v1/persons", {"name": "전령", "birth_date": "1960-01-01", "sex": "M"}).json
+        c = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"}).json
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "initial_counseling", "version": c["version"],
+                              "data": {"agency": agency, "messages": messages}})
+        self.assertEqual(r.status, 200, r.text)
+        return c["id"]
+
+    def test_a_slow_agency_leaves_room_for_the_others(self):
+        self.slow.mode("hold")
+        for _ in range(4):  # four cases: the messages of one case go one at a time, in order
+            self.queue("microfinance", 1)
+        wait_until(lambda: self.slow.state()["inflight"] == 3, what="three deliveries held by the slow agency")
+        case_id = self.queue("pension", 1)
+        got = wait_until(lambda: self.fast.state()["received"], timeout=30, what="the other agency's message")
+        self.assertEqual(got[0]["body"], {"case_id": case_id, "n": 1})
+        # ... while the slow agency still holds three, and the fourth waits its turn
+        st = self.slow.state()
+        self.assertEqual((st["inflight"], st["max_inflight"], len(st["received"])), (3, 3, 0))
+
+
 if __name__ == "__main__":
     unittest.main()
