@@ -514,6 +514,12 @@ const char *const migrations[] = {
     "  kept_at TEXT NOT NULL,"
     "  retired_at TEXT);"
     "CREATE INDEX cases_open_generation ON cases (program, region, plugin_generation) WHERE status <> 'ended';",
+
+    /* 10: the outbox worker reads each agency's due messages in turn, along
+     * this index, so that a pile for one agency costs nothing to step over
+     * (it replaces the index of all messages by due time). */
+    "DROP INDEX outbox_due_seq;"
+    "CREATE INDEX outbox_agency_due ON outbox (agency, next_at, seq) WHERE status = 'queued';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

@@ -24,18 +24,19 @@
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
     " created_at) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6 FROM outbox";
-/* Due: queued, time come, and no earlier queued message on the same topic
- * (the index of queued messages by due time). The agencies take turns: each
- * one's longest waiting first, then each one's second ..., so that a pile
- * of messages for one agency does not keep another's out of the page. */
+/* The agencies with a message queued, one after the other in name order:
+ * each a step along the index of queued messages by agency. */
+static const char SQL_OUTBOX_NEXT_AGENCY[] =
+    "SELECT agency FROM outbox INDEXED BY outbox_agency_due WHERE status = 'queued' AND agency > ?1"
+    " ORDER BY agency LIMIT 1";
+/* Due for one agency: queued, time come, and no earlier queued message on
+ * the same topic; its longest waiting first (that index, in its order). */
 static const char SQL_OUTBOX_DUE[] =
-    "WITH due AS (SELECT q.id, q.next_at, q.seq,"
-    "             ROW_NUMBER() OVER (PARTITION BY q.agency ORDER BY q.next_at, q.seq) AS turn"
-    "             FROM outbox q WHERE q.status = 'queued' AND q.next_at <= ?1"
-    "             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = q.agency AND p.topic = q.topic"
-    "                             AND p.status = 'queued' AND p.seq < q.seq))"
-    "SELECT " OUTBOX_COLS " FROM due JOIN outbox o ON o.id = due.id"
-    " ORDER BY due.turn, due.next_at, due.seq LIMIT ?2";
+    "SELECT " OUTBOX_COLS " FROM outbox o INDEXED BY outbox_agency_due"
+    " WHERE o.agency = ?1 AND o.status = 'queued' AND o.next_at <= ?2"
+    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = o.agency AND p.topic = o.topic"
+    "                 AND p.status = 'queued' AND p.seq < o.seq)"
+    " ORDER BY o.next_at, o.seq LIMIT ?3";
 static const char SQL_OUTBOX_STATE[] = "SELECT agency, status FROM outbox WHERE id = ?1";
 static const char SQL_OUTBOX_RESULT[] =
     "UPDATE outbox SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6,"
@@ -111,14 +112,80 @@ static int page(store_tx *tx, sqlite3_stmt *st, int limit, outbox_list *out, sto
     return 0;
 }
 
+static bool before(const outbox_row *a, const outbox_row *b)
+{
+    return a->next_at_ms < b->next_at_ms || (a->next_at_ms == b->next_at_ms && a->seq < b->seq);
+}
+
+/* The agencies take turns: each one's longest waiting, the oldest of those
+ * first, then each one's second ..., so that a pile of messages for one
+ * agency does not keep another's out of the page. Each agency's are read
+ * along the index (a pile costs nothing to step over). */
 int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_DUE, e);
-    if (!st) return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int(st, 2, limit);
-    return page(tx, st, -1, out, e);
+    outbox_list *per = NULL;
+    size_t n_per = 0, total = 0;
+    char agency[128] = "";
+    int rc = 0;
+    for (;;) {
+        sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_NEXT_AGENCY, e);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, agency, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) str_copy(agency, sizeof agency, TEXT(st, 0) ? TEXT(st, 0) : "");
+        sqlite3_reset(st);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            rc = store_fail(tx, e, "outbox agencies");
+            break;
+        }
+        outbox_list *np = realloc(per, (n_per + 1) * sizeof *per);
+        if (!np) {
+            rc = store_err_set(e, STORE_INTERNAL, "out of memory");
+            break;
+        }
+        per = np;
+        if (!(st = store_stmt(tx, SQL_OUTBOX_DUE, e))) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, agency, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_int(st, 3, limit);
+        memset(&per[n_per], 0, sizeof *per);
+        if (page(tx, st, -1, &per[n_per], e)) {
+            rc = -1;
+            break;
+        }
+        total += per[n_per++].n;
+    }
+    size_t want = rc == 0 && limit > 0 ? ((size_t)limit < total ? (size_t)limit : total) : 0;
+    if (want && !(out->items = calloc(want, sizeof *out->items))) rc = store_err_set(e, STORE_INTERNAL, "out of memory");
+    for (size_t turn = 0; rc == 0 && out->n < want; turn++) {
+        for (;;) { /* this turn's rows, the oldest first */
+            size_t best = n_per;
+            for (size_t i = 0; i < n_per; i++)
+                if (turn < per[i].n && per[i].items[turn].id &&
+                    (best == n_per || before(&per[i].items[turn], &per[best].items[turn])))
+                    best = i;
+            if (best == n_per || out->n == want) break;
+            out->items[out->n++] = per[best].items[turn];
+            memset(&per[best].items[turn], 0, sizeof per[best].items[turn]); /* moved */
+        }
+    }
+    for (size_t i = 0; i < n_per; i++) outbox_list_free(&per[i]);
+    free(per);
+    if (rc) {
+        outbox_list_free(out);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    if (out->n) str_copy(out->last, sizeof out->last, out->items[out->n - 1].id);
+    return 0;
 }
 
 int store_outbox_result(store_tx *tx, const outbox_result *r, store_err *e)
@@ -240,6 +307,7 @@ int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted
 void store_sql_of_outbox(store_sql_fn fn, void *ctx)
 {
     STORE_SQL(fn, ctx, SQL_OUTBOX_INSERT);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_NEXT_AGENCY);
     STORE_SQL(fn, ctx, SQL_OUTBOX_DUE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_STATE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_RESULT);
