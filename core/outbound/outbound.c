@@ -4,10 +4,12 @@
  * so messages about one referral keep their order), posts them, and writes
  * each outcome back in its own small transaction. Why one thread: the
  * multi interface already gives many transfers in flight and connection
- * reuse; the API threads never wait for an agency. The agencies take turns
- * (the due page holds each one's oldest first) and one agency keeps at most
- * three quarters of the deliveries in flight: one slow to answer leaves room
- * for the others.
+ * reuse; the API threads never wait for an agency. Messages wait on lines
+ * (an agency and the region a message is for) that take turns: the due page
+ * holds each line's oldest first, and of those the line served longest ago
+ * goes first; one agency keeps at most three quarters of the deliveries in
+ * flight. So one agency slow to answer leaves room for the others, and one
+ * region's pile of messages to an agency does not hold another region's.
  */
 #include "outbound/outbound.h"
 
@@ -15,6 +17,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +200,44 @@ static bool is_inflight(const char *id)
     return false;
 }
 
+/* When each line (agency, region) last had a message started: a serial
+ * number, not a time. The worker thread's own: no lock. */
+#define LINES 1024
+static struct {
+    char agency[48], region[32];
+    uint64_t last;
+} lines[LINES];
+static int n_lines;
+static uint64_t line_serial;
+
+static uint64_t *line_last(const char *agency, const char *region)
+{
+    int oldest = 0;
+    for (int i = 0; i < n_lines; i++) {
+        if (!strcmp(lines[i].agency, agency) && !strcmp(lines[i].region, region)) return &lines[i].last;
+        if (lines[i].last < lines[oldest].last) oldest = i;
+    }
+    int i = n_lines < LINES ? n_lines++ : oldest; /* full: the line served longest ago makes room */
+    str_copy(lines[i].agency, sizeof lines[i].agency, agency);
+    str_copy(lines[i].region, sizeof lines[i].region, region);
+    lines[i].last = 0;
+    return &lines[i].last;
+}
+
+typedef struct {
+    int turn;
+    uint64_t last;
+    size_t i;
+} pick;
+
+static int pick_cmp(const void *a, const void *b)
+{
+    const pick *x = a, *y = b;
+    if (x->turn != y->turn) return x->turn < y->turn ? -1 : 1;
+    if (x->last != y->last) return x->last < y->last ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* Starts one message; false if it cannot go now. */
 static bool start(const outbox_row *m)
 {
@@ -265,7 +306,26 @@ static bool start(const outbox_row *m)
     O.inflight = ni;
     O.inflight[O.n_inflight++] = t;
     atomic_fetch_add(&ag->inflight, 1);
+    *line_last(ag_id, m->region ? m->region : "") = ++line_serial;
     return true;
+}
+
+/* Starts what can go of a due page: by turn on its line, then the line
+ * served longest ago first (the page's order within a turn otherwise). */
+static void start_page(const outbox_list *due)
+{
+    pick *p = due->n ? calloc(due->n, sizeof *p) : NULL;
+    if (!p) {
+        for (size_t i = 0; i < due->n && O.n_inflight < O.cfg.outbox_concurrency; i++) start(&due->items[i]);
+        return;
+    }
+    for (size_t i = 0; i < due->n; i++) {
+        const outbox_row *m = &due->items[i];
+        p[i] = (pick){m->turn, *line_last(m->agency, m->region ? m->region : ""), i};
+    }
+    qsort(p, due->n, sizeof *p, pick_cmp);
+    for (size_t k = 0; k < due->n && O.n_inflight < O.cfg.outbox_concurrency; k++) start(&due->items[p[k].i]);
+    free(p);
 }
 
 /* Seconds or an HTTP date in Retry-After, as milliseconds from now. */
@@ -351,7 +411,7 @@ static void *worker(void *arg)
             store_reply reply = {0};
             err_t e = {0};
             if (store_read(work_due, &a, &reply, &e, &a.se) == 0) {
-                for (size_t i = 0; i < a.due.n && O.n_inflight < O.cfg.outbox_concurrency; i++) start(&a.due.items[i]);
+                start_page(&a.due);
                 outbox_list_free(&a.due);
             }
             err_clear(&e);

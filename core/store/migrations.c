@@ -515,11 +515,18 @@ const char *const migrations[] = {
     "  retired_at TEXT);"
     "CREATE INDEX cases_open_generation ON cases (program, region, plugin_generation) WHERE status <> 'ended';",
 
-    /* 10: the outbox worker reads each agency's due messages in turn, along
-     * this index, so that a pile for one agency costs nothing to step over
-     * (it replaces the index of all messages by due time). */
+    /* 10: the outbox worker gives each line its turn (an agency and the
+     * region a message is for) and reads each line's due messages along
+     * this index, so that a pile on one line costs nothing to step over (it
+     * replaces the index of all messages by due time). A message's region
+     * is its case's, or its referral's local end's. */
+    "ALTER TABLE outbox ADD COLUMN region TEXT NOT NULL DEFAULT '';"
+    "UPDATE outbox SET region = COALESCE((SELECT c.region FROM cases c WHERE c.id = outbox.topic),"
+    "  (SELECT g.region FROM referrals r JOIN orgs g"
+    "   ON g.id = CASE WHEN r.to_org = outbox.agency THEN r.from_org ELSE r.to_org END"
+    "   WHERE r.id = outbox.topic), '') WHERE status = 'queued';"
     "DROP INDEX outbox_due_seq;"
-    "CREATE INDEX outbox_agency_due ON outbox (agency, next_at, seq) WHERE status = 'queued';",
+    "CREATE INDEX outbox_line_due ON outbox (agency, region, next_at, seq) WHERE status = 'queued';",
 };
 
 const int migrations_count = (int)(sizeof migrations / sizeof migrations[0]);

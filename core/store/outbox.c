@@ -19,24 +19,31 @@
     " WHERE r.id = o.topic), (SELECT c.org_id FROM cases c WHERE c.id = o.topic))"
 #define OUTBOX_COLS                                                                                   \
     "o.id, o.seq, o.agency, o.topic, o.kind, o.idempotency_key, o.payload, o.status, o.attempts, o.next_at," \
-    " o.last_status, o.last_error, o.created_at, o.delivered_at, " OUTBOX_PERSON ", " OUTBOX_ORG
+    " o.last_status, o.last_error, o.created_at, o.delivered_at, " OUTBOX_PERSON ", " OUTBOX_ORG ", o.region"
 
+/* The region a message is for: its case's, or its referral's local end's
+ * (the end that is not the agency). */
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
-    " created_at) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6 FROM outbox";
-/* The agencies with a message queued, one after the other in name order:
- * each a step along the index of queued messages by agency. */
-static const char SQL_OUTBOX_NEXT_AGENCY[] =
-    "SELECT agency FROM outbox INDEXED BY outbox_agency_due WHERE status = 'queued' AND agency > ?1"
-    " ORDER BY agency LIMIT 1";
-/* Due for one agency: queued, time come, and no earlier queued message on
- * the same topic; its longest waiting first (that index, in its order). */
+    " created_at, region) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6,"
+    " COALESCE((SELECT c.region FROM cases c WHERE c.id = ?3),"
+    "          (SELECT g.region FROM referrals r JOIN orgs g"
+    "           ON g.id = CASE WHEN r.to_org = ?2 THEN r.from_org ELSE r.to_org END WHERE r.id = ?3), '')"
+    " FROM outbox";
+/* The lines with a message queued (an agency and the region a message is
+ * for), one after the other in order: each a step along the index of
+ * queued messages by line. */
+static const char SQL_OUTBOX_NEXT_LINE[] =
+    "SELECT agency, region FROM outbox INDEXED BY outbox_line_due WHERE status = 'queued'"
+    " AND (agency, region) > (?1, ?2) ORDER BY agency, region LIMIT 1";
+/* Due on one line: queued, time come, and no earlier queued message on the
+ * same topic; its longest waiting first (that index, in its order). */
 static const char SQL_OUTBOX_DUE[] =
-    "SELECT " OUTBOX_COLS " FROM outbox o INDEXED BY outbox_agency_due"
-    " WHERE o.agency = ?1 AND o.status = 'queued' AND o.next_at <= ?2"
+    "SELECT " OUTBOX_COLS " FROM outbox o INDEXED BY outbox_line_due"
+    " WHERE o.agency = ?1 AND o.region = ?2 AND o.status = 'queued' AND o.next_at <= ?3"
     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.agency = o.agency AND p.topic = o.topic"
     "                 AND p.status = 'queued' AND p.seq < o.seq)"
-    " ORDER BY o.next_at, o.seq LIMIT ?3";
+    " ORDER BY o.next_at, o.seq LIMIT ?4";
 static const char SQL_OUTBOX_STATE[] = "SELECT agency, status FROM outbox WHERE id = ?1";
 static const char SQL_OUTBOX_RESULT[] =
     "UPDATE outbox SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6,"
@@ -63,8 +70,8 @@ static int outbox_read(sqlite3_stmt *st, void *row)
     outbox_row *m = row;
     const char **const f[] = {&m->id,     NULL,        &m->agency, &m->topic, &m->kind,      &m->idempotency_key,
                               NULL,       &m->status,  NULL,       NULL,      NULL,          &m->last_error,
-                              &m->created_at, &m->delivered_at, &m->person_id, &m->org};
-    m->mem = store_texts(st, f, 16);
+                              &m->created_at, &m->delivered_at, &m->person_id, &m->org, &m->region};
+    m->mem = store_texts(st, f, 17);
     m->seq = sqlite3_column_int64(st, 1);
     m->payload = store_json_col(st, 6, 0);
     m->attempts = sqlite3_column_int(st, 8);
@@ -117,30 +124,35 @@ static bool before(const outbox_row *a, const outbox_row *b)
     return a->next_at_ms < b->next_at_ms || (a->next_at_ms == b->next_at_ms && a->seq < b->seq);
 }
 
-/* The agencies take turns: each one's longest waiting, the oldest of those
- * first, then each one's second ..., so that a pile of messages for one
- * agency does not keep another's out of the page. Each agency's are read
- * along the index (a pile costs nothing to step over). */
+/* The lines take turns (an agency and a region): each one's longest
+ * waiting, the oldest of those first, then each one's second ..., so that
+ * a pile of messages for one agency, or from one region, does not keep the
+ * others out of the page. Each line's are read along the index (a pile
+ * costs nothing to step over). */
 int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, store_err *e)
 {
     memset(out, 0, sizeof *out);
     outbox_list *per = NULL;
     size_t n_per = 0, total = 0;
-    char agency[128] = "";
+    char agency[128] = "", region[64] = "";
     int rc = 0;
     for (;;) {
-        sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_NEXT_AGENCY, e);
+        sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_NEXT_LINE, e);
         if (!st) {
             rc = -1;
             break;
         }
         sqlite3_bind_text(st, 1, agency, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, region, -1, SQLITE_TRANSIENT);
         int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) str_copy(agency, sizeof agency, TEXT(st, 0) ? TEXT(st, 0) : "");
+        if (step == SQLITE_ROW) {
+            str_copy(agency, sizeof agency, TEXT(st, 0) ? TEXT(st, 0) : "");
+            str_copy(region, sizeof region, TEXT(st, 1) ? TEXT(st, 1) : "");
+        }
         sqlite3_reset(st);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
-            rc = store_fail(tx, e, "outbox agencies");
+            rc = store_fail(tx, e, "outbox lines");
             break;
         }
         outbox_list *np = realloc(per, (n_per + 1) * sizeof *per);
@@ -154,8 +166,9 @@ int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, 
             break;
         }
         sqlite3_bind_text(st, 1, agency, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now_ms);
-        sqlite3_bind_int(st, 3, limit);
+        sqlite3_bind_text(st, 2, region, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, now_ms);
+        sqlite3_bind_int(st, 4, limit);
         memset(&per[n_per], 0, sizeof *per);
         if (page(tx, st, -1, &per[n_per], e)) {
             rc = -1;
@@ -173,7 +186,8 @@ int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, 
                     (best == n_per || before(&per[i].items[turn], &per[best].items[turn])))
                     best = i;
             if (best == n_per || out->n == want) break;
-            out->items[out->n++] = per[best].items[turn];
+            out->items[out->n] = per[best].items[turn];
+            out->items[out->n++].turn = (int)turn;
             memset(&per[best].items[turn], 0, sizeof per[best].items[turn]); /* moved */
         }
     }
@@ -307,7 +321,7 @@ int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted
 void store_sql_of_outbox(store_sql_fn fn, void *ctx)
 {
     STORE_SQL(fn, ctx, SQL_OUTBOX_INSERT);
-    STORE_SQL(fn, ctx, SQL_OUTBOX_NEXT_AGENCY);
+    STORE_SQL(fn, ctx, SQL_OUTBOX_NEXT_LINE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_DUE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_STATE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_RESULT);

@@ -619,6 +619,8 @@ typedef struct {
     const char *id, *agency, *topic, *kind, *idempotency_key, *status, *created_at;
     const char *last_error, *delivered_at; /* or NULL */
     const char *person_id, *org; /* whom it is about and whose it is (of its referral or case), or NULL */
+    const char *region;          /* the region it is for ("" when none): with agency, its line */
+    int turn;                    /* store_outbox_due: its place on its line (0: the line's oldest) */
     long long seq;
     int attempts;
     int64_t next_at_ms;

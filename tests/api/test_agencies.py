@@ -543,7 +543,7 @@ class ElderlyCareLookupTest(unittest.TestCase):
 COURIER = r'''
 return {
   id = "courier", kind = "region", version = "1.0.0", api = 1, name = "전령 지역",
-  regions = { "99995" },
+  regions = { "99995", "99996" },
   programs = { integrated = { hooks = { enter = { initial_counseling = function(case, input, ctx)
     for i = 1, input.data.messages do ctx.enqueue(input.data.agency, { case_id = case.id, n = i }) end
   end } } } },
@@ -607,6 +607,68 @@ class OutboxShareTest(unittest.TestCase):
         # ... while the slow agency still holds three, and the fourth waits its turn
         st = self.slow.state()
         self.assertEqual((st["inflight"], st["max_inflight"], len(st["received"])), (3, 3, 0))
+
+
+
+class OutboxLinesTest(unittest.TestCase):
+    """Messages to one agency wait on a line per region, and the lines take
+    turns: of their oldest messages, the line served longest ago goes first.
+    With one delivery to the agency at a time (outbox.concurrency 2: one
+    agency keeps at most one), region 99995 queues three messages, the first
+    held by the agency; then region 99996 queues one. Once the agency
+    answers, 99996's goes next, before 99995's second (before, the oldest
+    went first: 99995's whole pile)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agency = MockAgency()
+        cls.plugdir = tempfile.mkdtemp(prefix="sarye-outbox-lines-")
+        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
+        with open(os.path.join(cls.plugdir, "regions", "courier.lua"), "w") as f:
+            f.write(COURIER)
+        cls.server = Server(extra_args=("--plugins", cls.plugdir),
+                            env={"SARYE_AGENCY_PENSION_URL": cls.agency.url + "/pension",
+                                 "SARYE_AGENCY_PENSION_TIMEOUT_MS": "60000",
+                                 "SARYE_OUTBOX_CONCURRENCY": "2"})
+        cls.server.org_create("a1", "전령 동 가", "emd", "99995", ["integrated"])
+        cls.server.org_create("b1", "전령 동 나", "emd", "99996", ["integrated"])
+        cls.client = cls.server.client()
+        cls.tok_a = cls.server.token_create("wa", "worker", "a1")
+        cls.tok_b = cls.server.token_create("wb", "worker", "b1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        try:
+            cls.agency.mode("up")
+            rc = cls.server.stop()
+        finally:
+            cls.server.close()
+            cls.agency.close()
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+        assert rc == 0, rc
+
+    def queue(self, token):
+        p = self.client.post("/v1/persons", {"name": "전령", "birth_date": "1960-01-01", "sex": "M"}, token=token).json
+        c = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"},
+                             token=token).json
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "initial_counseling", "version": c["version"],
+                              "data": {"agency": "pension", "messages": 1}}, token=token)
+        self.assertEqual(r.status, 200, r.text)
+        return c["id"]
+
+    def test_a_region_pile_does_not_hold_another_regions_message(self):
+        self.agency.mode("hold")
+        a = [self.queue(self.tok_a)]
+        wait_until(lambda: self.agency.state()["inflight"] == 1, what="the first message held")
+        a += [self.queue(self.tok_a), self.queue(self.tok_a)]
+        b = self.queue(self.tok_b)
+        self.agency.mode("up")
+        got = wait_until(lambda: len(self.agency.state()["received"]) >= 4 and self.agency.state()["received"],
+                         timeout=30, what="the four messages")
+        self.assertEqual([m["body"]["case_id"] for m in got], [a[0], b, a[1], a[2]])
+        self.assertEqual(self.agency.state()["max_inflight"], 1)
 
 
 if __name__ == "__main__":
