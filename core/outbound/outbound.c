@@ -315,10 +315,7 @@ static bool start(const outbox_row *m)
 static void start_page(const outbox_list *due)
 {
     pick *p = due->n ? calloc(due->n, sizeof *p) : NULL;
-    if (!p) {
-        for (size_t i = 0; i < due->n && O.n_inflight < O.cfg.outbox_concurrency; i++) start(&due->items[i]);
-        return;
-    }
+    if (!p) return; /* nothing due, or no memory: the next poll */
     for (size_t i = 0; i < due->n; i++) {
         const outbox_row *m = &due->items[i];
         p[i] = (pick){m->turn, *line_last(m->agency, m->region ? m->region : ""), i};

@@ -17,10 +17,10 @@
 #include "base/base.h"
 #include "lua/vm.h"
 #include "rules/internal.h"
+#include "store/store.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#include "store/store.h"
 
 /* ---- verdicts ---- */
 void rules_verdict_free(rules_verdict *v)
@@ -218,8 +218,21 @@ json_t *rules_get_json(lua_State *L, int t, const char *k, rules_verdict *v)
     return j;
 }
 
+/* Pushes list k of the effects table ef; its length, or -1 with why when
+ * it is longer than max (nothing pushed then). */
+static int effects_list(lua_State *L, int ef, const char *k, int max, const char *too_long, const char **why)
+{
+    lua_getfield(L, ef, k);
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n <= max) return n;
+    lua_pop(L, 1);
+    *why = too_long;
+    return -1;
+}
+
 /* Reads effects = {set = {...}, clear = {...}, outbox = {...}} at index t.
- * -1 with why for a malformed one (host.lua builds them; this is its check). */
+ * -1 with why for a malformed one (host.lua builds them; this is its check;
+ * why NULL: v->reason says it). */
 static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
 {
     rules_effects *fx = &v->effects;
@@ -227,11 +240,9 @@ static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
     int ef = lua_gettop(L);
     int rc = 0;
     if (!lua_istable(L, ef)) goto done;
-    lua_getfield(L, ef, "set");
-    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
-    if (n > LUAVM_MAX_DEADLINES) {
-        *why = "a decision sets at most " STR(LUAVM_MAX_DEADLINES) " deadlines";
-        lua_pop(L, 1);
+    int n = effects_list(L, ef, "set", LUAVM_MAX_DEADLINES,
+                         "a decision sets at most " STR(LUAVM_MAX_DEADLINES) " deadlines", why);
+    if (n < 0) {
         rc = -1;
         goto done;
     }
@@ -255,11 +266,9 @@ static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
         fx->n_set++;
     }
     lua_pop(L, 1);
-    lua_getfield(L, ef, "clear");
-    n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
-    if (n > LUAVM_MAX_DEADLINES) {
-        *why = "a decision clears at most " STR(LUAVM_MAX_DEADLINES) " deadlines";
-        lua_pop(L, 1);
+    n = effects_list(L, ef, "clear", LUAVM_MAX_DEADLINES,
+                     "a decision clears at most " STR(LUAVM_MAX_DEADLINES) " deadlines", why);
+    if (n < 0) {
         rc = -1;
         goto done;
     }
@@ -270,11 +279,9 @@ static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    lua_getfield(L, ef, "outbox");
-    n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
-    if (n > LUAVM_MAX_MESSAGES) {
-        *why = "a decision writes at most " STR(LUAVM_MAX_MESSAGES) " messages";
-        lua_pop(L, 1);
+    n = effects_list(L, ef, "outbox", LUAVM_MAX_MESSAGES,
+                     "a decision writes at most " STR(LUAVM_MAX_MESSAGES) " messages", why);
+    if (n < 0) {
         rc = -1;
         goto done;
     }
@@ -284,18 +291,16 @@ static int read_effects(lua_State *L, int t, rules_verdict *v, const char **why)
         rules_message *m = &fx->outbox[fx->n_outbox];
         get_str(L, lua_gettop(L), "agency", m->agency, sizeof m->agency);
         int mt = lua_gettop(L);
-        lua_getfield(L, mt, "payload");
-        const char *pwhy = NULL;
-        if (!lua_isnil(L, -1)) m->payload = luavm_to_json_max(L, -1, LUAVM_ANSWER_MAX, &pwhy);
-        lua_pop(L, 1);
-        if (pwhy) { /* the plugin that wrote the message is the one to blame */
+        m->payload = rules_get_json(L, mt, "payload", v);
+        bool refused = v->outcome == RULES_PLUGIN_FAILED; /* too large, or not JSON: v->reason says */
+        if (refused) { /* the plugin that wrote the message is the one to blame */
             get_str(L, mt, "plugin", v->plugin, sizeof v->plugin);
             get_str(L, mt, "version", v->version, sizeof v->version);
         }
         lua_pop(L, 1);
         if (!m->agency[0] || !m->payload) {
             json_decref(m->payload);
-            *why = pwhy ? "a message's payload is too large or cannot be JSON" : "a message needs an agency and a payload";
+            *why = refused ? NULL : "a message needs an agency and a payload";
             rc = -1;
             break;
         }
@@ -395,10 +400,8 @@ void rules_read_verdict(lua_State *L, rules_verdict *v)
     const char *why = NULL;
     if (read_effects(L, t, v, &why)) {
         v->outcome = RULES_PLUGIN_FAILED;
-        str_copy(v->reason, sizeof v->reason, why);
-        return;
+        if (why) str_copy(v->reason, sizeof v->reason, why);
     }
-    v->outcome = RULES_OK;
 }
 
 /* What the rules say of a (program, region) that does not depend on a case

@@ -519,12 +519,13 @@ const char *const migrations[] = {
      * region a message is for) and reads each line's due messages along
      * this index, so that a pile on one line costs nothing to step over (it
      * replaces the index of all messages by due time). A message's region
-     * is its case's, or its referral's local end's. */
+     * is its organisation's (store/outbox.c: the local end of its referral,
+     * or its case's organisation). */
     "ALTER TABLE outbox ADD COLUMN region TEXT NOT NULL DEFAULT '';"
-    "UPDATE outbox SET region = COALESCE((SELECT c.region FROM cases c WHERE c.id = outbox.topic),"
-    "  (SELECT g.region FROM referrals r JOIN orgs g"
-    "   ON g.id = CASE WHEN r.to_org = outbox.agency THEN r.from_org ELSE r.to_org END"
-    "   WHERE r.id = outbox.topic), '') WHERE status = 'queued';"
+    "UPDATE outbox SET region = COALESCE((SELECT g.region FROM orgs g WHERE g.id = COALESCE("
+    "  (SELECT CASE WHEN r.to_org = outbox.agency THEN r.from_org ELSE r.to_org END FROM referrals r"
+    "   WHERE r.id = outbox.topic), (SELECT c.org_id FROM cases c WHERE c.id = outbox.topic))), '')"
+    " WHERE status = 'queued';"
     "DROP INDEX outbox_due_seq;"
     "CREATE INDEX outbox_line_due ON outbox (agency, region, next_at, seq) WHERE status = 'queued';",
 };

@@ -14,22 +14,20 @@
 #define OUTBOX_PERSON                                                                                  \
     "COALESCE((SELECT r.person_id FROM referrals r WHERE r.id = o.topic),"                              \
     " (SELECT c.person_id FROM cases c WHERE c.id = o.topic))"
-#define OUTBOX_ORG                                                                                     \
-    "COALESCE((SELECT CASE WHEN r.to_org = o.agency THEN r.from_org ELSE r.to_org END FROM referrals r" \
-    " WHERE r.id = o.topic), (SELECT c.org_id FROM cases c WHERE c.id = o.topic))"
+#define LOCAL_ORG(agency, topic)                                                                        \
+    "COALESCE((SELECT CASE WHEN r.to_org = " agency " THEN r.from_org ELSE r.to_org END FROM referrals r" \
+    " WHERE r.id = " topic "), (SELECT c.org_id FROM cases c WHERE c.id = " topic "))"
+#define OUTBOX_ORG LOCAL_ORG("o.agency", "o.topic")
 #define OUTBOX_COLS                                                                                   \
     "o.id, o.seq, o.agency, o.topic, o.kind, o.idempotency_key, o.payload, o.status, o.attempts, o.next_at," \
     " o.last_status, o.last_error, o.created_at, o.delivered_at, " OUTBOX_PERSON ", " OUTBOX_ORG ", o.region"
 
-/* The region a message is for: its case's, or its referral's local end's
- * (the end that is not the agency). */
+/* The region a message is for: that of the organisation it is (its line,
+ * with its agency). */
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
     " created_at, region) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6,"
-    " COALESCE((SELECT c.region FROM cases c WHERE c.id = ?3),"
-    "          (SELECT g.region FROM referrals r JOIN orgs g"
-    "           ON g.id = CASE WHEN r.to_org = ?2 THEN r.from_org ELSE r.to_org END WHERE r.id = ?3), '')"
-    " FROM outbox";
+    " COALESCE((SELECT g.region FROM orgs g WHERE g.id = " LOCAL_ORG("?2", "?3") "), '') FROM outbox";
 /* The lines with a message queued (an agency and the region a message is
  * for), one after the other in order: each a step along the index of
  * queued messages by line. */

@@ -14,6 +14,8 @@ What it gives:
   Client        a keep-alive HTTP client: get/post/request -> Response
   raw_request   one request over a plain socket, read to EOF (for exact
                 framing checks: Content-Length, what CivetWeb itself answers)
+  plugin_dir    a temporary copy of the bundled plugins with files of a
+                test's own laid over it
   ApiTest       a unittest base class: one server per test class, two orgs,
                 tokens for each role, make_person / make_case helpers and
                 error-shape assertions
@@ -26,6 +28,7 @@ import random
 import re
 import signal
 import signal as _signal  # Server.signal() shadows the name in the class body
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -36,6 +39,17 @@ import urllib.parse
 
 BIN = os.environ.get("SARYE_TEST_BIN", "/work/main/build/sarye")
 SOURCE = os.environ.get("SARYE_TEST_SOURCE", "/work/main")
+
+
+def plugin_dir(prefix, files):
+    """A temporary copy of the bundled plugins with files ({path under
+    plugins/: Lua text}) written over it; the caller removes it."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    shutil.copytree(os.path.join(SOURCE, "plugins"), path, dirs_exist_ok=True)
+    for name, text in files.items():
+        with open(os.path.join(path, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    return path
 SCALE = float(os.environ.get("SARYE_TEST_TIMEOUT_SCALE", "1") or "1")
 
 START_TIMEOUT = 20 * SCALE

@@ -16,7 +16,7 @@ import urllib.request
 
 import datetime
 
-from harness import ORG1, SCALE, SOURCE, ApiTest, Server, make_rrn, new_style_rrn, rrn_with_bad_check
+from harness import ORG1, SCALE, SOURCE, ApiTest, Server, make_rrn, new_style_rrn, plugin_dir, rrn_with_bad_check
 
 DONG_CODE = "1159051000"  # 상도1동
 
@@ -551,57 +551,74 @@ return {
 '''
 
 
-class OutboxShareTest(unittest.TestCase):
+class CourierTest(unittest.TestCase):
+    """A server whose region plugin queues as many messages as it is told,
+    to the agency it is told, for a worker of region 99995 or 99996; each
+    agency of AGENCIES ({agency: attribute}) a mock of its own, which holds
+    nothing back once the class is done."""
+    AGENCIES = {}
+    CONCURRENCY = 4
+
+    @classmethod
+    def setUpClass(cls):
+        cls.plugdir = plugin_dir("sarye-courier-", {"regions/courier.lua": COURIER})
+        env = {"SARYE_OUTBOX_CONCURRENCY": str(cls.CONCURRENCY)}
+        cls.mocks = []
+        for agency, attr in cls.AGENCIES.items():
+            mock = MockAgency()
+            cls.mocks.append(mock)
+            setattr(cls, attr, mock)
+            env["SARYE_AGENCY_%s_URL" % agency.upper()] = mock.url + "/" + agency
+            env["SARYE_AGENCY_%s_TIMEOUT_MS" % agency.upper()] = "60000"
+        cls.server = Server(extra_args=("--plugins", cls.plugdir), env=env)
+        cls.server.org_create("a1", "전령 동 가", "emd", "99995", ["integrated"])
+        cls.server.org_create("b1", "전령 동 나", "emd", "99996", ["integrated"])
+        cls.tok_a = cls.server.token_create("wa", "worker", "a1")
+        cls.tok_b = cls.server.token_create("wb", "worker", "b1")
+        cls.client = cls.server.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        try:
+            for mock in cls.mocks:
+                mock.mode("up")  # the held requests are answered
+            rc = cls.server.stop()
+        finally:
+            cls.server.close()
+            for mock in cls.mocks:
+                mock.close()
+            shutil.rmtree(cls.plugdir, ignore_errors=True)
+        assert rc == 0, rc
+
+    def queue(self, agency, token=None):
+        """A case of the token's region (99995 by default) moved with one message to agency; its id."""
+        token = token or self.tok_a
+        p = self.client.post("/v1/persons", {"name": "전령", "birth_date": "1960-01-01", "sex": "M"}, token=token).json
+        c = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"},
+                             token=token).json
+        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
+                             {"to": "initial_counseling", "version": c["version"],
+                              "data": {"agency": agency, "messages": 1}}, token=token)
+        self.assertEqual(r.status, 200, r.text)
+        return c["id"]
+
+
+class OutboxShareTest(CourierTest):
     """One agency slow to answer does not hold the others' messages: it
     keeps at most three quarters of the deliveries in flight, and the
     agencies take turns in the queue. With outbox.concurrency 4, four
     messages to an agency that holds every request, then one to another:
     that one is delivered while the three others are held (before, the
     four held every slot until the slow agency's timeout)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.slow, cls.fast = MockAgency(), MockAgency()
-        cls.plugdir = tempfile.mkdtemp(prefix="sarye-outbox-share-")
-        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
-        with open(os.path.join(cls.plugdir, "regions", "courier.lua"), "w") as f:
-            f.write(COURIER)
-        cls.server = Server(extra_args=("--plugins", cls.plugdir),
-                            env={"SARYE_AGENCY_MICROFINANCE_URL": cls.slow.url + "/slow",
-                                 "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "60000",
-                                 "SARYE_AGENCY_PENSION_URL": cls.fast.url + "/fast",
-                                 "SARYE_OUTBOX_CONCURRENCY": "4"})
-        cls.server.org_create("o1", "전령 동", "emd", "99995", ["integrated"])
-        cls.client = cls.server.client(token=cls.server.token_create("w", "worker", "o1"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        try:
-            cls.slow.mode("up")  # the held requests are answered
-            rc = cls.server.stop()
-        finally:
-            cls.server.close()
-            cls.slow.close()
-            cls.fast.close()
-            shutil.rmtree(cls.plugdir, ignore_errors=True)
-        assert rc == 0, rc
-
-    def queue(self, agency, messages):
-        p = self.client.post("/v1/persons", {"name": "전령", "birth_date": "1960-01-01", "sex": "M"}).json
-        c = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"}).json
-        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
-                             {"to": "initial_counseling", "version": c["version"],
-                              "data": {"agency": agency, "messages": messages}})
-        self.assertEqual(r.status, 200, r.text)
-        return c["id"]
+    AGENCIES = {"microfinance": "slow", "pension": "fast"}
 
     def test_a_slow_agency_leaves_room_for_the_others(self):
         self.slow.mode("hold")
         for _ in range(4):  # four cases: the messages of one case go one at a time, in order
-            self.queue("microfinance", 1)
+            self.queue("microfinance")
         wait_until(lambda: self.slow.state()["inflight"] == 3, what="three deliveries held by the slow agency")
-        case_id = self.queue("pension", 1)
+        case_id = self.queue("pension")
         got = wait_until(lambda: self.fast.state()["received"], timeout=30, what="the other agency's message")
         self.assertEqual(got[0]["body"], {"case_id": case_id, "n": 1})
         # ... while the slow agency still holds three, and the fourth waits its turn
@@ -609,8 +626,7 @@ class OutboxShareTest(unittest.TestCase):
         self.assertEqual((st["inflight"], st["max_inflight"], len(st["received"])), (3, 3, 0))
 
 
-
-class OutboxLinesTest(unittest.TestCase):
+class OutboxLinesTest(CourierTest):
     """Messages to one agency wait on a line per region, and the lines take
     turns: of their oldest messages, the line served longest ago goes first.
     With one delivery to the agency at a time (outbox.concurrency 2: one
@@ -618,52 +634,15 @@ class OutboxLinesTest(unittest.TestCase):
     held by the agency; then region 99996 queues one. Once the agency
     answers, 99996's goes next, before 99995's second (before, the oldest
     went first: 99995's whole pile)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.agency = MockAgency()
-        cls.plugdir = tempfile.mkdtemp(prefix="sarye-outbox-lines-")
-        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
-        with open(os.path.join(cls.plugdir, "regions", "courier.lua"), "w") as f:
-            f.write(COURIER)
-        cls.server = Server(extra_args=("--plugins", cls.plugdir),
-                            env={"SARYE_AGENCY_PENSION_URL": cls.agency.url + "/pension",
-                                 "SARYE_AGENCY_PENSION_TIMEOUT_MS": "60000",
-                                 "SARYE_OUTBOX_CONCURRENCY": "2"})
-        cls.server.org_create("a1", "전령 동 가", "emd", "99995", ["integrated"])
-        cls.server.org_create("b1", "전령 동 나", "emd", "99996", ["integrated"])
-        cls.client = cls.server.client()
-        cls.tok_a = cls.server.token_create("wa", "worker", "a1")
-        cls.tok_b = cls.server.token_create("wb", "worker", "b1")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        try:
-            cls.agency.mode("up")
-            rc = cls.server.stop()
-        finally:
-            cls.server.close()
-            cls.agency.close()
-            shutil.rmtree(cls.plugdir, ignore_errors=True)
-        assert rc == 0, rc
-
-    def queue(self, token):
-        p = self.client.post("/v1/persons", {"name": "전령", "birth_date": "1960-01-01", "sex": "M"}, token=token).json
-        c = self.client.post("/v1/cases", {"person_id": p["id"], "program": "integrated", "source": "walk_in"},
-                             token=token).json
-        r = self.client.post("/v1/cases/%s/transitions" % c["id"],
-                             {"to": "initial_counseling", "version": c["version"],
-                              "data": {"agency": "pension", "messages": 1}}, token=token)
-        self.assertEqual(r.status, 200, r.text)
-        return c["id"]
+    AGENCIES = {"pension": "agency"}
+    CONCURRENCY = 2
 
     def test_a_region_pile_does_not_hold_another_regions_message(self):
         self.agency.mode("hold")
-        a = [self.queue(self.tok_a)]
+        a = [self.queue("pension")]
         wait_until(lambda: self.agency.state()["inflight"] == 1, what="the first message held")
-        a += [self.queue(self.tok_a), self.queue(self.tok_a)]
-        b = self.queue(self.tok_b)
+        a += [self.queue("pension"), self.queue("pension")]
+        b = self.queue("pension", token=self.tok_b)
         self.agency.mode("up")
         got = wait_until(lambda: len(self.agency.state()["received"]) >= 4 and self.agency.state()["received"],
                          timeout=30, what="the four messages")

@@ -7,12 +7,11 @@ import http.client
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import SOURCE, ApiTest
+from harness import ApiTest, plugin_dir
 
 # A region plugin whose guard never ends when asked to.
 BURNER = r'''
@@ -55,20 +54,16 @@ return {
 '''
 
 
-class IsolationTest(ApiTest):
+class PluginsTest(ApiTest):
+    """A server over the bundled plugins and this file's hostile regions;
+    a small budget so that three strikes are quick (they are counted)."""
+    server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3"}
+
     @classmethod
     def setUpClass(cls):
-        cls.plugdir = tempfile.mkdtemp(prefix="sarye-isolation-")
-        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
-        with open(os.path.join(cls.plugdir, "regions", "burner.lua"), "w") as f:
-            f.write(BURNER)
-        with open(os.path.join(cls.plugdir, "regions", "flood.lua"), "w") as f:
-            f.write(FLOOD)
-        with open(os.path.join(cls.plugdir, "regions", "hoard.lua"), "w") as f:
-            f.write(HOARD)
+        cls.plugdir = plugin_dir("sarye-isolation-", {"regions/burner.lua": BURNER, "regions/flood.lua": FLOOD,
+                                                      "regions/hoard.lua": HOARD})
         cls.server_args = ("--plugins", cls.plugdir)
-        # A small budget so three strikes are quick; the strikes are counted.
-        cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3"}
         super().setUpClass()
 
     @classmethod
@@ -78,6 +73,8 @@ class IsolationTest(ApiTest):
         finally:
             shutil.rmtree(cls.plugdir, ignore_errors=True)
 
+
+class IsolationTest(PluginsTest):
     def test_a_region_past_its_budget_again_and_again_is_suspended_alone(self):
         oid, tok = self.make_org_with_worker(region="99990")
         cases = [self.make_case(self.make_person(token=tok)["id"], token=tok) for _ in range(5)]
@@ -132,7 +129,7 @@ class IsolationTest(ApiTest):
         for case, data, why in (
                 (cases[0], {"deadlines": 65}, "ctx.set_deadline: a decision sets at most 64 deadlines"),
                 (cases[1], {"messages": 17}, "ctx.enqueue: a decision writes at most 16 messages"),
-                (cases[2], {"bytes": 1024 * 1024 + 1}, "a message's payload is too large or cannot be JSON")):
+                (cases[2], {"bytes": 1024 * 1024 + 1}, "the plugin's payload: the value is too large")):
             err = self.assertError(self.move(case, "initial_counseling", expect=500, token=tok, data=data),
                                    500, "plugin_error")
             self.assertIn(why, err["message"])
@@ -146,29 +143,13 @@ class IsolationTest(ApiTest):
         self.assertEqual(c["due"][0]["label"][:3], "범람 ")
 
 
-class WorkersTest(ApiTest):
+class WorkersTest(PluginsTest):
     """A suspended region's requests are held a second (so that a client
     retrying in a loop burns nothing), but a held request holds an HTTP
     worker: at most an eighth of the workers are held, the others answered
     at once, so that another region's request still finds a worker. Order,
     not speed: the canary is answered before the held request is."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.plugdir = tempfile.mkdtemp(prefix="sarye-workers-")
-        shutil.copytree(os.path.join(SOURCE, "plugins"), cls.plugdir, dirs_exist_ok=True)
-        with open(os.path.join(cls.plugdir, "regions", "burner.lua"), "w") as f:
-            f.write(BURNER)
-        cls.server_args = ("--plugins", cls.plugdir)
-        cls.server_env = {"SARYE_LUA_TIMEOUT_MS": "100", "SARYE_LUA_REGION_STRIKES": "3", "SARYE_THREADS": "8"}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.plugdir, ignore_errors=True)
+    server_env = dict(PluginsTest.server_env, SARYE_THREADS="8")
 
     def test_a_suspended_region_holds_an_eighth_of_the_workers_at_most(self):
         oid, tok = self.make_org_with_worker(region="99992")

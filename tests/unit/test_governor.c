@@ -33,6 +33,21 @@ static void burn(int64_t ms)
     while (time_thread_cpu_ns() < until) x++;
 }
 
+/* The governor as configured: threads HTTP workers, concurrency calls of a
+ * region at once, a CPU share of percent, no strikes; a call waits at most
+ * a quarter of request_timeout_ms. */
+static void start(int threads, int concurrency, int percent, int request_timeout_ms)
+{
+    config cfg;
+    config_defaults(&cfg);
+    cfg.threads = threads;
+    cfg.lua_region_concurrency = concurrency;
+    cfg.lua_region_cpu_percent = percent;
+    cfg.lua_region_strikes = 0;
+    cfg.request_timeout_ms = request_timeout_ms;
+    governor_init(&cfg);
+}
+
 /* One plugin call of region key that uses ms of CPU; 0, or -1 with e set. */
 static int call(const char *key, int64_t ms, err_t *e)
 {
@@ -46,13 +61,9 @@ static int call(const char *key, int64_t ms, err_t *e)
 static void test_the_more_overdrawn_region_waits(void **state)
 {
     (void)state;
-    config cfg;
-    config_defaults(&cfg);
-    cfg.lua_region_concurrency = 4;
-    cfg.lua_region_cpu_percent = 1; /* a full bucket: 10 ms of CPU per core */
-    cfg.lua_region_strikes = 0;
-    cfg.request_timeout_ms = 200; /* a call waits at most 50 ms, then is refused */
-    governor_init(&cfg);
+    /* A full bucket: 10 ms of CPU per core; a call waits at most 50 ms,
+     * then is refused. */
+    start(64, 4, 1, 200);
     int64_t unit = 10 * cpus(); /* ms: one full bucket */
     err_t e = {0};
 
@@ -90,13 +101,9 @@ static void test_the_more_overdrawn_region_waits(void **state)
 static void test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet(void **state)
 {
     (void)state;
-    config cfg;
-    config_defaults(&cfg);
-    cfg.lua_region_concurrency = 4;
-    cfg.lua_region_cpu_percent = 1; /* a full bucket: 10 ms of CPU per core, refilled each second */
-    cfg.lua_region_strikes = 0;
-    cfg.request_timeout_ms = 200000; /* a call waits at most 50 s, then is refused */
-    governor_init(&cfg);
+    /* A full bucket: 10 ms of CPU per core, refilled each second; a call
+     * waits at most 50 s, then is refused. */
+    start(64, 4, 1, 200000);
     int64_t unit = 10 * cpus(); /* ms: one full bucket */
     err_t e = {0};
 
@@ -129,14 +136,7 @@ static void *wait_for_room(void *arg)
 static void test_at_most_half_the_workers_wait_for_one_region(void **state)
 {
     (void)state;
-    config cfg;
-    config_defaults(&cfg);
-    cfg.threads = 4;                 /* two may wait */
-    cfg.lua_region_concurrency = 1;
-    cfg.lua_region_cpu_percent = 0;
-    cfg.lua_region_strikes = 0;
-    cfg.request_timeout_ms = 200000; /* a call would wait 50 s */
-    governor_init(&cfg);
+    start(4, 1, 0, 200000); /* two may wait, one call at a time, no CPU share; a call would wait 50 s */
     err_t e = {0};
 
     /* Its calls take 600 ms on the clock: three waiting, 1.8 s. */
