@@ -23,10 +23,10 @@ static const char SQL_CASE_TOUCH[] =
     "UPDATE cases SET version = version + 1, updated_at = ?1 WHERE id = ?2 AND version = ?3";
 static const char SQL_PERSON_CASES[] =
     "SELECT " CASE_COLS " FROM cases WHERE person_id = ?1 AND " CASE_VISIBLE("org_id", "lead_org") " ORDER BY id";
+static const char SQL_EVENT_SEQ[] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_events WHERE case_id = ?1";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO case_events (id, case_id, seq, at, actor, type, from_stage, to_stage, data, note,"
-    " generation) SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
-    " FROM case_events WHERE case_id = ?2";
+    " generation) VALUES (?1, ?2, ?11, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 #define EVENT_COLS "id, seq, at, actor, type, from_stage, to_stage, data, note, generation"
 static const char SQL_EVENT_LIST[] =
     "SELECT " EVENT_COLS " FROM case_events WHERE case_id = ?1 ORDER BY seq LIMIT ?3";
@@ -363,6 +363,8 @@ int store_event_append(store_tx *tx, const event_in *ev, store_err *e)
     char id[ID_MAX], now[RFC3339_MAX];
     id_new("evt_", id);
     time_rfc3339(time_now_ms(), now);
+    long long seq;
+    if (store_next_seq(tx, SQL_EVENT_SEQ, ev->case_id, &seq, e)) return -1;
     char *data = ev->data ? json_dumps(ev->data, JSON_COMPACT) : strdup("{}");
     if (!data) return store_err_set(e, STORE_INTERNAL, "out of memory");
     sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_INSERT, e);
@@ -377,6 +379,7 @@ int store_event_append(store_tx *tx, const event_in *ev, store_err *e)
     sqlite3_bind_text(st, 8, data, -1, SQLITE_STATIC);
     store_bind_opt(st, 9, ev->note);
     store_bind_opt(st, 10, ev->generation);
+    sqlite3_bind_int64(st, 11, seq);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(data);
@@ -431,19 +434,22 @@ int store_person_cases(store_tx *tx, const principal *p, const char *person_id, 
 
 /* Deadlines belong to a case or to a referral (an answer due, a closure to
  * review); both kinds are set and cleared the same way. */
-static const char SQL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND kind = ?2 AND cleared_at IS NULL"
-    " RETURNING kind, due_on";
-static const char SQL_DEADLINE_CLEAR_ALL[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE case_id = ?1 AND cleared_at IS NULL RETURNING kind, due_on";
+/* Clearing reads the open ones (to count them out), then clears each by its
+ * row: an UPDATE ... RETURNING keeps its rows in a temporary table on every
+ * run, and so does an UPDATE of the column of the index it walks (open
+ * deadlines: cleared_at IS NULL); most moves have nothing to clear. */
+static const char SQL_DEADLINE_OPEN[] =
+    "SELECT rowid, kind, due_on FROM deadlines WHERE case_id = ?1 AND kind = ?2 AND cleared_at IS NULL LIMIT 32";
+static const char SQL_DEADLINE_OPEN_ALL[] =
+    "SELECT rowid, kind, due_on FROM deadlines WHERE case_id = ?1 AND cleared_at IS NULL LIMIT 32";
+static const char SQL_DEADLINE_CLEAR[] = "UPDATE deadlines SET cleared_at = ?2 WHERE rowid = ?1";
 static const char SQL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, case_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-static const char SQL_REFERRAL_DEADLINE_CLEAR[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND kind = ?2 AND cleared_at IS NULL"
-    " RETURNING kind, due_on";
-static const char SQL_REFERRAL_DEADLINE_CLEAR_ALL[] =
-    "UPDATE deadlines SET cleared_at = ?3 WHERE referral_id = ?1 AND cleared_at IS NULL RETURNING kind, due_on";
+static const char SQL_REFERRAL_DEADLINE_OPEN[] =
+    "SELECT rowid, kind, due_on FROM deadlines WHERE referral_id = ?1 AND kind = ?2 AND cleared_at IS NULL LIMIT 32";
+static const char SQL_REFERRAL_DEADLINE_OPEN_ALL[] =
+    "SELECT rowid, kind, due_on FROM deadlines WHERE referral_id = ?1 AND cleared_at IS NULL LIMIT 32";
 static const char SQL_REFERRAL_DEADLINE_INSERT[] =
     "INSERT INTO deadlines (id, referral_id, org_id, kind, label, due_on, plugin, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -458,14 +464,16 @@ void store_sql_of_cases(store_sql_fn fn, void *ctx)
     STORE_SQL(fn, ctx, SQL_CASE_UPDATE);
     STORE_SQL(fn, ctx, SQL_CASE_TOUCH);
     STORE_SQL(fn, ctx, SQL_PERSON_CASES);
+    STORE_SQL(fn, ctx, SQL_EVENT_SEQ);
     STORE_SQL(fn, ctx, SQL_EVENT_INSERT);
     STORE_SQL(fn, ctx, SQL_EVENT_LIST);
     STORE_SQL(fn, ctx, SQL_EVENT_LIST_AFTER);
+    STORE_SQL(fn, ctx, SQL_DEADLINE_OPEN);
+    STORE_SQL(fn, ctx, SQL_DEADLINE_OPEN_ALL);
     STORE_SQL(fn, ctx, SQL_DEADLINE_CLEAR);
-    STORE_SQL(fn, ctx, SQL_DEADLINE_CLEAR_ALL);
     STORE_SQL(fn, ctx, SQL_DEADLINE_INSERT);
-    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_CLEAR);
-    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_CLEAR_ALL);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_OPEN);
+    STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_OPEN_ALL);
     STORE_SQL(fn, ctx, SQL_REFERRAL_DEADLINE_INSERT);
     STORE_SQL(fn, ctx, SQL_DEADLINES_OF_CASE);
     STORE_SQL(fn, ctx, SQL_ASSIGNEE);
@@ -500,32 +508,44 @@ void store_sql_of_cases(store_sql_fn fn, void *ctx)
 
 /* Clears the open deadlines of an owner (of one kind, or all), counting
  * each cleared one out of the open ones. */
-static int deadline_clear(store_tx *tx, const char *sql, const char *owner, const char *kind, store_err *e)
+static int deadline_clear(store_tx *tx, const char *open_sql, const char *owner, const char *kind, store_err *e)
 {
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
-    sqlite3_stmt *st = store_stmt(tx, sql, e);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-    if (kind) sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (store_count(tx, COUNT_DEADLINE, TEXT(st, 0), TEXT(st, 1), -1, e)) {
-            sqlite3_reset(st);
-            return -1;
+    for (;;) { /* a page of open ones (LIMIT 32), read whole, then cleared; again until none is left */
+        sqlite3_stmt *st = store_stmt(tx, open_sql, e);
+        if (!st) return -1;
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        if (kind) sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+        sqlite3_int64 rows[32];
+        int n = 0, rc;
+        while (n < 32 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            rows[n++] = sqlite3_column_int64(st, 0);
+            if (store_count(tx, COUNT_DEADLINE, TEXT(st, 1), TEXT(st, 2), -1, e)) {
+                sqlite3_reset(st);
+                return -1;
+            }
         }
+        sqlite3_reset(st);
+        if (n < 32 && rc != SQLITE_DONE) return store_fail(tx, e, "deadline clear");
+        for (int i = 0; i < n; i++) {
+            if (!(st = store_stmt(tx, SQL_DEADLINE_CLEAR, e))) return -1;
+            sqlite3_bind_int64(st, 1, rows[i]);
+            sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE) return store_fail(tx, e, "deadline clear");
+        }
+        if (n < 32) return 0;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_fail(tx, e, "deadline clear");
 }
 
 /* Replaces the open deadline of kind of the owner by one due on due_on. */
-static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_sql, const char *owner,
+static int deadline_put(store_tx *tx, const char *open_sql, const char *insert_sql, const char *owner,
                         const char *org, const char *kind, const char *label, const char *due_on, const char *plugin,
                         store_err *e)
 {
-    if (deadline_clear(tx, clear_sql, owner, kind, e)) return -1;
+    if (deadline_clear(tx, open_sql, owner, kind, e)) return -1;
     char id[ID_MAX], now[RFC3339_MAX];
     id_new("ddl_", id);
     time_rfc3339(time_now_ms(), now);
@@ -547,27 +567,27 @@ static int deadline_put(store_tx *tx, const char *clear_sql, const char *insert_
 
 int store_deadline_clear(store_tx *tx, const char *case_id, const char *kind, store_err *e)
 {
-    return deadline_clear(tx, kind ? SQL_DEADLINE_CLEAR : SQL_DEADLINE_CLEAR_ALL, case_id, kind, e);
+    return deadline_clear(tx, kind ? SQL_DEADLINE_OPEN : SQL_DEADLINE_OPEN_ALL, case_id, kind, e);
 }
 
 int store_deadline_set(store_tx *tx, const case_row *c, const char *kind, const char *label,
                        const char *due_on, const char *plugin, store_err *e)
 {
     const char *org = c->lead_org[0] ? c->lead_org : c->org; /* the lead's workers see it */
-    return deadline_put(tx, SQL_DEADLINE_CLEAR, SQL_DEADLINE_INSERT, c->id, org, kind, label, due_on, plugin, e);
+    return deadline_put(tx, SQL_DEADLINE_OPEN, SQL_DEADLINE_INSERT, c->id, org, kind, label, due_on, plugin, e);
 }
 
 int store_referral_deadline_set(store_tx *tx, const char *org, const char *referral_id, const char *kind,
                                 const char *label, const char *due_on, const char *plugin, store_err *e)
 {
-    return deadline_put(tx, SQL_REFERRAL_DEADLINE_CLEAR, SQL_REFERRAL_DEADLINE_INSERT, referral_id, org, kind, label,
+    return deadline_put(tx, SQL_REFERRAL_DEADLINE_OPEN, SQL_REFERRAL_DEADLINE_INSERT, referral_id, org, kind, label,
                         due_on, plugin, e);
 }
 
 int store_referral_deadline_clear(store_tx *tx, const char *referral_id, const char *kind, store_err *e)
 {
-    return deadline_clear(tx, kind ? SQL_REFERRAL_DEADLINE_CLEAR : SQL_REFERRAL_DEADLINE_CLEAR_ALL, referral_id,
-                          kind, e);
+    return deadline_clear(tx, kind ? SQL_REFERRAL_DEADLINE_OPEN : SQL_REFERRAL_DEADLINE_OPEN_ALL, referral_id, kind,
+                          e);
 }
 
 static int due_read(sqlite3_stmt *st, void *row)

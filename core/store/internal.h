@@ -213,6 +213,12 @@ char *store_texts(sqlite3_stmt *st, const char **const fields[], int n);
 /* Column i parsed as JSON (flags as json_loads'), or NULL for SQL NULL or
  * text that does not parse. */
 json_t *store_json_col(sqlite3_stmt *st, int i, size_t flags);
+/* The next number of a sequence: the one integer sql answers (a
+ * COALESCE(MAX(seq), 0) + 1 over an index), key bound to ?1 when given.
+ * Writes take it in a statement of their own: an INSERT ... SELECT from the
+ * table it inserts into copies what it reads into a temporary table first,
+ * on every run (unit_plans refuses one). */
+int store_next_seq(store_tx *tx, const char *sql, const char *key, long long *seq, store_err *e);
 /* Steps st and collects column 0 of every row as a string vector: *out is
  * one allocation holding the pointers and the strings. */
 int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, store_err *e);

@@ -185,6 +185,17 @@ json_t *store_json_col(sqlite3_stmt *st, int i, size_t flags)
     return json_loads(TEXT(st, i), flags, NULL);
 }
 
+int store_next_seq(store_tx *tx, const char *sql, const char *key, long long *seq, store_err *e)
+{
+    sqlite3_stmt *st = store_stmt(tx, sql, e);
+    if (!st) return -1;
+    if (key) sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : store_fail(tx, e, "next sequence number");
+}
+
 int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, store_err *e)
 {
     /* Collected as one text first: the pointers go in front once the count is known. */

@@ -24,10 +24,11 @@
 
 /* The region a message is for: that of the organisation it is (its line,
  * with its agency). */
+static const char SQL_OUTBOX_SEQ[] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox";
 static const char SQL_OUTBOX_INSERT[] =
     "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
-    " created_at, region) SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6,"
-    " COALESCE((SELECT g.region FROM orgs g WHERE g.id = " LOCAL_ORG("?2", "?3") "), '') FROM outbox";
+    " created_at, region) VALUES (?1, ?7, ?2, ?3, ?4, ?1, ?5, 'queued', 0, 0, ?6,"
+    " COALESCE((SELECT g.region FROM orgs g WHERE g.id = " LOCAL_ORG("?2", "?3") "), ''))";
 /* The lines with a message queued (an agency and the region a message is
  * for), one after the other in order: each a step along the index of
  * queued messages by line. */
@@ -86,6 +87,8 @@ int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, co
     char now[RFC3339_MAX];
     id_new("msg_", id);
     time_rfc3339(time_now_ms(), now);
+    long long seq;
+    if (store_next_seq(tx, SQL_OUTBOX_SEQ, NULL, &seq, e)) return -1;
     char *text = json_dumps(payload, JSON_COMPACT);
     if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_INSERT, e);
@@ -99,6 +102,7 @@ int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, co
     sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, seq);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(text);
@@ -318,6 +322,7 @@ int store_outbox_purge(store_tx *tx, const char *before, int limit, int *deleted
 
 void store_sql_of_outbox(store_sql_fn fn, void *ctx)
 {
+    STORE_SQL(fn, ctx, SQL_OUTBOX_SEQ);
     STORE_SQL(fn, ctx, SQL_OUTBOX_INSERT);
     STORE_SQL(fn, ctx, SQL_OUTBOX_NEXT_LINE);
     STORE_SQL(fn, ctx, SQL_OUTBOX_DUE);

@@ -488,11 +488,13 @@ int store_person_set_eligibility(store_tx *tx, const principal *p, const char *i
     return out ? store_person_get(tx, p, id, out, e) : 0;
 }
 
+/* A copy is read, then inserted: an INSERT ... SELECT from persons would
+ * copy what it reads into a temporary table first. */
+#define CLONED_COLS "name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags, eligibility"
+static const char SQL_PERSON_CLONE_SRC[] = "SELECT " CLONED_COLS " FROM persons WHERE id = ?1";
 static const char SQL_PERSON_CLONE[] =
-    "INSERT INTO persons (id, org_id, name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags,"
-    " created_at, created_by, updated_at, eligibility)"
-    " SELECT ?1, ?2, name, birth_date, sex, rrn_hash, rrn_masked, phone, address, tags, ?3, ?4, ?3, eligibility"
-    " FROM persons WHERE id = ?5";
+    "INSERT INTO persons (id, org_id, created_at, created_by, updated_at, " CLONED_COLS ")"
+    " VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char SQL_PERSON_SEALED[] = "SELECT rrn_sealed FROM persons WHERE id = ?1";
 static const char SQL_PERSON_RESEAL[] = "UPDATE persons SET rrn_sealed = ?2 WHERE id = ?1";
 
@@ -502,17 +504,29 @@ int store_person_clone(store_tx *tx, const char *src_id, const char *to_org, con
     char now[RFC3339_MAX];
     id_new("per_", id);
     time_rfc3339(time_now_ms(), now);
+    sqlite3_stmt *src = store_stmt(tx, SQL_PERSON_CLONE_SRC, e);
+    if (!src) return -1;
+    sqlite3_bind_text(src, 1, src_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(src);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(src);
+        if (rc == SQLITE_DONE) return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", src_id);
+        return store_fail(tx, e, "person clone");
+    }
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_CLONE, e);
-    if (!st) return -1;
+    if (!st) {
+        sqlite3_reset(src);
+        return -1;
+    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, to_org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, src_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    for (int i = 0; i < 9; i++) sqlite3_bind_value(st, 5 + i, sqlite3_column_value(src, i)); /* copied as bound */
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
+    sqlite3_reset(src);
     if (rc != SQLITE_DONE) return store_fail(tx, e, "person clone");
-    if (sqlite3_changes(tx->db) != 1) return store_err_set(e, STORE_NOT_FOUND, "no person '%s'", src_id);
     /* The sealed RRN is bound to its person: open and seal it for the copy. */
     if (!(st = store_stmt(tx, SQL_PERSON_SEALED, e))) return -1;
     sqlite3_bind_text(st, 1, src_id, -1, SQLITE_STATIC);
@@ -601,6 +615,7 @@ void store_sql_of_people(store_sql_fn fn, void *ctx)
     STORE_SQL(fn, ctx, SQL_HOUSEHOLD_MEMBERS);
     STORE_SQL(fn, ctx, SQL_PERSON_JOIN_HOUSEHOLD);
     STORE_SQL(fn, ctx, SQL_PERSON_ELIGIBILITY);
+    STORE_SQL(fn, ctx, SQL_PERSON_CLONE_SRC);
     STORE_SQL(fn, ctx, SQL_PERSON_CLONE);
     STORE_SQL(fn, ctx, SQL_PERSON_SEALED);
     STORE_SQL(fn, ctx, SQL_PERSON_RESEAL);

@@ -78,11 +78,11 @@ static const char SQL_ALLOCATIONS_OF_CASE[] =
     " AND NOT EXISTS (SELECT 1 FROM resource_declines x WHERE x.waitlist_id = w.id AND x.resource_id = " res ")" \
     " AND NOT EXISTS (SELECT 1 FROM cases xc WHERE xc.id = w.case_id AND xc.status = 'ended')"
 
+static const char SQL_WAITLIST_SEQ[] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM resource_waitlist";
 static const char SQL_WAITLIST_INSERT[] =
     "INSERT INTO resource_waitlist (id, seq, resource_id, case_id, person_id, org_id, region, registered_by, need,"
     " domain, kind, target, priority, priority_reason, priority_plugin, offer_days, status, created_at, created_on)"
-    " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " 'waiting', ?16, ?17 FROM resource_waitlist";
+    " VALUES (?1, ?18, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'waiting', ?16, ?17)";
 static const char SQL_WAITLIST_GET[] = "SELECT " WAITLIST_COLS " FROM resource_waitlist w WHERE w.id = ?1";
 static const char SQL_WAITLIST_BY_RESOURCE[] =
     "SELECT " WAITLIST_COLS " FROM resource_waitlist w WHERE w.resource_id = ?1"
@@ -420,6 +420,8 @@ int store_waitlist_insert(store_tx *tx, const waitlist_in *in, store_err *e)
     char now[RFC3339_MAX], today[11];
     time_rfc3339(time_now_ms(), now);
     date_today_str(today);
+    long long seq;
+    if (store_next_seq(tx, SQL_WAITLIST_SEQ, NULL, &seq, e)) return -1;
     sqlite3_stmt *st = store_stmt(tx, SQL_WAITLIST_INSERT, e);
     if (!st) return -1;
     sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
@@ -439,6 +441,7 @@ int store_waitlist_insert(store_tx *tx, const waitlist_in *in, store_err *e)
     sqlite3_bind_int(st, 15, in->offer_days);
     sqlite3_bind_text(st, 16, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 17, today, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 18, seq);
     return step_done(tx, st, "waitlist insert", e);
 }
 
@@ -639,6 +642,7 @@ void store_sql_of_resources(store_sql_fn fn, void *ctx)
     STORE_SQL(fn, ctx, SQL_ALLOCATION_GET);
     STORE_SQL(fn, ctx, SQL_ALLOCATION_MOVE);
     STORE_SQL(fn, ctx, SQL_ALLOCATIONS_OF_CASE);
+    STORE_SQL(fn, ctx, SQL_WAITLIST_SEQ);
     STORE_SQL(fn, ctx, SQL_WAITLIST_INSERT);
     STORE_SQL(fn, ctx, SQL_WAITLIST_GET);
     fn("SQL_WAITLIST_BY_RESOURCE", SQL_WAITLIST_BY_RESOURCE, STORE_SQL_FEW, ctx);
