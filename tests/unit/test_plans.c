@@ -965,6 +965,21 @@ static void test_counts_follow_commits_not_rollbacks(void **state)
     assert_int_equal(overdue_of("plan_count_kind", "2029-07-02"), 1);
     assert_int_equal(overdue_of("plan_count_kind", "2028-01-01"), 0);
     assert_int_equal(queued_of("plan-agency"), 4);
+    /* more open deadlines than one page of a clearing (32): every one is
+     * cleared and counted out */
+    char c3[ID_MAX];
+    make_case(p.org, pid, "intake", c3);
+    char kinds[40][24];
+    for (int i = 0; i < 40; i++) {
+        snprintf(kinds[i], sizeof kinds[i], "plan_many_%02d", i);
+        deadline_arg k = {.case_id = c3, .org = p.org, .kind = kinds[i], .due = "2029-01-01"};
+        assert_int_equal(write_unit(work_deadline, &k), 0);
+        assert_int_equal(overdue_of(kinds[i], "2029-07-02"), 1);
+    }
+    deadline_arg all = {.case_id = c3, .org = p.org, .clear = true};
+    assert_int_equal(write_unit(work_deadline, &all), 0);
+    assert_int_equal(store_counts_start(err, sizeof err), 0); /* the rows agree with the counts kept */
+    for (int i = 0; i < 40; i++) assert_int_equal(overdue_of(kinds[i], "2029-07-02"), 0);
 }
 
 int main(void)
