@@ -33,7 +33,7 @@ static const key_def keys[] = {
     {"db", K_STR, F(db), 0, 0, NULL, NULL},
     {"plugins", K_STR, F(plugins), 0, 0, NULL, NULL},
     {"key_file", K_STR, F(key_file), 0, 0, NULL, NULL},
-    {"threads", K_INT, F(threads), 1, 1024, NULL, NULL},
+    {"threads", K_INT, F(threads), 1, 1024, NULL, NULL}, /* store.c: MAX_BATCH holds a unit of each */
     {"max_body_bytes", K_LONG, F(max_body_bytes), 64, 64L * 1024 * 1024, NULL, NULL},
     {"durability", K_ENUM_BOOL, F(durability_full), 0, 0, "full", "normal"},
     {"request_timeout_ms", K_INT, F(request_timeout_ms), 100, 600000, NULL, NULL},

@@ -30,7 +30,11 @@
 #include "store/keys.h"
 #include "store/migrations.h"
 
-#define MAX_BATCH 512        /* units in one transaction */
+/* Units in one transaction: more than can wait at once (a unit per HTTP
+ * worker, at most 1024 by configuration, and per background thread), so
+ * every unit queued goes in the next batch whichever region queued it, and
+ * a pile of one region's writes never pushes another's to a later one. */
+#define MAX_BATCH 1152
 
 static struct {
     char path[1024];
