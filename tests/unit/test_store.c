@@ -27,6 +27,7 @@
 #include "process/process.h"
 #include "render/render.h"
 #include "store/internal.h" /* white-box: raw SQL through the statement cache */
+#include "store/migrations.h"
 #include "store/pii.h"
 #include "store/records.h"
 #include "store/store.h"
@@ -1842,9 +1843,84 @@ static void test_sqlite_stays_in_store(void **state)
     assert_true(scan_tree(core) > 20); /* every header and source of the core but the store's own */
 }
 
+/* ---- migration 10: queued messages get their region ---- */
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg ? msg : "?");
+}
+
+static const char *region_of_message(sqlite3 *db, const char *id, char *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT region FROM outbox WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* A database at schema 9 with messages in its outbox, migrated to 10: every
+ * queued message is on the line of the region whose organisation it is
+ * (its case's, or its referral's end that is not the agency), one whose
+ * topic names nothing on the line of no region, and a delivered one left
+ * alone (no line reads it). */
+static void test_migration_10_gives_queued_messages_their_region(void **state)
+{
+    (void)state;
+    assert_true(migrations_count >= 10);
+    char path[256];
+    snprintf(path, sizeof path, "%s/schema9.db", g_dir);
+    unlink(path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int v = 0; v < 9; v++) exec_sql(db, migrations[v]);
+    exec_sql(db,
+             "INSERT INTO orgs (id, name, type, region, created_at) VALUES"
+             " ('m_dong', '상도1동', 'emd', '11590', 'now'), ('m_gu', '관악구청', 'sigungu', '11620', 'now'),"
+             " ('m_agency', '고용센터', 'agency', '99995', 'now');"
+             "INSERT INTO persons (id, org_id, name, birth_date, sex, tags, created_at, created_by, updated_at)"
+             " VALUES ('m_per', 'm_dong', '홍길동', '1970-01-01', 'M', '[]', 'now', 'kim', 'now');"
+             "INSERT INTO cases (id, person_id, program, org_id, region, source, stage, status, version, opened_at,"
+             " updated_at) VALUES ('m_case', 'm_per', 'integrated', 'm_dong', '11590', 'walk_in', 'intake', 'open',"
+             " 1, 'now', 'now');"
+             "INSERT INTO referrals (id, person_id, from_org, to_org, reason, opinion, snapshot, status, created_at,"
+             " created_by) VALUES"
+             " ('m_out', 'm_per', 'm_gu', 'm_agency', '취업 연계', '의견', '{}', 'sent', 'now', 'kim'),"
+             " ('m_in', 'm_per', 'm_agency', 'm_dong', '회신', '의견', '{}', 'sent', 'now', 'kim');"
+             "INSERT INTO outbox (id, seq, agency, topic, kind, idempotency_key, payload, status, attempts, next_at,"
+             " created_at) VALUES"
+             " ('m1', 1, 'm_agency', 'm_case', 'case', 'm1', '{}', 'queued', 0, 0, 'now'),"
+             " ('m2', 2, 'm_agency', 'm_out', 'referral', 'm2', '{}', 'queued', 0, 0, 'now'),"
+             " ('m3', 3, 'm_agency', 'm_in', 'answer', 'm3', '{}', 'queued', 0, 0, 'now'),"
+             " ('m4', 4, 'm_agency', 'm_nothing', 'case', 'm4', '{}', 'queued', 0, 0, 'now'),"
+             " ('m5', 5, 'm_agency', 'm_case', 'case', 'm5', '{}', 'delivered', 1, 0, 'now');");
+    exec_sql(db, migrations[9]);
+    char r[32];
+    assert_string_equal(region_of_message(db, "m1", r, sizeof r), "11590"); /* its case's organisation */
+    assert_string_equal(region_of_message(db, "m2", r, sizeof r), "11620"); /* the referral's sender */
+    assert_string_equal(region_of_message(db, "m3", r, sizeof r), "11590"); /* the referral's receiver */
+    assert_string_equal(region_of_message(db, "m4", r, sizeof r), "");
+    assert_string_equal(region_of_message(db, "m5", r, sizeof r), "");
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema"
+                                        " WHERE type = 'index' AND name IN ('outbox_line_due', 'outbox_due_seq')"
+                                        " ORDER BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "outbox_line_due");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migration_10_gives_queued_messages_their_region),
         cmocka_unit_test(test_pii_seal),
         cmocka_unit_test(test_open_and_migrate),
         cmocka_unit_test(test_pragmas_full),
