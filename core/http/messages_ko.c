@@ -79,7 +79,7 @@ static const entry CATALOGUE[] = {
     {"referral_answered", "이미 응답한 의뢰입니다"},
     {"referral_not_allowed", "허용되지 않는 의뢰입니다"},
     {"referral_not_closed", "의뢰받은 사례가 아직 종결되지 않았습니다"},
-    {"region_busy", "이 지역의 규칙 처리량이 한도에 이르렀습니다. 잠시 후 다시 시도하세요"},
+    {"region_busy", "이 지역의 요청이 처리 한도에 이르렀습니다. 잠시 후 다시 시도하세요"},
     {"region_suspended", "이 지역의 규칙이 잠시 중지되었습니다. 잠시 후 다시 시도하세요"},
     {"replay_differs", "재실행 결과가 예상과 다릅니다"},
     {"replay_running", "다른 재실행이 진행 중입니다"},

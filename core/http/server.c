@@ -19,6 +19,7 @@
 #include "http/gate.h"
 #include "http/http.h"
 #include "http/internal.h"
+#include "http/share.h"
 #include "process/process.h"
 #include "store/pii.h"
 
@@ -226,6 +227,10 @@ char *metrics_render(void)
     sb_printf(&s, "# HELP sarye_http_connections_refused_total Connections refused at the door (over the per-address limit).\n"
                   "# TYPE sarye_http_connections_refused_total counter\nsarye_http_connections_refused_total %lu\n",
               gate_refused());
+    sb_printf(&s, "# HELP sarye_http_region_busy_total Requests refused (503 region_busy) because their region held"
+                  " half of the workers and few were free.\n"
+                  "# TYPE sarye_http_region_busy_total counter\nsarye_http_region_busy_total %lu\n",
+              share_refused());
     sb_printf(&s, "# HELP sarye_http_inflight Requests being served.\n# TYPE sarye_http_inflight gauge\n"
                   "sarye_http_inflight %d\n", atomic_load(&SRV.inflight));
     long pages = 0, resident = 0;
@@ -607,10 +612,23 @@ static void client_addr(req *r, char out[48])
     }
 }
 
+/* The requests of the principal's region hold their share of nearly busy
+ * workers (share.c): the others' reserve is not theirs to take. */
+static void respond_region_busy(req *r)
+{
+    err_t e = {0};
+    err_set(&e, 503, "region_busy",
+            "the requests of %s hold half of the server's workers and few are free; retry in 1 s", r->who.region);
+    err_detail(&e, "region", json_string(r->who.region));
+    err_detail(&e, "retry_after", json_integer(1));
+    respond_error(r, &e);
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
     int64_t t0 = time_mono_ns();
+    int share = SHARE_NONE;
     req r;
     memset(&r, 0, sizeof r);
     r.conn = conn;
@@ -645,6 +663,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         else respond_err(&r, 404, "not_found", "no such endpoint: %s", path);
     } else if (r.route->roles != ROLES_PUBLIC && authenticate(&r)) {
         /* answered */
+    } else if (share_enter(r.who.region, &share)) {
+        respond_region_busy(&r);
     } else if (r.param_too_long) {
         respond_err(&r, 404, "not_found", "no such resource: an id in the path is longer than any id");
     } else if (r.route->body && read_body(&r)) {
@@ -676,6 +696,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     }
     json_decref(r.json);
     free(r.body);
+    share_leave(share);
     atomic_fetch_sub(&SRV.inflight, 1);
     return r.status ? r.status : 500;
 }
@@ -770,6 +791,7 @@ int http_start(const config *cfg, char *err, size_t errlen)
     cb.http_error = on_http_error;
     cb.connection_close = on_connection_close;
     gate_start(cfg->http_max_per_address);
+    share_start(cfg->threads);
     gate_exempt(proxy_exempt);
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = opts};
     char msg[256] = "";

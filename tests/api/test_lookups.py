@@ -184,5 +184,97 @@ class AgencyBusyTest(unittest.TestCase):
         o.close()
 
 
+class RegionShareTest(unittest.TestCase):
+    """One region's requests cannot hold every worker. With the agency's
+    concurrency as high as the workers (8), a region's case openings waiting
+    on a held agency hold all the workers but a reserve (8 / 8 = 1); its
+    next requests answer 503 region_busy at once, and another region's
+    requests are served by the reserve meanwhile (on the old code the
+    eighth opening took the last worker, and the other region waited for
+    the agency)."""
+    WORKERS, OPENINGS = 8, 10
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = MockAgency()
+        cls.server = Server(env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "120000",
+                                 "SARYE_AGENCY_SSIS_CONCURRENCY": str(cls.WORKERS),
+                                 "SARYE_REQUEST_TIMEOUT_MS": "300000", "SARYE_THREADS": str(cls.WORKERS),
+                                 "SARYE_HTTP_MAX_PER_ADDRESS": "0"})
+        s = cls.server
+        s.org_create("dj-elderly", "동작노인종합복지관", "provider", REGION, ["elderly_care"])
+        s.org_create("ssis", "사회보장정보원 (행복e음)", "agency", REGION)
+        s.org_create("gn-dong", "역삼1동", "emd", "11680", ["integrated"])
+        cls.worker = s.token_create("w", "worker", "dj-elderly")
+        cls.other = s.token_create("o", "worker", "gn-dong")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.mock.mode("up", lookup={})
+            rc = cls.server.stop()
+            reports = cls.server.sanitizer_reports(cls.server.logs[-1] if cls.server.logs else "")
+        finally:
+            cls.server.close()
+            cls.mock.close()
+        assert rc == 0 and not reports, (rc, reports)
+
+    def test_a_region_leaves_the_reserve_to_the_others(self):
+        c = self.server.client(token=self.worker)
+        people = []
+        for _ in range(self.OPENINGS):
+            p = c.post("/v1/persons", {"name": "나노인", "birth_date": "1948-03-03", "sex": "F"}).json
+            r = c.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
+            self.assertEqual(r.status, 201, r.text)
+            people.append(p["id"])
+        c.close()
+        o = self.server.client(token=self.other)
+        mine = o.post("/v1/persons", {"name": "다른지역", "birth_date": "1980-01-01", "sex": "M"}).json
+        o.close()  # its connection would hold a worker while idle: the other region comes back later
+
+        self.mock.call("POST", "/_reset")
+        self.mock.mode("hold")
+        answers = [None] * self.OPENINGS
+
+        def open_case(i):
+            cl = self.server.client(token=self.worker)
+            try:
+                answers[i] = cl.post("/v1/cases", {"person_id": people[i], "program": "elderly_care",
+                                                   "source": "walk_in"})
+            finally:
+                cl.close()
+        threads = [threading.Thread(target=open_case, args=(i,)) for i in range(self.OPENINGS)]
+        for t in threads:
+            t.start()
+        held = self.WORKERS - 1
+        try:
+            wait_until(lambda: self.mock.state()["inflight"] == held, timeout=60, what="the held look-ups")
+            wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - held, timeout=60,
+                       what="the openings past the region's share")
+            for a in (a for a in answers if a is not None):
+                self.assertEqual(a.status, 503, a.text)
+                self.assertEqual(a.json["error"]["code"], "region_busy")
+                self.assertEqual(a.json["error"]["details"]["region"], REGION)
+                self.assertGreaterEqual(int(a.header("Retry-After")), 1)
+            # the other region is served by the reserve while the look-ups wait
+            o = self.server.client(token=self.other)
+            for _ in range(20):
+                r = o.get("/v1/persons/" + mine["id"])
+                self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"}).status,
+                             201)
+            self.assertIn("sarye_http_region_busy_total %d" % (self.OPENINGS - held), o.get("/metrics").text)
+            self.assertEqual(self.mock.state()["max_inflight"], held)
+            o.close()
+        finally:
+            self.mock.mode("up", lookup={"basic_pension": True})
+            for t in threads:
+                t.join(120)
+        done = [a for a in answers if a is not None and a.status != 503]
+        self.assertEqual(len(done), held, [a and a.text for a in answers])
+        for a in done:
+            self.assertEqual(a.status, 201, a.text)
+
+
 if __name__ == "__main__":
     unittest.main()
