@@ -860,8 +860,6 @@ int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, e
     return 0;
 }
 
-size_t luavm_memory(const luavm *vm) { return vm->mem_used; }
-
 bool luavm_take_http_error(luavm *vm, err_t *e)
 {
     if (!vm->http_err.status) return false;

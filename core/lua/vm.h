@@ -103,7 +103,6 @@ json_t *luavm_to_json_max(lua_State *L, int idx, size_t max, const char **why);
 #define LUAVM_ANSWER_MAX (1024 * 1024)  /* a value a plugin answers, as JSON text */
 /* Marks the table on top of the stack as a JSON array. */
 void luavm_mark_array(lua_State *L);
-size_t luavm_memory(const luavm *vm);
 /* VMs alive in the process (for metrics and leak tests). */
 int luavm_live(void);
 /* The sarye VM a Lua state belongs to, or NULL (a plain state: tests). */
