@@ -830,6 +830,7 @@ local effective, effective_cache = nil, {}
 
 local FOLDER_OF = { program = "programs", region = "regions", agency = "agencies" }
 local LOAD_ALLOWANCE_MS = 100 -- CPU for one file's top-level code
+local TOP_LEVEL_ADVICE = "it runs again in every VM the server builds; build tables and functions there, do the work inside rules"
 
 -- A program built on another (extends = "integrated"): maps of rules merge
 -- key by key, the extending program's keys winning; anything else it
@@ -897,15 +898,20 @@ function M.load_set(files, precompiled)
       setfenv(fn, plugin_env())
       C.set_current(f.path, "?")
       phase = "load"
-      local cpu0 = C.cpu_ms()
-      local ok, p = pcall(fn)
-      local spent = C.cpu_ms() - cpu0
-      C.set_current(nil, nil)
       -- Top-level code runs again in every VM the server builds (on a
-      -- request's thread): it must be cheap, whatever the machine.
-      if ok and spent > LOAD_ALLOWANCE_MS then
-        ok, p = false, fmt("the file's top-level code took %d ms of CPU (at most %d): it runs again in every VM the server builds; build tables and functions there, do the work inside rules",
-                           spent, LOAD_ALLOWANCE_MS)
+      -- request's thread): it must be cheap, whatever the machine. Past
+      -- its allowance it is stopped (an error caught here), so it is this
+      -- file that is refused, not the set's whole load killed later on.
+      C.top_level(LOAD_ALLOWANCE_MS)
+      local ok, p = pcall(fn)
+      local spent, stopped = C.top_level()
+      C.set_current(nil, nil)
+      if stopped then
+        ok, p = false, fmt("the file's top-level code took more than %d ms of CPU, its CPU budget at load: %s",
+                           LOAD_ALLOWANCE_MS, TOP_LEVEL_ADVICE)
+      elseif ok and spent > LOAD_ALLOWANCE_MS then
+        ok, p = false, fmt("the file's top-level code took %d ms of CPU (at most %d): %s", spent, LOAD_ALLOWANCE_MS,
+                           TOP_LEVEL_ADVICE)
       end
       if ok and type(p) == "table" then ok, p = pcall(snapshot, p) end
       if not ok then add_error(base_name(f.path), f.path, p)

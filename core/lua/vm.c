@@ -103,6 +103,14 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
     (void)ar;
     luavm *vm = vm_of(L);
     if (vm->killed || past_budget(vm)) kill(vm);
+    /* A file's top-level code past its allowance is stopped where it is,
+     * as an error its loader catches (the VM goes on: only the plugin's
+     * own code unwinds), whatever the rest of the call's budget. */
+    if (vm->top_level_start_ns && time_thread_cpu_ns() - vm->top_level_start_ns > vm->top_level_limit_ns) {
+        vm->top_level_start_ns = 0;
+        vm->top_level_over = true;
+        luaL_error(L, "top-level code past its CPU allowance");
+    }
 }
 
 void luavm_check_budget(luavm *vm)
@@ -290,11 +298,25 @@ static int c_current(lua_State *L)
     return 2;
 }
 
-/* The thread's CPU time in milliseconds (how much a file's top level took). */
-static int c_cpu_ms(lua_State *L)
+/* C.top_level(ms): a file's top-level code starts, and may take ms of CPU
+ * (the hook stops it past that). C.top_level(): it ended; returns the CPU
+ * it took in milliseconds, and whether it was stopped. */
+static int c_top_level(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)(time_thread_cpu_ns() / 1000000));
-    return 1;
+    luavm *vm = vm_of(L);
+    int64_t now = time_thread_cpu_ns();
+    if (lua_isnumber(L, 1)) {
+        vm->top_level_limit_ns = (int64_t)lua_tonumber(L, 1) * 1000000;
+        vm->top_level_start_ns = now;
+        vm->top_level_over = false;
+        return 0;
+    }
+    int64_t spent = vm->top_level_start_ns ? now - vm->top_level_start_ns : vm->top_level_limit_ns;
+    lua_pushnumber(L, (lua_Number)(spent / 1000000));
+    lua_pushboolean(L, vm->top_level_over);
+    vm->top_level_start_ns = 0;
+    vm->top_level_over = false;
+    return 2;
 }
 
 /* The stack of a failed plugin call, for the log (never for a client):
@@ -543,7 +565,7 @@ static int c_consent_allows(lua_State *L)
 static const luaL_Reg C_FUNCS[] = {
     {"load_text", c_load_text},     {"set_current", c_set_current},
     {"current", c_current},         {"array", c_array},
-    {"memory_exceeded", c_memory_exceeded}, {"cpu_ms", c_cpu_ms},
+    {"memory_exceeded", c_memory_exceeded}, {"top_level", c_top_level},
     {"traceback", c_traceback},
     {"today", c_today},             {"date_valid", c_date_valid},
     {"date_add_days", c_date_add_days}, {"date_add_months", c_date_add_months},

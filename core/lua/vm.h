@@ -43,6 +43,9 @@ struct luavm {
     int budget_ms;              /* the CPU budget of the call running */
     int64_t cpu_deadline_ns;    /* of the thread's CPU clock */
     int64_t wall_deadline_ns;   /* of the monotonic clock (look-ups wait on agencies) */
+    int64_t top_level_start_ns; /* a file's top-level code runs (thread CPU clock at its start), or 0 */
+    int64_t top_level_limit_ns; /* ... and the CPU it may take: past it, a catchable error */
+    bool top_level_over;        /* it was stopped there */
     bool killed, poisoned;
     bool armed;                 /* a call from C is running under its budgets */
     char current_plugin[96], current_version[32];

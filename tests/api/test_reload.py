@@ -204,10 +204,17 @@ class ReloadTest(ApiTest):
         self.assertTrue(errors)
         self.restore()
         # Top-level code runs again in every VM the server builds: slow top
-        # level is refused at validation (a count, not a clock: the loop is
-        # far past the allowance on any machine) ...
+        # level is stopped at its allowance and refused at validation (the
+        # loop is far past the allowance on any machine, and stopped there,
+        # so no slower machine meets the load's whole budget instead) ...
         self.assertRefused({"programs/slow.lua": "local x = 0 for i = 1, 3e8 do x = x + i end return {}"},
-                           [("programs/slow.lua", "top-level code took")])
+                           [("programs/slow.lua", "top-level code took more than 100 ms")])
+        self.restore()
+        # ... one that catches being stopped, and spins on, meets the load's
+        # budget, and is still the file named
+        self.assertRefused({"programs/sly.lua": "for i = 1, 1e9 do pcall(function() while true do end end) end"
+                                                " return {}"},
+                           [("programs/sly.lua", "exceeded its CPU budget")])
         self.restore()
         # ... and so is top-level code that could load differently later
         # (armed by a timer, or random).
