@@ -13,10 +13,12 @@
  * region while it is served. It is refused at once (503 region_busy,
  * Retry-After 1) when the workers are nearly all busy (all but a reserve
  * of threads / 8, at least one) and its region already holds half of them:
- * the reserve stays for the regions below half. A region alone still uses
- * every worker but the reserve, so a busy region is not refused for being
- * busy, only for crowding others out. Requests of no region (system
- * operators, public routes) are never refused here.
+ * the reserve stays for the regions below half. Only while there is someone
+ * to keep it for: another region with a request being served, or served
+ * within the last minute; a server of one region (or one whose other
+ * regions are quiet) lets it use every worker, as before. So a busy region
+ * is not refused for being busy, only for crowding others out. Requests of
+ * no region (system operators, public routes) are never refused here.
  *
  * Counting is two atomic additions a request: no lock on the request path.
  * Regions get a slot the first time they are seen (under a mutex); past
@@ -33,6 +35,7 @@
 
 #define SLOTS 512
 #define KEY_MAX 16
+#define ACTIVE_NS (60 * 1000000000LL) /* a region served this recently is one to keep the reserve for */
 
 static struct {
     pthread_mutex_t mu; /* guards the filling of slots */
@@ -42,6 +45,7 @@ static struct {
         _Atomic bool used; /* key is set, and never changes again */
         char key[KEY_MAX];
         atomic_int busy;
+        _Atomic int64_t last_ns; /* when a request of it last started (monotonic) */
     } slot[SLOTS];
     atomic_ulong refused;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -80,6 +84,16 @@ static int slot_of(const char *key)
     return -1;
 }
 
+/* Whether a region other than slot s is being served, or was recently. */
+static bool others_active(int s, int64_t now)
+{
+    for (int i = 0; i < SLOTS; i++) {
+        if (i == s || !atomic_load_explicit(&S.slot[i].used, memory_order_acquire)) continue;
+        if (atomic_load(&S.slot[i].busy) > 0 || now - atomic_load(&S.slot[i].last_ns) < ACTIVE_NS) return true;
+    }
+    return false;
+}
+
 int share_enter(const char *region, int *ticket)
 {
     *ticket = SHARE_NONE;
@@ -90,8 +104,10 @@ int share_enter(const char *region, int *ticket)
         *ticket = SHARE_TOTAL_ONLY;
         return 0;
     }
+    int64_t now = time_mono_ns();
+    atomic_store_explicit(&S.slot[s].last_ns, now, memory_order_relaxed);
     int mine = atomic_fetch_add(&S.slot[s].busy, 1) + 1;
-    if (total > S.threads - S.reserve && mine > S.threads / 2) {
+    if (total > S.threads - S.reserve && mine > S.threads / 2 && others_active(s, now)) {
         atomic_fetch_sub(&S.slot[s].busy, 1);
         atomic_fetch_sub(&S.busy, 1);
         atomic_fetch_add(&S.refused, 1);

@@ -184,15 +184,12 @@ class AgencyBusyTest(unittest.TestCase):
         o.close()
 
 
-class RegionShareTest(unittest.TestCase):
-    """One region's requests cannot hold every worker. With the agency's
-    concurrency as high as the workers (8), a region's case openings waiting
-    on a held agency hold all the workers but a reserve (8 / 8 = 1); its
-    next requests answer 503 region_busy at once, and another region's
-    requests are served by the reserve meanwhile (on the old code the
-    eighth opening took the last worker, and the other region waited for
-    the agency)."""
+class RegionFlood(unittest.TestCase):
+    """A server of 8 workers whose agency holds every look-up, at a
+    concurrency as high as the workers, and a region that opens 10 cases
+    at once (each waits on a look-up). No test of its own."""
     WORKERS, OPENINGS = 8, 10
+    OTHER_REGION = True
 
     @classmethod
     def setUpClass(cls):
@@ -204,9 +201,10 @@ class RegionShareTest(unittest.TestCase):
         s = cls.server
         s.org_create("dj-elderly", "동작노인종합복지관", "provider", REGION, ["elderly_care"])
         s.org_create("ssis", "사회보장정보원 (행복e음)", "agency", REGION)
-        s.org_create("gn-dong", "역삼1동", "emd", "11680", ["integrated"])
         cls.worker = s.token_create("w", "worker", "dj-elderly")
-        cls.other = s.token_create("o", "worker", "gn-dong")
+        if cls.OTHER_REGION:
+            s.org_create("gn-dong", "역삼1동", "emd", "11680", ["integrated"])
+            cls.other = s.token_create("o", "worker", "gn-dong")
 
     @classmethod
     def tearDownClass(cls):
@@ -219,7 +217,10 @@ class RegionShareTest(unittest.TestCase):
             cls.mock.close()
         assert rc == 0 and not reports, (rc, reports)
 
-    def test_a_region_leaves_the_reserve_to_the_others(self):
+    def flood(self, during):
+        """OPENINGS openings of the region at once, each waiting on the held
+        agency; during(answers) runs while they wait; then the agency
+        answers. Returns every answer."""
         c = self.server.client(token=self.worker)
         people = []
         for _ in range(self.OPENINGS):
@@ -227,11 +228,7 @@ class RegionShareTest(unittest.TestCase):
             r = c.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
             self.assertEqual(r.status, 201, r.text)
             people.append(p["id"])
-        c.close()
-        o = self.server.client(token=self.other)
-        mine = o.post("/v1/persons", {"name": "다른지역", "birth_date": "1980-01-01", "sex": "M"}).json
-        o.close()  # its connection would hold a worker while idle: the other region comes back later
-
+        c.close()  # an idle kept-alive connection holds a worker: none is left open
         self.mock.call("POST", "/_reset")
         self.mock.mode("hold")
         answers = [None] * self.OPENINGS
@@ -246,8 +243,30 @@ class RegionShareTest(unittest.TestCase):
         threads = [threading.Thread(target=open_case, args=(i,)) for i in range(self.OPENINGS)]
         for t in threads:
             t.start()
-        held = self.WORKERS - 1
         try:
+            during(answers)
+        finally:
+            self.mock.mode("up", lookup={"basic_pension": True})
+            for t in threads:
+                t.join(120)
+        return answers
+
+
+
+class RegionShareTest(RegionFlood):
+    """One region's requests cannot hold every worker: its openings hold all
+    the workers but a reserve (8 / 8 = 1); its next requests answer 503
+    region_busy at once, and another region's requests are served by the
+    reserve meanwhile (on the old code the eighth opening took the last
+    worker, and the other region waited for the agency)."""
+
+    def test_a_region_leaves_the_reserve_to_the_others(self):
+        o = self.server.client(token=self.other)
+        mine = o.post("/v1/persons", {"name": "다른지역", "birth_date": "1980-01-01", "sex": "M"}).json
+        o.close()  # the other region comes back while the openings wait
+        held = self.WORKERS - 1
+
+        def during(answers):
             wait_until(lambda: self.mock.state()["inflight"] == held, timeout=60, what="the held look-ups")
             wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - held, timeout=60,
                        what="the openings past the region's share")
@@ -266,15 +285,29 @@ class RegionShareTest(unittest.TestCase):
             self.assertIn("sarye_http_region_busy_total %d" % (self.OPENINGS - held), o.get("/metrics").text)
             self.assertEqual(self.mock.state()["max_inflight"], held)
             o.close()
-        finally:
-            self.mock.mode("up", lookup={"basic_pension": True})
-            for t in threads:
-                t.join(120)
-        done = [a for a in answers if a is not None and a.status != 503]
-        self.assertEqual(len(done), held, [a and a.text for a in answers])
+        answers = self.flood(during)
+        done = [a for a in answers if a.status != 503]
+        self.assertEqual(len(done), held, [a.text for a in answers])
         for a in done:
             self.assertEqual(a.status, 201, a.text)
 
+
+class RegionAloneTest(RegionFlood):
+    """A server whose only region is busy keeps no reserve for anyone: its
+    openings take every worker (the eighth too) and the rest wait their
+    turn; none is refused."""
+    OTHER_REGION = False
+
+    def test_a_region_alone_uses_every_worker(self):
+        def during(answers):
+            wait_until(lambda: self.mock.state()["inflight"] == self.WORKERS, timeout=60,
+                       what="a look-up held on every worker")
+            self.assertEqual([a for a in answers if a is not None], [])
+        answers = self.flood(during)
+        self.assertEqual([a.status for a in answers], [201] * self.OPENINGS, [a.text for a in answers])
+        c = self.server.client(token=self.worker)
+        self.assertIn("sarye_http_region_busy_total 0", c.get("/metrics").text)
+        c.close()
 
 if __name__ == "__main__":
     unittest.main()
