@@ -35,6 +35,10 @@
  * every unit queued goes in the next batch whichever region queued it, and
  * a pile of one region's writes never pushes another's to a later one. */
 #define MAX_BATCH 1152
+/* Upper bounds of the commit-time histogram, in microseconds (/metrics). */
+static const unsigned long COMMIT_LE_US[] = {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+                                             500000, 1000000, 2500000};
+#define COMMIT_BUCKETS (sizeof COMMIT_LE_US / sizeof COMMIT_LE_US[0])
 
 static struct {
     char path[1024];
@@ -486,6 +490,9 @@ static struct {
     store_conn *conn;
     atomic_ulong batches, units, failed_commits, checkpoints, reruns;
     atomic_int max_batch;
+    /* how long COMMIT took (the log's write and its fsync; and SQLite's
+     * checkpoint of the log into the database when one falls due) */
+    atomic_ulong commit_le[COMMIT_BUCKETS + 1], commit_us;
     /* store_counts_start: a load of the counts asked of the writer, done
      * between two batches; load_rc its outcome once load_done */
     bool load, load_done;
@@ -588,7 +595,13 @@ again:
     /* Every `every` records, the batch ends with a signed checkpoint. */
     audit_checkpoint cp;
     int checkpointed = store_audit_batch_checkpoint(&tx, &cp);
+    int64_t t0 = time_mono_ns();
     bool committed = tx_step(&tx, "COMMIT") == SQLITE_OK;
+    unsigned long us = (unsigned long)((time_mono_ns() - t0) / 1000);
+    size_t b = 0;
+    while (b < COMMIT_BUCKETS && us > COMMIT_LE_US[b]) b++;
+    atomic_fetch_add(&W.commit_le[b], 1);
+    atomic_fetch_add(&W.commit_us, us);
     counts_batch_done(W.conn, committed);
     if (!committed) {
         /* Nothing of the batch is kept: every unit that thought it was
@@ -792,8 +805,29 @@ char *store_metrics(void)
                  "sarye_store_wal_write_calls_total %lu\n",
                  b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
                  atomic_load(&W.checkpoints), wal_writes, wal_calls) < 0)
-        s = NULL;
-    return s;
+        return NULL;
+    /* The commits' durations, as a Prometheus histogram. */
+    char h[2048];
+    size_t n = (size_t)snprintf(h, sizeof h,
+                                "# HELP sarye_store_commit_seconds How long the writer's commits took (the log's"
+                                " write and fsync, and SQLite's checkpoint of the log when one fell due).\n"
+                                "# TYPE sarye_store_commit_seconds histogram\n");
+    unsigned long cum = 0;
+    for (size_t i = 0; i <= COMMIT_BUCKETS && n < sizeof h; i++) {
+        cum += atomic_load(&W.commit_le[i]);
+        if (i < COMMIT_BUCKETS)
+            n += (size_t)snprintf(h + n, sizeof h - n, "sarye_store_commit_seconds_bucket{le=\"%g\"} %lu\n",
+                                  (double)COMMIT_LE_US[i] / 1e6, cum);
+        else
+            n += (size_t)snprintf(h + n, sizeof h - n,
+                                  "sarye_store_commit_seconds_bucket{le=\"+Inf\"} %lu\n"
+                                  "sarye_store_commit_seconds_sum %.6f\nsarye_store_commit_seconds_count %lu\n",
+                                  cum, (double)atomic_load(&W.commit_us) / 1e6, cum);
+    }
+    char *all = NULL;
+    if (asprintf(&all, "%s%s", s, h) < 0) all = NULL;
+    free(s);
+    return all;
 }
 
 /* ---- opening and closing ---- */

@@ -147,6 +147,29 @@ class MetricsTest(ApiTest):
         # transaction is about one write call
         self.assertLessEqual(4 * (calls - calls0), writes - writes0, (writes - writes0, calls - calls0))
 
+    def commit_histogram(self):
+        r = self.client.get("/metrics")
+        self.assertEqual(r.status, 200, r.text)
+        buckets = [(float(le), int(n)) for le, n in
+                   re.findall(r'^sarye_store_commit_seconds_bucket\{le="([0-9.e+-]+)"\} (\d+)$', r.text, re.M)]
+        inf = re.search(r'^sarye_store_commit_seconds_bucket\{le="\+Inf"\} (\d+)$', r.text, re.M)
+        count = re.search(r"^sarye_store_commit_seconds_count (\d+)$", r.text, re.M)
+        total = re.search(r"^sarye_store_commit_seconds_sum ([0-9.]+)$", r.text, re.M)
+        self.assertTrue(buckets and inf and count and total, r.text)
+        self.assertEqual([le for le, _ in buckets], sorted(le for le, _ in buckets))
+        self.assertEqual([n for _, n in buckets], sorted(n for _, n in buckets), "cumulative")
+        self.assertLessEqual(buckets[-1][1], int(inf.group(1)))
+        self.assertEqual(int(inf.group(1)), int(count.group(1)))
+        return int(count.group(1)), float(total.group(1))
+
+    def test_commit_times_are_counted(self):
+        count0, sum0 = self.commit_histogram()
+        for _ in range(3):  # each a write of its own: a commit at least
+            self.advance(self.make_case(self.make_person()["id"]), "intake")
+        count, total = self.commit_histogram()
+        self.assertGreaterEqual(count - count0, 3)
+        self.assertGreater(total, sum0)
+
     def test_outbox_follows_deliveries_dead_letters_and_retries(self):
         before = self.assertCountsRight()[0]
         self.mock.mode("status", status=400)  # refused: a dead letter at once
