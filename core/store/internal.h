@@ -240,6 +240,12 @@ int store_case_read(sqlite3_stmt *st, void *row);
 /* Frees an array of n rows of size bytes, each with drop (may be NULL). */
 void store_rows_free(void *items, size_t n, size_t size, void (*drop)(void *));
 
+/* The log is folded into the database by a checkpointer thread once it
+ * holds STORE_CKPT_FRAMES frames, and by the writer itself past
+ * STORE_CKPT_INLINE_FRAMES (store.c). */
+#define STORE_CKPT_FRAMES 1000
+#define STORE_CKPT_INLINE_FRAMES 8000
+
 /* Registers (once) the VFS whose write-ahead logs gather a transaction's
  * writes into one (walbuf.c); its name, or NULL when SQLite's default VFS
  * cannot be wrapped (the store then opens with the default). */

@@ -8,7 +8,10 @@
  * one commit, one fsync at durability=full, then every unit's caller is
  * answered. Nothing runs on the writer but the C of the units: no plugin
  * code, no network, so a batch is short and one slow request cannot hold
- * the others' writes.
+ * the others' writes. Nor does the writer fold the log into the database
+ * (a checkpoint: copying a thousand pages and an fsync of the database, in
+ * the middle of a commit): a checkpointer thread of its own connection
+ * does, beside it.
  */
 #include "store/store.h"
 
@@ -676,13 +679,98 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* ---- the checkpointer: folds the log into the database beside the writer,
+ * not in its commits ---- */
+#define CKPT_FRAMES STORE_CKPT_FRAMES               /* a checkpoint falls due (as SQLite's own) */
+#define CKPT_INLINE_FRAMES STORE_CKPT_INLINE_FRAMES /* the writer makes it: the log must end somewhere */
+static struct {
+    pthread_t thread;
+    bool started, stop, due;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store_conn *conn;
+    atomic_ulong runs, inline_runs;
+} K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* After each of the writer's commits (SQLite's hook, on the writer's
+ * thread): the log holds frames frames. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)arg;
+    if (frames >= CKPT_INLINE_FRAMES || !K.started) {
+        /* The checkpointer has not caught up (the writer appends while it
+         * copies, so its last pass never reaches the end): the writer folds
+         * the rest in itself, nothing is appended meanwhile, and the next
+         * transaction starts the log over. */
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+            atomic_fetch_add(&K.inline_runs, 1);
+    } else if (frames >= CKPT_FRAMES) {
+        pthread_mutex_lock(&K.mu);
+        K.due = true;
+        pthread_cond_signal(&K.cv);
+        pthread_mutex_unlock(&K.mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "sarye-ckpt");
+    pthread_mutex_lock(&K.mu);
+    for (;;) {
+        while (!K.due && !K.stop) pthread_cond_wait(&K.cv, &K.mu);
+        if (K.stop) break;
+        K.due = false;
+        pthread_mutex_unlock(&K.mu);
+        if (sqlite3_wal_checkpoint_v2(K.conn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+            atomic_fetch_add(&K.runs, 1);
+        pthread_mutex_lock(&K.mu);
+    }
+    pthread_mutex_unlock(&K.mu);
+    return NULL;
+}
+
+static void ckpt_start(void)
+{
+    char err[256];
+    K.conn = conn_open(true, err, sizeof err);
+    if (!K.conn) {
+        log_msg(LOG_WARN, "store: no checkpointer; the writer checkpoints", " error=\"%s\"", err);
+        return;
+    }
+    K.stop = K.due = false;
+    if (pthread_create(&K.thread, NULL, ckpt_main, NULL)) {
+        conn_forget(K.conn);
+        conn_free(K.conn);
+        K.conn = NULL;
+        return;
+    }
+    K.started = true;
+}
+
+static void ckpt_stop(void)
+{
+    if (!K.started) return;
+    pthread_mutex_lock(&K.mu);
+    K.stop = true;
+    pthread_cond_signal(&K.cv);
+    pthread_mutex_unlock(&K.mu);
+    pthread_join(K.thread, NULL);
+    K.started = false;
+    K.conn = NULL; /* closed with the others */
+}
+
 static int writer_start(char *err, size_t errlen)
 {
     W.conn = conn_open(true, err, errlen);
     if (!W.conn) return -1;
+    ckpt_start();
+    sqlite3_wal_hook(W.conn->db, wal_hook, NULL); /* in place of SQLite's autocheckpoint */
     W.stop = false;
     if (pthread_create(&W.thread, NULL, writer_main, NULL)) {
         str_copy(err, errlen, "cannot start the writer thread");
+        ckpt_stop();
         conn_forget(W.conn);
         conn_free(W.conn);
         W.conn = NULL;
@@ -702,6 +790,7 @@ static void writer_stop(void)
     pthread_join(W.thread, NULL); /* it drains the queue first */
     W.started = false;
     W.conn = NULL; /* closed with the others */
+    ckpt_stop();
 }
 
 static int write_unit(const store_idem *idem, store_work_fn fn, void *arg, store_reply *reply, err_t *e,
@@ -806,11 +895,20 @@ char *store_metrics(void)
                  b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
                  atomic_load(&W.checkpoints), wal_writes, wal_calls) < 0)
         return NULL;
-    /* The commits' durations, as a Prometheus histogram. */
-    char h[2048];
+    /* The commits' durations, as a Prometheus histogram; and who folded the
+     * log into the database. */
+    char h[2560];
     size_t n = (size_t)snprintf(h, sizeof h,
+                                "# HELP sarye_store_log_checkpoints_total Checkpoints of the write-ahead log into the"
+                                " database: by the checkpointer thread, beside the writer, or by the writer itself"
+                                " when the log reached %d frames.\n"
+                                "# TYPE sarye_store_log_checkpoints_total counter\n"
+                                "sarye_store_log_checkpoints_total{by=\"checkpointer\"} %lu\n"
+                                "sarye_store_log_checkpoints_total{by=\"writer\"} %lu\n",
+                                CKPT_INLINE_FRAMES, atomic_load(&K.runs), atomic_load(&K.inline_runs));
+    n += (size_t)snprintf(h + n, sizeof h - n,
                                 "# HELP sarye_store_commit_seconds How long the writer's commits took (the log's"
-                                " write and fsync, and SQLite's checkpoint of the log when one fell due).\n"
+                                " write and fsync, and a checkpoint of the log when the writer had to make one).\n"
                                 "# TYPE sarye_store_commit_seconds histogram\n");
     unsigned long cum = 0;
     for (size_t i = 0; i <= COMMIT_BUCKETS && n < sizeof h; i++) {

@@ -1843,6 +1843,61 @@ static void test_sqlite_stays_in_store(void **state)
     assert_true(scan_tree(core) > 20); /* every header and source of the core but the store's own */
 }
 
+/* ---- the checkpointer: the log is folded in beside the writer ---- */
+static const char SQL_SCRATCH[] = "CREATE TABLE IF NOT EXISTS ckpt_scratch (b BLOB)";
+static const char SQL_SCRATCH_ROW[] = "INSERT INTO ckpt_scratch (b) VALUES (zeroblob(36000))"; /* 9 pages */
+static const char SQL_SCRATCH_COUNT[] = "SELECT count(*) FROM ckpt_scratch";
+
+static int work_scratch(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)arg;
+    store_err se = {0};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = store_stmt(tx, i ? SQL_SCRATCH_ROW : SQL_SCRATCH, &se);
+        if (!st) return err_set(e, 500, "internal_error", "%s", se.message), -1;
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) return err_set(e, 500, "internal_error", "%s", sqlite3_errmsg(tx->db)), -1;
+    }
+    reply->status = 200;
+    return 0;
+}
+
+static unsigned long checkpoints_by(const char *who)
+{
+    char *m = store_metrics();
+    assert_non_null(m);
+    char key[96];
+    snprintf(key, sizeof key, "sarye_store_log_checkpoints_total{by=\"%s\"} ", who);
+    const char *at = strstr(m, key);
+    assert_non_null(at);
+    unsigned long n = strtoul(at + strlen(key), NULL, 10);
+    free(m);
+    return n;
+}
+
+/* Writes of some 9,000 pages in all: the checkpointer folds the log into
+ * the database beside the writer, and the log never grows past the frames
+ * at which the writer folds it in itself (and one unit's more). */
+static void test_log_checkpoints_beside_the_writer(void **state)
+{
+    (void)state;
+    char wal[256];
+    snprintf(wal, sizeof wal, "%s-wal", g_db);
+    unsigned long before = checkpoints_by("checkpointer");
+    long long largest = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > largest) largest = st.st_size;
+    }
+    assert_int_equal(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0), 1000);
+    for (int waited = 0; checkpoints_by("checkpointer") == before && waited < 300; waited++) usleep(100000);
+    assert_true(checkpoints_by("checkpointer") > before);
+    long long bound = 32 + (long long)(STORE_CKPT_INLINE_FRAMES + 16) * (4096 + 24);
+    if (largest > bound) fail_msg("the log reached %lld bytes (bound %lld)", largest, bound);
+}
+
 /* ---- migration 10: queued messages get their region ---- */
 static void exec_sql(sqlite3 *db, const char *sql)
 {
@@ -1946,6 +2001,7 @@ int main(void)
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
+        cmocka_unit_test(test_log_checkpoints_beside_the_writer),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
