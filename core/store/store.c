@@ -493,8 +493,8 @@ static struct {
     store_conn *conn;
     atomic_ulong batches, units, failed_commits, checkpoints, reruns;
     atomic_int max_batch;
-    /* how long COMMIT took (the log's write and its fsync; and SQLite's
-     * checkpoint of the log into the database when one falls due) */
+    /* how long COMMIT took (the log's write and its fsync; and the
+     * writer's own checkpoint of the log when it had to make one) */
     atomic_ulong commit_le[COMMIT_BUCKETS + 1], commit_us;
     /* store_counts_start: a load of the counts asked of the writer, done
      * between two batches; load_rc its outcome once load_done */
@@ -697,10 +697,11 @@ static struct {
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)arg;
-    if (frames >= CKPT_INLINE_FRAMES || !K.started) {
+    if (frames >= CKPT_INLINE_FRAMES || (!K.started && frames >= CKPT_FRAMES)) {
         /* The checkpointer has not caught up (the writer appends while it
-         * copies, so its last pass never reaches the end): the writer folds
-         * the rest in itself, nothing is appended meanwhile, and the next
+         * copies, so its last pass never reaches the end), or there is none
+         * (its connection could not be opened): the writer folds the rest
+         * in itself, nothing is appended meanwhile, and the next
          * transaction starts the log over. */
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.inline_runs, 1);
