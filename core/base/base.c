@@ -438,6 +438,13 @@ static size_t rrn_shape(const char *start, const char *s)
     return 0;
 }
 
+uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
 void str_copy(char *dst, size_t n, const char *src)
 {
     if (!n) return;

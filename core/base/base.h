@@ -97,5 +97,9 @@ void log_value(const char *in, char *out, size_t outlen);
  * what snprintf(dst, n, "%s", src) does, without parsing a format (the
  * hot paths copy a dozen names a request). */
 void str_copy(char *dst, size_t n, const char *src);
+/* FNV-1a of the text s: the key of the fixed hash tables (regions,
+ * addresses, tokens, statements). Not for anything an attacker must not
+ * steer: a collision only ever shares a slot or lengthens a probe. */
+uint32_t str_hash(const char *s);
 
 #endif

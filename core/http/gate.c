@@ -76,17 +76,10 @@ void gate_stop(void)
     atomic_store(&G.deferred_fd, -1);
 }
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 /* The slot of addr (claimed when free); -1 when the table is full. */
 static int slot_of(const char *addr, bool claim)
 {
-    uint32_t h = hash(addr);
+    uint32_t h = str_hash(addr);
     for (int i = 0; i < SLOTS; i++) {
         int s = (int)((h + (uint32_t)i) % SLOTS);
         if (!strcmp(G.slot[s].addr, addr)) return s;

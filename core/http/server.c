@@ -358,9 +358,7 @@ static struct {
 static int rate_check(const char *token_id)
 {
     if (SRV.cfg->rate_per_minute <= 0) return 0;
-    uint32_t h = 2166136261u;
-    for (const char *c = token_id; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
-    h %= RATE_BUCKETS;
+    uint32_t h = str_hash(token_id) % RATE_BUCKETS;
     double rate = SRV.cfg->rate_per_minute / 60e9; /* per nanosecond */
     int64_t now = time_mono_ns();
     int wait = 0;

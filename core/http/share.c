@@ -56,17 +56,10 @@ void share_start(int threads)
     S.reserve = threads / 8 > 0 ? threads / 8 : 1;
 }
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 /* The slot of region key, taken when first seen; -1 when the table is full. */
 static int slot_of(const char *key)
 {
-    uint32_t h = hash(key);
+    uint32_t h = str_hash(key);
     for (int i = 0; i < SLOTS; i++) {
         int s = (int)((h + (uint32_t)i) % SLOTS);
         if (atomic_load_explicit(&S.slot[s].used, memory_order_acquire)) {

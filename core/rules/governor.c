@@ -106,17 +106,10 @@ void governor_init(const config *cfg)
     pthread_mutex_unlock(&G.mu);
 }
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 /* The slot of key (created on first use); -1 when the table is full. */
 static int slot_of(const char *key)
 {
-    uint32_t h = hash(key);
+    uint32_t h = str_hash(key);
     for (int i = 0; i < SLOTS; i++) {
         int s = (int)((h + (uint32_t)i) % SLOTS);
         region_state *r = &G.slot[s];

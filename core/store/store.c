@@ -256,8 +256,7 @@ sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
         store_err_set(e, STORE_INTERNAL, "out of memory");
         return NULL;
     }
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < b->len; i++) h = (h ^ (unsigned char)b->s[i]) * 16777619u;
+    unsigned h = str_hash(b->s); /* the built text: NUL-terminated, b->len long */
     store_conn *c = tx->conn;
     for (size_t i = 0; i < c->n_cache; i++) {
         cached_stmt *cs = &c->cache[i];
