@@ -96,106 +96,19 @@ class ConsentBeforeLookupTest(unittest.TestCase):
         self.assertEqual(self.mock.state()["attempts"], 1)
 
 
-class AgencyBusyTest(unittest.TestCase):
-    """Case openings whose look-up waits on a held agency: at most its
-    concurrency (3) wait; the rest answer 503 agency_busy at once; another
-    organisation's reads are served meanwhile, on a server of 8 workers."""
-    CAP, OPENINGS, WORKERS = 3, 8, 8
-
-    @classmethod
-    def setUpClass(cls):
-        cls.mock = MockAgency()
-        cls.server = Server(env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "120000",
-                                 "SARYE_AGENCY_SSIS_CONCURRENCY": str(cls.CAP), "SARYE_REQUEST_TIMEOUT_MS": "300000",
-                                 "SARYE_THREADS": str(cls.WORKERS), "SARYE_HTTP_MAX_PER_ADDRESS": "0"})
-        s = cls.server
-        s.org_create("dj-elderly", "동작노인종합복지관", "provider", REGION, ["elderly_care"])
-        s.org_create("ssis", "사회보장정보원 (행복e음)", "agency", REGION)
-        s.org_create("gn-dong", "역삼1동", "emd", "11680", ["integrated"])
-        cls.worker = s.token_create("w", "worker", "dj-elderly")
-        cls.other = s.token_create("o", "worker", "gn-dong")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mock.mode("up", lookup={})
-            rc = cls.server.stop()
-            reports = cls.server.sanitizer_reports(cls.server.logs[-1] if cls.server.logs else "")
-        finally:
-            cls.server.close()
-            cls.mock.close()
-        assert rc == 0 and not reports, (rc, reports)
-
-    def test_a_slow_agency_holds_no_more_than_its_concurrency(self):
-        c = self.server.client(token=self.worker)
-        people = []
-        for _ in range(self.OPENINGS):
-            p = c.post("/v1/persons", {"name": "나노인", "birth_date": "1948-03-03", "sex": "F"}).json
-            r = c.post("/v1/persons/%s/consents" % p["id"], {"purpose": "case_management", "scope": ["ssis"]})
-            self.assertEqual(r.status, 201, r.text)
-            people.append(p["id"])
-        o = self.server.client(token=self.other)
-        mine = o.post("/v1/persons", {"name": "다른기관", "birth_date": "1980-01-01", "sex": "M"}).json
-        c.close()
-
-        self.mock.call("POST", "/_reset")
-        self.mock.mode("hold")
-        answers = [None] * self.OPENINGS
-
-        def open_case(i):
-            cl = self.server.client(token=self.worker)
-            try:
-                answers[i] = cl.post("/v1/cases", {"person_id": people[i], "program": "elderly_care",
-                                                   "source": "walk_in"})
-            finally:
-                cl.close()
-        threads = [threading.Thread(target=open_case, args=(i,)) for i in range(self.OPENINGS)]
-        for t in threads:
-            t.start()
-        try:
-            # the agency holds CAP look-ups; every other opening is answered, busy, without waiting for it
-            wait_until(lambda: self.mock.state()["inflight"] == self.CAP, timeout=60, what="the held look-ups")
-            wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - self.CAP, timeout=60,
-                       what="the openings past the agency's concurrency")
-            busy = [a for a in answers if a is not None]
-            for a in busy:
-                self.assertEqual(a.status, 503, a.text)
-                self.assertEqual(a.json["error"]["code"], "agency_busy")
-                self.assertEqual(a.json["error"]["details"]["agency"], "ssis")
-                self.assertGreaterEqual(int(a.header("Retry-After")), 1)
-            # another organisation's reads and writes are served while the look-ups wait
-            for _ in range(20):
-                r = o.get("/v1/persons/" + mine["id"])
-                self.assertEqual(r.status, 200, r.text)
-            self.assertEqual(o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"}).status, 201)
-            st = self.mock.state()
-            self.assertEqual((st["inflight"], st["max_inflight"]), (self.CAP, self.CAP))
-            metrics = o.get("/metrics").text
-            self.assertIn('sarye_agency_lookups_inflight{agency="ssis"} %d' % self.CAP, metrics)
-            self.assertIn('sarye_agency_lookups_busy_total{agency="ssis"} %d' % (self.OPENINGS - self.CAP), metrics)
-        finally:
-            self.mock.mode("up", lookup={"basic_pension": True})
-            for t in threads:
-                t.join(120)
-        held = [a for a in answers if a is not None and a.status != 503]
-        self.assertEqual(len(held), self.CAP, [a and a.text for a in answers])
-        for a in held:
-            self.assertEqual(a.status, 201, a.text)
-        o.close()
-
-
 class RegionFlood(unittest.TestCase):
-    """A server of 8 workers whose agency holds every look-up, at a
-    concurrency as high as the workers, and a region that opens 10 cases
-    at once (each waits on a look-up). No test of its own."""
-    WORKERS, OPENINGS = 8, 10
+    """A server of WORKERS workers whose agency holds every look-up, at a
+    concurrency of CONCURRENCY (default: as many as the workers), and a
+    region that opens OPENINGS cases at once (each waits on a look-up). No
+    test of its own."""
+    WORKERS, OPENINGS, CONCURRENCY = 8, 10, None
     OTHER_REGION = True
 
     @classmethod
     def setUpClass(cls):
         cls.mock = MockAgency()
         cls.server = Server(env={"SARYE_AGENCY_SSIS_URL": cls.mock.url, "SARYE_AGENCY_SSIS_TIMEOUT_MS": "120000",
-                                 "SARYE_AGENCY_SSIS_CONCURRENCY": str(cls.WORKERS),
+                                 "SARYE_AGENCY_SSIS_CONCURRENCY": str(cls.CONCURRENCY or cls.WORKERS),
                                  "SARYE_REQUEST_TIMEOUT_MS": "300000", "SARYE_THREADS": str(cls.WORKERS),
                                  "SARYE_HTTP_MAX_PER_ADDRESS": "0"})
         s = cls.server
@@ -251,6 +164,45 @@ class RegionFlood(unittest.TestCase):
                 t.join(120)
         return answers
 
+
+class AgencyBusyTest(RegionFlood):
+    """Case openings whose look-up waits on a held agency: at most its
+    concurrency (3) wait; the rest answer 503 agency_busy at once; another
+    organisation's reads are served meanwhile, on a server of 8 workers."""
+    OPENINGS, CONCURRENCY = 8, 3
+
+    def test_a_slow_agency_holds_no_more_than_its_concurrency(self):
+        cap = self.CONCURRENCY
+        o = self.server.client(token=self.other)
+        mine = o.post("/v1/persons", {"name": "다른기관", "birth_date": "1980-01-01", "sex": "M"}).json
+
+        def during(answers):
+            # the agency holds cap look-ups; every other opening is answered, busy, without waiting for it
+            wait_until(lambda: self.mock.state()["inflight"] == cap, timeout=60, what="the held look-ups")
+            wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - cap, timeout=60,
+                       what="the openings past the agency's concurrency")
+            for a in (a for a in answers if a is not None):
+                self.assertEqual(a.status, 503, a.text)
+                self.assertEqual(a.json["error"]["code"], "agency_busy")
+                self.assertEqual(a.json["error"]["details"]["agency"], "ssis")
+                self.assertGreaterEqual(int(a.header("Retry-After")), 1)
+            # another organisation's reads and writes are served while the look-ups wait
+            for _ in range(20):
+                r = o.get("/v1/persons/" + mine["id"])
+                self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"}).status,
+                             201)
+            st = self.mock.state()
+            self.assertEqual((st["inflight"], st["max_inflight"]), (cap, cap))
+            metrics = o.get("/metrics").text
+            self.assertIn('sarye_agency_lookups_inflight{agency="ssis"} %d' % cap, metrics)
+            self.assertIn('sarye_agency_lookups_busy_total{agency="ssis"} %d' % (self.OPENINGS - cap), metrics)
+        answers = self.flood(during)
+        o.close()
+        held = [a for a in answers if a.status != 503]
+        self.assertEqual(len(held), cap, [a.text for a in answers])
+        for a in held:
+            self.assertEqual(a.status, 201, a.text)
 
 
 class RegionShareTest(RegionFlood):

@@ -1863,18 +1863,7 @@ static int work_scratch(store_tx *tx, void *arg, store_reply *reply, err_t *e)
     return 0;
 }
 
-static unsigned long checkpoints_by(const char *who)
-{
-    char *m = store_metrics();
-    assert_non_null(m);
-    char key[96];
-    snprintf(key, sizeof key, "sarye_store_log_checkpoints_total{by=\"%s\"} ", who);
-    const char *at = strstr(m, key);
-    assert_non_null(at);
-    unsigned long n = strtoul(at + strlen(key), NULL, 10);
-    free(m);
-    return n;
-}
+#define CHECKPOINTS_BY_CHECKPOINTER "sarye_store_log_checkpoints_total{by=\"checkpointer\"}"
 
 /* Writes of some 9,000 pages in all: the checkpointer folds the log into
  * the database beside the writer, and the log never grows past the frames
@@ -1884,7 +1873,7 @@ static void test_log_checkpoints_beside_the_writer(void **state)
     (void)state;
     char wal[256];
     snprintf(wal, sizeof wal, "%s-wal", g_db);
-    unsigned long before = checkpoints_by("checkpointer");
+    unsigned long before = metric(CHECKPOINTS_BY_CHECKPOINTER);
     long long largest = 0;
     for (int i = 0; i < 1000; i++) {
         assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
@@ -1892,8 +1881,8 @@ static void test_log_checkpoints_beside_the_writer(void **state)
         if (stat(wal, &st) == 0 && st.st_size > largest) largest = st.st_size;
     }
     assert_int_equal(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0), 1000);
-    for (int waited = 0; checkpoints_by("checkpointer") == before && waited < 300; waited++) usleep(100000);
-    assert_true(checkpoints_by("checkpointer") > before);
+    for (int waited = 0; metric(CHECKPOINTS_BY_CHECKPOINTER) == before && waited < 300; waited++) usleep(100000);
+    assert_true(metric(CHECKPOINTS_BY_CHECKPOINTER) > before);
     long long bound = 32 + (long long)(STORE_CKPT_INLINE_FRAMES + 16) * (4096 + 24);
     if (largest > bound) fail_msg("the log reached %lld bytes (bound %lld)", largest, bound);
 }
