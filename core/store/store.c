@@ -684,12 +684,12 @@ static void *writer_main(void *arg)
 #define CKPT_INLINE_FRAMES STORE_CKPT_INLINE_FRAMES /* the writer makes it: the log must end somewhere */
 static struct {
     pthread_t thread;
-    bool started, stop, due;
+    bool started, stop, due, copying;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, idle;
     store_conn *conn;
     atomic_ulong runs, inline_runs;
-} K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 /* After each of the writer's commits (SQLite's hook, on the writer's
  * thread): the log holds frames frames. */
@@ -701,9 +701,15 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
          * copies, so its last pass never reaches the end), or there is none
          * (its connection could not be opened): the writer folds the rest
          * in itself, nothing is appended meanwhile, and the next
-         * transaction starts the log over. */
+         * transaction starts the log over. While the checkpointer copies,
+         * it holds the checkpoint's lock and the writer's own would fail:
+         * the writer waits for its pass to end (it never waits on the
+         * writer), so the log stops here and not a pass's worth later. */
+        pthread_mutex_lock(&K.mu); /* held: no pass starts meanwhile */
+        while (K.copying) pthread_cond_wait(&K.idle, &K.mu);
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.inline_runs, 1);
+        pthread_mutex_unlock(&K.mu);
     } else if (frames >= CKPT_FRAMES) {
         pthread_mutex_lock(&K.mu);
         K.due = true;
@@ -722,10 +728,13 @@ static void *ckpt_main(void *arg)
         while (!K.due && !K.stop) pthread_cond_wait(&K.cv, &K.mu);
         if (K.stop) break;
         K.due = false;
+        K.copying = true;
         pthread_mutex_unlock(&K.mu);
         if (sqlite3_wal_checkpoint_v2(K.conn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.runs, 1);
         pthread_mutex_lock(&K.mu);
+        K.copying = false;
+        pthread_cond_broadcast(&K.idle);
     }
     pthread_mutex_unlock(&K.mu);
     return NULL;
