@@ -685,6 +685,7 @@ static void *writer_main(void *arg)
 static struct {
     pthread_t thread;
     bool started, stop, due, copying;
+    int next_at, last_frames; /* the writer's: where the next pass falls due, and the log's length */
     pthread_mutex_t mu;
     pthread_cond_t cv, idle;
     store_conn *conn;
@@ -696,6 +697,8 @@ static struct {
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)arg;
+    if (frames < K.last_frames) K.next_at = CKPT_FRAMES; /* the log started over */
+    K.last_frames = frames;
     if (frames >= CKPT_INLINE_FRAMES || (!K.started && frames >= CKPT_FRAMES)) {
         /* The checkpointer has not caught up (the writer appends while it
          * copies, so its last pass never reaches the end), or there is none
@@ -710,7 +713,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.inline_runs, 1);
         pthread_mutex_unlock(&K.mu);
-    } else if (frames >= CKPT_FRAMES) {
+    } else if (frames >= K.next_at) {
+        /* Once a pass a CKPT_FRAMES of log: a pass reaches no further than
+         * the log's end when it starts, and each ends with an fsync of the
+         * database; woken after every commit past the mark, it would make
+         * one for every commit or two. */
+        K.next_at = frames + CKPT_FRAMES;
         pthread_mutex_lock(&K.mu);
         K.due = true;
         pthread_cond_signal(&K.cv);
@@ -749,6 +757,8 @@ static void ckpt_start(void)
         return;
     }
     K.stop = K.due = false;
+    K.next_at = CKPT_FRAMES;
+    K.last_frames = 0;
     if (pthread_create(&K.thread, NULL, ckpt_main, NULL)) {
         conn_forget(K.conn);
         conn_free(K.conn);
