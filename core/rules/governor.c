@@ -4,7 +4,11 @@
  * messages) passes here first and reports what it used after:
  *
  *   - at most `lua.region_concurrency` calls of one region run at once; the
- *     others wait (a waiting request uses no CPU), then 503 region_busy. A
+ *     others wait (a waiting request uses no CPU), then 503 region_busy. Left
+ *     at 0, that is the cores less one while another region is active (one
+ *     core is always left to the others), and every core while the region
+ *     is alone (nothing is kept for no one: a lone region's calls neither
+ *     queue, a context switch each, nor leave a core idle). A
  *     waiting request holds an HTTP worker, so at most half the workers
  *     (`threads`) wait for one region when the wait would be over a second
  *     (its calls' running mean on the clock): the next is refused at once;
@@ -78,7 +82,8 @@ static struct {
     int used;
     int recent[2];             /* the two regions called last (slot+1; 0 none) */
     int64_t recent_at[2];
-    int concurrency;
+    int concurrency;           /* calls of one region at once, while another is active */
+    int alone;                 /* ... while no other region is */
     int64_t rate_ns_per_s;     /* CPU per second a region may use while others are active */
     int strikes;
     int max_wait_ms;
@@ -93,6 +98,8 @@ void governor_init(const config *cfg)
     if (cpus < 1) cpus = 1;
     pthread_mutex_lock(&G.mu);
     G.concurrency = cfg->lua_region_concurrency > 0 ? cfg->lua_region_concurrency : (cpus > 2 ? (int)cpus - 1 : 1);
+    G.alone = cfg->lua_region_concurrency > 0 ? cfg->lua_region_concurrency : (int)cpus;
+    if (G.alone < G.concurrency) G.alone = G.concurrency;
     G.rate_ns_per_s = cfg->lua_region_cpu_percent > 0 ? (int64_t)cpus * WINDOW_NS * cfg->lua_region_cpu_percent / 100
                                                       : 0;
     G.strikes = cfg->lua_region_strikes;
@@ -152,6 +159,18 @@ static int64_t outranked(int s, int64_t now)
         }
     }
     return quiet_in;
+}
+
+/* How many calls of region s may run at once: fewer while another region
+ * made a call within the last second. (The two regions called last are
+ * distinct: if any other was active, one of them is, at least as lately.) */
+static int limit_of(int s, int64_t now)
+{
+    for (int i = 0; i < 2; i++) {
+        int o = G.recent[i] - 1;
+        if (o >= 0 && o != s && now - G.recent_at[i] < WINDOW_NS) return G.concurrency;
+    }
+    return G.alone;
 }
 
 static void note_call(int s, int64_t now)
@@ -270,11 +289,12 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         /* Whoever finds room takes it (a call already running on a core
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */
-        if (r->running < G.concurrency && !over) break;
+        int limit = limit_of(s, now);
+        if (r->running < limit && !over) break;
         /* Past its wait, or one call too many waiting already for a wait
          * that would be long (short waits hold a worker briefly: a busy
          * region of quick calls is not refused for its numbers). */
-        int64_t expect = over ? owed_ns(r) : (int64_t)(r->waiting + 1) * r->call_ns / G.concurrency;
+        int64_t expect = over ? owed_ns(r) : (int64_t)(r->waiting + 1) * r->call_ns / limit;
         bool crowded = !queued && r->waiting >= G.max_waiting && expect > CROWD_WAIT_NS;
         if (now >= give_up || crowded) {
             r->throttled++;
@@ -323,7 +343,7 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
     }
     r->running++;
     /* More room (a concurrency above one): the next in line looks too. */
-    if (r->running < G.concurrency) wake_first(r);
+    if (r->running < limit_of(s, now)) wake_first(r);
     r->last_call = now;
     note_call(s, now);
     pthread_mutex_unlock(&G.mu);

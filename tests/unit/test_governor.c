@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,12 +168,82 @@ static void test_at_most_half_the_workers_wait_for_one_region(void **state)
     assert_int_equal(governor_waiting("crowd"), 0);
 }
 
+static void *enter_and_hold(void *arg)
+{
+    err_t e = {0};
+    gov_ticket *t = arg;
+    if (governor_enter("lone", t, &e)) t->slot = -2;
+    return NULL;
+}
+
+static void wait_until_waiting(const char *key, int n)
+{
+    while (governor_waiting(key) != n) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+/* Left at 0, a region's calls run on every core while it is alone, and on
+ * all but one while another region is active: a lone region neither queues
+ * its calls nor leaves a core idle, and another that comes finds one. */
+static void test_a_lone_region_uses_every_core(void **state)
+{
+    (void)state;
+    start(64, 0, 0, 200000); /* the default concurrency, no CPU share; a call would wait 50 s */
+    int alone = (int)cpus(), shared = cpus() > 2 ? (int)cpus() - 1 : 1;
+    struct timespec second = {1, 100000000};
+    nanosleep(&second, NULL); /* the regions of the tests before are quiet by now */
+    err_t e = {0};
+    gov_ticket *running = calloc((size_t)alone, sizeof *running);
+    assert_non_null(running);
+    for (int i = 0; i < alone; i++) assert_int_equal(governor_enter("lone", &running[i], &e), 0); /* at once */
+    assert_int_equal(governor_waiting("lone"), 0);
+    gov_ticket next;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, enter_and_hold, &next), 0);
+    wait_until_waiting("lone", 1); /* one more than the cores: it waits */
+
+    /* Another region is active now: calls end until the lone region runs
+     * fewer than `shared`, and only then does the one waiting go in. (The
+     * other region calls again each time, to stay active for its second:
+     * a check past that second would prove nothing, and is not made.) */
+    int held = alone;
+    while (held > shared) {
+        assert_int_equal(call("company", 0, &e), 0);
+        int64_t at = time_mono_ns();
+        governor_leave(&running[--held], false);
+        struct timespec ms = {0, 50000000};
+        nanosleep(&ms, NULL);
+        int waiting = governor_waiting("lone");
+        if (time_mono_ns() - at < 900000000) assert_int_equal(waiting, 1);
+    }
+    governor_leave(&running[--held], false);
+    pthread_join(th, NULL);
+    assert_int_not_equal(next.slot, -2);
+    governor_leave(&next, false);
+    while (held > 0) governor_leave(&running[--held], false);
+
+    /* Configured, the concurrency is the same alone or not. */
+    start(64, 1, 0, 200000);
+    nanosleep(&second, NULL);
+    assert_int_equal(governor_enter("lone", &running[0], &e), 0);
+    assert_int_equal(pthread_create(&th, NULL, enter_and_hold, &next), 0);
+    wait_until_waiting("lone", 1);
+    governor_leave(&running[0], false);
+    pthread_join(th, NULL);
+    assert_int_not_equal(next.slot, -2);
+    governor_leave(&next, false);
+    free(running);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_more_overdrawn_region_waits),
         cmocka_unit_test(test_a_region_goes_on_once_the_one_that_outranks_it_is_quiet),
         cmocka_unit_test(test_at_most_half_the_workers_wait_for_one_region),
+        cmocka_unit_test(test_a_lone_region_uses_every_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
