@@ -46,7 +46,7 @@ typedef struct {
     int lua_timeout_ms;      /* per-call CPU budget for plugin code */
     int reload_timeout_ms;   /* time budget for loading a new plugin set */
     int lua_region_concurrency; /* plugin calls of one region at once (0: cores - 1, at least 1,
-                                  * while another region is active; all cores alone) */
+                                  * while another region's call runs; all cores otherwise) */
     int lua_region_cpu_percent; /* a region's share of all CPU for plugin code while others are active (0: no cap) */
     int lua_region_strikes;     /* budget overruns within a minute that suspend a region (0: never) */
     bool clock_adjustable;   /* tests: PUT /v1/admin/clock may move the business date */

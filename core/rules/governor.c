@@ -5,18 +5,19 @@
  *
  *   - at most `lua.region_concurrency` calls of one region run at once; the
  *     others wait (a waiting request uses no CPU), then 503 region_busy. Left
- *     at 0, that is the cores less one while another region is active (one
- *     core is always left to the others), and every core while the region
- *     is alone (nothing is kept for no one: a lone region's calls neither
- *     queue, a context switch each, nor leave a core idle). A
+ *     at 0, that is the cores less one while another region's call runs
+ *     (one core is left to the others), and every core otherwise (nothing
+ *     is kept for no one: a lone region's calls neither queue, a context
+ *     switch each, nor leave a core idle). A
  *     waiting request holds an HTTP worker, so at most half the workers
  *     (`threads`) wait for one region when the wait would be over a second
  *     (its calls' running mean on the clock): the next is refused at once;
  *   - while another region is active, a region's plugin code gets at most
  *     `lua.region_cpu_percent` of the machine's CPU (a bucket refilled at
- *     that rate): a region over it waits until its bucket refills, if it is
- *     the more overdrawn of the two (a busy region of cheap calls beside
- *     one that burns its budget goes on; the burner waits);
+ *     that rate, and drawn on only while another region is active): a
+ *     region over it waits until its bucket refills, if it is the more
+ *     overdrawn of the two (a busy region of cheap calls beside one that
+ *     burns its budget goes on; the burner waits);
  *   - a region whose calls run past their CPU budget `lua.region_strikes`
  *     times within a minute is suspended (30 s, doubling up to 10 min):
  *     its requests are held briefly (so a client retrying in a loop burns
@@ -90,6 +91,7 @@ static struct {
     int max_waiting;           /* calls of one region that may wait at once */
     int max_held;              /* suspended regions' requests held at once, all regions */
     int held;
+    int running;               /* calls running, all regions together */
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void governor_init(const config *cfg)
@@ -161,17 +163,23 @@ static int64_t outranked(int s, int64_t now)
     return quiet_in;
 }
 
-/* How many calls of region s may run at once: fewer while another region
- * made a call within the last second. (The two regions called last are
- * distinct: if any other was active, one of them is, at least as lately.) */
-static int limit_of(int s, int64_t now)
+/* Another region than s made a call within the last second. (The two
+ * regions called last are distinct: if any other was active, one of them
+ * is, at least as lately.) */
+static bool others_active(int s, int64_t now)
 {
     for (int i = 0; i < 2; i++) {
         int o = G.recent[i] - 1;
-        if (o >= 0 && o != s && now - G.recent_at[i] < WINDOW_NS) return G.concurrency;
+        if (o >= 0 && o != s && now - G.recent_at[i] < WINDOW_NS) return true;
     }
-    return G.alone;
+    return false;
 }
+
+/* How many calls of region s may run at once: one core fewer while
+ * another region's call runs (a region that calls now and then, or waits
+ * for its share, does not take a core from a busy one meanwhile; its call,
+ * when it comes, goes in at once). */
+static int limit_of(int s) { return G.running > G.slot[s].running ? G.concurrency : G.alone; }
 
 static void note_call(int s, int64_t now)
 {
@@ -289,7 +297,7 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         /* Whoever finds room takes it (a call already running on a core
          * goes on at once; a woken waiter that finds none waits again,
          * first in line). */
-        int limit = limit_of(s, now);
+        int limit = limit_of(s);
         if (r->running < limit && !over) break;
         /* Past its wait, or one call too many waiting already for a wait
          * that would be long (short waits hold a worker briefly: a busy
@@ -342,8 +350,9 @@ int governor_enter(const char *key, gov_ticket *t, err_t *e)
         pthread_cond_destroy(&w.cv);
     }
     r->running++;
+    G.running++;
     /* More room (a concurrency above one): the next in line looks too. */
-    if (r->running < limit_of(s, now)) wake_first(r);
+    if (r->running < limit_of(s)) wake_first(r);
     r->last_call = now;
     note_call(s, now);
     pthread_mutex_unlock(&G.mu);
@@ -361,10 +370,15 @@ void governor_leave(gov_ticket *t, bool killed)
     region_state *r = &G.slot[t->slot];
     int64_t now = time_mono_ns();
     r->running--;
+    G.running--;
     int64_t took = now - t->wall0;
     r->call_ns = r->call_ns ? r->call_ns + (took - r->call_ns) / 8 : took;
     refill(r, now);
-    if (G.rate_ns_per_s) r->bucket_ns -= used;
+    /* The share holds while another region is at work: CPU a region used
+     * alone, when no one else needed it, is not owed (a busy region that
+     * had the machine to itself was the more overdrawn the moment another
+     * came, and all its calls waited up to a second beside a burner). */
+    if (G.rate_ns_per_s && others_active(t->slot, now)) r->bucket_ns -= used;
     if (killed) {
         r->kills++;
         if (now - r->strikes_since > STRIKE_WINDOW_NS) {
@@ -398,6 +412,7 @@ void governor_resume(gov_ticket *t, int slot)
     if (slot < 0) return;
     pthread_mutex_lock(&G.mu);
     G.slot[slot].running++;
+    G.running++;
     pthread_mutex_unlock(&G.mu);
     t->slot = slot;
     t->cpu0 = time_thread_cpu_ns();
