@@ -713,7 +713,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.inline_runs, 1);
         pthread_mutex_unlock(&K.mu);
-    } else if (frames >= K.next_at) {
+    } else if (K.started && frames >= K.next_at) {
         /* Once a pass a CKPT_FRAMES of log: a pass reaches no further than
          * the log's end when it starts, and each ends with an fsync of the
          * database; woken after every commit past the mark, it would make
@@ -751,14 +751,14 @@ static void *ckpt_main(void *arg)
 static void ckpt_start(void)
 {
     char err[256];
+    K.next_at = CKPT_FRAMES; /* with or without a checkpointer: the hook reads it */
+    K.last_frames = 0;
     K.conn = conn_open(true, err, sizeof err);
     if (!K.conn) {
         log_msg(LOG_WARN, "store: no checkpointer; the writer checkpoints", " error=\"%s\"", err);
         return;
     }
     K.stop = K.due = false;
-    K.next_at = CKPT_FRAMES;
-    K.last_frames = 0;
     if (pthread_create(&K.thread, NULL, ckpt_main, NULL)) {
         conn_forget(K.conn);
         conn_free(K.conn);
