@@ -284,6 +284,15 @@ int64_t time_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void thread_stop(pthread_t th, pthread_mutex_t *mu, pthread_cond_t *cv, bool *stop)
+{
+    pthread_mutex_lock(mu);
+    *stop = true;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(th, NULL);
+}
+
 int64_t time_thread_cpu_ns(void)
 {
     struct timespec ts;

@@ -6,6 +6,7 @@
 #ifndef SARYE_BASE_H
 #define SARYE_BASE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,10 @@ int64_t time_now_ms(void);
 int64_t time_mono_ns(void);
 /* CPU time the calling thread has used (a system call: not for hot loops). */
 int64_t time_thread_cpu_ns(void);
+
+/* A background thread that sleeps on cv under mu until *stop: sets it,
+ * wakes the thread and waits for it to end. */
+void thread_stop(pthread_t th, pthread_mutex_t *mu, pthread_cond_t *cv, bool *stop);
 /* RFC 3339 UTC with milliseconds: "2026-11-23T18:50:19.123Z" (25 bytes). */
 #define RFC3339_MAX 32
 void time_rfc3339(int64_t ms, char out[RFC3339_MAX]);

@@ -128,11 +128,7 @@ int process_retention_start(const config *cfg, char *err, size_t errlen)
 void process_retention_stop(void)
 {
     if (!J.started) return;
-    pthread_mutex_lock(&J.mu);
-    J.stop = true;
-    pthread_cond_signal(&J.cv);
-    pthread_mutex_unlock(&J.mu);
-    pthread_join(J.thread, NULL);
+    thread_stop(J.thread, &J.mu, &J.cv, &J.stop);
     J.started = false;
 }
 

@@ -771,11 +771,7 @@ static void ckpt_start(void)
 static void ckpt_stop(void)
 {
     if (!K.started) return;
-    pthread_mutex_lock(&K.mu);
-    K.stop = true;
-    pthread_cond_signal(&K.cv);
-    pthread_mutex_unlock(&K.mu);
-    pthread_join(K.thread, NULL);
+    thread_stop(K.thread, &K.mu, &K.cv, &K.stop);
     K.started = false;
     K.conn = NULL; /* closed with the others */
 }
@@ -802,11 +798,7 @@ static int writer_start(char *err, size_t errlen)
 static void writer_stop(void)
 {
     if (!W.started) return;
-    pthread_mutex_lock(&W.mu);
-    W.stop = true;
-    pthread_cond_signal(&W.cv);
-    pthread_mutex_unlock(&W.mu);
-    pthread_join(W.thread, NULL); /* it drains the queue first */
+    thread_stop(W.thread, &W.mu, &W.cv, &W.stop); /* it drains the queue first */
     W.started = false;
     W.conn = NULL; /* closed with the others */
     ckpt_stop();
