@@ -164,6 +164,32 @@ class RegionFlood(unittest.TestCase):
                 t.join(120)
         return answers
 
+    def refused_at_once(self, answers, held, code, what):
+        """held look-ups wait at the agency, and every other opening is
+        answered at once: 503 code, with Retry-After. Returns those."""
+        wait_until(lambda: self.mock.state()["inflight"] == held, timeout=60, what="the held look-ups")
+        wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - held, timeout=60, what=what)
+        refused = [a for a in answers if a is not None]
+        for a in refused:
+            self.assertEqual(a.status, 503, a.text)
+            self.assertEqual(a.json["error"]["code"], code)
+            self.assertGreaterEqual(int(a.header("Retry-After")), 1)
+        return refused
+
+    def assert_served(self, o, person_id):
+        """Another organisation's reads and a write are served meanwhile."""
+        for _ in range(20):
+            r = o.get("/v1/persons/" + person_id)
+            self.assertEqual(r.status, 200, r.text)
+        r = o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"})
+        self.assertEqual(r.status, 201, r.text)
+
+    def assert_held_then_opened(self, answers, held):
+        done = [a for a in answers if a.status != 503]
+        self.assertEqual(len(done), held, [a.text for a in answers])
+        for a in done:
+            self.assertEqual(a.status, 201, a.text)
+
 
 class AgencyBusyTest(RegionFlood):
     """Case openings whose look-up waits on a held agency: at most its
@@ -178,20 +204,9 @@ class AgencyBusyTest(RegionFlood):
 
         def during(answers):
             # the agency holds cap look-ups; every other opening is answered, busy, without waiting for it
-            wait_until(lambda: self.mock.state()["inflight"] == cap, timeout=60, what="the held look-ups")
-            wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - cap, timeout=60,
-                       what="the openings past the agency's concurrency")
-            for a in (a for a in answers if a is not None):
-                self.assertEqual(a.status, 503, a.text)
-                self.assertEqual(a.json["error"]["code"], "agency_busy")
+            for a in self.refused_at_once(answers, cap, "agency_busy", "the openings past the agency's concurrency"):
                 self.assertEqual(a.json["error"]["details"]["agency"], "ssis")
-                self.assertGreaterEqual(int(a.header("Retry-After")), 1)
-            # another organisation's reads and writes are served while the look-ups wait
-            for _ in range(20):
-                r = o.get("/v1/persons/" + mine["id"])
-                self.assertEqual(r.status, 200, r.text)
-            self.assertEqual(o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"}).status,
-                             201)
+            self.assert_served(o, mine["id"])
             st = self.mock.state()
             self.assertEqual((st["inflight"], st["max_inflight"]), (cap, cap))
             metrics = o.get("/metrics").text
@@ -199,10 +214,7 @@ class AgencyBusyTest(RegionFlood):
             self.assertIn('sarye_agency_lookups_busy_total{agency="ssis"} %d' % (self.OPENINGS - cap), metrics)
         answers = self.flood(during)
         o.close()
-        held = [a for a in answers if a.status != 503]
-        self.assertEqual(len(held), cap, [a.text for a in answers])
-        for a in held:
-            self.assertEqual(a.status, 201, a.text)
+        self.assert_held_then_opened(answers, cap)
 
 
 class RegionShareTest(RegionFlood):
@@ -219,29 +231,16 @@ class RegionShareTest(RegionFlood):
         held = self.WORKERS - 1
 
         def during(answers):
-            wait_until(lambda: self.mock.state()["inflight"] == held, timeout=60, what="the held look-ups")
-            wait_until(lambda: sum(a is not None for a in answers) == self.OPENINGS - held, timeout=60,
-                       what="the openings past the region's share")
-            for a in (a for a in answers if a is not None):
-                self.assertEqual(a.status, 503, a.text)
-                self.assertEqual(a.json["error"]["code"], "region_busy")
+            for a in self.refused_at_once(answers, held, "region_busy", "the openings past the region's share"):
                 self.assertEqual(a.json["error"]["details"]["region"], REGION)
-                self.assertGreaterEqual(int(a.header("Retry-After")), 1)
             # the other region is served by the reserve while the look-ups wait
             o = self.server.client(token=self.other)
-            for _ in range(20):
-                r = o.get("/v1/persons/" + mine["id"])
-                self.assertEqual(r.status, 200, r.text)
-            self.assertEqual(o.post("/v1/persons", {"name": "또다른", "birth_date": "1981-01-01", "sex": "F"}).status,
-                             201)
+            self.assert_served(o, mine["id"])
             self.assertIn("sarye_http_region_busy_total %d" % (self.OPENINGS - held), o.get("/metrics").text)
             self.assertEqual(self.mock.state()["max_inflight"], held)
             o.close()
         answers = self.flood(during)
-        done = [a for a in answers if a.status != 503]
-        self.assertEqual(len(done), held, [a.text for a in answers])
-        for a in done:
-            self.assertEqual(a.status, 201, a.text)
+        self.assert_held_then_opened(answers, held)
 
 
 class RegionAloneTest(RegionFlood):
