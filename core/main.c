@@ -604,6 +604,10 @@ static int cli_load_config(const char *config_file, const char *db, const char *
 
 int main(int argc, char **argv)
 {
+    /* A file-size limit (ulimit -f, systemd's LimitFSIZE) reached is a write
+     * that fails with EFBIG, answered like a full disk: not a signal that
+     * kills the server and every request in flight, or a backup half made. */
+    signal(SIGXFSZ, SIG_IGN);
     if (base_init()) {
         fprintf(stderr, "sarye: cannot initialise libsodium\n");
         return 1;
