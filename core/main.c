@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <getopt.h>
 #include <signal.h>
@@ -325,6 +326,34 @@ static int open_store(const config *cfg)
     return 0;
 }
 
+/* Each HTTP worker holds a socket and, once it has served, its own
+ * connection to the store (the database and its log): three descriptors,
+ * besides the writer's, the agencies' and the listener's. The soft limit on
+ * open files, 1024 where a shell or systemd leaves it, is raised to the hard
+ * one (as Go's runtime does; nothing here uses select()), and a limit still
+ * short of that is said at start, not found at the first busy hour as
+ * requests answered 503 store_unavailable. */
+static void open_files_limit(const config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_msg(LOG_INFO, "open files limit raised", " from=%llu to=%llu", (unsigned long long)was,
+                    (unsigned long long)rl.rlim_cur);
+        else if (getrlimit(RLIMIT_NOFILE, &rl))
+            return;
+    }
+    unsigned long long need = 3ULL * (unsigned long long)cfg->threads + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur < need)
+        log_msg(LOG_WARN, "open files limit too low",
+                " limit=%llu needed=%llu threads=%d hint=\"raise it (ulimit -n, systemd's LimitNOFILE) or lower"
+                " threads: past it, requests answer 503 store_unavailable\"",
+                (unsigned long long)rl.rlim_cur, need, cfg->threads);
+}
+
 static int cmd_serve(const config *cfg)
 {
     /* Signals are taken synchronously by this thread; every other thread
@@ -336,6 +365,7 @@ static int cmd_serve(const config *cfg)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    open_files_limit(cfg);
 
     char err[4096];
     /* Before the database is opened: a restore may be replacing it. */

@@ -4,7 +4,9 @@ line: backup while writers run and restore (every write acknowledged before
 the backup is back, integrity and the audit chain hold, the wrong key or a
 running server is refused), `config check`, `--help` on every command, JSON
 log lines, trusted proxies and X-Forwarded-For, Korean error messages,
-Location on 201, Retry-After on 503, the systemd unit, and W^X (the unit's
+Location on 201, Retry-After on 503, the limit on open files (the soft one
+raised at start, one too low said in the log and met with 503s), the systemd
+unit, and W^X (the unit's
 MemoryDenyWriteExecute) under the kernel's own enforcement.
 """
 import ctypes
@@ -444,6 +446,74 @@ class ProxyTest(unittest.TestCase):
                 for c in clients:
                     c.close()
                 s.close()
+
+
+class LimitedServer(Server):
+    """A server started under `ulimit` options (a shell's, then exec)."""
+
+    def __init__(self, ulimit, **kw):
+        self.ulimit = ulimit
+        super().__init__(**kw)
+
+    def command(self):
+        return ["sh", "-c", 'ulimit %s && exec "$@"' % self.ulimit, "sh"] + super().command()
+
+    def open_files(self):
+        with open("/proc/%d/limits" % self.proc.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        return [int(x) if x.isdigit() else x for x in line.split()[3:5]]
+
+
+class OpenFilesTest(unittest.TestCase):
+    def test_soft_limit_raised_to_the_hard_one(self):
+        s = LimitedServer("-Sn 100")
+        try:
+            soft, hard = s.open_files()
+            self.assertEqual(soft, hard)
+            self.assertGreater(hard, 100)
+            self.assertIn('msg="open files limit raised" from=100 to=%s' % hard, s.log)
+            self.assertNotIn("open files limit too low", s.log)
+        finally:
+            s.close()
+
+    def test_a_limit_too_low_is_said_at_start_and_costs_503s_not_the_server(self):
+        s = LimitedServer("-n 100", env={"SARYE_THREADS": "64", "SARYE_HTTP_MAX_PER_ADDRESS": "0"})
+        clients = []
+        try:
+            self.assertEqual(s.open_files(), [100, 100])
+            self.assertIn('msg="open files limit too low" limit=100 needed=256 threads=64', s.log)
+            s.org_create("of-sangdo", "상도3동 행정복지센터", "emd", REGION, ["integrated"])
+            token = s.token_create("of-w", "worker", "of-sangdo")
+            c = s.client(token=token)
+            clients.append(c)
+            r = c.post("/v1/persons", {"name": "김영수", "birth_date": "1970-01-02", "sex": "M"})
+            self.assertEqual(r.status, 201, r.text)
+            pid = r.json["id"]
+            # Forty-five connections held open at once, each on a worker of
+            # its own: their sockets and the workers' store connections
+            # (two descriptors each) need some 150 descriptors more.
+            statuses = []
+            for _ in range(45):
+                c = s.client(token=token, retry=False)
+                clients.append(c)
+                r = c.get("/v1/persons/" + pid)
+                statuses.append(r.status if r.status == 200 else (r.status, r.json["error"]["code"],
+                                                                  r.header("Retry-After")))
+            self.assertEqual(set(statuses) - {200, (503, "store_unavailable", "1")}, set(), statuses)
+            self.assertIn((503, "store_unavailable", "1"), statuses)
+            self.assertTrue(s.alive())
+            for c in clients[1:]:
+                c.close()
+            del clients[1:]
+            c = s.client(token=token)
+            clients.append(c)
+            r = c.get("/v1/persons/" + pid)
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(s.stop(), 0, s.log[-2000:])
+        finally:
+            for c in clients:
+                c.close()
+            s.close()
 
 
 class MessagesTest(ApiTest):
