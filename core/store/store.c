@@ -993,8 +993,13 @@ void store_close(void)
     for (store_conn *c = all; c;) {
         store_conn *next = c->next;
         if (!next) {
-            /* The last one closes: fold the WAL back into the database. */
-            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+            /* The last one closes: fold the WAL back into the database, as
+             * far as no other process reads it (SQLite's close then removes
+             * the log if none has the database open). PASSIVE, not
+             * TRUNCATE: a command run beside a live server (`sarye token
+             * create`) must not hold the server's writer until every
+             * reader of the log is done. */
+            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         }
         conn_free(c);
         c = next;
