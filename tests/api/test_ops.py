@@ -4,7 +4,8 @@ line: backup while writers run and restore (every write acknowledged before
 the backup is back, integrity and the audit chain hold, the wrong key or a
 running server is refused), `config check`, `--help` on every command, JSON
 log lines, trusted proxies and X-Forwarded-For, Korean error messages,
-Location on 201, Retry-After on 503, the limit on open files (the soft one
+Location on 201, Retry-After on 503, a command beside a live server and a
+long reader (it does not wait for the reader), the limit on open files (the soft one
 raised at start, one too low said in the log and met with 503s), the systemd
 unit, and W^X (the unit's
 MemoryDenyWriteExecute) under the kernel's own enforcement.
@@ -446,6 +447,43 @@ class ProxyTest(unittest.TestCase):
                 for c in clients:
                     c.close()
                 s.close()
+
+
+class CommandBesideServerTest(unittest.TestCase):
+    """A command run beside a live server (here `sarye token create`) never
+    waits on the server's readers as it closes, nor makes the server's
+    writer wait: it folds back only the part of the log no one reads."""
+
+    def test_token_create_beside_a_long_reader(self):
+        s = Server()
+        reader = None
+        try:
+            s.org_create("bs-sangdo", "상도4동 행정복지센터", "emd", REGION, ["integrated"])
+            client = s.client(token=s.token_create("bs-w", "worker", "bs-sangdo"))
+            person = {"birth_date": "1970-01-02", "sex": "M"}
+            r = client.post("/v1/persons", dict(person, name="김일번"))
+            self.assertEqual(r.status, 201, r.text)
+            # A reader (a report, a backup's snapshot) holds the log as it is now.
+            reader = sqlite3.connect(s.db, isolation_level=None)
+            reader.execute("BEGIN")
+            self.assertEqual(reader.execute("SELECT count(*) FROM persons").fetchone()[0], 1)
+            r = client.post("/v1/persons", dict(person, name="김이번"))
+            self.assertEqual(r.status, 201, r.text)
+            # Told to wait ten minutes for a lock, the command would hang
+            # here until the reader ends if it waited for readers at all.
+            p = s.run_cli("token", "create", "--user", "bs-op", "--role", "operator",
+                          env={"SARYE_BUSY_TIMEOUT_MS": "600000"})
+            self.assertRegex(p.stdout.strip(), r"^\S+$")
+            r = client.post("/v1/persons", dict(person, name="김삼번"))
+            self.assertEqual(r.status, 201, r.text)
+            self.assertEqual(reader.execute("SELECT count(*) FROM persons").fetchone()[0], 1)
+            reader.execute("COMMIT")
+            self.assertEqual(client.get("/v1/persons/" + r.json["id"]).status, 200)
+            client.close()
+        finally:
+            if reader is not None:
+                reader.close()
+            s.close()
 
 
 class LimitedServer(Server):
