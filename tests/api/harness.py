@@ -556,11 +556,12 @@ class ApiTest(unittest.TestCase):
 
     server_env = {}
     server_args = ()
+    server_class = Server  # tests/valgrind runs it under memcheck
     maxDiff = 4000
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(extra_args=cls.server_args, env=cls.server_env)
+        cls.server = cls.server_class(extra_args=cls.server_args, env=cls.server_env)
         try:
             cls.server.org_create(ORG1, "상도1동 행정복지센터", "emd", REGION, ["integrated"])
             cls.server.org_create(ORG2, "노량진1동 행정복지센터", "emd", REGION, ["integrated"])
