@@ -41,8 +41,23 @@ class ValgrindServer(Server):
             return ""
 
 
-class UnderValgrind(ApiTest):
+class Memcheck:
+    """Mixed into an ApiTest: its server runs under memcheck, and the class
+    fails if memcheck reported anything by the server's exit."""
     server_class = ValgrindServer
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()  # SIGTERM: exit 0, or memcheck's 99
+        except AssertionError as e:
+            raise AssertionError("%s\nmemcheck:\n%s" % (e, cls.server.memcheck()[-12000:])) from None
+        report = cls.server.memcheck()
+        if report.strip():
+            raise AssertionError("memcheck reported:\n" + report[-12000:])
+
+
+class UnderValgrind(Memcheck, ApiTest):
 
     @classmethod
     def setUpClass(cls):
@@ -63,14 +78,9 @@ class UnderValgrind(ApiTest):
     @classmethod
     def tearDownClass(cls):
         try:
-            super().tearDownClass()  # SIGTERM: exit 0, or memcheck's 99
-        except AssertionError as e:
-            raise AssertionError("%s\nmemcheck:\n%s" % (e, cls.server.memcheck()[-12000:])) from None
+            super().tearDownClass()
         finally:
             cls.mock.close()
-        report = cls.server.memcheck()
-        if report.strip():
-            raise AssertionError("memcheck reported:\n" + report[-12000:])
 
     def test_the_server_runs_under_memcheck(self):
         self.assertIn("memcheck", os.readlink("/proc/%d/exe" % self.server.proc.pid))
