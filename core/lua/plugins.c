@@ -263,8 +263,8 @@ static void push_bytecode(luavm *vm, const plugin_file *f, int n)
 
 /* Loads files into a VM; the load errors (array) in *errors. With
  * compiled_ref, the table of compiled chunks is kept in the registry. */
-static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, int *compiled_ref,
-                   err_t *e)
+static int vm_load_unprotected(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors,
+                               int *compiled_ref, err_t *e)
 {
     lua_State *L = vm->L;
     int top = lua_gettop(L);
@@ -297,6 +297,43 @@ static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t
         return -1;
     }
     return 0;
+}
+
+typedef struct {
+    luavm *vm;
+    const plugin_file *f;
+    int n, budget_ms, rc;
+    json_t **errors;
+    int *compiled_ref;
+    err_t *e;
+} load_call;
+
+static int vm_load_protected(lua_State *L)
+{
+    load_call *c = lua_touserdata(L, 1);
+    c->rc = vm_load_unprotected(c->vm, c->f, c->n, c->budget_ms, c->errors, c->compiled_ref, c->e);
+    return 0;
+}
+
+/* The sources and chunks of a set (hundreds of kilobytes) are pushed inside
+ * a protected call: an allocation refused there (the process out of memory,
+ * or its address space limited) is an error, not a Lua panic that aborts the
+ * server. */
+static int vm_load(luavm *vm, const plugin_file *f, int n, int budget_ms, json_t **errors, int *compiled_ref,
+                   err_t *e)
+{
+    load_call c = {.vm = vm, .f = f, .n = n, .budget_ms = budget_ms, .rc = -1, .errors = errors,
+                   .compiled_ref = compiled_ref, .e = e};
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    if (lua_cpcall(L, vm_load_protected, &c)) {
+        err_clear(e);
+        err_set(e, 503, "not_ready", "the plugin set cannot be loaded: %s",
+                lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+        lua_settop(L, top);
+        return -1;
+    }
+    return c.rc;
 }
 
 /* The whole validation of a set, in a throwaway VM: load, structure,

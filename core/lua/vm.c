@@ -685,26 +685,28 @@ static int load_host(lua_State *L)
     return luaL_loadbufferx(L, (const char *)embedded_host_lua, embedded_host_lua_len, "=host.lua", "t");
 }
 
-luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
+/* What luavm_new builds inside a protected call: a VM's libraries, the
+ * host module and its entry points. Every step may allocate, and an
+ * allocation refused (the process out of memory, or its address space
+ * limited) is then an error luavm_new reports, not a panic that aborts the
+ * server. */
+typedef struct {
+    luavm *vm;
+    char *err;
+    size_t errlen;
+    bool failed; /* err says why */
+} vm_build;
+
+static int build_failed(vm_build *s)
 {
-    luavm *vm = calloc(1, sizeof *vm);
-    if (!vm) {
-        str_copy(err, errlen, "out of memory");
-        return NULL;
-    }
-    vm->mem_limit = mem_limit;
-    vm->budget_ms = budget_ms;
-    lua_State *L = vm->L = luaL_newstate();
-    if (!L) {
-        snprintf(err, errlen, "cannot create a Lua VM (memory cap %zu bytes)", mem_limit);
-        free(vm);
-        return NULL;
-    }
-    vm->inner_alloc = lua_getallocf(L, &vm->inner_ud);
-    lua_setallocf(L, vm_alloc, vm);
-    atomic_fetch_add(&vms_live, 1);
-    lua_atpanic(L, vm_panic);
-    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    s->failed = true;
+    return 0;
+}
+
+static int vm_build_protected(lua_State *L)
+{
+    vm_build *s = lua_touserdata(L, 1);
+    luavm *vm = s->vm;
     static const luaL_Reg libs[] = {{"", luaopen_base},       {LUA_TABLIBNAME, luaopen_table},
                                     {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
                                     {LUA_OSLIBNAME, luaopen_os},     {NULL, NULL}};
@@ -739,8 +741,8 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
 
     lua_pushcfunction(L, traceback);
     if (load_host(L)) {
-        snprintf(err, errlen, "host.lua: %s", lua_tostring(L, -1));
-        goto fail;
+        snprintf(s->err, s->errlen, "host.lua: %s", lua_tostring(L, -1));
+        return build_failed(s);
     }
     lua_newtable(L);
     luaL_register(L, NULL, C_FUNCS);
@@ -752,8 +754,8 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     int rc = lua_pcall(L, 1, 1, -3);
     disarm(vm);
     if (rc || !lua_istable(L, -1)) {
-        snprintf(err, errlen, "host.lua: %s", rc ? lua_tostring(L, -1) : "did not return its entry points");
-        goto fail;
+        snprintf(s->err, s->errlen, "host.lua: %s", rc ? lua_tostring(L, -1) : "did not return its entry points");
+        return build_failed(s);
     }
     /* The entry points, by reference: nothing is looked up by name later. */
     static const char *const names[LV__COUNT] = {
@@ -769,8 +771,8 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     for (int i = 0; i < LV__COUNT; i++) {
         lua_getfield(L, -1, names[i]);
         if (!lua_isfunction(L, -1)) {
-            snprintf(err, errlen, "host.lua: entry point '%s' is missing", names[i]);
-            goto fail;
+            snprintf(s->err, s->errlen, "host.lua: entry point '%s' is missing", names[i]);
+            return build_failed(s);
         }
         vm->refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
@@ -784,6 +786,35 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         lua_pushnil(L);
         lua_setglobal(L, *g);
     }
+    return 0;
+}
+
+luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
+{
+    luavm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        str_copy(err, errlen, "out of memory");
+        return NULL;
+    }
+    vm->mem_limit = mem_limit;
+    vm->budget_ms = budget_ms;
+    lua_State *L = vm->L = luaL_newstate();
+    if (!L) {
+        snprintf(err, errlen, "cannot create a Lua VM (memory cap %zu bytes)", mem_limit);
+        free(vm);
+        return NULL;
+    }
+    vm->inner_alloc = lua_getallocf(L, &vm->inner_ud);
+    lua_setallocf(L, vm_alloc, vm);
+    atomic_fetch_add(&vms_live, 1);
+    lua_atpanic(L, vm_panic);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    vm_build b = {.vm = vm, .err = err, .errlen = errlen};
+    int rc = lua_cpcall(L, vm_build_protected, &b);
+    if (rc && !b.failed)
+        snprintf(err, errlen, "cannot build a Lua VM: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    if (rc || b.failed) goto fail;
+    lua_settop(L, 0);
     return vm;
 fail:
     lua_setallocf(L, vm->inner_alloc, vm->inner_ud);

@@ -20,6 +20,7 @@
 #include "base/base.h"
 #include "config/config.h"
 #include "lua/host.h"
+#include "lua/vm.h"
 #include "rules/rules.h"
 
 static char g_plugins[600];
@@ -455,6 +456,40 @@ static void test_unknown_query_name_fails_the_load(void **state)
     rmdir(dir);
 }
 
+/* A VM that cannot get the memory to be built, or to load a plugin set (its
+ * cap reached, or the process out of memory: the same refused allocation),
+ * is an error, never a Lua panic that aborts the server. */
+static void test_out_of_memory_while_building_is_an_error(void **state)
+{
+    (void)state;
+    int built = 0, refused = 0;
+    for (size_t cap = 4 << 10; cap <= 8 << 20; cap *= 2) {
+        char err[512] = "";
+        luavm *vm = luavm_new(cap, 1000, err, sizeof err);
+        if (vm) {
+            built++;
+            luavm_free(vm);
+        } else {
+            refused++;
+            assert_non_null(strstr(err, "memory"));
+        }
+    }
+    assert_true(refused > 0);
+    assert_true(built > 0);
+
+    /* The bundled set does not fit in 1 MiB: loading it is refused. */
+    config cfg;
+    config_defaults(&cfg);
+    cfg.lua_memory_mb = 1;
+    char dir[1200];
+    const char *src = getenv("SOURCE_DIR");
+    snprintf(dir, sizeof dir, "%s/plugins", src ? src : ".");
+    json_t *errors = NULL;
+    int rc = luahost_check_dir(&cfg, dir, &errors);
+    assert_int_not_equal(rc, 0);
+    json_decref(errors);
+}
+
 int main(void)
 {
     base_init();
@@ -464,6 +499,7 @@ int main(void)
     const struct CMUnitTest before[] = {
         cmocka_unit_test(test_no_generation_is_503),
         cmocka_unit_test(test_unknown_query_name_fails_the_load),
+        cmocka_unit_test(test_out_of_memory_while_building_is_an_error),
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_move_accepted_with_effects),
