@@ -51,6 +51,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     void *np = vm->inner_alloc(vm->inner_ud, ptr, osize, nsize);
     if (np || nsize == 0) vm->mem_used = vm->mem_used - old + nsize;
+    else vm->sys_oom = true;
     return np;
 }
 
@@ -602,6 +603,7 @@ static void arm(luavm *vm, int budget_ms, int wall_ms)
     vm->wall_deadline_ns = time_mono_ns() + wall * 1000000;
     vm->killed = false;
     vm->mem_exceeded = false;
+    vm->sys_oom = false;
     vm->log_lines = 0;
     vm->armed = true;
     lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, HOOK_EVERY);
@@ -629,6 +631,10 @@ static void call_error(luavm *vm, int rc, err_t *e)
     if (vm->killed) {
         err_set(e, 500, "plugin_timeout", "plugin '%s' exceeded its CPU budget of %d ms",
                 plugin[0] ? plugin : "?", vm->budget_ms);
+        vm->poisoned = true;
+    } else if (rc == LUA_ERRMEM && !vm->mem_exceeded && vm->sys_oom) {
+        /* Not the plugin's doing: the server has no memory to give. */
+        err_set(e, 503, "overloaded", "the server is out of memory for plugin calls");
         vm->poisoned = true;
     } else if (rc == LUA_ERRMEM || vm->mem_exceeded) {
         err_set(e, 500, "plugin_memory", "plugin '%s' exceeded the memory cap of %zu MiB",

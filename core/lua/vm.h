@@ -40,6 +40,7 @@ struct luavm {
     void *inner_ud;
     size_t mem_used, mem_limit;
     bool mem_exceeded;
+    bool sys_oom;               /* the process refused an allocation the cap allowed */
     int budget_ms;              /* the CPU budget of the call running */
     int64_t cpu_deadline_ns;    /* of the thread's CPU clock */
     int64_t wall_deadline_ns;   /* of the monotonic clock (look-ups wait on agencies) */
