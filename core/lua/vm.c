@@ -57,7 +57,10 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 static int vm_panic(lua_State *L)
 {
-    /* Every call into Lua is protected, so this is a bug in sarye itself. */
+    /* An error outside a protected call. A VM's construction and the
+     * loading of a set are protected; what is not is the pushing of a
+     * call's arguments (kilobytes) and the reading of its answer, which
+     * fail only when the process itself has no memory left, or by a bug. */
     log_msg(LOG_ERROR, "lua: unprotected error (panic)", " error=\"%s\"",
             lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
     abort();
