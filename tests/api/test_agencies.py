@@ -50,42 +50,26 @@ class MockAgency:
         self.proc.wait(10)
 
 
-def wait_until(cond, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout * SCALE
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+class WithMockAgency:
+    """Mixed in before ApiTest: a mock agency (cls.mock) that lives as long as
+    the class's server. mock_env(url) is the server's environment; what the
+    class sets up once the server runs goes in set_up_server()."""
 
+    @classmethod
+    def mock_env(cls, url):
+        return {}
 
-class AgencyTest(ApiTest):
+    @classmethod
+    def set_up_server(cls):
+        pass
+
     @classmethod
     def setUpClass(cls):
         cls.mock = MockAgency()
-        cls.server_env = {
-            "SARYE_CLOCK_ADJUSTABLE": "on",
-            "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/microfinance/referrals",
-            "SARYE_AGENCY_MICROFINANCE_TOKEN": "mf-secret",
-            "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "1000",
-            "SARYE_AGENCY_PENSION_URL": cls.mock.url + "/pension/answers",
-            "SARYE_AGENCY_PENSION_TIMEOUT_MS": "1000",
-            "SARYE_OUTBOX_RETRY_BASE_MS": "50",
-            "SARYE_OUTBOX_RETRY_MAX_MS": "300",
-            "SARYE_OUTBOX_BREAKER_FAILURES": "3",
-            "SARYE_OUTBOX_BREAKER_OPEN_MS": "200",
-        }
+        cls.server_env = cls.mock_env(cls.mock.url)
         try:
             super().setUpClass()
-            s = cls.server
-            s.org_create("microfinance", "서민금융진흥원", "agency", "11590")
-            s.org_create("pension", "국민연금공단", "agency", "11590")
-            s.run_cli("org", "create", "--id", "dj-sangdo1-area", "--name", "상도1동 (행정동)", "--type", "emd",
-                      "--region", "11590", "--program", "integrated", "--area", DONG_CODE)
-            cls.dong_worker = s.token_create("dong-w", "worker", "dj-sangdo1-area")
-            cls.mf_token = s.token_create("mf", "agency", "microfinance")
-            cls.pension_token = s.token_create("nps", "agency", "pension")
+            cls.set_up_server()
         except BaseException:
             cls.mock.close()
             raise
@@ -96,6 +80,44 @@ class AgencyTest(ApiTest):
             super().tearDownClass()
         finally:
             cls.mock.close()
+
+
+def wait_until(cond, timeout=20, what="condition"):
+    deadline = time.monotonic() + timeout * SCALE
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class AgencyTest(WithMockAgency, ApiTest):
+    @classmethod
+    def mock_env(cls, url):
+        return {
+            "SARYE_CLOCK_ADJUSTABLE": "on",
+            "SARYE_AGENCY_MICROFINANCE_URL": url + "/microfinance/referrals",
+            "SARYE_AGENCY_MICROFINANCE_TOKEN": "mf-secret",
+            "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "1000",
+            "SARYE_AGENCY_PENSION_URL": url + "/pension/answers",
+            "SARYE_AGENCY_PENSION_TIMEOUT_MS": "1000",
+            "SARYE_OUTBOX_RETRY_BASE_MS": "50",
+            "SARYE_OUTBOX_RETRY_MAX_MS": "300",
+            "SARYE_OUTBOX_BREAKER_FAILURES": "3",
+            "SARYE_OUTBOX_BREAKER_OPEN_MS": "200",
+        }
+
+    @classmethod
+    def set_up_server(cls):
+        s = cls.server
+        s.org_create("microfinance", "서민금융진흥원", "agency", "11590")
+        s.org_create("pension", "국민연금공단", "agency", "11590")
+        s.run_cli("org", "create", "--id", "dj-sangdo1-area", "--name", "상도1동 (행정동)", "--type", "emd",
+                  "--region", "11590", "--program", "integrated", "--area", DONG_CODE)
+        cls.dong_worker = s.token_create("dong-w", "worker", "dj-sangdo1-area")
+        cls.mf_token = s.token_create("mf", "agency", "microfinance")
+        cls.pension_token = s.token_create("nps", "agency", "pension")
 
     def setUp(self):
         self.mock.call("POST", "/_reset")

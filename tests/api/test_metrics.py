@@ -9,35 +9,25 @@ import sqlite3
 import unittest
 
 from harness import ApiTest, today_kst
-from test_agencies import MockAgency, wait_until
+from test_agencies import WithMockAgency, wait_until
 
 METRIC_RE = re.compile(r'^(sarye_outbox_messages|sarye_deadlines_overdue)\{([^}]*)\} (-?\d+)$', re.M)
 
 
-class MetricsTest(ApiTest):
+class MetricsTest(WithMockAgency, ApiTest):
     @classmethod
-    def setUpClass(cls):
-        cls.mock = MockAgency()
-        cls.server_env = {
+    def mock_env(cls, url):
+        return {
             "SARYE_CLOCK_ADJUSTABLE": "on",
-            "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/microfinance/referrals",
+            "SARYE_AGENCY_MICROFINANCE_URL": url + "/microfinance/referrals",
             "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": "1000",
             "SARYE_OUTBOX_RETRY_BASE_MS": "50",
             "SARYE_OUTBOX_RETRY_MAX_MS": "200",
         }
-        try:
-            super().setUpClass()
-            cls.server.org_create("microfinance", "서민금융진흥원", "agency", "11590")
-        except BaseException:
-            cls.mock.close()
-            raise
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.mock.close()
+    def set_up_server(cls):
+        cls.server.org_create("microfinance", "서민금융진흥원", "agency", "11590")
 
     def setUp(self):
         self.mock.call("POST", "/_reset")

@@ -11,7 +11,7 @@ import datetime
 import unittest
 
 from harness import ApiTest, REGION, today_kst
-from test_agencies import MockAgency, wait_until
+from test_agencies import WithMockAgency, wait_until
 
 DONG_CODE = "1159052000"
 
@@ -27,39 +27,29 @@ def add_months(d, n):
             day -= 1
 
 
-class SeedsTest(ApiTest):
+class SeedsTest(WithMockAgency, ApiTest):
     @classmethod
-    def setUpClass(cls):
-        cls.mock = MockAgency()
-        cls.server_env = {"SARYE_CLOCK_ADJUSTABLE": "on",
-                          "SARYE_AGENCY_PENSION_URL": cls.mock.url + "/pension/answers",
-                          "SARYE_AGENCY_PENSION_TIMEOUT_MS": "1000",
-                          "SARYE_OUTBOX_RETRY_BASE_MS": "50", "SARYE_OUTBOX_RETRY_MAX_MS": "300"}
-        try:
-            super().setUpClass()
-            s = cls.server
-            s.org_create("dj-hope", "동작구 희망복지지원단", "district", REGION, ["integrated"])
-            s.org_create("sangdo-welfare", "상도종합사회복지관", "provider", REGION, ["integrated"])
-            s.org_create("pension", "국민연금공단", "agency", REGION)
-            s.run_cli("org", "create", "--id", "dj-sangdo2", "--name", "상도2동 주민센터", "--type", "emd",
-                      "--region", REGION, "--program", "integrated", "--area", DONG_CODE)
-            t = s.token_create
-            cls.hope = t("hope-w", "worker", "dj-hope")
-            cls.hope_lead = t("hope-s", "supervisor", "dj-hope")
-            cls.welfare = t("sw-w", "worker", "sangdo-welfare")
-            cls.welfare_head = t("sw-head", "supervisor", "sangdo-welfare")
-            cls.pension = t("nps", "agency", "pension")
-            cls.dong2 = t("d2-w", "worker", "dj-sangdo2")
-        except BaseException:
-            cls.mock.close()
-            raise
+    def mock_env(cls, url):
+        return {"SARYE_CLOCK_ADJUSTABLE": "on",
+                "SARYE_AGENCY_PENSION_URL": url + "/pension/answers",
+                "SARYE_AGENCY_PENSION_TIMEOUT_MS": "1000",
+                "SARYE_OUTBOX_RETRY_BASE_MS": "50", "SARYE_OUTBOX_RETRY_MAX_MS": "300"}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.mock.close()
+    def set_up_server(cls):
+        s = cls.server
+        s.org_create("dj-hope", "동작구 희망복지지원단", "district", REGION, ["integrated"])
+        s.org_create("sangdo-welfare", "상도종합사회복지관", "provider", REGION, ["integrated"])
+        s.org_create("pension", "국민연금공단", "agency", REGION)
+        s.run_cli("org", "create", "--id", "dj-sangdo2", "--name", "상도2동 주민센터", "--type", "emd",
+                  "--region", REGION, "--program", "integrated", "--area", DONG_CODE)
+        t = s.token_create
+        cls.hope = t("hope-w", "worker", "dj-hope")
+        cls.hope_lead = t("hope-s", "supervisor", "dj-hope")
+        cls.welfare = t("sw-w", "worker", "sangdo-welfare")
+        cls.welfare_head = t("sw-head", "supervisor", "sangdo-welfare")
+        cls.pension = t("nps", "agency", "pension")
+        cls.dong2 = t("d2-w", "worker", "dj-sangdo2")
 
     def setUp(self):
         self.day = today_kst()

@@ -16,7 +16,6 @@ harness, and nothing here depends on speed.
 import datetime
 import os
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
@@ -57,36 +56,26 @@ class Memcheck:
             raise AssertionError("memcheck reported:\n" + report[-12000:])
 
 
-class UnderValgrind(Memcheck, ApiTest):
-
+class UnderValgrind(Memcheck, test_agencies.WithMockAgency, ApiTest):
     @classmethod
-    def setUpClass(cls):
-        cls.mock = test_agencies.MockAgency()
-        cls.server_env = {
-            "SARYE_AGENCY_MICROFINANCE_URL": cls.mock.url + "/microfinance/referrals",
+    def mock_env(cls, url):
+        return {
+            "SARYE_AGENCY_MICROFINANCE_URL": url + "/microfinance/referrals",
             "SARYE_AGENCY_MICROFINANCE_TOKEN": "mf-secret",
             "SARYE_AGENCY_MICROFINANCE_TIMEOUT_MS": str(int(1000 * harness.SCALE)),
             "SARYE_OUTBOX_RETRY_BASE_MS": "50",
         }
-        try:
-            super().setUpClass()
-            cls.server.org_create("microfinance", "서민금융진흥원", "agency", "11590")
-        except BaseException:
-            cls.mock.close()
-            raise
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.mock.close()
+    def set_up_server(cls):
+        cls.server.org_create("microfinance", "서민금융진흥원", "agency", "11590")
 
     def test_the_server_runs_under_memcheck(self):
         self.assertIn("memcheck", os.readlink("/proc/%d/exe" % self.server.proc.pid))
 
     def test_a_case_from_discovery_to_its_end(self):
-        p = self.make_person(name="김수연", birth_date="1972-05-17", sex="F", rrn=make_rrn(datetime.date(1972, 5, 17), "F"))
+        p = self.make_person(name="김수연", birth_date="1972-05-17", sex="F",
+                             rrn=make_rrn(datetime.date(1972, 5, 17), "F"))
         self.assertTrue(p["rrn"].endswith("******"), p["rrn"])
         c = self.make_case(p["id"])
         c = self.advance(c, "monitoring")
@@ -118,13 +107,9 @@ class UnderValgrind(Memcheck, ApiTest):
                                                "reason": "고금리 대출 상환 곤란", "opinion": "채무조정 상담 필요",
                                                "consent_id": consent.json["id"]}, token=self.worker1)
         self.assertEqual(r.status, 201, r.text)
-        deadline = time.monotonic() + 30 * harness.SCALE
-        while time.monotonic() < deadline:
-            got = [m for m in self.mock.state()["received"] if m["path"].startswith("/microfinance/")]
-            if got:
-                break
-            time.sleep(0.2)
-        self.assertTrue(got, "the agency never received the referral: %s" % self.mock.state())
+        test_agencies.wait_until(
+            lambda: [m for m in self.mock.state()["received"] if m["path"].startswith("/microfinance/")],
+            timeout=30, what="the agency to receive the referral")
 
     def test_bad_input_is_refused_and_changes_nothing(self):
         r = self.client.post("/v1/persons", raw=b'{"name": "\xea\xb9', token=self.worker1,
