@@ -225,14 +225,17 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
     return 0;
 }
 
-/* Keeps the bytecode of every chunk a validating VM compiled (the table
- * load_set returned, at registry reference ref), so that the serving
- * threads load the set without parsing it again. */
-static void keep_bytecode(luavm *vm, int ref, plugin_file *f, int n)
+typedef struct {
+    int ref, n;
+    plugin_file *f;
+} keep_call;
+
+static int keep_protected(lua_State *L)
 {
-    lua_State *L = vm->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-    for (int i = 0; i < n && lua_istable(L, -1); i++) {
+    keep_call *k = lua_touserdata(L, 1);
+    plugin_file *f = k->f;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, k->ref);
+    for (int i = 0; i < k->n && lua_istable(L, -1); i++) {
         lua_getfield(L, -1, f[i].path);
         dump_buf b = {0};
         if (lua_isfunction(L, -1) && lua_dump(L, dump_writer, &b) == 0) {
@@ -244,7 +247,21 @@ static void keep_bytecode(luavm *vm, int ref, plugin_file *f, int n)
         }
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+    return 0;
+}
+
+/* Keeps the bytecode of every chunk a validating VM compiled (the table
+ * load_set returned, at registry reference ref), so that the serving
+ * threads load the set without parsing it again. In a protected frame: an
+ * allocation refused there (the process out of memory) leaves chunks
+ * without bytecode, which the serving threads then parse: slower, not
+ * wrong. */
+static void keep_bytecode(luavm *vm, int ref, plugin_file *f, int n)
+{
+    keep_call k = {.ref = ref, .n = n, .f = f};
+    int top = lua_gettop(vm->L);
+    lua_cpcall(vm->L, keep_protected, &k);
+    lua_settop(vm->L, top);
 }
 
 /* Pushes the chunks compiled for this set, for a new VM's load_set. */

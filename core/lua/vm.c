@@ -57,10 +57,10 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 static int vm_panic(lua_State *L)
 {
-    /* An error outside a protected call. A VM's construction and the
-     * loading of a set are protected; what is not is the pushing of a
-     * call's arguments (kilobytes) and the reading of its answer, which
-     * fail only when the process itself has no memory left, or by a bug. */
+    /* An error outside a protected call: a bug. A VM's construction, the
+     * loading of a set and every call (its arguments pushed, its answer
+     * read: luavm_ask) run inside a protected frame, so that even an
+     * allocation the process refuses is an error there. */
     log_msg(LOG_ERROR, "lua: unprotected error (panic)", " error=\"%s\"",
             lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
     abort();
@@ -635,8 +635,10 @@ static void call_error(luavm *vm, int rc, err_t *e)
         err_set(e, 500, "plugin_timeout", "plugin '%s' exceeded its CPU budget of %d ms",
                 plugin[0] ? plugin : "?", vm->budget_ms);
         vm->poisoned = true;
-    } else if (rc == LUA_ERRMEM && !vm->mem_exceeded && vm->sys_oom) {
-        /* Not the plugin's doing: the server has no memory to give. */
+    } else if (vm->sys_oom && !vm->mem_exceeded) {
+        /* Not the plugin's doing: the server has no memory to give (its
+         * error may have become another, a traceback that could not be
+         * made: LUA_ERRERR). */
         err_set(e, 503, "overloaded", "the server is out of memory for plugin calls");
         vm->poisoned = true;
     } else if (rc == LUA_ERRMEM || vm->mem_exceeded) {
@@ -813,7 +815,8 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
         free(vm);
         return NULL;
     }
-    vm->inner_alloc = lua_getallocf(L, &vm->inner_ud);
+    vm->own_alloc = vm->inner_alloc = lua_getallocf(L, &vm->own_ud);
+    vm->inner_ud = vm->own_ud;
     lua_setallocf(L, vm_alloc, vm);
     atomic_fetch_add(&vms_live, 1);
     lua_atpanic(L, vm_panic);
@@ -826,7 +829,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     lua_settop(L, 0);
     return vm;
 fail:
-    lua_setallocf(L, vm->inner_alloc, vm->inner_ud);
+    lua_setallocf(L, vm->own_alloc, vm->own_ud);
     lua_close(L);
     free(vm);
     atomic_fetch_sub(&vms_live, 1);
@@ -839,7 +842,7 @@ void luavm_free(luavm *vm)
     err_clear(&vm->http_err);
     /* LuaJIT frees its arena whole at close only when its own allocator
      * is the state's: give it back first. */
-    lua_setallocf(vm->L, vm->inner_alloc, vm->inner_ud);
+    lua_setallocf(vm->L, vm->own_alloc, vm->own_ud);
     lua_close(vm->L);
     free(vm);
     atomic_fetch_sub(&vms_live, 1);
@@ -889,34 +892,110 @@ int luavm_pcall_wall(luavm *vm, int nargs, int nres, int cpu_ms, int wall_ms, er
     return 0;
 }
 
-int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...)
+/* ---- one question, whole inside a protected frame ---- */
+typedef struct {
+    luavm *vm;
+    const luavm_question *q;
+    err_t *e;
+    int rc;
+} ask_frame;
+
+static int ask_protected(lua_State *L)
+{
+    ask_frame *f = lua_touserdata(L, 1);
+    const luavm_question *q = f->q;
+    lua_pop(L, 1);
+    luavm_push_entry(f->vm, q->entry);
+    int nargs = q->lay ? q->lay(L, q->ud) : 0;
+    if (nargs < 0) {
+        f->rc = 1;
+        return 0;
+    }
+    if (luavm_pcall_wall(f->vm, nargs, 1, q->cpu_ms, q->wall_ms, f->e)) {
+        f->rc = -1;
+        return 0;
+    }
+    if (q->read) q->read(L, q->ud);
+    f->rc = 0;
+    return 0;
+}
+
+int luavm_ask(luavm *vm, const luavm_question *q, err_t *e)
 {
     lua_State *L = vm->L;
     int top = lua_gettop(L);
-    *out = NULL;
-    luavm_push_entry(vm, entry);
+    vm->mem_exceeded = vm->sys_oom = false;
+    ask_frame f = {.vm = vm, .q = q, .e = e, .rc = -1};
+    int rc = lua_cpcall(L, ask_protected, &f);
+    if (rc) {
+        /* Raised while the question was laid or its answer read: only an
+         * allocation refused, by the process or by the VM's cap (the
+         * question did not fit beside what the VM holds). The VM is
+         * rebuilt before its next call either way. */
+        err_clear(e);
+        if (vm->sys_oom && !vm->mem_exceeded)
+            err_set(e, 503, "overloaded", "the server is out of memory for plugin calls");
+        else if (rc == LUA_ERRMEM)
+            err_set(e, 500, "plugin_memory", "the call's input or answer does not fit the memory cap of %zu MiB",
+                    vm->mem_limit >> 20);
+        else
+            err_set(e, 500, "internal_error", "a plugin call's input or answer cannot be handled: %s",
+                    lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+        err_detail(e, "plugin", json_string("?"));
+        vm->poisoned = true;
+        vm->current_plugin[0] = vm->current_version[0] = 0;
+        f.rc = -1;
+    }
+    lua_settop(L, top);
+    return f.rc;
+}
+
+#define JSON_ARGS_MAX 4
+typedef struct {
+    json_t *args[JSON_ARGS_MAX];
+    int n;
+    json_t *out;
+    const char *why;
+} json_call;
+
+static int lay_json(lua_State *L, void *ud)
+{
+    json_call *c = ud;
+    for (int i = 0; i < c->n; i++)
+        if (push_json(L, c->args[i], 0)) return -1;
+    return c->n;
+}
+
+static void read_json(lua_State *L, void *ud)
+{
+    json_call *c = ud;
+    c->out = luavm_to_json(L, -1, &c->why);
+}
+
+int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...)
+{
+    json_call c = {.why = "cannot encode"};
     va_list ap;
     va_start(ap, e);
-    int nargs = 0;
     for (json_t *a; (a = va_arg(ap, json_t *));) {
-        if (push_json(L, a, 0)) {
+        if (c.n == JSON_ARGS_MAX) {
             va_end(ap);
-            lua_settop(L, top);
-            err_set(e, 400, "validation_failed", "input nested too deeply");
-            return -1;
+            *out = NULL;
+            return err_set(e, 500, "internal_error", "too many arguments for a plugin call"), -1;
         }
-        nargs++;
+        c.args[c.n++] = a;
     }
     va_end(ap);
-    if (luavm_pcall(vm, nargs, 1, budget_ms, e)) {
-        lua_settop(L, top);
+    luavm_question q = {.entry = entry, .cpu_ms = budget_ms, .lay = lay_json, .read = read_json, .ud = &c};
+    int rc = luavm_ask(vm, &q, e);
+    *out = rc == 0 ? c.out : NULL;
+    if (rc == 1) err_set(e, 400, "validation_failed", "input nested too deeply");
+    if (rc) {
+        json_decref(c.out);
         return -1;
     }
-    const char *why = "cannot encode";
-    *out = luavm_to_json(L, -1, &why);
-    lua_settop(L, top);
     if (!*out) {
-        err_set(e, 500, "plugin_error", "a plugin returned a value that is not JSON: %s", why);
+        err_set(e, 500, "plugin_error", "a plugin returned a value that is not JSON: %s", c.why);
         return -1;
     }
     return 0;

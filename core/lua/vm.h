@@ -36,8 +36,11 @@ typedef struct {
 
 struct luavm {
     lua_State *L;
-    lua_Alloc inner_alloc;      /* LuaJIT's own allocator, which vm_alloc counts */
+    lua_Alloc inner_alloc;      /* what vm_alloc asks, and counts: LuaJIT's own allocator (a
+                                 * test puts one that fails here, as a process out of memory) */
     void *inner_ud;
+    lua_Alloc own_alloc;        /* LuaJIT's own, given back at close (it frees its arena whole) */
+    void *own_ud;
     size_t mem_used, mem_limit;
     bool mem_exceeded;
     bool sys_oom;               /* the process refused an allocation the cap allowed */
@@ -78,8 +81,27 @@ void luavm_push_entry(luavm *vm, luavm_entry which);
  * into e. */
 int luavm_pcall_wall(luavm *vm, int nargs, int nres, int cpu_ms, int wall_ms, err_t *e);
 int luavm_pcall(luavm *vm, int nargs, int nres, int budget_ms, err_t *e);
-/* Calls entry with JSON arguments (NULL-terminated) and converts its first
- * result to JSON (for tooling and listings). */
+/* One call of an entry point, asked whole inside a protected frame: lay
+ * pushes its arguments and returns how many (or -1: one cannot be laid,
+ * nested too deeply; nothing is called), read takes the answer on top of
+ * the stack. An allocation refused while the question is laid or the
+ * answer read (the process out of memory) is then an error like one in the
+ * call, never a Lua panic that aborts the server. What read had built in C
+ * when that happens is lost (the price of a process out of memory). */
+typedef struct {
+    luavm_entry entry;
+    int cpu_ms, wall_ms; /* as luavm_pcall_wall's */
+    int (*lay)(lua_State *L, void *ud);
+    void (*read)(lua_State *L, void *ud);
+    void *ud;
+} luavm_question;
+/* 0: answered (read has run); 1: lay refused (nothing was called); -1: the
+ * call failed, e set (as luavm_pcall_wall's; or 503 overloaded, 500
+ * plugin_memory when the question or its answer could not be held). The
+ * stack is left as it was. */
+int luavm_ask(luavm *vm, const luavm_question *q, err_t *e);
+/* Calls entry with JSON arguments (NULL-terminated, at most 4) and converts
+ * its first result to JSON (for tooling and listings). */
 int luavm_call_json(luavm *vm, luavm_entry entry, int budget_ms, json_t **out, err_t *e, ...);
 /* Binds the views the next calls read through (NULL unbinds). */
 void luavm_bind_views(luavm *vm, const luavm_views *views, void *ud);

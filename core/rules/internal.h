@@ -57,6 +57,31 @@ void rules_push_actor(lua_State *L, const principal *p);
  * verdict v (if given) fails naming k and why. */
 json_t *rules_get_json(lua_State *L, int t, const char *k, rules_verdict *v);
 void rules_read_verdict(lua_State *L, rules_verdict *v);
+
+/* One question about a case (or, with no case, an agency's), asked through
+ * luavm_ask: its input table carries the case, today and who asks, and the
+ * rest more() lays (0, or -1 when a JSON part is nested too deeply: the
+ * verdict is then RULES_INVALID naming field). The answer's verdict goes
+ * into v, and its fields want[] (read only when it is RULES_OK, unless
+ * want_always) into got[] as JSON, which the caller owns. */
+typedef struct {
+    luavm_entry entry;
+    int fields;                 /* size hint of the input table */
+    const case_row *c;          /* NULL: no case, today or actor */
+    const principal *actor;
+    const char *today;          /* NULL: the server's today; "": none */
+    int (*more)(lua_State *L, const void *in);
+    const void *in;
+    const char *field;          /* named when the input cannot be laid ("data" if NULL) */
+    const char *want[2];
+    json_t *got[2];
+    bool want_always;
+    int wall_ms;                /* 0: no wall budget of its own (luavm_pcall_wall) */
+    rules_verdict *v;
+} rules_question;
+/* 0 (RULES_OK) or -1, v set either way; a failure of the call (budget,
+ * memory, an agency that did not answer) is a verdict too. */
+int rules_question_ask(luavm *vm, rules_question *q);
 void rules_verdict_from_err(rules_verdict *v, const err_t *e);
 
 /* What look-ups (agencies, before any transaction) may take: half the

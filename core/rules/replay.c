@@ -75,6 +75,33 @@ void rules_replayer_free(rules_replayer *r)
 static const char *const STEP_NAMES[] = {[RULES_STEP_OPEN] = "open", [RULES_STEP_MOVE] = "move",
                                          [RULES_STEP_RECORD] = "record"};
 
+/* The rest of a replayed step's input: what it was, with what it carried. */
+static int more_step(lua_State *L, const void *in)
+{
+    const rules_step *s = in;
+    rules_set_str(L, "step", STEP_NAMES[s->kind]);
+    rules_set_str(L, "to", s->to);
+    lua_pushboolean(L, s->reopen);
+    lua_setfield(L, -2, "reopen");
+    rules_set_str(L, "note", s->note);
+    rules_set_str(L, "kind", s->record_kind);
+    rules_set_str(L, "subkind", s->subkind);
+    if (rules_set_json(L, "data", s->data) || rules_set_json(L, "record", s->record) ||
+        rules_set_json(L, "person", s->person))
+        return -1;
+    if (!s->person) { /* no person on record: the rules read an empty one */
+        lua_newtable(L);
+        lua_setfield(L, -2, "person");
+    }
+    if (s->kind == RULES_STEP_OPEN) { /* the "open" record */
+        lua_createtable(L, 0, 2);
+        rules_set_str(L, "source", s->c->source);
+        rules_set_str(L, "referral_id", s->c->referral_id);
+        lua_setfield(L, -2, "record");
+    }
+    return 0;
+}
+
 int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_views *views, void *ud,
                  rules_verdict *v, json_t **offered, err_t *e)
 {
@@ -87,59 +114,20 @@ int rules_replay(rules_replayer *r, const rules_step *s, const rules_replay_view
         r->vm->mute_log = true;
     }
     luavm *vm = r->vm;
-    lua_State *L = vm->L;
-    int base = lua_gettop(L);
     str_copy(v->generation, sizeof v->generation, luagen_id(r->set));
     replay_ud rud = {views, ud};
     luavm_bind_views(vm, &replay_views, &rud);
     str_copy(vm->today, sizeof vm->today, s->today ? s->today : "");
-    luavm_push_entry(vm, LV_REPLAY_STEP);
-    lua_createtable(L, 0, 14);
-    rules_set_str(L, "step", STEP_NAMES[s->kind]);
-    rules_push_case(L, s->c);
-    lua_setfield(L, -2, "case");
-    rules_set_str(L, "to", s->to);
-    lua_pushboolean(L, s->reopen);
-    lua_setfield(L, -2, "reopen");
-    rules_set_str(L, "note", s->note);
-    rules_set_str(L, "kind", s->record_kind);
-    rules_set_str(L, "subkind", s->subkind);
-    rules_set_str(L, "today", s->today);
-    rules_push_actor(L, s->actor);
-    lua_setfield(L, -2, "actor");
-    int bad = rules_set_json(L, "data", s->data) || rules_set_json(L, "record", s->record) ||
-              rules_set_json(L, "person", s->person ? s->person : NULL);
-    if (!s->person) { /* no person on record: the rules read an empty one */
-        lua_newtable(L);
-        lua_setfield(L, -2, "person");
-    }
-    if (s->kind == RULES_STEP_OPEN) { /* the "open" record */
-        lua_createtable(L, 0, 2);
-        rules_set_str(L, "source", s->c->source);
-        rules_set_str(L, "referral_id", s->c->referral_id);
-        lua_setfield(L, -2, "record");
-    }
-    int rc = 0;
-    if (bad) {
-        v->outcome = RULES_INVALID;
-        str_copy(v->field, sizeof v->field, "data");
-        str_copy(v->reason, sizeof v->reason, "nested too deeply");
-    } else {
-        err_t pe = {0};
-        if (luavm_pcall(vm, 1, 1, luahost_budget_ms(), &pe)) {
-            rules_verdict_from_err(v, &pe);
-            err_clear(&pe);
-        } else {
-            rules_read_verdict(L, v);
-            *offered = rules_get_json(L, lua_gettop(L), "offered", v);
-        }
-    }
-    lua_settop(L, base);
+    rules_question q = {.entry = LV_REPLAY_STEP, .fields = 14, .c = s->c, .actor = s->actor,
+                        .today = s->today ? s->today : "", .more = more_step, .in = s, .field = "data",
+                        .want = {"offered"}, .want_always = true, .v = v};
+    rules_question_ask(vm, &q);
+    *offered = q.got[0];
     luavm_bind_views(vm, NULL, NULL);
     vm->today[0] = 0;
     if (vm->poisoned) {
         luahost_vm_free(vm);
         r->vm = NULL;
     }
-    return rc;
+    return 0;
 }

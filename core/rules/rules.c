@@ -539,62 +539,120 @@ static void end(luavm *vm, gov_ticket *t)
     governor_leave(t, killed);
 }
 
-/* The entry point and its input table, with what every question about a
- * case carries: the case, today's date and who asks. The caller adds the
- * rest of the question (fields: the table's size hint). */
-static void push_question(luavm *vm, luavm_entry entry, int fields, const case_row *c, const principal *actor)
+/* ---- laying a question, reading its answer (inside luavm_ask's
+ * protected frame: an allocation refused there is an error, not a panic) ---- */
+static int lay_question(lua_State *L, void *ud)
 {
-    lua_State *L = vm->L;
-    char today[11];
-    date_today_str(today);
-    luavm_push_entry(vm, entry);
-    lua_createtable(L, 0, fields);
-    rules_push_case(L, c);
-    lua_setfield(L, -2, "case");
-    rules_set_str(L, "today", today);
-    rules_push_actor(L, actor);
-    lua_setfield(L, -2, "actor");
+    rules_question *q = ud;
+    lua_createtable(L, 0, q->fields);
+    if (q->c) {
+        char now[11];
+        if (!q->today) date_today_str(now);
+        rules_push_case(L, q->c);
+        lua_setfield(L, -2, "case");
+        rules_set_str(L, "today", q->today ? q->today : now);
+        rules_push_actor(L, q->actor);
+        lua_setfield(L, -2, "actor");
+    }
+    return q->more && q->more(L, q->in) ? -1 : 1;
 }
 
-/* Calls the entry point below nargs arguments and reads its verdict. */
-static int ask(luavm *vm, int nargs, rules_verdict *v)
+static void read_answer(lua_State *L, void *ud)
 {
-    lua_State *L = vm->L;
-    int base = lua_gettop(L) - nargs - 1;
+    rules_question *q = ud;
+    rules_read_verdict(L, q->v);
+    for (int i = 0; i < 2 && q->want[i] && (q->v->outcome == RULES_OK || q->want_always); i++)
+        q->got[i] = rules_get_json(L, lua_gettop(L), q->want[i], q->v);
+}
+
+int rules_question_ask(luavm *vm, rules_question *q)
+{
+    rules_verdict *v = q->v;
     err_t e = {0};
-    if (luavm_pcall(vm, nargs, 1, luahost_budget_ms(), &e)) {
-        if (!luavm_take_http_error(vm, &v->failure)) rules_verdict_from_err(v, &e);
-        else v->outcome = RULES_AGENCY_FAILED;
+    luavm_question lq = {.entry = q->entry, .cpu_ms = luahost_budget_ms(), .wall_ms = q->wall_ms,
+                         .lay = lay_question, .read = read_answer, .ud = q};
+    int rc = luavm_ask(vm, &lq, &e);
+    if (rc == 1) { /* a JSON part of the input nested too deeply: an invalid input */
+        v->outcome = RULES_INVALID;
+        str_copy(v->field, sizeof v->field, q->field ? q->field : "data");
+        str_copy(v->reason, sizeof v->reason, "nested too deeply");
+    } else if (rc < 0) {
+        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
+        else rules_verdict_from_err(v, &e);
         err_clear(&e);
-        lua_settop(L, base);
-        return -1;
-    }
-    rules_read_verdict(L, v);
-    lua_settop(L, base);
-    if (v->outcome != RULES_OK) {
+    } else if (v->outcome != RULES_OK && vm->sys_oom && !vm->mem_exceeded) {
+        /* A plugin's failure host.lua caught, where the process refused
+         * memory: the server's, not the plugin's. */
+        err_set(&e, 503, "overloaded", "the server is out of memory for plugin calls");
+        verdict_fail(v, RULES_UNAVAILABLE, &e);
+        err_clear(&e);
+        vm->poisoned = true;
+    } else if (v->outcome != RULES_OK) {
         /* A look-up whose agency did not answer: the agency's error. */
         if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-        return -1;
     }
-    return 0;
+    if (v->outcome == RULES_OK || q->want_always) return v->outcome == RULES_OK ? 0 : -1;
+    for (int i = 0; i < 2; i++) {
+        json_decref(q->got[i]);
+        q->got[i] = NULL;
+    }
+    return -1;
 }
 
-/* Asks the entry whose input table is on the stack (the entry below it),
- * then ends the call; too_deep when a JSON part of the input could not be
- * laid into Lua (nested too deeply): an invalid input, field named. */
-static int ask_input(luavm *vm, gov_ticket *t, bool too_deep, const char *field, rules_verdict *v)
+/* The rest of each question's input. */
+typedef struct {
+    const case_row *proposal;
+    json_t *person, *lookups;
+} rules_open_in;
+
+typedef struct {
+    const char *key;
+    json_t *value;
+} rules_json_in;
+
+static int more_open(lua_State *L, const void *in)
 {
-    if (too_deep) {
-        lua_settop(vm->L, lua_gettop(vm->L) - 2);
-        end(vm, t);
-        v->outcome = RULES_INVALID;
-        str_copy(v->field, sizeof v->field, field);
-        str_copy(v->reason, sizeof v->reason, "nested too deeply");
-        return -1;
-    }
-    int rc = ask(vm, 1, v);
-    end(vm, t);
-    return rc;
+    const rules_open_in *o = in;
+    lua_createtable(L, 0, 2); /* the "open" record */
+    rules_set_str(L, "source", o->proposal->source);
+    rules_set_str(L, "referral_id", o->proposal->referral_id);
+    lua_setfield(L, -2, "record");
+    return rules_set_json(L, "person", o->person) || rules_set_json(L, "lookups", o->lookups) ? -1 : 0;
+}
+
+static int more_prepare(lua_State *L, const void *in)
+{
+    const rules_move_in *m = in;
+    rules_set_str(L, "to", m->to);
+    lua_pushboolean(L, m->reopen);
+    lua_setfield(L, -2, "reopen");
+    rules_set_str(L, "note", m->note);
+    return rules_set_json(L, "data", m->data);
+}
+
+static int more_move(lua_State *L, const void *in)
+{
+    const rules_move_in *m = in;
+    return more_prepare(L, in) || rules_set_json(L, "prepared", m->prepared) ? -1 : 0;
+}
+
+typedef struct {
+    const char *kind, *subkind;
+    json_t *record;
+} rules_record_in;
+
+static int more_record(lua_State *L, const void *in)
+{
+    const rules_record_in *r = in;
+    rules_set_str(L, "kind", r->kind);
+    rules_set_str(L, "subkind", r->subkind);
+    return rules_set_json(L, "record", r->record);
+}
+
+static int more_json(lua_State *L, const void *in)
+{
+    const rules_json_in *j = in;
+    return rules_set_json(L, j->key, j->value);
 }
 
 int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, json_t *lookups, rules_verdict *v)
@@ -603,15 +661,10 @@ int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, j
     gov_ticket t;
     luavm *vm = begin(f, &vc, false, proposal->region, NULL, &t, v);
     if (!vm) return -1;
-    lua_State *L = vm->L;
-    push_question(vm, LV_OPEN, 6, proposal, f ? f->viewer : NULL);
-    rules_set_json(L, "person", person);
-    rules_set_json(L, "lookups", lookups);
-    lua_createtable(L, 0, 2); /* the "open" record */
-    rules_set_str(L, "source", proposal->source);
-    rules_set_str(L, "referral_id", proposal->referral_id);
-    lua_setfield(L, -2, "record");
-    int rc = ask(vm, 1, v);
+    rules_open_in in = {proposal, person, lookups};
+    rules_question q = {.entry = LV_OPEN, .fields = 6, .c = proposal, .actor = f ? f->viewer : NULL,
+                        .more = more_open, .in = &in, .field = "person", .v = v};
+    int rc = rules_question_ask(vm, &q);
     end(vm, &t);
     return rc;
 }
@@ -624,14 +677,11 @@ int rules_move(const rules_facts *f, const case_row *c, const rules_move_in *in,
      * takes the serving rules. */
     luavm *vm = begin(f, &vc, false, c->region, in->reopen ? NULL : c->generation, &t, v);
     if (!vm) return -1;
-    lua_State *L = vm->L;
-    push_question(vm, LV_TRANSITION, 8, c, f ? f->viewer : NULL);
-    rules_set_str(L, "to", in->to);
-    lua_pushboolean(L, in->reopen);
-    lua_setfield(L, -2, "reopen");
-    rules_set_str(L, "note", in->note);
-    bool too_deep = rules_set_json(L, "data", in->data) || rules_set_json(L, "prepared", in->prepared);
-    return ask_input(vm, &t, too_deep, "data", v);
+    rules_question q = {.entry = LV_TRANSITION, .fields = 8, .c = c, .actor = f ? f->viewer : NULL,
+                        .more = more_move, .in = in, .field = "data", .v = v};
+    int rc = rules_question_ask(vm, &q);
+    end(vm, &t);
+    return rc;
 }
 
 int rules_record(const rules_facts *f, const case_row *c, const char *kind, const char *subkind, json_t *record,
@@ -641,12 +691,12 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     gov_ticket t;
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
-    lua_State *L = vm->L;
-    push_question(vm, LV_RECORD, 6, c, f ? f->viewer : NULL);
-    rules_set_str(L, "kind", kind);
-    rules_set_str(L, "subkind", subkind);
-    bool too_deep = rules_set_json(L, "record", record);
-    return ask_input(vm, &t, too_deep, "record", v);
+    rules_record_in in = {kind, subkind, record};
+    rules_question q = {.entry = LV_RECORD, .fields = 6, .c = c, .actor = f ? f->viewer : NULL,
+                        .more = more_record, .in = &in, .field = "record", .v = v};
+    int rc = rules_question_ask(vm, &q);
+    end(vm, &t);
+    return rc;
 }
 
 int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules_verdict *v)
@@ -655,10 +705,12 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     gov_ticket t;
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
-    lua_State *L = vm->L;
-    push_question(vm, LV_WAITLIST, 4, c, f ? f->viewer : NULL);
-    bool too_deep = rules_set_json(L, "entry", entry);
-    return ask_input(vm, &t, too_deep, "entry", v);
+    rules_json_in in = {"entry", entry};
+    rules_question q = {.entry = LV_WAITLIST, .fields = 4, .c = c, .actor = f ? f->viewer : NULL,
+                        .more = more_json, .in = &in, .field = "entry", .v = v};
+    int rc = rules_question_ask(vm, &q);
+    end(vm, &t);
+    return rc;
 }
 
 bool rules_may_prepare(const case_row *c, bool reopen)
@@ -684,67 +736,48 @@ int rules_prepare(const principal *actor, const case_row *c, const rules_move_in
     luavm *vm = begin(&f, &vc, true, c->region, in->reopen ? NULL : c->generation, &t, v);
     if (!vm) return -1;
     vc.person_id = c->person_id; /* what its look-ups send is this person's */
-    lua_State *L = vm->L;
-    err_t e = {0};
     cache_sync(vm); /* the VM begin() holds: fetching the thread's VM again could rebuild it under us */
     if (tl_labels.any_prepare < 0) {
-        luavm_push_entry(vm, LV_ANY_PREPARE);
-        if (luavm_pcall(vm, 0, 1, luahost_budget_ms(), &e)) {
+        err_t e = {0};
+        json_t *any = NULL;
+        if (luavm_call_json(vm, LV_ANY_PREPARE, luahost_budget_ms(), &any, &e, NULL)) {
             rules_verdict_from_err(v, &e);
             err_clear(&e);
             end(vm, &t);
             return -1;
         }
-        tl_labels.any_prepare = lua_toboolean(L, -1);
-        lua_pop(L, 1);
+        tl_labels.any_prepare = json_is_true(any);
+        json_decref(any);
     }
     if (!tl_labels.any_prepare) {
         end(vm, &t);
         return 0;
     }
-    push_question(vm, LV_PREPARE, 6, c, actor);
-    rules_set_str(L, "to", in->to);
-    lua_pushboolean(L, in->reopen);
-    lua_setfield(L, -2, "reopen");
-    rules_set_str(L, "note", in->note);
-    rules_set_json(L, "data", in->data);
     /* Look-ups may wait what a request may for the agencies they ask; their
      * own code has the rules' CPU budget like any other. */
-    int base = lua_gettop(L) - 2;
-    if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
-        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-        else rules_verdict_from_err(v, &e);
-        err_clear(&e);
-        lua_settop(L, base);
-        end(vm, &t);
-        return -1;
-    }
-    rules_read_verdict(L, v);
-    if (v->outcome == RULES_OK) *prepared = rules_get_json(L, lua_gettop(L), "prepared", v);
-    else if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-    lua_settop(L, base);
+    rules_question q = {.entry = LV_PREPARE, .fields = 6, .c = c, .actor = actor, .more = more_prepare, .in = in,
+                        .field = "data", .want = {"prepared"}, .wall_ms = rules_lookup_budget_ms(), .v = v};
+    int rc = rules_question_ask(vm, &q);
+    *prepared = q.got[0];
     end(vm, &t);
-    return v->outcome == RULES_OK ? 0 : -1;
+    return rc;
 }
 
 bool rules_needs_lookup(const char *program, const char *region)
 {
     luavm *vm = cached_vm();
-    __typeof__(tl_labels.slot[0]) *s = vm ? slot_for(vm, program, region) : NULL;
+    label_slot *s = vm ? slot_for(vm, program, region) : NULL;
     if (!s) return false;
     if (s->needs_lookup < 0) {
-        lua_State *L = vm->L;
         err_t e = {0};
-        luavm_push_entry(vm, LV_NEEDS_LOOKUP);
-        lua_pushstring(L, program);
-        if (region && *region) lua_pushstring(L, region);
-        else lua_pushnil(L);
-        if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
-            err_clear(&e);
-            return false;
-        }
-        s->needs_lookup = lua_toboolean(L, -1);
-        lua_pop(L, 1);
+        json_t *p = json_string(program), *r = region && *region ? json_string(region) : json_null(), *out = NULL;
+        int rc = luavm_call_json(vm, LV_NEEDS_LOOKUP, luahost_budget_ms(), &out, &e, p, r, NULL);
+        json_decref(p);
+        json_decref(r);
+        err_clear(&e);
+        if (rc) return false;
+        s->needs_lookup = json_is_true(out);
+        json_decref(out);
     }
     return s->needs_lookup == 1;
 }
@@ -759,37 +792,31 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     luavm *vm = begin(&f, &vc, true, proposal->region, NULL, &t, v);
     if (!vm) return -1;
     vc.person_id = proposal->person_id; /* what its look-ups send is this person's */
-    lua_State *L = vm->L;
-    push_question(vm, LV_LOOKUP, 4, proposal, actor);
-    rules_set_json(L, "person", person);
-    int base = lua_gettop(L) - 2;
-    err_t e = {0};
-    if (luavm_pcall_wall(vm, 1, 1, luahost_budget_ms(), rules_lookup_budget_ms(), &e)) {
-        if (luavm_take_http_error(vm, &v->failure)) v->outcome = RULES_AGENCY_FAILED;
-        else rules_verdict_from_err(v, &e);
-        err_clear(&e);
-        lua_settop(L, base);
-        end(vm, &t);
-        return -1;
-    }
-    rules_read_verdict(L, v);
-    if (v->outcome == RULES_OK) {
-        *lookups = rules_get_json(L, lua_gettop(L), "lookups", v);
-        *cache = rules_get_json(L, lua_gettop(L), "cache", v);
-        if (v->outcome != RULES_OK) {
-            json_decref(*lookups);
-            json_decref(*cache);
-            *lookups = *cache = NULL;
-        }
-    } else if (luavm_take_http_error(vm, &v->failure)) {
-        v->outcome = RULES_AGENCY_FAILED;
-    }
-    lua_settop(L, base);
+    rules_json_in in = {"person", person};
+    rules_question q = {.entry = LV_LOOKUP, .fields = 4, .c = proposal, .actor = actor, .more = more_json,
+                        .in = &in, .field = "person", .want = {"lookups", "cache"},
+                        .wall_ms = rules_lookup_budget_ms(), .v = v};
+    int rc = rules_question_ask(vm, &q);
+    *lookups = q.got[0];
+    *cache = q.got[1];
     end(vm, &t);
-    return v->outcome == RULES_OK ? 0 : -1;
+    return rc;
 }
 
 /* ---- agencies ---- */
+typedef struct {
+    const char *agency, *kind;
+    json_t *data;
+} message_in;
+
+static int more_message(lua_State *L, const void *in)
+{
+    const message_in *m = in;
+    rules_set_str(L, "agency", m->agency);
+    rules_set_str(L, "kind", m->kind);
+    return rules_set_json(L, "data", m->data);
+}
+
 int rules_agency_message(const char *agency, const char *kind, json_t *data, json_t **payload, rules_verdict *v)
 {
     *payload = NULL;
@@ -799,26 +826,13 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
     snprintf(key, sizeof key, "agency:%s", agency);
     luavm *vm = begin(NULL, &vc, false, key, NULL, &t, v);
     if (!vm) return -1;
-    lua_State *L = vm->L;
-    luavm_push_entry(vm, LV_AGENCY_MESSAGE);
-    lua_createtable(L, 0, 3);
-    rules_set_str(L, "agency", agency);
-    rules_set_str(L, "kind", kind);
-    rules_set_json(L, "data", data);
-    int base = lua_gettop(L) - 2;
-    err_t e = {0};
-    if (luavm_pcall(vm, 1, 1, luahost_budget_ms(), &e)) {
-        rules_verdict_from_err(v, &e);
-        err_clear(&e);
-        lua_settop(L, base);
-        end(vm, &t);
-        return -1;
-    }
-    rules_read_verdict(L, v);
-    if (v->outcome == RULES_OK) *payload = rules_get_json(L, lua_gettop(L), "payload", v);
+    message_in in = {agency, kind, data};
+    rules_question q = {.entry = LV_AGENCY_MESSAGE, .fields = 3, .more = more_message, .in = &in,
+                        .want = {"payload"}, .v = v};
+    rules_question_ask(vm, &q);
+    *payload = q.got[0];
     if (v->outcome == RULES_UNKNOWN_AGENCY || v->outcome == RULES_INBOUND_ONLY)
         str_copy(v->plugin, sizeof v->plugin, agency); /* names the agency in the error */
-    lua_settop(L, base);
     end(vm, &t);
     if (v->outcome == RULES_OK && !*payload) {
         v->outcome = RULES_PLUGIN_FAILED;
@@ -836,16 +850,13 @@ bool rules_agency_status(const char *agency, const char *status, char out[24])
         err_clear(&e);
         return false;
     }
-    lua_State *L = vm->L;
-    luavm_push_entry(vm, LV_AGENCY_STATUS);
-    lua_pushstring(L, agency);
-    lua_pushstring(L, status);
-    if (luavm_pcall(vm, 2, 1, luahost_budget_ms(), &e)) {
-        err_clear(&e);
-        return false;
-    }
-    if (lua_type(L, -1) == LUA_TSTRING) str_copy(out, 24, lua_tostring(L, -1));
-    lua_pop(L, 1);
+    json_t *a = json_string(agency), *st = json_string(status), *got = NULL;
+    int rc = !a || !st ? -1 : luavm_call_json(vm, LV_AGENCY_STATUS, luahost_budget_ms(), &got, &e, a, st, NULL);
+    json_decref(a);
+    json_decref(st);
+    err_clear(&e);
+    if (rc == 0 && json_is_string(got)) str_copy(out, 24, json_string_value(got));
+    json_decref(got);
     return out[0] != 0;
 }
 

@@ -297,6 +297,82 @@ static void test_budget_and_memory(void **state)
     rules_verdict_free(&v);
 }
 
+/* A process out of memory, as the VM sees it: its allocator refuses every
+ * growth from the g_fail_from'th on (-1: never), counting them in g_grown. */
+static lua_Alloc g_real_alloc;
+static long g_fail_from = -1, g_grown;
+
+static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    if (nsize > (ptr ? osize : 0) && g_grown++ >= g_fail_from && g_fail_from >= 0) return NULL;
+    return g_real_alloc(ud, ptr, osize, nsize);
+}
+
+/* Asks for a move of c with the process refusing memory from the fail'th
+ * allocation of the serving VM on. */
+static int move_short_of_memory(const case_row *c, json_t *data, long fail, rules_verdict *v)
+{
+    err_t e = {0};
+    luavm *vm = luahost_vm(&e);
+    assert_non_null(vm);
+    g_real_alloc = vm->own_alloc;
+    vm->inner_alloc = failing_alloc;
+    g_fail_from = fail;
+    g_grown = 0;
+    rules_facts f = {.viewer = &WORKER};
+    rules_move_in in = {.to = "intake", .data = data};
+    int rc = rules_move(&f, c, &in, v);
+    g_fail_from = -1;
+    /* The same VM, unless the call poisoned it and it was rebuilt (and
+     * freed with LuaJIT's own allocator). */
+    luavm *now = luahost_vm(&e);
+    if (now == vm) vm->inner_alloc = vm->own_alloc;
+    return rc;
+}
+
+static void test_the_process_out_of_memory_is_503_never_an_abort(void **state)
+{
+    (void)state;
+    case_row c = a_case("fixture", "11111", "discovery");
+    /* data large enough that laying it into the VM takes many allocations */
+    json_t *data = json_object();
+    for (int i = 0; i < 200; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "항목_%d", i);
+        json_object_set_new(data, k, json_pack("{s:s, s:i}", "값", "사례 관리", "n", i));
+    }
+    rules_verdict v;
+    assert_int_equal(move_short_of_memory(&c, data, -1, &v), 0);
+    rules_verdict_free(&v);
+    long total = g_grown;
+    assert_true(total > 200);
+    /* Every allocation from the first to past the last refused in turn
+     * (the first hundred one by one: the question is laid there; then
+     * spread to the end, where the answer is read). Each move is answered
+     * 503 overloaded or accepted; before, a refusal outside the call was
+     * a Lua panic that aborted the server. */
+    int refused = 0;
+    for (long fail = 0; fail <= total + 2; fail += fail < 100 ? 1 : (total - 100) / 40 + 1) {
+        int rc = move_short_of_memory(&c, data, fail, &v);
+        if (rc == 0) {
+            assert_int_equal(v.outcome, RULES_OK);
+        } else {
+            if (v.outcome != RULES_UNAVAILABLE)
+                fail_msg("refused from allocation %ld of %ld: outcome %d (%s)", fail, total, v.outcome, v.reason);
+            err_t e;
+            expect_error(&v, RULES_ASK_MOVE, &c, "intake", 503, "overloaded", &e);
+            err_clear(&e);
+            refused++;
+        }
+        rules_verdict_free(&v);
+    }
+    assert_true(refused >= 100);
+    /* memory again: the next question is answered */
+    assert_int_equal(move_short_of_memory(&c, data, -1, &v), 0);
+    rules_verdict_free(&v);
+    json_decref(data);
+}
+
 static void test_a_region_past_its_budget_is_suspended(void **state)
 {
     (void)state;
@@ -508,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_refusals_name_plugin_and_reason),
         cmocka_unit_test(test_failures_say_where_never_the_host_stack),
         cmocka_unit_test(test_budget_and_memory),
+        cmocka_unit_test(test_the_process_out_of_memory_is_503_never_an_abort),
         cmocka_unit_test(test_a_region_past_its_budget_is_suspended),
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_agencies),
