@@ -596,7 +596,7 @@ int store_audit_checkpoints(store_tx *tx, long long after_id, audit_checkpoint *
                 sqlite3_reset(st);
                 free(*out);
                 *out = NULL;
-                return store_err_set(e, STORE_INTERNAL, "out of memory");
+                return store_oom(e);
             }
             *out = m;
         }
@@ -653,7 +653,7 @@ int store_audit_archives(store_tx *tx, audit_archive **out, size_t *n, store_err
                 sqlite3_reset(st);
                 free(*out);
                 *out = NULL;
-                return store_err_set(e, STORE_INTERNAL, "out of memory");
+                return store_oom(e);
             }
             *out = m;
         }

@@ -366,7 +366,7 @@ int store_event_append(store_tx *tx, const event_in *ev, store_err *e)
     long long seq;
     if (store_next_seq(tx, SQL_EVENT_SEQ, ev->case_id, &seq, e)) return -1;
     char *data = ev->data ? json_dumps(ev->data, JSON_COMPACT) : strdup("{}");
-    if (!data) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!data) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_EVENT_INSERT, e);
     if (!st) { free(data); return -1; }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);

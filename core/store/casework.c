@@ -99,7 +99,7 @@ int store_record_insert(store_tx *tx, const record_in *in, char id[ID_MAX], stor
     char *result = in->result ? json_dumps(in->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     int rc = -1;
     if (!data || (in->result && !result)) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     sqlite3_stmt *st = store_stmt(tx, SQL_RECORD_INSERT, e);
@@ -144,7 +144,7 @@ int store_record_get(store_tx *tx, const char *case_id, const char *id, record_r
     sqlite3_reset(st);
     if (rc) {
         record_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }
@@ -203,7 +203,7 @@ int store_meeting_insert(store_tx *tx, const meeting_in *in, const char *id, cha
     char *dec = in->decisions ? json_dumps(in->decisions, JSON_COMPACT) : strdup("[]");
     int rc = -1;
     if (!parts || !dec) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     sqlite3_stmt *st = store_stmt(tx, SQL_MEETING_INSERT, e);

@@ -151,7 +151,7 @@ int store_count(store_tx *tx, int family, const char *a, const char *b, long lon
     if (c->n_pending == c->cap_pending) {
         size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
         count_delta *grown = realloc(c->pending, cap * sizeof *grown);
-        if (!grown) return store_err_set(e, STORE_INTERNAL, "out of memory");
+        if (!grown) return store_oom(e);
         c->pending = grown;
         c->cap_pending = cap;
     }

@@ -58,7 +58,7 @@ int store_generation_keep(store_tx *tx, const char *id, const char *hash, json_t
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     char *text = json_dumps(files, JSON_COMPACT);
-    if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!text) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_GEN_KEEP, e);
     if (!st) {
         free(text);

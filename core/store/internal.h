@@ -7,6 +7,18 @@
 
 #include "store/records.h"
 
+/* A text bound with SQLITE_TRANSIENT is copied, and the copy can be refused
+ * (out of memory): SQLite then binds NULL and says so only in the bind's
+ * return code, so a statement would run with NULL in place of an id (a row
+ * "not found", a NULL written). In the store's files every bind of text
+ * goes through store_bind_text, and a statement one of whose binds was
+ * refused fails its next step with SQLITE_NOMEM (store_step), which the
+ * store answers as every refusal of memory: unavailable, retry. */
+int store_bind_text(sqlite3_stmt *st, int i, const char *s, int n, void (*del)(void *));
+int store_step(sqlite3_stmt *st);
+#define sqlite3_bind_text(st, i, s, n, del) store_bind_text((st), (i), (s), (n), (del))
+#define sqlite3_step(st) store_step(st)
+
 typedef struct {
     const char *sql; /* the static string the statement was prepared from, or
                       * the cache's own copy of a built text (built) */

@@ -141,7 +141,7 @@ static int read_ring(store_tx *tx, ring_row **out, size_t *n, store_err *e)
                 rows_free(*out, *n);
                 *out = NULL;
                 *n = 0;
-                return store_err_set(e, STORE_INTERNAL, "out of memory");
+                return store_oom(e);
             }
             *out = m;
         }
@@ -301,7 +301,7 @@ static int reseal_answers(store_tx *tx, const keyset *from, const keyset *to, lo
             }
             free(batch[i].sealed);
         }
-        if (bad) return e->kind ? -1 : store_err_set(e, STORE_INTERNAL, "out of memory");
+        if (bad) return e->kind ? -1 : store_oom(e);
         *count += n;
         if (n < 500) return 0;
     }

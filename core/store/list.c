@@ -110,7 +110,7 @@ int store_viewer_orgs(store_tx *tx, const principal *p, const char *only, const 
     const char **vec = malloc((n_found + 2) * sizeof *vec + len);
     if (!vec) {
         free(found);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     char *at = (char *)(vec + n_found + 2);
     size_t count = 0;
@@ -211,7 +211,7 @@ int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, sto
         if (!grown) {
             sqlite3_reset(st);
             free(text);
-            return store_err_set(e, STORE_INTERNAL, "out of memory");
+            return store_oom(e);
         }
         text = grown;
         memcpy(text + len, s ? s : "", sl + 1);
@@ -226,7 +226,7 @@ int store_strv(store_tx *tx, sqlite3_stmt *st, const char ***out, size_t *n, sto
     const char **vec = malloc((count + 1) * sizeof *vec + len + 1);
     if (!vec) {
         free(text);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     char *at = (char *)(vec + count + 1);
     if (len) memcpy(at, text, len);
@@ -284,7 +284,7 @@ int store_rows(store_tx *tx, sqlite3_stmt *st, int limit, size_t size, int (*rea
     sqlite3_reset(st);
     if (oom || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
         store_rows_free(rows, count, size, drop);
-        return oom ? store_err_set(e, STORE_INTERNAL, "out of memory") : store_fail(tx, e, what);
+        return oom ? store_oom(e) : store_fail(tx, e, what);
     }
     *items = rows;
     *n = count;

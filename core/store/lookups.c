@@ -91,7 +91,7 @@ int store_lookup_approval_insert(store_tx *tx, const char *org, const char *pers
     memset(out, 0, sizeof *out);
     if (!(out->mem = malloc(strlen(id) + strlen(org) + strlen(person_id) + strlen(user) + strlen(consent_id) +
                             strlen(by) + strlen(now) + 7)))
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     char *at = out->mem;
     const char *src[] = {id, org, person_id, user, consent_id, by, now};
     const char **dst[] = {&out->id, &out->org, &out->person_id, &out->user, &out->consent_id, &out->approved_by,

@@ -123,7 +123,7 @@ static int merge_load(store_tx *tx, const char *id, const char *kept_id, const c
     sqlite3_reset(st);
     if (rc) {
         merge_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }
@@ -162,7 +162,7 @@ int store_person_merge(store_tx *tx, const merge_in *in, merge_row *out, store_e
     moved_text = json_dumps(moved, JSON_COMPACT);
     filled_text = json_dumps(in->filled, JSON_COMPACT);
     if (!moved_text || !filled_text) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     if (!(st = store_stmt(tx, SQL_MERGE_INSERT, e))) goto done;
@@ -238,7 +238,7 @@ int store_person_set_fields(store_tx *tx, const char *id, const person_fields *f
     char *tags = json_dumps(f->tags, JSON_COMPACT), *elig = json_dumps(f->eligibility, JSON_COMPACT);
     int rc = -1;
     if (!tags || !elig) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_FIELDS, e);

@@ -38,7 +38,7 @@ static int org_read(store_tx *tx, sqlite3_stmt *st, const char *id, org_row *o, 
     const char **const f[] = {&o->id, &o->name, &o->type, &o->region, &o->created_at, &o->area};
     o->mem = store_texts(st, f, 6);
     sqlite3_reset(st);
-    if (!o->mem) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!o->mem) return store_oom(e);
     if (!(st = store_stmt(tx, SQL_ORG_PROGRAMS, e))) goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     if (store_strv(tx, st, &o->programs, &o->n_programs, e)) goto fail;
@@ -227,7 +227,7 @@ int store_token_get(store_tx *tx, const char *id, token_info *out, store_err *e)
     if (rc != SQLITE_ROW) return store_fail(tx, e, "token get");
     rc = token_read(st, out);
     sqlite3_reset(st);
-    return rc ? store_err_set(e, STORE_INTERNAL, "out of memory") : 0;
+    return rc ? store_oom(e) : 0;
 }
 
 int store_token_list(store_tx *tx, const principal *overseer, const token_query *q, token_list *out, store_err *e)

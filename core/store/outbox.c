@@ -90,7 +90,7 @@ int store_outbox_enqueue(store_tx *tx, const char *agency, const char *topic, co
     long long seq;
     if (store_next_seq(tx, SQL_OUTBOX_SEQ, NULL, &seq, e)) return -1;
     char *text = json_dumps(payload, JSON_COMPACT);
-    if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!text) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_OUTBOX_INSERT, e);
     if (!st) {
         free(text);
@@ -159,7 +159,7 @@ int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, 
         }
         outbox_list *np = realloc(per, (n_per + 1) * sizeof *per);
         if (!np) {
-            rc = store_err_set(e, STORE_INTERNAL, "out of memory");
+            rc = store_oom(e);
             break;
         }
         per = np;
@@ -179,7 +179,7 @@ int store_outbox_due(store_tx *tx, int64_t now_ms, int limit, outbox_list *out, 
         total += per[n_per++].n;
     }
     size_t want = rc == 0 && limit > 0 ? ((size_t)limit < total ? (size_t)limit : total) : 0;
-    if (want && !(out->items = calloc(want, sizeof *out->items))) rc = store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (want && !(out->items = calloc(want, sizeof *out->items))) rc = store_oom(e);
     for (size_t turn = 0; rc == 0 && out->n < want; turn++) {
         for (;;) { /* this turn's rows, the oldest first */
             size_t best = n_per;

@@ -187,7 +187,7 @@ int store_person_insert(store_tx *tx, const principal *p, const person_in *in, p
     char *tags = in->tags ? json_dumps(in->tags, JSON_COMPACT) : strdup("[]");
     char *elig = in->eligibility ? json_dumps(in->eligibility, JSON_COMPACT) : strdup("{}");
     if (!tags || !elig) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_INSERT, e);
@@ -246,7 +246,7 @@ int store_person_get(store_tx *tx, const principal *p, const char *id, person_ro
     sqlite3_reset(st);
     if (rc) {
         person_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }
@@ -302,13 +302,13 @@ int store_person_search(store_tx *tx, const principal *p, const person_query *q,
             goto done;
         }
         if (!after_name) {
-            store_err_set(e, STORE_INTERNAL, "out of memory");
+            store_oom(e);
             goto done;
         }
         if (sqlite3_stricmp(after_name, name) < 0) { /* renamed below the prefix: from the start again */
             free(after_name);
             if (!(after_name = strdup(name))) {
-                store_err_set(e, STORE_INTERNAL, "out of memory");
+                store_oom(e);
                 goto done;
             }
             after = "";
@@ -445,7 +445,7 @@ int store_household_get(store_tx *tx, const principal *p, const char *id, househ
     const char **const f[] = {&out->id, &out->org, &out->address, &out->created_at};
     out->mem = store_texts(st, f, 4);
     sqlite3_reset(st);
-    if (!out->mem) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!out->mem) return store_oom(e);
     void *members;
     if (!(st = store_stmt(tx, SQL_HOUSEHOLD_MEMBERS, e))) goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -470,7 +470,7 @@ int store_person_set_eligibility(store_tx *tx, const principal *p, const char *i
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     char *text = json_dumps(eligibility, JSON_COMPACT);
-    if (!text) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!text) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_PERSON_ELIGIBILITY, e);
     if (!st) {
         free(text);

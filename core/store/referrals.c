@@ -76,7 +76,7 @@ int store_consent_insert(store_tx *tx, const principal *p, const consent_in *in,
     id_new("cns_", id);
     time_rfc3339(time_now_ms(), now);
     char *scope = json_dumps(in->scope, JSON_COMPACT);
-    if (!scope) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!scope) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_CONSENT_INSERT, e);
     if (!st) {
         free(scope);
@@ -113,7 +113,7 @@ int store_consent_get(store_tx *tx, const char *person_id, const char *id, conse
     sqlite3_reset(st);
     if (rc) {
         consent_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }
@@ -191,7 +191,7 @@ int store_referral_insert(store_tx *tx, const referral_in *in, char id[ID_MAX], 
     else id_new("ref_", id);
     time_rfc3339(time_now_ms(), now);
     char *snap = json_dumps(in->snapshot, JSON_COMPACT);
-    if (!snap) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!snap) return store_oom(e);
     sqlite3_stmt *st = store_stmt(tx, SQL_REFERRAL_INSERT, e);
     if (!st) {
         free(snap);
@@ -231,7 +231,7 @@ static int referral_one(store_tx *tx, const char *sql, const char *key, referral
     sqlite3_reset(st);
     if (rc) {
         referral_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }
@@ -362,7 +362,7 @@ int store_sharing_right_get(store_tx *tx, const char *org, const char *user, sha
     if (rc != SQLITE_ROW) return store_fail(tx, e, "sharing right");
     if (bad) {
         sharing_right_row_free(out);
-        return store_err_set(e, STORE_INTERNAL, "out of memory");
+        return store_oom(e);
     }
     return 0;
 }

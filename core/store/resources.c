@@ -249,7 +249,7 @@ int store_resource_insert(store_tx *tx, const char *id, const resource_in *in, r
     int rc = -1;
     sqlite3_stmt *st;
     if (!domains || !targets) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     if (!(st = store_stmt(tx, SQL_RESOURCE_INSERT, e))) goto done;
@@ -300,7 +300,7 @@ int store_resource_get(store_tx *tx, const principal *p, const char *id, const c
     if (rc != SQLITE_ROW) return store_fail(tx, e, "resource get");
     int r = resource_read(st, out);
     sqlite3_reset(st);
-    return r ? store_err_set(e, STORE_INTERNAL, "out of memory") : 0;
+    return r ? store_oom(e) : 0;
 }
 
 int store_resource_list(store_tx *tx, const principal *p, const resource_query *q, resource_list *out, store_err *e)
@@ -380,7 +380,7 @@ int store_allocation_get(store_tx *tx, const char *resource_id, const char *id, 
     if (rc != SQLITE_ROW) return store_fail(tx, e, "allocation get");
     int r = allocation_read(st, out);
     sqlite3_reset(st);
-    return r ? store_err_set(e, STORE_INTERNAL, "out of memory") : 0;
+    return r ? store_oom(e) : 0;
 }
 
 int store_allocation_move(store_tx *tx, const char *id, const char *from, const char *to, const char *by,
@@ -459,7 +459,7 @@ int store_waitlist_get(store_tx *tx, const char *id, waitlist_row *out, store_er
     if (rc != SQLITE_ROW) return store_fail(tx, e, "waitlist get");
     int r = waitlist_read(st, out);
     sqlite3_reset(st);
-    return r ? store_err_set(e, STORE_INTERNAL, "out of memory") : 0;
+    return r ? store_oom(e) : 0;
 }
 
 int store_waitlist_list(store_tx *tx, const waitlist_query *q, waitlist_list *out, store_err *e)
@@ -540,7 +540,7 @@ int store_waitlist_matching(store_tx *tx, const resource_row *r, int n, waitlist
     int rc = -1;
     sqlite3_stmt *st;
     if (!domains || !targets) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         goto done;
     }
     if (!(st = store_stmt(tx, SQL_WAITLIST_MATCHING, e))) goto done;

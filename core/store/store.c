@@ -206,6 +206,45 @@ void store_thread_done(void)
     conn_free(c);
 }
 
+/* The statement one of whose binds the calling thread could not make (its
+ * copy refused memory), and whether a step was refused for it since the
+ * last store_fail. */
+static _Thread_local sqlite3_stmt *tl_unbound;
+static _Thread_local bool tl_step_refused;
+
+int store_bind_text(sqlite3_stmt *st, int i, const char *s, int n, void (*del)(void *))
+{
+    int rc = (sqlite3_bind_text)(st, i, s, n, del);
+    if (rc == SQLITE_NOMEM) tl_unbound = st;
+    return rc;
+}
+
+int store_step(sqlite3_stmt *st)
+{
+    if (st && st == tl_unbound) {
+        tl_unbound = NULL;
+        tl_step_refused = true;
+        return SQLITE_NOMEM;
+    }
+    return (sqlite3_step)(st);
+}
+
+int store_oom(store_err *e) { return store_err_set(e, STORE_UNAVAILABLE, "the case store is out of memory"); }
+
+/* What an SQLite error code is to the caller: a retry (busy, no room, no
+ * memory) or a bug. */
+static int fail_as(int code, store_err *e)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return store_err_set(e, STORE_BUSY, "the case store is busy; retry");
+    case SQLITE_FULL:
+    case SQLITE_IOERR: return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
+    case SQLITE_NOMEM: return store_oom(e);
+    default: return store_err_set(e, STORE_INTERNAL, "internal store error");
+    }
+}
+
 /* Prepares sql and adds it to c's cache (key: sql, owned when built). */
 static sqlite3_stmt *cache_add(store_tx *tx, const char *sql, bool built, unsigned hash, store_err *e)
 {
@@ -213,7 +252,7 @@ static sqlite3_stmt *cache_add(store_tx *tx, const char *sql, bool built, unsign
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(tx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         log_msg(LOG_ERROR, "store: prepare failed", " error=\"%s\" sql=\"%.120s\"", sqlite3_errmsg(tx->db), sql);
-        store_err_set(e, STORE_INTERNAL, "internal store error");
+        fail_as(sqlite3_extended_errcode(tx->db), e);
         return NULL;
     }
     if (c->n_cache == c->cap_cache) {
@@ -221,7 +260,7 @@ static sqlite3_stmt *cache_add(store_tx *tx, const char *sql, bool built, unsign
         cached_stmt *nc = realloc(c->cache, cap * sizeof *nc);
         if (!nc) {
             sqlite3_finalize(st);
-            store_err_set(e, STORE_INTERNAL, "out of memory");
+            store_oom(e);
             return NULL;
         }
         c->cache = nc;
@@ -240,6 +279,7 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
             sqlite3_stmt *st = c->cache[i].stmt;
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
+            if (tl_unbound == st) tl_unbound = NULL;
             return st;
         }
     }
@@ -253,7 +293,7 @@ sqlite3_stmt *store_stmt(store_tx *tx, const char *sql, store_err *e)
 sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
 {
     if (b->oom || !b->s) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         return NULL;
     }
     unsigned h = str_hash(b->s); /* the built text: NUL-terminated, b->len long */
@@ -263,6 +303,7 @@ sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
         if (cs->built && cs->hash == h && !strcmp(cs->sql, b->s)) {
             sqlite3_reset(cs->stmt);
             sqlite3_clear_bindings(cs->stmt);
+            if (tl_unbound == cs->stmt) tl_unbound = NULL;
             return cs->stmt;
         }
     }
@@ -279,7 +320,7 @@ sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
     }
     char *key = strdup(b->s);
     if (!key) {
-        store_err_set(e, STORE_INTERNAL, "out of memory");
+        store_oom(e);
         return NULL;
     }
     sqlite3_stmt *st = cache_add(tx, key, true, h, e);
@@ -289,14 +330,13 @@ sqlite3_stmt *store_stmt_built(store_tx *tx, const sql_buf *b, store_err *e)
 
 int store_fail(store_tx *tx, store_err *e, const char *what)
 {
-    int code = sqlite3_extended_errcode(tx->db);
+    /* a step refused for a bind that could not be made: SQLite's own last
+     * error is another statement's */
+    int code = tl_step_refused ? SQLITE_NOMEM : sqlite3_extended_errcode(tx->db);
     log_msg(LOG_ERROR, "store: statement failed", " what=\"%s\" error=\"%s\" code=%d", what,
-            sqlite3_errmsg(tx->db), code);
-    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-        return store_err_set(e, STORE_BUSY, "the case store is busy; retry");
-    if ((code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_IOERR)
-        return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
-    return store_err_set(e, STORE_INTERNAL, "internal store error");
+            tl_step_refused ? "out of memory (binding a value)" : sqlite3_errmsg(tx->db), code);
+    tl_step_refused = false;
+    return fail_as(code, e);
 }
 
 /* Runs one of the fixed statements of a transaction's frame (BEGIN,
@@ -439,7 +479,7 @@ static int idem_record(store_tx *tx, const store_idem *idem, const store_reply *
         free(body);
         return store_err_set(e, STORE_INTERNAL, "no key is loaded: an answer cannot be kept for replays");
     }
-    if (!body) return store_err_set(e, STORE_INTERNAL, "out of memory");
+    if (!body) return store_oom(e);
     char now[RFC3339_MAX];
     time_rfc3339(time_now_ms(), now);
     sqlite3_stmt *st = store_stmt(tx, SQL_IDEM_PUT, e);
@@ -521,25 +561,69 @@ static void unit_reset(unit *u)
     u->rc = 0;
 }
 
+/* The writer's own statements, the frame of its transactions (no query to
+ * plan), prepared when it starts (prepare_control): a ROLLBACK TO that
+ * could not be prepared when memory runs out would leave a failed unit's
+ * changes in the batch. */
+static const char TX_BEGIN_WRITE[] = "BEGIN IMMEDIATE", TX_COMMIT[] = "COMMIT", TX_ROLLBACK[] = "ROLLBACK",
+                  TX_SAVEPOINT[] = "SAVEPOINT unit", TX_ROLLBACK_TO[] = "ROLLBACK TO unit",
+                  TX_RELEASE[] = "RELEASE unit";
+
+static int prepare_control(store_conn *c, char *err, size_t errlen)
+{
+    store_tx tx = {c->db, true, c};
+    const char *const all[] = {TX_BEGIN_WRITE, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_ROLLBACK_TO, TX_RELEASE};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        store_err e = {0};
+        if (!store_stmt(&tx, all[i], &e)) {
+            snprintf(err, errlen, "cannot prepare '%s': %s", all[i], e.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The writer's connection commits nothing but a batch's COMMIT: a statement
+ * a unit runs after SQLite rolled the batch back by itself would otherwise
+ * commit on its own, and the unit's client be told it failed. (Read-only
+ * transactions call no hook.) */
+static bool w_committing;
+
+static int commit_guard(void *arg)
+{
+    (void)arg;
+    if (w_committing) return 0;
+    log_msg(LOG_ERROR, "store: a statement outside the batch's transaction was not committed", "%s", "");
+    return 1; /* the commit becomes a rollback */
+}
+
+/* Whether the batch's transaction is still open. SQLite rolls a
+ * transaction back by itself after some errors (SQLITE_NOMEM, SQLITE_FULL,
+ * SQLITE_IOERR ...): what ran before is gone, and a statement run after it
+ * would commit on its own. */
+static bool tx_open(const store_tx *tx) { return !sqlite3_get_autocommit(tx->db); }
+
 /* One unit inside the batch's transaction; with a savepoint of its own, a
  * unit that fails is rolled back alone. Without one (a batch of units
  * that may run again), a unit that fails leaves its changes for the batch
- * to roll back. */
-static void run_unit(store_tx *tx, unit *u, bool savepoint)
+ * to roll back. False when the batch cannot go on: its transaction was
+ * rolled back under it, or a failed unit's changes could not be rolled
+ * back alone. */
+static bool run_unit(store_tx *tx, unit *u, bool savepoint)
 {
     store_audit_head saved = tx->conn->audit;
     size_t counted = tx->conn->n_pending;
-    if (savepoint && tx_step(tx, "SAVEPOINT unit") != SQLITE_OK) {
+    if (savepoint && tx_step(tx, TX_SAVEPOINT) != SQLITE_OK) {
         u->rc = store_fail(tx, u->se, "savepoint");
-        return;
+        return tx_open(tx);
     }
     int rc = 0;
     if (u->idem) {
         rc = store_idem_lookup(tx, u->idem, u->reply, u->se);
         if (rc > 0) { /* answered before: replay, change nothing */
-            if (savepoint) tx_step(tx, "RELEASE unit");
+            if (savepoint) tx_step(tx, TX_RELEASE);
             u->rc = 0;
-            return;
+            return tx_open(tx);
         }
     }
     if (rc == 0) rc = u->fn(tx, u->arg, u->reply, u->e);
@@ -550,14 +634,16 @@ static void run_unit(store_tx *tx, unit *u, bool savepoint)
         if (hr < 0) rc = hr;
         else u->hook_ran = hr > 0;
     }
+    bool alone = true;
     if (rc != 0 && savepoint) {
-        tx_step(tx, "ROLLBACK TO unit");
+        alone = tx_open(tx) && tx_step(tx, TX_ROLLBACK_TO) == SQLITE_OK;
         tx->conn->audit = saved;
         counts_unit_rollback(tx->conn, counted);
         store_reply_clear(u->reply);
     }
-    if (savepoint) tx_step(tx, "RELEASE unit");
+    if (savepoint && tx_open(tx)) tx_step(tx, TX_RELEASE);
     u->rc = rc ? -1 : 0;
+    return alone && tx_open(tx);
 }
 
 /* The units of one batch in one transaction. Units that may run again
@@ -578,14 +664,19 @@ static void run_batch(unit *list)
 again:
     W.conn->audit.valid = false; /* another process may have appended since */
     counts_batch_done(W.conn, false);
-    if (tx_step(&tx, "BEGIN IMMEDIATE") != SQLITE_OK) {
+    if (tx_open(&tx)) tx_step(&tx, TX_ROLLBACK); /* what a lost batch could not roll back */
+    if (tx_step(&tx, TX_BEGIN_WRITE) != SQLITE_OK) {
         for (unit *u = list; u; u = u->next) u->rc = store_fail(&tx, u->se, "begin");
         return;
     }
+    bool lost = false;
     for (unit *u = list; u; u = u->next) {
-        run_unit(&tx, u, careful);
+        if (!run_unit(&tx, u, careful)) {
+            lost = true; /* every unit is told: those that ran, and those that did not */
+            break;
+        }
         if (u->rc && !careful) {
-            tx_step(&tx, "ROLLBACK");
+            tx_step(&tx, TX_ROLLBACK);
             for (unit *v = list; v; v = v->next) unit_reset(v);
             W.conn->audit.cp_known = false;
             W.careful = CAREFUL_BATCHES;
@@ -596,9 +687,12 @@ again:
     }
     /* Every `every` records, the batch ends with a signed checkpoint. */
     audit_checkpoint cp;
-    int checkpointed = store_audit_batch_checkpoint(&tx, &cp);
+    int checkpointed = lost ? 0 : store_audit_batch_checkpoint(&tx, &cp);
+    if (!tx_open(&tx)) lost = true; /* the checkpoint's own statements can meet what a unit's did */
     int64_t t0 = time_mono_ns();
-    bool committed = tx_step(&tx, "COMMIT") == SQLITE_OK;
+    w_committing = true;
+    bool committed = !lost && tx_step(&tx, TX_COMMIT) == SQLITE_OK;
+    w_committing = false;
     unsigned long us = (unsigned long)((time_mono_ns() - t0) / 1000);
     size_t b = 0;
     while (b < COMMIT_BUCKETS && us > COMMIT_LE_US[b]) b++;
@@ -609,8 +703,13 @@ again:
         /* Nothing of the batch is kept: every unit that thought it was
          * done is told it was not. */
         store_err why = {0};
-        store_fail(&tx, &why, "commit");
-        if (!sqlite3_get_autocommit(tx.db)) tx_step(&tx, "ROLLBACK");
+        if (lost) {
+            log_msg(LOG_ERROR, "store: a batch's transaction was lost; none of it is kept", " units=%d", n);
+            store_err_set(&why, STORE_UNAVAILABLE, "the case store could not keep this write; retry");
+        } else {
+            store_fail(&tx, &why, "commit");
+        }
+        if (tx_open(&tx)) tx_step(&tx, TX_ROLLBACK);
         W.conn->audit.valid = false;
         W.conn->audit.cp_known = false;
         checkpointed = 0;
@@ -780,8 +879,15 @@ static int writer_start(char *err, size_t errlen)
 {
     W.conn = conn_open(true, err, errlen);
     if (!W.conn) return -1;
+    if (prepare_control(W.conn, err, errlen)) {
+        conn_forget(W.conn);
+        conn_free(W.conn);
+        W.conn = NULL;
+        return -1;
+    }
     ckpt_start();
     sqlite3_wal_hook(W.conn->db, wal_hook, NULL); /* in place of SQLite's autocheckpoint */
+    sqlite3_commit_hook(W.conn->db, commit_guard, NULL);
     W.stop = false;
     if (pthread_create(&W.thread, NULL, writer_main, NULL)) {
         str_copy(err, errlen, "cannot start the writer thread");
@@ -886,7 +992,8 @@ char *store_metrics(void)
                  "# HELP sarye_store_batch_max The largest batch so far.\n"
                  "# TYPE sarye_store_batch_max gauge\n"
                  "sarye_store_batch_max %d\n"
-                 "# HELP sarye_store_failed_commits_total Batches whose commit failed (every unit answered 503).\n"
+                 "# HELP sarye_store_failed_commits_total Batches whose commit failed, or whose transaction SQLite"
+                 " rolled back (every unit answered 503).\n"
                  "# TYPE sarye_store_failed_commits_total counter\n"
                  "sarye_store_failed_commits_total %lu\n"
                  "# HELP sarye_store_batch_reruns_total Batches rolled back and run again, a savepoint per unit,"

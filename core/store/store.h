@@ -41,6 +41,9 @@ typedef struct {
 
 /* Sets e (kind and a printf message); returns -1. */
 int store_err_set(store_err *e, store_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A memory allocation refused: STORE_UNAVAILABLE (503, retry), not a bug;
+ * returns -1. */
+int store_oom(store_err *e);
 /* The kind's name ("not_found", "busy" ...), for logs and tests. */
 const char *store_kind_name(store_kind kind);
 

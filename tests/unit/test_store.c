@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1716,6 +1717,130 @@ static void test_group_commit_rerunnable(void **state)
     group_commit(true);
 }
 
+/* ---- memory refused to SQLite in the middle of batches ---- */
+
+/* SQLite's allocator, wrapped: while g_nomem is on, one allocation in
+ * NOMEM_EVERY is refused (counted over all threads). */
+#define NOMEM_EVERY 500
+#define NOMEM_THREADS 6
+#define NOMEM_EACH 40
+static sqlite3_mem_methods g_sqlite_mem;
+static atomic_bool g_nomem;
+static atomic_long g_nomem_count, g_nomem_refused;
+
+static bool nomem_now(void)
+{
+    if (!atomic_load(&g_nomem) || atomic_fetch_add(&g_nomem_count, 1) % NOMEM_EVERY != NOMEM_EVERY - 1) return false;
+    atomic_fetch_add(&g_nomem_refused, 1);
+    return true;
+}
+
+static void *nomem_malloc(int n) { return nomem_now() ? NULL : g_sqlite_mem.xMalloc(n); }
+static void *nomem_realloc(void *p, int n) { return nomem_now() ? NULL : g_sqlite_mem.xRealloc(p, n); }
+
+/* Installs the wrapper; before SQLite is first used (main). */
+static void nomem_install(void)
+{
+    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &g_sqlite_mem);
+    sqlite3_mem_methods m = g_sqlite_mem;
+    m.xMalloc = nomem_malloc;
+    m.xRealloc = nomem_realloc;
+    sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
+}
+
+typedef struct {
+    int t;
+    char acked[NOMEM_EACH][64], refused[NOMEM_EACH][64];
+    int n_acked, n_refused, wrong;
+    char why[400];
+} nomem_thread_arg;
+
+static int work_nomem(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    const char *id = arg;
+    store_err se = {0};
+    audit_entry ae = {.actor = "nm", .org = ORG_A, .role = "worker", .action = "TEST", .request_id = id,
+                      .status = 200};
+    if (store_audit_append(tx, &ae, &se)) return process_store_fail(&se, e);
+    org_in in = {.id = id, .name = "메모리 부족", .type = "emd", .region = "11590"};
+    org_row o;
+    if (store_org_insert(tx, &in, &o, &se)) return process_store_fail(&se, e);
+    org_row_free(&o);
+    reply->status = 201;
+    return 0;
+}
+
+static void *nomem_thread(void *arg)
+{
+    nomem_thread_arg *a = arg;
+    for (int i = 0; i < NOMEM_EACH; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "nm_%d_%d", a->t, i);
+        store_reply r = {0};
+        err_t e = {0};
+        store_err se = {0};
+        if (store_write(NULL, work_nomem, id, &r, &e, &se) == 0) {
+            snprintf(a->acked[a->n_acked++], 64, "%s", id);
+        } else {
+            snprintf(a->refused[a->n_refused++], 64, "%s", id);
+            /* a refusal is a retry (503), never a 500 */
+            bool retry = se.kind == STORE_UNAVAILABLE || se.kind == STORE_BUSY || e.status == 503;
+            if (!retry && !a->wrong++)
+                snprintf(a->why, sizeof a->why, "%s: %d %.40s / %s %.200s", id, e.status, e.code,
+                         store_kind_name(se.kind), se.message);
+        }
+        err_clear(&e);
+        store_reply_clear(&r);
+    }
+    store_thread_done();
+    return NULL;
+}
+
+/* Writers share batches while SQLite is refused memory now and then. SQLite
+ * rolls a transaction back by itself after some such errors; a unit's
+ * changes, or later units' statements, must then not commit on their own.
+ * Whatever fails where: every write acknowledged is there, every write
+ * refused left nothing, and the audit chain is whole. */
+static void test_memory_refused_mid_batch(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    static nomem_thread_arg args[NOMEM_THREADS];
+    pthread_t th[NOMEM_THREADS];
+    atomic_store(&g_nomem_refused, 0);
+    atomic_store(&g_nomem, true);
+    for (int t = 0; t < NOMEM_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].t = t;
+        assert_int_equal(pthread_create(&th[t], NULL, nomem_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < NOMEM_THREADS; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
+    atomic_store(&g_nomem, false);
+    assert_true(atomic_load(&g_nomem_refused) > 0);
+    int acked = 0, refused = 0;
+    for (int t = 0; t < NOMEM_THREADS; t++) {
+        if (args[t].wrong) fail_msg("thread %d: %s", t, args[t].why);
+        for (int i = 0; i < args[t].n_acked; i++)
+            if (!org_exists(args[t].acked[i])) fail_msg("%s was acknowledged and is missing", args[t].acked[i]);
+        for (int i = 0; i < args[t].n_refused; i++)
+            if (org_exists(args[t].refused[i])) fail_msg("%s was refused and is there", args[t].refused[i]);
+        acked += args[t].n_acked;
+        refused += args[t].n_refused;
+    }
+    assert_true(refused > 0);
+    assert_true(acked > 0);
+    verify_arg v = {0, 0, {0}};
+    assert_int_equal(read_unit(work_verify, &v, NULL), 0);
+    assert_int_equal(v.broken, 0);
+    /* and the writer goes on */
+    store_reply r = {0};
+    err_t e = {0};
+    store_err se = {0};
+    assert_int_equal(store_write(NULL, work_nomem, "nm_after", &r, &e, &se), 0);
+    store_reply_clear(&r);
+    assert_true(org_exists("nm_after"));
+}
+
 /* ---- cursors (the API's, over the store's keys) ---- */
 
 static void test_cursor_round_trip(void **state)
@@ -1970,6 +2095,7 @@ static void test_migration_10_gives_queued_messages_their_region(void **state)
 
 int main(void)
 {
+    nomem_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migration_10_gives_queued_messages_their_region),
         cmocka_unit_test(test_pii_seal),
@@ -1994,6 +2120,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_group_commit_rerunnable),
+        cmocka_unit_test(test_memory_refused_mid_batch),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
