@@ -1728,9 +1728,13 @@ static sqlite3_mem_methods g_sqlite_mem;
 static atomic_bool g_nomem;
 static atomic_long g_nomem_count, g_nomem_refused;
 
+static atomic_long g_nomem_only = -1; /* >= 0: only the allocation of that number is refused */
+
 static bool nomem_now(void)
 {
-    if (!atomic_load(&g_nomem) || atomic_fetch_add(&g_nomem_count, 1) % NOMEM_EVERY != NOMEM_EVERY - 1) return false;
+    if (!atomic_load(&g_nomem)) return false;
+    long n = atomic_fetch_add(&g_nomem_count, 1), only = atomic_load(&g_nomem_only);
+    if (only >= 0 ? n != only : n % NOMEM_EVERY != NOMEM_EVERY - 1) return false;
     atomic_fetch_add(&g_nomem_refused, 1);
     return true;
 }
@@ -1839,6 +1843,83 @@ static void test_memory_refused_mid_batch(void **state)
     assert_int_equal(store_write(NULL, work_nomem, "nm_after", &r, &e, &se), 0);
     store_reply_clear(&r);
     assert_true(org_exists("nm_after"));
+}
+
+/* One write at a time, each of its allocations refused in turn (the
+ * first, then the second ... to past the last): each is kept and
+ * acknowledged, or refused as a retry and leaves nothing. */
+static void test_each_allocation_of_a_write_refused_in_turn(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    int kept = 0, refused = 0;
+    for (int i = 0; i < 400; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "sw_%d", i);
+        store_reply r = {0};
+        err_t e = {0};
+        store_err se = {0};
+        atomic_store(&g_nomem_count, 0);
+        atomic_store(&g_nomem_only, i);
+        atomic_store(&g_nomem, true);
+        int rc = store_write(NULL, work_nomem, id, &r, &e, &se);
+        atomic_store(&g_nomem, false);
+        atomic_store(&g_nomem_only, -1);
+        bool there = org_exists(id);
+        if (rc == 0 && !there) fail_msg("%s: acknowledged, and not there", id);
+        if (rc != 0 && there) fail_msg("%s: refused (%d %s / %s), and there", id, e.status, e.code, se.message);
+        if (rc != 0 && se.kind != STORE_UNAVAILABLE && se.kind != STORE_BUSY && e.status != 503)
+            fail_msg("%s: refused as %d %s / %s %s", id, e.status, e.code, store_kind_name(se.kind), se.message);
+        kept += rc == 0;
+        refused += rc != 0;
+        err_clear(&e);
+        store_reply_clear(&r);
+    }
+    assert_true(refused > 10);
+    assert_true(kept > 10);
+}
+
+/* A bearer token read while SQLite is refused memory: a value it could not
+ * copy out must not read as none (an expiry as "never", an organisation
+ * as none). Each of the read's allocations (about a dozen) refused in
+ * turn: each read is the token as it is, or refused (unavailable). */
+static void test_principal_read_short_of_memory(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    token_arg a = {.user = "short.of.memory", .role = "worker", .org = ORG_A,
+                   .expires_at = "2001-02-03T04:05:06.789Z"};
+    assert_int_equal(write_unit(work_token_insert, &a, NULL), 0);
+    char token[TOKEN_MAX];
+    snprintf(token, sizeof token, "%s", a.row.token);
+    token_arg ok = {.token = token};
+    assert_int_equal(read_unit(work_principal, &ok, NULL), 0);
+    assert_true(ok.p.expires_ms > 0);
+    /* The first allocation of the read refused, then the second ... to
+     * past the last. */
+    int read = 0, refused = 0;
+    for (int i = 0; i < 200; i++) {
+        token_arg q = {.token = token};
+        atomic_store(&g_nomem_count, 0);
+        atomic_store(&g_nomem_only, i);
+        atomic_store(&g_nomem, true);
+        int rc = read_unit(work_principal, &q, NULL);
+        atomic_store(&g_nomem, false);
+        if (rc) {
+            if (q.se.kind != STORE_UNAVAILABLE && q.se.kind != STORE_BUSY)
+                fail_msg("read %d: refused as %s: %s", i, store_kind_name(q.se.kind), q.se.message);
+            refused++;
+            continue;
+        }
+        read++;
+        if (q.p.expires_ms != ok.p.expires_ms || strcmp(q.p.org, ORG_A) || strcmp(q.p.role, "worker") ||
+            strcmp(q.p.region, "11590") || strcmp(q.p.user, "short.of.memory"))
+            fail_msg("read %d: the token read as expires_ms=%lld org='%s' role='%s' region='%s' user='%s'", i,
+                     (long long)q.p.expires_ms, q.p.org, q.p.role, q.p.region, q.p.user);
+    }
+    atomic_store(&g_nomem_only, -1);
+    assert_true(read > 0);
+    assert_true(refused > 0);
 }
 
 /* ---- cursors (the API's, over the store's keys) ---- */
@@ -2121,6 +2202,8 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_group_commit_rerunnable),
         cmocka_unit_test(test_memory_refused_mid_batch),
+        cmocka_unit_test(test_each_allocation_of_a_write_refused_in_turn),
+        cmocka_unit_test(test_principal_read_short_of_memory),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
