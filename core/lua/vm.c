@@ -941,7 +941,6 @@ int luavm_ask(luavm *vm, const luavm_question *q, err_t *e)
         else
             err_set(e, 500, "internal_error", "a plugin call's input or answer cannot be handled: %s",
                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
-        err_detail(e, "plugin", json_string("?"));
         vm->poisoned = true;
         vm->current_plugin[0] = vm->current_version[0] = 0;
         f.rc = -1;
