@@ -1293,10 +1293,14 @@ char *luahost_metrics(void)
                  "sarye_plugin_generations_loaded %d\n"
                  "# HELP sarye_plugin_vms_live Plugin VMs alive (one per serving thread, plus reloads).\n"
                  "# TYPE sarye_plugin_vms_live gauge\n"
-                 "sarye_plugin_vms_live %d\n",
+                 "sarye_plugin_vms_live %d\n"
+                 "# HELP sarye_plugin_memory_refused_total Allocations the process refused to plugin VMs (not"
+                 " a VM's own cap; calls answered 503): the machine is out of memory.\n"
+                 "# TYPE sarye_plugin_memory_refused_total counter\n"
+                 "sarye_plugin_memory_refused_total %lu\n",
                  g ? g->id : "", atomic_load(&H.reloads_published), atomic_load(&H.reloads_unchanged),
                  atomic_load(&H.reloads_refused), atomic_load(&H.gens_live), luahost_loaded_count(),
-                 luavm_live()) < 0)
+                 luavm_live(), luavm_memory_refused()) < 0)
         s = NULL;
     gen_unref(g);
     return s;

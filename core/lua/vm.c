@@ -38,6 +38,9 @@ static atomic_int vms_live;       /* VMs created and not yet closed */
 
 int luavm_live(void) { return atomic_load(&vms_live); }
 
+static atomic_ulong memory_refused; /* allocations the process refused to VMs */
+unsigned long luavm_memory_refused(void) { return atomic_load(&memory_refused); }
+
 /* ---- allocator: counts bytes and refuses growth past the cap. The
  * blocks come from LuaJIT's own allocator (a private arena per VM: no lock,
  * nothing shared with other threads' allocations); this only counts. ---- */
@@ -50,8 +53,12 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *np = vm->inner_alloc(vm->inner_ud, ptr, osize, nsize);
-    if (np || nsize == 0) vm->mem_used = vm->mem_used - old + nsize;
-    else vm->sys_oom = true;
+    if (np || nsize == 0) {
+        vm->mem_used = vm->mem_used - old + nsize;
+    } else {
+        vm->sys_oom = true;
+        atomic_fetch_add(&memory_refused, 1);
+    }
     return np;
 }
 
@@ -811,6 +818,7 @@ luavm *luavm_new(size_t mem_limit, int budget_ms, char *err, size_t errlen)
     vm->budget_ms = budget_ms;
     lua_State *L = vm->L = luaL_newstate();
     if (!L) {
+        atomic_fetch_add(&memory_refused, 1);
         snprintf(err, errlen, "cannot create a Lua VM (memory cap %zu bytes)", mem_limit);
         free(vm);
         return NULL;

@@ -131,6 +131,9 @@ json_t *luavm_to_json_max(lua_State *L, int idx, size_t max, const char **why);
 void luavm_mark_array(lua_State *L);
 /* VMs alive in the process (for metrics and leak tests). */
 int luavm_live(void);
+/* Allocations the process refused to plugin VMs (not a VM's own cap), and
+ * VMs it could not create: the machine is out of memory (for metrics). */
+unsigned long luavm_memory_refused(void);
 /* The sarye VM a Lua state belongs to, or NULL (a plain state: tests). */
 luavm *luavm_of_state(lua_State *L);
 /* For C code that runs long inside a call (the pattern matcher): raises the

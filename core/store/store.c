@@ -229,12 +229,19 @@ int store_step(sqlite3_stmt *st)
     return (sqlite3_step)(st);
 }
 
-int store_oom(store_err *e) { return store_err_set(e, STORE_UNAVAILABLE, "the case store is out of memory"); }
+static atomic_ulong oom_refusals; /* store operations failed for memory */
+
+int store_oom(store_err *e)
+{
+    atomic_fetch_add(&oom_refusals, 1);
+    return store_err_set(e, STORE_UNAVAILABLE, "the case store is out of memory");
+}
 
 /* What an SQLite error code is to the caller: a retry (busy, no room, no
  * memory) or a bug. */
 static int fail_as(int code, store_err *e)
 {
+    if (code == SQLITE_IOERR_NOMEM) return store_oom(e);
     switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return store_err_set(e, STORE_BUSY, "the case store is busy; retry");
@@ -1009,9 +1016,13 @@ char *store_metrics(void)
                  "# HELP sarye_store_wal_write_calls_total Write system calls those became (a transaction's frames"
                  " are gathered into one).\n"
                  "# TYPE sarye_store_wal_write_calls_total counter\n"
-                 "sarye_store_wal_write_calls_total %lu\n",
+                 "sarye_store_wal_write_calls_total %lu\n"
+                 "# HELP sarye_store_memory_refused_total Store operations that failed because memory was"
+                 " refused (answered 503 store_unavailable): the machine is out of memory.\n"
+                 "# TYPE sarye_store_memory_refused_total counter\n"
+                 "sarye_store_memory_refused_total %lu\n",
                  b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
-                 atomic_load(&W.checkpoints), wal_writes, wal_calls) < 0)
+                 atomic_load(&W.checkpoints), wal_writes, wal_calls, atomic_load(&oom_refusals)) < 0)
         return NULL;
     /* The commits' durations, as a Prometheus histogram; and who folded the
      * log into the database. */

@@ -9,7 +9,8 @@ in SQLite, in the HTTP layer. Whatever was refused where:
 
 - the server stays up, and every answer is a success or a 503 that says
   what could not be done (never a 500, never a dropped connection);
-- the limit bit: something was refused;
+- the limit bit: something was refused, and /metrics counts the refusals
+  of memory (to the plugin VMs, to the case store);
 - every case answered 201 is there, and no case that was answered 503; a
   case whose move was answered 200 is in its new stage, one whose move was
   answered 503 in its old one;
@@ -26,6 +27,7 @@ registers this folder without the sanitizer; the unit tests refuse memory
 to the plugin VMs and to SQLite in both builds).
 """
 import os
+import re
 import resource
 import sqlite3
 import sys
@@ -57,6 +59,7 @@ class MemoryLimit(unittest.TestCase):
         self.addCleanup(self.server.close)
         self.server.org_create(ORG, "상도3동 행정복지센터", "emd", REGION, ["integrated"])
         self.tokens = [self.server.token_create("mem-w%d" % i, "worker", ORG) for i in range(WORKERS)]
+        self.operator = self.server.token_create("mem-op", "operator")
         self.client = self.server.client(token=self.tokens[0])
         self.addCleanup(self.client.close)
         self.persons = []
@@ -114,6 +117,11 @@ class MemoryLimit(unittest.TestCase):
             self.assertTrue(alive, "the server died out of memory:\n" + server.log[-3000:])
             self.assertEqual(problems, [], "with %d KiB of room" % (room >> 10))
         self.assertGreater(len(refused), 0, "the limit refused nothing")
+        m = self.client.get("/metrics", token=self.operator)
+        self.assertEqual(m.status, 200, m.text)
+        counted = [int(v) for v in re.findall(r"^sarye_(?:plugin|store)_memory_refused_total (\d+)$", m.text, re.M)]
+        self.assertEqual(len(counted), 2, m.text[:3000])
+        self.assertGreater(sum(counted), 0, "refusals %s, none counted" % sorted(set(refused)))
 
         # Memory again: the same server opens and moves a case.
         r = self.client.post("/v1/cases", {"person_id": self.persons[0], "program": "integrated",
