@@ -605,10 +605,13 @@ typedef struct {
     json_t *person, *lookups;
 } rules_open_in;
 
+/* The rest of a question made of at most two strings and one JSON value,
+ * each under its key (NULL keys: not there). */
 typedef struct {
-    const char *key;
-    json_t *value;
-} rules_json_in;
+    const char *key[2], *str[2];
+    const char *json_key;
+    json_t *json;
+} rules_fields_in;
 
 static int more_open(lua_State *L, const void *in)
 {
@@ -636,23 +639,12 @@ static int more_move(lua_State *L, const void *in)
     return more_prepare(L, in) || rules_set_json(L, "prepared", m->prepared) ? -1 : 0;
 }
 
-typedef struct {
-    const char *kind, *subkind;
-    json_t *record;
-} rules_record_in;
-
-static int more_record(lua_State *L, const void *in)
+static int more_fields(lua_State *L, const void *in)
 {
-    const rules_record_in *r = in;
-    rules_set_str(L, "kind", r->kind);
-    rules_set_str(L, "subkind", r->subkind);
-    return rules_set_json(L, "record", r->record);
-}
-
-static int more_json(lua_State *L, const void *in)
-{
-    const rules_json_in *j = in;
-    return rules_set_json(L, j->key, j->value);
+    const rules_fields_in *f = in;
+    for (int i = 0; i < 2; i++)
+        if (f->key[i]) rules_set_str(L, f->key[i], f->str[i]);
+    return f->json_key ? rules_set_json(L, f->json_key, f->json) : 0;
 }
 
 int rules_open(const rules_facts *f, const case_row *proposal, json_t *person, json_t *lookups, rules_verdict *v)
@@ -691,9 +683,9 @@ int rules_record(const rules_facts *f, const case_row *c, const char *kind, cons
     gov_ticket t;
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
-    rules_record_in in = {kind, subkind, record};
+    rules_fields_in in = {{"kind", "subkind"}, {kind, subkind}, "record", record};
     rules_question q = {.entry = LV_RECORD, .fields = 6, .c = c, .actor = f ? f->viewer : NULL,
-                        .more = more_record, .in = &in, .field = "record", .v = v};
+                        .more = more_fields, .in = &in, .field = "record", .v = v};
     int rc = rules_question_ask(vm, &q);
     end(vm, &t);
     return rc;
@@ -705,9 +697,9 @@ int rules_waitlist(const rules_facts *f, const case_row *c, json_t *entry, rules
     gov_ticket t;
     luavm *vm = begin(f, &vc, false, c->region, c->generation, &t, v);
     if (!vm) return -1;
-    rules_json_in in = {"entry", entry};
+    rules_fields_in in = {.json_key = "entry", .json = entry};
     rules_question q = {.entry = LV_WAITLIST, .fields = 4, .c = c, .actor = f ? f->viewer : NULL,
-                        .more = more_json, .in = &in, .field = "entry", .v = v};
+                        .more = more_fields, .in = &in, .field = "entry", .v = v};
     int rc = rules_question_ask(vm, &q);
     end(vm, &t);
     return rc;
@@ -792,8 +784,8 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
     luavm *vm = begin(&f, &vc, true, proposal->region, NULL, &t, v);
     if (!vm) return -1;
     vc.person_id = proposal->person_id; /* what its look-ups send is this person's */
-    rules_json_in in = {"person", person};
-    rules_question q = {.entry = LV_LOOKUP, .fields = 4, .c = proposal, .actor = actor, .more = more_json,
+    rules_fields_in in = {.json_key = "person", .json = person};
+    rules_question q = {.entry = LV_LOOKUP, .fields = 4, .c = proposal, .actor = actor, .more = more_fields,
                         .in = &in, .field = "person", .want = {"lookups", "cache"},
                         .wall_ms = rules_lookup_budget_ms(), .v = v};
     int rc = rules_question_ask(vm, &q);
@@ -804,18 +796,6 @@ int rules_lookup(const principal *actor, const case_row *proposal, json_t *perso
 }
 
 /* ---- agencies ---- */
-typedef struct {
-    const char *agency, *kind;
-    json_t *data;
-} message_in;
-
-static int more_message(lua_State *L, const void *in)
-{
-    const message_in *m = in;
-    rules_set_str(L, "agency", m->agency);
-    rules_set_str(L, "kind", m->kind);
-    return rules_set_json(L, "data", m->data);
-}
 
 int rules_agency_message(const char *agency, const char *kind, json_t *data, json_t **payload, rules_verdict *v)
 {
@@ -826,8 +806,8 @@ int rules_agency_message(const char *agency, const char *kind, json_t *data, jso
     snprintf(key, sizeof key, "agency:%s", agency);
     luavm *vm = begin(NULL, &vc, false, key, NULL, &t, v);
     if (!vm) return -1;
-    message_in in = {agency, kind, data};
-    rules_question q = {.entry = LV_AGENCY_MESSAGE, .fields = 3, .more = more_message, .in = &in,
+    rules_fields_in in = {{"agency", "kind"}, {agency, kind}, "data", data};
+    rules_question q = {.entry = LV_AGENCY_MESSAGE, .fields = 3, .more = more_fields, .in = &in,
                         .want = {"payload"}, .v = v};
     rules_question_ask(vm, &q);
     *payload = q.got[0];
