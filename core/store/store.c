@@ -539,6 +539,7 @@ static struct {
     store_conn *conn;
     atomic_ulong batches, units, failed_commits, checkpoints, reruns;
     atomic_int max_batch;
+    atomic_int queued; /* units waiting for the writer, not yet in a batch */
     /* how long COMMIT took (the log's write and its fsync; and the
      * writer's own checkpoint of the log when it had to make one) */
     atomic_ulong commit_le[COMMIT_BUCKETS + 1], commit_us;
@@ -739,6 +740,8 @@ again:
     if (n > atomic_load(&W.max_batch)) atomic_store(&W.max_batch, n);
 }
 
+static void ckpt_mend(void);
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -772,12 +775,14 @@ static void *writer_main(void *arg)
         W.head = last->next;
         if (!W.head) W.tail = NULL;
         last->next = NULL;
+        atomic_fetch_sub(&W.queued, n);
         pthread_mutex_unlock(&W.mu);
         run_batch(list);
         for (unit *u = list, *next; u; u = next) {
             next = u->next; /* u lives on its caller's stack: read before waking it */
             sem_post(&u->done);
         }
+        ckpt_mend();
         pthread_mutex_lock(&W.mu);
     }
     pthread_mutex_unlock(&W.mu);
@@ -791,11 +796,14 @@ static void *writer_main(void *arg)
 static struct {
     pthread_t thread;
     bool started, stop, due, copying;
+    bool retry;      /* the writer's: no checkpointer, and it folded the log itself; try to start one */
+    bool warned;     /* the writer's: the checkpointer's failure to start was logged */
     int next_at, last_frames; /* the writer's: where the next pass falls due, and the log's length */
     pthread_mutex_t mu;
     pthread_cond_t cv, idle;
     store_conn *conn;
     atomic_ulong runs, inline_runs;
+    atomic_bool running; /* started, for /metrics */
 } K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 /* After each of the writer's commits (SQLite's hook, on the writer's
@@ -819,6 +827,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             atomic_fetch_add(&K.inline_runs, 1);
         pthread_mutex_unlock(&K.mu);
+        if (!K.started) K.retry = true; /* between batches, not inside SQLite's commit */
     } else if (K.started && frames >= K.next_at) {
         /* Once a pass a CKPT_FRAMES of log: a pass reaches no further than
          * the log's end when it starts, and each ends with an fsync of the
@@ -854,31 +863,48 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* Starts the checkpointer: when the writer starts, and again, between
+ * batches, each time the writer had to fold the log in itself for want of
+ * one (its connection could not be opened: memory, file descriptors). Until
+ * one runs, the writer folds the log every CKPT_FRAMES frames. */
 static void ckpt_start(void)
 {
     char err[256];
-    K.next_at = CKPT_FRAMES; /* with or without a checkpointer: the hook reads it */
-    K.last_frames = 0;
+    K.retry = false;
     K.conn = conn_open(true, err, sizeof err);
-    if (!K.conn) {
-        log_msg(LOG_WARN, "store: no checkpointer; the writer checkpoints", " error=\"%s\"", err);
-        return;
-    }
-    K.stop = K.due = false;
-    if (pthread_create(&K.thread, NULL, ckpt_main, NULL)) {
+    if (K.conn) {
+        K.stop = K.due = false;
+        if (!pthread_create(&K.thread, NULL, ckpt_main, NULL)) {
+            K.started = true;
+            atomic_store(&K.running, true);
+            if (K.warned) log_msg(LOG_INFO, "store: the checkpointer started", "%s", "");
+            K.warned = false;
+            return;
+        }
+        str_copy(err, sizeof err, "cannot start its thread");
         conn_forget(K.conn);
         conn_free(K.conn);
         K.conn = NULL;
-        return;
     }
-    K.started = true;
+    if (!K.warned) /* once, not at every retry */
+        log_msg(LOG_WARN, "store: no checkpointer; the writer checkpoints", " error=\"%s\"", err);
+    K.warned = true;
+}
+
+/* Between the writer's batches: a checkpointer that is due to be tried
+ * again is. */
+static void ckpt_mend(void)
+{
+    if (K.retry) ckpt_start();
 }
 
 static void ckpt_stop(void)
 {
+    K.retry = K.warned = false;
     if (!K.started) return;
     thread_stop(K.thread, &K.mu, &K.cv, &K.stop);
     K.started = false;
+    atomic_store(&K.running, false);
     K.conn = NULL; /* closed with the others */
 }
 
@@ -892,6 +918,8 @@ static int writer_start(char *err, size_t errlen)
         W.conn = NULL;
         return -1;
     }
+    K.next_at = CKPT_FRAMES; /* with or without a checkpointer: the hook reads it */
+    K.last_frames = 0;
     ckpt_start();
     sqlite3_wal_hook(W.conn->db, wal_hook, NULL); /* in place of SQLite's autocheckpoint */
     sqlite3_commit_hook(W.conn->db, commit_guard, NULL);
@@ -932,6 +960,7 @@ static int write_unit(const store_idem *idem, store_work_fn fn, void *arg, store
     if (W.tail) W.tail->next = &u;
     else W.head = &u;
     W.tail = &u;
+    atomic_fetch_add(&W.queued, 1);
     pthread_cond_signal(&W.cv);
     pthread_mutex_unlock(&W.mu);
     while (sem_wait(&u.done) && errno == EINTR) {}
@@ -999,6 +1028,10 @@ char *store_metrics(void)
                  "# HELP sarye_store_batch_max The largest batch so far.\n"
                  "# TYPE sarye_store_batch_max gauge\n"
                  "sarye_store_batch_max %d\n"
+                 "# HELP sarye_store_queue_depth Units of work waiting for the writer, not yet in a batch (a batch"
+                 " takes at most %d).\n"
+                 "# TYPE sarye_store_queue_depth gauge\n"
+                 "sarye_store_queue_depth %d\n"
                  "# HELP sarye_store_failed_commits_total Batches whose commit failed, or whose transaction SQLite"
                  " rolled back (every unit answered 503).\n"
                  "# TYPE sarye_store_failed_commits_total counter\n"
@@ -1021,20 +1054,26 @@ char *store_metrics(void)
                  " refused (answered 503 store_unavailable): the machine is out of memory.\n"
                  "# TYPE sarye_store_memory_refused_total counter\n"
                  "sarye_store_memory_refused_total %lu\n",
-                 b, u, atomic_load(&W.max_batch), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
+                 b, u, atomic_load(&W.max_batch), MAX_BATCH, atomic_load(&W.queued), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
                  atomic_load(&W.checkpoints), wal_writes, wal_calls, atomic_load(&oom_refusals)) < 0)
         return NULL;
     /* The commits' durations, as a Prometheus histogram; and who folded the
      * log into the database. */
-    char h[2560];
+    char h[3072];
     size_t n = (size_t)snprintf(h, sizeof h,
                                 "# HELP sarye_store_log_checkpoints_total Checkpoints of the write-ahead log into the"
                                 " database: by the checkpointer thread, beside the writer, or by the writer itself"
                                 " when the log reached %d frames.\n"
                                 "# TYPE sarye_store_log_checkpoints_total counter\n"
                                 "sarye_store_log_checkpoints_total{by=\"checkpointer\"} %lu\n"
-                                "sarye_store_log_checkpoints_total{by=\"writer\"} %lu\n",
-                                CKPT_INLINE_FRAMES, atomic_load(&K.runs), atomic_load(&K.inline_runs));
+                                "sarye_store_log_checkpoints_total{by=\"writer\"} %lu\n"
+                                "# HELP sarye_store_checkpointer_running 1 while the checkpointer thread folds the"
+                                " log beside the writer; 0 when it could not start, and the writer folds the log"
+                                " itself every %d frames (and tries to start it again each time).\n"
+                                "# TYPE sarye_store_checkpointer_running gauge\n"
+                                "sarye_store_checkpointer_running %d\n",
+                                CKPT_INLINE_FRAMES, atomic_load(&K.runs), atomic_load(&K.inline_runs), CKPT_FRAMES,
+                                atomic_load(&K.running) ? 1 : 0);
     n += (size_t)snprintf(h + n, sizeof h - n,
                                 "# HELP sarye_store_commit_seconds How long the writer's commits took (the log's"
                                 " write and fsync, and a checkpoint of the log when the writer had to make one).\n"

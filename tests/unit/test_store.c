@@ -7,6 +7,7 @@
  * API answers them, and that SQLite stays inside core/store/.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -2100,6 +2101,184 @@ static void test_log_checkpoints_beside_the_writer(void **state)
     if (largest > bound) fail_msg("the log reached %lld bytes (bound %lld)", largest, bound);
 }
 
+/* ---- opening the store while memory is refused ---- */
+#define CKPT_RUNNING "sarye_store_checkpointer_running"
+
+/* Without a checkpointer, the writer folds the log in itself every
+ * thousand frames, and after each time tries to start one again. */
+static void check_writer_folds_then_mends(void)
+{
+    char wal[256];
+    snprintf(wal, sizeof wal, "%s-wal", g_db);
+    const char *by_writer = "sarye_store_log_checkpoints_total{by=\"writer\"}";
+    unsigned long folded0 = metric(by_writer);
+    long long largest = 0;
+    int writes = 0;
+    for (; writes < 400 && metric(CKPT_RUNNING) == 0; writes++) {
+        assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > largest) largest = st.st_size;
+    }
+    if (metric(CKPT_RUNNING) != 1) fail_msg("no checkpointer after %d writes of 9 pages", writes);
+    assert_true(metric(by_writer) > folded0); /* the writer folded the log in itself first */
+    /* about a thousand frames a time (and a unit's more), not the 8,000 at
+     * which a writer beside a checkpointer does */
+    long long bound = 32 + (long long)(STORE_CKPT_FRAMES + 16) * (4096 + 24);
+    if (largest > bound) fail_msg("the log reached %lld bytes (bound %lld)", largest, bound);
+    /* and with the checkpointer started, the store goes on */
+    unsigned long passes0 = metric(CHECKPOINTS_BY_CHECKPOINTER);
+    for (int i = 0; i < 200 && metric(CHECKPOINTS_BY_CHECKPOINTER) == passes0; i++)
+        assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+    for (int waited = 0; metric(CHECKPOINTS_BY_CHECKPOINTER) == passes0 && waited < 300; waited++) usleep(100000);
+    assert_true(metric(CHECKPOINTS_BY_CHECKPOINTER) > passes0);
+}
+
+/* The store opened while SQLite is refused one allocation, each in turn
+ * (a sample of some 150 across the whole opening: three connections, the
+ * schema read by each, the writer's statements): it opens working, or is
+ * refused with a reason and leaves nothing behind (memcheck and ASan see
+ * the leaks). Where the refusal falls in the checkpointer's connection,
+ * the store opens without one and says so in /metrics; the writer folds
+ * the log in itself, and starts the checkpointer once memory allows. */
+static void test_open_short_of_memory(void **state)
+{
+    (void)state;
+    store_close();
+    /* the allocations an opening makes */
+    atomic_store(&g_nomem_only, LONG_MAX);
+    atomic_store(&g_nomem_count, 0);
+    atomic_store(&g_nomem, true);
+    open_store(true);
+    atomic_store(&g_nomem, false);
+    long total = atomic_load(&g_nomem_count);
+    assert_int_equal(metric(CKPT_RUNNING), 1);
+    store_close();
+    assert_true(total > 100);
+    int opened = 0, refused = 0, without = 0;
+    for (long i = 0; i < total; i += total / 150 + 1) {
+        store_opts o = {.path = g_db, .durability_full = true, .busy_timeout_ms = 2000};
+        char err[512] = "";
+        int v = 0;
+        atomic_store(&g_nomem_only, i);
+        atomic_store(&g_nomem_count, 0);
+        atomic_store(&g_nomem, true);
+        int rc = store_open(&o, err, sizeof err);
+        if (!rc) rc = store_migrate(&v, err, sizeof err);
+        atomic_store(&g_nomem, false);
+        if (rc) {
+            refused++;
+            if (!err[0]) fail_msg("allocation %ld of %ld refused: the opening failed without a reason", i, total);
+        } else {
+            opened++;
+            assert_int_equal(v, g_version);
+            assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+            assert_true(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0) > 0);
+            if (metric(CKPT_RUNNING) == 0 && !without++) check_writer_folds_then_mends();
+        }
+        store_close();
+    }
+    assert_true(refused > 0);
+    if (!without) fail_msg("no refusal of %d fell in the checkpointer's connection (%ld allocations)", opened + refused,
+                           total);
+    atomic_store(&g_nomem_only, -1);
+    open_store(true); /* for the tests after */
+}
+
+/* ---- a queue longer than one batch ---- */
+#define LONG_QUEUE 1300 /* more than a batch takes (MAX_BATCH, 1152) */
+
+static pthread_mutex_t g_gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_gate_cv = PTHREAD_COND_INITIALIZER;
+static bool g_gate_held, g_gate_open;
+
+/* Holds the writer until the test opens the gate. */
+static int work_gate(store_tx *tx, void *arg, store_reply *reply, err_t *e)
+{
+    (void)tx;
+    (void)arg;
+    (void)e;
+    pthread_mutex_lock(&g_gate_mu);
+    g_gate_held = true;
+    pthread_cond_broadcast(&g_gate_cv);
+    while (!g_gate_open) pthread_cond_wait(&g_gate_cv, &g_gate_mu);
+    pthread_mutex_unlock(&g_gate_mu);
+    reply->status = 200;
+    return 0;
+}
+
+static void *gate_thread(void *arg)
+{
+    (void)arg;
+    long rc = write_unit(work_gate, NULL, NULL);
+    store_thread_done();
+    return (void *)rc;
+}
+
+static void *queued_thread(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    char id[64];
+    snprintf(id, sizeof id, "lq_%d", i);
+    /* work_nomem: an audit record and an organisation named id */
+    store_reply r = {0};
+    err_t e = {0};
+    store_err se = {0};
+    long rc = store_write(NULL, work_nomem, id, &r, &e, &se);
+    err_clear(&e);
+    store_reply_clear(&r);
+    store_thread_done();
+    return (void *)rc;
+}
+
+/* The writer is held while 1,300 writes queue behind it; let go, it takes
+ * them in batches of at most 1,152, one after the other without waiting
+ * for more: every write is acknowledged and there, and the audit chain is
+ * one line across the batches. */
+static void test_queue_longer_than_a_batch(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    g_gate_held = g_gate_open = false;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t gate, th[LONG_QUEUE];
+    assert_int_equal(pthread_create(&gate, &attr, gate_thread, NULL), 0);
+    pthread_mutex_lock(&g_gate_mu); /* the gate is in the writer's hands, not in the queue */
+    while (!g_gate_held) pthread_cond_wait(&g_gate_cv, &g_gate_mu);
+    pthread_mutex_unlock(&g_gate_mu);
+    assert_int_equal(metric("sarye_store_queue_depth"), 0);
+    for (int i = 0; i < LONG_QUEUE; i++)
+        assert_int_equal(pthread_create(&th[i], &attr, queued_thread, (void *)(intptr_t)i), 0);
+    pthread_attr_destroy(&attr);
+    for (int waited = 0; metric("sarye_store_queue_depth") < LONG_QUEUE; waited++) {
+        if (waited > 60000) fail_msg("%lu of %d writes queued", metric("sarye_store_queue_depth"), LONG_QUEUE);
+        usleep(10000);
+    }
+    unsigned long batches1 = metric("sarye_store_batches_total");
+    pthread_mutex_lock(&g_gate_mu);
+    g_gate_open = true;
+    pthread_cond_broadcast(&g_gate_cv);
+    pthread_mutex_unlock(&g_gate_mu);
+    void *ret = NULL;
+    assert_int_equal(pthread_join(gate, &ret), 0);
+    assert_int_equal((long)ret, 0);
+    long failed = 0;
+    for (int i = 0; i < LONG_QUEUE; i++) {
+        assert_int_equal(pthread_join(th[i], &ret), 0);
+        failed += (long)ret != 0;
+    }
+    assert_int_equal(failed, 0);
+    assert_int_equal(metric("sarye_store_queue_depth"), 0);
+    assert_int_equal(metric("sarye_store_batch_max"), 1152);
+    /* the gate's batch, then the queue: one batch full, the rest in the next */
+    assert_int_equal(metric("sarye_store_batches_total") - batches1, 3);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM orgs WHERE id LIKE 'lq\\_%' ESCAPE '\\'", NULL, NULL, 0), LONG_QUEUE);
+    verify_arg v = {0, 0, {0}};
+    assert_int_equal(read_unit(work_verify, &v, NULL), 0);
+    assert_int_equal(v.broken, 0);
+}
+
 /* ---- migration 10: queued messages get their region ---- */
 static void exec_sql(sqlite3 *db, const char *sql)
 {
@@ -2208,6 +2387,8 @@ int main(void)
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
         cmocka_unit_test(test_log_checkpoints_beside_the_writer),
+        cmocka_unit_test(test_queue_longer_than_a_batch),
+        cmocka_unit_test(test_open_short_of_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
