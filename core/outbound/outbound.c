@@ -273,15 +273,21 @@ static bool start(const outbox_row *m)
         transfer_free(t);
         return false;
     }
-    char h[320];
-    t->headers = curl_slist_append(t->headers, "Content-Type: application/json; charset=utf-8");
-    snprintf(h, sizeof h, "Idempotency-Key: %s", id);
-    t->headers = curl_slist_append(t->headers, h);
-    snprintf(h, sizeof h, "X-Sarye-Message-Kind: %s", m->kind);
-    t->headers = curl_slist_append(t->headers, h);
-    if (conf->token[0]) {
-        snprintf(h, sizeof h, "Authorization: Bearer %s", conf->token);
-        t->headers = curl_slist_append(t->headers, h);
+    char h[4][320];
+    int n_h = 0;
+    snprintf(h[n_h++], sizeof h[0], "Content-Type: application/json; charset=utf-8");
+    snprintf(h[n_h++], sizeof h[0], "Idempotency-Key: %s", id);
+    snprintf(h[n_h++], sizeof h[0], "X-Sarye-Message-Kind: %s", m->kind);
+    if (conf->token[0]) snprintf(h[n_h++], sizeof h[0], "Authorization: Bearer %s", conf->token);
+    for (int i = 0; i < n_h; i++) {
+        /* Short of memory, curl keeps the list and answers NULL: a message
+         * never leaves without its idempotency key or its token. */
+        struct curl_slist *more = curl_slist_append(t->headers, h[i]);
+        if (!more) {
+            transfer_free(t);
+            return false;
+        }
+        t->headers = more;
     }
     curl_easy_setopt(t->easy, CURLOPT_URL, conf->url);
     curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
