@@ -265,5 +265,15 @@ const char *walbuf_register(void);
 /* Writes SQLite made to write-ahead logs through that VFS, and the write
  * calls they became. */
 void walbuf_counts(unsigned long *writes, unsigned long *calls);
+/* Around a commit on db (its log opened through that VFS): begin forgets
+ * the commit frames written so far; after a commit that failed, failed
+ * spoils the commit frame that commit wrote, if it wrote one, so that
+ * recovery from the log (the next start after a crash) stops before that
+ * transaction: SQLite leaves its frames whole in the file when the log's
+ * fsync fails, or memory for its index does, and a `kill -9` then would
+ * bring back a batch every unit of which was answered "not kept". 0, or -1
+ * when the frame could not be spoilt. */
+void walbuf_commit_begin(sqlite3 *db);
+int walbuf_commit_failed(sqlite3 *db);
 
 #endif

@@ -699,8 +699,16 @@ again:
     if (!tx_open(&tx)) lost = true; /* the checkpoint's own statements can meet what a unit's did */
     int64_t t0 = time_mono_ns();
     w_committing = true;
+    if (!lost) walbuf_commit_begin(tx.db);
     bool committed = !lost && tx_step(&tx, TX_COMMIT) == SQLITE_OK;
     w_committing = false;
+    /* A commit that failed after its frames reached the log (its fsync, or
+     * memory for the log's index, refused) left them whole: a crash now
+     * would bring the batch back. Before any unit is answered, its commit
+     * frame is spoilt. */
+    if (!lost && !committed && walbuf_commit_failed(tx.db))
+        log_msg(LOG_ERROR, "store: a failed commit's frames could not be spoilt in the log; a crash before the"
+                           " next commit may bring its batch back", " units=%d", n);
     unsigned long us = (unsigned long)((time_mono_ns() - t0) / 1000);
     size_t b = 0;
     while (b < COMMIT_BUCKETS && us > COMMIT_LE_US[b]) b++;

@@ -35,6 +35,9 @@ typedef struct {
     sqlite3_int64 start; /* their offset in the file */
     size_t len;
     sqlite3_int64 commit_end; /* end of a commit frame being written, or 0 */
+    sqlite3_int64 commit_hdr; /* ... and where its header starts */
+    sqlite3_int64 last_commit; /* the header of the last commit frame handed to the kernel since
+                                * walbuf_commit_begin, or 0 */
     unsigned page_size;       /* from the WAL header, 0 until known */
     bool size_unknown;        /* the header could not be read back: write through */
     bool no_buf;              /* none could be allocated: every write goes straight through */
@@ -72,8 +75,9 @@ static int flush(wal_file *w)
         size_t n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
         rc = real_write(w, w->buf + done, (int)n, w->start + (sqlite3_int64)done);
     }
+    if (w->commit_hdr && w->len) w->last_commit = w->commit_hdr; /* even if its write failed: part may be there */
     w->len = 0;
-    w->commit_end = 0;
+    w->commit_end = w->commit_hdr = 0;
     return rc;
 }
 
@@ -98,7 +102,10 @@ static void note_commit(wal_file *w, const unsigned char *data, int n, sqlite3_i
     sqlite3_int64 frame = FRAME_HEADER + (sqlite3_int64)pg;
     sqlite3_int64 k = off <= WAL_HEADER ? 0 : (off - WAL_HEADER + frame - 1) / frame;
     for (sqlite3_int64 h = WAL_HEADER + k * frame; h + 8 <= off + n; h += frame)
-        if (be32(data + (h - off) + 4)) w->commit_end = h + frame; /* database size after commit */
+        if (be32(data + (h - off) + 4)) { /* database size after commit */
+            w->commit_hdr = h;
+            w->commit_end = h + frame;
+        }
 }
 
 static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
@@ -119,6 +126,9 @@ static int w_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
      * SQLite makes. */
     if (!pg || !w->buf || (size_t)n > WRITE_MAX) {
         if ((rc = flush(w)) != SQLITE_OK) return rc;
+        if (pg) note_commit(w, data, n, off, pg);
+        if (w->commit_hdr) w->last_commit = w->commit_hdr;
+        w->commit_end = w->commit_hdr = 0;
         return real_write(w, data, n, off);
     }
     note_commit(w, data, n, off, pg);
@@ -251,6 +261,36 @@ static int v_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 {
     (void)v;
     return base_vfs->xCurrentTimeInt64(base_vfs, out);
+}
+
+/* The log db's writes go to, when it is one of ours. */
+static wal_file *log_of(sqlite3 *db)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || !f ||
+        f->pMethods != &wal_methods)
+        return NULL;
+    return (wal_file *)f;
+}
+
+void walbuf_commit_begin(sqlite3 *db)
+{
+    wal_file *w = log_of(db);
+    if (w) w->last_commit = 0;
+}
+
+int walbuf_commit_failed(sqlite3 *db)
+{
+    wal_file *w = log_of(db);
+    if (!w || !w->last_commit) return 0;
+    /* Both salts and both checksums of its header: a frame whose salts
+     * are not the log's, or whose checksum is wrong, ends recovery. */
+    static const unsigned char spoilt[16];
+    int rc = flush(w);
+    if (rc == SQLITE_OK) rc = real_write(w, spoilt, sizeof spoilt, w->last_commit + 8);
+    if (rc == SQLITE_OK) w->real->pMethods->xSync(w->real, SQLITE_SYNC_NORMAL); /* as far as the disk still does */
+    w->last_commit = 0;
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 const char *walbuf_register(void)

@@ -1755,6 +1755,7 @@ static void nomem_install(void)
 
 typedef struct {
     int t;
+    const char *run; /* the prefix of its ids */
     char acked[NOMEM_EACH][64], refused[NOMEM_EACH][64];
     int n_acked, n_refused, wrong;
     char why[400];
@@ -1780,7 +1781,7 @@ static void *nomem_thread(void *arg)
     nomem_thread_arg *a = arg;
     for (int i = 0; i < NOMEM_EACH; i++) {
         char id[64];
-        snprintf(id, sizeof id, "nm_%d_%d", a->t, i);
+        snprintf(id, sizeof id, "%s_%d_%d", a->run, a->t, i);
         store_reply r = {0};
         err_t e = {0};
         store_err se = {0};
@@ -1801,27 +1802,25 @@ static void *nomem_thread(void *arg)
     return NULL;
 }
 
-/* Writers share batches while SQLite is refused memory now and then. SQLite
- * rolls a transaction back by itself after some such errors; a unit's
- * changes, or later units' statements, must then not commit on their own.
- * Whatever fails where: every write acknowledged is there, every write
- * refused left nothing, and the audit chain is whole. */
-static void test_memory_refused_mid_batch(void **state)
+/* Six writers share batches while fault(true) lasts: every write
+ * acknowledged is there, every write refused left nothing and was refused
+ * as a retry, the audit chain is whole, and the writer goes on. */
+static void writers_through(const char *run, void (*fault)(bool on), atomic_long *faults)
 {
-    (void)state;
     make_org(ORG_A, "11590", "integrated");
     static nomem_thread_arg args[NOMEM_THREADS];
     pthread_t th[NOMEM_THREADS];
-    atomic_store(&g_nomem_refused, 0);
-    atomic_store(&g_nomem, true);
+    atomic_store(faults, 0);
+    fault(true);
     for (int t = 0; t < NOMEM_THREADS; t++) {
         memset(&args[t], 0, sizeof args[t]);
         args[t].t = t;
+        args[t].run = run;
         assert_int_equal(pthread_create(&th[t], NULL, nomem_thread, &args[t]), 0);
     }
     for (int t = 0; t < NOMEM_THREADS; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
-    atomic_store(&g_nomem, false);
-    assert_true(atomic_load(&g_nomem_refused) > 0);
+    fault(false);
+    assert_true(atomic_load(faults) > 0);
     int acked = 0, refused = 0;
     for (int t = 0; t < NOMEM_THREADS; t++) {
         if (args[t].wrong) fail_msg("thread %d: %s", t, args[t].why);
@@ -1838,12 +1837,218 @@ static void test_memory_refused_mid_batch(void **state)
     assert_int_equal(read_unit(work_verify, &v, NULL), 0);
     assert_int_equal(v.broken, 0);
     /* and the writer goes on */
+    char after[64];
+    snprintf(after, sizeof after, "%s_after", run);
     store_reply r = {0};
     err_t e = {0};
     store_err se = {0};
-    assert_int_equal(store_write(NULL, work_nomem, "nm_after", &r, &e, &se), 0);
+    assert_int_equal(store_write(NULL, work_nomem, after, &r, &e, &se), 0);
     store_reply_clear(&r);
-    assert_true(org_exists("nm_after"));
+    assert_true(org_exists(after));
+}
+
+static void nomem_fault(bool on) { atomic_store(&g_nomem, on); }
+
+/* SQLite is refused one allocation in 500. SQLite rolls a transaction back
+ * by itself after some such errors; a unit's changes, or later units'
+ * statements, must then not commit on their own. */
+static void test_memory_refused_mid_batch(void **state)
+{
+    (void)state;
+    writers_through("nm", nomem_fault, &g_nomem_refused);
+}
+
+/* ---- the disk failing under the writer ---- */
+
+/* The default VFS, wrapped (installed as the default before the store
+ * first opens, so the store's own VFS sits on it): while g_disk_fault is
+ * on, one sync of a write-ahead log in DISK_EVERY fails (EIO: the disk
+ * could not make the batch durable), or one write of it does. */
+#define DISK_EVERY 7
+typedef enum { DISK_OK, DISK_SYNC, DISK_WRITE } disk_fault;
+static _Atomic disk_fault g_disk_fault;
+static atomic_long g_disk_count, g_disk_failed;
+static sqlite3_vfs *g_disk_base;
+
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real; /* just after this struct */
+    bool wal;
+} disk_file;
+
+#define DREAL(f) (((disk_file *)(f))->real)
+
+static bool disk_fails(sqlite3_file *f, disk_fault kind)
+{
+    if (!((disk_file *)f)->wal || atomic_load(&g_disk_fault) != kind) return false;
+    if (atomic_fetch_add(&g_disk_count, 1) % DISK_EVERY != DISK_EVERY - 1) return false;
+    atomic_fetch_add(&g_disk_failed, 1);
+    return true;
+}
+
+static int d_close(sqlite3_file *f) { return DREAL(f)->pMethods->xClose(DREAL(f)); }
+static int d_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
+{
+    return DREAL(f)->pMethods->xRead(DREAL(f), out, n, off);
+}
+static int d_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
+{
+    if (disk_fails(f, DISK_WRITE)) return SQLITE_IOERR_WRITE;
+    return DREAL(f)->pMethods->xWrite(DREAL(f), data, n, off);
+}
+static int d_truncate(sqlite3_file *f, sqlite3_int64 size) { return DREAL(f)->pMethods->xTruncate(DREAL(f), size); }
+static int d_sync(sqlite3_file *f, int flags)
+{
+    if (disk_fails(f, DISK_SYNC)) return SQLITE_IOERR_FSYNC;
+    return DREAL(f)->pMethods->xSync(DREAL(f), flags);
+}
+static int d_size(sqlite3_file *f, sqlite3_int64 *size) { return DREAL(f)->pMethods->xFileSize(DREAL(f), size); }
+static int d_lock(sqlite3_file *f, int l) { return DREAL(f)->pMethods->xLock(DREAL(f), l); }
+static int d_unlock(sqlite3_file *f, int l) { return DREAL(f)->pMethods->xUnlock(DREAL(f), l); }
+static int d_reserved(sqlite3_file *f, int *out) { return DREAL(f)->pMethods->xCheckReservedLock(DREAL(f), out); }
+static int d_fcntl(sqlite3_file *f, int op, void *arg) { return DREAL(f)->pMethods->xFileControl(DREAL(f), op, arg); }
+static int d_sector(sqlite3_file *f) { return DREAL(f)->pMethods->xSectorSize(DREAL(f)); }
+static int d_device(sqlite3_file *f) { return DREAL(f)->pMethods->xDeviceCharacteristics(DREAL(f)); }
+static int d_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **out)
+{
+    return DREAL(f)->pMethods->xShmMap(DREAL(f), pg, sz, extend, out);
+}
+static int d_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return DREAL(f)->pMethods->xShmLock(DREAL(f), off, n, flags);
+}
+static void d_shm_barrier(sqlite3_file *f) { DREAL(f)->pMethods->xShmBarrier(DREAL(f)); }
+static int d_shm_unmap(sqlite3_file *f, int del) { return DREAL(f)->pMethods->xShmUnmap(DREAL(f), del); }
+static int d_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
+{
+    return DREAL(f)->pMethods->xFetch(DREAL(f), off, n, out);
+}
+static int d_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p) { return DREAL(f)->pMethods->xUnfetch(DREAL(f), off, p); }
+
+static const sqlite3_io_methods disk_methods = {
+    3,          d_close,  d_read,        d_write,     d_truncate, d_sync,   d_size,
+    d_lock,     d_unlock, d_reserved,    d_fcntl,     d_sector,   d_device, d_shm_map,
+    d_shm_lock, d_shm_barrier, d_shm_unmap, d_fetch, d_unfetch,
+};
+
+static int d_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+    (void)vfs;
+    disk_file *d = (disk_file *)f;
+    memset(d, 0, sizeof *d);
+    d->real = (sqlite3_file *)(d + 1);
+    d->wal = flags & SQLITE_OPEN_WAL;
+    int rc = g_disk_base->xOpen(g_disk_base, name, d->real, flags, out_flags);
+    /* what the default VFS opened, it closes through us; what it did not,
+     * nothing does */
+    d->base.pMethods = d->real->pMethods ? &disk_methods : NULL;
+    return rc;
+}
+
+static sqlite3_vfs g_disk_vfs;
+
+/* The wrapper, as the default VFS (main, before SQLite is first used). */
+static void disk_install(void)
+{
+    g_disk_base = sqlite3_vfs_find(NULL);
+    g_disk_vfs = *g_disk_base;
+    g_disk_vfs.zName = "test-disk";
+    g_disk_vfs.szOsFile = (int)((sizeof(disk_file) + 15) / 16 * 16) + g_disk_base->szOsFile;
+    g_disk_vfs.xOpen = d_open;
+    g_disk_vfs.pAppData = NULL;
+    g_disk_vfs.pNext = NULL;
+    if (g_disk_vfs.iVersion > 2) g_disk_vfs.iVersion = 2; /* no xSetSystemCall & co. to pass on */
+    sqlite3_vfs_register(&g_disk_vfs, 1);
+}
+
+static void sync_fault(bool on)
+{
+    atomic_store(&g_disk_count, 0);
+    atomic_store(&g_disk_fault, on ? DISK_SYNC : DISK_OK);
+}
+
+static void write_fault(bool on)
+{
+    atomic_store(&g_disk_count, 0);
+    atomic_store(&g_disk_fault, on ? DISK_WRITE : DISK_OK);
+}
+
+/* The disk fails the fsync of one batch's commit in seven: none of that
+ * batch is kept, each of its writes is refused as a retry, and the writer
+ * goes on with the next batch. */
+static void test_fsync_failed_mid_batch(void **state)
+{
+    (void)state;
+    writers_through("fs", sync_fault, &g_disk_failed);
+}
+
+/* The same when the disk fails a write of the log (one in seven). */
+static void test_log_write_failed_mid_batch(void **state)
+{
+    (void)state;
+    writers_through("fw", write_fault, &g_disk_failed);
+}
+
+/* What a crash leaves: the database and its log copied aside (no shared
+ * memory index: opening the copy recovers from the log, as after kill -9),
+ * then whether the organisation id is in it. */
+static bool org_in_crash_copy(const char *id)
+{
+    char dir[96], path[160], from[256], to[256];
+    snprintf(dir, sizeof dir, "%s/crash-XXXXXX", g_dir);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/copy.db", dir);
+    static const char *const suffixes[] = {"", "-wal"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s%s", g_db, suffixes[i]);
+        snprintf(to, sizeof to, "%s%s", path, suffixes[i]);
+        FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+        assert_non_null(out);
+        char buf[65536];
+        size_t n;
+        while (in && (n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+        if (in) fclose(in);
+        fclose(out);
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM orgs WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    bool there = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    for (int i = 0; i < 3; i++) {
+        snprintf(to, sizeof to, "%s%s", path, i < 2 ? suffixes[i] : "-shm");
+        unlink(to);
+    }
+    rmdir(dir);
+    return there;
+}
+
+/* A write whose batch's fsync failed was answered "not kept, retry": the
+ * server killed right after (nothing written since) must not bring it back
+ * from the log, or the client's retry makes it twice. */
+static void test_fsync_failed_then_killed(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    assert_int_equal(write_unit(work_nomem, "fk_before", NULL), 0);
+    atomic_store(&g_disk_count, DISK_EVERY - 1); /* the next sync of a log fails */
+    atomic_store(&g_disk_fault, DISK_SYNC);
+    store_err se = {0};
+    int rc = write_unit(work_nomem, "fk_failed", &se);
+    atomic_store(&g_disk_fault, DISK_OK);
+    assert_int_equal(rc, -1);
+    assert_int_equal(se.kind, STORE_UNAVAILABLE);
+    assert_false(org_exists("fk_failed"));
+    assert_true(org_in_crash_copy("fk_before"));
+    assert_false(org_in_crash_copy("fk_failed"));
+    /* and the next write is kept, there and after a crash */
+    assert_int_equal(write_unit(work_nomem, "fk_after", NULL), 0);
+    assert_true(org_in_crash_copy("fk_after"));
+    assert_false(org_in_crash_copy("fk_failed"));
 }
 
 /* One write at a time, each of its allocations refused in turn (the
@@ -2458,6 +2663,7 @@ static void test_migration_10_gives_queued_messages_their_region(void **state)
 int main(void)
 {
     nomem_install();
+    disk_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migration_10_gives_queued_messages_their_region),
         cmocka_unit_test(test_pii_seal),
@@ -2483,6 +2689,9 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_group_commit_rerunnable),
         cmocka_unit_test(test_memory_refused_mid_batch),
+        cmocka_unit_test(test_fsync_failed_mid_batch),
+        cmocka_unit_test(test_log_write_failed_mid_batch),
+        cmocka_unit_test(test_fsync_failed_then_killed),
         cmocka_unit_test(test_each_allocation_of_a_write_refused_in_turn),
         cmocka_unit_test(test_principal_read_short_of_memory),
         cmocka_unit_test(test_case_and_person_reads_short_of_memory),
