@@ -245,8 +245,11 @@ static int fail_as(int code, store_err *e)
     switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return store_err_set(e, STORE_BUSY, "the case store is busy; retry");
-    case SQLITE_FULL:
-    case SQLITE_IOERR: return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
+    case SQLITE_FULL: return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
+    case SQLITE_IOERR:
+        if (code == SQLITE_IOERR_READ || code == SQLITE_IOERR_SHORT_READ)
+            return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot read its disk");
+        return store_err_set(e, STORE_UNAVAILABLE, "the case store cannot write");
     case SQLITE_NOMEM: return store_oom(e);
     default: return store_err_set(e, STORE_INTERNAL, "internal store error");
     }

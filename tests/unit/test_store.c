@@ -1865,8 +1865,9 @@ static void test_memory_refused_mid_batch(void **state)
  * on, one sync of a write-ahead log in DISK_EVERY fails (EIO: the disk
  * could not make the batch durable), or one write of it does. */
 #define DISK_EVERY 7
-typedef enum { DISK_OK, DISK_SYNC, DISK_WRITE } disk_fault;
+typedef enum { DISK_OK, DISK_SYNC, DISK_WRITE, DISK_READ } disk_fault;
 static _Atomic disk_fault g_disk_fault;
+static _Thread_local bool g_disk_reads_here; /* DISK_READ: reads of this thread's only */
 static atomic_long g_disk_count, g_disk_failed;
 static sqlite3_vfs *g_disk_base;
 
@@ -1880,7 +1881,8 @@ typedef struct {
 
 static bool disk_fails(sqlite3_file *f, disk_fault kind)
 {
-    if (!((disk_file *)f)->wal || atomic_load(&g_disk_fault) != kind) return false;
+    if (atomic_load(&g_disk_fault) != kind) return false;
+    if (kind == DISK_READ ? !g_disk_reads_here : !((disk_file *)f)->wal) return false;
     if (atomic_fetch_add(&g_disk_count, 1) % DISK_EVERY != DISK_EVERY - 1) return false;
     atomic_fetch_add(&g_disk_failed, 1);
     return true;
@@ -1889,6 +1891,7 @@ static bool disk_fails(sqlite3_file *f, disk_fault kind)
 static int d_close(sqlite3_file *f) { return DREAL(f)->pMethods->xClose(DREAL(f)); }
 static int d_read(sqlite3_file *f, void *out, int n, sqlite3_int64 off)
 {
+    if (disk_fails(f, DISK_READ)) return SQLITE_IOERR_READ;
     return DREAL(f)->pMethods->xRead(DREAL(f), out, n, off);
 }
 static int d_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
@@ -2228,6 +2231,57 @@ static void test_case_and_person_reads_short_of_memory(void **state)
     sweep_read("case read", case_shown);
     g_sweep_id = pid;
     sweep_read("person read", person_shown);
+}
+
+/* The disk fails one read in seven of the reading thread (the database
+ * and its log), while a write between two reads makes each read the pages
+ * again: each read is the case as it is, or refused as a retry ("cannot
+ * read its disk"), never a row with a field silently empty. */
+static void test_case_read_when_the_disk_fails_reads(void **state)
+{
+    (void)state;
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    char pid[ID_MAX];
+    make_person(&PA, "읽기 실패 대상자", NULL, pid);
+    case_row c;
+    make_case(&PA, pid, &c);
+    g_sweep_p = &PA;
+    g_sweep_id = c.id;
+    bool refused = false;
+    char *want = case_shown(-1, &refused);
+    assert_false(refused);
+    int read = 0, refusals = 0;
+    atomic_store(&g_disk_count, 0);
+    atomic_store(&g_disk_fault, DISK_READ);
+    for (int i = 0; i < 60; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "dr_%d", i);
+        assert_int_equal(write_unit(work_nomem, id, NULL), 0); /* the writer's reads are not failed */
+        g_disk_reads_here = true;
+        case_arg g = {.p = &PA, .id = c.id};
+        int rc = read_unit(work_case_get, &g, NULL);
+        g_disk_reads_here = false;
+        if (rc) {
+            if (g.se.kind != STORE_UNAVAILABLE || !strstr(g.se.message, "cannot read"))
+                fail_msg("read %d: refused as %s: %s", i, store_kind_name(g.se.kind), g.se.message);
+            refusals++;
+            continue;
+        }
+        read++;
+        char *got = shown_json(render_case(&g.got));
+        if (strcmp(got, want)) fail_msg("read %d: %s\n  not %s", i, got, want);
+        free(got);
+    }
+    atomic_store(&g_disk_fault, DISK_OK);
+    assert_true(read > 0);
+    assert_true(refusals > 0);
+    /* and the same connection reads again once the disk does */
+    char *after = case_shown(-1, &refused);
+    assert_false(refused);
+    assert_string_equal(after, want);
+    free(after);
+    free(want);
 }
 
 /* ---- cursors (the API's, over the store's keys) ---- */
@@ -2695,6 +2749,7 @@ int main(void)
         cmocka_unit_test(test_each_allocation_of_a_write_refused_in_turn),
         cmocka_unit_test(test_principal_read_short_of_memory),
         cmocka_unit_test(test_case_and_person_reads_short_of_memory),
+        cmocka_unit_test(test_case_read_when_the_disk_fails_reads),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
