@@ -1065,8 +1065,9 @@ char *store_metrics(void)
                  " refused (answered 503 store_unavailable): the machine is out of memory.\n"
                  "# TYPE sarye_store_memory_refused_total counter\n"
                  "sarye_store_memory_refused_total %lu\n",
-                 b, u, atomic_load(&W.max_batch), MAX_BATCH, atomic_load(&W.queued), atomic_load(&W.failed_commits), atomic_load(&W.reruns),
-                 atomic_load(&W.checkpoints), wal_writes, wal_calls, atomic_load(&oom_refusals)) < 0)
+                 b, u, atomic_load(&W.max_batch), MAX_BATCH, atomic_load(&W.queued), atomic_load(&W.failed_commits),
+                 atomic_load(&W.reruns), atomic_load(&W.checkpoints), wal_writes, wal_calls,
+                 atomic_load(&oom_refusals)) < 0)
         return NULL;
     /* The commits' durations, as a Prometheus histogram; and who folded the
      * log into the database. */
