@@ -814,17 +814,47 @@ static struct {
     pthread_cond_t cv, idle;
     store_conn *conn;
     atomic_ulong runs, inline_runs;
+    atomic_ulong failures;   /* checkpoints that failed (the disk: an fsync or a write of the database) */
+    atomic_ulong failing;    /* ... since the last that folded the whole log in */
+    int inline_next;         /* the writer's: after its own checkpoint failed, the log's length to try again at */
     atomic_bool running; /* started, for /metrics */
 } K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
+
+/* One checkpoint of the log (by the checkpointer, or the writer); true
+ * when it did not fail. A failure is the disk's (the database's write or
+ * fsync): the log is kept whole and grows until a checkpoint succeeds. The
+ * first failure of a run is logged, and the first success after it;
+ * /metrics counts them all. Another process's checkpoint under way (busy)
+ * is no failure. */
+static bool ckpt_run(sqlite3 *db, const char *name, atomic_ulong *runs)
+{
+    int log = -1, done = -1;
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc == SQLITE_OK) {
+        atomic_fetch_add(runs, 1);
+        /* Only a pass that folds the whole log in syncs the database (a
+         * partial one leaves the log to answer for what it copied): only
+         * that one says the disk takes its writes again. */
+        unsigned long failed = log >= 0 && done == log ? atomic_exchange(&K.failing, 0) : 0;
+        if (failed) log_msg(LOG_INFO, "store: checkpoints of the log succeed again", " failed=%lu", failed);
+        return true;
+    }
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) return true;
+    atomic_fetch_add(&K.failures, 1);
+    if (atomic_fetch_add(&K.failing, 1) == 0)
+        log_msg(LOG_ERROR, "store: a checkpoint of the log failed; the log is kept and grows until one succeeds",
+                " error=\"%s\" code=%d", sqlite3_errmsg(db), rc);
+    return false;
+}
 
 /* After each of the writer's commits (SQLite's hook, on the writer's
  * thread): the log holds frames frames. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)arg;
-    if (frames < K.last_frames) K.next_at = CKPT_FRAMES; /* the log started over */
+    if (frames < K.last_frames) K.next_at = CKPT_FRAMES, K.inline_next = 0; /* the log started over */
     K.last_frames = frames;
-    if (frames >= CKPT_INLINE_FRAMES || (!K.started && frames >= CKPT_FRAMES)) {
+    if ((frames >= CKPT_INLINE_FRAMES || (!K.started && frames >= CKPT_FRAMES)) && frames >= K.inline_next) {
         /* The checkpointer has not caught up (the writer appends while it
          * copies, so its last pass never reaches the end), or there is none
          * (its connection could not be opened): the writer folds the rest
@@ -835,8 +865,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
          * writer), so the log stops here and not a pass's worth later. */
         pthread_mutex_lock(&K.mu); /* held: no pass starts meanwhile */
         while (K.copying) pthread_cond_wait(&K.idle, &K.mu);
-        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
-            atomic_fetch_add(&K.inline_runs, 1);
+        /* Failed, it is tried again a CKPT_FRAMES of log later, not after
+         * every commit: each try copies the whole log. */
+        if (!ckpt_run(db, name, &K.inline_runs)) K.inline_next = frames + CKPT_FRAMES;
         pthread_mutex_unlock(&K.mu);
         if (!K.started) K.retry = true; /* between batches, not inside SQLite's commit */
     } else if (K.started && frames >= K.next_at) {
@@ -864,8 +895,7 @@ static void *ckpt_main(void *arg)
         K.due = false;
         K.copying = true;
         pthread_mutex_unlock(&K.mu);
-        if (sqlite3_wal_checkpoint_v2(K.conn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
-            atomic_fetch_add(&K.runs, 1);
+        ckpt_run(K.conn->db, NULL, &K.runs);
         pthread_mutex_lock(&K.mu);
         K.copying = false;
         pthread_cond_broadcast(&K.idle);
@@ -930,7 +960,7 @@ static int writer_start(char *err, size_t errlen)
         return -1;
     }
     K.next_at = CKPT_FRAMES; /* with or without a checkpointer: the hook reads it */
-    K.last_frames = 0;
+    K.last_frames = K.inline_next = 0;
     ckpt_start();
     sqlite3_wal_hook(W.conn->db, wal_hook, NULL); /* in place of SQLite's autocheckpoint */
     sqlite3_commit_hook(W.conn->db, commit_guard, NULL);
@@ -1071,7 +1101,7 @@ char *store_metrics(void)
         return NULL;
     /* The commits' durations, as a Prometheus histogram; and who folded the
      * log into the database. */
-    char h[3072];
+    char h[4096];
     size_t n = (size_t)snprintf(h, sizeof h,
                                 "# HELP sarye_store_log_checkpoints_total Checkpoints of the write-ahead log into the"
                                 " database: by the checkpointer thread, beside the writer, or by the writer itself"
@@ -1083,9 +1113,18 @@ char *store_metrics(void)
                                 " log beside the writer; 0 when it could not start, and the writer folds the log"
                                 " itself every %d frames (and tries to start it again each time).\n"
                                 "# TYPE sarye_store_checkpointer_running gauge\n"
-                                "sarye_store_checkpointer_running %d\n",
+                                "sarye_store_checkpointer_running %d\n"
+                                "# HELP sarye_store_log_checkpoint_failures_total Checkpoints of the log that failed:"
+                                " the disk refused a write or an fsync of the database; the log is kept and grows"
+                                " until one succeeds.\n"
+                                "# TYPE sarye_store_log_checkpoint_failures_total counter\n"
+                                "sarye_store_log_checkpoint_failures_total %lu\n"
+                                "# HELP sarye_store_log_checkpoints_failing Checkpoints that failed since the last"
+                                " that folded the whole log in (0: the disk takes them).\n"
+                                "# TYPE sarye_store_log_checkpoints_failing gauge\n"
+                                "sarye_store_log_checkpoints_failing %lu\n",
                                 CKPT_INLINE_FRAMES, atomic_load(&K.runs), atomic_load(&K.inline_runs), CKPT_FRAMES,
-                                atomic_load(&K.running) ? 1 : 0);
+                                atomic_load(&K.running) ? 1 : 0, atomic_load(&K.failures), atomic_load(&K.failing));
     n += (size_t)snprintf(h + n, sizeof h - n,
                                 "# HELP sarye_store_commit_seconds How long the writer's commits took (the log's"
                                 " write and fsync, and a checkpoint of the log when the writer had to make one).\n"

@@ -1,9 +1,11 @@
-"""The disk fails the write-ahead log's fsyncs while the server writes.
+"""The disk fails the server's fsyncs while it writes.
 
 The server runs with a library preloaded (tests/limits/fsync_fault.c) that,
-while a trigger file exists, fails every fsync of the write-ahead log with
-EIO: what a disk that cannot write back what it was given answers. Four
-workers open cases throughout:
+while a trigger file exists, fails every fsync of the write-ahead log, or of
+the database, with EIO: what a disk that cannot write back what it was
+given answers. Four workers open cases throughout.
+
+The write-ahead log's fsyncs failing (each batch's commit):
 
 - before the fault, every opening is answered 201;
 - during it, every answer is a 201 (a batch made durable before the fault
@@ -17,6 +19,12 @@ workers open cases throughout:
   it twice). The cases in the database are exactly those answered 201,
   `PRAGMA integrity_check` is ok and `sarye audit verify` passes.
 
+The database's fsyncs failing (the checkpoints that fold the log into it):
+every opening is still answered 201, /metrics counts the failed
+checkpoints and the log says so once; once the disk mends, a checkpoint
+succeeds and the log says that too; killed while they fail again, the
+server restarts with every case answered 201.
+
 Nothing depends on timing: which openings fail varies from run to run, and
 each assertion holds whichever they are.
 
@@ -25,6 +33,7 @@ preloaded libraries (ctest registers this folder without the sanitizer;
 unit_store fails the log's writes and fsyncs through a VFS in both builds).
 """
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -61,11 +70,48 @@ class DiskFailing(unittest.TestCase):
             self.persons.append(r.json["id"])
         self.opened, self.refused, self.problems = [], [], []
 
-    def fault(self, on):
+    def fault(self, on, suffix=""):
+        """Fails the fsyncs of the files whose name ends in suffix ("": the log)."""
         if on:
-            open(self.trigger, "w").close()
+            with open(self.trigger, "w") as f:
+                f.write(suffix)
         elif os.path.exists(self.trigger):
             os.unlink(self.trigger)
+
+    def metric(self, name):
+        client = self.server.client()
+        try:
+            r = client.get("/metrics")
+        finally:
+            client.close()
+        self.assertEqual(r.status, 200, r.text)
+        m = re.search(r"^%s (\d+)$" % re.escape(name), r.text, re.M)
+        self.assertIsNotNone(m, name)
+        return int(m.group(1))
+
+    def until(self, name, changed_from, what):
+        """Opens cases, ten a worker at a time, until the metric moves."""
+        for _ in range(60):
+            if self.metric(name) != changed_from:
+                return
+            self.round(10)
+        self.fail("%s: %s stayed at %d through %d openings" % (what, name, changed_from, len(self.opened)))
+
+    def check_restart_keeps_exactly_what_was_answered(self):
+        server = self.server
+        server.start()  # recovers from the log as it was left
+        self.assertEqual(server.stop(), 0, server.log[-3000:])
+        db = sqlite3.connect(server.db)
+        try:
+            self.assertEqual([row[0] for row in db.execute("PRAGMA integrity_check")], ["ok"])
+            kept = [row[0] for row in db.execute("SELECT id FROM cases")]
+        finally:
+            db.close()
+        # Every case answered 201 is there, and no other: none answered 503.
+        self.assertEqual(sorted(kept), sorted(self.opened),
+                         "%d answered 201, %d refused; kept %d" % (len(self.opened), len(self.refused), len(kept)))
+        p = run_cli("audit", "verify", db=server.db, check=False, cwd=server.dir)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def work(self, n, each):
         client = self.server.client(token=self.tokens[n], retry=False)  # one request, one attempt
@@ -115,20 +161,31 @@ class DiskFailing(unittest.TestCase):
         self.assertGreater(len(self.refused), refused)
         server.stop(signal.SIGKILL)
         self.fault(False)
+        self.check_restart_keeps_exactly_what_was_answered()
 
-        server.start()  # recovers from the log as it was left
-        self.assertEqual(server.stop(), 0, server.log[-3000:])
-        db = sqlite3.connect(server.db)
-        try:
-            self.assertEqual([row[0] for row in db.execute("PRAGMA integrity_check")], ["ok"])
-            kept = [row[0] for row in db.execute("SELECT id FROM cases")]
-        finally:
-            db.close()
-        # Every case answered 201 is there, and no other: none answered 503.
-        self.assertEqual(sorted(kept), sorted(self.opened),
-                         "%d answered 201, %d refused; kept %d" % (len(self.opened), len(self.refused), len(kept)))
-        p = run_cli("audit", "verify", db=server.db, check=False, cwd=server.dir)
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+    def test_failed_checkpoints_keep_the_log_and_lose_nothing(self):
+        server = self.server
+        failures = "sarye_store_log_checkpoint_failures_total"
+        failing = "sarye_store_log_checkpoints_failing"
+        self.fault(True, ".db")
+        self.until(failures, 0, "the database's fsyncs failing")
+        self.assertEqual(len(self.refused), 0, "writes refused while only checkpoints failed")
+        self.assertGreater(self.metric(failing), 0)
+        self.assertTrue(server.wait_for_log("store: a checkpoint of the log failed"), server.log[-3000:])
+
+        self.fault(False)  # the disk mends: a pass folds the log in
+        self.until(failing, self.metric(failing), "the disk mended")
+        self.assertEqual(self.metric(failing), 0)
+        self.assertTrue(server.wait_for_log("store: checkpoints of the log succeed again"), server.log[-3000:])
+        self.assertEqual(server.log.count("store: a checkpoint of the log failed"), 1, "logged once a run of failures")
+
+        self.fault(True, ".db")  # and fails again, and the server is killed
+        failed = self.metric(failures)
+        self.until(failures, failed, "the database's fsyncs failing again")
+        self.assertEqual(len(self.refused), 0, "writes refused while only checkpoints failed")
+        server.stop(signal.SIGKILL)
+        self.fault(False)
+        self.check_restart_keeps_exactly_what_was_answered()
 
 
 if __name__ == "__main__":
