@@ -815,35 +815,33 @@ static struct {
     store_conn *conn;
     atomic_ulong runs, inline_runs;
     atomic_ulong failures;   /* checkpoints that failed (the disk: an fsync or a write of the database) */
-    atomic_ulong failing;    /* ... since the last that folded the whole log in */
+    atomic_ulong unlogged;   /* ... not yet said in the log */
+    atomic_llong logged_ns;  /* when the last was said (monotonic), 0: never */
     int inline_next;         /* the writer's: after its own checkpoint failed, the log's length to try again at */
     atomic_bool running; /* started, for /metrics */
 } K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 /* One checkpoint of the log (by the checkpointer, or the writer); true
  * when it did not fail. A failure is the disk's (the database's write or
- * fsync): the log is kept whole and grows until a checkpoint succeeds. The
- * first failure of a run is logged, and the first success after it;
- * /metrics counts them all. Another process's checkpoint under way (busy)
- * is no failure. */
+ * fsync): the log is kept whole and grows until a checkpoint succeeds.
+ * /metrics counts every failure; the log says them at most once every ten
+ * seconds, with how many there were since. Another process's checkpoint
+ * under way (busy) is no failure. */
+#define CKPT_LOG_EVERY_NS (10 * 1000000000LL)
 static bool ckpt_run(sqlite3 *db, const char *name, atomic_ulong *runs)
 {
-    int log = -1, done = -1;
-    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc == SQLITE_OK) {
         atomic_fetch_add(runs, 1);
-        /* Only a pass that folds the whole log in syncs the database (a
-         * partial one leaves the log to answer for what it copied): only
-         * that one says the disk takes its writes again. */
-        unsigned long failed = log >= 0 && done == log ? atomic_exchange(&K.failing, 0) : 0;
-        if (failed) log_msg(LOG_INFO, "store: checkpoints of the log succeed again", " failed=%lu", failed);
         return true;
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) return true;
     atomic_fetch_add(&K.failures, 1);
-    if (atomic_fetch_add(&K.failing, 1) == 0)
-        log_msg(LOG_ERROR, "store: a checkpoint of the log failed; the log is kept and grows until one succeeds",
-                " error=\"%s\" code=%d", sqlite3_errmsg(db), rc);
+    atomic_fetch_add(&K.unlogged, 1);
+    long long now = time_mono_ns(), last = atomic_load(&K.logged_ns);
+    if ((!last || now - last >= CKPT_LOG_EVERY_NS) && atomic_compare_exchange_strong(&K.logged_ns, &last, now))
+        log_msg(LOG_ERROR, "store: checkpoints of the log failed; the log is kept and grows until one succeeds",
+                " failed=%lu error=\"%s\" code=%d", atomic_exchange(&K.unlogged, 0), sqlite3_errmsg(db), rc);
     return false;
 }
 
@@ -1118,13 +1116,9 @@ char *store_metrics(void)
                                 " the disk refused a write or an fsync of the database; the log is kept and grows"
                                 " until one succeeds.\n"
                                 "# TYPE sarye_store_log_checkpoint_failures_total counter\n"
-                                "sarye_store_log_checkpoint_failures_total %lu\n"
-                                "# HELP sarye_store_log_checkpoints_failing Checkpoints that failed since the last"
-                                " that folded the whole log in (0: the disk takes them).\n"
-                                "# TYPE sarye_store_log_checkpoints_failing gauge\n"
-                                "sarye_store_log_checkpoints_failing %lu\n",
+                                "sarye_store_log_checkpoint_failures_total %lu\n",
                                 CKPT_INLINE_FRAMES, atomic_load(&K.runs), atomic_load(&K.inline_runs), CKPT_FRAMES,
-                                atomic_load(&K.running) ? 1 : 0, atomic_load(&K.failures), atomic_load(&K.failing));
+                                atomic_load(&K.running) ? 1 : 0, atomic_load(&K.failures));
     n += (size_t)snprintf(h + n, sizeof h - n,
                                 "# HELP sarye_store_commit_seconds How long the writer's commits took (the log's"
                                 " write and fsync, and a checkpoint of the log when the writer had to make one).\n"

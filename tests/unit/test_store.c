@@ -1865,7 +1865,7 @@ static void test_memory_refused_mid_batch(void **state)
  * on, one sync of a write-ahead log in DISK_EVERY fails (EIO: the disk
  * could not make the batch durable), or one write of it does. */
 #define DISK_EVERY 7
-typedef enum { DISK_OK, DISK_SYNC, DISK_WRITE, DISK_READ } disk_fault;
+typedef enum { DISK_OK, DISK_SYNC, DISK_WRITE, DISK_READ, DISK_DB_SYNC } disk_fault;
 static _Atomic disk_fault g_disk_fault;
 static _Thread_local bool g_disk_reads_here; /* DISK_READ: reads of this thread's only */
 static atomic_long g_disk_count, g_disk_failed;
@@ -1874,7 +1874,7 @@ static sqlite3_vfs *g_disk_base;
 typedef struct {
     sqlite3_file base;
     sqlite3_file *real; /* just after this struct */
-    bool wal;
+    bool wal, main_db;
 } disk_file;
 
 #define DREAL(f) (((disk_file *)(f))->real)
@@ -1882,6 +1882,11 @@ typedef struct {
 static bool disk_fails(sqlite3_file *f, disk_fault kind)
 {
     if (atomic_load(&g_disk_fault) != kind) return false;
+    if (kind == DISK_DB_SYNC) { /* every sync of the database fails */
+        if (!((disk_file *)f)->main_db) return false;
+        atomic_fetch_add(&g_disk_failed, 1);
+        return true;
+    }
     if (kind == DISK_READ ? !g_disk_reads_here : !((disk_file *)f)->wal) return false;
     if (atomic_fetch_add(&g_disk_count, 1) % DISK_EVERY != DISK_EVERY - 1) return false;
     atomic_fetch_add(&g_disk_failed, 1);
@@ -1902,7 +1907,7 @@ static int d_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 static int d_truncate(sqlite3_file *f, sqlite3_int64 size) { return DREAL(f)->pMethods->xTruncate(DREAL(f), size); }
 static int d_sync(sqlite3_file *f, int flags)
 {
-    if (disk_fails(f, DISK_SYNC)) return SQLITE_IOERR_FSYNC;
+    if (disk_fails(f, DISK_SYNC) || disk_fails(f, DISK_DB_SYNC)) return SQLITE_IOERR_FSYNC;
     return DREAL(f)->pMethods->xSync(DREAL(f), flags);
 }
 static int d_size(sqlite3_file *f, sqlite3_int64 *size) { return DREAL(f)->pMethods->xFileSize(DREAL(f), size); }
@@ -1941,6 +1946,7 @@ static int d_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     memset(d, 0, sizeof *d);
     d->real = (sqlite3_file *)(d + 1);
     d->wal = flags & SQLITE_OPEN_WAL;
+    d->main_db = flags & SQLITE_OPEN_MAIN_DB;
     int rc = g_disk_base->xOpen(g_disk_base, name, d->real, flags, out_flags);
     /* what the default VFS opened, it closes through us; what it did not,
      * nothing does */
@@ -1994,8 +2000,8 @@ static void test_log_write_failed_mid_batch(void **state)
 
 /* What a crash leaves: the database and its log copied aside (no shared
  * memory index: opening the copy recovers from the log, as after kill -9),
- * then whether the organisation id is in it. */
-static bool org_in_crash_copy(const char *id)
+ * then what sql (one integer; ?1 bound to bind, if any) reads in it. */
+static long long crash_copy_scalar(const char *sql, const char *bind)
 {
     char dir[96], path[160], from[256], to[256];
     snprintf(dir, sizeof dir, "%s/crash-XXXXXX", g_dir);
@@ -2016,10 +2022,10 @@ static bool org_in_crash_copy(const char *id)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM orgs WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (bind) sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    bool there = sqlite3_column_int(st, 0) > 0;
+    long long v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     for (int i = 0; i < 3; i++) {
@@ -2027,7 +2033,12 @@ static bool org_in_crash_copy(const char *id)
         unlink(to);
     }
     rmdir(dir);
-    return there;
+    return v;
+}
+
+static bool org_in_crash_copy(const char *id)
+{
+    return crash_copy_scalar("SELECT COUNT(*) FROM orgs WHERE id = ?1", id) > 0;
 }
 
 /* A write whose batch's fsync failed was answered "not kept, retry": the
@@ -2532,9 +2543,12 @@ static void test_open_short_of_memory(void **state)
         } else {
             opened++;
             assert_int_equal(v, g_version);
+            /* before any write: one could find the log long enough to fold,
+             * and start the checkpointer */
+            bool running = metric(CKPT_RUNNING) == 1;
+            if (!running && !without++) check_writer_folds_then_mends();
             assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
             assert_true(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0) > 0);
-            if (metric(CKPT_RUNNING) == 0 && !without++) check_writer_folds_then_mends();
         }
         store_close();
     }
@@ -2638,6 +2652,45 @@ static void test_queue_longer_than_a_batch(void **state)
     verify_arg v = {0, 0, {0}};
     assert_int_equal(read_unit(work_verify, &v, NULL), 0);
     assert_int_equal(v.broken, 0);
+}
+
+/* Every fsync of the database fails while 1,000 rows of 9 pages are
+ * written (some 11,000 frames of log): no checkpoint folds the log in, so
+ * it grows past the 8,000 frames at which the writer folds it itself. Every
+ * write is kept, in the log (a crash copy holds them all); the failures are
+ * counted, and the writer's own fold, failed, is tried again a thousand
+ * frames later, not after every commit. Once the disk mends, checkpoints
+ * succeed and none fails. */
+static void test_checkpoints_failing_keep_the_log(void **state)
+{
+    (void)state;
+    const char *failures = "sarye_store_log_checkpoint_failures_total";
+    unsigned long failed0 = metric(failures), writes0 = metric("sarye_store_wal_writes_total");
+    long long rows0 = scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0);
+    atomic_store(&g_disk_fault, DISK_DB_SYNC);
+    for (int i = 0; i < 1000; i++) assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+    unsigned long failed = metric(failures) - failed0;
+    unsigned long frames = (metric("sarye_store_wal_writes_total") - writes0) / 2;
+    assert_true(frames > STORE_CKPT_INLINE_FRAMES);
+    assert_true(failed > 0);
+    /* the checkpointer's passes (one a thousand frames) and the writer's
+     * folds past 8,000 frames (one a thousand more): not one a commit */
+    unsigned long bound = frames / STORE_CKPT_FRAMES + (frames - STORE_CKPT_INLINE_FRAMES) / STORE_CKPT_FRAMES + 4;
+    if (failed > bound) fail_msg("%lu checkpoints failed over %lu frames (bound %lu)", failed, frames, bound);
+    /* a crash now: the log answers for every row */
+    assert_int_equal(crash_copy_scalar(SQL_SCRATCH_COUNT, NULL), rows0 + 1000);
+    atomic_store(&g_disk_fault, DISK_OK);
+    assert_int_equal(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0), rows0 + 1000);
+    /* the disk mended: checkpoints succeed (the writer's, or the
+     * checkpointer's), and none fails */
+    const char *by_writer = "sarye_store_log_checkpoints_total{by=\"writer\"}";
+    unsigned long done0 = metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER), mended = metric(failures);
+    for (int i = 0; i < 300 && metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) == done0; i++)
+        assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+    for (int waited = 0; metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) == done0 && waited < 300; waited++)
+        usleep(100000); /* a pass due, not yet run */
+    assert_true(metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) > done0);
+    assert_int_equal(metric(failures), mended);
 }
 
 /* ---- migration 10: queued messages get their region ---- */
@@ -2754,6 +2807,7 @@ int main(void)
         cmocka_unit_test(test_cursor_garbage),
         cmocka_unit_test(test_sqlite_stays_in_store),
         cmocka_unit_test(test_log_checkpoints_beside_the_writer),
+        cmocka_unit_test(test_checkpoints_failing_keep_the_log),
         cmocka_unit_test(test_queue_longer_than_a_batch),
         cmocka_unit_test(test_open_short_of_memory),
     };
