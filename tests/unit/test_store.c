@@ -2654,6 +2654,13 @@ static void test_queue_longer_than_a_batch(void **state)
     assert_int_equal(v.broken, 0);
 }
 
+/* Checkpoints of the log that succeeded, the writer's and the
+ * checkpointer's. */
+static unsigned long checkpoints_done(void)
+{
+    return metric("sarye_store_log_checkpoints_total{by=\"writer\"}") + metric(CHECKPOINTS_BY_CHECKPOINTER);
+}
+
 /* Every fsync of the database fails while 1,000 rows of 9 pages are
  * written (some 11,000 frames of log): no checkpoint folds the log in, so
  * it grows past the 8,000 frames at which the writer folds it itself. Every
@@ -2682,14 +2689,19 @@ static void test_checkpoints_failing_keep_the_log(void **state)
     atomic_store(&g_disk_fault, DISK_OK);
     assert_int_equal(scalar(SQL_SCRATCH_COUNT, NULL, NULL, 0), rows0 + 1000);
     /* the disk mended: checkpoints succeed (the writer's, or the
-     * checkpointer's), and none fails */
-    const char *by_writer = "sarye_store_log_checkpoints_total{by=\"writer\"}";
-    unsigned long done0 = metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER), mended = metric(failures);
-    for (int i = 0; i < 300 && metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) == done0; i++)
-        assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
-    for (int waited = 0; metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) == done0 && waited < 300; waited++)
-        usleep(100000); /* a pass due, not yet run */
-    assert_true(metric(by_writer) + metric(CHECKPOINTS_BY_CHECKPOINTER) > done0);
+     * checkpointer's), and none fails. Checkpoints run one at a time:
+     * once one has succeeded since, the one that may have been under way
+     * when the disk mended has ended too. */
+    unsigned long mended = 0;
+    for (int round = 0; round < 2; round++) {
+        mended = metric(failures);
+        unsigned long done0 = checkpoints_done();
+        for (int i = 0; i < 300 && checkpoints_done() == done0; i++)
+            assert_int_equal(write_unit(work_scratch, NULL, NULL), 0);
+        for (int waited = 0; checkpoints_done() == done0 && waited < 300; waited++)
+            usleep(100000); /* a pass due, not yet run */
+        assert_true(checkpoints_done() > done0);
+    }
     assert_int_equal(metric(failures), mended);
 }
 
