@@ -149,7 +149,7 @@ class DiskFailing(unittest.TestCase):
         self.fault(True)
         self.round()
         self.assertGreater(len(self.refused), 0, "the disk failed, and no opening was refused")
-        self.assertIn("store: statement failed", server.log)
+        self.assertTrue(server.wait_for_log("store: statement failed"), server.log[-3000:])
 
         self.fault(False)  # the same server writes again
         self.round(2)

@@ -294,6 +294,16 @@ static void make_case(const principal *p, const char *person_id, case_row *c)
     if (write_unit(work_case_open, &a, NULL)) fail_msg("case insert: %s", a.se.message);
 }
 
+/* Organisation A, its worker PA, a person of the given name, and a case of
+ * theirs: what most tests of cases start from. */
+static void make_worker_case(const char *name, char person_id[ID_MAX], case_row *c)
+{
+    make_org(ORG_A, "11590", "integrated");
+    make_principal(&PA, ORG_A, "worker.a", "11590");
+    make_person(&PA, name, NULL, person_id);
+    make_case(&PA, person_id, c);
+}
+
 static long long count_events(const char *case_id) { return scalar(SQL_COUNT_EVENTS, case_id, NULL, 0); }
 
 /* ---------------------------------------------------------------- fixture */
@@ -1026,12 +1036,9 @@ static int work_read_tries_write(store_tx *tx, void *arg, store_reply *reply, er
 static void test_write_rollback(void **state)
 {
     (void)state;
-    make_org(ORG_A, "11590", "integrated");
-    make_principal(&PA, ORG_A, "worker.a", "11590");
     char pid[ID_MAX];
-    make_person(&PA, "롤백", NULL, pid);
     case_row c;
-    make_case(&PA, pid, &c);
+    make_worker_case("롤백", pid, &c);
     long long before = count_events(c.id);
 
     /* The unit's own error comes back untouched; the store says nothing of its own. */
@@ -1204,12 +1211,9 @@ static const char SQL_RAW_DELETE[] = "DELETE FROM case_events WHERE case_id = ?1
 static void test_event_log_append_only(void **state)
 {
     (void)state;
-    make_org(ORG_A, "11590", "integrated");
-    make_principal(&PA, ORG_A, "worker.a", "11590");
     char pid[ID_MAX];
-    make_person(&PA, "이력", NULL, pid);
     case_row c;
-    make_case(&PA, pid, &c);
+    make_worker_case("이력", pid, &c);
     long long n = count_events(c.id);
     assert_true(n >= 1);
 
@@ -1286,12 +1290,9 @@ static int work_deadline(store_tx *tx, void *arg, store_reply *reply, err_t *e)
 static void test_deadlines(void **state)
 {
     (void)state;
-    make_org(ORG_A, "11590", "integrated");
-    make_principal(&PA, ORG_A, "worker.a", "11590");
     char pid[ID_MAX];
-    make_person(&PA, "기한", NULL, pid);
     case_row c;
-    make_case(&PA, pid, &c);
+    make_worker_case("기한", pid, &c);
     char today[11];
     date_today_str(today);
 
@@ -2251,12 +2252,9 @@ static void test_case_and_person_reads_short_of_memory(void **state)
 static void test_case_read_when_the_disk_fails_reads(void **state)
 {
     (void)state;
-    make_org(ORG_A, "11590", "integrated");
-    make_principal(&PA, ORG_A, "worker.a", "11590");
     char pid[ID_MAX];
-    make_person(&PA, "읽기 실패 대상자", NULL, pid);
     case_row c;
-    make_case(&PA, pid, &c);
+    make_worker_case("읽기 실패 대상자", pid, &c);
     g_sweep_p = &PA;
     g_sweep_id = c.id;
     bool refused = false;
@@ -2594,13 +2592,7 @@ static void *queued_thread(void *arg)
     int i = (int)(intptr_t)arg;
     char id[64];
     snprintf(id, sizeof id, "lq_%d", i);
-    /* work_nomem: an audit record and an organisation named id */
-    store_reply r = {0};
-    err_t e = {0};
-    store_err se = {0};
-    long rc = store_write(NULL, work_nomem, id, &r, &e, &se);
-    err_clear(&e);
-    store_reply_clear(&r);
+    long rc = write_unit(work_nomem, id, NULL); /* an audit record and an organisation named id */
     store_thread_done();
     return (void *)rc;
 }
